@@ -1,0 +1,4 @@
+/**
+ * sqs-circuit-breaker: a circuit breaker for SQS-triggered Lambda consumers.
+ */
+export * from './assets';

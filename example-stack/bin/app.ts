@@ -1,0 +1,8 @@
+#!/usr/bin/env node
+import * as cdk from 'aws-cdk-lib';
+import { OrdersStack } from '../lib/orders-stack';
+
+const app = new cdk.App();
+new OrdersStack(app, 'SqsCircuitBreakerExample', {
+  env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+});

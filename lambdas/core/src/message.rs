@@ -1,0 +1,198 @@
+//! The queue message model: what probing and re-jitter receive, and the faithful copy they send.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A message attribute value as SQS stores it (`String`, `Number` and `Binary` data types and
+/// their custom `Type.label` variants). Exactly one of `string_value` / `binary_value` is set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttributeValue {
+    /// The data type, e.g. `String`, `Number`, `Binary`, `String.json`.
+    pub data_type: String,
+    /// Set for `String` and `Number` types.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub string_value: Option<String>,
+    /// Set for `Binary` types: the raw bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binary_value: Option<Vec<u8>>,
+}
+
+/// A message received from the queue, with everything needed to judge it, rebuild a faithful
+/// SQS event from it, or copy it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceivedMessage {
+    /// The SQS message id.
+    pub message_id: String,
+    /// The receipt handle of *this* receive; always delete with the newest one.
+    pub receipt_handle: String,
+    /// The body, unchanged.
+    pub body: String,
+    /// MD5 of the body as SQS reported it.
+    pub md5_of_body: String,
+    /// MD5 of the message attributes as SQS reported it, if there were any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub md5_of_message_attributes: Option<String>,
+    /// System attributes (`ApproximateReceiveCount`, `SentTimestamp`, `SenderId`,
+    /// `ApproximateFirstReceiveTimestamp`, `AWSTraceHeader`, `MessageGroupId`, ...).
+    pub attributes: BTreeMap<String, String>,
+    /// User message attributes, all of them.
+    pub message_attributes: BTreeMap<String, AttributeValue>,
+}
+
+impl ReceivedMessage {
+    /// `ApproximateReceiveCount`, including the receive that produced this copy (0 if absent).
+    pub fn receive_count(&self) -> u32 {
+        self.attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// `SentTimestamp` in epoch milliseconds, if present.
+    pub fn sent_timestamp_ms(&self) -> Option<u64> {
+        self.attributes.get("SentTimestamp").and_then(|v| v.parse().ok())
+    }
+
+    /// The X-Ray trace header the message carries, if any.
+    pub fn trace_header(&self) -> Option<&str> {
+        self.attributes.get("AWSTraceHeader").map(String::as_str)
+    }
+
+    /// A faithful copy of this message (body, every message attribute, the trace header),
+    /// delivered after `delay_seconds`.
+    pub fn faithful_copy(&self, id: impl Into<String>, delay_seconds: u32) -> OutgoingMessage {
+        OutgoingMessage {
+            id: id.into(),
+            body: self.body.clone(),
+            message_attributes: self.message_attributes.clone(),
+            trace_header: self.trace_header().map(str::to_owned),
+            delay_seconds,
+        }
+    }
+}
+
+/// A message to send: one entry of a `SendMessageBatch`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutgoingMessage {
+    /// Batch entry id, unique within one batch.
+    pub id: String,
+    /// The body.
+    pub body: String,
+    /// User message attributes.
+    pub message_attributes: BTreeMap<String, AttributeValue>,
+    /// `AWSTraceHeader` system attribute to carry over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_header: Option<String>,
+    /// Per-message delay, 0–900 s.
+    pub delay_seconds: u32,
+}
+
+impl OutgoingMessage {
+    /// Size SQS counts against the 1 MiB batch limit: body plus attribute names, types and values.
+    pub fn payload_size(&self) -> usize {
+        self.body.len()
+            + self
+                .message_attributes
+                .iter()
+                .map(|(name, v)| {
+                    name.len()
+                        + v.data_type.len()
+                        + v.string_value.as_ref().map_or(0, String::len)
+                        + v.binary_value.as_ref().map_or(0, Vec::len)
+                })
+                .sum::<usize>()
+    }
+}
+
+/// Outcome of one batch entry: the batch APIs fail per entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntryFailure {
+    /// The entry id that failed.
+    pub id: String,
+    /// SQS error code, e.g. `InternalError`.
+    pub code: String,
+    /// True when SQS says the fault was the sender's (retrying will not help).
+    pub sender_fault: bool,
+    /// Human-readable message.
+    pub message: String,
+}
+
+/// Result of a batch call: ids that succeeded and the per-entry failures.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchOutcome {
+    /// Entry ids confirmed.
+    pub succeeded: Vec<String>,
+    /// Entries that failed.
+    pub failed: Vec<EntryFailure>,
+}
+
+/// Queue facts the breaker needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueInfo {
+    /// `ApproximateNumberOfMessages` (visible).
+    pub visible: u64,
+    /// `ApproximateNumberOfMessagesNotVisible` (in flight).
+    pub in_flight: u64,
+    /// `ApproximateNumberOfMessagesDelayed`.
+    pub delayed: u64,
+    /// `maxReceiveCount` of the RedrivePolicy, if the queue has a dead-letter queue.
+    pub max_receive_count: Option<u32>,
+    /// True for FIFO queues.
+    pub fifo: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message() -> ReceivedMessage {
+        ReceivedMessage {
+            message_id: "m-1".into(),
+            receipt_handle: "rh".into(),
+            body: "{\"order\":1}".into(),
+            md5_of_body: "x".into(),
+            md5_of_message_attributes: None,
+            attributes: BTreeMap::from([
+                ("ApproximateReceiveCount".into(), "3".into()),
+                ("SentTimestamp".into(), "1700000000000".into()),
+                ("AWSTraceHeader".into(), "Root=1-abc".into()),
+            ]),
+            message_attributes: BTreeMap::from([(
+                "tenant".into(),
+                AttributeValue {
+                    data_type: "String".into(),
+                    string_value: Some("acme".into()),
+                    binary_value: None,
+                },
+            )]),
+        }
+    }
+
+    #[test]
+    fn faithful_copy_keeps_body_attributes_and_trace_header() {
+        let copy = message().faithful_copy("0", 30);
+        assert_eq!(copy.body, "{\"order\":1}");
+        assert_eq!(copy.message_attributes, message().message_attributes);
+        assert_eq!(copy.trace_header.as_deref(), Some("Root=1-abc"));
+        assert_eq!(copy.delay_seconds, 30);
+    }
+
+    #[test]
+    fn receive_count_and_sent_timestamp_are_parsed_from_system_attributes() {
+        assert_eq!(message().receive_count(), 3);
+        assert_eq!(message().sent_timestamp_ms(), Some(1_700_000_000_000));
+    }
+
+    #[test]
+    fn payload_size_counts_body_and_attributes() {
+        let copy = message().faithful_copy("0", 0);
+        assert_eq!(copy.payload_size(), 11 + "tenant".len() + "String".len() + "acme".len());
+    }
+}

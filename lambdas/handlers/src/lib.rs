@@ -1,0 +1,2 @@
+//! The breaker's Lambda handlers, generic over the ports in `breaker_core::ports`, and the
+//! dispatch from the function's handler name to the handler.
