@@ -36,7 +36,12 @@ pub struct PortError {
 impl PortError {
     /// Shorthand constructor.
     pub fn new(operation: &'static str, kind: FaultKind, message: impl Into<String>) -> Self {
-        Self { operation, kind, code: None, message: message.into() }
+        Self {
+            operation,
+            kind,
+            code: None,
+            message: message.into(),
+        }
     }
 
     /// True when a later attempt may succeed.
