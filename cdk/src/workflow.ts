@@ -78,7 +78,8 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
     parameters: { 'state.$': '$.resume', 'error.$': '$.error' },
   }).next(reportStuck);
   const withoutState = new sfn.Pass(scope, 'Report Without Circuit State', {
-    parameters: { state: null, 'error.$': '$.error' },
+    // A literal null would be dropped when CDK renders Parameters; the intrinsic yields a real null.
+    parameters: { 'state.$': "States.StringToJson('null')", 'error.$': '$.error' },
   }).next(reportStuck);
   const findState = new sfn.Choice(scope, 'Find Circuit State')
     .when(sfn.Condition.isPresent('$.state'), reportStuck)
