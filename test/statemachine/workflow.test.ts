@@ -293,6 +293,7 @@ describe('executing the workflow', () => {
     const run = await runWorkflow(wf, { open: [reply.proceed()], backoff: [{ version: 1, action: 'dance', waitSeconds: 1, state: circuit() }], stuck: [reply.reported()] }, ALARM_EVENT);
     expectScripted(run);
     expect(run.calls[2]).toMatchObject({ target: 'stuck', payload: { state: circuit(), error: { Error: 'UnexpectedHandlerOutput' } } });
+    expect((run.calls[2].payload.error as { Cause: string }).Cause).toContain('"action":"dance"');
     expect(run.status).toBe('FAILED');
   });
 
@@ -375,5 +376,39 @@ describe('executing the workflow', () => {
     expect(targets(run).filter((t) => t === 'stuck')).toHaveLength(6);
     expect(run.status).toBe('FAILED');
     expect(run.error!.name).toBe('Retryable');
+  });
+
+  test('an output missing a field the next state reads is reported stuck open, never a States.Runtime failure', async () => {
+    const run = await runWorkflow(wf, {
+      open: [reply.proceed()],
+      backoff: [reply.wait()],
+      probe: [{ version: 1, verdict: 'healthy', probed: 1 }],
+      stuck: [reply.reported()],
+    }, ALARM_EVENT);
+    expectScripted(run);
+    expect(targets(run)).toEqual(['open', 'backoff', 'probe', 'stuck']);
+    expect(run.calls[3].payload).toMatchObject({ state: null, error: { Error: 'UnexpectedHandlerOutput' } });
+    expect(String((run.calls[3].payload.error as { Cause: string }).Cause)).toContain('"verdict":"healthy"');
+  });
+
+  test('an unknown action keeps the state the handler returned in the stuck report', async () => {
+    const s = circuit(7);
+    const run = await runWorkflow(wf, { open: [reply.proceed()], backoff: [{ version: 1, action: 'wait', waitSeconds: -5, state: s }], stuck: [reply.reported()] }, ALARM_EVENT);
+    expectScripted(run);
+    expect(run.calls[2].payload).toMatchObject({ state: s, error: { Error: 'UnexpectedHandlerOutput' } });
+  });
+
+  test('a close without openSeconds still ends closed, just without the metric', async () => {
+    const run = await runWorkflow(wf, {
+      open: [reply.proceed()],
+      backoff: [reply.wait()],
+      probe: [reply.probe('empty')],
+      'rejitter-plan': [reply.plan([])],
+      ramp: [reply.rampDone(1)],
+      close: [{ version: 1, closed: true }],
+    }, ALARM_EVENT);
+    expectScripted(run);
+    expect(run.status).toBe('SUCCEEDED');
+    expect(targets(run)).not.toContain('putMetricData');
   });
 });
