@@ -110,6 +110,16 @@ describe('SqsCircuitBreaker resources', () => {
     expect(JSON.stringify(list.Resource)).toContain(':stateMachine:TestStack-OrdersBreaker-');
   });
 
+  test('the state machine ARN the roles and the workflow refer to is the state machine\'s own', () => {
+    const sm = Object.values(t.findResources('AWS::StepFunctions::StateMachine'))[0];
+    const name = sm.Properties.StateMachineName as string;
+    const list = statementsOf(t, 'open').find((s) => s.Action === 'states:ListExecutions')!;
+    expect(JSON.stringify(list.Resource)).toContain(`:stateMachine:${name}"`);
+    const asl = JSON.stringify(sm.Properties.DefinitionString);
+    expect(asl).toContain(`:stateMachine:${name}`);
+    expect(stack.resolve(breaker.stateMachine.stateMachineName)).toEqual({ 'Fn::GetAtt': [expect.any(String), 'Name'] });
+  });
+
   test('probe may use this queue and invoke exactly this consumer', () => {
     const actions = actionsOf(t, 'probe');
     expect(actions).toEqual(expect.arrayContaining(['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:SendMessage', 'lambda:InvokeFunction']));
