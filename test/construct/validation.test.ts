@@ -80,6 +80,13 @@ describe('props validation', () => {
     ].join('\n')));
   });
 
+  test('a probe visibility not above the consumer timeout is refused', () => {
+    // The fixture's consumer times out after 10 seconds.
+    expect(() => breakerStack({ probe: { visibilityTimeout: cdk.Duration.seconds(10) } })).toThrow(exactly(HEAD
+      + "  - probe.visibilityTimeout: must exceed the consumer's timeout (10 seconds), got 10 seconds"));
+    expect(() => breakerStack({ probe: { visibilityTimeout: cdk.Duration.seconds(11) } })).not.toThrow();
+  });
+
   test('min delay above max delay is refused', () => {
     expect(() => breakerStack({ rejitter: { minDelay: cdk.Duration.minutes(6), maxDelay: cdk.Duration.minutes(5) } })).toThrow(exactly(HEAD
       + '  - rejitter.minDelay: must not exceed rejitter.maxDelay (300 seconds), got 360 seconds'));
