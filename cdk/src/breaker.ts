@@ -38,7 +38,7 @@ const HANDLERS: ReadonlyArray<{ key: keyof CircuitBreakerFunctions; handler: str
   { key: 'backoff', handler: 'backoff', id: 'BackoffFunction', timeout: () => 60, why: 'pure computation plus one event' },
   { key: 'probe', handler: 'probe', id: 'ProbeFunction', timeout: () => 900, why: 'invokes the consumer synchronously, which may run up to 15 minutes' },
   { key: 'rejitterPlan', handler: 'rejitter-plan', id: 'RejitterPlanFunction', timeout: () => 60, why: 'reads queue attributes' },
-  { key: 'rejitter', handler: 'rejitter', id: 'RejitterFunction', timeout: (c) => c.rejitterSliceSeconds + 60, why: 'one slice plus one minute of margin' },
+  { key: 'rejitter', handler: 'rejitter', id: 'RejitterFunction', timeout: (c) => (cdk.Token.isUnresolved(c.rejitterSliceSeconds) ? 900 : c.rejitterSliceSeconds + 60), why: 'one slice plus one minute of margin' },
   { key: 'ramp', handler: 'ramp', id: 'RampFunction', timeout: () => 300, why: 'waits until the mapping is Enabled' },
   { key: 'close', handler: 'close', id: 'CloseFunction', timeout: () => 300, why: 'waits until the mapping is Enabled' },
   { key: 'stuck', handler: 'stuck', id: 'StuckFunction', timeout: () => 60, why: 'reads the mapping and puts one event' },
