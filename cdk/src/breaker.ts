@@ -58,6 +58,14 @@ export class SqsCircuitBreaker extends Construct {
   /** Namespace of the metrics the breaker publishes (see `metricOpenSeconds`). */
   public static readonly METRIC_NAMESPACE = METRIC_NAMESPACE;
 
+  /**
+   * Folder holding the prebuilt arm64 `bootstrap` binary shipped in this package; pass it to
+   * `lambda.Code.fromAsset` when overriding `lambdaCode` with a build of your own layout.
+   */
+  public static bootstrapAssetPath(): string {
+    return bootstrapAssetPath();
+  }
+
   /** The recovery state machine (Standard workflow). */
   public readonly stateMachine: sfn.StateMachine;
   /** The alarm that opens the circuit (created or given). */

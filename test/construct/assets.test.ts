@@ -1,9 +1,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { bootstrapAssetPath } from 'sqs-circuit-breaker';
+import { SqsCircuitBreaker } from 'sqs-circuit-breaker';
 
 test('the prebuilt arm64 bootstrap ships inside the construct package', () => {
-  const dir = bootstrapAssetPath();
+  const dir = SqsCircuitBreaker.bootstrapAssetPath();
   const binary = fs.readFileSync(path.join(dir, 'bootstrap'));
   // ELF magic, 64-bit, and e_machine 0xB7 = AArch64
   expect(binary.subarray(0, 4)).toEqual(Buffer.from([0x7f, 0x45, 0x4c, 0x46]));

@@ -3,7 +3,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import { bootstrapAssetPath, SqsCircuitBreaker } from 'sqs-circuit-breaker';
+import { SqsCircuitBreaker } from 'sqs-circuit-breaker';
 import { addConsumer, breakerStack, consumerStack, ENV } from './fixture';
 
 /** The breaker's function for a handler name, as a template resource. */
@@ -256,7 +256,7 @@ describe('SqsCircuitBreaker options', () => {
 
   test('another architecture with its own code is accepted', () => {
     // Any folder stands in for an x86_64 build here; the template only references it.
-    const { stack } = breakerStack({ lambdaArchitecture: lambda.Architecture.X86_64, lambdaCode: lambda.Code.fromAsset(bootstrapAssetPath()) });
+    const { stack } = breakerStack({ lambdaArchitecture: lambda.Architecture.X86_64, lambdaCode: lambda.Code.fromAsset(SqsCircuitBreaker.bootstrapAssetPath()) });
     expect(fnWithHandler(Template.fromStack(stack), 'open').props.Architectures).toEqual(['x86_64']);
   });
 });
