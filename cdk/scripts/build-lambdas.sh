@@ -7,6 +7,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 export PATH="$root/.venv/bin:$PATH"
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
 
 if ! command -v cargo-lambda >/dev/null 2>&1; then
   echo "build-lambdas: cargo-lambda not found; run 'bash .ci/setup' first (it installs it into .venv)" >&2
@@ -25,7 +26,7 @@ for b in "${bins[@]}"; do
     *) asset="example-stack/assets/$b" ;;
   esac
   mkdir -p "$asset"
-  cp "target/lambda/$b/bootstrap" "$asset/bootstrap"
+  cp "$target_dir/lambda/$b/bootstrap" "$asset/bootstrap"
   python3 - "$b" "$asset/bootstrap" <<'PY'
 import io, os, sys, zipfile
 name, path = sys.argv[1], sys.argv[2]
