@@ -78,20 +78,29 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
     parameters: { 'state.$': '$.resume', 'error.$': '$.error' },
   }).next(reportStuck);
   const withoutState = new sfn.Pass(scope, 'Report Without Circuit State', {
-    parameters: { state: null, 'error.$': '$.error' },
+    // A literal null would be dropped when CDK renders Parameters; the intrinsic yields a real null.
+    parameters: { 'state.$': "States.StringToJson('null')", 'error.$': '$.error' },
+  }).next(reportStuck);
+
+  // A decision the workflow does not know, or an output missing a field the next state reads, is
+  // a failure too: report it, never drop it. (Reading a missing path would raise States.Runtime,
+  // which no Catch can handle, so every Choice below checks presence and type first.)
+  const withOutputState = new sfn.Pass(scope, 'Take State From Handler Output', {
+    parameters: { 'state.$': '$.output.state', 'error.$': '$.error' },
   }).next(reportStuck);
   const findState = new sfn.Choice(scope, 'Find Circuit State')
     .when(sfn.Condition.isPresent('$.state'), reportStuck)
     .when(sfn.Condition.isPresent('$.resume'), withResumedState)
+    .when(sfn.Condition.isPresent('$.output.state'), withOutputState)
     .otherwise(withoutState);
-
-  /** A decision the workflow does not know is a failure too: report it, never drop it. */
   const unexpected = new sfn.Pass(scope, 'Flag Unexpected Handler Output', {
-    result: sfn.Result.fromObject({
-      Error: 'UnexpectedHandlerOutput',
-      Cause: 'a breaker handler returned a decision this state machine does not know (see the execution history)',
-    }),
-    resultPath: '$.error',
+    parameters: {
+      'output.$': '$',
+      error: {
+        Error: 'UnexpectedHandlerOutput',
+        'Cause.$': "States.Format('a breaker handler returned an output this state machine cannot route: {}', States.JsonToString($))",
+      },
+    },
   }).next(findState);
 
   const catchAll = (task: sfn.TaskStateBase): void => {
@@ -120,7 +129,7 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
     stateMachine: opts.self,
     integrationPattern: sfn.IntegrationPattern.REQUEST_RESPONSE,
     // Deterministic per outage and turn, so that a retried call is idempotent.
-    name: sfn.JsonPath.format(`${opts.circuitName.slice(0, 32)}-resume-{}-{}-{}`, sfn.JsonPath.stringAt('$.state.openedAtMs'), sfn.JsonPath.stringAt('$.state.generation'), sfn.JsonPath.stringAt('$.state.attempt')),
+    name: sfn.JsonPath.format(`${executionNamePrefix(opts.circuitName)}-resume-{}-{}-{}`, sfn.JsonPath.stringAt('$.state.openedAtMs'), sfn.JsonPath.stringAt('$.state.generation'), sfn.JsonPath.stringAt('$.state.attempt')),
     input: sfn.TaskInput.fromObject({
       resume: sfn.JsonPath.objectAt('$.state'),
       previousExecutionArn: sfn.JsonPath.stringAt('$$.Execution.Id'),
@@ -148,7 +157,7 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
     lambdaFunction: f.rejitter,
     payload: sfn.TaskInput.fromObject({ 'worker.$': '$.worker', 'cutoffMs.$': '$.cutoffMs' }),
     retryOnServiceExceptions: false,
-    resultSelector: { 'done.$': '$.Payload.done', 'moved.$': '$.Payload.moved', 'failed.$': '$.Payload.failed' },
+    resultSelector: { 'result.$': '$.Payload' },
     resultPath: '$.slice',
   });
   addRetries(slice);
@@ -159,8 +168,8 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
   });
   slice.next(
     new sfn.Choice(scope, 'Check Worker Drained')
-      .when(sfn.Condition.booleanEquals('$.slice.done', true), drained)
-      .when(sfn.Condition.booleanEquals('$.slice.done', false), slice)
+      .when(isBool('$.slice.result.done', true), drained)
+      .when(isBool('$.slice.result.done', false), slice)
       .otherwise(badSlice),
   );
 
@@ -205,44 +214,74 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
   publishOpenTime.addRetry({ errors: ['States.TaskFailed'], interval: cdk.Duration.seconds(1), maxAttempts: 3, backoffRate: 2, jitterStrategy: sfn.JitterType.FULL });
   // The circuit is closed already; a lost metric datapoint must not turn that into a failure.
   publishOpenTime.addCatch(closed, { errors: ['States.ALL'], resultPath: '$.metricError' });
-  close.next(publishOpenTime);
+  close.next(
+    new sfn.Choice(scope, 'Check Open Time')
+      .when(isNumber('$.openSeconds'), publishOpenTime)
+      .otherwise(closed),
+  );
   publishOpenTime.next(closed);
 
   // ── wiring ─────────────────────────────────────────────────────────────────────────────────
   open.next(
     new sfn.Choice(scope, 'Check For Running Recovery')
-      .when(sfn.Condition.stringEquals('$.action', 'duplicate'), duplicate)
-      .when(sfn.Condition.stringEquals('$.action', 'proceed'), backoff)
+      .when(is('$.action', 'duplicate'), duplicate)
+      .when(sfn.Condition.and(is('$.action', 'proceed'), HAS_STATE), backoff)
       .otherwise(unexpected),
   );
   backoff.next(
     new sfn.Choice(scope, 'Route Backoff Decision')
-      .when(sfn.Condition.stringEquals('$.action', 'wait'), wait)
-      .when(sfn.Condition.stringEquals('$.action', 'stuck'), leaveOpen)
-      .when(sfn.Condition.stringEquals('$.action', 'continue'), continueAsNew)
+      .when(sfn.Condition.and(is('$.action', 'wait'), HAS_STATE, VALID_WAIT), wait)
+      .when(is('$.action', 'stuck'), leaveOpen)
+      .when(sfn.Condition.and(is('$.action', 'continue'), HAS_STATE, sfn.Condition.isPresent('$.state.openedAtMs'), sfn.Condition.isPresent('$.state.generation'), sfn.Condition.isPresent('$.state.attempt')), continueAsNew)
       .otherwise(unexpected),
   );
   wait.next(probe);
   probe.next(
     new sfn.Choice(scope, 'Judge Probe Verdict')
-      .when(sfn.Condition.stringEquals('$.verdict', 'unhealthy'), backoff)
-      .when(sfn.Condition.or(sfn.Condition.stringEquals('$.verdict', 'healthy'), sfn.Condition.stringEquals('$.verdict', 'empty')), plan)
+      .when(sfn.Condition.and(is('$.verdict', 'unhealthy'), HAS_STATE), backoff)
+      .when(sfn.Condition.and(sfn.Condition.or(is('$.verdict', 'healthy'), is('$.verdict', 'empty')), HAS_STATE), plan)
       .otherwise(unexpected),
   );
-  plan.next(rejitter);
+  plan.next(
+    new sfn.Choice(scope, 'Check Re-jitter Plan')
+      .when(sfn.Condition.and(sfn.Condition.isPresent('$.workers[0]'), isNumber('$.cutoffMs'), HAS_STATE), rejitter)
+      .when(sfn.Condition.and(sfn.Condition.isPresent('$.workers'), HAS_STATE), startRamp)
+      .otherwise(unexpected),
+  );
   rejitter.next(startRamp);
   startRamp.next(ramp);
   ramp.next(
     new sfn.Choice(scope, 'Route Ramp Decision')
-      .when(sfn.Condition.stringEquals('$.action', 'step'), hold)
-      .when(sfn.Condition.stringEquals('$.action', 'done'), close)
-      .when(sfn.Condition.stringEquals('$.action', 'reopen'), backoff)
+      .when(sfn.Condition.and(is('$.action', 'step'), HAS_STATE, VALID_WAIT, isNumber('$.step')), hold)
+      .when(sfn.Condition.and(is('$.action', 'done'), HAS_STATE), close)
+      .when(sfn.Condition.and(is('$.action', 'reopen'), HAS_STATE), backoff)
       .otherwise(unexpected),
   );
   hold.next(ramp);
 
   return open;
 }
+
+/** A prefix for continued executions' names: the circuit name when known at synth time (kept short). */
+function executionNamePrefix(circuitName: string): string {
+  return cdk.Token.isUnresolved(circuitName) ? 'circuit' : circuitName.slice(0, 32);
+}
+
+/** The field is present and equals the string (a missing field must not raise States.Runtime). */
+function is(path: string, value: string): sfn.Condition {
+  return sfn.Condition.and(sfn.Condition.isPresent(path), sfn.Condition.isString(path), sfn.Condition.stringEquals(path, value));
+}
+/** The field is present and a number. */
+function isNumber(path: string): sfn.Condition {
+  return sfn.Condition.and(sfn.Condition.isPresent(path), sfn.Condition.isNumeric(path));
+}
+/** The field is present and equals the boolean. */
+function isBool(path: string, value: boolean): sfn.Condition {
+  return sfn.Condition.and(sfn.Condition.isPresent(path), sfn.Condition.isBoolean(path), sfn.Condition.booleanEquals(path, value));
+}
+const HAS_STATE = sfn.Condition.isPresent('$.state');
+/** Wait states read `waitSeconds`: it must be a number of seconds, zero or more. */
+const VALID_WAIT = sfn.Condition.and(isNumber('$.waitSeconds'), sfn.Condition.numberGreaterThanEquals('$.waitSeconds', 0));
 
 /** A Lambda task whose output is the handler's own result document. */
 function invoke(scope: Construct, id: string, fn: lambda.IFunction, payload: Record<string, unknown>): tasks.LambdaInvoke {
