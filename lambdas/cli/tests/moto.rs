@@ -251,6 +251,24 @@ async fn errors_are_one_clear_line() {
         stderr.starts_with("breaker: no AWS credentials found"),
         "{stderr}"
     );
+
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_breaker"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") {
+            cmd.env_remove(k);
+        }
+    }
+    let out = cmd
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent/config")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+        .args(["--endpoint-url", &moto.url, "status"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "breaker: no AWS region: pass --region or set AWS_REGION"
+    );
 }
 
 fn json_of_failure(out: &Output) -> Value {
