@@ -112,7 +112,7 @@ impl<S: FlagSource> CachedFlag<S> {
             Ok(raw) => match raw.parse::<Flag>() {
                 Ok(flag) => {
                     if previous != Some(flag) {
-                        info!(flag = %flag, previous = ?previous.map(|f| f.to_string()), "failure flag changed");
+                        info!(flag = %flag, previous = %previous.map_or_else(|| "none".to_owned(), |f| f.to_string()), "failure flag changed");
                     }
                     flag
                 }
