@@ -1,0 +1,188 @@
+//! The command line.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Operate an SQS circuit breaker deployed with the example stack (or any stack exposing the same
+/// outputs): show its state, open or close it by hand, flip the example consumer's failure flag,
+/// and enqueue test orders.
+#[derive(Debug, Clone, PartialEq, Eq, Parser)]
+#[command(name = "breaker", version, about, long_about = None)]
+pub struct Cli {
+    /// CloudFormation stack whose outputs name the breaker's resources.
+    #[arg(
+        long,
+        global = true,
+        env = "BREAKER_STACK_NAME",
+        default_value = "SqsCircuitBreakerExample"
+    )]
+    pub stack_name: String,
+
+    /// AWS region (default: from AWS_REGION / the AWS profile).
+    #[arg(long, global = true, env = "AWS_REGION")]
+    pub region: Option<String>,
+
+    /// Endpoint for every AWS call, e.g. the local cloud's `http://localhost:5000`.
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+
+    /// Print JSON for scripts instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Circuit phase, event-source mapping, alarm, running recovery and its step, queue depths.
+    Status,
+    /// Open the circuit now: start a recovery with `{"trigger":"manual"}` (no-op if one runs).
+    Open,
+    /// Close the circuit now: hand the running recovery over to a manual-close execution that
+    /// re-enables the consumer gradually (see lambdas/CONTRACT.md, "Manual close").
+    Close,
+    /// Set the example consumer's failure flag (seen by the consumer within ~2 s).
+    Flag(FlagArgs),
+    /// Enqueue N test orders on the orders queue.
+    Send {
+        /// How many orders (1 to 100000).
+        #[arg(value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        count: u32,
+    },
+}
+
+/// `breaker flag ok|fail|slow` or `breaker flag --percent N`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+#[group(required = true, multiple = false)]
+pub struct FlagArgs {
+    /// The downstream's behaviour: every call succeeds, fails, or hangs past the timeout.
+    #[arg(value_enum)]
+    pub mode: Option<FlagMode>,
+
+    /// Fail this percentage (0 to 100) of consumer invocations.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub percent: Option<u8>,
+}
+
+/// Fixed flag modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FlagMode {
+    /// Healthy downstream.
+    Ok,
+    /// Every invocation fails.
+    Fail,
+    /// Every invocation times out.
+    Slow,
+}
+
+impl FlagArgs {
+    /// The flag value these arguments ask for.
+    pub fn flag(&self) -> example_consumer::Flag {
+        use example_consumer::Flag;
+        match (self.mode, self.percent) {
+            (Some(FlagMode::Ok), _) => Flag::Ok,
+            (Some(FlagMode::Fail), _) => Flag::Fail,
+            (Some(FlagMode::Slow), _) => Flag::Slow,
+            (None, Some(n)) => Flag::Percent(n),
+            // clap's required group makes this unreachable; `ok` is the harmless answer.
+            (None, None) => Flag::Ok,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+    use clap::error::ErrorKind;
+    use example_consumer::Flag;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("breaker").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn status_takes_global_options_before_or_after_the_subcommand() {
+        let cli = parse(&[
+            "--stack-name",
+            "Orders",
+            "status",
+            "--json",
+            "--region",
+            "eu-west-1",
+        ])
+        .unwrap();
+        assert_eq!(cli.command, Command::Status);
+        assert_eq!(cli.stack_name, "Orders");
+        assert_eq!(cli.region.as_deref(), Some("eu-west-1"));
+        assert!(cli.json);
+    }
+
+    #[test]
+    fn endpoint_url_is_taken_as_given() {
+        let cli = parse(&["status", "--endpoint-url", "http://localhost:5400"]).unwrap();
+        assert_eq!(cli.endpoint_url.as_deref(), Some("http://localhost:5400"));
+    }
+
+    #[test]
+    fn flag_accepts_a_mode_or_a_percentage() {
+        let flag = |args: &[&str]| match parse(args).unwrap().command {
+            Command::Flag(f) => f.flag(),
+            other => panic!("parsed {other:?}"),
+        };
+        assert_eq!(flag(&["flag", "ok"]), Flag::Ok);
+        assert_eq!(flag(&["flag", "fail"]), Flag::Fail);
+        assert_eq!(flag(&["flag", "slow"]), Flag::Slow);
+        assert_eq!(flag(&["flag", "--percent", "35"]), Flag::Percent(35));
+    }
+
+    #[test]
+    fn flag_needs_exactly_one_of_mode_and_percent() {
+        assert_eq!(
+            parse(&["flag"]).unwrap_err().kind(),
+            ErrorKind::MissingRequiredArgument
+        );
+        assert_eq!(
+            parse(&["flag", "fail", "--percent", "5"])
+                .unwrap_err()
+                .kind(),
+            ErrorKind::ArgumentConflict
+        );
+    }
+
+    #[test]
+    fn flag_rejects_unknown_modes_and_percentages_above_100() {
+        assert_eq!(
+            parse(&["flag", "broken"]).unwrap_err().kind(),
+            ErrorKind::InvalidValue
+        );
+        let err = parse(&["flag", "--percent", "101"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ValueValidation);
+        assert!(err.to_string().contains("101 is not in 0..=100"), "{err}");
+    }
+
+    #[test]
+    fn send_needs_a_positive_count() {
+        assert_eq!(
+            parse(&["send", "25"]).unwrap().command,
+            Command::Send { count: 25 }
+        );
+        assert_eq!(
+            parse(&["send", "0"]).unwrap_err().kind(),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(
+            parse(&["send"]).unwrap_err().kind(),
+            ErrorKind::MissingRequiredArgument
+        );
+    }
+}

@@ -1,0 +1,512 @@
+//! The commands, generic over the ports so that tests run them against fakes.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use example_consumer::Flag;
+use serde_json::{Value, json};
+
+use crate::aws::Aws;
+use crate::cli::{Cli, Command};
+use crate::error::CliError;
+use crate::output::{Closed, FlagChanged, Opened, Output, Sent};
+use crate::ports::{Alarms, FlagStore, Mappings, Queues, Recoveries, StackOutputs};
+use crate::stack::StackResources;
+use crate::status::{AlarmStatus, Recovery, Status, phase};
+
+/// Every port at once.
+pub trait Cloud: StackOutputs + Mappings + Alarms + Recoveries + Queues + FlagStore {}
+impl<T: StackOutputs + Mappings + Alarms + Recoveries + Queues + FlagStore> Cloud for T {}
+
+/// Error name a manual close stops the running recovery with.
+pub const MANUAL_CLOSE_ERROR: &str = "ManualClose";
+
+/// Runs the parsed command line against AWS (or `--endpoint-url`).
+pub async fn run(cli: Cli) -> Result<Output, CliError> {
+    let aws = Aws::connect(cli.region.clone(), cli.endpoint_url.clone()).await?;
+    let resources = resolve(&aws, &cli.stack_name).await?;
+    execute(&cli.command, &resources, &aws, now_ms()).await
+}
+
+/// The stack's resources.
+pub async fn resolve(outputs: &impl StackOutputs, stack: &str) -> Result<StackResources, CliError> {
+    StackResources::from_outputs(stack, &outputs.outputs(stack).await?)
+}
+
+/// Runs one command at time `now_ms`.
+pub async fn execute(
+    command: &Command,
+    r: &StackResources,
+    cloud: &impl Cloud,
+    now_ms: u64,
+) -> Result<Output, CliError> {
+    Ok(match command {
+        Command::Status => Output::Status(Box::new(status(r, cloud, now_ms).await?)),
+        Command::Open => Output::Opened(open(r, cloud, now_ms).await?),
+        Command::Close => Output::Closed(close(r, cloud, now_ms).await?),
+        Command::Flag(args) => Output::Flag(set_flag(r, cloud, args.flag()).await?),
+        Command::Send { count } => Output::Sent(send(r, cloud, *count, now_ms).await?),
+    })
+}
+
+/// `breaker status`.
+pub async fn status<C>(r: &StackResources, cloud: &C, now_ms: u64) -> Result<Status, CliError>
+where
+    C: Mappings + Alarms + Recoveries + Queues + FlagStore,
+{
+    let dlq = async {
+        match &r.dlq_url {
+            Some(url) => cloud.depth(url).await.map(Some),
+            None => Ok(None),
+        }
+    };
+    let flag = async {
+        match &r.flag_parameter_name {
+            Some(name) => cloud.get(name).await.map(Some),
+            None => Ok(None),
+        }
+    };
+    let (mapping, alarm, running, queue, dlq, flag) = tokio::join!(
+        cloud.mapping(&r.esm_uuid),
+        cloud.alarm(&r.alarm_name),
+        cloud.running(&r.state_machine_arn),
+        cloud.depth(&r.queue_url),
+        dlq,
+        flag,
+    );
+    let (mapping, running) = (mapping?, running?);
+    // An unreadable alarm (a missing permission; moto, which cannot speak CloudWatch's CBOR
+    // protocol) must not hide the rest of the status.
+    let alarm = alarm.unwrap_or_else(|e| AlarmStatus {
+        name: r.alarm_name.clone(),
+        state: "UNKNOWN".into(),
+        reason: Some(e.to_string()),
+    });
+    let recovery = match running.first() {
+        None => None,
+        Some(oldest) => {
+            let progress = cloud.progress(&oldest.arn).await?;
+            Some(Recovery {
+                execution: oldest.clone(),
+                step: progress.step,
+                attempt: progress
+                    .circuit_state
+                    .as_ref()
+                    .and_then(|s| s.get("attempt"))
+                    .and_then(Value::as_u64),
+                others: running.len() - 1,
+                running_seconds: now_ms.saturating_sub(oldest.started_at_ms.max(0) as u64) / 1000,
+            })
+        }
+    };
+    Ok(Status {
+        circuit: r.circuit_name.clone(),
+        stack: r.stack_name.clone(),
+        phase: phase(&mapping.state, recovery.as_ref()),
+        mapping,
+        alarm,
+        recovery,
+        queue: queue?,
+        dlq: dlq?,
+        flag: flag?,
+    })
+}
+
+/// `breaker open`: starts a recovery with `{"trigger":"manual"}`. The state machine's `open`
+/// handler enforces single flight, so an execution started while another runs exits as a duplicate.
+pub async fn open(
+    r: &StackResources,
+    cloud: &impl Recoveries,
+    now_ms: u64,
+) -> Result<Opened, CliError> {
+    let running = cloud.running(&r.state_machine_arn).await?;
+    let name = format!("manual-open-{now_ms}");
+    let execution_arn = cloud
+        .start(&r.state_machine_arn, &name, &json!({"trigger": "manual"}))
+        .await?;
+    Ok(Opened {
+        execution_arn,
+        name,
+        already_running: running.first().map(|e| e.name.clone()),
+    })
+}
+
+/// `breaker close`: hands the circuit over to a manual-close execution (CONTRACT.md, "Manual
+/// close"): the running recovery's latest circuit state is read, every running recovery is stopped
+/// with error `ManualClose`, and a new execution starts with
+/// `{"trigger":"manual-close","resume":<state>,"previousExecutionArn":<stopped>}`.
+/// With no recovery running: nothing to do when the mapping is enabled; when it is disabled (a
+/// stuck circuit) the resume state is built from the mapping's current scaling.
+pub async fn close<C: Recoveries + Mappings>(
+    r: &StackResources,
+    cloud: &C,
+    now_ms: u64,
+) -> Result<Closed, CliError> {
+    let running = cloud.running(&r.state_machine_arn).await?;
+    let name = format!("manual-close-{now_ms}");
+    let Some(oldest) = running.first() else {
+        let mapping = cloud.mapping(&r.esm_uuid).await?;
+        if mapping.state == "Enabled" {
+            return Ok(Closed {
+                execution_arn: None,
+                name: None,
+                stopped: vec![],
+                already_closed: true,
+            });
+        }
+        let state = json!({
+            "version": 1,
+            "openedAtMs": now_ms,
+            "attempt": 0,
+            "iteration": 0,
+            "generation": 0,
+            "savedScaling": { "maximumConcurrency": mapping.maximum_concurrency },
+            "trigger": "manual",
+        });
+        let input = json!({ "trigger": "manual-close", "resume": state });
+        let arn = cloud.start(&r.state_machine_arn, &name, &input).await?;
+        return Ok(Closed {
+            execution_arn: Some(arn),
+            name: Some(name),
+            stopped: vec![],
+            already_closed: false,
+        });
+    };
+    let progress = cloud.progress(&oldest.arn).await?;
+    let Some(state) = progress.circuit_state else {
+        return Err(CliError::Invalid(format!(
+            "recovery {} is still opening the circuit (no circuit state yet); nothing was changed, retry in a few seconds",
+            oldest.name
+        )));
+    };
+    let mut stopped = vec![];
+    for execution in &running {
+        cloud
+            .stop(
+                &execution.arn,
+                MANUAL_CLOSE_ERROR,
+                "closed by an operator with `breaker close`; a manual-close execution takes over",
+            )
+            .await?;
+        stopped.push(execution.name.clone());
+    }
+    let input =
+        json!({ "trigger": "manual-close", "resume": state, "previousExecutionArn": oldest.arn });
+    let arn = cloud.start(&r.state_machine_arn, &name, &input).await?;
+    Ok(Closed {
+        execution_arn: Some(arn),
+        name: Some(name),
+        stopped,
+        already_closed: false,
+    })
+}
+
+/// `breaker flag`: writes the flag in its canonical form.
+pub async fn set_flag(
+    r: &StackResources,
+    store: &impl FlagStore,
+    flag: Flag,
+) -> Result<FlagChanged, CliError> {
+    let name = r
+        .flag_parameter_name
+        .as_deref()
+        .ok_or(CliError::MissingOutput {
+            stack: r.stack_name.clone(),
+            output: crate::stack::keys::FLAG_PARAMETER_NAME,
+        })?;
+    let previous = store.get(name).await.ok();
+    store.put(name, &flag.to_string()).await?;
+    Ok(FlagChanged {
+        parameter: name.to_owned(),
+        previous,
+        current: flag.to_string(),
+    })
+}
+
+/// `breaker send N`: enqueues `count` orders in batches of 10.
+pub async fn send(
+    r: &StackResources,
+    queues: &impl Queues,
+    count: u32,
+    now_ms: u64,
+) -> Result<Sent, CliError> {
+    let mut failed = 0u32;
+    let mut first = None;
+    let mut last = None;
+    for start in (0..count).step_by(10) {
+        let entries: Vec<(String, String)> = (start..count.min(start + 10))
+            .map(|i| {
+                let order_id = format!("order-{now_ms}-{i:06}");
+                let body = json!({ "orderId": order_id, "amountCents": 100 + (i % 50) * 25, "createdAtMs": now_ms });
+                first.get_or_insert_with(|| order_id.clone());
+                last = Some(order_id);
+                (format!("m{i}"), body.to_string())
+            })
+            .collect();
+        failed += queues.send_batch(&r.queue_url, entries).await?.len() as u32;
+    }
+    Ok(Sent {
+        requested: count,
+        sent: count - failed,
+        failed,
+        first_order_id: first,
+        last_order_id: last,
+    })
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::ports::testing::Fake;
+    use crate::stack::tests::outputs;
+    use crate::status::{Execution, MappingStatus, Phase, Progress, QueueDepth};
+
+    fn resources() -> StackResources {
+        StackResources::from_outputs("Example", &outputs()).unwrap()
+    }
+
+    fn fake() -> Fake {
+        let r = resources();
+        let mut f = Fake::default();
+        f.outputs.insert("Example".into(), outputs());
+        f.mapping = Some(MappingStatus {
+            uuid: r.esm_uuid.clone(),
+            state: "Enabled".into(),
+            maximum_concurrency: Some(10),
+            batch_size: Some(10),
+        });
+        f.alarm = Some(AlarmStatus {
+            name: r.alarm_name.clone(),
+            state: "OK".into(),
+            reason: None,
+        });
+        f.depths.insert(
+            r.queue_url.clone(),
+            QueueDepth {
+                visible: 120,
+                in_flight: 3,
+                delayed: 40,
+            },
+        );
+        f.depths
+            .insert(r.dlq_url.clone().unwrap(), QueueDepth::default());
+        f.flags
+            .lock()
+            .unwrap()
+            .insert("/orders/flag".into(), "ok".into());
+        f
+    }
+
+    fn execution(name: &str, started_at_ms: i64) -> Execution {
+        Execution {
+            arn: format!("arn:aws:states:us-east-1:123456789012:execution:orders-breaker:{name}"),
+            name: name.into(),
+            started_at_ms,
+        }
+    }
+
+    fn circuit_state() -> Value {
+        json!({"version":1,"openedAtMs":1000,"attempt":2,"iteration":2,"generation":0,"savedScaling":{"maximumConcurrency":10},"trigger":"alarm"})
+    }
+
+    fn with_recovery(mut f: Fake, step: &str) -> Fake {
+        let oldest = execution("alarm-1", 1_000);
+        f.progress.insert(
+            oldest.arn.clone(),
+            Progress {
+                step: Some(step.into()),
+                circuit_state: Some(circuit_state()),
+            },
+        );
+        f.running
+            .lock()
+            .unwrap()
+            .extend([oldest, execution("alarm-2", 2_000)]);
+        f.mapping.as_mut().unwrap().state = "Disabled".into();
+        f.alarm.as_mut().unwrap().state = "ALARM".into();
+        f
+    }
+
+    #[tokio::test]
+    async fn resolve_reports_a_missing_stack() {
+        let err = resolve(&Fake::default(), "Nope").await.unwrap_err();
+        assert_eq!(err.kind(), "NoSuchStack");
+    }
+
+    #[tokio::test]
+    async fn status_of_a_healthy_circuit_is_closed_with_depths_and_flag() {
+        let s = status(&resources(), &fake(), 10_000).await.unwrap();
+        assert_eq!(s.phase, Phase::Closed);
+        assert_eq!(s.mapping.maximum_concurrency, Some(10));
+        assert_eq!(s.queue.total(), 163);
+        assert_eq!(s.dlq, Some(QueueDepth::default()));
+        assert_eq!(s.flag.as_deref(), Some("ok"));
+        assert_eq!(s.recovery, None);
+    }
+
+    #[tokio::test]
+    async fn status_survives_an_unreadable_alarm() {
+        let mut f = fake();
+        f.alarm = None;
+        let s = status(&resources(), &f, 10_000).await.unwrap();
+        assert_eq!(s.alarm.state, "UNKNOWN");
+        assert_eq!(
+            s.alarm.reason.as_deref(),
+            Some(
+                "DescribeAlarms failed (ResourceNotFoundException): orders-breaker-errors not found"
+            )
+        );
+        assert_eq!(s.phase, Phase::Closed);
+    }
+
+    #[tokio::test]
+    async fn status_fails_when_the_mapping_cannot_be_read() {
+        let mut f = fake();
+        f.mapping = None;
+        let err = status(&resources(), &f, 10_000).await.unwrap_err();
+        assert!(
+            err.to_string().starts_with("GetEventSourceMapping failed"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn status_follows_the_oldest_running_recovery() {
+        let s = status(&resources(), &with_recovery(fake(), "Back Off"), 61_000)
+            .await
+            .unwrap();
+        assert_eq!(s.phase, Phase::BackingOff);
+        let recovery = s.recovery.unwrap();
+        assert_eq!(recovery.execution.name, "alarm-1");
+        assert_eq!(
+            (recovery.attempt, recovery.others, recovery.running_seconds),
+            (Some(2), 1, 60)
+        );
+        assert_eq!(recovery.step.as_deref(), Some("Back Off"));
+    }
+
+    #[tokio::test]
+    async fn open_starts_a_manual_execution_and_notes_a_running_one() {
+        let f = with_recovery(fake(), "Back Off");
+        let opened = open(&resources(), &f, 5_000).await.unwrap();
+        assert_eq!(opened.name, "manual-open-5000");
+        assert_eq!(opened.already_running.as_deref(), Some("alarm-1"));
+        assert_eq!(
+            f.calls(),
+            vec![r#"start manual-open-5000 {"trigger":"manual"}"#]
+        );
+        assert!(opened.execution_arn.ends_with(":manual-open-5000"));
+    }
+
+    #[tokio::test]
+    async fn close_stops_running_recoveries_and_resumes_their_state_in_a_manual_close() {
+        let f = with_recovery(fake(), "Back Off");
+        let closed = close(&resources(), &f, 9_000).await.unwrap();
+        assert_eq!(closed.stopped, vec!["alarm-1", "alarm-2"]);
+        let calls = f.calls();
+        assert_eq!(calls.len(), 3);
+        assert!(calls[0].starts_with("stop arn:aws:states:us-east-1:123456789012:execution:orders-breaker:alarm-1 ManualClose: "));
+        let input: Value =
+            serde_json::from_str(calls[2].strip_prefix("start manual-close-9000 ").unwrap())
+                .unwrap();
+        assert_eq!(input["trigger"], "manual-close");
+        assert_eq!(input["resume"], circuit_state());
+        assert_eq!(
+            input["previousExecutionArn"],
+            "arn:aws:states:us-east-1:123456789012:execution:orders-breaker:alarm-1"
+        );
+    }
+
+    #[tokio::test]
+    async fn close_without_a_circuit_state_yet_changes_nothing() {
+        let f = with_recovery(fake(), "Open Circuit");
+        f.running.lock().unwrap().truncate(1);
+        let mut f = f;
+        f.progress = BTreeMap::new();
+        let err = close(&resources(), &f, 9_000).await.unwrap_err();
+        assert!(
+            err.to_string().contains("still opening the circuit"),
+            "{err}"
+        );
+        assert!(f.calls().is_empty());
+    }
+
+    #[tokio::test]
+    async fn close_of_a_closed_circuit_does_nothing() {
+        let f = fake();
+        let closed = close(&resources(), &f, 9_000).await.unwrap();
+        assert!(closed.already_closed);
+        assert!(f.calls().is_empty());
+    }
+
+    #[tokio::test]
+    async fn close_of_a_stuck_circuit_resumes_from_the_mappings_scaling() {
+        let mut f = fake();
+        f.mapping.as_mut().unwrap().state = "Disabled".into();
+        close(&resources(), &f, 9_000).await.unwrap();
+        let calls = f.calls();
+        let input: Value =
+            serde_json::from_str(calls[0].strip_prefix("start manual-close-9000 ").unwrap())
+                .unwrap();
+        assert_eq!(
+            input["resume"]["savedScaling"],
+            json!({"maximumConcurrency": 10})
+        );
+        assert_eq!(input["resume"]["openedAtMs"], 9_000);
+    }
+
+    #[tokio::test]
+    async fn flag_writes_the_canonical_value_and_reports_the_previous_one() {
+        let f = fake();
+        let changed = set_flag(&resources(), &f, Flag::Percent(30)).await.unwrap();
+        assert_eq!(
+            (changed.previous.as_deref(), changed.current.as_str()),
+            (Some("ok"), "percent:30")
+        );
+        assert_eq!(
+            f.flags
+                .lock()
+                .unwrap()
+                .get("/orders/flag")
+                .map(String::as_str),
+            Some("percent:30")
+        );
+    }
+
+    #[tokio::test]
+    async fn flag_on_a_stack_without_a_flag_names_the_missing_output() {
+        let mut r = resources();
+        r.flag_parameter_name = None;
+        let err = set_flag(&r, &fake(), Flag::Fail).await.unwrap_err();
+        assert_eq!(
+            err,
+            CliError::MissingOutput {
+                stack: "Example".into(),
+                output: "FlagParameterName"
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn send_batches_by_ten_and_counts_failed_entries() {
+        let mut f = fake();
+        f.failing_sends = vec!["m3".into(), "m21".into()];
+        let sent = send(&resources(), &f, 23, 7).await.unwrap();
+        assert_eq!((sent.requested, sent.sent, sent.failed), (23, 21, 2));
+        assert_eq!(
+            f.calls(),
+            vec!["send_batch 10", "send_batch 10", "send_batch 3"]
+        );
+        let bodies = f.sent.lock().unwrap();
+        let order: example_consumer::Order = serde_json::from_str(&bodies[0].1).unwrap();
+        assert_eq!(order.order_id, "order-7-000000");
+        assert_eq!(sent.last_order_id.as_deref(), Some("order-7-000022"));
+    }
+}
