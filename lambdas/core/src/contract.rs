@@ -62,13 +62,19 @@ impl InputError {
     }
 }
 
-/// Parse a handler input strictly, naming the offending field on failure.
+/// Parse a handler input document (always a JSON object) strictly, naming the offending field
+/// on failure.
 pub fn parse<T: DeserializeOwned>(value: Value) -> Result<T, InputError> {
+    if !value.is_object() {
+        return Err(InputError::new(".", format!("expected a JSON object, got {}", kind(&value))));
+    }
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let message = e.inner().to_string();
         // serde reports a missing field at the parent's path; name the field itself.
-        let named = message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next());
+        let named = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next());
         let field = match (named, path.as_str()) {
             (Some(name), ".") => name.to_owned(),
             (Some(name), parent) => format!("{parent}.{name}"),
@@ -76,6 +82,17 @@ pub fn parse<T: DeserializeOwned>(value: Value) -> Result<T, InputError> {
         };
         InputError { field, message }
     })
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 /// What started the outage's recovery.
