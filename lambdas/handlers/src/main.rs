@@ -12,20 +12,21 @@ use breaker_core::config::Config;
 use breaker_core::ports::SystemClock;
 use breaker_handlers::app::{App, HandlerName};
 use breaker_handlers::error::HandlerError;
-use lambda_runtime::{Error, LambdaEvent, service_fn};
+use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let setup = setup().await;
-    if let Err(e) = &setup {
+    // A setup failure is reported on every invocation (as `NonRetryable`), not as a crash.
+    let setup = setup().await.map_err(|e| {
         tracing::error!(error = %e, "bootstrap cannot serve this function");
-    }
+        Diagnostic::from(e)
+    });
     let setup = &setup;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let (name, app) = setup.as_ref().map_err(clone_setup_error)?;
-        app.dispatch(*name, event.payload).await
+        let (name, app) = setup.as_ref().map_err(Clone::clone)?;
+        app.dispatch(*name, event.payload).await.map_err(Diagnostic::from)
     }))
     .await
 }
@@ -63,12 +64,4 @@ async fn setup() -> Result<(HandlerName, AwsApp), HandlerError> {
         config,
     };
     Ok((name, app))
-}
-
-fn clone_setup_error(e: &HandlerError) -> HandlerError {
-    match e {
-        HandlerError::Config(c) => HandlerError::Config(c.clone()),
-        HandlerError::UnknownHandler(h) => HandlerError::UnknownHandler(h.clone()),
-        other => HandlerError::UnknownHandler(other.to_string()),
-    }
 }
