@@ -26,7 +26,9 @@ async fn main() -> Result<(), Error> {
     let setup = &setup;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let (name, app) = setup.as_ref().map_err(Clone::clone)?;
-        app.dispatch(*name, event.payload).await.map_err(Diagnostic::from)
+        app.dispatch(*name, event.payload)
+            .await
+            .map_err(Diagnostic::from)
     }))
     .await
 }
