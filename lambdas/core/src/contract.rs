@@ -66,7 +66,10 @@ impl InputError {
 /// on failure.
 pub fn parse<T: DeserializeOwned>(value: Value) -> Result<T, InputError> {
     if !value.is_object() {
-        return Err(InputError::new(".", format!("expected a JSON object, got {}", kind(&value))));
+        return Err(InputError::new(
+            ".",
+            format!("expected a JSON object, got {}", kind(&value)),
+        ));
     }
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();

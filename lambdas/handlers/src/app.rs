@@ -179,3 +179,113 @@ where
 fn to_value<T: Serialize>(output: T) -> Result<Value, HandlerError> {
     Ok(serde_json::to_value(output).expect("contract documents always serialize"))
 }
+
+#[cfg(test)]
+mod tests {
+    use breaker_core::ports::EsmState;
+    use breaker_testkit::FakeQueue;
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::{
+        FakeAlarms, FakeConsumer, FakeEsm, FakeEvents, FakeExecutions, FakeMetrics, FixedClock,
+        config, state_json,
+    };
+
+    type TestApp = App<
+        FakeEsm,
+        FakeConsumer,
+        FakeQueue,
+        FakeAlarms,
+        FakeMetrics,
+        FakeEvents,
+        FakeExecutions,
+        FixedClock,
+    >;
+
+    fn app() -> TestApp {
+        App {
+            config: config(&[]),
+            esm: FakeEsm::new(EsmState::Enabled, Some(10)),
+            consumer: FakeConsumer::healthy(),
+            queue: FakeQueue::new(),
+            alarms: FakeAlarms::default(),
+            metrics: FakeMetrics::steady(0.0, 0.0),
+            events: FakeEvents::default(),
+            executions: FakeExecutions::default(),
+            clock: FixedClock::at(2_000),
+            esm_policy: EsmPolicy::default(),
+        }
+    }
+
+    #[test]
+    fn handler_names_round_trip_and_unknown_names_are_refused() {
+        for name in [
+            "open",
+            "backoff",
+            "probe",
+            "rejitter-plan",
+            "rejitter",
+            "ramp",
+            "close",
+            "stuck",
+        ] {
+            assert_eq!(name.parse::<HandlerName>().unwrap().as_str(), name);
+        }
+        let err = "bootstrap.handler".parse::<HandlerName>().unwrap_err();
+        assert_eq!(err.error_type(), "NonRetryable");
+        assert!(err.to_string().contains("bootstrap.handler"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn dispatch_runs_the_named_handler_and_returns_its_document() {
+        let out = app()
+            .dispatch(
+                HandlerName::Backoff,
+                json!({ "state": state_json(1_000, 0, 0, None) }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(out["version"], 1);
+        assert_eq!(out["action"], "wait");
+        assert!(
+            out["waitSeconds"]
+                .as_u64()
+                .is_some_and(|w| (1..=30).contains(&w))
+        );
+    }
+
+    #[tokio::test]
+    async fn dispatch_of_malformed_input_is_non_retryable_and_calls_nothing() {
+        let app = app();
+        for name in [
+            HandlerName::Open,
+            HandlerName::Probe,
+            HandlerName::Ramp,
+            HandlerName::Close,
+        ] {
+            let err = app
+                .dispatch(name, json!({ "state": { "version": 3 } }))
+                .await
+                .unwrap_err();
+            assert_eq!(err.error_type(), "NonRetryable", "{name:?}: {err}");
+        }
+        assert!(
+            app.esm.calls().is_empty()
+                && app.queue.calls().is_empty()
+                && app.events.events().is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn rejitter_arms_are_reported_as_not_implemented_in_this_build() {
+        let err = app()
+            .dispatch(HandlerName::RejitterPlan, json!({}))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, HandlerError::NotImplemented("rejitter-plan")),
+            "{err}"
+        );
+    }
+}
