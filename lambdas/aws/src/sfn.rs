@@ -146,7 +146,13 @@ mod tests {
         assert_eq!(err.kind, FaultKind::Retryable, "{err}");
         let rule = mock!(Client::list_executions).then_error(|| {
             ListExecutionsError::StateMachineDoesNotExist(
-                StateMachineDoesNotExist::builder().build(),
+                StateMachineDoesNotExist::builder()
+                    .meta(
+                        ErrorMetadata::builder()
+                            .code("StateMachineDoesNotExist")
+                            .build(),
+                    )
+                    .build(),
             )
         });
         let err = StateMachineExecutions::new(client(&[&rule]))
