@@ -1,3 +1,19 @@
 //! AWS SDK adapters for the breaker's ports (`breaker_core::ports`). Each adapter wraps one SDK
 //! client, maps SDK errors to classified [`breaker_core::ports::PortError`]s and never leaks an
 //! SDK type to the handlers.
+//!
+//! - [`sqs`]: [`sqs::SqsQueue`], the `Queue` port (receive with every attribute, faithful batch
+//!   sends, batch deletes, visibility, queue facts).
+//! - [`error`]: SDK error classification for the other adapters (retryable / in use /
+//!   non-retryable).
+//! - [`lambda`]: the consumer's event-source mapping and the consumer itself.
+//! - [`cloudwatch`]: the trigger alarm and the consumer's metrics.
+//! - [`eventbridge`]: the breaker's event bus.
+//! - [`sfn`]: running executions of the breaker's state machine.
+
+pub mod cloudwatch;
+pub mod error;
+pub mod eventbridge;
+pub mod lambda;
+pub mod sfn;
+pub mod sqs;

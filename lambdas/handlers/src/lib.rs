@@ -1,2 +1,25 @@
 //! The breaker's Lambda handlers, generic over the ports in `breaker_core::ports`, and the
 //! dispatch from the function's handler name to the handler.
+//!
+//! - [`app`]: [`app::HandlerName`] (from `_HANDLER`) and [`app::App`], the ports built once
+//!   and the dispatch to the handler.
+//! - [`open`], [`backoff`], [`probe`], [`ramp`], [`close`], [`stuck`]: one module per handler of
+//!   `CONTRACT.md`; each handler is an async function taking its input document, the
+//!   configuration and the ports it needs.
+//! - [`esm`]: event-source mapping updates retried on `ResourceInUseException`, bounded wait
+//!   for `Disabled`.
+//! - [`error`]: [`error::HandlerError`] and its mapping to the runtime's `Diagnostic`
+//!   (`Retryable`, `NonRetryable`, `ProbeFailed`).
+//! - `testing` (tests, or feature `testing`): in-memory fakes of the ports.
+
+pub mod app;
+pub mod backoff;
+pub mod close;
+pub mod error;
+pub mod esm;
+pub mod open;
+pub mod probe;
+pub mod ramp;
+pub mod stuck;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;

@@ -1,0 +1,289 @@
+//! CloudWatch adapters: [`CloudWatchAlarm`] (the [`Alarms`] port) and [`ConsumerMetrics`]
+//! (the [`Metrics`] port, `AWS/Lambda` `Errors` and `Invocations` of the consumer).
+
+use aws_sdk_cloudwatch::Client;
+use aws_sdk_cloudwatch::primitives::DateTime;
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, StateValue};
+use breaker_core::ports::{AlarmState, Alarms, ConsumerStats, Metrics, PortError};
+
+use crate::error::{classify, malformed};
+
+/// The trigger alarm.
+#[derive(Debug, Clone)]
+pub struct CloudWatchAlarm {
+    client: Client,
+    alarm_name: String,
+}
+
+impl CloudWatchAlarm {
+    /// The alarm `alarm_name` through `client`.
+    pub fn new(client: Client, alarm_name: impl Into<String>) -> Self {
+        Self {
+            client,
+            alarm_name: alarm_name.into(),
+        }
+    }
+}
+
+impl Alarms for CloudWatchAlarm {
+    async fn set_ok(&self, reason: &str) -> Result<(), PortError> {
+        self.client
+            .set_alarm_state()
+            .alarm_name(&self.alarm_name)
+            .state_value(StateValue::Ok)
+            .state_reason(reason)
+            .send()
+            .await
+            .map_err(|e| classify("SetAlarmState", e))?;
+        Ok(())
+    }
+
+    async fn state(&self) -> Result<AlarmState, PortError> {
+        const OP: &str = "DescribeAlarms";
+        let out = self
+            .client
+            .describe_alarms()
+            .alarm_names(&self.alarm_name)
+            .send()
+            .await
+            .map_err(|e| classify(OP, e))?;
+        let value = out
+            .metric_alarms()
+            .iter()
+            .find(|a| a.alarm_name() == Some(self.alarm_name.as_str()))
+            .and_then(|a| a.state_value().cloned())
+            .or_else(|| {
+                out.composite_alarms()
+                    .iter()
+                    .find(|a| a.alarm_name() == Some(self.alarm_name.as_str()))
+                    .and_then(|a| a.state_value().cloned())
+            })
+            .ok_or_else(|| malformed(OP, format!("alarm {} not found", self.alarm_name)))?;
+        match value {
+            StateValue::Ok => Ok(AlarmState::Ok),
+            StateValue::Alarm => Ok(AlarmState::Alarm),
+            StateValue::InsufficientData => Ok(AlarmState::InsufficientData),
+            other => Err(malformed(OP, format!("unknown alarm state {other}"))),
+        }
+    }
+}
+
+/// The consumer's Lambda metrics.
+#[derive(Debug, Clone)]
+pub struct ConsumerMetrics {
+    client: Client,
+    function_name: String,
+}
+
+impl ConsumerMetrics {
+    /// Metrics of the function `function_name` through `client`.
+    pub fn new(client: Client, function_name: impl Into<String>) -> Self {
+        Self {
+            client,
+            function_name: function_name.into(),
+        }
+    }
+
+    fn query(&self, id: &str, metric_name: &str) -> MetricDataQuery {
+        let metric = Metric::builder()
+            .namespace("AWS/Lambda")
+            .metric_name(metric_name)
+            .dimensions(
+                Dimension::builder()
+                    .name("FunctionName")
+                    .value(&self.function_name)
+                    .build(),
+            )
+            .build();
+        MetricDataQuery::builder()
+            .id(id)
+            .metric_stat(
+                MetricStat::builder()
+                    .metric(metric)
+                    .period(60)
+                    .stat("Sum")
+                    .build(),
+            )
+            .return_data(true)
+            .build()
+    }
+}
+
+impl Metrics for ConsumerMetrics {
+    async fn consumer_stats(
+        &self,
+        since_ms: u64,
+        until_ms: u64,
+    ) -> Result<ConsumerStats, PortError> {
+        const OP: &str = "GetMetricData";
+        let mut stats = ConsumerStats::default();
+        let mut next_token: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .get_metric_data()
+                .metric_data_queries(self.query("errors", "Errors"))
+                .metric_data_queries(self.query("invocations", "Invocations"))
+                .start_time(DateTime::from_millis(since_ms as i64))
+                .end_time(DateTime::from_millis(until_ms.max(since_ms + 1) as i64))
+                .set_next_token(next_token.take())
+                .send()
+                .await
+                .map_err(|e| classify(OP, e))?;
+            for result in out.metric_data_results() {
+                let sum: f64 = result.values().iter().sum();
+                match result.id() {
+                    Some("errors") => stats.errors += sum,
+                    Some("invocations") => stats.invocations += sum,
+                    _ => {}
+                }
+            }
+            match out.next_token() {
+                Some(t) if !t.is_empty() => next_token = Some(t.to_owned()),
+                _ => return Ok(stats),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_cloudwatch::config::retry::RetryConfig;
+    use aws_sdk_cloudwatch::error::ErrorMetadata;
+    use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
+    use aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput;
+    use aws_sdk_cloudwatch::operation::set_alarm_state::{SetAlarmStateError, SetAlarmStateOutput};
+    use aws_sdk_cloudwatch::types::error::ResourceNotFound;
+    use aws_sdk_cloudwatch::types::{MetricAlarm, MetricDataResult};
+    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+    use breaker_core::ports::FaultKind;
+
+    use super::*;
+
+    fn client(rules: &[&Rule]) -> Client {
+        mock_client!(aws_sdk_cloudwatch, RuleMode::Sequential, rules, |c| c
+            .retry_config(RetryConfig::disabled()))
+    }
+
+    #[tokio::test]
+    async fn set_ok_sets_the_named_alarm_to_ok() {
+        let rule = mock!(Client::set_alarm_state)
+            .match_requests(|r| {
+                r.alarm_name() == Some("orders-errors") && r.state_value() == Some(&StateValue::Ok)
+            })
+            .then_output(|| SetAlarmStateOutput::builder().build());
+        CloudWatchAlarm::new(client(&[&rule]), "orders-errors")
+            .set_ok("circuit closed")
+            .await
+            .unwrap();
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn set_ok_on_a_missing_alarm_is_not_retryable() {
+        let rule = mock!(Client::set_alarm_state).then_error(|| {
+            SetAlarmStateError::ResourceNotFound(ResourceNotFound::builder().build())
+        });
+        let err = CloudWatchAlarm::new(client(&[&rule]), "x")
+            .set_ok("r")
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, FaultKind::NonRetryable);
+    }
+
+    #[tokio::test]
+    async fn throttled_set_ok_is_retryable() {
+        let rule = mock!(Client::set_alarm_state).then_error(|| {
+            SetAlarmStateError::generic(
+                ErrorMetadata::builder()
+                    .code("Throttling")
+                    .message("Rate exceeded")
+                    .build(),
+            )
+        });
+        let err = CloudWatchAlarm::new(client(&[&rule]), "x")
+            .set_ok("r")
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, FaultKind::Retryable, "{err}");
+    }
+
+    #[tokio::test]
+    async fn state_reads_the_alarm_state() {
+        let rule = mock!(Client::describe_alarms).then_output(|| {
+            DescribeAlarmsOutput::builder()
+                .metric_alarms(
+                    MetricAlarm::builder()
+                        .alarm_name("orders-errors")
+                        .state_value(StateValue::Alarm)
+                        .build(),
+                )
+                .build()
+        });
+        let state = CloudWatchAlarm::new(client(&[&rule]), "orders-errors")
+            .state()
+            .await
+            .unwrap();
+        assert_eq!(state, AlarmState::Alarm);
+    }
+
+    #[tokio::test]
+    async fn consumer_stats_sums_errors_and_invocations_over_pages() {
+        let rule = mock!(Client::get_metric_data)
+            .sequence()
+            .output(|| {
+                GetMetricDataOutput::builder()
+                    .metric_data_results(
+                        MetricDataResult::builder()
+                            .id("errors")
+                            .values(2.0)
+                            .values(1.0)
+                            .build(),
+                    )
+                    .metric_data_results(
+                        MetricDataResult::builder()
+                            .id("invocations")
+                            .values(10.0)
+                            .build(),
+                    )
+                    .next_token("page-2")
+                    .build()
+            })
+            .output(|| {
+                GetMetricDataOutput::builder()
+                    .metric_data_results(
+                        MetricDataResult::builder()
+                            .id("invocations")
+                            .values(5.0)
+                            .build(),
+                    )
+                    .build()
+            })
+            .build();
+        let stats = ConsumerMetrics::new(client(&[&rule]), "consumer")
+            .consumer_stats(0, 120_000)
+            .await
+            .unwrap();
+        assert_eq!(
+            stats,
+            ConsumerStats {
+                errors: 3.0,
+                invocations: 15.0
+            }
+        );
+        assert_eq!(rule.num_calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn metrics_server_error_is_retryable() {
+        let rule = mock!(Client::get_metric_data)
+            .sequence()
+            .http_status(500, None)
+            .build();
+        let err = ConsumerMetrics::new(client(&[&rule]), "c")
+            .consumer_stats(0, 1)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, FaultKind::Retryable);
+    }
+}

@@ -1,0 +1,443 @@
+//! Lambda adapters: [`LambdaEsm`] (the [`EventSourceMappings`] port) and [`LambdaConsumer`]
+//! (the [`Consumer`] port, a synchronous `Invoke`).
+
+use aws_sdk_lambda::Client;
+use aws_sdk_lambda::operation::get_event_source_mapping::GetEventSourceMappingOutput;
+use aws_sdk_lambda::operation::update_event_source_mapping::UpdateEventSourceMappingOutput;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{InvocationType, ScalingConfig};
+use breaker_core::ports::{
+    Consumer, EsmSnapshot, EsmState, EventSourceMappings, InvokeResult, PortError,
+};
+use tracing::debug;
+
+use crate::error::{classify, malformed};
+
+/// Event-source mappings through one Lambda client.
+#[derive(Debug, Clone)]
+pub struct LambdaEsm {
+    client: Client,
+}
+
+impl LambdaEsm {
+    /// Wrap `client`.
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    async fn update(
+        &self,
+        uuid: &str,
+        enabled: Option<bool>,
+        scaling: Option<Option<u32>>,
+    ) -> Result<EsmSnapshot, PortError> {
+        const OP: &str = "UpdateEventSourceMapping";
+        let mut req = self
+            .client
+            .update_event_source_mapping()
+            .uuid(uuid)
+            .set_enabled(enabled);
+        if let Some(limit) = scaling {
+            // An empty ScalingConfig removes the limit.
+            let config = ScalingConfig::builder()
+                .set_maximum_concurrency(limit.map(to_i32))
+                .build();
+            req = req.scaling_config(config);
+        }
+        let out = req.send().await.map_err(|e| classify(OP, e))?;
+        debug!(esm = uuid, ?enabled, ?scaling, state = ?out.state(), "event-source mapping updated");
+        snapshot_of_update(OP, uuid, &out)
+    }
+}
+
+impl EventSourceMappings for LambdaEsm {
+    async fn get(&self, uuid: &str) -> Result<EsmSnapshot, PortError> {
+        const OP: &str = "GetEventSourceMapping";
+        let out = self
+            .client
+            .get_event_source_mapping()
+            .uuid(uuid)
+            .send()
+            .await
+            .map_err(|e| classify(OP, e))?;
+        snapshot_of_get(OP, uuid, &out)
+    }
+
+    async fn disable(&self, uuid: &str) -> Result<EsmSnapshot, PortError> {
+        self.update(uuid, Some(false), None).await
+    }
+
+    async fn enable(
+        &self,
+        uuid: &str,
+        maximum_concurrency: Option<u32>,
+    ) -> Result<EsmSnapshot, PortError> {
+        self.update(uuid, Some(true), Some(maximum_concurrency))
+            .await
+    }
+
+    async fn update_scaling(
+        &self,
+        uuid: &str,
+        maximum_concurrency: Option<u32>,
+    ) -> Result<EsmSnapshot, PortError> {
+        self.update(uuid, None, Some(maximum_concurrency)).await
+    }
+}
+
+fn to_i32(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+fn snapshot(
+    operation: &'static str,
+    uuid: &str,
+    state: Option<&str>,
+    scaling: Option<&ScalingConfig>,
+) -> Result<EsmSnapshot, PortError> {
+    let state = state.ok_or_else(|| {
+        malformed(
+            operation,
+            format!("event-source mapping {uuid} has no State"),
+        )
+    })?;
+    let maximum_concurrency = scaling
+        .and_then(ScalingConfig::maximum_concurrency)
+        .map(|v| {
+            u32::try_from(v)
+                .map_err(|_| malformed(operation, format!("MaximumConcurrency {v} is negative")))
+        })
+        .transpose()?;
+    Ok(EsmSnapshot {
+        uuid: uuid.to_owned(),
+        state: EsmState::parse(state),
+        maximum_concurrency,
+    })
+}
+
+fn snapshot_of_get(
+    op: &'static str,
+    uuid: &str,
+    out: &GetEventSourceMappingOutput,
+) -> Result<EsmSnapshot, PortError> {
+    snapshot(
+        op,
+        out.uuid().unwrap_or(uuid),
+        out.state(),
+        out.scaling_config(),
+    )
+}
+
+fn snapshot_of_update(
+    op: &'static str,
+    uuid: &str,
+    out: &UpdateEventSourceMappingOutput,
+) -> Result<EsmSnapshot, PortError> {
+    snapshot(
+        op,
+        out.uuid().unwrap_or(uuid),
+        out.state(),
+        out.scaling_config(),
+    )
+}
+
+/// The consumer function, invoked synchronously through one Lambda client.
+#[derive(Debug, Clone)]
+pub struct LambdaConsumer {
+    client: Client,
+    function_name: String,
+}
+
+impl LambdaConsumer {
+    /// Invoke `function_name` through `client`.
+    pub fn new(client: Client, function_name: impl Into<String>) -> Self {
+        Self {
+            client,
+            function_name: function_name.into(),
+        }
+    }
+}
+
+impl Consumer for LambdaConsumer {
+    async fn invoke(&self, payload: Vec<u8>) -> Result<InvokeResult, PortError> {
+        const OP: &str = "Invoke";
+        let out = self
+            .client
+            .invoke()
+            .function_name(&self.function_name)
+            .invocation_type(InvocationType::RequestResponse)
+            .payload(Blob::new(payload))
+            .send()
+            .await
+            .map_err(|e| classify(OP, e))?;
+        Ok(InvokeResult {
+            status: u16::try_from(out.status_code()).unwrap_or(0),
+            function_error: out.function_error().map(str::to_owned),
+            payload: out
+                .payload()
+                .map(|b| b.as_ref().to_vec())
+                .unwrap_or_default(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_lambda::config::retry::RetryConfig;
+    use aws_sdk_lambda::error::ErrorMetadata;
+    use aws_sdk_lambda::operation::get_event_source_mapping::GetEventSourceMappingError;
+    use aws_sdk_lambda::operation::invoke::{InvokeError, InvokeOutput};
+    use aws_sdk_lambda::operation::update_event_source_mapping::UpdateEventSourceMappingError;
+    use aws_sdk_lambda::types::error::{
+        ResourceInUseException, ResourceNotFoundException, TooManyRequestsException,
+    };
+    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+    use breaker_core::ports::FaultKind;
+
+    use super::*;
+
+    /// Error metadata as the SDK's deserializer sets it from the response.
+    fn code(code: &str) -> ErrorMetadata {
+        ErrorMetadata::builder()
+            .code(code)
+            .message("from service")
+            .build()
+    }
+
+    fn client(rules: &[&Rule]) -> Client {
+        mock_client!(aws_sdk_lambda, RuleMode::Sequential, rules, |c| c
+            .retry_config(RetryConfig::disabled()))
+    }
+
+    #[tokio::test]
+    async fn get_reports_state_and_maximum_concurrency() {
+        let rule = mock!(Client::get_event_source_mapping)
+            .match_requests(|r| r.uuid() == Some("esm-1"))
+            .then_output(|| {
+                GetEventSourceMappingOutput::builder()
+                    .uuid("esm-1")
+                    .state("Enabled")
+                    .scaling_config(ScalingConfig::builder().maximum_concurrency(50).build())
+                    .build()
+            });
+        let esm = LambdaEsm::new(client(&[&rule]));
+        let snap = esm.get("esm-1").await.unwrap();
+        assert_eq!(
+            snap,
+            EsmSnapshot {
+                uuid: "esm-1".into(),
+                state: EsmState::Enabled,
+                maximum_concurrency: Some(50)
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn get_without_scaling_config_means_no_limit() {
+        let rule = mock!(Client::get_event_source_mapping).then_output(|| {
+            GetEventSourceMappingOutput::builder()
+                .uuid("esm-1")
+                .state("Disabling")
+                .build()
+        });
+        let snap = LambdaEsm::new(client(&[&rule])).get("esm-1").await.unwrap();
+        assert_eq!(
+            (snap.state, snap.maximum_concurrency),
+            (EsmState::Disabling, None)
+        );
+    }
+
+    #[tokio::test]
+    async fn disable_sends_enabled_false_and_leaves_scaling_alone() {
+        let rule = mock!(Client::update_event_source_mapping)
+            .match_requests(|r| {
+                r.uuid() == Some("esm-1")
+                    && r.enabled() == Some(false)
+                    && r.scaling_config().is_none()
+            })
+            .then_output(|| {
+                UpdateEventSourceMappingOutput::builder()
+                    .uuid("esm-1")
+                    .state("Disabling")
+                    .build()
+            });
+        let snap = LambdaEsm::new(client(&[&rule]))
+            .disable("esm-1")
+            .await
+            .unwrap();
+        assert_eq!(snap.state, EsmState::Disabling);
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn enable_sets_enabled_and_scaling_in_one_update() {
+        let rule = mock!(Client::update_event_source_mapping)
+            .match_requests(|r| {
+                r.enabled() == Some(true)
+                    && r.scaling_config().and_then(|s| s.maximum_concurrency()) == Some(2)
+            })
+            .then_output(|| {
+                UpdateEventSourceMappingOutput::builder()
+                    .uuid("esm-1")
+                    .state("Enabling")
+                    .build()
+            });
+        LambdaEsm::new(client(&[&rule]))
+            .enable("esm-1", Some(2))
+            .await
+            .unwrap();
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn no_limit_is_sent_as_an_empty_scaling_config() {
+        let rule = mock!(Client::update_event_source_mapping)
+            .match_requests(|r| {
+                r.enabled().is_none()
+                    && r.scaling_config()
+                        .is_some_and(|s| s.maximum_concurrency().is_none())
+            })
+            .then_output(|| {
+                UpdateEventSourceMappingOutput::builder()
+                    .uuid("esm-1")
+                    .state("Updating")
+                    .build()
+            });
+        LambdaEsm::new(client(&[&rule]))
+            .update_scaling("esm-1", None)
+            .await
+            .unwrap();
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn resource_in_use_is_classified_in_use() {
+        let rule = mock!(Client::update_event_source_mapping).then_error(|| {
+            UpdateEventSourceMappingError::ResourceInUseException(
+                ResourceInUseException::builder()
+                    .message("busy")
+                    .meta(code("ResourceInUseException"))
+                    .build(),
+            )
+        });
+        let err = LambdaEsm::new(client(&[&rule]))
+            .disable("esm-1")
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, FaultKind::InUse);
+        assert_eq!(err.code.as_deref(), Some("ResourceInUseException"));
+        assert_eq!(err.operation, "UpdateEventSourceMapping");
+    }
+
+    #[tokio::test]
+    async fn resource_in_use_from_the_wire_is_classified_in_use() {
+        let rule = mock!(Client::update_event_source_mapping)
+            .sequence()
+            .http_response(|| {
+                let mut response = aws_sdk_lambda::config::http::HttpResponse::new(
+                    409.try_into().unwrap(),
+                    aws_smithy_types::body::SdkBody::from(
+                        r#"{"Type":"User","message":"The resource is in use"}"#,
+                    ),
+                );
+                response.headers_mut().insert(
+                    "X-Amzn-ErrorType",
+                    "ResourceInUseException:http://internal.amazon.com/",
+                );
+                response
+            })
+            .build();
+        let err = LambdaEsm::new(client(&[&rule]))
+            .update_scaling("esm-1", Some(4))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (err.kind, err.code.as_deref()),
+            (FaultKind::InUse, Some("ResourceInUseException")),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retryable() {
+        let rule = mock!(Client::get_event_source_mapping).then_error(|| {
+            GetEventSourceMappingError::TooManyRequestsException(
+                TooManyRequestsException::builder()
+                    .meta(code("TooManyRequestsException"))
+                    .build(),
+            )
+        });
+        let err = LambdaEsm::new(client(&[&rule]))
+            .get("esm-1")
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, FaultKind::Retryable);
+    }
+
+    #[tokio::test]
+    async fn server_error_is_retryable() {
+        let rule = mock!(Client::get_event_source_mapping)
+            .sequence()
+            .http_status(503, None)
+            .build();
+        let err = LambdaEsm::new(client(&[&rule]))
+            .get("esm-1")
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, FaultKind::Retryable, "{err}");
+    }
+
+    #[tokio::test]
+    async fn missing_mapping_is_not_retryable() {
+        let rule = mock!(Client::get_event_source_mapping).then_error(|| {
+            GetEventSourceMappingError::ResourceNotFoundException(
+                ResourceNotFoundException::builder()
+                    .meta(code("ResourceNotFoundException"))
+                    .build(),
+            )
+        });
+        let err = LambdaEsm::new(client(&[&rule]))
+            .get("esm-1")
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, FaultKind::NonRetryable);
+    }
+
+    #[tokio::test]
+    async fn invoke_is_synchronous_and_returns_function_error_and_payload() {
+        let rule = mock!(Client::invoke)
+            .match_requests(|r| {
+                r.function_name() == Some("consumer")
+                    && r.invocation_type() == Some(&InvocationType::RequestResponse)
+                    && r.payload().map(|p| p.as_ref()) == Some(b"{\"Records\":[]}".as_slice())
+            })
+            .then_output(|| {
+                InvokeOutput::builder()
+                    .status_code(200)
+                    .function_error("Unhandled")
+                    .payload(Blob::new(b"{\"errorMessage\":\"boom\"}".to_vec()))
+                    .build()
+            });
+        let consumer = LambdaConsumer::new(client(&[&rule]), "consumer");
+        let out = consumer.invoke(b"{\"Records\":[]}".to_vec()).await.unwrap();
+        assert_eq!(out.status, 200);
+        assert_eq!(out.function_error.as_deref(), Some("Unhandled"));
+        assert_eq!(out.payload, b"{\"errorMessage\":\"boom\"}");
+    }
+
+    #[tokio::test]
+    async fn invoke_throttling_is_retryable() {
+        let rule = mock!(Client::invoke).then_error(|| {
+            InvokeError::TooManyRequestsException(
+                TooManyRequestsException::builder()
+                    .meta(code("TooManyRequestsException"))
+                    .build(),
+            )
+        });
+        let err = LambdaConsumer::new(client(&[&rule]), "consumer")
+            .invoke(vec![])
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, FaultKind::Retryable);
+    }
+}

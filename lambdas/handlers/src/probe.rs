@@ -1,0 +1,582 @@
+//! `probe`: receive up to `PROBE_COUNT` real messages (hidden for longer than the consumer's
+//! timeout), invoke the consumer synchronously with a faithful SQS event, judge the reply, and
+//! settle every probed message without ever losing it or pushing it into the dead-letter queue:
+//! processed → deleted with the newest receipt handle; failed → released (visibility 0), or,
+//! when its receive count is near `maxReceiveCount`, re-sent as a faithful copy and only then
+//! deleted. An empty queue is verdict `empty`.
+
+use std::collections::BTreeMap;
+
+use breaker_core::config::Config;
+use breaker_core::contract::{ProbeOutput, StateInput, Verdict, Version, parse};
+use breaker_core::events::{BreakerEvent, DetailType};
+use breaker_core::message::ReceivedMessage;
+use breaker_core::ports::{Clock, Consumer, Events, PortError, Queue};
+use breaker_core::probe::{ConsumerReply, Disposition, failed_disposition, judge};
+use breaker_core::sqs_event::sqs_event;
+use serde_json::Value;
+use tracing::{info, warn};
+
+use crate::error::HandlerError;
+
+/// Long-poll time of the probe's receive: long enough that an empty answer means an empty
+/// queue (short polls sample a subset of servers), short enough to keep the probe cheap.
+pub const PROBE_WAIT_SECONDS: u8 = 2;
+
+/// What happened to the probed messages.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Settlement {
+    /// Deleted after the consumer processed them.
+    pub deleted: u32,
+    /// Released with visibility 0.
+    pub released: u32,
+    /// Re-sent as a fresh copy, original deleted.
+    pub resent: u32,
+    /// Problems that left a message in the queue (never lost; logged).
+    pub problems: Vec<String>,
+}
+
+/// Handle `probe` (see `CONTRACT.md`).
+pub async fn probe<Q, K, V, C>(
+    input: Value,
+    config: &Config,
+    queue: &Q,
+    consumer: &K,
+    events: &V,
+    clock: &C,
+) -> Result<ProbeOutput, HandlerError>
+where
+    Q: Queue,
+    K: Consumer,
+    V: Events,
+    C: Clock,
+{
+    let StateInput { mut state } = parse(input)?;
+    let messages = queue
+        .receive(
+            config.probe_count,
+            PROBE_WAIT_SECONDS,
+            config.probe_visibility_seconds,
+        )
+        .await?;
+    state.attempt += 1;
+    if messages.is_empty() {
+        info!(esm = %config.esm_uuid, attempt = state.attempt, "probe: queue empty");
+        return Ok(ProbeOutput {
+            version: Version,
+            verdict: Verdict::Empty,
+            probed: 0,
+            state,
+        });
+    }
+    let probed = messages.len() as u32;
+    let payload = serde_json::to_vec(&sqs_event(&messages, &config.queue_arn, &config.region))
+        .expect("an SqsEvent always serializes");
+    let reply = match consumer.invoke(payload).await {
+        Ok(r) => ConsumerReply {
+            function_error: r.function_error,
+            payload: r.payload,
+        },
+        Err(e) => {
+            // The probe cannot be judged; put every message back safely before failing.
+            let all: Vec<&ReceivedMessage> = messages.iter().collect();
+            let settled = settle_failed(queue, &all).await;
+            warn!(esm = %config.esm_uuid, error = %e, released = settled.released, resent = settled.resent, "probe invoke failed");
+            return Err(HandlerError::ProbeFailed(e));
+        }
+    };
+    let ids: Vec<&str> = messages.iter().map(|m| m.message_id.as_str()).collect();
+    let judgement = judge(&ids, &reply);
+    let (failed, processed): (Vec<&ReceivedMessage>, Vec<&ReceivedMessage>) = messages
+        .iter()
+        .partition(|m| judgement.failed.contains(&m.message_id));
+
+    let mut settled = delete(queue, &processed).await;
+    let failed_settled = settle_failed(queue, &failed).await;
+    settled.released += failed_settled.released;
+    settled.resent += failed_settled.resent;
+    settled.deleted += failed_settled.deleted;
+    settled.problems.extend(failed_settled.problems);
+    for problem in &settled.problems {
+        warn!(esm = %config.esm_uuid, problem = %problem, "probe settlement problem (message kept in the queue)");
+    }
+
+    if judgement.verdict == Verdict::Unhealthy {
+        let now = clock.now_ms();
+        let event = BreakerEvent::for_state(DetailType::ProbeFailed, config, &state, now)
+            .with("probed", probed)
+            .with("failed", failed.len())
+            .with("released", settled.released)
+            .with("resent", settled.resent)
+            .with("reason", &judgement.reason);
+        events.put(&event).await?;
+    }
+    info!(
+        esm = %config.esm_uuid, attempt = state.attempt, verdict = ?judgement.verdict, probed,
+        deleted = settled.deleted, released = settled.released, resent = settled.resent, "probe judged"
+    );
+    Ok(ProbeOutput {
+        version: Version,
+        verdict: judgement.verdict,
+        probed,
+        state,
+    })
+}
+
+/// Delete processed messages with the receipt handles of this receive (the newest).
+async fn delete<Q: Queue>(queue: &Q, messages: &[&ReceivedMessage]) -> Settlement {
+    let mut s = Settlement::default();
+    if messages.is_empty() {
+        return s;
+    }
+    let entries = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (i.to_string(), m.receipt_handle.clone()))
+        .collect();
+    match queue.delete_batch(entries).await {
+        Ok(outcome) => {
+            s.deleted += outcome.succeeded.len() as u32;
+            s.problems.extend(outcome.failed.iter().map(|f| {
+                format!(
+                    "delete of processed message failed ({}): {}",
+                    f.code, f.message
+                )
+            }));
+        }
+        Err(e) => s
+            .problems
+            .push(format!("delete of processed messages failed: {e}")),
+    }
+    s
+}
+
+/// Put failed messages back without ever dead-lettering them: release (visibility 0), or
+/// re-send a faithful copy and delete the original when near `maxReceiveCount`. If the copy
+/// cannot be confirmed, the original is released instead (never deleted).
+async fn settle_failed<Q: Queue>(queue: &Q, messages: &[&ReceivedMessage]) -> Settlement {
+    let mut s = Settlement::default();
+    if messages.is_empty() {
+        return s;
+    }
+    let max_receive_count = match queue.info().await {
+        Ok(info) => info.max_receive_count,
+        Err(e) => {
+            // Unknown limit: assume the tightest one so a re-send protects the message.
+            s.problems.push(format!(
+                "queue attributes unavailable ({e}); re-sending to be safe"
+            ));
+            Some(0)
+        }
+    };
+    let mut to_release: Vec<&ReceivedMessage> = Vec::new();
+    let mut to_resend: BTreeMap<String, &ReceivedMessage> = BTreeMap::new();
+    for (i, m) in messages.iter().enumerate() {
+        match failed_disposition(m.receive_count(), max_receive_count) {
+            Disposition::Resend => {
+                to_resend.insert(i.to_string(), m);
+            }
+            _ => to_release.push(m),
+        }
+    }
+    if !to_resend.is_empty() {
+        let copies = to_resend
+            .iter()
+            .map(|(id, m)| m.faithful_copy(id.clone(), 0))
+            .collect();
+        let confirmed: Vec<String> = match queue.send_batch(copies).await {
+            Ok(outcome) => {
+                s.problems.extend(
+                    outcome
+                        .failed
+                        .iter()
+                        .map(|f| format!("re-send failed ({}): {}", f.code, f.message)),
+                );
+                outcome.succeeded
+            }
+            Err(e) => {
+                s.problems.push(format!("re-send failed: {e}"));
+                Vec::new()
+            }
+        };
+        let originals: Vec<(String, String)> = confirmed
+            .iter()
+            .filter_map(|id| {
+                to_resend
+                    .get(id)
+                    .map(|m| (id.clone(), m.receipt_handle.clone()))
+            })
+            .collect();
+        for (id, m) in &to_resend {
+            if !confirmed.contains(id) {
+                to_release.push(m);
+            }
+        }
+        s.resent += originals.len() as u32;
+        if !originals.is_empty() {
+            // The copy exists; a failed delete only leaves a duplicate behind, never a loss.
+            match queue.delete_batch(originals).await {
+                Ok(outcome) => s.problems.extend(outcome.failed.iter().map(|f| {
+                    format!(
+                        "delete of re-sent original failed ({}): {}; a duplicate remains",
+                        f.code, f.message
+                    )
+                })),
+                Err(e) => s.problems.push(format!(
+                    "delete of re-sent originals failed: {e}; duplicates remain"
+                )),
+            }
+        }
+    }
+    for m in to_release {
+        match queue.change_visibility(&m.receipt_handle, 0).await {
+            Ok(()) => s.released += 1,
+            Err(e) => s.problems.push(release_problem(&e)),
+        }
+    }
+    s
+}
+
+fn release_problem(e: &PortError) -> String {
+    format!("release failed ({e}); the message reappears when its visibility timeout ends")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use breaker_core::message::{AttributeValue, OutgoingMessage};
+    use breaker_core::ports::{FaultKind, InvokeResult, PortError};
+    use breaker_testkit::{FakeQueue, Op};
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::{FakeConsumer, FakeEvents, FixedClock, config, state_json};
+
+    fn order(n: u32) -> OutgoingMessage {
+        OutgoingMessage {
+            id: String::new(),
+            body: format!("{{\"order\":{n}}}"),
+            message_attributes: BTreeMap::from([
+                (
+                    "tenant".into(),
+                    AttributeValue {
+                        data_type: "String".into(),
+                        string_value: Some("acme".into()),
+                        binary_value: None,
+                    },
+                ),
+                (
+                    "sig".into(),
+                    AttributeValue {
+                        data_type: "Binary".into(),
+                        string_value: None,
+                        binary_value: Some(vec![0, 159, 255]),
+                    },
+                ),
+            ]),
+            trace_header: Some(format!("Root=1-5759e988-bd862e3fe1be46a99427{n:04}")),
+            delay_seconds: 0,
+        }
+    }
+
+    async fn run(
+        queue: &FakeQueue,
+        consumer: &FakeConsumer,
+        events: &FakeEvents,
+        extra: &[(&str, &str)],
+    ) -> Result<ProbeOutput, HandlerError> {
+        probe(
+            json!({ "state": state_json(1_000, 4, 2, Some(10)) }),
+            &config(extra),
+            queue,
+            consumer,
+            events,
+            &FixedClock::at(31_000),
+        )
+        .await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn healthy_probe_deletes_the_message_and_sends_a_faithful_sqs_event() {
+        let queue = FakeQueue::new();
+        let id = queue.push(order(1));
+        let (consumer, events) = (FakeConsumer::healthy(), FakeEvents::default());
+        let out = run(&queue, &consumer, &events, &[]).await.unwrap();
+        assert_eq!(
+            (out.verdict, out.probed, out.state.attempt),
+            (Verdict::Healthy, 1, 5)
+        );
+        assert!(queue.is_empty(), "processed message deleted");
+        assert!(events.events().is_empty());
+        let event = &consumer.invocations()[0];
+        let r = &event["Records"][0];
+        assert_eq!(event["Records"].as_array().unwrap().len(), 1);
+        assert_eq!(r["messageId"], id.as_str());
+        assert_eq!(r["body"], "{\"order\":1}");
+        assert_eq!(r["eventSource"], "aws:sqs");
+        assert_eq!(
+            r["eventSourceARN"],
+            "arn:aws:sqs:eu-west-1:123456789012:orders"
+        );
+        assert_eq!(r["awsRegion"], "eu-west-1");
+        assert_eq!(r["attributes"]["ApproximateReceiveCount"], "1");
+        assert!(
+            r["attributes"]["SentTimestamp"]
+                .as_str()
+                .is_some_and(|s| s.parse::<u64>().is_ok())
+        );
+        assert_eq!(
+            r["attributes"]["AWSTraceHeader"],
+            "Root=1-5759e988-bd862e3fe1be46a994270001"
+        );
+        assert_eq!(r["messageAttributes"]["tenant"]["stringValue"], "acme");
+        assert_eq!(r["messageAttributes"]["sig"]["binaryValue"], "AJ//");
+        assert!(r["receiptHandle"].as_str().is_some_and(|h| !h.is_empty()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn probed_message_stays_hidden_while_the_consumer_runs() {
+        let queue = FakeQueue::new();
+        queue.push(order(1));
+        let seen = queue.clone();
+        let consumer = FakeConsumer::new(move |_| {
+            let m = &seen.messages()[0];
+            assert!(
+                m.in_flight && m.receive_count == 1,
+                "hidden during the invoke: {m:?}"
+            );
+            Ok(InvokeResult {
+                status: 200,
+                function_error: Some("Unhandled".into()),
+                payload: b"{}".to_vec(),
+            })
+        });
+        let out = run(&queue, &consumer, &FakeEvents::default(), &[])
+            .await
+            .unwrap();
+        assert_eq!(out.verdict, Verdict::Unhealthy);
+        assert_eq!(consumer.invocations().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unhealthy_probe_releases_a_message_far_from_max_receive_count_and_announces_it() {
+        let queue = FakeQueue::builder().max_receive_count(10).build();
+        let id = queue.push(order(1));
+        let (consumer, events) = (FakeConsumer::failing(), FakeEvents::default());
+        let out = run(&queue, &consumer, &events, &[]).await.unwrap();
+        assert_eq!(
+            (out.verdict, out.probed, out.state.attempt),
+            (Verdict::Unhealthy, 1, 5)
+        );
+        let m = &queue.messages()[0];
+        assert_eq!(
+            (m.message_id.as_str(), m.receive_count, m.in_flight),
+            (id.as_str(), 1, false)
+        );
+        assert_eq!(queue.call_count(Op::ChangeVisibility), 1);
+        assert_eq!(queue.call_count(Op::SendBatch), 0);
+        assert_eq!(events.detail_types(), vec![DetailType::ProbeFailed]);
+        let d = &events.events()[0].detail;
+        assert_eq!(
+            (
+                d["attempt"].clone(),
+                d["probed"].clone(),
+                d["released"].clone(),
+                d["openSeconds"].clone()
+            ),
+            (json!(5), json!(1), json!(1), json!(30))
+        );
+        assert!(d["reason"].as_str().unwrap().contains("503 from payments"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unhealthy_probe_resends_a_message_near_max_receive_count_faithfully() {
+        let queue = FakeQueue::builder().max_receive_count(3).build();
+        let id = queue.push(order(7));
+        let out = run(
+            &queue,
+            &FakeConsumer::failing(),
+            &FakeEvents::default(),
+            &[],
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.verdict, Verdict::Unhealthy);
+        let messages = queue.messages();
+        assert_eq!(messages.len(), 1);
+        let copy = &messages[0];
+        assert_ne!(
+            copy.message_id, id,
+            "the original was replaced by a fresh copy"
+        );
+        assert_eq!(copy.receive_count, 0);
+        assert_eq!(copy.body, order(7).body);
+        assert_eq!(copy.message_attributes, order(7).message_attributes);
+        assert_eq!(copy.trace_header, order(7).trace_header);
+        assert_eq!(copy.delay_seconds, 0);
+        assert!(queue.dead_lettered().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn thirty_failed_probes_never_dead_letter_or_lose_the_message() {
+        let queue = FakeQueue::builder().max_receive_count(3).build();
+        queue.push(order(9));
+        let (consumer, events) = (FakeConsumer::failing(), FakeEvents::default());
+        for _ in 0..30 {
+            assert_eq!(
+                run(&queue, &consumer, &events, &[]).await.unwrap().verdict,
+                Verdict::Unhealthy
+            );
+        }
+        assert_eq!(consumer.invocations().len(), 30);
+        assert!(queue.dead_lettered().is_empty());
+        let messages = queue.messages();
+        assert_eq!(messages.len(), 1);
+        assert_eq!(
+            (messages[0].body.clone(), messages[0].trace_header.clone()),
+            (order(9).body, order(9).trace_header)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn empty_queue_is_verdict_empty_without_invoking_the_consumer() {
+        let queue = FakeQueue::new();
+        let consumer = FakeConsumer::healthy();
+        let out = run(&queue, &consumer, &FakeEvents::default(), &[])
+            .await
+            .unwrap();
+        assert_eq!(
+            (out.verdict, out.probed, out.state.attempt),
+            (Verdict::Empty, 0, 5)
+        );
+        assert!(consumer.invocations().is_empty());
+        assert_eq!(queue.calls(), vec![Op::Receive]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn batch_item_failure_naming_a_probed_message_is_unhealthy_and_only_that_one_is_kept() {
+        let queue = FakeQueue::builder().max_receive_count(10).build();
+        let first = queue.push(order(1));
+        let second = queue.push(order(2));
+        let failing = second.clone();
+        let consumer = FakeConsumer::new(move |_| {
+            Ok(InvokeResult {
+                status: 200,
+                function_error: None,
+                payload: json!({ "batchItemFailures": [{ "itemIdentifier": failing }] })
+                    .to_string()
+                    .into_bytes(),
+            })
+        });
+        let out = run(
+            &queue,
+            &consumer,
+            &FakeEvents::default(),
+            &[("PROBE_COUNT", "2")],
+        )
+        .await
+        .unwrap();
+        assert_eq!((out.verdict, out.probed), (Verdict::Unhealthy, 2));
+        let left: Vec<String> = queue.messages().into_iter().map(|m| m.message_id).collect();
+        assert_eq!(left, vec![second]);
+        assert!(!left.contains(&first));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_invoke_is_probe_failed_and_puts_the_message_back() {
+        let queue = FakeQueue::builder().max_receive_count(3).build();
+        queue.push(order(3));
+        let consumer = FakeConsumer::new(|_| {
+            Err(PortError::new(
+                "Invoke",
+                FaultKind::Retryable,
+                "TooManyRequestsException",
+            ))
+        });
+        let err = run(&queue, &consumer, &FakeEvents::default(), &[])
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type(), "ProbeFailed");
+        let messages = queue.messages();
+        assert_eq!(messages.len(), 1, "nothing lost");
+        assert!(!messages[0].in_flight);
+        assert_eq!(
+            messages[0].receive_count, 0,
+            "near the limit it was re-sent fresh"
+        );
+        assert!(queue.dead_lettered().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn original_is_kept_when_its_copy_cannot_be_sent() {
+        let queue = FakeQueue::builder().max_receive_count(3).build();
+        let id = queue.push(order(4));
+        queue.fail_send_entries(|_| true, None, "InternalError", false);
+        let out = run(
+            &queue,
+            &FakeConsumer::failing(),
+            &FakeEvents::default(),
+            &[],
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.verdict, Verdict::Unhealthy);
+        let messages = queue.messages();
+        assert_eq!(messages.len(), 1);
+        assert_eq!(messages[0].message_id, id, "the original was not deleted");
+        assert!(!messages[0].in_flight, "it was released instead");
+        assert_eq!(queue.call_count(Op::DeleteBatch), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_delete_after_a_healthy_probe_keeps_the_verdict_and_the_message() {
+        let queue = FakeQueue::new();
+        queue.push(order(5));
+        queue.fail_calls(
+            Op::DeleteBatch,
+            Some(1),
+            FaultKind::Retryable,
+            "InternalError",
+        );
+        let out = run(
+            &queue,
+            &FakeConsumer::healthy(),
+            &FakeEvents::default(),
+            &[],
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.verdict, Verdict::Healthy);
+        assert_eq!(
+            queue.len(),
+            1,
+            "an undeleted message is a duplicate later, never a loss"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn malformed_probe_input_touches_neither_queue_nor_consumer() {
+        let queue = FakeQueue::new();
+        queue.push(order(1));
+        let consumer = FakeConsumer::healthy();
+        let mut bad = state_json(1, 1, 1, None);
+        bad["attempt"] = json!(-3);
+        let err = probe(
+            json!({ "state": bad }),
+            &config(&[]),
+            &queue,
+            &consumer,
+            &FakeEvents::default(),
+            &FixedClock::at(1),
+        )
+        .await
+        .unwrap_err();
+        match err {
+            HandlerError::Input(e) => assert_eq!(e.field, "state.attempt"),
+            other => panic!("{other:?}"),
+        }
+        assert!(queue.calls().is_empty());
+        assert!(consumer.invocations().is_empty());
+    }
+}

@@ -1,0 +1,304 @@
+//! `ramp` (half-open): step 0 re-enables the mapping at the first ramp level and announces
+//! `Circuit Half-Open`; each later step checks the consumer's error rate over the last interval,
+//! reopens on a relapse (mapping disabled again, `Circuit Opened`), else raises the limit to the
+//! next level. After the last level has been checked, `done` hands over to `close`.
+
+use breaker_core::config::Config;
+use breaker_core::contract::{InputError, RampAction, RampInput, RampOutput, Version, parse};
+use breaker_core::events::{BreakerEvent, DetailType};
+use breaker_core::policy::relapsed;
+use breaker_core::ports::{Clock, EventSourceMappings, Events, Metrics};
+use serde_json::Value;
+use tracing::{info, warn};
+
+use crate::error::HandlerError;
+use crate::esm::{EsmPolicy, disable_and_wait, retry_in_use};
+
+/// Handle `ramp` (see `CONTRACT.md`).
+pub async fn ramp<E, M, V, C>(
+    input: Value,
+    config: &Config,
+    esm: &E,
+    metrics: &M,
+    events: &V,
+    clock: &C,
+    policy: &EsmPolicy,
+) -> Result<RampOutput, HandlerError>
+where
+    E: EventSourceMappings,
+    M: Metrics,
+    V: Events,
+    C: Clock,
+{
+    let RampInput { state, step } = parse(input)?;
+    let levels = config
+        .ramp
+        .schedule(state.saved_scaling.maximum_concurrency);
+    let last = levels.len() as u32;
+    if step > last {
+        return Err(InputError::new(
+            "step",
+            format!("must be 0–{last} for this ramp of {last} levels"),
+        )
+        .into());
+    }
+    let interval = config.ramp_interval_seconds;
+    let output = |action, step, wait_seconds, maximum_concurrency, state| RampOutput {
+        version: Version,
+        action,
+        step,
+        wait_seconds,
+        maximum_concurrency,
+        state,
+    };
+
+    if step == 0 {
+        let level = levels[0];
+        retry_in_use(policy, "enable", || esm.enable(&config.esm_uuid, level)).await?;
+        let now = clock.now_ms();
+        let event = BreakerEvent::for_state(DetailType::HalfOpen, config, &state, now)
+            .with("maximumConcurrency", level)
+            .with("levels", &levels)
+            .with("stepSeconds", interval);
+        events.put(&event).await?;
+        info!(esm = %config.esm_uuid, level = ?level, levels = ?levels, "half-open: mapping re-enabled");
+        return Ok(output(RampAction::Step, 1, interval, level, state));
+    }
+
+    let now = clock.now_ms();
+    let since = now.saturating_sub(interval.saturating_mul(1000));
+    let stats = metrics.consumer_stats(since, now).await?;
+    let current = levels[step as usize - 1];
+    if relapsed(stats, config.relapse_error_rate_percent) {
+        disable_and_wait(esm, &config.esm_uuid, policy).await?;
+        let event = BreakerEvent::for_state(DetailType::Opened, config, &state, clock.now_ms())
+            .with("reason", "relapse during ramp")
+            .with("rampStep", step)
+            .with("maximumConcurrency", current)
+            .with("errors", stats.errors)
+            .with("invocations", stats.invocations)
+            .with("esmState", "Disabled");
+        events.put(&event).await?;
+        warn!(esm = %config.esm_uuid, step, errors = stats.errors, invocations = stats.invocations, "relapse during ramp; reopened");
+        return Ok(output(RampAction::Reopen, step, 0, None, state));
+    }
+    if step == last {
+        info!(esm = %config.esm_uuid, level = ?current, "ramp complete");
+        return Ok(output(RampAction::Done, step + 1, 0, current, state));
+    }
+    let next = levels[step as usize];
+    retry_in_use(policy, "raise", || {
+        esm.update_scaling(&config.esm_uuid, next)
+    })
+    .await?;
+    info!(esm = %config.esm_uuid, step, level = ?next, errors = stats.errors, invocations = stats.invocations, "ramp raised");
+    Ok(output(RampAction::Step, step + 1, interval, next, state))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use breaker_core::ports::EsmState;
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::{
+        EsmCall, FakeEsm, FakeEvents, FakeMetrics, FixedClock, config, state_json,
+    };
+
+    struct World {
+        esm: FakeEsm,
+        metrics: FakeMetrics,
+        events: FakeEvents,
+        clock: FixedClock,
+    }
+
+    impl World {
+        fn new(esm: FakeEsm, metrics: FakeMetrics) -> Self {
+            Self {
+                esm,
+                metrics,
+                events: FakeEvents::default(),
+                clock: FixedClock::at(10_000_000),
+            }
+        }
+
+        async fn step(&self, saved: Option<u32>, step: u32) -> Result<RampOutput, HandlerError> {
+            let policy = EsmPolicy {
+                in_use_base: Duration::from_millis(5),
+                ..EsmPolicy::default()
+            };
+            let input = json!({ "state": state_json(1_000, 3, 2, saved), "step": step });
+            ramp(
+                input,
+                &config(&[]),
+                &self.esm,
+                &self.metrics,
+                &self.events,
+                &self.clock,
+                &policy,
+            )
+            .await
+        }
+    }
+
+    #[tokio::test]
+    async fn step_zero_enables_at_the_ramp_start_and_announces_half_open() {
+        let w = World::new(
+            FakeEsm::new(EsmState::Disabled, Some(50)),
+            FakeMetrics::steady(0.0, 0.0),
+        );
+        let out = w.step(Some(50), 0).await.unwrap();
+        assert_eq!(
+            (
+                out.action,
+                out.step,
+                out.wait_seconds,
+                out.maximum_concurrency
+            ),
+            (RampAction::Step, 1, 60, Some(2))
+        );
+        assert_eq!(w.esm.updates(), vec![EsmCall::Enable(Some(2))]);
+        assert_eq!(w.events.detail_types(), vec![DetailType::HalfOpen]);
+        assert!(w.metrics.asked().is_empty());
+    }
+
+    #[tokio::test]
+    async fn healthy_steps_climb_to_the_original_limit_then_finish() {
+        let w = World::new(
+            FakeEsm::new(EsmState::Disabled, Some(50)),
+            FakeMetrics::steady(1.0, 100.0),
+        );
+        let mut levels = vec![];
+        let mut step = 0;
+        loop {
+            let out = w.step(Some(50), step).await.unwrap();
+            if out.action == RampAction::Done {
+                assert_eq!((out.wait_seconds, out.maximum_concurrency), (0, Some(50)));
+                break;
+            }
+            assert_eq!(out.action, RampAction::Step);
+            levels.push(out.maximum_concurrency);
+            step = out.step;
+            w.clock.advance_ms(60_000);
+        }
+        assert_eq!(levels, vec![Some(2), Some(6), Some(17), Some(50)]);
+        assert_eq!(w.esm.snapshot().maximum_concurrency, Some(50));
+        assert_eq!(
+            w.metrics.asked().len(),
+            4,
+            "health is checked before every raise and after the last level"
+        );
+        let (since, until) = w.metrics.asked()[0];
+        assert_eq!(until - since, 60_000);
+    }
+
+    #[tokio::test]
+    async fn ramp_without_an_original_limit_ends_with_no_limit() {
+        let w = World::new(
+            FakeEsm::new(EsmState::Disabled, None),
+            FakeMetrics::steady(0.0, 10.0),
+        );
+        let mut step = 0;
+        let mut last = None;
+        for _ in 0..10 {
+            let out = w.step(None, step).await.unwrap();
+            if out.action == RampAction::Done {
+                break;
+            }
+            last = Some(out.maximum_concurrency);
+            step = out.step;
+        }
+        assert_eq!(last, Some(None));
+        assert_eq!(w.esm.updates().last(), Some(&EsmCall::UpdateScaling(None)));
+        assert_eq!(w.esm.snapshot().maximum_concurrency, None);
+    }
+
+    #[tokio::test]
+    async fn relapse_during_the_ramp_disables_again_and_reopens() {
+        let w = World::new(
+            FakeEsm::new(EsmState::Enabled, Some(6)),
+            FakeMetrics::steady(30.0, 40.0),
+        );
+        let out = w.step(Some(50), 2).await.unwrap();
+        assert_eq!(
+            (
+                out.action,
+                out.step,
+                out.wait_seconds,
+                out.maximum_concurrency
+            ),
+            (RampAction::Reopen, 2, 0, None)
+        );
+        assert_eq!(
+            out.state.saved_scaling.maximum_concurrency,
+            Some(50),
+            "the original limit is kept for the next close"
+        );
+        assert_eq!(w.esm.updates(), vec![EsmCall::Disable]);
+        assert_eq!(w.esm.snapshot().state, EsmState::Disabled);
+        assert_eq!(w.events.detail_types(), vec![DetailType::Opened]);
+        assert_eq!(w.events.events()[0].detail["reason"], "relapse during ramp");
+    }
+
+    #[tokio::test]
+    async fn error_rate_below_the_threshold_is_not_a_relapse() {
+        let w = World::new(
+            FakeEsm::new(EsmState::Enabled, Some(2)),
+            FakeMetrics::steady(4.0, 10.0),
+        );
+        assert_eq!(w.step(Some(50), 1).await.unwrap().action, RampAction::Step);
+    }
+
+    #[tokio::test]
+    async fn raising_the_limit_retries_resource_in_use() {
+        let w = World::new(
+            FakeEsm::new(EsmState::Enabled, Some(2)).in_use_for(2),
+            FakeMetrics::steady(0.0, 5.0),
+        );
+        let out = w.step(Some(50), 1).await.unwrap();
+        assert_eq!(out.maximum_concurrency, Some(6));
+        assert_eq!(w.esm.updates(), vec![EsmCall::UpdateScaling(Some(6)); 3]);
+    }
+
+    #[tokio::test]
+    async fn step_beyond_the_ramp_or_malformed_input_changes_nothing() {
+        let w = World::new(
+            FakeEsm::new(EsmState::Enabled, Some(2)),
+            FakeMetrics::steady(0.0, 5.0),
+        );
+        match w.step(Some(50), 9).await {
+            Err(HandlerError::Input(e)) => assert_eq!(e.field, "step"),
+            other => panic!("{other:?}"),
+        }
+        let policy = EsmPolicy::default();
+        for (input, field) in [
+            (json!({ "state": state_json(1, 1, 1, None) }), "step"),
+            (
+                json!({ "state": state_json(1, 1, 1, None), "step": "one" }),
+                "step",
+            ),
+        ] {
+            match ramp(
+                input,
+                &config(&[]),
+                &w.esm,
+                &w.metrics,
+                &w.events,
+                &w.clock,
+                &policy,
+            )
+            .await
+            {
+                Err(HandlerError::Input(e)) => assert_eq!(e.field, field),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(
+            w.esm.calls().is_empty()
+                && w.metrics.asked().is_empty()
+                && w.events.events().is_empty()
+        );
+    }
+}

@@ -1,0 +1,437 @@
+//! In-memory fakes of the ports (the queue's fake, `FakeQueue`, lives in `breaker-testkit`).
+//! Each records its calls so tests can assert what a handler did — and that it did nothing.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use breaker_core::events::{BreakerEvent, DetailType};
+use breaker_core::ports::{
+    AlarmState, Alarms, Clock, Consumer, ConsumerStats, EsmSnapshot, EsmState, EventSourceMappings,
+    Events, Executions, FaultKind, InvokeResult, Metrics, PortError, RunningExecution,
+};
+use serde_json::Value;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A call made to [`FakeEsm`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EsmCall {
+    /// `get`
+    Get,
+    /// `disable`
+    Disable,
+    /// `enable` with this limit
+    Enable(Option<u32>),
+    /// `update_scaling` to this limit
+    UpdateScaling(Option<u32>),
+}
+
+#[derive(Debug)]
+struct EsmInner {
+    snapshot: EsmSnapshot,
+    calls: Vec<EsmCall>,
+    in_use_failures: usize,
+    disabling_polls: usize,
+    polls_left: usize,
+    get_error: Option<PortError>,
+}
+
+/// An event-source mapping: `Enabled` with a limit, optional `ResourceInUseException`s on
+/// updates, and a `Disabling` phase lasting a number of polls.
+#[derive(Debug, Clone)]
+pub struct FakeEsm(Arc<Mutex<EsmInner>>);
+
+impl FakeEsm {
+    /// A mapping `esm-1` in `state` with `maximum_concurrency`.
+    pub fn new(state: EsmState, maximum_concurrency: Option<u32>) -> Self {
+        Self(Arc::new(Mutex::new(EsmInner {
+            snapshot: EsmSnapshot {
+                uuid: "esm-1".into(),
+                state,
+                maximum_concurrency,
+            },
+            calls: Vec::new(),
+            in_use_failures: 0,
+            disabling_polls: 0,
+            polls_left: 0,
+            get_error: None,
+        })))
+    }
+
+    /// The next `n` updates fail with `ResourceInUseException`.
+    pub fn in_use_for(self, n: usize) -> Self {
+        lock(&self.0).in_use_failures = n;
+        self
+    }
+
+    /// After a disable, the mapping reports `Disabling` for `polls` gets (`usize::MAX`: forever).
+    pub fn disabling_for(self, polls: usize) -> Self {
+        lock(&self.0).disabling_polls = polls;
+        self
+    }
+
+    /// Every `get` fails with `error`.
+    pub fn failing_get(self, error: PortError) -> Self {
+        lock(&self.0).get_error = Some(error);
+        self
+    }
+
+    /// The calls so far.
+    pub fn calls(&self) -> Vec<EsmCall> {
+        lock(&self.0).calls.clone()
+    }
+
+    /// The calls that changed the mapping.
+    pub fn updates(&self) -> Vec<EsmCall> {
+        self.calls()
+            .into_iter()
+            .filter(|c| *c != EsmCall::Get)
+            .collect()
+    }
+
+    /// The mapping now.
+    pub fn snapshot(&self) -> EsmSnapshot {
+        lock(&self.0).snapshot.clone()
+    }
+
+    fn update(&self, call: EsmCall) -> Result<EsmSnapshot, PortError> {
+        let mut inner = lock(&self.0);
+        inner.calls.push(call.clone());
+        if inner.in_use_failures > 0 {
+            inner.in_use_failures -= 1;
+            return Err(PortError {
+                operation: "UpdateEventSourceMapping",
+                kind: FaultKind::InUse,
+                code: Some("ResourceInUseException".into()),
+                message: "busy".into(),
+            });
+        }
+        match call {
+            EsmCall::Disable => {
+                if !matches!(
+                    inner.snapshot.state,
+                    EsmState::Disabled | EsmState::Disabling
+                ) {
+                    inner.polls_left = inner.disabling_polls;
+                    inner.snapshot.state = if inner.disabling_polls == 0 {
+                        EsmState::Disabled
+                    } else {
+                        EsmState::Disabling
+                    };
+                }
+            }
+            EsmCall::Enable(limit) => {
+                inner.snapshot.state = EsmState::Enabled;
+                inner.snapshot.maximum_concurrency = limit;
+            }
+            EsmCall::UpdateScaling(limit) => inner.snapshot.maximum_concurrency = limit,
+            EsmCall::Get => {}
+        }
+        Ok(inner.snapshot.clone())
+    }
+}
+
+impl EventSourceMappings for FakeEsm {
+    async fn get(&self, _uuid: &str) -> Result<EsmSnapshot, PortError> {
+        let mut inner = lock(&self.0);
+        inner.calls.push(EsmCall::Get);
+        if let Some(e) = &inner.get_error {
+            return Err(e.clone());
+        }
+        if inner.snapshot.state == EsmState::Disabling && inner.polls_left != usize::MAX {
+            inner.polls_left = inner.polls_left.saturating_sub(1);
+            if inner.polls_left == 0 {
+                inner.snapshot.state = EsmState::Disabled;
+            }
+        }
+        Ok(inner.snapshot.clone())
+    }
+
+    async fn disable(&self, _uuid: &str) -> Result<EsmSnapshot, PortError> {
+        self.update(EsmCall::Disable)
+    }
+
+    async fn enable(
+        &self,
+        _uuid: &str,
+        maximum_concurrency: Option<u32>,
+    ) -> Result<EsmSnapshot, PortError> {
+        self.update(EsmCall::Enable(maximum_concurrency))
+    }
+
+    async fn update_scaling(
+        &self,
+        _uuid: &str,
+        maximum_concurrency: Option<u32>,
+    ) -> Result<EsmSnapshot, PortError> {
+        self.update(EsmCall::UpdateScaling(maximum_concurrency))
+    }
+}
+
+type Responder = Box<dyn Fn(&Value) -> Result<InvokeResult, PortError> + Send + Sync>;
+
+/// The consumer: answers each invocation with a responder and records the events it got.
+#[derive(Clone)]
+pub struct FakeConsumer {
+    respond: Arc<Responder>,
+    payloads: Arc<Mutex<Vec<Value>>>,
+}
+
+impl std::fmt::Debug for FakeConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeConsumer")
+            .field("invocations", &lock(&self.payloads).len())
+            .finish()
+    }
+}
+
+impl FakeConsumer {
+    /// A consumer answering with `respond(event)`.
+    pub fn new(
+        respond: impl Fn(&Value) -> Result<InvokeResult, PortError> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            respond: Arc::new(Box::new(respond)),
+            payloads: Arc::default(),
+        }
+    }
+
+    /// Processes everything (`null` response).
+    pub fn healthy() -> Self {
+        Self::new(|_| {
+            Ok(InvokeResult {
+                status: 200,
+                function_error: None,
+                payload: b"null".to_vec(),
+            })
+        })
+    }
+
+    /// Fails every invocation with an unhandled error.
+    pub fn failing() -> Self {
+        Self::new(|_| {
+            Ok(InvokeResult {
+                status: 200,
+                function_error: Some("Unhandled".into()),
+                payload: br#"{"errorType":"DownstreamError","errorMessage":"503 from payments"}"#
+                    .to_vec(),
+            })
+        })
+    }
+
+    /// The SQS events it was invoked with.
+    pub fn invocations(&self) -> Vec<Value> {
+        lock(&self.payloads).clone()
+    }
+}
+
+impl Consumer for FakeConsumer {
+    async fn invoke(&self, payload: Vec<u8>) -> Result<InvokeResult, PortError> {
+        let event: Value = serde_json::from_slice(&payload).unwrap_or(Value::Null);
+        lock(&self.payloads).push(event.clone());
+        (self.respond)(&event)
+    }
+}
+
+/// The event bus: records events; can reject every put.
+#[derive(Debug, Clone, Default)]
+pub struct FakeEvents {
+    events: Arc<Mutex<Vec<BreakerEvent>>>,
+    error: Arc<Mutex<Option<PortError>>>,
+}
+
+impl FakeEvents {
+    /// Every put fails with `error`.
+    pub fn failing(error: PortError) -> Self {
+        let e = Self::default();
+        *lock(&e.error) = Some(error);
+        e
+    }
+
+    /// Events put so far.
+    pub fn events(&self) -> Vec<BreakerEvent> {
+        lock(&self.events).clone()
+    }
+
+    /// Detail-types put so far.
+    pub fn detail_types(&self) -> Vec<DetailType> {
+        self.events().iter().map(|e| e.detail_type).collect()
+    }
+}
+
+impl Events for FakeEvents {
+    async fn put(&self, event: &BreakerEvent) -> Result<(), PortError> {
+        if let Some(e) = lock(&self.error).clone() {
+            return Err(e);
+        }
+        lock(&self.events).push(event.clone());
+        Ok(())
+    }
+}
+
+/// The state machine's running executions.
+#[derive(Debug, Clone, Default)]
+pub struct FakeExecutions {
+    running: Arc<Mutex<Vec<RunningExecution>>>,
+    listed: Arc<Mutex<Vec<String>>>,
+}
+
+impl FakeExecutions {
+    /// These executions are running.
+    pub fn running(executions: &[(&str, u64)]) -> Self {
+        let e = Self::default();
+        *lock(&e.running) = executions
+            .iter()
+            .map(|(arn, start_ms)| RunningExecution {
+                arn: (*arn).into(),
+                start_ms: *start_ms,
+            })
+            .collect();
+        e
+    }
+
+    /// State machine ARNs listed so far.
+    pub fn listed(&self) -> Vec<String> {
+        lock(&self.listed).clone()
+    }
+}
+
+impl Executions for FakeExecutions {
+    async fn list_running(
+        &self,
+        state_machine_arn: &str,
+    ) -> Result<Vec<RunningExecution>, PortError> {
+        lock(&self.listed).push(state_machine_arn.to_owned());
+        Ok(lock(&self.running).clone())
+    }
+}
+
+/// The trigger alarm.
+#[derive(Debug, Clone)]
+pub struct FakeAlarms {
+    state: Arc<Mutex<AlarmState>>,
+    resets: Arc<Mutex<Vec<String>>>,
+}
+
+impl Default for FakeAlarms {
+    fn default() -> Self {
+        Self {
+            state: Arc::new(Mutex::new(AlarmState::Alarm)),
+            resets: Arc::default(),
+        }
+    }
+}
+
+impl FakeAlarms {
+    /// Reasons given to `set_ok` so far.
+    pub fn resets(&self) -> Vec<String> {
+        lock(&self.resets).clone()
+    }
+}
+
+impl Alarms for FakeAlarms {
+    async fn set_ok(&self, reason: &str) -> Result<(), PortError> {
+        *lock(&self.state) = AlarmState::Ok;
+        lock(&self.resets).push(reason.to_owned());
+        Ok(())
+    }
+
+    async fn state(&self) -> Result<AlarmState, PortError> {
+        Ok(lock(&self.state).clone())
+    }
+}
+
+/// The consumer's metrics: a queue of answers (the last one repeats), and the ranges asked.
+#[derive(Debug, Clone, Default)]
+pub struct FakeMetrics {
+    answers: Arc<Mutex<VecDeque<ConsumerStats>>>,
+    asked: Arc<Mutex<Vec<(u64, u64)>>>,
+}
+
+impl FakeMetrics {
+    /// Answers `errors`/`invocations` to every query.
+    pub fn steady(errors: f64, invocations: f64) -> Self {
+        let m = Self::default();
+        lock(&m.answers).push_back(ConsumerStats {
+            errors,
+            invocations,
+        });
+        m
+    }
+
+    /// Ranges `(since_ms, until_ms)` asked so far.
+    pub fn asked(&self) -> Vec<(u64, u64)> {
+        lock(&self.asked).clone()
+    }
+}
+
+impl Metrics for FakeMetrics {
+    async fn consumer_stats(
+        &self,
+        since_ms: u64,
+        until_ms: u64,
+    ) -> Result<ConsumerStats, PortError> {
+        lock(&self.asked).push((since_ms, until_ms));
+        let mut answers = lock(&self.answers);
+        let answer = if answers.len() > 1 {
+            answers.pop_front()
+        } else {
+            answers.front().copied()
+        };
+        Ok(answer.unwrap_or_default())
+    }
+}
+
+/// A clock standing still until moved.
+#[derive(Debug, Clone, Default)]
+pub struct FixedClock(Arc<AtomicU64>);
+
+impl FixedClock {
+    /// A clock at `now_ms`.
+    pub fn at(now_ms: u64) -> Self {
+        Self(Arc::new(AtomicU64::new(now_ms)))
+    }
+
+    /// Move the clock forward.
+    pub fn advance_ms(&self, ms: u64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for FixedClock {
+    fn now_ms(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A valid configuration for tests: circuit `orders`, mapping `esm-1`, queue in eu-west-1,
+/// plus `extra` variables.
+pub fn config(extra: &[(&str, &str)]) -> breaker_core::config::Config {
+    let mut env: std::collections::HashMap<String, String> = [
+        ("CIRCUIT_NAME", "orders"),
+        ("ESM_UUID", "esm-1"),
+        ("QUEUE_URL", "http://127.0.0.1:1/123456789012/orders"),
+        ("QUEUE_ARN", "arn:aws:sqs:eu-west-1:123456789012:orders"),
+        ("CONSUMER_FUNCTION_NAME", "orders-consumer"),
+        ("ALARM_NAME", "orders-errors"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    for (k, v) in extra {
+        env.insert((*k).to_owned(), (*v).to_owned());
+    }
+    breaker_core::config::Config::from_lookup(|k| env.get(k).cloned())
+        .expect("valid test configuration")
+}
+
+/// The contract's state document with `attempt`/`iteration` and a saved limit.
+pub fn state_json(opened_at_ms: u64, attempt: u32, iteration: u32, saved: Option<u32>) -> Value {
+    serde_json::json!({
+        "version": 1, "openedAtMs": opened_at_ms, "attempt": attempt, "iteration": iteration,
+        "generation": 0, "savedScaling": { "maximumConcurrency": saved }, "trigger": "alarm"
+    })
+}
