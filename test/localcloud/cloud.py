@@ -83,8 +83,11 @@ class LocalCloud:
     def start(self) -> "LocalCloud":
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
+        # AWS managed policies exist, so roles can attach them (ManagedPolicyArns)
+        os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
         patches.apply()
         cfn.apply()
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         os.environ["MOTO_PORT"] = str(self.port)  # the Step Functions interpreter calls back here
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
