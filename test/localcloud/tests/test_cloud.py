@@ -150,3 +150,38 @@ def test_error_rate_alarm_fires_event_that_starts_a_named_execution(cloud):
     # with no new failures the alarm returns to OK (notBreaching) without starting anything
     wait_for(lambda: cw.describe_alarms(AlarmNames=["flaky-errors"])["MetricAlarms"][0]["StateValue"] == "OK", timeout=10)
     assert len(sfn.list_executions(stateMachineArn=sm["stateMachineArn"])["executions"]) == 1
+
+
+def test_step_functions_lambda_tasks_run_on_the_runtime_host_and_catch_errors(cloud):
+    create_fn(cloud, "task-echo", "echo")
+    create_fn(cloud, "task-fail", "fail")
+    sfn = cloud.client("stepfunctions")
+    definition = {
+        "StartAt": "Echo",
+        "States": {
+            "Echo": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                     "Parameters": {"FunctionName": "task-echo", "Payload": {"n.$": "$.n"}},
+                     "ResultSelector": {"n.$": "$.Payload.n"}, "Next": "Each"},
+            "Each": {"Type": "Map", "ItemsPath": "$.items", "Next": "Fail",
+                     "ItemProcessor": {"StartAt": "Hold", "States": {"Hold": {"Type": "Wait", "Seconds": 1, "End": True}}},
+                     "ResultPath": None},
+            "Fail": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                     "Parameters": {"FunctionName": "task-fail", "Payload": {}},
+                     "Catch": [{"ErrorEquals": ["Boom"], "ResultPath": "$.error", "Next": "Done"}], "End": True},
+            "Done": {"Type": "Pass", "End": True},
+        },
+    }
+    sm = sfn.create_state_machine(name="tasks", roleArn=ROLE, definition=json.dumps(definition))
+    # Map needs its input to carry the items; the Echo step replaces the state with its result,
+    # so feed the items through n.
+    definition["States"]["Echo"]["ResultPath"] = "$.echo"
+    del definition["States"]["Echo"]["ResultSelector"]
+    sfn.update_state_machine(stateMachineArn=sm["stateMachineArn"], definition=json.dumps(definition))
+    run = sfn.start_execution(stateMachineArn=sm["stateMachineArn"], name="run-1",
+                              input=json.dumps({"n": 7, "items": [1, 2]}))
+    done = wait_for(lambda: (lambda d: d if d["status"] != "RUNNING" else None)(
+        sfn.describe_execution(executionArn=run["executionArn"])), timeout=30)
+    assert done["status"] == "SUCCEEDED", done
+    out = json.loads(done["output"])
+    assert out["echo"]["Payload"] == {"n": 7}
+    assert out["error"]["Error"] == "Boom"
