@@ -254,7 +254,7 @@ class AlarmEvaluator:
                 cw.set_alarm_state(AlarmName=name, StateValue="INSUFFICIENT_DATA", StateReason="Unchecked: Initial alarm creation")
             state = "INSUFFICIENT_DATA"
         elif state != self.known[name]:  # changed through SetAlarmState
-            self._publish(events, alarm, self.known[name], state, alarm.get("StateReason", ""))
+            self.publish(alarm, self.known[name], state, alarm.get("StateReason", ""), events)
             self.known[name] = state
         datapoints = self.datapoints(alarm, cw)
         new = decide(datapoints, alarm, state)
@@ -265,7 +265,7 @@ class AlarmEvaluator:
             )
             cw.set_alarm_state(AlarmName=name, StateValue=new, StateReason=reason)
             self.known[name] = new
-            self._publish(events, alarm, state, new, reason)
+            self.publish(alarm, state, new, reason, events)
         return new
 
     def datapoints(self, alarm: dict, cw) -> list[Value]:
@@ -319,7 +319,9 @@ class AlarmEvaluator:
             p["Average"] = p["Sum"] / p["SampleCount"]
         return _stat(p, stat)
 
-    def _publish(self, events, alarm: dict, previous: str, state: str, reason: str) -> None:
+    def publish(self, alarm: dict, previous: str, state: str, reason: str, events=None) -> None:
+        """Put a ``CloudWatch Alarm State Change`` event for ``alarm`` on the default bus."""
+        events = events or self.cloud.client("events")
         now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
         detail = {
             "alarmName": alarm["AlarmName"],

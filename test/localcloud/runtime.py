@@ -111,6 +111,8 @@ class RuntimeHost:
         self._ids = itertools.count(1)
         self._server: Optional[ThreadingHTTPServer] = None
         self.invocations = 0
+        # called after every invocation: (function name, payload, InvokeResult, started epoch s)
+        self.observers: list[Callable[[str, bytes, "InvokeResult", float], None]] = []
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> "RuntimeHost":
@@ -162,7 +164,7 @@ class RuntimeHost:
             return InvokeResult(
                 _error_payload("TooManyRequestsException", "Rate Exceeded."), None, throttled=True
             )
-        started = time.monotonic()
+        started, started_at = time.monotonic(), time.time()
         inv = _Invocation(
             request_id=str(uuid.uuid4()),
             payload=payload,
@@ -189,7 +191,13 @@ class RuntimeHost:
                 ("Duration", duration_ms, "Milliseconds"),
             ],
         )
-        return InvokeResult(inv.response, inv.error_type, duration_ms=duration_ms)
+        result = InvokeResult(inv.response, inv.error_type, duration_ms=duration_ms)
+        for observe in list(self.observers):
+            try:
+                observe(spec.name, payload, result, started_at)
+            except Exception:
+                log.exception("invocation observer failed")
+        return result
 
     def _acquire(self, spec: FunctionSpec) -> Optional[_Environment]:
         with self._lock:
