@@ -1,0 +1,318 @@
+import * as cdk from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct, IConstruct } from 'constructs';
+import { bootstrapAssetPath } from './assets';
+import { ResolvedConfig, resolveConfig } from './config';
+import { SqsCircuitBreakerProps } from './props';
+import { buildWorkflow, METRIC_NAMESPACE, PUT_METRIC_STATEMENT, WorkflowFunctions } from './workflow';
+
+/** Source of the events the breaker's handlers put on the bus. */
+export const BREAKER_EVENT_SOURCE = 'sqs-circuit-breaker';
+
+/** The breaker's Lambda functions, one per handler of the shared `bootstrap` binary. */
+export interface CircuitBreakerFunctions {
+  /** `open`: single-flight check, disables the event-source mapping. */
+  readonly open: lambda.IFunction;
+  /** `backoff`: next wait, max-open-duration and continue-as-new decisions. */
+  readonly backoff: lambda.IFunction;
+  /** `probe`: hands real messages to the consumer and judges its health. */
+  readonly probe: lambda.IFunction;
+  /** `rejitter-plan`: sizes the backlog and the re-jitter workers. */
+  readonly rejitterPlan: lambda.IFunction;
+  /** `rejitter`: re-sends queued messages with a random delay. */
+  readonly rejitter: lambda.IFunction;
+  /** `ramp`: re-enables the mapping step by step, reopening on relapse. */
+  readonly ramp: lambda.IFunction;
+  /** `close`: restores the scaling configuration and resets the alarm. */
+  readonly close: lambda.IFunction;
+  /** `stuck`: the last resort that reports a circuit left open. */
+  readonly stuck: lambda.IFunction;
+}
+
+/** Per-handler settings: handler name, construct id, timeout. */
+const HANDLERS: ReadonlyArray<{ key: keyof CircuitBreakerFunctions; handler: string; id: string; timeout: (c: ResolvedConfig) => number; why: string }> = [
+  { key: 'open', handler: 'open', id: 'OpenFunction', timeout: () => 300, why: 'waits until the mapping is Disabled' },
+  { key: 'backoff', handler: 'backoff', id: 'BackoffFunction', timeout: () => 60, why: 'pure computation plus one event' },
+  { key: 'probe', handler: 'probe', id: 'ProbeFunction', timeout: () => 900, why: 'invokes the consumer synchronously, which may run up to 15 minutes' },
+  { key: 'rejitterPlan', handler: 'rejitter-plan', id: 'RejitterPlanFunction', timeout: () => 60, why: 'reads queue attributes' },
+  { key: 'rejitter', handler: 'rejitter', id: 'RejitterFunction', timeout: (c) => c.rejitterSliceSeconds + 60, why: 'one slice plus one minute of margin' },
+  { key: 'ramp', handler: 'ramp', id: 'RampFunction', timeout: () => 300, why: 'waits until the mapping is Enabled' },
+  { key: 'close', handler: 'close', id: 'CloseFunction', timeout: () => 300, why: 'waits until the mapping is Enabled' },
+  { key: 'stuck', handler: 'stuck', id: 'StuckFunction', timeout: () => 60, why: 'reads the mapping and puts one event' },
+];
+
+/**
+ * A circuit breaker for an SQS-triggered Lambda consumer.
+ *
+ * An error-rate alarm on the consumer (or your own alarm) going to ALARM starts a Step Functions
+ * recovery: disable the event-source mapping, back off, probe real messages, re-jitter the backlog,
+ * re-enable the mapping gradually, close. See the package README for the full picture.
+ */
+export class SqsCircuitBreaker extends Construct {
+  /** The recovery state machine (Standard workflow). */
+  public readonly stateMachine: sfn.StateMachine;
+  /** The alarm that opens the circuit (created or given). */
+  public readonly alarm: cloudwatch.IAlarm;
+  /** The EventBridge rule that starts a recovery when the alarm goes to ALARM. */
+  public readonly rule: events.Rule;
+  /** The breaker's Lambda functions. */
+  public readonly functions: CircuitBreakerFunctions;
+  /** The circuit's name in events, metrics and logs. */
+  public readonly circuitName: string;
+  /** The state machine's log group (level ALL, execution data included). */
+  public readonly logGroup: logs.ILogGroup;
+
+  constructor(scope: Construct, id: string, props: SqsCircuitBreakerProps) {
+    super(scope, id);
+    const config = resolveConfig(this.node.path, props);
+    const stack = cdk.Stack.of(this);
+
+    this.circuitName = props.circuitName ?? cdk.Names.uniqueResourceName(this, { maxLength: 64, separator: '-' });
+    const esmId = props.eventSourceMapping?.eventSourceMappingId ?? props.eventSourceMappingId!;
+    const esmArn = props.eventSourceMapping?.eventSourceMappingArn
+      ?? stack.formatArn({ service: 'lambda', resource: 'event-source-mapping', resourceName: esmId, arnFormat: cdk.ArnFormat.COLON_RESOURCE_NAME });
+    const bus = props.eventBus ?? events.EventBus.fromEventBusName(this, 'DefaultBus', 'default');
+
+    // The state machine's name and ARN are fixed up front: the functions' roles (ListExecutions)
+    // and the workflow's continue-as-new step refer to it without a dependency cycle.
+    const stateMachineName = cdk.Names.uniqueResourceName(this, { maxLength: 80, separator: '-' });
+    const stateMachineArn = stack.formatArn({ service: 'states', resource: 'stateMachine', resourceName: stateMachineName, arnFormat: cdk.ArnFormat.COLON_RESOURCE_NAME });
+
+    this.alarm = props.alarm ?? this.createAlarm(props, config);
+
+    // ── Lambda functions ─────────────────────────────────────────────────────────────────────
+    const environment: Record<string, string> = {
+      CIRCUIT_NAME: this.circuitName,
+      ESM_UUID: esmId,
+      QUEUE_URL: props.queue.queueUrl,
+      QUEUE_ARN: props.queue.queueArn,
+      CONSUMER_FUNCTION_NAME: props.consumer.functionName,
+      ALARM_NAME: this.alarm.alarmName,
+      EVENT_BUS_NAME: bus.eventBusName,
+      BACKOFF_INITIAL_SECONDS: String(config.backoffInitialSeconds),
+      BACKOFF_MAX_SECONDS: String(config.backoffMaxSeconds),
+      BACKOFF_MULTIPLIER: String(config.backoffMultiplier),
+      PROBE_COUNT: String(config.probeCount),
+      PROBE_VISIBILITY_SECONDS: String(config.probeVisibilitySeconds),
+      RAMP_START: String(config.rampStart),
+      RAMP_STEPS: String(config.rampSteps),
+      RAMP_INTERVAL_SECONDS: String(config.rampIntervalSeconds),
+      RELAPSE_ERROR_RATE_PERCENT: String(config.relapseErrorRatePercent),
+      REJITTER_ENABLED: String(config.rejitterEnabled),
+      REJITTER_MIN_SECONDS: String(config.rejitterMinSeconds),
+      REJITTER_MAX_SECONDS: String(config.rejitterMaxSeconds),
+      REJITTER_WORKERS: String(config.rejitterWorkers),
+      REJITTER_SLICE_SECONDS: String(config.rejitterSliceSeconds),
+      LOOP_BUDGET: String(config.loopBudget),
+    };
+    if (config.maxOpenSeconds !== undefined) environment.MAX_OPEN_SECONDS = String(config.maxOpenSeconds);
+
+    const code = props.lambdaCode ?? lambda.Code.fromAsset(bootstrapAssetPath());
+    const retention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
+    const made: Partial<Record<keyof CircuitBreakerFunctions, lambda.Function>> = {};
+    for (const h of HANDLERS) {
+      const logGroup = new logs.LogGroup(this, `${h.id}Logs`, { retention, removalPolicy: cdk.RemovalPolicy.DESTROY });
+      const role = new iam.Role(this, `${h.id}Role`, {
+        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+        description: `sqs-circuit-breaker ${h.handler} handler of ${this.node.path}`,
+      });
+      role.addToPrincipalPolicy(new iam.PolicyStatement({
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [logGroup.logGroupArn],
+      }));
+      made[h.key] = new lambda.Function(this, h.id, {
+        description: `sqs-circuit-breaker ${h.handler} handler (${h.why})`,
+        runtime: lambda.Runtime.PROVIDED_AL2023,
+        architecture: props.lambdaArchitecture ?? lambda.Architecture.ARM_64,
+        handler: h.handler,
+        code,
+        memorySize: config.lambdaMemorySize,
+        timeout: cdk.Duration.seconds(h.timeout(config)),
+        role,
+        logGroup,
+        loggingFormat: lambda.LoggingFormat.JSON,
+        environment,
+      });
+    }
+    const fns = made as Record<keyof CircuitBreakerFunctions, lambda.Function>;
+    this.functions = fns;
+
+    // ── least-privilege permissions, per handler ───────────────────────────────────────────
+    const esmRead = new iam.PolicyStatement({ actions: ['lambda:GetEventSourceMapping'], resources: [esmArn] });
+    const esmWrite = new iam.PolicyStatement({ actions: ['lambda:GetEventSourceMapping', 'lambda:UpdateEventSourceMapping'], resources: [esmArn] });
+    for (const fn of [fns.open, fns.ramp, fns.close]) fn.addToRolePolicy(esmWrite);
+    fns.stuck.addToRolePolicy(esmRead);
+    fns.backoff.addToRolePolicy(esmRead);
+    fns.open.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:ListExecutions'], resources: [stateMachineArn] }));
+    for (const fn of [fns.open, fns.backoff, fns.probe, fns.ramp, fns.close, fns.stuck]) bus.grantPutEventsTo(fn);
+    // Probe: receive, release, re-send fresh near maxReceiveCount, delete after success.
+    props.queue.grantConsumeMessages(fns.probe);
+    props.queue.grantSendMessages(fns.probe);
+    // Exactly the consumer's ARN (an alias ARN when the consumer is an alias), no version wildcard.
+    fns.probe.addToRolePolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [props.consumer.functionArn] }));
+    // Re-jitter: size the backlog; move messages (send the copy, then delete the original).
+    fns.rejitterPlan.addToRolePolicy(new iam.PolicyStatement({ actions: ['sqs:GetQueueAttributes'], resources: [props.queue.queueArn] }));
+    props.queue.grantConsumeMessages(fns.rejitter);
+    props.queue.grantSendMessages(fns.rejitter);
+    // Ramp: health between steps from the consumer's metrics (GetMetricData has no resource scope).
+    fns.ramp.addToRolePolicy(new iam.PolicyStatement({ actions: ['cloudwatch:GetMetricData'], resources: ['*'] }));
+    // Close: reset the alarm to OK so that a renewed failure trips it again.
+    fns.close.addToRolePolicy(new iam.PolicyStatement({ actions: ['cloudwatch:SetAlarmState', 'cloudwatch:DescribeAlarms'], resources: [this.alarm.alarmArn] }));
+
+    // ── state machine ──────────────────────────────────────────────────────────────────────
+    this.logGroup = new logs.LogGroup(this, 'StateMachineLogs', {
+      logGroupName: `/aws/vendedlogs/states/${stateMachineName}`,
+      retention,
+      removalPolicy: cdk.RemovalPolicy.DESTROY,
+    });
+    const self = sfn.StateMachine.fromStateMachineArn(this, 'Self', stateMachineArn);
+    const definition = buildWorkflow(this, { functions: fns as WorkflowFunctions, self, circuitName: this.circuitName, rejitterWorkers: config.rejitterWorkers });
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      stateMachineName,
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      definitionBody: sfn.DefinitionBody.fromChainable(definition),
+      comment: `sqs-circuit-breaker recovery of circuit ${this.circuitName}`,
+      tracingEnabled: true,
+      logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+    });
+    this.stateMachine.addToRolePolicy(PUT_METRIC_STATEMENT());
+
+    // ── trigger ────────────────────────────────────────────────────────────────────────────
+    this.rule = new events.Rule(this, 'AlarmRule', {
+      description: `opens circuit ${this.circuitName} when its alarm goes to ALARM`,
+      eventPattern: {
+        source: ['aws.cloudwatch'],
+        detailType: ['CloudWatch Alarm State Change'],
+        detail: { alarmName: [this.alarm.alarmName], state: { value: ['ALARM'] } },
+      },
+      targets: [new targets.SfnStateMachine(this.stateMachine)],
+    });
+
+    // ── notifications ──────────────────────────────────────────────────────────────────────
+    if (props.notificationTopic) {
+      new events.Rule(this, 'NotifyRule', {
+        description: `notifies of circuit ${this.circuitName} stuck open or closed`,
+        eventBus: props.eventBus,
+        eventPattern: {
+          source: [BREAKER_EVENT_SOURCE],
+          detailType: ['Circuit Stuck Open', 'Circuit Closed'],
+          detail: { circuit: [this.circuitName] },
+        },
+        targets: [new targets.SnsTopic(props.notificationTopic)],
+      });
+      new events.Rule(this, 'ExecutionFailedRule', {
+        description: `notifies of recoveries of circuit ${this.circuitName} that failed, timed out or were aborted`,
+        eventPattern: {
+          source: ['aws.states'],
+          detailType: ['Step Functions Execution Status Change'],
+          detail: { status: ['FAILED', 'TIMED_OUT', 'ABORTED'], stateMachineArn: [stateMachineArn] },
+        },
+        targets: [new targets.SnsTopic(props.notificationTopic)],
+      });
+    }
+
+    this.acknowledgeNagFindings();
+  }
+
+  /**
+   * How long the circuit stayed open, in seconds: one datapoint per closed circuit, published by
+   * the state machine after "Close Circuit" (namespace `SqsCircuitBreaker`, dimension `Circuit`).
+   *
+   * @default - maximum over 5 minutes
+   */
+  public metricOpenSeconds(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: METRIC_NAMESPACE,
+      metricName: 'OpenSeconds',
+      dimensionsMap: { Circuit: this.circuitName },
+      statistic: cloudwatch.Stats.MAXIMUM,
+      unit: cloudwatch.Unit.SECONDS,
+      ...props,
+    });
+  }
+
+  /**
+   * Recoveries started (the state machine's `ExecutionsStarted`); continuations of a long outage
+   * count as well.
+   *
+   * @default - sum over 5 minutes
+   */
+  public metricRecoveriesStarted(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.stateMachine.metricStarted({ statistic: cloudwatch.Stats.SUM, ...props });
+  }
+
+  /**
+   * Recoveries that failed (the state machine's `ExecutionsFailed`): a step failed and the circuit
+   * was reported stuck open, or even that report failed. Worth an alarm.
+   *
+   * @default - sum over 5 minutes
+   */
+  public metricRecoveriesFailed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.stateMachine.metricFailed({ statistic: cloudwatch.Stats.SUM, ...props });
+  }
+
+  private createAlarm(props: SqsCircuitBreakerProps, c: ResolvedConfig): cloudwatch.Alarm {
+    const period = cdk.Duration.seconds(c.alarmPeriodSeconds);
+    const errorRate = new cloudwatch.MathExpression({
+      // Periods with fewer than minInvocations invocations count as 0 %: the breaker's own probes
+      // (1 to 10 invocations) can never hold the alarm in ALARM.
+      expression: `IF(invocations >= ${c.minInvocations}, 100 * errors / invocations, 0)`,
+      usingMetrics: {
+        errors: props.consumer.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),
+        invocations: props.consumer.metricInvocations({ period, statistic: cloudwatch.Stats.SUM }),
+      },
+      period,
+      label: 'consumer error rate (%)',
+    });
+    return new cloudwatch.Alarm(this, 'Alarm', {
+      alarmDescription: `sqs-circuit-breaker: consumer error rate of circuit ${this.circuitName}; ALARM opens the circuit`,
+      metric: errorRate,
+      threshold: c.errorRateThresholdPercent,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: c.evaluationPeriods,
+      datapointsToAlarm: c.datapointsToAlarm,
+      // While the circuit is open the mapping is disabled and the consumer publishes no data.
+      // IGNORE keeps the current state through those gaps: the alarm neither flips to OK mid-
+      // recovery (NOT_BREACHING) nor stays in ALARM after the breaker resets it to OK on an idle
+      // queue (BREACHING); it moves only on real traffic.
+      treatMissingData: cloudwatch.TreatMissingData.IGNORE,
+    });
+  }
+
+  /**
+   * cdk-nag (AwsSolutions) findings that are deliberate, each acknowledged on the one policy it
+   * concerns, with its reason (CDK's `Validations.acknowledge`, which cdk-nag 3 reads).
+   */
+  private acknowledgeNagFindings(): void {
+    const stack = cdk.Stack.of(this);
+    const policyOf = (role: iam.IRole | undefined): IConstruct | undefined => role?.node.tryFindChild('DefaultPolicy');
+    const rampPolicy = policyOf(this.functions.ramp.role);
+    if (rampPolicy) {
+      cdk.Validations.of(rampPolicy).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'cloudwatch:GetMetricData supports no resource-level permissions; the ramp handler reads the consumer\'s Errors/Invocations with it',
+      });
+    }
+    const smPolicy = policyOf(this.stateMachine.role);
+    if (smPolicy) {
+      cdk.Validations.of(smPolicy).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'X-Ray (PutTraceSegments, PutTelemetryRecords, GetSampling*) and CloudWatch Logs delivery actions of Step Functions support no resource scope; '
+          + 'cloudwatch:PutMetricData has none either and is limited by the cloudwatch:namespace condition',
+      });
+      for (const fn of Object.values(this.functions) as lambda.Function[]) {
+        const logicalId = stack.resolve(stack.getLogicalId(fn.node.defaultChild as cdk.CfnElement));
+        cdk.Validations.of(smPolicy).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>:*]`,
+          reason: 'CDK\'s LambdaInvoke task grants invoking the breaker\'s own function and its versions (<arn>:*); nothing else',
+        });
+      }
+    }
+  }
+}

@@ -1,0 +1,305 @@
+import * as cdk from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+
+/**
+ * Settings of the error-rate alarm the breaker creates when no `alarm` is given.
+ *
+ * The alarm evaluates `IF(invocations >= minInvocations, 100 * errors / invocations, 0)` on the
+ * consumer's `AWS/Lambda` `Errors` and `Invocations` metrics.
+ */
+export interface CircuitAlarmSettings {
+  /**
+   * Error rate, in percent of invocations per period, at or above which a period is breaching.
+   * Must be greater than 0 and at most 100.
+   *
+   * @default 50
+   */
+  readonly errorRateThresholdPercent?: number;
+
+  /**
+   * Invocations a period needs before its error rate counts. Periods with fewer invocations
+   * evaluate to 0 % so that the breaker's own probe invocations never hold the alarm in ALARM.
+   *
+   * @default 5
+   */
+  readonly minInvocations?: number;
+
+  /**
+   * Length of one evaluation period. Lambda publishes its metrics per minute, so this must be a
+   * whole number of minutes.
+   *
+   * @default Duration.minutes(1)
+   */
+  readonly period?: cdk.Duration;
+
+  /**
+   * Number of most recent periods the alarm looks at (the N of "M out of N").
+   *
+   * @default 3
+   */
+  readonly evaluationPeriods?: number;
+
+  /**
+   * Number of breaching periods among `evaluationPeriods` that trip the alarm (the M of
+   * "M out of N").
+   *
+   * @default 2
+   */
+  readonly datapointsToAlarm?: number;
+}
+
+/** Exponential backoff between probes (full jitter, capped). */
+export interface CircuitBackoffSettings {
+  /**
+   * Backoff before the first probe.
+   *
+   * @default Duration.seconds(30)
+   */
+  readonly initialDelay?: cdk.Duration;
+
+  /**
+   * Upper bound of any single backoff.
+   *
+   * @default Duration.minutes(15)
+   */
+  readonly maxDelay?: cdk.Duration;
+
+  /**
+   * Factor applied to the backoff after each unhealthy probe. Must be at least 1.
+   *
+   * @default 2
+   */
+  readonly multiplier?: number;
+}
+
+/** How the breaker probes the consumer while the circuit is open. */
+export interface CircuitProbeSettings {
+  /**
+   * Real messages taken from the queue and handed to the consumer per probe (1 to 10).
+   *
+   * @default 1
+   */
+  readonly messageCount?: number;
+
+  /**
+   * Visibility timeout the probed messages get while the consumer works on them. Must exceed the
+   * consumer's own timeout; at most 12 hours.
+   *
+   * @default Duration.seconds(960)
+   */
+  readonly visibilityTimeout?: cdk.Duration;
+}
+
+/** Re-jitter: spreading the queued backlog over a delay window before the consumer resumes. */
+export interface CircuitRejitterSettings {
+  /**
+   * Whether to re-jitter the backlog. Must be `false` for FIFO queues (SQS refuses per-message
+   * delays there, and re-ordering would break message groups).
+   *
+   * @default - true for standard queues, false for FIFO queues
+   */
+  readonly enabled?: boolean;
+
+  /**
+   * Shortest delay a re-jittered message gets.
+   *
+   * @default Duration.seconds(0)
+   */
+  readonly minDelay?: cdk.Duration;
+
+  /**
+   * Longest delay a re-jittered message gets; SQS allows at most 15 minutes.
+   *
+   * @default Duration.minutes(5)
+   */
+  readonly maxDelay?: cdk.Duration;
+
+  /**
+   * Re-jitter workers running in parallel (1 to 50).
+   *
+   * @default 4
+   */
+  readonly workers?: number;
+
+  /**
+   * Time budget of one re-jitter invocation; a worker is invoked again until the backlog is
+   * drained. At most 14 minutes (the function's timeout adds one minute of margin).
+   *
+   * @default Duration.minutes(1)
+   */
+  readonly sliceDuration?: cdk.Duration;
+}
+
+/** The half-open ramp: how the consumer's concurrency is raised again after recovery. */
+export interface CircuitRampSettings {
+  /**
+   * `MaximumConcurrency` of the event-source mapping on the first ramp step (2 to 1000).
+   *
+   * @default 2
+   */
+  readonly startConcurrency?: number;
+
+  /**
+   * Number of ramp steps before the original scaling configuration is restored (at least 1).
+   *
+   * @default 3
+   */
+  readonly steps?: number;
+
+  /**
+   * Time between two ramp steps; health is checked over this interval.
+   *
+   * @default Duration.minutes(1)
+   */
+  readonly stepInterval?: cdk.Duration;
+
+  /**
+   * Error rate, in percent, during a ramp step at or above which the circuit opens again.
+   * Must be greater than 0 and at most 100.
+   *
+   * @default 50
+   */
+  readonly relapseErrorRatePercent?: number;
+}
+
+/** Properties of {@link SqsCircuitBreaker}. */
+export interface SqsCircuitBreakerProps {
+  /** The Lambda function consuming the queue (the breaker probes it and watches its metrics). */
+  readonly consumer: lambda.IFunction;
+
+  /** The queue the consumer reads through its event-source mapping. */
+  readonly queue: sqs.IQueue;
+
+  /**
+   * The consumer's event-source mapping for `queue`. Give either this or `eventSourceMappingId`.
+   *
+   * @default - `eventSourceMappingId` is used
+   */
+  readonly eventSourceMapping?: lambda.IEventSourceMapping;
+
+  /**
+   * UUID of the consumer's event-source mapping for `queue`, e.g. `SqsEventSource.eventSourceMappingId`.
+   * Give either this or `eventSourceMapping`.
+   *
+   * @default - `eventSourceMapping` is used
+   */
+  readonly eventSourceMappingId?: string;
+
+  /**
+   * Name of this circuit in its events, metrics and logs (letters, digits, `.`, `_`, `-`;
+   * at most 64 characters).
+   *
+   * @default - a name unique in the app, derived from the construct path
+   */
+  readonly circuitName?: string;
+
+  /**
+   * An existing alarm whose transition to ALARM opens the circuit. It must return to OK by itself
+   * when the consumer is healthy; the breaker resets it to OK when it closes the circuit. Cannot be
+   * combined with `alarmSettings`.
+   *
+   * @default - an error-rate alarm is created from `alarmSettings`
+   */
+  readonly alarm?: cloudwatch.IAlarm;
+
+  /**
+   * Settings of the error-rate alarm the breaker creates. Cannot be combined with `alarm`.
+   *
+   * @default - the defaults of each {@link CircuitAlarmSettings} field
+   */
+  readonly alarmSettings?: CircuitAlarmSettings;
+
+  /**
+   * Backoff between probes.
+   *
+   * @default - the defaults of each {@link CircuitBackoffSettings} field
+   */
+  readonly backoff?: CircuitBackoffSettings;
+
+  /**
+   * Probing.
+   *
+   * @default - the defaults of each {@link CircuitProbeSettings} field
+   */
+  readonly probe?: CircuitProbeSettings;
+
+  /**
+   * Re-jitter of the backlog.
+   *
+   * @default - the defaults of each {@link CircuitRejitterSettings} field
+   */
+  readonly rejitter?: CircuitRejitterSettings;
+
+  /**
+   * The half-open ramp.
+   *
+   * @default - the defaults of each {@link CircuitRampSettings} field
+   */
+  readonly ramp?: CircuitRampSettings;
+
+  /**
+   * Longest time the circuit may stay open. When it is reached the breaker emits
+   * "Circuit Stuck Open", leaves the event-source mapping disabled and stops.
+   *
+   * @default - no limit: keep probing (capped backoff) for as long as the queue retains messages
+   */
+  readonly maxOpenDuration?: cdk.Duration;
+
+  /**
+   * Backoff/probe iterations one execution runs before it continues as a new execution, which
+   * keeps every execution far below Step Functions' 25,000 history events (1 to 1000).
+   *
+   * @default 500
+   */
+  readonly maxIterationsPerExecution?: number;
+
+  /**
+   * Topic notified of "Circuit Stuck Open" and "Circuit Closed" events and of recovery executions
+   * that fail, time out or are aborted.
+   *
+   * @default - no notifications
+   */
+  readonly notificationTopic?: sns.ITopic;
+
+  /**
+   * Bus the breaker puts its events on (source `sqs-circuit-breaker`).
+   *
+   * @default - the account's default event bus
+   */
+  readonly eventBus?: events.IEventBus;
+
+  /**
+   * Memory of the breaker's Lambda functions, in MiB (128 to 10240).
+   *
+   * @default 128
+   */
+  readonly lambdaMemorySize?: number;
+
+  /**
+   * Architecture of the breaker's Lambda functions. The binary shipped in this package is arm64;
+   * any other architecture needs `lambdaCode` built for it.
+   *
+   * @default Architecture.ARM_64
+   */
+  readonly lambdaArchitecture?: lambda.Architecture;
+
+  /**
+   * Code of the breaker's Lambda functions: a folder holding a `bootstrap` binary of
+   * `breaker-handlers` built for `lambdaArchitecture`.
+   *
+   * @default - the arm64 `bootstrap` shipped in this package
+   */
+  readonly lambdaCode?: lambda.Code;
+
+  /**
+   * Retention of the log groups of the state machine and of the breaker's functions.
+   *
+   * @default RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+}
