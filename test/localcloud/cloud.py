@@ -4,8 +4,8 @@
         sqs = cloud.client("sqs")
 
 Parts: moto (patched, see patches.py and cfn.py), the Lambda runtime host (runtime.py), the ESM
-poller (esm.py) and the alarm evaluator (alarms.py). One LocalCloud per process (moto's backends
-and the patches are process-wide).
+poller (esm.py) and the alarm evaluator (alarms.py). One LocalCloud at a time per process (moto's backends
+and the patches are process-wide); each starts from an empty account.
 """
 
 from __future__ import annotations
@@ -91,6 +91,8 @@ class LocalCloud:
         os.environ["MOTO_PORT"] = str(self.port)  # the Step Functions interpreter calls back here
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
+        # moto's backends are process-wide: a new local cloud starts from an empty account
+        requests.post(f"{self.url}/moto-api/reset", timeout=30).raise_for_status()
         requests.post(
             f"{self.url}/moto-api/config",
             json={"lambda": {"use_docker": False}, "stepfunctions": {"execute_state_machine": True}},
