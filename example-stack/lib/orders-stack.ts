@@ -1,43 +1,153 @@
 import * as path from 'path';
 import * as cdk from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
+import { SqsCircuitBreaker } from 'sqs-circuit-breaker';
+import { ExampleSettings, settingsFromContext } from './settings';
 
-/** The example: an orders queue with a DLQ and a Rust consumer. */
+/** Names of the stack outputs; the `breaker` CLI reads them (keep in sync with `lambdas/cli`). */
+export const OUTPUTS = {
+  queueUrl: 'QueueUrl',
+  queueArn: 'QueueArn',
+  dlqUrl: 'DlqUrl',
+  esmUuid: 'EventSourceMappingUuid',
+  consumerName: 'ConsumerFunctionName',
+  alarmName: 'AlarmName',
+  stateMachineArn: 'StateMachineArn',
+  flagParameterName: 'FlagParameterName',
+  circuitName: 'CircuitName',
+} as const;
+
+/** Properties of {@link OrdersStack}. */
+export interface OrdersStackProps extends cdk.StackProps {
+  /**
+   * Timings.
+   *
+   * @default - read from the app's context (`demo`, `alarmPeriodSeconds`), see `settings.ts`
+   */
+  readonly settings?: ExampleSettings;
+
+  /**
+   * Folder holding the consumer's `bootstrap` binary (arm64).
+   *
+   * @default - `example-stack/assets/example-consumer`, built by `npm run build:lambdas`
+   */
+  readonly consumerCodePath?: string;
+}
+
+/**
+ * The example: an orders queue with a DLQ, a Rust consumer whose downstream health is set by a
+ * failure flag (an SSM parameter), and the `SqsCircuitBreaker` protecting it.
+ */
 export class OrdersStack extends cdk.Stack {
   /** The orders queue. */
   public readonly queue: sqs.Queue;
+  /** The orders dead-letter queue. */
+  public readonly deadLetterQueue: sqs.Queue;
   /** The consumer. */
   public readonly consumer: lambda.Function;
+  /** The consumer's event-source mapping. */
+  public readonly eventSourceMapping: lambda.EventSourceMapping;
+  /** The failure flag the consumer reads. */
+  public readonly flag: ssm.StringParameter;
+  /** The breaker. */
+  public readonly breaker: SqsCircuitBreaker;
 
-  constructor(scope: Construct, id: string, props?: cdk.StackProps) {
+  constructor(scope: Construct, id: string, props: OrdersStackProps = {}) {
     super(scope, id, props);
+    const s = props.settings ?? settingsFromContext(this.node);
+    const logRetention = s.profile === 'demo' ? logs.RetentionDays.ONE_DAY : logs.RetentionDays.ONE_MONTH;
 
-    const dlq = new sqs.Queue(this, 'OrdersDlq', {
+    this.deadLetterQueue = new sqs.Queue(this, 'OrdersDlq', {
       retentionPeriod: cdk.Duration.days(14),
       enforceSSL: true,
     });
     this.queue = new sqs.Queue(this, 'Orders', {
-      visibilityTimeout: cdk.Duration.seconds(60),
-      deadLetterQueue: { queue: dlq, maxReceiveCount: 5 },
+      visibilityTimeout: s.visibilityTimeout,
+      retentionPeriod: cdk.Duration.days(4),
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: s.maxReceiveCount },
       enforceSSL: true,
     });
 
+    this.flag = new ssm.StringParameter(this, 'FailureFlag', {
+      description: 'Failure flag of the example consumer: ok | fail | slow | percent:N (read every 2 s)',
+      stringValue: 'ok',
+    });
+
+    // Own role and log group: no AWS managed policy, no account-wide log permissions.
+    const logGroup = new logs.LogGroup(this, 'ConsumerLogs', {
+      retention: logRetention,
+      removalPolicy: cdk.RemovalPolicy.DESTROY,
+    });
+    const role = new iam.Role(this, 'ConsumerRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'Example orders consumer',
+    });
+    role.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      resources: [logGroup.logGroupArn],
+    }));
     this.consumer = new lambda.Function(this, 'Consumer', {
+      description: 'Example orders consumer with a failure flag',
       runtime: lambda.Runtime.PROVIDED_AL2023,
       architecture: lambda.Architecture.ARM_64,
       handler: 'bootstrap',
-      code: lambda.Code.fromAsset(path.join(__dirname, '..', 'assets', 'example-consumer')),
-      timeout: cdk.Duration.seconds(10),
+      code: lambda.Code.fromAsset(props.consumerCodePath ?? path.join(__dirname, '..', 'assets', 'example-consumer')),
+      timeout: s.consumerTimeout,
       memorySize: 128,
+      role,
+      logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      environment: {
+        FLAG_PARAMETER_NAME: this.flag.parameterName,
+        FLAG_CACHE_SECONDS: '2',
+      },
     });
-    this.consumer.addEventSource(
-      new SqsEventSource(this.queue, { batchSize: 10, reportBatchItemFailures: true }),
-    );
+    this.flag.grantRead(this.consumer);
+    this.queue.grantConsumeMessages(this.consumer);
 
-    new cdk.CfnOutput(this, 'QueueUrl', { value: this.queue.queueUrl });
-    new cdk.CfnOutput(this, 'ConsumerName', { value: this.consumer.functionName });
+    this.eventSourceMapping = new lambda.EventSourceMapping(this, 'OrdersMapping', {
+      target: this.consumer,
+      eventSourceArn: this.queue.queueArn,
+      batchSize: 10,
+      reportBatchItemFailures: true,
+      // The breaker lowers this while ramping and restores exactly this value when it closes.
+      maxConcurrency: 10,
+    });
+    // The mapping needs the consumer's queue permissions before AWS validates it.
+    this.eventSourceMapping.node.addDependency(role);
+
+    this.breaker = new SqsCircuitBreaker(this, 'OrdersBreaker', {
+      consumer: this.consumer,
+      queue: this.queue,
+      eventSourceMapping: this.eventSourceMapping,
+      alarmSettings: {
+        period: s.alarmPeriod,
+        evaluationPeriods: s.alarmEvaluationPeriods,
+        datapointsToAlarm: s.alarmDatapoints,
+        minInvocations: s.alarmMinInvocations,
+      },
+      backoff: { initialDelay: s.backoffInitial, maxDelay: s.backoffMax },
+      probe: { visibilityTimeout: s.probeVisibility },
+      rejitter: { maxDelay: s.rejitterMaxDelay, sliceDuration: s.rejitterSlice },
+      ramp: { steps: s.rampSteps, stepInterval: s.rampInterval },
+      logRetention,
+    });
+
+    const out = (key: string, value: string, description: string) =>
+      new cdk.CfnOutput(this, key, { value, description });
+    out(OUTPUTS.queueUrl, this.queue.queueUrl, 'Orders queue URL');
+    out(OUTPUTS.queueArn, this.queue.queueArn, 'Orders queue ARN');
+    out(OUTPUTS.dlqUrl, this.deadLetterQueue.queueUrl, 'Orders dead-letter queue URL');
+    out(OUTPUTS.esmUuid, this.eventSourceMapping.eventSourceMappingId, "UUID of the consumer's event-source mapping");
+    out(OUTPUTS.consumerName, this.consumer.functionName, 'Consumer function name');
+    out(OUTPUTS.alarmName, this.breaker.alarm.alarmName, 'Alarm that opens the circuit');
+    out(OUTPUTS.stateMachineArn, this.breaker.stateMachine.stateMachineArn, 'Recovery state machine ARN');
+    out(OUTPUTS.flagParameterName, this.flag.parameterName, 'SSM parameter holding the failure flag');
+    out(OUTPUTS.circuitName, this.breaker.circuitName, 'Name of the circuit in breaker events');
   }
 }

@@ -1,0 +1,95 @@
+import * as cdk from 'aws-cdk-lib';
+
+/**
+ * Timings of the example, chosen by the CDK context key `demo`:
+ * - `cdk deploy` (default): sensible values for a real AWS account, mostly the construct's own
+ *   defaults;
+ * - `cdk deploy -c demo=true`: short periods so the whole trip → backoff → probe → re-jitter →
+ *   ramp → closed loop takes a few minutes, as the local cloud demo needs.
+ *
+ * `-c alarmPeriodSeconds=N` overrides the alarm period of either profile.
+ */
+export interface ExampleSettings {
+  /** Which profile these settings came from. */
+  readonly profile: 'default' | 'demo';
+  /** Consumer function timeout. */
+  readonly consumerTimeout: cdk.Duration;
+  /** Orders queue visibility timeout (must be at least the consumer timeout). */
+  readonly visibilityTimeout: cdk.Duration;
+  /** Receives before a message goes to the DLQ; must outlast the time it takes to trip. */
+  readonly maxReceiveCount: number;
+  /** Alarm period. */
+  readonly alarmPeriod: cdk.Duration;
+  /** Alarm: periods evaluated (N of M-of-N). */
+  readonly alarmEvaluationPeriods: number;
+  /** Alarm: breaching periods that trip (M of M-of-N). */
+  readonly alarmDatapoints: number;
+  /** Alarm: invocations a period needs before its error rate counts. */
+  readonly alarmMinInvocations: number;
+  /** Backoff before the first probe. */
+  readonly backoffInitial: cdk.Duration;
+  /** Longest backoff. */
+  readonly backoffMax: cdk.Duration;
+  /** Probe visibility timeout (must exceed the consumer timeout). */
+  readonly probeVisibility: cdk.Duration;
+  /** Longest re-jitter delay. */
+  readonly rejitterMaxDelay: cdk.Duration;
+  /** Re-jitter slice. */
+  readonly rejitterSlice: cdk.Duration;
+  /** Ramp steps. */
+  readonly rampSteps: number;
+  /** Time between ramp steps. */
+  readonly rampInterval: cdk.Duration;
+}
+
+const DEFAULT: ExampleSettings = {
+  profile: 'default',
+  consumerTimeout: cdk.Duration.seconds(10),
+  visibilityTimeout: cdk.Duration.seconds(60),
+  // Tripping takes up to ~4 minutes (2 of 3 one-minute periods plus metric delay): at one receive
+  // per visibility timeout a failing message is received ~4 times before the ESM is disabled.
+  maxReceiveCount: 10,
+  alarmPeriod: cdk.Duration.minutes(1),
+  alarmEvaluationPeriods: 3,
+  alarmDatapoints: 2,
+  alarmMinInvocations: 5,
+  backoffInitial: cdk.Duration.seconds(30),
+  backoffMax: cdk.Duration.minutes(15),
+  probeVisibility: cdk.Duration.seconds(60),
+  rejitterMaxDelay: cdk.Duration.minutes(5),
+  rejitterSlice: cdk.Duration.minutes(1),
+  rampSteps: 3,
+  rampInterval: cdk.Duration.minutes(1),
+};
+
+const DEMO: ExampleSettings = {
+  profile: 'demo',
+  consumerTimeout: cdk.Duration.seconds(5),
+  visibilityTimeout: cdk.Duration.seconds(15),
+  // One breaching period trips, but a failing message is received every 15 s until then.
+  maxReceiveCount: 20,
+  alarmPeriod: cdk.Duration.minutes(1),
+  alarmEvaluationPeriods: 1,
+  alarmDatapoints: 1,
+  alarmMinInvocations: 3,
+  backoffInitial: cdk.Duration.seconds(5),
+  backoffMax: cdk.Duration.seconds(20),
+  probeVisibility: cdk.Duration.seconds(30),
+  rejitterMaxDelay: cdk.Duration.seconds(20),
+  rejitterSlice: cdk.Duration.seconds(10),
+  rampSteps: 2,
+  rampInterval: cdk.Duration.seconds(20),
+};
+
+/** Reads the settings from the app's context (`demo`, `alarmPeriodSeconds`). */
+export function settingsFromContext(node: { tryGetContext(key: string): unknown }): ExampleSettings {
+  const demo = node.tryGetContext('demo');
+  const base = demo === true || demo === 'true' ? DEMO : DEFAULT;
+  const period = node.tryGetContext('alarmPeriodSeconds');
+  if (period === undefined) return base;
+  const seconds = Number(period);
+  if (!Number.isInteger(seconds) || seconds <= 0) {
+    throw new Error(`context alarmPeriodSeconds must be a positive whole number of seconds, got ${JSON.stringify(period)}`);
+  }
+  return { ...base, alarmPeriod: cdk.Duration.seconds(seconds) };
+}

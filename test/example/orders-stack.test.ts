@@ -1,0 +1,133 @@
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as cdk from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { OrdersStack, OUTPUTS } from '../../example-stack/lib/orders-stack';
+
+const ENV = { account: '123456789012', region: 'eu-west-1' };
+const REPO = path.resolve(__dirname, '..', '..');
+
+function synth(context: Record<string, string> = {}): { stack: OrdersStack; template: Template } {
+  const app = new cdk.App({ context });
+  const stack = new OrdersStack(app, 'Example', { env: ENV });
+  return { stack, template: Template.fromStack(stack) };
+}
+
+const ref = (stack: cdk.Stack, construct: { node: { defaultChild?: unknown } } | cdk.CfnElement): string =>
+  stack.resolve(stack.getLogicalId((construct instanceof cdk.CfnElement ? construct : construct.node.defaultChild) as cdk.CfnElement));
+
+describe('default profile (real AWS)', () => {
+  const { stack, template } = synth();
+
+  test('orders queue redrives to the DLQ after 10 receives and outlasts the consumer timeout', () => {
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      VisibilityTimeout: 60,
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [ref(stack, stack.deadLetterQueue), 'Arn'] }, maxReceiveCount: 10 },
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', { Handler: 'bootstrap', Timeout: 10, Architectures: ['arm64'], Runtime: 'provided.al2023' });
+  });
+
+  test('the mapping reports batch item failures and has a concurrency limit the breaker restores', () => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: ref(stack, stack.consumer) },
+      BatchSize: 10,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      ScalingConfig: { MaximumConcurrency: 10 },
+    });
+  });
+
+  test('the failure flag starts ok and the consumer may read exactly that parameter', () => {
+    template.hasResourceProperties('AWS::SSM::Parameter', { Type: 'String', Value: 'ok' });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: { FLAG_PARAMETER_NAME: { Ref: ref(stack, stack.flag) }, FLAG_CACHE_SECONDS: '2' } },
+    });
+    const policies = template.findResources('AWS::IAM::Policy', {
+      Properties: { Roles: [{ Ref: ref(stack, stack.consumer.role!.node.defaultChild as cdk.CfnElement) }] },
+    });
+    const statements = Object.values(policies).flatMap((p) => p.Properties.PolicyDocument.Statement);
+    const ssmStatements = statements.filter((s) => [s.Action].flat().some((a: string) => a.startsWith('ssm:')));
+    expect(ssmStatements).toHaveLength(1);
+    expect([ssmStatements[0].Action].flat()).toEqual(expect.arrayContaining(['ssm:GetParameter']));
+    expect([ssmStatements[0].Action].flat()).not.toContain('ssm:PutParameter');
+    expect(JSON.stringify(ssmStatements[0].Resource)).toContain(ref(stack, stack.flag));
+  });
+
+  test('the breaker protects the consumer with the construct defaults for timing', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Handler: 'open',
+      Environment: { Variables: Match.objectLike({ ESM_UUID: { Ref: ref(stack, stack.eventSourceMapping) }, BACKOFF_INITIAL_SECONDS: '30', BACKOFF_MAX_SECONDS: '900' }) },
+    });
+    template.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { EvaluationPeriods: 3, DatapointsToAlarm: 2 });
+  });
+
+  test('outputs name every resource the breaker CLI needs', () => {
+    const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(Object.keys(outputs).sort()).toEqual(Object.values(OUTPUTS).sort());
+    expect(outputs[OUTPUTS.queueUrl].Value).toEqual({ Ref: ref(stack, stack.queue) });
+    expect(outputs[OUTPUTS.dlqUrl].Value).toEqual({ Ref: ref(stack, stack.deadLetterQueue) });
+    expect(outputs[OUTPUTS.esmUuid].Value).toEqual({ Ref: ref(stack, stack.eventSourceMapping) });
+    expect(outputs[OUTPUTS.consumerName].Value).toEqual({ Ref: ref(stack, stack.consumer) });
+    expect(outputs[OUTPUTS.flagParameterName].Value).toEqual({ Ref: ref(stack, stack.flag) });
+    expect(outputs[OUTPUTS.stateMachineArn].Value).toEqual(stack.resolve(stack.breaker.stateMachine.stateMachineArn));
+    expect(outputs[OUTPUTS.alarmName].Value).toEqual(stack.resolve(stack.breaker.alarm.alarmName));
+    expect(outputs[OUTPUTS.circuitName].Value).toEqual(stack.breaker.circuitName);
+  });
+});
+
+describe('demo profile (-c demo=true)', () => {
+  const { stack, template } = synth({ demo: 'true' });
+
+  test('shortens consumer, queue, alarm and recovery timings', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', { Handler: 'bootstrap', Timeout: 5 });
+    template.hasResourceProperties('AWS::SQS::Queue', { VisibilityTimeout: 15, RedrivePolicy: Match.objectLike({ maxReceiveCount: 20 }) });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { EvaluationPeriods: 1, DatapointsToAlarm: 1 });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Handler: 'backoff',
+      Environment: { Variables: Match.objectLike({
+        BACKOFF_INITIAL_SECONDS: '5', BACKOFF_MAX_SECONDS: '20', RAMP_STEPS: '2', RAMP_INTERVAL_SECONDS: '20', REJITTER_MAX_SECONDS: '20',
+        PROBE_VISIBILITY_SECONDS: '30',
+      }) },
+    });
+    expect(stack.breaker.circuitName).toBeTruthy();
+  });
+
+  test('a malformed alarm period in the context fails synth naming the key', () => {
+    expect(() => synth({ alarmPeriodSeconds: 'ten' })).toThrow(
+      'context alarmPeriodSeconds must be a positive whole number of seconds, got "ten"',
+    );
+  });
+});
+
+describe.each([
+  ['default', {}],
+  ['demo', { demo: 'true' }],
+])('%s profile passes the template checks', (_name, context: Record<string, string>) => {
+  const { stack } = synth(context);
+
+  test('cdk-nag AwsSolutions reports no unacknowledged finding', () => {
+    const report = new AwsSolutionsChecks().validateScope(stack);
+    const findings = report.violations.map((v) => `${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath).join(', ')}`);
+    expect(findings).toEqual([]);
+  });
+
+  test('cfn-lint is clean', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'example-cfn-'));
+    const file = path.join(dir, 'template.json');
+    fs.writeFileSync(file, JSON.stringify(Template.fromStack(stack).toJSON()));
+    const cfnLint = path.join(REPO, '.venv', 'bin', 'cfn-lint');
+    let output = '';
+    try {
+      // W3005: CDK's own redundant DependsOn next to a Ref/GetAtt.
+      output = execFileSync(cfnLint, ['--format', 'parseable', '--ignore-checks', 'W3005', '--', file], { encoding: 'utf8' });
+    } catch (e) {
+      output = String((e as { stdout?: string }).stdout ?? e);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    expect(output.trim()).toBe('');
+  });
+});
