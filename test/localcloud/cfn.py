@@ -9,6 +9,8 @@
 - ``AWS::Lambda::Function`` keeps ``Architectures``; ``AWS::IAM::Role`` attaches
   ``ManagedPolicyArns``; ``AWS::StepFunctions::StateMachine`` keeps ``LoggingConfiguration`` and
   ``TracingConfiguration`` (and lives in the interpreter's backend, see patches.py).
+- ``AWS::SSM::Parameter`` without ``Name`` gets a generated name (moto crashed), and keeps it on
+  update.
 - ``AWS::S3::BucketPolicy`` stays a no-op: enforcing the bootstrap bucket's TLS-only policy would
   reject the CLI's plain-http asset uploads to the local endpoint.
 """
@@ -324,6 +326,27 @@ def _wrap_state_machine() -> None:
     StateMachine.update_from_cloudformation_json = update_sm
 
 
+def _wrap_ssm_parameter() -> None:
+    """A parameter without ``Name`` gets the generated physical name (moto passed None), and an
+    update keeps the parameter's name (moto re-created it under a new generated one)."""
+    from moto.ssm.models import Parameter
+
+    create, update = Parameter.create_from_cloudformation_json, Parameter.update_from_cloudformation_json
+
+    @classmethod
+    def create_param(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        cloudformation_json["Properties"].setdefault("Name", resource_name)
+        return create.__func__(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+
+    @classmethod
+    def update_param(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        name = cloudformation_json["Properties"].setdefault("Name", original_resource.name)
+        return update.__func__(cls, original_resource, name, cloudformation_json, account_id, region_name)
+
+    Parameter.create_from_cloudformation_json = create_param
+    Parameter.update_from_cloudformation_json = update_param
+
+
 def apply() -> None:
     """Install the CloudFormation patches once per process."""
     global _applied
@@ -340,4 +363,5 @@ def apply() -> None:
     _wrap_lambda()
     _wrap_role()
     _wrap_state_machine()
+    _wrap_ssm_parameter()
     _applied = True

@@ -73,6 +73,8 @@ def deploy(cloud: LocalCloud, context: dict[str, str], work_dir: str, log: Calla
     timings["deploy"] = run([cdk, "deploy", "--no-notices", "--require-approval", "never", "--app", out_dir, STACK],
                             cwd=work_dir, env=env)
     stack = cloud.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]
+    if stack["StackStatus"] not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
+        raise RuntimeError(f"{STACK} is {stack['StackStatus']} after cdk deploy; see the local cloud's log")
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     return {"outputs": outputs, "timings": timings}
 

@@ -66,7 +66,10 @@ def test_bootstrap_deploy_and_update_with_the_real_cli(cloud, tmp_path):
     assert esm["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
     timings["update"] = cdk(cloud, [*deploy, "-c", "version=2"], APP, tmp_path)
-    assert outputs(cloud)["Version"] == "2"
+    second = outputs(cloud)
+    assert second["Version"] == "2"
+    assert second["ParamName"] == first["ParamName"], "an update keeps the parameter's generated name"
+    assert cloud.client("ssm").get_parameter(Name=second["ParamName"])["Parameter"]["Value"] == "v2"
     env = cloud.client("lambda").get_function_configuration(FunctionName=first["FunctionName"])["Environment"]
     assert env["Variables"]["VERSION"] == "2"
     timings["direct update"] = cdk(cloud, [*deploy, "--method=direct", "-c", "version=3"], APP, tmp_path)
