@@ -67,8 +67,17 @@ def deploy(cloud: LocalCloud, context: dict[str, str], work_dir: str, log: Calla
     log("cdk bootstrap ...")
     timings["bootstrap"] = run([cdk, "bootstrap", "--no-notices", f"aws://{ACCOUNT}/{cloud.region}"], cwd=work_dir, env=env)
     log("cdk synth ...")
-    timings["synth"] = run([cdk, "synth", "--no-notices", "-q", "-o", out_dir, *ctx],
-                           cwd=os.path.join(ROOT, "example-stack"), env=env)
+    synth = [cdk, "synth", "--no-notices", "-q", "-o", out_dir]
+    try:
+        timings["synth"] = run([*synth, *ctx], cwd=os.path.join(ROOT, "example-stack"), env=env)
+    except RuntimeError as err:
+        # The construct may insist on whole-minute alarm periods (Lambda's own metrics are
+        # per minute on AWS); the local cloud then runs with the stack's own period.
+        if "alarmPeriodSeconds" not in context or "whole number of minutes" not in str(err):
+            raise
+        log("the construct rejects a sub-minute alarm period; deploying with the stack's own period")
+        ctx = [arg for k, v in context.items() if k != "alarmPeriodSeconds" for arg in ("-c", f"{k}={v}")]
+        timings["synth"] = run([*synth, *ctx], cwd=os.path.join(ROOT, "example-stack"), env=env)
     log("cdk deploy ...")
     timings["deploy"] = run([cdk, "deploy", "--no-notices", "--require-approval", "never", "--app", out_dir, STACK],
                             cwd=work_dir, env=env)
@@ -146,6 +155,9 @@ class Scenario:
         self._sender: Optional[threading.Thread] = None
         self._events_queue = self._capture_breaker_events()
         self.original_scaling = self.esm().get("ScalingConfig") or {}
+        alarm = self.cw.describe_alarms(AlarmNames=[outputs["AlarmName"]])["MetricAlarms"][0]
+        self.alarm_period = int(alarm.get("Period") or next(
+            q["MetricStat"]["Period"] for q in alarm["Metrics"] if "MetricStat" in q))
 
     def _local_url(self, url: str) -> str:
         name = url.rstrip("/").rsplit("/", 1)[-1]
@@ -312,11 +324,11 @@ class Outage:
 
 
 def outage(scn: Scenario, hold_open_s: float, on_sample: Callable[[dict], None], during_open: Callable[[], None] = lambda: None,
-           trip_timeout: float = 90, close_timeout: float = 240, mode: str = "fail") -> Outage:
+           trip_timeout: Optional[float] = None, close_timeout: float = 240, mode: str = "fail") -> Outage:
     """Flag on until the breaker trips, keep it failing ``hold_open_s`` more, flag off, wait closed."""
     errors_before = scn.ledger.counts()[1]
     o = Outage(failing_at=scn.set_flag(mode))
-    scn.wait_until(lambda s: s["esm"] in ("Disabled", "Disabling"), trip_timeout, on_sample)
+    scn.wait_until(lambda s: s["esm"] in ("Disabled", "Disabling"), trip_timeout or 2 * scn.alarm_period + 30, on_sample)
     o.tripped_at = scn.mark("tripped")
     with scn.ledger.lock:
         o.first_error_at = next((at for at, e in scn.ledger.invocations if e and at >= o.failing_at), None)
