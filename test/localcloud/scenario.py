@@ -222,10 +222,10 @@ class Scenario:
 
     def current_step(self, execution_arn: str) -> str:
         try:
-            events = self.sfn.get_execution_history(executionArn=execution_arn, reverseOrder=True, maxResults=20)["events"]
+            events = self.sfn.get_execution_history(executionArn=execution_arn)["events"]
         except Exception:
             return "?"
-        for e in events:
+        for e in reversed(events):  # moto returns the whole history, oldest first
             for key in ("stateEnteredEventDetails", "stateExitedEventDetails"):
                 if key in e:
                     return e[key]["name"]
