@@ -1,0 +1,181 @@
+//! The failure flag: its text format and the decision it implies for one invocation.
+//!
+//! Format (case-insensitive, surrounding whitespace ignored):
+//! - `ok`: the downstream is healthy, every message succeeds;
+//! - `fail`: the downstream is down, every invocation fails fast;
+//! - `slow`: the downstream hangs, every invocation runs past the function timeout;
+//! - `percent:N` (N in 0–100, `N%` accepted too): each invocation finds the downstream down with
+//!   probability N %.
+//!
+//! The decision is per invocation, not per message, because the breaker's alarm counts Lambda's
+//! `Errors` metric, which only counts failed *invocations*: with `percent:N` the consumer's error
+//! rate is N %, directly comparable with the alarm's error-rate threshold. Per-message partial
+//! failures (`batchItemFailures`) come from malformed orders instead, as in real life.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rand::{Rng, RngExt};
+
+/// The downstream's simulated health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flag {
+    /// Every call succeeds.
+    Ok,
+    /// Every call fails.
+    Fail,
+    /// Every call hangs past the function's deadline.
+    Slow,
+    /// Each call fails with this probability, in percent (0–100).
+    Percent(u8),
+}
+
+/// What the downstream does during one invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It answers: well-formed orders are processed (deleted from the queue by the ESM).
+    Process,
+    /// It is down: the invocation fails, the whole batch is redelivered after the visibility timeout.
+    Fail,
+    /// It does not answer: the invocation times out.
+    Hang,
+}
+
+/// A flag value that is not one of the accepted forms.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid failure flag {value:?}: expected ok, fail, slow or percent:N with N in 0-100")]
+pub struct FlagParseError {
+    /// The rejected text.
+    pub value: String,
+}
+
+impl FromStr for Flag {
+    type Err = FlagParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let text = s.trim().to_ascii_lowercase();
+        let err = || FlagParseError {
+            value: s.to_owned(),
+        };
+        match text.as_str() {
+            "ok" => Ok(Flag::Ok),
+            "fail" => Ok(Flag::Fail),
+            "slow" => Ok(Flag::Slow),
+            _ => {
+                let number = text
+                    .strip_prefix("percent:")
+                    .or_else(|| text.strip_suffix('%'))
+                    .ok_or_else(err)?;
+                match number.trim().parse::<u8>() {
+                    Ok(n) if n <= 100 => Ok(Flag::Percent(n)),
+                    _ => Err(err()),
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for Flag {
+    /// The canonical text form, which [`Flag::from_str`] reads back.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Flag::Ok => f.write_str("ok"),
+            Flag::Fail => f.write_str("fail"),
+            Flag::Slow => f.write_str("slow"),
+            Flag::Percent(n) => write!(f, "percent:{n}"),
+        }
+    }
+}
+
+impl Flag {
+    /// The downstream's behaviour for one invocation under this flag; `rng` decides percentages.
+    pub fn decide(&self, rng: &mut impl Rng) -> Outcome {
+        match *self {
+            Flag::Ok => Outcome::Process,
+            Flag::Fail => Outcome::Fail,
+            Flag::Slow => Outcome::Hang,
+            Flag::Percent(n) => {
+                if rng.random_range(0..100u8) < n {
+                    Outcome::Fail
+                } else {
+                    Outcome::Process
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    use super::*;
+
+    #[test]
+    fn parses_every_mode_case_insensitively_with_whitespace() {
+        assert_eq!(" OK\n".parse::<Flag>(), Ok(Flag::Ok));
+        assert_eq!("fail".parse::<Flag>(), Ok(Flag::Fail));
+        assert_eq!("Slow".parse::<Flag>(), Ok(Flag::Slow));
+        assert_eq!("percent:30".parse::<Flag>(), Ok(Flag::Percent(30)));
+        assert_eq!("25%".parse::<Flag>(), Ok(Flag::Percent(25)));
+        assert_eq!("percent:100".parse::<Flag>(), Ok(Flag::Percent(100)));
+    }
+
+    #[test]
+    fn rejects_unknown_words_and_out_of_range_percentages() {
+        for bad in [
+            "",
+            "on",
+            "percent:",
+            "percent:101",
+            "percent:-1",
+            "percent:x",
+            "150%",
+        ] {
+            let err = bad.parse::<Flag>().unwrap_err();
+            assert_eq!(err.value, bad);
+        }
+        assert_eq!(
+            "nope".parse::<Flag>().unwrap_err().to_string(),
+            "invalid failure flag \"nope\": expected ok, fail, slow or percent:N with N in 0-100"
+        );
+    }
+
+    #[test]
+    fn display_round_trips_through_parse() {
+        for flag in [
+            Flag::Ok,
+            Flag::Fail,
+            Flag::Slow,
+            Flag::Percent(0),
+            Flag::Percent(42),
+        ] {
+            assert_eq!(flag.to_string().parse::<Flag>(), Ok(flag));
+        }
+    }
+
+    #[test]
+    fn fixed_modes_decide_the_same_for_every_message() {
+        let mut rng = StdRng::seed_from_u64(1);
+        for _ in 0..50 {
+            assert_eq!(Flag::Ok.decide(&mut rng), Outcome::Process);
+            assert_eq!(Flag::Fail.decide(&mut rng), Outcome::Fail);
+            assert_eq!(Flag::Slow.decide(&mut rng), Outcome::Hang);
+            assert_eq!(Flag::Percent(0).decide(&mut rng), Outcome::Process);
+            assert_eq!(Flag::Percent(100).decide(&mut rng), Outcome::Fail);
+        }
+    }
+
+    #[test]
+    fn percentage_fails_about_that_share_of_invocations() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let failed = (0..10_000)
+            .filter(|_| Flag::Percent(30).decide(&mut rng) == Outcome::Fail)
+            .count();
+        assert!(
+            (2_800..=3_200).contains(&failed),
+            "failed {failed} of 10000 at 30 %"
+        );
+    }
+}

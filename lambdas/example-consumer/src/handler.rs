@@ -1,0 +1,308 @@
+//! The batch handler: one simulated downstream call per order, governed by the failure flag.
+
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use lambda_runtime::Diagnostic;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::flag::{Flag, Outcome};
+use crate::source::{CachedFlag, FlagSource};
+
+/// How long past the deadline a hanging invocation sleeps (Lambda has stopped it by then).
+const PAST_DEADLINE: Duration = Duration::from_secs(1);
+/// Lambda's maximum timeout: the longest a hanging invocation ever sleeps.
+const MAX_HANG: Duration = Duration::from_secs(900);
+
+/// An order as `breaker send` enqueues it. Only `orderId` is required.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Order {
+    /// Unique order id.
+    pub order_id: String,
+    /// Amount in cents.
+    #[serde(default)]
+    pub amount_cents: u64,
+    /// When the order was created, epoch milliseconds.
+    #[serde(default)]
+    pub created_at_ms: u64,
+}
+
+/// The whole invocation failed; Lambda counts it in `Errors` and redelivers the batch.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    /// The flag says the downstream is down.
+    #[error("downstream unavailable (flag {flag}): {records} order(s) not processed")]
+    DownstreamUnavailable {
+        /// The flag in force.
+        flag: Flag,
+        /// Records in the batch.
+        records: usize,
+    },
+    /// The downstream hung past the function's deadline.
+    #[error(
+        "downstream did not answer before the function deadline: {records} order(s) not processed"
+    )]
+    DownstreamTimeout {
+        /// Records in the batch.
+        records: usize,
+    },
+}
+
+impl From<BatchError> for Diagnostic {
+    fn from(error: BatchError) -> Self {
+        let error_type = match error {
+            BatchError::DownstreamUnavailable { .. } => "DownstreamUnavailable",
+            BatchError::DownstreamTimeout { .. } => "DownstreamTimeout",
+        };
+        Diagnostic {
+            error_type: error_type.into(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
+/// The simulated downstream: healthy or not as the flag says, with a fixed latency per call.
+pub struct FlaggedDownstream<S> {
+    flag: CachedFlag<S>,
+    latency: Duration,
+    rng: Mutex<StdRng>,
+}
+
+impl<S: FlagSource> FlaggedDownstream<S> {
+    /// The production setup: flag cached for `config.flag_cache`, OS-seeded randomness.
+    pub fn new(source: S, config: &Config) -> Self {
+        Self::with_rng(
+            source,
+            config.flag_cache,
+            config.downstream_latency,
+            rand::make_rng(),
+        )
+    }
+
+    /// Full control, for tests.
+    pub fn with_rng(source: S, flag_cache: Duration, latency: Duration, rng: StdRng) -> Self {
+        Self {
+            flag: CachedFlag::new(source, flag_cache),
+            latency,
+            rng: Mutex::new(rng),
+        }
+    }
+
+    /// Seeded, for reproducible tests.
+    pub fn seeded(source: S, flag_cache: Duration, latency: Duration, seed: u64) -> Self {
+        Self::with_rng(source, flag_cache, latency, StdRng::seed_from_u64(seed))
+    }
+
+    async fn outcome(&self) -> (Flag, Outcome) {
+        let flag = self.flag.current().await;
+        let outcome = flag.decide(&mut *self.rng.lock().unwrap_or_else(|p| p.into_inner()));
+        (flag, outcome)
+    }
+}
+
+/// Handles one SQS batch. Returns the messages that failed individually (malformed orders) in
+/// `batchItemFailures`, or an error for the whole invocation when the downstream is down or hangs.
+/// `deadline` is the invocation's deadline (`Context::deadline()`).
+pub async fn handle_batch<S: FlagSource>(
+    event: SqsEvent,
+    deadline: SystemTime,
+    downstream: &FlaggedDownstream<S>,
+) -> Result<SqsBatchResponse, BatchError> {
+    let records = event.records.len();
+    let mut response = SqsBatchResponse::default();
+    if records == 0 {
+        return Ok(response);
+    }
+    let (flag, outcome) = downstream.outcome().await;
+    match outcome {
+        Outcome::Hang => {
+            let remaining = deadline
+                .duration_since(SystemTime::now())
+                .unwrap_or_default();
+            warn!(flag = %flag, records, remaining_ms = remaining.as_millis() as u64, "downstream hangs");
+            tokio::time::sleep((remaining + PAST_DEADLINE).min(MAX_HANG)).await;
+            Err(BatchError::DownstreamTimeout { records })
+        }
+        Outcome::Fail => {
+            tokio::time::sleep(downstream.latency).await;
+            warn!(flag = %flag, records, "downstream unavailable");
+            Err(BatchError::DownstreamUnavailable { flag, records })
+        }
+        Outcome::Process => {
+            for record in &event.records {
+                let message_id = record.message_id.clone().unwrap_or_default();
+                match parse_order(record) {
+                    Ok(order) => {
+                        tokio::time::sleep(downstream.latency).await;
+                        info!(
+                            order_id = %order.order_id,
+                            message_id = %message_id,
+                            receive_count = record.attributes.get("ApproximateReceiveCount").map(String::as_str).unwrap_or(""),
+                            "order processed"
+                        );
+                    }
+                    Err(reason) => {
+                        warn!(message_id = %message_id, reason = %reason, "malformed order");
+                        response.add_failure(message_id);
+                    }
+                }
+            }
+            info!(flag = %flag, records, failed = response.batch_item_failures.len(), "batch done");
+            Ok(response)
+        }
+    }
+}
+
+fn parse_order(record: &SqsMessage) -> Result<Order, String> {
+    let body = record.body.as_deref().ok_or("message has no body")?;
+    serde_json::from_str::<Order>(body).map_err(|e| format!("body is not an order: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::source::SourceError;
+
+    struct Fixed(&'static str, Arc<AtomicUsize>);
+
+    impl FlagSource for Fixed {
+        async fn read(&self) -> Result<String, SourceError> {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            Ok(self.0.to_owned())
+        }
+    }
+
+    fn downstream(flag: &'static str) -> FlaggedDownstream<Fixed> {
+        FlaggedDownstream::seeded(
+            Fixed(flag, Arc::default()),
+            Duration::from_secs(2),
+            Duration::from_millis(5),
+            42,
+        )
+    }
+
+    /// A real SQS event as Lambda delivers it (two orders and one malformed body).
+    fn event() -> SqsEvent {
+        serde_json::from_str(include_str!("../fixtures/sqs-event.json")).unwrap()
+    }
+
+    fn ids(response: &SqsBatchResponse) -> Vec<&str> {
+        response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect()
+    }
+
+    fn in_10s() -> SystemTime {
+        SystemTime::now() + Duration::from_secs(10)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ok_processes_orders_and_reports_only_the_malformed_one() {
+        let response = handle_batch(event(), in_10s(), &downstream("ok"))
+            .await
+            .unwrap();
+        assert_eq!(ids(&response), vec!["c0ffee00-0000-4000-8000-000000000003"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn response_serializes_as_report_batch_item_failures() {
+        let response = handle_batch(event(), in_10s(), &downstream("ok"))
+            .await
+            .unwrap();
+        assert_eq!(
+            serde_json::to_value(&response).unwrap(),
+            serde_json::json!({"batchItemFailures":[{"itemIdentifier":"c0ffee00-0000-4000-8000-000000000003"}]})
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fail_fails_the_whole_invocation_with_a_typed_error() {
+        let err = handle_batch(event(), in_10s(), &downstream("fail"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            BatchError::DownstreamUnavailable {
+                flag: Flag::Fail,
+                records: 3
+            }
+        );
+        let diagnostic = Diagnostic::from(err);
+        assert_eq!(diagnostic.error_type, "DownstreamUnavailable");
+        assert_eq!(
+            diagnostic.error_message,
+            "downstream unavailable (flag fail): 3 order(s) not processed"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slow_sleeps_past_the_deadline_then_fails() {
+        let started = tokio::time::Instant::now();
+        let err = handle_batch(event(), in_10s(), &downstream("slow"))
+            .await
+            .unwrap_err();
+        let slept = started.elapsed();
+        assert_eq!(err, BatchError::DownstreamTimeout { records: 3 });
+        assert!(
+            slept > Duration::from_secs(10),
+            "slept {slept:?}, deadline was 10 s away"
+        );
+        assert!(slept <= Duration::from_secs(11), "slept {slept:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn percentage_fails_about_that_share_of_invocations() {
+        let downstream = downstream("percent:40");
+        let mut failed = 0;
+        for _ in 0..500 {
+            if handle_batch(event(), in_10s(), &downstream).await.is_err() {
+                failed += 1;
+            }
+        }
+        assert!(
+            (160..=240).contains(&failed),
+            "{failed} of 500 invocations failed at 40 %"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn empty_batch_succeeds_without_reading_the_flag() {
+        let reads = Arc::new(AtomicUsize::new(0));
+        let downstream = FlaggedDownstream::seeded(
+            Fixed("fail", reads.clone()),
+            Duration::ZERO,
+            Duration::ZERO,
+            1,
+        );
+        let response = handle_batch(SqsEvent::default(), in_10s(), &downstream)
+            .await
+            .unwrap();
+        assert!(response.batch_item_failures.is_empty());
+        assert_eq!(reads.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn order_needs_an_order_id_and_defaults_the_rest() {
+        let order: Order = serde_json::from_str(r#"{"orderId":"o-1"}"#).unwrap();
+        assert_eq!(
+            order,
+            Order {
+                order_id: "o-1".into(),
+                amount_cents: 0,
+                created_at_ms: 0
+            }
+        );
+        assert!(serde_json::from_str::<Order>(r#"{"amountCents":5}"#).is_err());
+    }
+}

@@ -1,0 +1,28 @@
+//! The example stack's demo consumer: an SQS batch handler that "calls a downstream" whose health
+//! is set by a **failure flag** an operator flips at run time (`breaker flag ...`).
+//!
+//! - [`flag`]: the flag's text format (`ok`, `fail`, `slow`, `percent:N`) and the per-message
+//!   decision it implies. Pure.
+//! - [`source`]: where the flag lives (an SSM String parameter), behind the [`FlagSource`] trait,
+//!   and [`CachedFlag`], which re-reads it at most every `FLAG_CACHE_SECONDS`.
+//! - [`handler`]: the batch handler; failed messages are reported with `ReportBatchItemFailures`.
+//! - [`config`]: the environment the function reads, in one place.
+//!
+//! # Why an SSM parameter
+//! The flag must change without a redeploy and be seen within seconds. Updating the function's
+//! environment through `UpdateFunctionConfiguration` would also do that, but it replaces every
+//! warm execution environment (cold starts in the middle of the experiment), puts the function in
+//! the `Pending`/`InProgress` update state during which further updates fail, and races with
+//! CloudFormation, which owns the environment. A parameter read with a 2 s cache costs one
+//! `GetParameter` per warm environment per 2 s, is visible to every environment within the TTL,
+//! needs only `ssm:GetParameter` on one parameter, and works the same in moto.
+
+pub mod config;
+pub mod flag;
+pub mod handler;
+pub mod source;
+
+pub use config::{Config, ConfigError};
+pub use flag::{Flag, FlagParseError, Outcome};
+pub use handler::{FlaggedDownstream, Order, handle_batch};
+pub use source::{CachedFlag, FlagSource, SourceError, SsmFlagSource};
