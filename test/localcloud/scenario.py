@@ -43,7 +43,7 @@ def host_binaries() -> dict[str, str]:
     if missing:
         raise RuntimeError(f"Lambda assets missing ({', '.join(missing)}): run `bash .ci/setup` (or `npm run build`) first")
     target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
-    run(["cargo", "build", "--locked", "-p", "breaker-handlers", "--bin", "bootstrap",
+    run(["cargo", "build", "-p", "breaker-handlers", "--bin", "bootstrap",
          "-p", "example-consumer", "--bin", "example-consumer"], cwd=ROOT, timeout=1800)
     return {ASSETS[name]: os.path.join(target, "debug", name) for name in ASSETS}
 
