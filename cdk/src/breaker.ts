@@ -12,9 +12,6 @@ import { ResolvedConfig, resolveConfig } from './config';
 import { SqsCircuitBreakerProps } from './props';
 import { buildWorkflow, METRIC_NAMESPACE, PUT_METRIC_STATEMENT, WorkflowFunctions } from './workflow';
 
-/** Source of the events the breaker's handlers put on the bus. */
-export const BREAKER_EVENT_SOURCE = 'sqs-circuit-breaker';
-
 /** The breaker's Lambda functions, one per handler of the shared `bootstrap` binary. */
 export interface CircuitBreakerFunctions {
   /** `open`: single-flight check, disables the event-source mapping. */
@@ -41,7 +38,7 @@ const HANDLERS: ReadonlyArray<{ key: keyof CircuitBreakerFunctions; handler: str
   { key: 'backoff', handler: 'backoff', id: 'BackoffFunction', timeout: () => 60, why: 'pure computation plus one event' },
   { key: 'probe', handler: 'probe', id: 'ProbeFunction', timeout: () => 900, why: 'invokes the consumer synchronously, which may run up to 15 minutes' },
   { key: 'rejitterPlan', handler: 'rejitter-plan', id: 'RejitterPlanFunction', timeout: () => 60, why: 'reads queue attributes' },
-  { key: 'rejitter', handler: 'rejitter', id: 'RejitterFunction', timeout: (c) => c.rejitterSliceSeconds + 60, why: 'one slice plus one minute of margin' },
+  { key: 'rejitter', handler: 'rejitter', id: 'RejitterFunction', timeout: (c) => (cdk.Token.isUnresolved(c.rejitterSliceSeconds) ? 900 : c.rejitterSliceSeconds + 60), why: 'one slice plus one minute of margin' },
   { key: 'ramp', handler: 'ramp', id: 'RampFunction', timeout: () => 300, why: 'waits until the mapping is Enabled' },
   { key: 'close', handler: 'close', id: 'CloseFunction', timeout: () => 300, why: 'waits until the mapping is Enabled' },
   { key: 'stuck', handler: 'stuck', id: 'StuckFunction', timeout: () => 60, why: 'reads the mapping and puts one event' },
@@ -55,6 +52,12 @@ const HANDLERS: ReadonlyArray<{ key: keyof CircuitBreakerFunctions; handler: str
  * re-enable the mapping gradually, close. See the package README for the full picture.
  */
 export class SqsCircuitBreaker extends Construct {
+  /** Source of the events the breaker's handlers put on the bus. */
+  public static readonly EVENT_SOURCE = 'sqs-circuit-breaker';
+
+  /** Namespace of the metrics the breaker publishes (see `metricOpenSeconds`). */
+  public static readonly METRIC_NAMESPACE = METRIC_NAMESPACE;
+
   /** The recovery state machine (Standard workflow). */
   public readonly stateMachine: sfn.StateMachine;
   /** The alarm that opens the circuit (created or given). */
@@ -200,7 +203,7 @@ export class SqsCircuitBreaker extends Construct {
         description: `notifies of circuit ${this.circuitName} stuck open or closed`,
         eventBus: props.eventBus,
         eventPattern: {
-          source: [BREAKER_EVENT_SOURCE],
+          source: [SqsCircuitBreaker.EVENT_SOURCE],
           detailType: ['Circuit Stuck Open', 'Circuit Closed'],
           detail: { circuit: [this.circuitName] },
         },
@@ -228,7 +231,7 @@ export class SqsCircuitBreaker extends Construct {
    */
   public metricOpenSeconds(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return new cloudwatch.Metric({
-      namespace: METRIC_NAMESPACE,
+      namespace: SqsCircuitBreaker.METRIC_NAMESPACE,
       metricName: 'OpenSeconds',
       dimensionsMap: { Circuit: this.circuitName },
       statistic: cloudwatch.Stats.MAXIMUM,

@@ -165,6 +165,12 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
   const pr = props.probe ?? {};
   const probeCount = p.integer('probe.messageCount', pr.messageCount, DEFAULTS.probeCount, 1, 10, ' (SQS receives at most 10 messages at once)');
   const probeVisibilitySeconds = p.seconds('probe.visibilityTimeout', pr.visibilityTimeout, DEFAULTS.probeVisibilitySeconds, { max: 43_200, fix: ' (the SQS visibility limit)' });
+  // A probed message must stay invisible while the consumer works on it; when the consumer is a
+  // Function of this app its timeout is known.
+  const consumerTimeout = props.consumer instanceof lambda.Function ? props.consumer.timeout : undefined;
+  if (consumerTimeout !== undefined && !consumerTimeout.isUnresolved() && known(probeVisibilitySeconds) && probeVisibilitySeconds <= consumerTimeout.toSeconds()) {
+    p.add('probe.visibilityTimeout', `must exceed the consumer's timeout (${consumerTimeout.toSeconds()} seconds), got ${probeVisibilitySeconds} seconds`);
+  }
 
   // Re-jitter.
   const r = props.rejitter ?? {};

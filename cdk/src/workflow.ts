@@ -129,7 +129,7 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
     stateMachine: opts.self,
     integrationPattern: sfn.IntegrationPattern.REQUEST_RESPONSE,
     // Deterministic per outage and turn, so that a retried call is idempotent.
-    name: sfn.JsonPath.format(`${opts.circuitName.slice(0, 32)}-resume-{}-{}-{}`, sfn.JsonPath.stringAt('$.state.openedAtMs'), sfn.JsonPath.stringAt('$.state.generation'), sfn.JsonPath.stringAt('$.state.attempt')),
+    name: sfn.JsonPath.format(`${executionNamePrefix(opts.circuitName)}-resume-{}-{}-{}`, sfn.JsonPath.stringAt('$.state.openedAtMs'), sfn.JsonPath.stringAt('$.state.generation'), sfn.JsonPath.stringAt('$.state.attempt')),
     input: sfn.TaskInput.fromObject({
       resume: sfn.JsonPath.objectAt('$.state'),
       previousExecutionArn: sfn.JsonPath.stringAt('$$.Execution.Id'),
@@ -260,6 +260,11 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
   hold.next(ramp);
 
   return open;
+}
+
+/** A prefix for continued executions' names: the circuit name when known at synth time (kept short). */
+function executionNamePrefix(circuitName: string): string {
+  return cdk.Token.isUnresolved(circuitName) ? 'circuit' : circuitName.slice(0, 32);
 }
 
 /** The field is present and equals the string (a missing field must not raise States.Runtime). */

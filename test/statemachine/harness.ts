@@ -3,6 +3,21 @@ import { ExecutionError, StateMachine } from 'aws-local-stepfunctions';
 import { SqsCircuitBreakerProps } from 'sqs-circuit-breaker';
 import { breakerStack, ENV } from '../construct/fixture';
 
+// aws-local-stepfunctions 3 calls Promise.withResolvers (Node >= 22). The npm scripts run Node 22
+// from the `node` devDependency; this keeps a bare `jest` on an older Node working too.
+const P = Promise as unknown as { withResolvers?: () => unknown };
+if (typeof P.withResolvers !== 'function') {
+  P.withResolvers = () => {
+    let resolve!: (v: unknown) => void;
+    let reject!: (e: unknown) => void;
+    const promise = new Promise((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    return { promise, resolve, reject };
+  };
+}
+
 /** ARN of the execution the harness pretends to run. */
 export const EXECUTION_ARN = `arn:aws:states:${ENV.region}:${ENV.account}:execution:breaker:exec-1`;
 

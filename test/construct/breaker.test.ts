@@ -1,0 +1,262 @@
+import * as cdk from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { bootstrapAssetPath, SqsCircuitBreaker } from 'sqs-circuit-breaker';
+import { addConsumer, breakerStack, consumerStack, ENV } from './fixture';
+
+/** The breaker's function for a handler name, as a template resource. */
+function fnWithHandler(t: Template, handler: string): { id: string; props: Record<string, unknown> } {
+  const fns = t.findResources('AWS::Lambda::Function', { Properties: { Handler: handler } });
+  const ids = Object.keys(fns);
+  expect(ids).toHaveLength(1);
+  return { id: ids[0], props: fns[ids[0]].Properties };
+}
+
+/** All statements of the inline policy attached to a function's role. */
+function statementsOf(t: Template, handler: string): Array<{ Action: string | string[]; Resource: unknown; Condition?: unknown }> {
+  const fn = fnWithHandler(t, handler);
+  const roleId = (fn.props.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+  const policies = t.findResources('AWS::IAM::Policy');
+  return Object.values(policies)
+    .filter((p) => (p.Properties.Roles as Array<{ Ref: string }>).some((r) => r.Ref === roleId))
+    .flatMap((p) => p.Properties.PolicyDocument.Statement);
+}
+
+function actionsOf(t: Template, handler: string): string[] {
+  return statementsOf(t, handler).flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action])).sort();
+}
+
+describe('SqsCircuitBreaker resources', () => {
+  const { stack, breaker } = breakerStack();
+  const t = Template.fromStack(stack);
+
+  test('one arm64 provided.al2023 function per handler, all from the shipped bootstrap asset', () => {
+    for (const handler of ['open', 'backoff', 'probe', 'rejitter-plan', 'rejitter', 'ramp', 'close', 'stuck']) {
+      const fn = fnWithHandler(t, handler);
+      expect(fn.props).toMatchObject({ Runtime: 'provided.al2023', Architectures: ['arm64'], MemorySize: 128, LoggingConfig: { LogFormat: 'JSON' } });
+      expect((fn.props.Code as { S3Key: string }).S3Key).toMatch(/\.zip$/);
+    }
+    expect(Object.keys(breaker.functions).sort()).toEqual(['backoff', 'close', 'open', 'probe', 'ramp', 'rejitter', 'rejitterPlan', 'stuck']);
+  });
+
+  test('every function gets the contract environment with the defaults', () => {
+    const env = (fnWithHandler(t, 'probe').props.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(env).toMatchObject({
+      CIRCUIT_NAME: breaker.circuitName,
+      ESM_UUID: { Ref: expect.stringMatching(/SqsEventSource/) },
+      QUEUE_URL: { Ref: expect.stringMatching(/^OrdersQueue/) },
+      QUEUE_ARN: { 'Fn::GetAtt': [expect.stringMatching(/^OrdersQueue/), 'Arn'] },
+      CONSUMER_FUNCTION_NAME: { Ref: expect.stringMatching(/^OrdersConsumer/) },
+      ALARM_NAME: { Ref: expect.stringMatching(/^OrdersBreakerAlarm/) },
+      EVENT_BUS_NAME: 'default',
+      BACKOFF_INITIAL_SECONDS: '30', BACKOFF_MAX_SECONDS: '900', BACKOFF_MULTIPLIER: '2',
+      PROBE_COUNT: '1', PROBE_VISIBILITY_SECONDS: '960',
+      RAMP_START: '2', RAMP_STEPS: '3', RAMP_INTERVAL_SECONDS: '60', RELAPSE_ERROR_RATE_PERCENT: '50',
+      REJITTER_ENABLED: 'true', REJITTER_MIN_SECONDS: '0', REJITTER_MAX_SECONDS: '300', REJITTER_WORKERS: '4', REJITTER_SLICE_SECONDS: '60',
+      LOOP_BUDGET: '500',
+    });
+    expect(env.MAX_OPEN_SECONDS).toBeUndefined();
+    for (const handler of ['open', 'close', 'stuck']) {
+      expect((fnWithHandler(t, handler).props.Environment as { Variables: unknown }).Variables).toEqual(env);
+    }
+  });
+
+  test('the alarm is an error-rate expression that ignores quiet periods and missing data', () => {
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      Threshold: 50,
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 2,
+      TreatMissingData: 'ignore',
+      Metrics: Match.arrayWith([
+        Match.objectLike({ Expression: 'IF(invocations >= 5, 100 * errors / invocations, 0)', ReturnData: true }),
+        Match.objectLike({ Id: 'errors', MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'Errors', Namespace: 'AWS/Lambda' }), Period: 60, Stat: 'Sum' }), ReturnData: false }),
+        Match.objectLike({ Id: 'invocations', MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'Invocations', Namespace: 'AWS/Lambda' }), Period: 60, Stat: 'Sum' }), ReturnData: false }),
+      ]),
+    });
+  });
+
+  test('the rule starts the state machine when this alarm goes to ALARM', () => {
+    t.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.cloudwatch'],
+        'detail-type': ['CloudWatch Alarm State Change'],
+        detail: { alarmName: [{ Ref: Match.stringLikeRegexp('OrdersBreakerAlarm') }], state: { value: ['ALARM'] } },
+      },
+      Targets: [Match.objectLike({ Arn: { Ref: Match.stringLikeRegexp('OrdersBreakerStateMachine') } })],
+    });
+  });
+
+  test('the state machine is a Standard workflow in JSONPath with ALL logging and X-Ray tracing', () => {
+    t.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineType: 'STANDARD',
+      StateMachineName: Match.stringLikeRegexp('^TestStack-OrdersBreaker-'),
+      TracingConfiguration: { Enabled: true },
+      LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: true, Destinations: [Match.anyValue()] },
+    });
+    const sm = Object.values(t.findResources('AWS::StepFunctions::StateMachine'))[0];
+    const parts = (sm.Properties.DefinitionString as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1].filter((p) => typeof p === 'string').join('');
+    expect(parts).not.toContain('JSONata');
+  });
+
+  test('open may read and update only this mapping, list executions of only this state machine, and put events', () => {
+    expect(actionsOf(t, 'open')).toEqual(['events:PutEvents', 'lambda:GetEventSourceMapping', 'lambda:UpdateEventSourceMapping', 'logs:CreateLogStream', 'logs:PutLogEvents', 'states:ListExecutions']);
+    const stmts = statementsOf(t, 'open');
+    const esm = stmts.find((s) => Array.isArray(s.Action) && s.Action.includes('lambda:UpdateEventSourceMapping'))!;
+    expect(JSON.stringify(esm.Resource)).toMatch(/event-source-mapping:/);
+    const list = stmts.find((s) => s.Action === 'states:ListExecutions')!;
+    expect(JSON.stringify(list.Resource)).toContain(':stateMachine:TestStack-OrdersBreaker-');
+  });
+
+  test('the state machine ARN the roles and the workflow refer to is the state machine\'s own', () => {
+    const sm = Object.values(t.findResources('AWS::StepFunctions::StateMachine'))[0];
+    const name = sm.Properties.StateMachineName as string;
+    const list = statementsOf(t, 'open').find((s) => s.Action === 'states:ListExecutions')!;
+    expect(JSON.stringify(list.Resource)).toContain(`:stateMachine:${name}"`);
+    const asl = JSON.stringify(sm.Properties.DefinitionString);
+    expect(asl).toContain(`:stateMachine:${name}`);
+    expect(stack.resolve(breaker.stateMachine.stateMachineName)).toEqual({ 'Fn::GetAtt': [expect.any(String), 'Name'] });
+  });
+
+  test('probe may use this queue and invoke exactly this consumer', () => {
+    const actions = actionsOf(t, 'probe');
+    expect(actions).toEqual(expect.arrayContaining(['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:SendMessage', 'lambda:InvokeFunction']));
+    expect(actions).not.toContain('lambda:UpdateEventSourceMapping');
+    const invoke = statementsOf(t, 'probe').find((s) => s.Action === 'lambda:InvokeFunction')!;
+    expect(invoke.Resource).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^OrdersConsumer/), 'Arn'] });
+    for (const s of statementsOf(t, 'probe').filter((x) => JSON.stringify(x.Action).includes('sqs:'))) {
+      expect(s.Resource).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^OrdersQueue/), 'Arn'] });
+    }
+  });
+
+  test('close may reset only this alarm; ramp may read metrics; stuck and backoff may only read the mapping', () => {
+    const reset = statementsOf(t, 'close').find((s) => Array.isArray(s.Action) && s.Action.includes('cloudwatch:SetAlarmState'))!;
+    expect(reset.Resource).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^OrdersBreakerAlarm/), 'Arn'] });
+    expect(actionsOf(t, 'ramp')).toContain('cloudwatch:GetMetricData');
+    expect(actionsOf(t, 'stuck')).toEqual(['events:PutEvents', 'lambda:GetEventSourceMapping', 'logs:CreateLogStream', 'logs:PutLogEvents']);
+    expect(actionsOf(t, 'backoff')).toEqual(['events:PutEvents', 'lambda:GetEventSourceMapping', 'logs:CreateLogStream', 'logs:PutLogEvents']);
+    expect(actionsOf(t, 'rejitter-plan')).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents', 'sqs:GetQueueAttributes']);
+  });
+
+  test('events may be put only on the default bus of this account', () => {
+    const put = statementsOf(t, 'close').find((s) => s.Action === 'events:PutEvents')!;
+    expect(JSON.stringify(put.Resource)).toContain(':event-bus/default');
+  });
+
+  test('the state machine may start only itself and publish metrics only in its namespace', () => {
+    const policies = Object.values(t.findResources('AWS::IAM::Policy')).filter((p) => JSON.stringify(p.Properties.Roles).includes('OrdersBreakerStateMachineRole'));
+    const stmts = policies.flatMap((p) => p.Properties.PolicyDocument.Statement as Array<{ Action: string | string[]; Resource: unknown; Condition?: unknown }>);
+    const start = stmts.find((s) => s.Action === 'states:StartExecution')!;
+    expect(JSON.stringify(start.Resource)).toContain(':stateMachine:TestStack-OrdersBreaker-');
+    const put = stmts.find((s) => s.Action === 'cloudwatch:PutMetricData')!;
+    expect(put.Condition).toEqual({ StringEquals: { 'cloudwatch:namespace': 'SqsCircuitBreaker' } });
+  });
+
+  test('no SNS rules without a topic', () => {
+    t.resourceCountIs('AWS::Events::Rule', 1);
+  });
+});
+
+describe('SqsCircuitBreaker options', () => {
+  test('an existing alarm is used as the trigger and no alarm is created', () => {
+    const f = consumerStack();
+    const alarm = cloudwatch.Alarm.fromAlarmArn(f.stack, 'Mine', `arn:aws:cloudwatch:${ENV.region}:${ENV.account}:alarm:orders-errors`);
+    const b = new SqsCircuitBreaker(f.stack, 'B', { consumer: f.consumer, queue: f.queue, eventSourceMappingId: f.source.eventSourceMappingId, alarm });
+    const t = Template.fromStack(f.stack);
+    t.resourceCountIs('AWS::CloudWatch::Alarm', 0);
+    expect(b.alarm).toBe(alarm);
+    t.hasResourceProperties('AWS::Events::Rule', { EventPattern: Match.objectLike({ detail: { alarmName: ['orders-errors'], state: { value: ['ALARM'] } } }) });
+  });
+
+  test('a topic gets stuck-open/closed events of this circuit and failed executions', () => {
+    const f = consumerStack();
+    const topic = new sns.Topic(f.stack, 'Alerts', { enforceSSL: true });
+    const b = new SqsCircuitBreaker(f.stack, 'B', { consumer: f.consumer, queue: f.queue, eventSourceMappingId: f.source.eventSourceMappingId, notificationTopic: topic, circuitName: 'orders' });
+    const t = Template.fromStack(f.stack);
+    t.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: { source: ['sqs-circuit-breaker'], 'detail-type': ['Circuit Stuck Open', 'Circuit Closed'], detail: { circuit: ['orders'] } },
+      Targets: [Match.objectLike({ Arn: { Ref: Match.stringLikeRegexp('Alerts') } })],
+    });
+    t.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: Match.objectLike({ source: ['aws.states'], detail: { status: ['FAILED', 'TIMED_OUT', 'ABORTED'], stateMachineArn: [Match.anyValue()] } }),
+    });
+    expect(b.circuitName).toBe('orders');
+  });
+
+  test('settings reach the alarm, the environment, the Map concurrency and the functions', () => {
+    const { stack } = breakerStack({
+      alarmSettings: { errorRateThresholdPercent: 25, minInvocations: 20, period: cdk.Duration.minutes(2), evaluationPeriods: 5, datapointsToAlarm: 3 },
+      backoff: { initialDelay: cdk.Duration.seconds(10), maxDelay: cdk.Duration.minutes(30), multiplier: 1.5 },
+      probe: { messageCount: 3, visibilityTimeout: cdk.Duration.minutes(20) },
+      rejitter: { minDelay: cdk.Duration.seconds(5), maxDelay: cdk.Duration.minutes(10), workers: 8, sliceDuration: cdk.Duration.minutes(2) },
+      ramp: { startConcurrency: 5, steps: 4, stepInterval: cdk.Duration.minutes(3), relapseErrorRatePercent: 30 },
+      maxOpenDuration: cdk.Duration.days(3),
+      maxIterationsPerExecution: 200,
+      lambdaMemorySize: 256,
+    });
+    const t = Template.fromStack(stack);
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Threshold: 25, EvaluationPeriods: 5, DatapointsToAlarm: 3,
+      Metrics: Match.arrayWith([Match.objectLike({ Expression: 'IF(invocations >= 20, 100 * errors / invocations, 0)' })]),
+    });
+    const fn = fnWithHandler(t, 'rejitter');
+    expect(fn.props).toMatchObject({ MemorySize: 256, Timeout: 180 });
+    expect((fn.props.Environment as { Variables: unknown }).Variables).toMatchObject({
+      BACKOFF_INITIAL_SECONDS: '10', BACKOFF_MAX_SECONDS: '1800', BACKOFF_MULTIPLIER: '1.5',
+      PROBE_COUNT: '3', PROBE_VISIBILITY_SECONDS: '1200',
+      REJITTER_MIN_SECONDS: '5', REJITTER_MAX_SECONDS: '600', REJITTER_WORKERS: '8', REJITTER_SLICE_SECONDS: '120',
+      RAMP_START: '5', RAMP_STEPS: '4', RAMP_INTERVAL_SECONDS: '180', RELAPSE_ERROR_RATE_PERCENT: '30',
+      MAX_OPEN_SECONDS: '259200', LOOP_BUDGET: '200',
+    });
+    const sm = Object.values(t.findResources('AWS::StepFunctions::StateMachine'))[0];
+    const asl = (sm.Properties.DefinitionString as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1].filter((p) => typeof p === 'string').join('');
+    expect(asl).toContain('"MaxConcurrency":8');
+  });
+
+  test('re-jitter defaults to off for a FIFO queue', () => {
+    const { stack } = breakerStack({}, { fifo: true });
+    const env = (fnWithHandler(Template.fromStack(stack), 'open').props.Environment as { Variables: Record<string, string> }).Variables;
+    expect(env.REJITTER_ENABLED).toBe('false');
+  });
+
+  test('an event-source mapping object is accepted instead of its UUID and scopes the permissions to its ARN', () => {
+    const f = consumerStack();
+    const esm = lambda.EventSourceMapping.fromEventSourceMappingId(f.stack, 'Esm', 'a1b2c3d4-5678-90ab-cdef-11111EXAMPLE');
+    new SqsCircuitBreaker(f.stack, 'B', { consumer: f.consumer, queue: f.queue, eventSourceMapping: esm });
+    const t = Template.fromStack(f.stack);
+    const env = (fnWithHandler(t, 'open').props.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(env.ESM_UUID).toBe('a1b2c3d4-5678-90ab-cdef-11111EXAMPLE');
+    expect(JSON.stringify(statementsOf(t, 'open'))).toContain('event-source-mapping:a1b2c3d4-5678-90ab-cdef-11111EXAMPLE');
+  });
+
+  test('several breakers live in one stack without name clashes', () => {
+    const f = consumerStack();
+    const other = addConsumer(f.stack, 'Payments');
+    const a = new SqsCircuitBreaker(f.stack, 'OrdersBreaker', { consumer: f.consumer, queue: f.queue, eventSourceMappingId: f.source.eventSourceMappingId });
+    const b = new SqsCircuitBreaker(f.stack, 'PaymentsBreaker', { consumer: other.consumer, queue: other.queue, eventSourceMappingId: other.source.eventSourceMappingId });
+    const t = Template.fromStack(f.stack);
+    t.resourceCountIs('AWS::StepFunctions::StateMachine', 2);
+    t.resourceCountIs('AWS::Lambda::Function', 2 + 16);
+    const names = Object.values(t.findResources('AWS::StepFunctions::StateMachine')).map((r) => r.Properties.StateMachineName);
+    expect(new Set(names).size).toBe(2);
+    const logGroups = Object.values(t.findResources('AWS::Logs::LogGroup')).map((r) => r.Properties.LogGroupName).filter((n) => n);
+    expect(new Set(logGroups).size).toBe(logGroups.length);
+    expect(a.circuitName).not.toBe(b.circuitName);
+  });
+
+  test('metric helpers name this circuit and this state machine', () => {
+    const { stack, breaker } = breakerStack({ circuitName: 'orders' });
+    const open = breaker.metricOpenSeconds();
+    expect(open).toMatchObject({ namespace: 'SqsCircuitBreaker', metricName: 'OpenSeconds', dimensions: { Circuit: 'orders' }, statistic: 'Maximum' });
+    expect(breaker.metricRecoveriesFailed().metricName).toBe('ExecutionsFailed');
+    expect(stack.resolve(breaker.metricRecoveriesStarted().dimensions!.StateMachineArn)).toEqual({ Ref: expect.stringMatching(/^OrdersBreakerStateMachine/) });
+  });
+
+  test('another architecture with its own code is accepted', () => {
+    // Any folder stands in for an x86_64 build here; the template only references it.
+    const { stack } = breakerStack({ lambdaArchitecture: lambda.Architecture.X86_64, lambdaCode: lambda.Code.fromAsset(bootstrapAssetPath()) });
+    expect(fnWithHandler(Template.fromStack(stack), 'open').props.Architectures).toEqual(['x86_64']);
+  });
+});

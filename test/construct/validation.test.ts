@@ -1,0 +1,105 @@
+import * as cdk from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { SqsCircuitBreaker } from 'sqs-circuit-breaker';
+import { breakerStack, consumerStack, ENV } from './fixture';
+
+/** toThrow with an Error compares the whole message, not a substring. */
+const exactly = (message: string): Error => new Error(message);
+
+const HEAD = "SqsCircuitBreaker at 'TestStack/OrdersBreaker' has invalid props:\n";
+
+describe('props validation', () => {
+  test('one error names every bad prop and its fix', () => {
+    expect(() => breakerStack({
+      rejitter: { maxDelay: cdk.Duration.minutes(20), minDelay: cdk.Duration.minutes(16), workers: 0 },
+      ramp: { startConcurrency: 1, steps: 0 },
+      backoff: { initialDelay: cdk.Duration.seconds(0), multiplier: 0.5 },
+      probe: { messageCount: 11 },
+    })).toThrow(exactly(HEAD + [
+      '  - backoff.initialDelay: must be positive, got 0 seconds',
+      '  - backoff.multiplier: must be from 1 (constant backoff) to 100, got 0.5',
+      '  - probe.messageCount: must be a whole number from 1 to 10, got 11 (SQS receives at most 10 messages at once)',
+      '  - rejitter.minDelay: must be at most 900 seconds, got 960 seconds (the SQS DelaySeconds limit)',
+      '  - rejitter.maxDelay: must be at most 900 seconds, got 1200 seconds (the SQS DelaySeconds limit); use at most Duration.minutes(15)',
+      '  - rejitter.workers: must be a whole number from 1 to 50, got 0',
+      "  - ramp.startConcurrency: must be a whole number from 2 to 1000, got 1 (the limits of an event-source mapping's MaximumConcurrency)",
+      '  - ramp.steps: must be a whole number from 1 to 100, got 0',
+    ].join('\n')));
+  });
+
+  test('re-jitter on a FIFO queue is refused', () => {
+    expect(() => breakerStack({ rejitter: { enabled: true } }, { fifo: true })).toThrow(exactly(HEAD
+      + '  - rejitter.enabled: must be false for a FIFO queue (SQS has no per-message delay there and re-ordering would break message groups); set rejitter: { enabled: false }'));
+  });
+
+  test('an alarm together with alarm settings is refused', () => {
+    const f = consumerStack();
+    const alarm = cloudwatch.Alarm.fromAlarmArn(f.stack, 'A', `arn:aws:cloudwatch:${ENV.region}:${ENV.account}:alarm:x`);
+    expect(() => new SqsCircuitBreaker(f.stack, 'OrdersBreaker', {
+      consumer: f.consumer, queue: f.queue, eventSourceMappingId: f.source.eventSourceMappingId, alarm, alarmSettings: { minInvocations: 3 },
+    })).toThrow(exactly(HEAD + '  - alarmSettings: cannot be combined with alarm; remove alarmSettings to use your alarm, or remove alarm to let the breaker create one'));
+  });
+
+  test('alarm settings outside what CloudWatch and Lambda metrics allow are refused', () => {
+    expect(() => breakerStack({ alarmSettings: { errorRateThresholdPercent: 0, period: cdk.Duration.seconds(30), evaluationPeriods: 2, datapointsToAlarm: 3, minInvocations: 0 } })).toThrow(exactly(HEAD + [
+      '  - alarmSettings.errorRateThresholdPercent: must be greater than 0 and at most 100, got 0',
+      '  - alarmSettings.minInvocations: must be a whole number from 1 to 1000000, got 0',
+      '  - alarmSettings.period: must be a whole number of minutes (Lambda publishes its metrics per minute), got 30 seconds',
+      '  - alarmSettings.datapointsToAlarm: must not exceed evaluationPeriods (2), got 3',
+    ].join('\n')));
+  });
+
+  test('the mapping must be given exactly once', () => {
+    const f = consumerStack();
+    expect(() => new SqsCircuitBreaker(f.stack, 'OrdersBreaker', { consumer: f.consumer, queue: f.queue }))
+      .toThrow(exactly(HEAD + "  - eventSourceMapping: missing; pass the consumer's event-source mapping or its UUID as eventSourceMappingId"));
+    const esm = lambda.EventSourceMapping.fromEventSourceMappingId(f.stack, 'Esm', 'uuid');
+    expect(() => new SqsCircuitBreaker(f.stack, 'OrdersBreaker2', { consumer: f.consumer, queue: f.queue, eventSourceMapping: esm, eventSourceMappingId: 'uuid' }))
+      .toThrow(exactly("SqsCircuitBreaker at 'TestStack/OrdersBreaker2' has invalid props:\n  - eventSourceMappingId: cannot be combined with eventSourceMapping; pass only one of them"));
+  });
+
+  test('durations must be whole seconds and lifetimes positive; other limits name their reason', () => {
+    expect(() => breakerStack({
+      backoff: { initialDelay: cdk.Duration.millis(1500), maxDelay: cdk.Duration.seconds(1) },
+      probe: { visibilityTimeout: cdk.Duration.hours(13) },
+      maxOpenDuration: cdk.Duration.seconds(0),
+      maxIterationsPerExecution: 5000,
+      lambdaMemorySize: 64,
+      circuitName: 'orders breaker',
+      lambdaArchitecture: lambda.Architecture.X86_64,
+    })).toThrow(exactly(HEAD + [
+      "  - circuitName: must be 1 to 64 letters, digits, '.', '_' or '-', got 'orders breaker'",
+      '  - backoff.initialDelay: must be a whole number of seconds, got 1500 ms; use Duration.seconds(2)',
+      '  - backoff.maxDelay: must be at least backoff.initialDelay (30 seconds), got 1 seconds',
+      '  - probe.visibilityTimeout: must be at most 43200 seconds, got 46800 seconds (the SQS visibility limit)',
+      '  - maxOpenDuration: must be positive, got 0 seconds',
+      '  - maxIterationsPerExecution: must be a whole number from 1 to 1000, got 5000 (each iteration adds about 20 history events; an execution holds at most 25,000)',
+      '  - lambdaMemorySize: must be a whole number from 128 to 10240, got 64',
+      '  - lambdaArchitecture: x86_64 needs lambdaCode built for it; the shipped bootstrap is arm64 (or remove lambdaArchitecture)',
+    ].join('\n')));
+  });
+
+  test('a probe visibility not above the consumer timeout is refused', () => {
+    // The fixture's consumer times out after 10 seconds.
+    expect(() => breakerStack({ probe: { visibilityTimeout: cdk.Duration.seconds(10) } })).toThrow(exactly(HEAD
+      + "  - probe.visibilityTimeout: must exceed the consumer's timeout (10 seconds), got 10 seconds"));
+    expect(() => breakerStack({ probe: { visibilityTimeout: cdk.Duration.seconds(11) } })).not.toThrow();
+  });
+
+  test('min delay above max delay is refused', () => {
+    expect(() => breakerStack({ rejitter: { minDelay: cdk.Duration.minutes(6), maxDelay: cdk.Duration.minutes(5) } })).toThrow(exactly(HEAD
+      + '  - rejitter.minDelay: must not exceed rejitter.maxDelay (300 seconds), got 360 seconds'));
+  });
+
+  test('unresolved tokens are not judged at synth time', () => {
+    const f = consumerStack();
+    const workers = new cdk.CfnParameter(f.stack, 'Workers', { type: 'Number' }).valueAsNumber;
+    const delay = new cdk.CfnParameter(f.stack, 'Delay', { type: 'Number' }).valueAsNumber;
+    expect(() => new SqsCircuitBreaker(f.stack, 'OrdersBreaker', {
+      consumer: f.consumer, queue: f.queue, eventSourceMappingId: f.source.eventSourceMappingId,
+      rejitter: { workers: 4, maxDelay: cdk.Duration.seconds(delay) },
+      ramp: { startConcurrency: workers },
+    })).not.toThrow();
+  });
+});
