@@ -72,6 +72,7 @@ class LocalCloud:
         for asset, host_binary in (binaries or {}).items():
             self.add_binary(asset, host_binary)
         self._extracted: dict[str, str] = {}
+        self._extract_lock = threading.Lock()
         self._server = None
         self._metrics: "queue.Queue[tuple[str, list, datetime]]" = queue.Queue()
         self._stopping = threading.Event()
@@ -171,14 +172,16 @@ class LocalCloud:
         if data.startswith(b"#!") or (
             data[:4] == b"\x7fELF" and ELF_MACHINES.get(int.from_bytes(data[18:20], "little")) == host_arch
         ):
-            path = self._extracted.get(digest)
-            if path is None:
-                path = os.path.join(self.work_dir, "code", digest[:16], "bootstrap")
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                with open(path, "wb") as f:
-                    f.write(data)
-                os.chmod(path, 0o755)
-                self._extracted[digest] = path
+            with self._extract_lock:
+                path = self._extracted.get(digest)
+                if path is None:
+                    path = os.path.join(self.work_dir, "code", digest[:16], "bootstrap")
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    with open(path + ".tmp", "wb") as f:
+                        f.write(data)
+                    os.chmod(path + ".tmp", 0o755)
+                    os.replace(path + ".tmp", path)
+                    self._extracted[digest] = path
             return (path,)
         raise RuntimeError(
             f"function {fn.function_name}: no host binary for its bootstrap (sha256 {digest[:12]}); "
