@@ -61,15 +61,20 @@ def main() -> int:
         d = deploy(cloud, {"demo": "true", "alarmPeriodSeconds": str(args.alarm_period)}, work, log=lambda m: print("   " + m, flush=True))
         print("   " + ", ".join(f"{k} {v:.1f} s" for k, v in d["timings"].items()), flush=True)
         scn = Scenario(cloud, d["outputs"])
+        print(f"   alarm period {scn.alarm_period} s, ESM MaximumConcurrency {scn.original_scaling.get('MaximumConcurrency')}", flush=True)
         prev: dict | None = None
         seen_events = 0
+        printed = [-10.0]  # when the last line was printed: on every change, else every 5 s
 
         def show(s: dict) -> None:
             nonlocal prev, seen_events
             for ev in scn.breaker_events[seen_events:]:
                 print(f"        {BOLD}event: {ev['type']}{RESET} {DIM}{json.dumps(ev['detail'])[:110]}{RESET}", flush=True)
             seen_events = len(scn.breaker_events)
-            print(fmt(s, prev), flush=True)
+            changed = prev is None or any(prev[k] != s[k] for k in ("esm", "concurrency", "alarm", "step"))
+            if changed or s["t"] - printed[0] >= 5:
+                print(fmt(s, prev), flush=True)
+                printed[0] = s["t"]
             prev = s
 
         print(f"{BOLD}4/5 orders flowing; then the downstream fails (flag fail) and recovers (flag ok){RESET}", flush=True)
