@@ -22,7 +22,8 @@ pub const MIN_WAIT_SECONDS: u64 = 1;
 impl Backoff {
     /// The upper bound of the wait before probe number `attempt` (0-based), capped.
     pub fn ceiling(&self, attempt: u32) -> u64 {
-        let grown = self.initial_seconds as f64 * self.multiplier.max(1.0).powi(attempt.min(1_000) as i32);
+        let grown =
+            self.initial_seconds as f64 * self.multiplier.max(1.0).powi(attempt.min(1_000) as i32);
         let capped = grown.min(self.max_seconds as f64);
         (capped.round() as u64).max(MIN_WAIT_SECONDS)
     }
@@ -40,7 +41,11 @@ mod tests {
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 
-    const POLICY: Backoff = Backoff { initial_seconds: 10, max_seconds: 300, multiplier: 2.0 };
+    const POLICY: Backoff = Backoff {
+        initial_seconds: 10,
+        max_seconds: 300,
+        multiplier: 2.0,
+    };
 
     #[test]
     fn ceiling_grows_exponentially_then_caps() {
@@ -59,7 +64,10 @@ mod tests {
         for attempt in 0..20 {
             for _ in 0..200 {
                 let w = POLICY.next_wait(attempt, &mut rng);
-                assert!((1..=POLICY.ceiling(attempt)).contains(&w), "attempt {attempt}: {w}");
+                assert!(
+                    (1..=POLICY.ceiling(attempt)).contains(&w),
+                    "attempt {attempt}: {w}"
+                );
             }
         }
     }
@@ -75,7 +83,11 @@ mod tests {
 
     #[test]
     fn multiplier_below_one_is_treated_as_constant_backoff() {
-        let flat = Backoff { initial_seconds: 30, max_seconds: 300, multiplier: 0.5 };
+        let flat = Backoff {
+            initial_seconds: 30,
+            max_seconds: 300,
+            multiplier: 0.5,
+        };
         assert_eq!(flat.ceiling(4), 30);
     }
 }

@@ -1,14 +1,26 @@
 //! Pure core of the SQS circuit breaker: everything that decides, nothing that calls AWS.
 //!
+//! - [`config`]: the breaker's configuration from the environment (`Config::from_env`).
+//! - [`contract`]: the versioned JSON documents the state machine and the handlers exchange.
 //! - [`message`]: the queue message model shared by probing and re-jitter (no SDK types).
 //! - [`ports`]: the small capability traits the handlers are generic over; the `breaker-aws`
 //!   crate implements them with the AWS SDK, tests implement them in memory.
 //! - [`backoff`]: exponential backoff with full jitter, capped.
+//! - [`policy`]: backoff step (wait / stuck / continue-as-new), single flight, ramp relapse.
+//! - [`probe`]: judging a probe and what happens to each probed message.
+//! - [`sqs_event`]: the faithful SQS event a probe invokes the consumer with.
+//! - [`events`]: the breaker's EventBridge events.
 //! - [`ramp`]: the half-open concurrency schedule.
 //!
 //! The same policy code runs in the Lambdas and in the simulator (`lambdas/sim`).
 
 pub mod backoff;
+pub mod config;
+pub mod contract;
+pub mod events;
 pub mod message;
+pub mod policy;
 pub mod ports;
+pub mod probe;
 pub mod ramp;
+pub mod sqs_event;

@@ -53,7 +53,9 @@ impl ReceivedMessage {
 
     /// `SentTimestamp` in epoch milliseconds, if present.
     pub fn sent_timestamp_ms(&self) -> Option<u64> {
-        self.attributes.get("SentTimestamp").and_then(|v| v.parse().ok())
+        self.attributes
+            .get("SentTimestamp")
+            .and_then(|v| v.parse().ok())
     }
 
     /// The X-Ray trace header the message carries, if any.
@@ -193,6 +195,9 @@ mod tests {
     #[test]
     fn payload_size_counts_body_and_attributes() {
         let copy = message().faithful_copy("0", 0);
-        assert_eq!(copy.payload_size(), 11 + "tenant".len() + "String".len() + "acme".len());
+        assert_eq!(
+            copy.payload_size(),
+            11 + "tenant".len() + "String".len() + "acme".len()
+        );
     }
 }

@@ -5,6 +5,7 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
+use crate::events::BreakerEvent;
 use crate::message::{BatchOutcome, OutgoingMessage, QueueInfo, ReceivedMessage};
 
 /// How a failed call should be treated by the caller and, through the handler's error type, by
@@ -36,7 +37,12 @@ pub struct PortError {
 impl PortError {
     /// Shorthand constructor.
     pub fn new(operation: &'static str, kind: FaultKind, message: impl Into<String>) -> Self {
-        Self { operation, kind, code: None, message: message.into() }
+        Self {
+            operation,
+            kind,
+            code: None,
+            message: message.into(),
+        }
     }
 
     /// True when a later attempt may succeed.
@@ -77,4 +83,194 @@ pub trait Queue: Send + Sync {
 
     /// Queue depth, redrive policy and type.
     fn info(&self) -> impl Future<Output = Result<QueueInfo, PortError>> + Send;
+}
+
+/// Lifecycle states of an event-source mapping, as `GetEventSourceMapping` reports them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EsmState {
+    /// `Creating`
+    Creating,
+    /// `Enabling`
+    Enabling,
+    /// `Enabled`
+    Enabled,
+    /// `Disabling`
+    Disabling,
+    /// `Disabled`
+    Disabled,
+    /// `Updating`
+    Updating,
+    /// `Deleting`
+    Deleting,
+    /// Anything else the service reports.
+    Other(String),
+}
+
+impl EsmState {
+    /// Parse the service's state string.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "Creating" => Self::Creating,
+            "Enabling" => Self::Enabling,
+            "Enabled" => Self::Enabled,
+            "Disabling" => Self::Disabling,
+            "Disabled" => Self::Disabled,
+            "Updating" => Self::Updating,
+            "Deleting" => Self::Deleting,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
+    /// The service's state string.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Creating => "Creating",
+            Self::Enabling => "Enabling",
+            Self::Enabled => "Enabled",
+            Self::Disabling => "Disabling",
+            Self::Disabled => "Disabled",
+            Self::Updating => "Updating",
+            Self::Deleting => "Deleting",
+            Self::Other(s) => s,
+        }
+    }
+}
+
+/// What the breaker needs to know about an event-source mapping.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EsmSnapshot {
+    /// The mapping's UUID.
+    pub uuid: String,
+    /// Its lifecycle state.
+    pub state: EsmState,
+    /// `ScalingConfig.MaximumConcurrency`; `None` when there is no limit.
+    pub maximum_concurrency: Option<u32>,
+}
+
+/// The consumer's event-source mapping (Lambda `GetEventSourceMapping` /
+/// `UpdateEventSourceMapping`). Concurrent updates fail with [`FaultKind::InUse`].
+pub trait EventSourceMappings: Send + Sync {
+    /// Current state and scaling.
+    fn get(&self, uuid: &str) -> impl Future<Output = Result<EsmSnapshot, PortError>> + Send;
+
+    /// Set `Enabled = false`; scaling untouched.
+    fn disable(&self, uuid: &str) -> impl Future<Output = Result<EsmSnapshot, PortError>> + Send;
+
+    /// Set `Enabled = true` and the scaling in the same update (`None` removes the limit).
+    fn enable(
+        &self,
+        uuid: &str,
+        maximum_concurrency: Option<u32>,
+    ) -> impl Future<Output = Result<EsmSnapshot, PortError>> + Send;
+
+    /// Change only the scaling (`None` removes the limit).
+    fn update_scaling(
+        &self,
+        uuid: &str,
+        maximum_concurrency: Option<u32>,
+    ) -> impl Future<Output = Result<EsmSnapshot, PortError>> + Send;
+}
+
+/// A synchronous invocation's result.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InvokeResult {
+    /// HTTP status of the Invoke call (200 for a synchronous success or function error).
+    pub status: u16,
+    /// Lambda's `FunctionError`, if the function failed.
+    pub function_error: Option<String>,
+    /// The response payload.
+    pub payload: Vec<u8>,
+}
+
+/// The consumer function (Lambda `Invoke`, `RequestResponse`).
+pub trait Consumer: Send + Sync {
+    /// Invoke the consumer synchronously with `payload`.
+    fn invoke(
+        &self,
+        payload: Vec<u8>,
+    ) -> impl Future<Output = Result<InvokeResult, PortError>> + Send;
+}
+
+/// CloudWatch alarm states.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AlarmState {
+    /// `OK`
+    Ok,
+    /// `ALARM`
+    Alarm,
+    /// `INSUFFICIENT_DATA`
+    InsufficientData,
+}
+
+/// The trigger alarm (CloudWatch `SetAlarmState` / `DescribeAlarms`).
+pub trait Alarms: Send + Sync {
+    /// Set the alarm to OK so that a renewed failure changes its state (and fires) again.
+    fn set_ok(&self, reason: &str) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// The alarm's current state.
+    fn state(&self) -> impl Future<Output = Result<AlarmState, PortError>> + Send;
+}
+
+/// The consumer's Lambda metrics over a time range.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ConsumerStats {
+    /// Sum of `Errors`.
+    pub errors: f64,
+    /// Sum of `Invocations`.
+    pub invocations: f64,
+}
+
+/// The consumer's metrics (CloudWatch `GetMetricData` on `AWS/Lambda`).
+pub trait Metrics: Send + Sync {
+    /// Errors and invocations of the consumer between `since_ms` and `until_ms` (epoch ms).
+    fn consumer_stats(
+        &self,
+        since_ms: u64,
+        until_ms: u64,
+    ) -> impl Future<Output = Result<ConsumerStats, PortError>> + Send;
+}
+
+/// The breaker's event bus (EventBridge `PutEvents`).
+pub trait Events: Send + Sync {
+    /// Put one breaker event; fails unless EventBridge accepted it.
+    fn put(&self, event: &BreakerEvent) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// A running execution of the breaker's state machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunningExecution {
+    /// Execution ARN.
+    pub arn: String,
+    /// Start time, epoch ms.
+    pub start_ms: u64,
+}
+
+/// The breaker's state machine (Step Functions `ListExecutions`).
+pub trait Executions: Send + Sync {
+    /// Every RUNNING execution of `state_machine_arn`.
+    fn list_running(
+        &self,
+        state_machine_arn: &str,
+    ) -> impl Future<Output = Result<Vec<RunningExecution>, PortError>> + Send;
+}
+
+/// Wall-clock time, injectable for tests.
+pub trait Clock: Send + Sync {
+    /// Now, in epoch milliseconds.
+    fn now_ms(&self) -> u64;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
 }

@@ -29,7 +29,9 @@ impl Ramp {
     /// the last level removes the limit. With a target at or below the start level the ramp is
     /// just the target.
     pub fn schedule(&self, target: Level) -> Vec<Level> {
-        let start = self.start.clamp(MIN_MAXIMUM_CONCURRENCY, MAX_MAXIMUM_CONCURRENCY);
+        let start = self
+            .start
+            .clamp(MIN_MAXIMUM_CONCURRENCY, MAX_MAXIMUM_CONCURRENCY);
         let top = target.unwrap_or(MAX_MAXIMUM_CONCURRENCY);
         if top <= start || self.steps == 0 {
             return vec![target];
@@ -59,7 +61,10 @@ mod tests {
     #[test]
     fn ramp_climbs_geometrically_to_the_original_limit() {
         let ramp = Ramp { start: 2, steps: 3 };
-        assert_eq!(ramp.schedule(Some(50)), vec![Some(2), Some(6), Some(17), Some(50)]);
+        assert_eq!(
+            ramp.schedule(Some(50)),
+            vec![Some(2), Some(6), Some(17), Some(50)]
+        );
     }
 
     #[test]
@@ -80,8 +85,15 @@ mod tests {
 
     #[test]
     fn levels_never_decrease_and_have_no_repeats() {
-        let ramp = Ramp { start: 2, steps: 10 };
-        let levels: Vec<u32> = ramp.schedule(Some(4)).into_iter().map(Option::unwrap).collect();
+        let ramp = Ramp {
+            start: 2,
+            steps: 10,
+        };
+        let levels: Vec<u32> = ramp
+            .schedule(Some(4))
+            .into_iter()
+            .map(Option::unwrap)
+            .collect();
         assert!(levels.windows(2).all(|w| w[0] < w[1]), "{levels:?}");
         assert_eq!(levels.last(), Some(&4));
     }

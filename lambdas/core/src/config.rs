@@ -1,0 +1,409 @@
+//! The breaker's configuration, read from the environment in one place (see `CONTRACT.md`).
+//! Every error names the variable that is missing or malformed.
+
+use std::str::FromStr;
+
+use crate::backoff::Backoff;
+use crate::ramp::{MAX_MAXIMUM_CONCURRENCY, MIN_MAXIMUM_CONCURRENCY, Ramp};
+
+/// A configuration problem, naming the environment variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is unset or empty.
+    #[error("environment variable {0} is required but not set")]
+    Missing(&'static str),
+    /// A variable is set but its value is not acceptable.
+    #[error("environment variable {name} is invalid ({value:?}): {reason}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// What is wrong and what is expected.
+        reason: String,
+    },
+}
+
+/// Everything a breaker function needs to know about its circuit and policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `CIRCUIT_NAME`: name of this breaker (events, logs).
+    pub circuit_name: String,
+    /// `ESM_UUID`: the consumer's event-source mapping.
+    pub esm_uuid: String,
+    /// `QUEUE_URL`: the consumer's queue.
+    pub queue_url: String,
+    /// `QUEUE_ARN`: the consumer's queue.
+    pub queue_arn: String,
+    /// The region, taken from `QUEUE_ARN` (the probe event's `awsRegion`).
+    pub region: String,
+    /// `CONSUMER_FUNCTION_NAME`: the consumer the probe invokes.
+    pub consumer_function_name: String,
+    /// `ALARM_NAME`: the trigger alarm, reset to OK on close.
+    pub alarm_name: String,
+    /// `EVENT_BUS_NAME`: bus for breaker events (default `default`).
+    pub event_bus_name: String,
+    /// `BACKOFF_INITIAL_SECONDS` / `BACKOFF_MAX_SECONDS` / `BACKOFF_MULTIPLIER` (30 / 900 / 2).
+    pub backoff: Backoff,
+    /// `MAX_OPEN_SECONDS`: give up after this long open; `None` = never.
+    pub max_open_seconds: Option<u64>,
+    /// `PROBE_COUNT`: messages per probe, 1–10 (default 1).
+    pub probe_count: u8,
+    /// `PROBE_VISIBILITY_SECONDS`: visibility while probing, longer than the consumer's timeout
+    /// (default 960, at most 43,200).
+    pub probe_visibility_seconds: u32,
+    /// `RAMP_START` / `RAMP_STEPS` (2 / 3).
+    pub ramp: Ramp,
+    /// `RAMP_INTERVAL_SECONDS`: time between ramp steps (default 60).
+    pub ramp_interval_seconds: u64,
+    /// `RELAPSE_ERROR_RATE_PERCENT`: error rate during a ramp step that reopens (default 50).
+    pub relapse_error_rate_percent: f64,
+    /// `REJITTER_ENABLED` (default true).
+    pub rejitter_enabled: bool,
+    /// `REJITTER_MIN_SECONDS` (default 0).
+    pub rejitter_min_seconds: u32,
+    /// `REJITTER_MAX_SECONDS` (default 300, at most 900).
+    pub rejitter_max_seconds: u32,
+    /// `REJITTER_WORKERS`: max parallel re-jitter workers (default 4).
+    pub rejitter_workers: u32,
+    /// `REJITTER_SLICE_SECONDS`: time budget of one re-jitter invocation (default 60).
+    pub rejitter_slice_seconds: u64,
+    /// `LOOP_BUDGET`: backoff/probe iterations per execution before continue-as-new (default 500).
+    pub loop_budget: u32,
+}
+
+impl Config {
+    /// Read the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Read the configuration through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        let queue_arn = env.required("QUEUE_ARN")?;
+        let region = region_of_arn(&queue_arn).ok_or_else(|| ConfigError::Invalid {
+            name: "QUEUE_ARN",
+            value: queue_arn.clone(),
+            reason: "expected arn:<partition>:sqs:<region>:<account>:<queue>".into(),
+        })?;
+        let backoff = Backoff {
+            initial_seconds: env.parsed("BACKOFF_INITIAL_SECONDS", 30u64, |v| {
+                check(*v >= 1, "must be at least 1")
+            })?,
+            max_seconds: env.parsed("BACKOFF_MAX_SECONDS", 900u64, |v| {
+                check(*v >= 1, "must be at least 1")
+            })?,
+            multiplier: env.parsed("BACKOFF_MULTIPLIER", 2.0f64, |v| {
+                check(v.is_finite() && *v >= 1.0, "must be a number ≥ 1")
+            })?,
+        };
+        if backoff.max_seconds < backoff.initial_seconds {
+            return Err(ConfigError::Invalid {
+                name: "BACKOFF_MAX_SECONDS",
+                value: backoff.max_seconds.to_string(),
+                reason: format!(
+                    "must be ≥ BACKOFF_INITIAL_SECONDS ({})",
+                    backoff.initial_seconds
+                ),
+            });
+        }
+        let rejitter_min_seconds = env.parsed("REJITTER_MIN_SECONDS", 0u32, |v| {
+            check(*v <= 900, "must be 0–900")
+        })?;
+        let rejitter_max_seconds = env.parsed("REJITTER_MAX_SECONDS", 300u32, |v| {
+            check(*v <= 900, "must be 0–900")
+        })?;
+        if rejitter_max_seconds < rejitter_min_seconds {
+            return Err(ConfigError::Invalid {
+                name: "REJITTER_MAX_SECONDS",
+                value: rejitter_max_seconds.to_string(),
+                reason: format!("must be ≥ REJITTER_MIN_SECONDS ({rejitter_min_seconds})"),
+            });
+        }
+        Ok(Self {
+            circuit_name: env.required("CIRCUIT_NAME")?,
+            esm_uuid: env.required("ESM_UUID")?,
+            queue_url: env.required("QUEUE_URL")?,
+            queue_arn,
+            region,
+            consumer_function_name: env.required("CONSUMER_FUNCTION_NAME")?,
+            alarm_name: env.required("ALARM_NAME")?,
+            event_bus_name: env
+                .optional("EVENT_BUS_NAME")
+                .unwrap_or_else(|| "default".into()),
+            backoff,
+            max_open_seconds: match env.optional("MAX_OPEN_SECONDS") {
+                None => None,
+                Some(_) => Some(env.parsed("MAX_OPEN_SECONDS", 0u64, |v| {
+                    check(*v >= 1, "must be at least 1")
+                })?),
+            },
+            probe_count: env.parsed("PROBE_COUNT", 1u8, |v| {
+                check((1..=10).contains(v), "must be 1–10")
+            })?,
+            probe_visibility_seconds: env.parsed("PROBE_VISIBILITY_SECONDS", 960u32, |v| {
+                check((1..=43_200).contains(v), "must be 1–43200")
+            })?,
+            ramp: Ramp {
+                start: env.parsed("RAMP_START", 2u32, |v| {
+                    check(
+                        (MIN_MAXIMUM_CONCURRENCY..=MAX_MAXIMUM_CONCURRENCY).contains(v),
+                        "must be 2–1000 (the ESM MaximumConcurrency range)",
+                    )
+                })?,
+                steps: env.parsed("RAMP_STEPS", 3u32, |v| check(*v <= 100, "must be 0–100"))?,
+            },
+            ramp_interval_seconds: env.parsed("RAMP_INTERVAL_SECONDS", 60u64, |v| {
+                check(*v >= 1, "must be at least 1")
+            })?,
+            relapse_error_rate_percent: env.parsed("RELAPSE_ERROR_RATE_PERCENT", 50.0f64, |v| {
+                check(
+                    v.is_finite() && *v > 0.0 && *v <= 100.0,
+                    "must be a percentage in (0, 100]",
+                )
+            })?,
+            rejitter_enabled: env.parsed_bool("REJITTER_ENABLED", true)?,
+            rejitter_min_seconds,
+            rejitter_max_seconds,
+            rejitter_workers: env.parsed("REJITTER_WORKERS", 4u32, |v| {
+                check((1..=40).contains(v), "must be 1–40")
+            })?,
+            rejitter_slice_seconds: env.parsed("REJITTER_SLICE_SECONDS", 60u64, |v| {
+                check(
+                    (1..=840).contains(v),
+                    "must be 1–840 (leave room in Lambda's 900 s limit)",
+                )
+            })?,
+            loop_budget: env.parsed("LOOP_BUDGET", 500u32, |v| {
+                check((1..=1500).contains(v), "must be 1–1500")
+            })?,
+        })
+    }
+}
+
+/// The region of an ARN (`arn:partition:service:region:account:resource`).
+pub fn region_of_arn(arn: &str) -> Option<String> {
+    let mut parts = arn.splitn(6, ':');
+    let (arn_tag, _partition, _service, region, _account, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    (arn_tag == "arn" && !region.is_empty() && !resource.is_empty()).then(|| region.to_owned())
+}
+
+fn check(ok: bool, reason: &'static str) -> Result<(), &'static str> {
+    if ok { Ok(()) } else { Err(reason) }
+}
+
+struct Env<'a, F: Fn(&str) -> Option<String>>(&'a F);
+
+impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
+    fn optional(&self, name: &'static str) -> Option<String> {
+        (self.0)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.optional(name).ok_or(ConfigError::Missing(name))
+    }
+
+    fn parsed<T: FromStr>(
+        &self,
+        name: &'static str,
+        default: T,
+        valid: impl Fn(&T) -> Result<(), &'static str>,
+    ) -> Result<T, ConfigError> {
+        let Some(raw) = self.optional(name) else {
+            return Ok(default);
+        };
+        let invalid = |reason: String| ConfigError::Invalid {
+            name,
+            value: raw.clone(),
+            reason,
+        };
+        let value: T = raw
+            .parse()
+            .map_err(|_| invalid("not a valid number for this setting".into()))?;
+        valid(&value).map_err(|r| invalid(r.into()))?;
+        Ok(value)
+    }
+
+    fn parsed_bool(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self
+            .optional(name)
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None => Ok(default),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(other) => Err(ConfigError::Invalid {
+                name,
+                value: other.into(),
+                reason: "expected true or false".into(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    /// A complete, valid environment with only the required variables.
+    pub(crate) fn minimal_env() -> HashMap<&'static str, String> {
+        HashMap::from([
+            ("CIRCUIT_NAME", "orders".to_owned()),
+            ("ESM_UUID", "esm-1".to_owned()),
+            (
+                "QUEUE_URL",
+                "http://127.0.0.1/123456789012/orders".to_owned(),
+            ),
+            (
+                "QUEUE_ARN",
+                "arn:aws:sqs:eu-west-1:123456789012:orders".to_owned(),
+            ),
+            ("CONSUMER_FUNCTION_NAME", "orders-consumer".to_owned()),
+            ("ALARM_NAME", "orders-errors".to_owned()),
+        ])
+    }
+
+    fn load(env: &HashMap<&'static str, String>) -> Result<Config, ConfigError> {
+        Config::from_lookup(|k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let c = load(&minimal_env()).unwrap();
+        assert_eq!(c.region, "eu-west-1");
+        assert_eq!(c.event_bus_name, "default");
+        assert_eq!(
+            c.backoff,
+            Backoff {
+                initial_seconds: 30,
+                max_seconds: 900,
+                multiplier: 2.0
+            }
+        );
+        assert_eq!(c.max_open_seconds, None);
+        assert_eq!((c.probe_count, c.probe_visibility_seconds), (1, 960));
+        assert_eq!(c.ramp, Ramp { start: 2, steps: 3 });
+        assert_eq!(c.ramp_interval_seconds, 60);
+        assert_eq!(c.relapse_error_rate_percent, 50.0);
+        assert!(c.rejitter_enabled);
+        assert_eq!((c.rejitter_min_seconds, c.rejitter_max_seconds), (0, 300));
+        assert_eq!(
+            (c.rejitter_workers, c.rejitter_slice_seconds, c.loop_budget),
+            (4, 60, 500)
+        );
+    }
+
+    #[test]
+    fn every_variable_is_read() {
+        let mut env = minimal_env();
+        for (k, v) in [
+            ("EVENT_BUS_NAME", "ops"),
+            ("BACKOFF_INITIAL_SECONDS", "5"),
+            ("BACKOFF_MAX_SECONDS", "60"),
+            ("BACKOFF_MULTIPLIER", "1.5"),
+            ("MAX_OPEN_SECONDS", "3600"),
+            ("PROBE_COUNT", "3"),
+            ("PROBE_VISIBILITY_SECONDS", "120"),
+            ("RAMP_START", "4"),
+            ("RAMP_STEPS", "5"),
+            ("RAMP_INTERVAL_SECONDS", "30"),
+            ("RELAPSE_ERROR_RATE_PERCENT", "25"),
+            ("REJITTER_ENABLED", "FALSE"),
+            ("REJITTER_MIN_SECONDS", "10"),
+            ("REJITTER_MAX_SECONDS", "900"),
+            ("REJITTER_WORKERS", "8"),
+            ("REJITTER_SLICE_SECONDS", "30"),
+            ("LOOP_BUDGET", "100"),
+        ] {
+            env.insert(k, v.to_owned());
+        }
+        let c = load(&env).unwrap();
+        assert_eq!(c.event_bus_name, "ops");
+        assert_eq!(
+            c.backoff,
+            Backoff {
+                initial_seconds: 5,
+                max_seconds: 60,
+                multiplier: 1.5
+            }
+        );
+        assert_eq!(c.max_open_seconds, Some(3600));
+        assert_eq!((c.probe_count, c.probe_visibility_seconds), (3, 120));
+        assert_eq!(c.ramp, Ramp { start: 4, steps: 5 });
+        assert_eq!(c.ramp_interval_seconds, 30);
+        assert_eq!(c.relapse_error_rate_percent, 25.0);
+        assert!(!c.rejitter_enabled);
+        assert_eq!((c.rejitter_min_seconds, c.rejitter_max_seconds), (10, 900));
+        assert_eq!(
+            (c.rejitter_workers, c.rejitter_slice_seconds, c.loop_budget),
+            (8, 30, 100)
+        );
+    }
+
+    #[test]
+    fn missing_required_variable_is_named() {
+        for name in [
+            "CIRCUIT_NAME",
+            "ESM_UUID",
+            "QUEUE_URL",
+            "QUEUE_ARN",
+            "CONSUMER_FUNCTION_NAME",
+            "ALARM_NAME",
+        ] {
+            let mut env = minimal_env();
+            env.remove(name);
+            let err = load(&env).unwrap_err();
+            assert_eq!(err, ConfigError::Missing(name));
+            assert!(err.to_string().contains(name));
+        }
+    }
+
+    #[test]
+    fn malformed_values_are_rejected_naming_the_variable() {
+        for (name, value) in [
+            ("PROBE_COUNT", "11"),
+            ("PROBE_COUNT", "0"),
+            ("PROBE_COUNT", "one"),
+            ("BACKOFF_MULTIPLIER", "0.5"),
+            ("BACKOFF_MAX_SECONDS", "10"),
+            ("RAMP_START", "1"),
+            ("REJITTER_MAX_SECONDS", "901"),
+            ("REJITTER_ENABLED", "yes"),
+            ("PROBE_VISIBILITY_SECONDS", "43201"),
+            ("RELAPSE_ERROR_RATE_PERCENT", "0"),
+            ("MAX_OPEN_SECONDS", "-1"),
+            ("LOOP_BUDGET", "0"),
+            ("QUEUE_ARN", "orders"),
+        ] {
+            let mut env = minimal_env();
+            env.insert(name, value.to_owned());
+            match load(&env) {
+                Err(ConfigError::Invalid { name: n, .. }) => assert_eq!(n, name, "{name}={value}"),
+                other => panic!("{name}={value}: expected Invalid, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn rejitter_window_must_not_be_inverted() {
+        let mut env = minimal_env();
+        env.insert("REJITTER_MIN_SECONDS", "200".into());
+        env.insert("REJITTER_MAX_SECONDS", "100".into());
+        let err = load(&env).unwrap_err();
+        assert!(err.to_string().contains("REJITTER_MAX_SECONDS"), "{err}");
+    }
+}

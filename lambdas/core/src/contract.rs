@@ -1,0 +1,611 @@
+//! The versioned JSON documents the state machine and the handlers exchange (`CONTRACT.md`,
+//! version 1). Parsing is strict: unknown fields, a missing field, a wrong type or another
+//! version fail with an [`InputError`] naming the field (e.g. `state.attempt`).
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+/// The contract version every document carries.
+pub const VERSION: u32 = 1;
+
+/// The `"version": 1` marker: serializes as [`VERSION`], refuses any other value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Version;
+
+impl Serialize for Version {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u32(VERSION)
+    }
+}
+
+impl<'de> Deserialize<'de> for Version {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = u64::deserialize(d)?;
+        if v == u64::from(VERSION) {
+            Ok(Version)
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "unsupported version {v} (this handler understands version {VERSION})"
+            )))
+        }
+    }
+}
+
+/// Malformed handler input: which field, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid input at `{field}`: {message}")]
+pub struct InputError {
+    /// Dotted path of the offending field (`.` for the document itself).
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl InputError {
+    /// An error about `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The same error, nested under `parent` (e.g. `input` + `resume.attempt`).
+    pub fn under(self, parent: &str) -> Self {
+        let field = if self.field == "." {
+            parent.to_owned()
+        } else {
+            format!("{parent}.{}", self.field)
+        };
+        Self { field, ..self }
+    }
+}
+
+/// Parse a handler input strictly, naming the offending field on failure.
+pub fn parse<T: DeserializeOwned>(value: Value) -> Result<T, InputError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.inner().to_string();
+        // serde reports a missing field at the parent's path; name the field itself.
+        let named = message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next());
+        let field = match (named, path.as_str()) {
+            (Some(name), ".") => name.to_owned(),
+            (Some(name), parent) => format!("{parent}.{name}"),
+            (None, p) => p.to_owned(),
+        };
+        InputError { field, message }
+    })
+}
+
+/// What started the outage's recovery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    /// The CloudWatch alarm's state change, through EventBridge.
+    Alarm,
+    /// An operator started the state machine with `{"trigger":"manual"}`.
+    Manual,
+}
+
+/// The ESM's original scaling configuration, restored on close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SavedScaling {
+    /// The original `MaximumConcurrency`; `None` (JSON `null`) when the ESM had no limit.
+    pub maximum_concurrency: Option<u32>,
+}
+
+/// The circuit state passed from step to step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CircuitState {
+    /// Always 1.
+    pub version: Version,
+    /// When the circuit opened (epoch ms); kept across executions of one outage.
+    pub opened_at_ms: u64,
+    /// Probes done in this outage (across executions).
+    pub attempt: u32,
+    /// Loop turns in this execution (reset by continue-as-new).
+    pub iteration: u32,
+    /// How many times this outage continued as a new execution.
+    pub generation: u32,
+    /// The ESM's scaling configuration before the breaker touched it.
+    pub saved_scaling: SavedScaling,
+    /// What started the recovery.
+    pub trigger: Trigger,
+}
+
+impl CircuitState {
+    /// The state of a circuit that has just opened.
+    pub fn opened(now_ms: u64, saved_scaling: SavedScaling, trigger: Trigger) -> Self {
+        Self {
+            version: Version,
+            opened_at_ms: now_ms,
+            attempt: 0,
+            iteration: 0,
+            generation: 0,
+            saved_scaling,
+            trigger,
+        }
+    }
+
+    /// Whole seconds the circuit has been open at `now_ms`.
+    pub fn open_seconds(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(self.opened_at_ms) / 1000
+    }
+}
+
+/// Input of every handler that only takes the state (`backoff`, `probe`, `close`, `rejitter-plan`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StateInput {
+    /// The circuit state.
+    pub state: CircuitState,
+}
+
+/// Input of `open`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OpenInput {
+    /// `$$.Execution.Id` of the running execution.
+    pub execution_arn: String,
+    /// The execution's input: an alarm event, `{"trigger":"manual"}` or a resume document.
+    pub input: Value,
+}
+
+/// What `open` was asked to do, parsed from [`OpenInput::input`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenRequest {
+    /// A CloudWatch alarm state-change event.
+    Alarm {
+        /// `detail.alarmName`.
+        alarm_name: String,
+    },
+    /// A manual trigger.
+    Manual,
+    /// Continue-as-new of a running outage.
+    Resume {
+        /// The state the previous execution ended with.
+        state: CircuitState,
+        /// The execution that started this one (ignored by single flight).
+        previous_execution_arn: Option<String>,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ResumeDoc {
+    resume: CircuitState,
+    previous_execution_arn: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManualDoc {
+    #[allow(dead_code)]
+    trigger: ManualTag,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ManualTag {
+    Manual,
+}
+
+impl OpenInput {
+    /// Classify and validate the execution input. Errors name fields under `input`.
+    pub fn request(&self) -> Result<OpenRequest, InputError> {
+        let Value::Object(map) = &self.input else {
+            return Err(InputError::new(
+                "input",
+                "expected an object (alarm event, manual trigger or resume)",
+            ));
+        };
+        if map.contains_key("resume") {
+            let doc: ResumeDoc = parse(self.input.clone()).map_err(|e| e.under("input"))?;
+            return Ok(OpenRequest::Resume {
+                state: doc.resume,
+                previous_execution_arn: doc.previous_execution_arn,
+            });
+        }
+        if map.contains_key("trigger") {
+            parse::<ManualDoc>(self.input.clone()).map_err(|e| e.under("input"))?;
+            return Ok(OpenRequest::Manual);
+        }
+        if map.contains_key("source") || map.contains_key("detail-type") {
+            let str_at = |pointer: &str| self.input.pointer(pointer).and_then(Value::as_str);
+            let field = |p: &str| format!("input{}", p.replace('/', "."));
+            for (pointer, expected) in [
+                ("/source", "aws.cloudwatch"),
+                ("/detail-type", "CloudWatch Alarm State Change"),
+            ] {
+                if str_at(pointer) != Some(expected) {
+                    return Err(InputError::new(
+                        field(pointer),
+                        format!("expected {expected:?}"),
+                    ));
+                }
+            }
+            let alarm_name = str_at("/detail/alarmName")
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| InputError::new("input.detail.alarmName", "missing alarm name"))?;
+            return Ok(OpenRequest::Alarm {
+                alarm_name: alarm_name.to_owned(),
+            });
+        }
+        Err(InputError::new(
+            "input",
+            "expected a CloudWatch alarm state-change event, {\"trigger\":\"manual\"} or {\"resume\":...}",
+        ))
+    }
+}
+
+/// Input of `ramp`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RampInput {
+    /// The circuit state.
+    pub state: CircuitState,
+    /// 0 on entry, then the `step` the previous call returned.
+    pub step: u32,
+}
+
+/// The `error` object Step Functions' `Catch` puts in the state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaughtError {
+    /// The error type (`Retryable`, `States.Timeout`, ...).
+    #[serde(rename = "Error", default)]
+    pub error: String,
+    /// The error message.
+    #[serde(rename = "Cause", default)]
+    pub cause: String,
+}
+
+/// Input of `stuck`, parsed leniently: it is the last resort and must not fail on bad input.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StuckInput {
+    /// The circuit state if the document had a valid one.
+    pub state: Option<CircuitState>,
+    /// The caught error, if any.
+    pub error: Option<CaughtError>,
+    /// Why the given state or error could not be read, if they could not.
+    pub input_problem: Option<String>,
+}
+
+impl StuckInput {
+    /// Read whatever is usable from `value`; never fails.
+    pub fn lenient(value: &Value) -> Self {
+        let mut problems = Vec::new();
+        let state = match value.get("state") {
+            None | Some(Value::Null) => None,
+            Some(s) => match parse::<CircuitState>(s.clone()) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    problems.push(e.under("state").to_string());
+                    None
+                }
+            },
+        };
+        let error = match value.get("error") {
+            None | Some(Value::Null) => None,
+            Some(e) => match serde_json::from_value::<CaughtError>(e.clone()) {
+                Ok(e) => Some(e),
+                Err(err) => {
+                    problems.push(format!("invalid input at `error`: {err}"));
+                    Some(CaughtError {
+                        error: "Unknown".into(),
+                        cause: e.to_string(),
+                    })
+                }
+            },
+        };
+        if !value.is_object() {
+            problems.push("invalid input at `.`: expected an object".into());
+        }
+        Self {
+            state,
+            error,
+            input_problem: (!problems.is_empty()).then(|| problems.join("; ")),
+        }
+    }
+}
+
+/// `open`'s decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpenAction {
+    /// This execution owns the recovery.
+    Proceed,
+    /// Another recovery of the same ESM is running; end without touching anything.
+    Duplicate,
+}
+
+/// Output of `open`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OpenOutput {
+    /// Always 1.
+    pub version: Version,
+    /// Proceed or end.
+    pub action: OpenAction,
+    /// The state, absent on `duplicate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<CircuitState>,
+}
+
+/// `backoff`'s decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackoffAction {
+    /// Wait `waitSeconds`, then probe.
+    Wait,
+    /// Max open duration reached: stay open, stop.
+    Stuck,
+    /// Loop budget reached: continue as a new execution.
+    Continue,
+}
+
+/// Output of `backoff`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BackoffOutput {
+    /// Always 1.
+    pub version: Version,
+    /// What to do next.
+    pub action: BackoffAction,
+    /// Seconds to wait before the probe (0 unless `wait`).
+    pub wait_seconds: u64,
+    /// The state.
+    pub state: CircuitState,
+}
+
+/// A probe's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// The consumer processed every probed message.
+    Healthy,
+    /// The consumer failed (function error or a batch item failure).
+    Unhealthy,
+    /// Nothing to probe: the queue is empty.
+    Empty,
+}
+
+/// Output of `probe`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProbeOutput {
+    /// Always 1.
+    pub version: Version,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// How many messages were probed.
+    pub probed: u32,
+    /// The state (`attempt` incremented).
+    pub state: CircuitState,
+}
+
+/// `ramp`'s decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RampAction {
+    /// Wait `waitSeconds`, then call `ramp` again with `step`.
+    Step,
+    /// Ramp complete: close.
+    Done,
+    /// Relapse: the ESM is disabled again; back to backoff.
+    Reopen,
+}
+
+/// Output of `ramp`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RampOutput {
+    /// Always 1.
+    pub version: Version,
+    /// What to do next.
+    pub action: RampAction,
+    /// The step to call with next.
+    pub step: u32,
+    /// Seconds to wait before the next call (0 unless `step`).
+    pub wait_seconds: u64,
+    /// The ESM's `MaximumConcurrency` now; `null` for no limit (or when reopened).
+    pub maximum_concurrency: Option<u32>,
+    /// The state.
+    pub state: CircuitState,
+}
+
+/// Output of `close`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CloseOutput {
+    /// Always 1.
+    pub version: Version,
+    /// Always true.
+    pub closed: bool,
+    /// How long the circuit was open.
+    pub open_seconds: u64,
+}
+
+/// Output of `stuck`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StuckOutput {
+    /// Always 1.
+    pub version: Version,
+    /// The ESM's state as read (`Unknown` if it could not be read).
+    pub esm_state: String,
+    /// Always true (the handler fails if the event could not be put).
+    pub notified: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn state_json() -> Value {
+        json!({
+            "version": 1, "openedAtMs": 1_763_900_000_000u64, "attempt": 2, "iteration": 1,
+            "generation": 0, "savedScaling": { "maximumConcurrency": 50 }, "trigger": "alarm"
+        })
+    }
+
+    #[test]
+    fn state_round_trips_in_the_contract_shape() {
+        let s: CircuitState = parse(state_json()).unwrap();
+        assert_eq!(s.saved_scaling.maximum_concurrency, Some(50));
+        assert_eq!(serde_json::to_value(&s).unwrap(), state_json());
+    }
+
+    #[test]
+    fn no_limit_is_null_in_saved_scaling() {
+        let mut j = state_json();
+        j["savedScaling"]["maximumConcurrency"] = Value::Null;
+        let s: CircuitState = parse(j.clone()).unwrap();
+        assert_eq!(s.saved_scaling.maximum_concurrency, None);
+        assert_eq!(serde_json::to_value(&s).unwrap(), j);
+    }
+
+    #[test]
+    fn other_version_is_refused_naming_the_field() {
+        let mut j = json!({ "state": state_json() });
+        j["state"]["version"] = json!(2);
+        let e = parse::<StateInput>(j).unwrap_err();
+        assert_eq!(e.field, "state.version");
+        assert!(e.message.contains("unsupported version 2"), "{e}");
+    }
+
+    #[test]
+    fn missing_field_is_named_with_its_path() {
+        let mut j = json!({ "state": state_json() });
+        j["state"].as_object_mut().unwrap().remove("attempt");
+        assert_eq!(parse::<StateInput>(j).unwrap_err().field, "state.attempt");
+        assert_eq!(parse::<StateInput>(json!({})).unwrap_err().field, "state");
+    }
+
+    #[test]
+    fn wrong_type_is_named_with_its_path() {
+        let mut j = json!({ "state": state_json(), "step": 0 });
+        j["state"]["savedScaling"]["maximumConcurrency"] = json!("fifty");
+        let e = parse::<RampInput>(j).unwrap_err();
+        assert_eq!(e.field, "state.savedScaling.maximumConcurrency");
+        let e = parse::<RampInput>(json!({ "state": state_json(), "step": -1 })).unwrap_err();
+        assert_eq!(e.field, "step");
+    }
+
+    #[test]
+    fn unknown_field_is_refused_and_named() {
+        let mut j = json!({ "state": state_json() });
+        j["state"]["attempts"] = json!(1);
+        assert_eq!(parse::<StateInput>(j).unwrap_err().field, "state.attempts");
+    }
+
+    #[test]
+    fn open_input_recognises_alarm_manual_and_resume() {
+        let alarm = OpenInput {
+            execution_arn: "arn".into(),
+            input: json!({
+                "source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change",
+                "detail": { "alarmName": "orders-errors", "state": { "value": "ALARM" } }
+            }),
+        };
+        assert_eq!(
+            alarm.request().unwrap(),
+            OpenRequest::Alarm {
+                alarm_name: "orders-errors".into()
+            }
+        );
+        let manual = OpenInput {
+            execution_arn: "arn".into(),
+            input: json!({ "trigger": "manual" }),
+        };
+        assert_eq!(manual.request().unwrap(), OpenRequest::Manual);
+        let resume = OpenInput {
+            execution_arn: "arn".into(),
+            input: json!({ "resume": state_json(), "previousExecutionArn": "arn:prev" }),
+        };
+        match resume.request().unwrap() {
+            OpenRequest::Resume {
+                state,
+                previous_execution_arn,
+            } => {
+                assert_eq!(state.attempt, 2);
+                assert_eq!(previous_execution_arn.as_deref(), Some("arn:prev"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn open_input_errors_name_the_field_under_input() {
+        let bad = |input: Value| {
+            OpenInput {
+                execution_arn: "arn".into(),
+                input,
+            }
+            .request()
+            .unwrap_err()
+            .field
+        };
+        assert_eq!(bad(json!({ "trigger": "auto" })), "input.trigger");
+        assert_eq!(
+            bad(json!({ "resume": { "version": 1 } })),
+            "input.resume.openedAtMs"
+        );
+        assert_eq!(
+            bad(json!({ "source": "aws.ec2", "detail-type": "x" })),
+            "input.source"
+        );
+        assert_eq!(
+            bad(
+                json!({ "source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change", "detail": {} })
+            ),
+            "input.detail.alarmName"
+        );
+        assert_eq!(bad(json!("go")), "input");
+        assert_eq!(bad(json!({ "hello": 1 })), "input");
+    }
+
+    #[test]
+    fn stuck_input_is_lenient() {
+        let s = StuckInput::lenient(
+            &json!({ "state": { "version": 9 }, "error": { "Error": "Retryable", "Cause": "x" } }),
+        );
+        assert!(s.state.is_none());
+        assert_eq!(s.error.unwrap().error, "Retryable");
+        assert!(s.input_problem.unwrap().contains("state.version"));
+        let s = StuckInput::lenient(&json!({ "state": state_json(), "error": null }));
+        assert_eq!(s.state.unwrap().attempt, 2);
+        assert!(s.input_problem.is_none());
+        assert!(StuckInput::lenient(&json!(42)).input_problem.is_some());
+    }
+
+    #[test]
+    fn outputs_serialize_in_the_contract_shape() {
+        let state: CircuitState = parse(state_json()).unwrap();
+        let ramp = RampOutput {
+            version: Version,
+            action: RampAction::Step,
+            step: 1,
+            wait_seconds: 60,
+            maximum_concurrency: None,
+            state: state.clone(),
+        };
+        assert_eq!(
+            serde_json::to_value(&ramp).unwrap(),
+            json!({ "version": 1, "action": "step", "step": 1, "waitSeconds": 60, "maximumConcurrency": null, "state": state_json() })
+        );
+        let dup = OpenOutput {
+            version: Version,
+            action: OpenAction::Duplicate,
+            state: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&dup).unwrap(),
+            json!({ "version": 1, "action": "duplicate" })
+        );
+    }
+}

@@ -1,0 +1,254 @@
+//! The breaker's decisions that are not tied to one message: the backoff step (wait, stuck or
+//! continue-as-new), single flight among running executions, and ramp relapse.
+
+use crate::config::Config;
+use crate::contract::CircuitState;
+use crate::ports::{ConsumerStats, RunningExecution};
+
+/// What the backoff step decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackoffDecision {
+    /// Wait this many seconds, then probe.
+    Wait(u64),
+    /// The circuit has been open for `MAX_OPEN_SECONDS`: stay open, announce it, stop.
+    Stuck,
+    /// This execution used its loop budget: continue as a new execution.
+    Continue,
+}
+
+/// Decide the backoff step for `state` at `now_ms`. Stuck wins over continue; a wait never
+/// overshoots the max open duration by more than a second (so the last probe happens in time).
+pub fn backoff_decision<R: rand::Rng + ?Sized>(
+    state: &CircuitState,
+    config: &Config,
+    now_ms: u64,
+    rng: &mut R,
+) -> BackoffDecision {
+    let open_ms = now_ms.saturating_sub(state.opened_at_ms);
+    if let Some(max) = config.max_open_seconds
+        && open_ms >= max.saturating_mul(1000)
+    {
+        return BackoffDecision::Stuck;
+    }
+    if state.iteration >= config.loop_budget {
+        return BackoffDecision::Continue;
+    }
+    let mut wait = config.backoff.next_wait(state.attempt, rng);
+    if let Some(max) = config.max_open_seconds {
+        let remaining = (max.saturating_mul(1000) - open_ms).div_ceil(1000);
+        wait = wait.min(remaining.max(crate::backoff::MIN_WAIT_SECONDS));
+    }
+    BackoffDecision::Wait(wait)
+}
+
+/// The state machine ARN an execution ARN belongs to
+/// (`arn:aws:states:r:a:execution:Machine:Name` → `arn:aws:states:r:a:stateMachine:Machine`).
+pub fn state_machine_arn(execution_arn: &str) -> Option<String> {
+    let parts: Vec<&str> = execution_arn.split(':').collect();
+    match parts.as_slice() {
+        [
+            "arn",
+            partition,
+            "states",
+            region,
+            account,
+            "execution",
+            machine,
+            name,
+        ] if !machine.is_empty() && !name.is_empty() => Some(format!(
+            "arn:{partition}:states:{region}:{account}:stateMachine:{machine}"
+        )),
+        _ => None,
+    }
+}
+
+/// Single flight: is `me` the recovery that owns the circuit? The owner is the oldest RUNNING
+/// execution by start time, ties broken by ARN. `ignore` (the execution that continued as
+/// `me`) is left out. If the listing does not show `me` yet (it is eventually consistent), `me`
+/// counts as started at `now_ms`.
+pub fn owns_recovery(
+    running: &[RunningExecution],
+    me: &str,
+    ignore: Option<&str>,
+    now_ms: u64,
+) -> bool {
+    let mut candidates: Vec<(u64, &str)> = running
+        .iter()
+        .filter(|e| Some(e.arn.as_str()) != ignore || e.arn == me)
+        .map(|e| (e.start_ms, e.arn.as_str()))
+        .collect();
+    if !candidates.iter().any(|(_, arn)| *arn == me) {
+        candidates.push((now_ms, me));
+    }
+    candidates
+        .into_iter()
+        .min()
+        .map(|(_, arn)| arn == me)
+        .unwrap_or(true)
+}
+
+/// A ramp step relapsed if the consumer's error rate reached `threshold_percent` (no
+/// invocations means no evidence of failure).
+pub fn relapsed(stats: ConsumerStats, threshold_percent: f64) -> bool {
+    stats.invocations > 0.0 && stats.errors * 100.0 / stats.invocations >= threshold_percent
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    use super::*;
+    use crate::config::tests::minimal_env;
+    use crate::contract::{SavedScaling, Trigger};
+
+    fn config(extra: &[(&'static str, &str)]) -> Config {
+        let mut env = minimal_env();
+        for (k, v) in extra {
+            env.insert(k, (*v).to_owned());
+        }
+        Config::from_lookup(|k| env.get(k).cloned()).unwrap()
+    }
+
+    fn state(opened_at_ms: u64, attempt: u32, iteration: u32) -> CircuitState {
+        let mut s = CircuitState::opened(
+            opened_at_ms,
+            SavedScaling {
+                maximum_concurrency: None,
+            },
+            Trigger::Alarm,
+        );
+        s.attempt = attempt;
+        s.iteration = iteration;
+        s
+    }
+
+    #[test]
+    fn backoff_waits_within_the_ceiling_of_the_attempt() {
+        let c = config(&[]);
+        let mut rng = StdRng::seed_from_u64(3);
+        for attempt in 0..12 {
+            match backoff_decision(&state(0, attempt, 0), &c, 1_000, &mut rng) {
+                BackoffDecision::Wait(w) => assert!((1..=c.backoff.ceiling(attempt)).contains(&w)),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn backoff_is_stuck_after_max_open_seconds() {
+        let c = config(&[("MAX_OPEN_SECONDS", "3600")]);
+        let mut rng = StdRng::seed_from_u64(3);
+        assert_eq!(
+            backoff_decision(&state(0, 3, 0), &c, 3_600_000, &mut rng),
+            BackoffDecision::Stuck
+        );
+        assert!(matches!(
+            backoff_decision(&state(0, 3, 0), &c, 3_599_000, &mut rng),
+            BackoffDecision::Wait(1)
+        ));
+    }
+
+    #[test]
+    fn backoff_never_gets_stuck_without_max_open_seconds() {
+        let c = config(&[]);
+        let mut rng = StdRng::seed_from_u64(3);
+        let fourteen_days = 14 * 86_400_000;
+        assert!(matches!(
+            backoff_decision(&state(0, 9_000, 0), &c, fourteen_days, &mut rng),
+            BackoffDecision::Wait(_)
+        ));
+    }
+
+    #[test]
+    fn backoff_continues_as_new_when_the_loop_budget_is_spent() {
+        let c = config(&[("LOOP_BUDGET", "10")]);
+        let mut rng = StdRng::seed_from_u64(3);
+        assert_eq!(
+            backoff_decision(&state(0, 50, 10), &c, 1, &mut rng),
+            BackoffDecision::Continue
+        );
+        assert!(matches!(
+            backoff_decision(&state(0, 50, 9), &c, 1, &mut rng),
+            BackoffDecision::Wait(_)
+        ));
+        let stuck_too = config(&[("LOOP_BUDGET", "10"), ("MAX_OPEN_SECONDS", "1")]);
+        assert_eq!(
+            backoff_decision(&state(0, 50, 10), &stuck_too, 5_000, &mut rng),
+            BackoffDecision::Stuck
+        );
+    }
+
+    #[test]
+    fn state_machine_arn_is_derived_from_the_execution_arn() {
+        assert_eq!(
+            state_machine_arn("arn:aws:states:eu-west-1:123456789012:execution:Breaker:run-1")
+                .as_deref(),
+            Some("arn:aws:states:eu-west-1:123456789012:stateMachine:Breaker")
+        );
+        assert_eq!(
+            state_machine_arn("arn:aws:states:eu-west-1:1:stateMachine:Breaker"),
+            None
+        );
+        assert_eq!(state_machine_arn("nonsense"), None);
+    }
+
+    fn exec(arn: &str, start_ms: u64) -> RunningExecution {
+        RunningExecution {
+            arn: arn.into(),
+            start_ms,
+        }
+    }
+
+    #[test]
+    fn oldest_running_execution_owns_the_recovery() {
+        let running = [exec("b", 200), exec("a", 100), exec("c", 300)];
+        assert!(owns_recovery(&running, "a", None, 1_000));
+        assert!(!owns_recovery(&running, "b", None, 1_000));
+    }
+
+    #[test]
+    fn start_time_ties_are_broken_by_arn() {
+        let running = [exec("b", 100), exec("a", 100)];
+        assert!(owns_recovery(&running, "a", None, 1_000));
+        assert!(!owns_recovery(&running, "b", None, 1_000));
+    }
+
+    #[test]
+    fn previous_execution_of_a_continue_as_new_is_ignored() {
+        let running = [exec("prev", 100), exec("me", 200)];
+        assert!(owns_recovery(&running, "me", Some("prev"), 1_000));
+        assert!(!owns_recovery(&running, "me", None, 1_000));
+    }
+
+    #[test]
+    fn execution_missing_from_the_listing_counts_as_newest() {
+        assert!(owns_recovery(&[], "me", None, 1_000));
+        assert!(!owns_recovery(&[exec("other", 500)], "me", None, 1_000));
+    }
+
+    #[test]
+    fn relapse_is_an_error_rate_at_or_above_the_threshold() {
+        assert!(relapsed(
+            ConsumerStats {
+                errors: 5.0,
+                invocations: 10.0
+            },
+            50.0
+        ));
+        assert!(!relapsed(
+            ConsumerStats {
+                errors: 4.0,
+                invocations: 10.0
+            },
+            50.0
+        ));
+        assert!(!relapsed(
+            ConsumerStats {
+                errors: 0.0,
+                invocations: 0.0
+            },
+            50.0
+        ));
+    }
+}
