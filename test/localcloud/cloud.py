@@ -3,7 +3,7 @@
     with LocalCloud(binaries={asset_path: host_binary}).start() as cloud:
         sqs = cloud.client("sqs")
 
-Parts: moto (patched, see patches.py and cfn.py), the Lambda runtime host (runtime.py), the ESM
+Parts: moto (patched, see patches.py and cfn.py; CloudWatch also in RPC v2 CBOR, see cbor.py), the Lambda runtime host (runtime.py), the ESM
 poller (esm.py) and the alarm evaluator (alarms.py). One LocalCloud at a time per process (moto's backends
 and the patches are process-wide); each starts from an empty account.
 """
@@ -30,6 +30,7 @@ import requests
 from botocore.config import Config
 
 from . import cfn, patches
+from .cbor import CborBridge
 from .alarms import AlarmEvaluator
 from .esm import EsmPoller
 from .runtime import FunctionSpec, InvokeResult, RuntimeHost
@@ -82,7 +83,8 @@ class LocalCloud:
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> "LocalCloud":
-        from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
 
         # AWS managed policies exist, so roles can attach them (ManagedPolicyArns)
         os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
@@ -90,8 +92,9 @@ class LocalCloud:
         cfn.apply()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         os.environ["MOTO_PORT"] = str(self.port)  # the Step Functions interpreter calls back here
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self._server.start()
+        app = CborBridge(DomainDispatcherApplication(create_backend_app), self.url, self.region)
+        self._server = make_server("127.0.0.1", self.port, app, threaded=True, request_handler=MotoRequestHandler)
+        threading.Thread(target=self._server.serve_forever, daemon=True, name="moto").start()
         # moto's backends are process-wide: a new local cloud starts from an empty account
         requests.post(f"{self.url}/moto-api/reset", timeout=30).raise_for_status()
         requests.post(
@@ -115,7 +118,8 @@ class LocalCloud:
         if self.host:
             self.host.stop()
         if self._server:
-            self._server.stop()
+            self._server.shutdown()
+            self._server.server_close()
 
     def __enter__(self) -> "LocalCloud":
         return self
