@@ -39,13 +39,17 @@ def run(cmd: list[str], cwd: str, env: Optional[dict] = None, timeout: float = 9
 def host_binaries() -> dict[str, str]:
     """Build the handlers and the example consumer for this machine; map each deployed (arm64)
     asset to its host build. The arm64 assets come from `npm run build` (.ci/setup)."""
+    override = {name: os.environ.get(var) for name, var in
+                (("bootstrap", "LOCALCLOUD_BOOTSTRAP"), ("example-consumer", "LOCALCLOUD_CONSUMER"))}
     missing = [p for p in ASSETS.values() if not os.path.exists(p)]
     if missing:
         raise RuntimeError(f"Lambda assets missing ({', '.join(missing)}): run `bash .ci/setup` (or `npm run build`) first")
+    if all(override.values()):  # prebuilt host binaries (LOCALCLOUD_BOOTSTRAP / LOCALCLOUD_CONSUMER)
+        return {ASSETS[name]: path for name, path in override.items()}
     target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
     run(["cargo", "build", "-p", "breaker-handlers", "--bin", "bootstrap",
          "-p", "example-consumer", "--bin", "example-consumer"], cwd=ROOT, timeout=1800)
-    return {ASSETS[name]: os.path.join(target, "debug", name) for name in ASSETS}
+    return {ASSETS[name]: override[name] or os.path.join(target, "debug", name) for name in ASSETS}
 
 
 def cdk_env(cloud: LocalCloud) -> dict[str, str]:
