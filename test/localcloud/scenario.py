@@ -126,6 +126,11 @@ class Ledger:
                 if not result.errored and r["messageId"] not in failed:
                     self.processed[order] += 1
 
+    def done(self) -> set[str]:
+        """Orders processed successfully at least once."""
+        with self.lock:
+            return {o for o, c in self.processed.items() if c}
+
     def counts(self) -> tuple[int, int]:
         with self.lock:
             return len(self.invocations), sum(1 for _, e in self.invocations if e)
@@ -261,7 +266,7 @@ class Scenario:
             "dlq": dlq["Messages"] + dlq["MessagesNotVisible"],
             "invocations": inv,
             "errors": err,
-            "processed": sum(1 for c in self.ledger.processed.values() if c),
+            "processed": len(self.ledger.done()),
             "running": len(running),
             "step": self.current_step(running[0]["executionArn"]) if running else "-",
         }
@@ -294,7 +299,7 @@ class Scenario:
         return [e for e in self.cloud.alarms.events if e["alarmName"] == self.o["AlarmName"]]
 
     def summary(self) -> dict:
-        processed = {o for o, c in self.ledger.processed.items() if c}
+        processed = self.ledger.done()
         sent = set(self.sent)
         dlq = self.depth(self.dlq_url)
         q = self.depth(self.queue_url)
@@ -304,7 +309,7 @@ class Scenario:
             "lost": len(sent - processed) - (q["Messages"] + q["MessagesNotVisible"] + q["MessagesDelayed"]),
             "still queued": q["Messages"] + q["MessagesNotVisible"] + q["MessagesDelayed"],
             "dead-lettered": dlq["Messages"] + dlq["MessagesNotVisible"],
-            "duplicates": sum(1 for o in processed if self.ledger.processed[o] > 1),
+            "duplicates": sum(1 for o in processed if self.ledger.processed[o] > 1),  # at-least-once
             "consumer invocations": self.ledger.counts()[0],
             "consumer errors": self.ledger.counts()[1],
         }
@@ -350,5 +355,5 @@ def drain(scn: Scenario, timeout: float, on_sample: Callable[[dict], None]) -> d
     """Wait until every sent order is processed and the queue is empty."""
     sent = set(scn.sent)
     return scn.wait_until(
-        lambda s: s["queue"] == 0 and s["inflight"] == 0 and sent <= {o for o, c in scn.ledger.processed.items() if c},
+        lambda s: s["queue"] == 0 and s["inflight"] == 0 and sent <= scn.ledger.done(),
         timeout, on_sample)
