@@ -11,6 +11,8 @@
 //! - [`sqs_event`]: the faithful SQS event a probe invokes the consumer with.
 //! - [`events`]: the breaker's EventBridge events.
 //! - [`ramp`]: the half-open concurrency schedule.
+//! - [`rejitter`]: re-jitter planning: delay window, copy recognition (`cutoffMs`), batch
+//!   splitting by count and size, worker sizing.
 //!
 //! The same policy code runs in the Lambdas and in the simulator (`lambdas/sim`).
 
@@ -23,4 +25,5 @@ pub mod policy;
 pub mod ports;
 pub mod probe;
 pub mod ramp;
+pub mod rejitter;
 pub mod sqs_event;

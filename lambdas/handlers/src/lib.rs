@@ -6,6 +6,7 @@
 //! - [`open`], [`backoff`], [`probe`], [`ramp`], [`close`], [`stuck`]: one module per handler of
 //!   `CONTRACT.md`; each handler is an async function taking its input document, the
 //!   configuration and the ports it needs.
+//! - [`rejitter`]: `rejitter-plan` and `rejitter` (spread the backlog over a delay window).
 //! - [`esm`]: event-source mapping updates retried on `ResourceInUseException`, bounded wait
 //!   for `Disabled`.
 //! - [`error`]: [`error::HandlerError`] and its mapping to the runtime's `Diagnostic`
@@ -20,6 +21,7 @@ pub mod esm;
 pub mod open;
 pub mod probe;
 pub mod ramp;
+pub mod rejitter;
 pub mod stuck;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

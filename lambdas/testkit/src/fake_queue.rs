@@ -12,6 +12,7 @@
 //!   per-message delays are refused on FIFO queues;
 //! - fault injection: fail whole calls (`fail_calls`) or single send/delete entries
 //!   (`fail_send_entries`, `fail_delete_entries`), a bounded number of times or forever;
+//! - optional per-call latency ([`FakeQueue::set_latency`]);
 //! - a call log ([`FakeQueue::calls`]) to assert what a handler did, and "no call at all".
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -132,6 +133,7 @@ struct Shared {
     epoch_base_ms: u64,
     started: Instant,
     ids: AtomicU64,
+    latency_us: AtomicU64,
 }
 
 /// An in-memory SQS queue; clones share the same queue.
@@ -196,6 +198,7 @@ impl FakeQueueBuilder {
                 epoch_base_ms,
                 started: Instant::now(),
                 ids: AtomicU64::new(0),
+                latency_us: AtomicU64::new(0),
             }),
         }
     }
@@ -369,7 +372,16 @@ impl FakeQueue {
         self.shared.notify.notify_waiters();
     }
 
-    fn enter(&self, op: Op) -> Result<(), PortError> {
+    /// Delay every call through the [`Queue`] port by `latency` (a round trip), on the tokio clock.
+    pub fn set_latency(&self, latency: Duration) {
+        self.shared.latency_us.store(latency.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    async fn enter(&self, op: Op) -> Result<(), PortError> {
+        let latency = self.shared.latency_us.load(Ordering::Relaxed);
+        if latency > 0 {
+            tokio::time::sleep(Duration::from_micros(latency)).await;
+        }
         let mut inner = self.lock();
         inner.calls.push(op);
         if let Some(faults) = inner.call_faults.get_mut(&op) {
@@ -466,7 +478,7 @@ impl Queue for FakeQueue {
         wait_seconds: u8,
         visibility_timeout: u32,
     ) -> Result<Vec<ReceivedMessage>, PortError> {
-        self.enter(Op::Receive)?;
+        self.enter(Op::Receive).await?;
         let invalid = |what: String| {
             Err(port_error(Op::Receive, FaultKind::NonRetryable, "InvalidParameterValue", what))
         };
@@ -495,7 +507,7 @@ impl Queue for FakeQueue {
     }
 
     async fn send_batch(&self, entries: Vec<OutgoingMessage>) -> Result<BatchOutcome, PortError> {
-        self.enter(Op::SendBatch)?;
+        self.enter(Op::SendBatch).await?;
         let fail = |code: &str, what: String| {
             Err(port_error(Op::SendBatch, FaultKind::NonRetryable, code, what))
         };
@@ -564,7 +576,7 @@ impl Queue for FakeQueue {
         &self,
         entries: Vec<(String, String)>,
     ) -> Result<BatchOutcome, PortError> {
-        self.enter(Op::DeleteBatch)?;
+        self.enter(Op::DeleteBatch).await?;
         if entries.is_empty() || entries.len() > 10 {
             return Err(port_error(
                 Op::DeleteBatch,
@@ -622,7 +634,7 @@ impl Queue for FakeQueue {
     }
 
     async fn change_visibility(&self, receipt_handle: &str, seconds: u32) -> Result<(), PortError> {
-        self.enter(Op::ChangeVisibility)?;
+        self.enter(Op::ChangeVisibility).await?;
         if seconds > 43_200 {
             return Err(port_error(
                 Op::ChangeVisibility,
@@ -660,7 +672,7 @@ impl Queue for FakeQueue {
     }
 
     async fn info(&self) -> Result<QueueInfo, PortError> {
-        self.enter(Op::Info)?;
+        self.enter(Op::Info).await?;
         let now = Instant::now();
         let inner = self.lock();
         let mut info = QueueInfo {

@@ -1,0 +1,989 @@
+//! `rejitter-plan` and `rejitter` (see `lambdas/CONTRACT.md`): spread the queued backlog over a
+//! delay window without losing or dead-lettering a message.
+//!
+//! [`run_plan`] reads the queue depth, refuses FIFO queues, fixes the `cutoffMs` (only messages
+//! sent before it are moved; see `breaker_core::rejitter` for why copies are never moved twice)
+//! and sizes the worker fan-out. [`run_rejitter`] is one worker's time slice: `in_flight_batches`
+//! lanes run concurrently on tokio, each a three-stage pipeline that, in every round, receives the
+//! next 10 messages, sends the copies of the previous ones (`SendMessageBatch`, drawn
+//! `DelaySeconds`) and deletes the originals whose copies were confirmed the round before — so
+//! each lane keeps one batch in every stage and moves ~10 messages per round trip.
+//!
+//! Safety rules:
+//! - an original is deleted only after SQS confirmed its copy, with the handle of our receive;
+//! - failed send entries are retried (not sender faults), then released with visibility 0 once
+//!   the lanes stopped receiving (so this invocation does not receive them again and raise their
+//!   receive count), never dropped;
+//! - a failed delete leaves the original in place: the message may arrive twice, never zero times;
+//! - messages sent at/after the cutoff stay hidden for the receive's visibility timeout (longer
+//!   than the slice), except those near `maxReceiveCount`, which are moved fresh;
+//! - the handler is invoked by Step Functions, never by the queue, so Lambda's recursive-loop
+//!   detection does not apply to it.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use breaker_core::message::{OutgoingMessage, ReceivedMessage};
+use breaker_core::ports::{PortError, Queue};
+use breaker_core::rejitter::{self, DelayWindow, Eligibility, WindowError};
+use futures::future::join_all;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+/// Contract version of the documents these handlers read and write.
+pub const CONTRACT_VERSION: u64 = 1;
+/// Long-poll wait of each receive: short, so an empty queue ends the slice quickly.
+pub const RECEIVE_WAIT_SECONDS: u8 = 1;
+/// Attempts for a send or delete entry before it is released / left in place.
+pub const ATTEMPTS: u32 = 3;
+/// Consecutive receives without an eligible message after which a lane counts as drained.
+pub const EMPTY_ROUNDS_TO_DRAIN: u32 = 3;
+/// Consecutive retryable receive errors after which a lane gives up.
+pub const MAX_RECEIVE_ERRORS: u32 = 5;
+
+/// Why a re-jitter handler failed; [`RejitterError::error_type`] is the contract's `errorType`.
+#[derive(Debug, thiserror::Error)]
+pub enum RejitterError {
+    /// The input document is malformed (names the field); nothing was called.
+    #[error("invalid input: {0}")]
+    Input(String),
+    /// The settings are invalid (names the variable).
+    #[error("invalid re-jitter configuration: {0}")]
+    Settings(#[from] WindowError),
+    /// Re-jitter is impossible on FIFO queues.
+    #[error(
+        "re-jitter refused: the queue is FIFO (per-message DelaySeconds is not supported and \
+         re-ordering would break message groups); set REJITTER_ENABLED=false"
+    )]
+    Fifo,
+    /// A queue call failed.
+    #[error(transparent)]
+    Queue(#[from] PortError),
+}
+
+impl RejitterError {
+    /// `Retryable` or `NonRetryable`, for Step Functions `Retry`/`Catch`.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            RejitterError::Queue(e) if e.is_retryable() => "Retryable",
+            _ => "NonRetryable",
+        }
+    }
+}
+
+impl From<RejitterError> for lambda_runtime::Diagnostic {
+    fn from(e: RejitterError) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: e.error_type().to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// Re-jitter settings (from `REJITTER_*` in the environment, wired by the caller).
+#[derive(Debug, Clone)]
+pub struct RejitterSettings {
+    /// `REJITTER_ENABLED`.
+    pub enabled: bool,
+    /// `REJITTER_MIN_SECONDS` / `REJITTER_MAX_SECONDS`.
+    pub window: DelayWindow,
+    /// `REJITTER_WORKERS`: maximum parallel workers.
+    pub max_workers: u32,
+    /// `REJITTER_SLICE_SECONDS`: time budget of one `rejitter` invocation.
+    pub slice: Duration,
+    /// Concurrent lanes (batches in flight per stage) inside one invocation.
+    pub in_flight_batches: usize,
+    /// Visibility timeout of the worker's receives; `None`: slice + 30 s. Messages the pass
+    /// leaves alone stay hidden this long.
+    pub receive_visibility_seconds: Option<u32>,
+    /// Seed for the delay draws (tests); `None`: seeded from the OS.
+    pub seed: Option<u64>,
+}
+
+impl RejitterSettings {
+    /// Default lanes per invocation.
+    pub const DEFAULT_IN_FLIGHT_BATCHES: usize = 8;
+
+    /// Validated settings with the defaults for the rest.
+    pub fn new(
+        enabled: bool,
+        min_seconds: u32,
+        max_seconds: u32,
+        max_workers: u32,
+        slice_seconds: u32,
+    ) -> Result<Self, RejitterError> {
+        Ok(Self {
+            enabled,
+            window: DelayWindow::new(min_seconds, max_seconds)?,
+            max_workers,
+            slice: Duration::from_secs(u64::from(slice_seconds.max(1))),
+            in_flight_batches: Self::DEFAULT_IN_FLIGHT_BATCHES,
+            receive_visibility_seconds: None,
+            seed: None,
+        })
+    }
+
+    fn visibility(&self) -> u32 {
+        self.receive_visibility_seconds
+            .unwrap_or_else(|| u32::try_from(self.slice.as_secs()).unwrap_or(43_170) + 30)
+            .min(43_200)
+    }
+}
+
+fn field<'a>(doc: &'a Value, name: &str) -> Result<&'a Value, RejitterError> {
+    if !doc.is_object() {
+        return Err(RejitterError::Input("the input must be a JSON object".into()));
+    }
+    doc.get(name).ok_or_else(|| RejitterError::Input(format!("field `{name}` is missing")))
+}
+
+fn u64_field(doc: &Value, name: &str) -> Result<u64, RejitterError> {
+    let v = field(doc, name)?;
+    v.as_u64().ok_or_else(|| {
+        RejitterError::Input(format!("field `{name}` must be a non-negative integer, got {v}"))
+    })
+}
+
+/// `rejitter-plan`: `{ "state": <state> }` → `{ version, backlog, workers, cutoffMs, state }`.
+/// `now_ms` is the wall clock (epoch ms). No queue call when disabled; FIFO queues are refused.
+pub async fn run_plan<Q: Queue>(
+    queue: &Q,
+    settings: &RejitterSettings,
+    input: &Value,
+    now_ms: u64,
+) -> Result<Value, RejitterError> {
+    let state = field(input, "state")?;
+    if !state.is_object() {
+        return Err(RejitterError::Input(format!("field `state` must be an object, got {state}")));
+    }
+    match state.get("version").map(Value::as_u64) {
+        Some(Some(CONTRACT_VERSION)) => {}
+        Some(_) => {
+            return Err(RejitterError::Input(format!(
+                "field `state.version` must be {CONTRACT_VERSION}, got {}",
+                state["version"]
+            )));
+        }
+        None => return Err(RejitterError::Input("field `state.version` is missing".into())),
+    }
+    let cutoff = rejitter::cutoff_ms(now_ms);
+    if !settings.enabled {
+        info!("re-jitter disabled");
+        return Ok(plan_output(0, 0, cutoff, state));
+    }
+    let q = queue.info().await?;
+    if q.fifo {
+        return Err(RejitterError::Fifo);
+    }
+    let workers = rejitter::worker_count(q.visible, settings.max_workers);
+    info!(backlog = q.visible, workers, cutoff_ms = cutoff, "re-jitter planned");
+    Ok(plan_output(q.visible, workers, cutoff, state))
+}
+
+fn plan_output(backlog: u64, workers: u32, cutoff_ms: u64, state: &Value) -> Value {
+    json!({
+        "version": CONTRACT_VERSION,
+        "backlog": backlog,
+        "workers": (0..workers).collect::<Vec<u32>>(),
+        "cutoffMs": cutoff_ms,
+        "state": state,
+    })
+}
+
+/// Output of one `rejitter` invocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RejitterOutput {
+    /// Always 1.
+    pub version: u64,
+    /// Originals whose copy SQS confirmed (their delete was attempted).
+    pub moved: u64,
+    /// Originals whose copy could not be sent; released to the queue, untouched.
+    pub failed: u64,
+    /// `ApproximateNumberOfMessages` after the slice (includes messages not to re-jitter).
+    pub remaining_estimate: u64,
+    /// True when the visible backlog of messages to re-jitter is drained.
+    pub done: bool,
+}
+
+/// A copy and the original it replaces.
+type Pair = (OutgoingMessage, ReceivedMessage);
+
+enum Received {
+    /// Copies to send, already split into batches.
+    Batches(Vec<Vec<Pair>>),
+    /// Messages arrived, none to move.
+    NothingEligible,
+    /// The queue had nothing visible.
+    Empty,
+    /// A retryable failure.
+    Retry(PortError),
+}
+
+#[derive(Debug, Default)]
+struct SendResult {
+    /// (entry id, receipt handle) of originals whose copy was confirmed.
+    confirmed: Vec<(String, String)>,
+    released: u64,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct LaneStats {
+    moved: u64,
+    failed: u64,
+    delete_failed: u64,
+    drained: bool,
+    deadline_hit: bool,
+}
+
+struct Pass<'a, Q> {
+    queue: &'a Q,
+    settings: &'a RejitterSettings,
+    cutoff_ms: u64,
+    max_receive_count: Option<u32>,
+    visibility: u32,
+    receive_deadline: Instant,
+    stop: AtomicBool,
+    fatal: Mutex<Option<PortError>>,
+    /// Originals whose copy failed: released with visibility 0 when the lanes have stopped
+    /// receiving, so this invocation does not receive them again (no receive-count churn).
+    to_release: Mutex<Vec<ReceivedMessage>>,
+}
+
+impl<Q: Queue> Pass<'_, Q> {
+    fn set_fatal(&self, e: PortError) {
+        warn!(error = %e, "re-jitter stopping");
+        self.stop.store(true, Ordering::SeqCst);
+        let mut fatal = self.fatal.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        fatal.get_or_insert(e);
+    }
+
+    async fn receive(&self, rng: &mut StdRng) -> Received {
+        let got = self.queue.receive(10, RECEIVE_WAIT_SECONDS, self.visibility).await;
+        let messages = match got {
+            Ok(m) if m.is_empty() => return Received::Empty,
+            Ok(m) => m,
+            Err(e) if e.is_retryable() => return Received::Retry(e),
+            Err(e) => {
+                self.set_fatal(e);
+                return Received::NothingEligible;
+            }
+        };
+        let mut originals: HashMap<String, ReceivedMessage> = HashMap::new();
+        let mut copies = Vec::new();
+        for (i, m) in messages.into_iter().enumerate() {
+            let delay = match Eligibility::of(&m, self.cutoff_ms, self.max_receive_count) {
+                Eligibility::Rejitter => self.settings.window.draw(rng),
+                Eligibility::NearReceiveLimit => 0,
+                Eligibility::Skip => continue,
+            };
+            let id = i.to_string();
+            copies.push(m.faithful_copy(id.clone(), delay));
+            originals.insert(id, m);
+        }
+        if copies.is_empty() {
+            return Received::NothingEligible;
+        }
+        let batches = rejitter::split_batches(copies)
+            .into_iter()
+            .map(|batch| {
+                batch
+                    .into_iter()
+                    .map(|c| {
+                        let original = originals.remove(&c.id).expect("every copy has an original");
+                        (c, original)
+                    })
+                    .collect()
+            })
+            .collect();
+        Received::Batches(batches)
+    }
+
+    /// Send one batch of copies; retry failed entries; release what still failed.
+    async fn send(&self, batch: Vec<Pair>) -> SendResult {
+        let mut result = SendResult::default();
+        let mut remaining = batch;
+        let mut to_release: Vec<ReceivedMessage> = Vec::new();
+        for attempt in 1..=ATTEMPTS {
+            let copies: Vec<OutgoingMessage> = remaining.iter().map(|(c, _)| c.clone()).collect();
+            match self.queue.send_batch(copies).await {
+                Ok(outcome) => {
+                    let ok: HashSet<String> = outcome.succeeded.into_iter().collect();
+                    let fatal: HashSet<String> = outcome
+                        .failed
+                        .iter()
+                        .filter(|f| f.sender_fault || attempt == ATTEMPTS)
+                        .map(|f| f.id.clone())
+                        .collect();
+                    for f in &outcome.failed {
+                        warn!(entry = %f.id, code = %f.code, sender_fault = f.sender_fault, attempt, "copy not sent");
+                    }
+                    let mut retry = Vec::new();
+                    for (copy, original) in remaining {
+                        if ok.contains(&copy.id) {
+                            result.confirmed.push((copy.id, original.receipt_handle));
+                        } else if fatal.contains(&copy.id) {
+                            to_release.push(original);
+                        } else {
+                            retry.push((copy, original));
+                        }
+                    }
+                    remaining = retry;
+                }
+                Err(e) if e.is_retryable() && attempt < ATTEMPTS => {
+                    warn!(error = %e, attempt, "SendMessageBatch failed, retrying");
+                }
+                Err(e) => {
+                    if e.is_retryable() {
+                        warn!(error = %e, attempt, "SendMessageBatch failed, releasing");
+                    } else {
+                        self.set_fatal(e);
+                    }
+                    break;
+                }
+            }
+            if remaining.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+        }
+        to_release.extend(remaining.into_iter().map(|(_, o)| o));
+        result.released = to_release.len() as u64;
+        self.to_release
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend(to_release);
+        result
+    }
+
+    /// Make originals whose copy failed visible again at once (called after the lanes stopped).
+    async fn release(&self, originals: Vec<ReceivedMessage>) {
+        if originals.is_empty() {
+            return;
+        }
+        let calls = originals.iter().map(|o| self.queue.change_visibility(&o.receipt_handle, 0));
+        for (o, r) in originals.iter().zip(join_all(calls).await) {
+            if let Err(e) = r {
+                // Still safe: it reappears when the receive's visibility timeout ends.
+                warn!(message_id = %o.message_id, error = %e, "release failed; message reappears after its visibility timeout");
+            }
+        }
+    }
+
+    /// Delete originals whose copies were confirmed; returns how many could not be deleted.
+    async fn delete(&self, confirmed: Vec<(String, String)>) -> u64 {
+        let mut not_deleted = 0;
+        for chunk in confirmed.chunks(rejitter::MAX_BATCH_ENTRIES) {
+            let mut remaining: Vec<(String, String)> = chunk.to_vec();
+            for attempt in 1..=ATTEMPTS {
+                match self.queue.delete_batch(remaining.clone()).await {
+                    Ok(outcome) => {
+                        let retry: HashSet<&str> = outcome
+                            .failed
+                            .iter()
+                            .filter(|f| !f.sender_fault)
+                            .map(|f| f.id.as_str())
+                            .collect();
+                        for f in outcome.failed.iter().filter(|f| f.sender_fault) {
+                            warn!(entry = %f.id, code = %f.code, "original not deleted; its message may arrive twice");
+                            not_deleted += 1;
+                        }
+                        remaining.retain(|(id, _)| retry.contains(id.as_str()));
+                    }
+                    Err(e) if e.is_retryable() => {
+                        warn!(error = %e, attempt, "DeleteMessageBatch failed");
+                    }
+                    Err(e) => {
+                        self.set_fatal(e);
+                        break;
+                    }
+                }
+                if remaining.is_empty() {
+                    break;
+                }
+                if attempt < ATTEMPTS {
+                    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+                }
+            }
+            if !remaining.is_empty() {
+                warn!(count = remaining.len(), "originals not deleted; their messages may arrive twice");
+                not_deleted += remaining.len() as u64;
+            }
+        }
+        not_deleted
+    }
+
+    async fn send_all(&self, batches: Vec<Vec<Pair>>) -> SendResult {
+        let results = join_all(batches.into_iter().map(|b| self.send(b))).await;
+        let mut total = SendResult::default();
+        for r in results {
+            total.confirmed.extend(r.confirmed);
+            total.released += r.released;
+        }
+        total
+    }
+
+    async fn lane(&self, lane: usize) -> LaneStats {
+        let mut rng = match self.settings.seed {
+            Some(seed) => StdRng::seed_from_u64(seed.wrapping_add(lane as u64)),
+            None => rand::make_rng(),
+        };
+        let mut stats = LaneStats::default();
+        let mut receiving = true;
+        let mut to_send: Vec<Vec<Pair>> = Vec::new();
+        let mut to_delete: Vec<(String, String)> = Vec::new();
+        let mut idle_rounds = 0;
+        let mut receive_errors = 0;
+        loop {
+            if receiving && self.stop.load(Ordering::SeqCst) {
+                receiving = false;
+            }
+            if receiving && Instant::now() >= self.receive_deadline {
+                receiving = false;
+                stats.deadline_hit = true;
+            }
+            if !receiving && to_send.is_empty() && to_delete.is_empty() {
+                break;
+            }
+            let sending = std::mem::take(&mut to_send);
+            let deleting = std::mem::take(&mut to_delete);
+            let (received, sent, not_deleted) = tokio::join!(
+                async {
+                    if receiving { Some(self.receive(&mut rng).await) } else { None }
+                },
+                self.send_all(sending),
+                self.delete(deleting),
+            );
+            stats.moved += sent.confirmed.len() as u64;
+            stats.failed += sent.released;
+            stats.delete_failed += not_deleted;
+            to_delete = sent.confirmed;
+            match received {
+                None => {}
+                Some(Received::Batches(b)) => {
+                    idle_rounds = 0;
+                    receive_errors = 0;
+                    to_send = b;
+                }
+                Some(Received::NothingEligible) => {
+                    receive_errors = 0;
+                    idle_rounds += 1;
+                    if idle_rounds >= EMPTY_ROUNDS_TO_DRAIN {
+                        receiving = false;
+                        stats.drained = true;
+                    }
+                }
+                Some(Received::Empty) => {
+                    receiving = false;
+                    stats.drained = true;
+                }
+                Some(Received::Retry(e)) => {
+                    receive_errors += 1;
+                    warn!(lane, error = %e, receive_errors, "ReceiveMessage failed");
+                    if receive_errors >= MAX_RECEIVE_ERRORS {
+                        receiving = false;
+                    } else {
+                        tokio::time::sleep(Duration::from_millis(100 << receive_errors)).await;
+                    }
+                }
+            }
+        }
+        stats
+    }
+}
+
+fn parse_rejitter_input(input: &Value) -> Result<(u64, u64), RejitterError> {
+    let worker = u64_field(input, "worker")?;
+    let cutoff = u64_field(input, "cutoffMs")?;
+    Ok((worker, cutoff))
+}
+
+/// `rejitter`: `{ "worker": i, "cutoffMs": epochMs }` →
+/// `{ version, moved, failed, remainingEstimate, done }`. Drains for at most `settings.slice`.
+/// Fails before any queue call on malformed input.
+pub async fn run_rejitter<Q: Queue>(
+    queue: &Q,
+    settings: &RejitterSettings,
+    input: &Value,
+) -> Result<RejitterOutput, RejitterError> {
+    let (worker, cutoff_ms) = parse_rejitter_input(input)?;
+    let started = Instant::now();
+    let before = queue.info().await?;
+    if before.fifo {
+        return Err(RejitterError::Fifo);
+    }
+    // Leave time after the last receive for the pipeline to drain and for the final estimate.
+    let margin = (settings.slice / 5).min(Duration::from_secs(10));
+    let pass = Pass {
+        queue,
+        settings,
+        cutoff_ms,
+        max_receive_count: before.max_receive_count,
+        visibility: settings.visibility(),
+        receive_deadline: started + settings.slice.saturating_sub(margin),
+        stop: AtomicBool::new(false),
+        fatal: Mutex::new(None),
+        to_release: Mutex::new(Vec::new()),
+    };
+    let lanes = settings.in_flight_batches.max(1);
+    let stats = join_all((0..lanes).map(|lane| pass.lane(lane))).await;
+    let unsent =
+        std::mem::take(&mut *pass.to_release.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    pass.release(unsent).await;
+    let moved: u64 = stats.iter().map(|s| s.moved).sum();
+    let failed: u64 = stats.iter().map(|s| s.failed).sum();
+    let delete_failed: u64 = stats.iter().map(|s| s.delete_failed).sum();
+    let drained = stats.iter().all(|s| s.drained);
+    if let Some(e) = pass.fatal.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
+        warn!(worker, moved, failed, delete_failed, error = %e, "re-jitter failed");
+        return Err(e.into());
+    }
+    let remaining_estimate = match queue.info().await {
+        Ok(after) => after.visible,
+        Err(e) => {
+            warn!(error = %e, "queue depth unknown after the slice");
+            before.visible.saturating_sub(moved)
+        }
+    };
+    let done = drained && !stats.iter().any(|s| s.deadline_hit);
+    info!(
+        worker,
+        moved,
+        failed,
+        delete_failed,
+        remaining_estimate,
+        done,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "re-jitter slice finished"
+    );
+    Ok(RejitterOutput { version: CONTRACT_VERSION, moved, failed, remaining_estimate, done })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashSet};
+
+    use breaker_core::message::AttributeValue;
+    use breaker_core::ports::FaultKind;
+    use breaker_testkit::{FakeQueue, Op};
+
+    use super::*;
+
+    const OLD_MS: u64 = 60_000; // originals were sent a minute before the plan
+
+    fn settings(min: u32, max: u32) -> RejitterSettings {
+        let mut s = RejitterSettings::new(true, min, max, 4, 60).unwrap();
+        s.seed = Some(42);
+        s
+    }
+
+    fn message(i: usize) -> OutgoingMessage {
+        OutgoingMessage {
+            id: String::new(),
+            body: format!("{{\"order\":{i}}}"),
+            message_attributes: BTreeMap::from([
+                (
+                    "tenant".into(),
+                    AttributeValue {
+                        data_type: "String".into(),
+                        string_value: Some(format!("t{i}")),
+                        binary_value: None,
+                    },
+                ),
+                (
+                    "raw".into(),
+                    AttributeValue {
+                        data_type: "Binary".into(),
+                        string_value: None,
+                        binary_value: Some(vec![1, 2, (i % 256) as u8]),
+                    },
+                ),
+            ]),
+            trace_header: Some(format!("Root=1-5759e988-{i:024x};Sampled=1")),
+            delay_seconds: 0,
+        }
+    }
+
+    /// A queue holding `n` messages sent a minute ago, and the cutoff of a plan made now.
+    fn backlog(n: usize) -> (FakeQueue, u64) {
+        let q = FakeQueue::new();
+        let now = q.now_ms();
+        for i in 0..n {
+            q.push_sent_at(message(i), now - OLD_MS);
+        }
+        (q, rejitter::cutoff_ms(now))
+    }
+
+    fn input(cutoff: u64) -> Value {
+        json!({ "worker": 0, "cutoffMs": cutoff })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn moves_every_old_message_once_as_a_faithful_delayed_copy() {
+        let (q, cutoff) = backlog(95);
+        let before = q.messages();
+        let out = run_rejitter(&q, &settings(5, 60), &input(cutoff)).await.unwrap();
+        assert_eq!(
+            out,
+            RejitterOutput { version: 1, moved: 95, failed: 0, remaining_estimate: 0, done: true }
+        );
+        let after = q.messages();
+        assert_eq!(after.len(), 95);
+        let old_ids: HashSet<_> = before.iter().map(|m| m.message_id.clone()).collect();
+        for (orig, copy) in before.iter().zip(&after) {
+            assert!(!old_ids.contains(&copy.message_id), "original {} not deleted", copy.body);
+            assert_eq!(copy.body, orig.body, "order kept, body intact");
+            assert_eq!(copy.message_attributes, orig.message_attributes);
+            assert_eq!(copy.trace_header, orig.trace_header);
+            assert!(copy.sent_timestamp_ms >= cutoff, "copy is newer than the cutoff");
+            assert!((5..=60).contains(&copy.delay_seconds), "delay {}", copy.delay_seconds);
+            assert_eq!(copy.receive_count, 0);
+        }
+        let delays: HashSet<u32> = after.iter().map(|m| m.delay_seconds).collect();
+        assert!(delays.len() > 20, "delays are spread over the window: {delays:?}");
+        // 10 per call: ≤ 0.3 calls per message plus the empty receives that end the slice.
+        assert_eq!(q.call_count(Op::SendBatch), 10);
+        assert_eq!(q.call_count(Op::DeleteBatch), 10);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn messages_sent_after_the_cutoff_are_left_alone_and_hidden() {
+        let (q, cutoff) = backlog(5);
+        let fresh: Vec<String> = (100..105).map(|i| q.push(message(i))).collect();
+        let out = run_rejitter(&q, &settings(5, 60), &input(cutoff)).await.unwrap();
+        assert_eq!(out.moved, 5);
+        assert!(out.done);
+        let after = q.messages();
+        assert_eq!(after.len(), 10);
+        for id in &fresh {
+            let m = after.iter().find(|m| &m.message_id == id).expect("fresh message untouched");
+            assert!(m.in_flight, "left hidden, not released into a receive loop");
+            assert_eq!(m.receive_count, 1, "received once only");
+        }
+        assert_eq!(q.call_count(Op::ChangeVisibility), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn copies_sent_by_this_pass_are_not_moved_again() {
+        // Window 0–0: every copy is visible at once, amid the originals still to move.
+        let (q, cutoff) = backlog(200);
+        let out = run_rejitter(&q, &settings(0, 0), &input(cutoff)).await.unwrap();
+        assert_eq!(out.moved, 200);
+        assert_eq!(q.call_count(Op::SendBatch), 20, "each message copied exactly once");
+        let bodies: HashSet<_> = q.messages().into_iter().map(|m| m.body).collect();
+        assert_eq!(bodies.len(), 200);
+        assert_eq!(q.len(), 200);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn partial_send_failure_keeps_the_original_in_the_queue() {
+        let (q, cutoff) = backlog(30);
+        let poison = message(7).body;
+        let p = poison.clone();
+        q.fail_send_entries(move |m| m.body == p, None, "InternalError", false);
+        let out = run_rejitter(&q, &settings(5, 60), &input(cutoff)).await.unwrap();
+        assert_eq!((out.moved, out.failed), (29, 1));
+        let after = q.messages();
+        assert_eq!(after.len(), 30, "nothing lost");
+        let kept: Vec<_> = after.iter().filter(|m| m.body == poison).collect();
+        assert_eq!(kept.len(), 1);
+        assert!(kept[0].sent_timestamp_ms < cutoff, "it is the original, not a copy");
+        assert!(!kept[0].in_flight, "released with visibility 0");
+        assert_eq!(kept[0].receive_count, 1, "released once, not received again");
+        assert_eq!(q.call_count(Op::ChangeVisibility), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_entry_and_call_failures_are_retried() {
+        let (q, cutoff) = backlog(40);
+        let flaky = message(3).body;
+        q.fail_send_entries(move |m| m.body == flaky, Some(1), "InternalError", false);
+        q.fail_calls(Op::SendBatch, Some(1), FaultKind::Retryable, "RequestThrottled");
+        q.fail_calls(Op::DeleteBatch, Some(1), FaultKind::Retryable, "ServiceUnavailable");
+        let out = run_rejitter(&q, &settings(5, 60), &input(cutoff)).await.unwrap();
+        assert_eq!((out.moved, out.failed), (40, 0));
+        assert!(q.messages().iter().all(|m| m.sent_timestamp_ms >= cutoff), "all moved");
+        assert_eq!(q.len(), 40);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn delete_failure_may_duplicate_but_never_loses() {
+        let (q, cutoff) = backlog(20);
+        let sticky = message(11).body;
+        let s = sticky.clone();
+        q.fail_delete_entries(move |m| m.body == s, None, "InternalError");
+        let out = run_rejitter(&q, &settings(5, 60), &input(cutoff)).await.unwrap();
+        assert_eq!(out.moved, 20);
+        let after = q.messages();
+        let copies: Vec<_> = after.iter().filter(|m| m.body == sticky).collect();
+        assert_eq!(copies.len(), 2, "original kept and copy sent: duplicated, not lost");
+        assert_eq!(after.len(), 21);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn non_retryable_send_error_fails_without_deleting_anything() {
+        let (q, cutoff) = backlog(25);
+        q.fail_calls(Op::SendBatch, None, FaultKind::NonRetryable, "AccessDenied");
+        let err = run_rejitter(&q, &settings(5, 60), &input(cutoff)).await.unwrap_err();
+        assert_eq!(err.error_type(), "NonRetryable");
+        assert_eq!(q.call_count(Op::DeleteBatch), 0);
+        assert_eq!(q.len(), 25);
+        assert!(q.messages().iter().all(|m| m.sent_timestamp_ms < cutoff), "originals only");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn message_near_the_receive_limit_is_moved_fresh_not_dead_lettered() {
+        let q = FakeQueue::builder().max_receive_count(3).build();
+        let cutoff = rejitter::cutoff_ms(q.now_ms());
+        tokio::time::advance(Duration::from_secs(5)).await;
+        let id = q.push(message(1)); // newer than the cutoff
+        for _ in 0..2 {
+            q.receive(1, 0, 0).await.unwrap(); // the consumer failed it twice
+        }
+        let out = run_rejitter(&q, &settings(5, 60), &input(cutoff)).await.unwrap();
+        assert_eq!(out.moved, 1);
+        let after = q.messages();
+        assert_eq!(after.len(), 1);
+        assert_ne!(after[0].message_id, id, "a fresh copy replaced it");
+        assert_eq!(after[0].delay_seconds, 0);
+        assert!(q.dead_lettered().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slice_ends_at_its_time_budget_and_reports_not_done() {
+        let (q, cutoff) = backlog(5_000);
+        q.set_latency(Duration::from_millis(100));
+        let mut s = settings(5, 60);
+        s.slice = Duration::from_secs(5);
+        let out = run_rejitter(&q, &s, &input(cutoff)).await.unwrap();
+        assert!(!out.done);
+        assert!(out.moved > 0 && out.moved < 5_000, "moved {}", out.moved);
+        assert_eq!(out.remaining_estimate, 5_000 - out.moved);
+        assert_eq!(q.len(), 5_000, "every message either moved or still there");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fifo_queue_is_refused_with_a_clear_error() {
+        let q = FakeQueue::builder().fifo(true).build();
+        q.push_body("a");
+        let err = run_rejitter(&q, &settings(5, 60), &input(1)).await.unwrap_err();
+        assert!(matches!(err, RejitterError::Fifo));
+        assert!(err.to_string().contains("FIFO"));
+        assert_eq!(q.calls(), vec![Op::Info]);
+        let err = run_plan(&q, &settings(5, 60), &json!({"state": {"version": 1}}), 10)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RejitterError::Fifo));
+    }
+
+    #[tokio::test]
+    async fn malformed_input_names_the_field_and_calls_nothing() {
+        let q = FakeQueue::new();
+        let s = settings(5, 60);
+        let cases = [
+            (json!({"worker": 0}), "`cutoffMs` is missing"),
+            (json!({"worker": "x", "cutoffMs": 5}), "`worker` must be a non-negative integer"),
+            (json!({"worker": 0, "cutoffMs": -1}), "`cutoffMs` must be a non-negative integer"),
+            (json!([1, 2]), "must be a JSON object"),
+        ];
+        for (doc, expected) in cases {
+            let err = run_rejitter(&q, &s, &doc).await.unwrap_err();
+            assert_eq!(err.error_type(), "NonRetryable");
+            assert!(err.to_string().contains(expected), "{doc}: {err}");
+        }
+        let plans = [
+            (json!({}), "`state` is missing"),
+            (json!({"state": 3}), "`state` must be an object"),
+            (json!({"state": {}}), "`state.version` is missing"),
+            (json!({"state": {"version": 2}}), "`state.version` must be 1"),
+        ];
+        for (doc, expected) in plans {
+            let err = run_plan(&q, &s, &doc, 10).await.unwrap_err();
+            assert!(err.to_string().contains(expected), "{doc}: {err}");
+        }
+        assert!(q.calls().is_empty());
+    }
+
+    #[test]
+    fn invalid_window_is_a_configuration_error_naming_the_variable() {
+        let err = RejitterSettings::new(true, 0, 1_000, 4, 60).unwrap_err();
+        assert_eq!(err.error_type(), "NonRetryable");
+        assert!(err.to_string().contains("REJITTER_MAX_SECONDS"), "{err}");
+        let d: lambda_runtime::Diagnostic = err.into();
+        assert_eq!(d.error_type, "NonRetryable");
+    }
+
+    #[tokio::test]
+    async fn plan_sizes_workers_from_the_backlog_and_passes_the_state_through() {
+        let q = FakeQueue::new();
+        for i in 0..45_000 {
+            q.push_body(i.to_string());
+        }
+        let state = json!({"version": 1, "attempt": 3, "openedAtMs": 5});
+        let out = run_plan(&q, &settings(0, 300), &json!({ "state": state }), 1_700_000_000_000)
+            .await
+            .unwrap();
+        assert_eq!(
+            out,
+            json!({
+                "version": 1,
+                "backlog": 45_000,
+                "workers": [0, 1, 2],
+                "cutoffMs": 1_699_999_999_000u64,
+                "state": state,
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn plan_has_no_workers_for_an_empty_queue_or_when_disabled() {
+        let q = FakeQueue::new();
+        let doc = json!({"state": {"version": 1}});
+        let out = run_plan(&q, &settings(0, 300), &doc, 5_000).await.unwrap();
+        assert_eq!(out["workers"], json!([]));
+        assert_eq!(out["backlog"], 0);
+        q.push_body("x");
+        let mut off = settings(0, 300);
+        off.enabled = false;
+        let calls = q.calls().len();
+        let out = run_plan(&q, &off, &doc, 5_000).await.unwrap();
+        assert_eq!(out["workers"], json!([]));
+        assert_eq!(q.calls().len(), calls, "no queue call when disabled");
+    }
+}
+
+#[cfg(test)]
+mod moto_tests {
+    use std::collections::{BTreeMap, HashMap};
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    use breaker_aws::sqs::SqsQueue;
+    use breaker_core::message::AttributeValue;
+    use breaker_testkit::MotoServer;
+    use futures::StreamExt;
+
+    use super::*;
+
+    const N: usize = 5_000;
+
+    fn message(i: usize) -> OutgoingMessage {
+        OutgoingMessage {
+            id: (i % 10).to_string(),
+            body: format!("{{\"order\":{i}}}"),
+            message_attributes: BTreeMap::from([
+                (
+                    "tenant".into(),
+                    AttributeValue {
+                        data_type: "String".into(),
+                        string_value: Some(format!("t{i}")),
+                        binary_value: None,
+                    },
+                ),
+                (
+                    "amount".into(),
+                    AttributeValue {
+                        data_type: "Number".into(),
+                        string_value: Some(format!("{}.5", i * 3)),
+                        binary_value: None,
+                    },
+                ),
+                (
+                    "raw".into(),
+                    AttributeValue {
+                        data_type: "Binary".into(),
+                        string_value: None,
+                        binary_value: Some(vec![0, 255, (i % 256) as u8]),
+                    },
+                ),
+            ]),
+            trace_header: Some(format!("Root=1-5759e988-{i:024x};Sampled=1")),
+            delay_seconds: 0,
+        }
+    }
+
+    fn order(body: &str) -> usize {
+        body.trim_start_matches("{\"order\":").trim_end_matches('}').parse().expect("order body")
+    }
+
+    fn epoch_ms() -> u64 {
+        SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn moto_5000_messages_each_arrive_exactly_once_after_their_delay_with_attributes() {
+        let moto = MotoServer::start();
+        let sqs = moto.sqs().await;
+        let url = sqs.create_queue().queue_name("rejitter-5000").send().await.unwrap();
+        let queue = SqsQueue::new(sqs.clone(), url.queue_url.unwrap());
+
+        let batches: Vec<Vec<OutgoingMessage>> =
+            (0..N / 10).map(|b| (b * 10..b * 10 + 10).map(message).collect()).collect();
+        let seeded: Vec<_> = futures::stream::iter(batches)
+            .map(|b| queue.send_batch(b))
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        assert!(seeded.iter().all(|r| r.as_ref().is_ok_and(|o| o.succeeded.len() == 10)));
+        // Let the cutoff's skew margin pass so every seeded message is older than the cutoff.
+        tokio::time::sleep(Duration::from_millis(1_200)).await;
+
+        let mut settings = RejitterSettings::new(true, 1, 3, 4, 60).unwrap();
+        settings.receive_visibility_seconds = Some(5);
+        let plan = run_plan(&queue, &settings, &json!({"state": {"version": 1}}), epoch_ms())
+            .await
+            .unwrap();
+        assert_eq!(plan["backlog"], N as u64);
+        assert_eq!(plan["workers"], json!([0]));
+        let cutoff = plan["cutoffMs"].as_u64().unwrap();
+
+        let (mut moved, mut rounds) = (0, 0);
+        loop {
+            let input = json!({"worker": 0, "cutoffMs": cutoff});
+            let out = run_rejitter(&queue, &settings, &input).await.unwrap();
+            assert_eq!(out.failed, 0);
+            moved += out.moved;
+            rounds += 1;
+            if out.done || rounds == 5 {
+                break;
+            }
+        }
+        assert_eq!(moved, N as u64);
+
+        // Drain like a consumer: every message once, a copy, delayed, faithful.
+        let mut seen: HashMap<usize, ()> = HashMap::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(40);
+        while seen.len() < N && std::time::Instant::now() < deadline {
+            let got = queue.receive(10, 1, 60).await.unwrap();
+            for m in &got {
+                let i = order(&m.body);
+                assert!(seen.insert(i, ()).is_none(), "order {i} delivered twice");
+                let expected = message(i);
+                assert_eq!(m.message_attributes, expected.message_attributes, "order {i}");
+                assert_eq!(m.trace_header(), expected.trace_header.as_deref(), "order {i}");
+                let sent = m.sent_timestamp_ms().unwrap();
+                assert!(sent >= cutoff, "order {i} is a copy, sent after the cutoff");
+                let first: u64 = m.attributes["ApproximateFirstReceiveTimestamp"].parse().unwrap();
+                assert!(first >= sent + 1_000, "order {i} visible before its ≥ 1 s delay");
+            }
+            if !got.is_empty() {
+                let entries = got
+                    .iter()
+                    .enumerate()
+                    .map(|(k, m)| (k.to_string(), m.receipt_handle.clone()))
+                    .collect();
+                let out = queue.delete_batch(entries).await.unwrap();
+                assert!(out.failed.is_empty());
+            }
+        }
+        assert_eq!(seen.len(), N, "every message arrived");
+        assert!(queue.receive(10, 2, 60).await.unwrap().is_empty(), "no duplicate or leftover");
+        let info = queue.info().await.unwrap();
+        assert_eq!((info.visible, info.in_flight, info.delayed), (0, 0, 0));
+    }
+}

@@ -1,0 +1,367 @@
+"""CloudFormation gaps of moto 5.2.5, patched in-process so the real CDK CLI deploys into it.
+
+- ``AWS::CloudWatch::Alarm`` (unsupported, so a ``GetAtt`` on it failed the deploy): created with
+  the CloudWatch backend's put_metric_alarm, metric-math alarms included.
+- Change sets: the executed stack gets its template, parameters and Outputs; deleting a change set
+  that does not exist is a no-op (moto crashed with UnboundLocalError, then the CLI retried ~50 s);
+  describing a missing change set is ``ChangeSetNotFound`` (the CLI waits for that after deleting);
+  ``UsePreviousValue`` on a parameter the stack got from its default (``BootstrapVersion``) works.
+- ``AWS::Lambda::Function`` keeps ``Architectures``; ``AWS::IAM::Role`` attaches
+  ``ManagedPolicyArns``; ``AWS::StepFunctions::StateMachine`` keeps ``LoggingConfiguration`` and
+  ``TracingConfiguration`` (and lives in the interpreter's backend, see patches.py).
+- ``AWS::SSM::Parameter`` without ``Name`` gets a generated name (moto crashed), and keeps it on
+  update.
+- ``AWS::S3::BucketPolicy`` stays a no-op: enforcing the bootstrap bucket's TLS-only policy would
+  reject the CLI's plain-http asset uploads to the local endpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from moto.cloudformation import parsing
+from moto.cloudformation.exceptions import CloudFormationError
+from moto.cloudformation.models import CloudFormationBackend, Stack
+from moto.core.common_models import CloudFormationModel
+
+log = logging.getLogger("localcloud.cfn")
+_applied = False
+
+
+# -- AWS::CloudWatch::Alarm ----------------------------------------------------------------
+def _queries(metrics: list[dict]) -> list:
+    from moto.cloudwatch.models import Dimension, Metric, MetricDataQuery, MetricStat
+
+    out = []
+    for q in metrics:
+        stat = None
+        if "MetricStat" in q:
+            ms = q["MetricStat"]
+            m = ms["Metric"]
+            stat = MetricStat(
+                metric=Metric(
+                    metric_name=m["MetricName"],
+                    namespace=m.get("Namespace"),
+                    dimensions=[Dimension(name=d["Name"], value=d["Value"]) for d in m.get("Dimensions", [])],
+                ),
+                period=ms.get("Period"),
+                stat=ms.get("Stat"),
+                unit=ms.get("Unit"),
+            )
+        out.append(
+            MetricDataQuery(
+                query_id=q["Id"],
+                label=q.get("Label"),
+                period=q.get("Period"),
+                return_data=q.get("ReturnData", True),
+                expression=q.get("Expression"),
+                metric_stat=stat,
+            )
+        )
+    return out
+
+
+def _bool(value: Any, default: bool) -> bool:
+    if value is None:
+        return default
+    return str(value).lower() == "true"
+
+
+class CfnAlarm(CloudFormationModel):
+    """A CloudWatch metric alarm owned by a stack."""
+
+    def __init__(self, name: str, arn: str, account_id: str, region_name: str):
+        self.name, self.arn = name, arn
+        self.account_id, self.region_name = account_id, region_name
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudWatch::Alarm"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "AlarmName"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Arn"
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        if attribute_name == "Arn":
+            return self.arn
+        from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+        raise UnformattedGetAttTemplateException()
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        from moto.cloudwatch.models import Dimension, cloudwatch_backends
+
+        p = cloudformation_json["Properties"]
+        backend = cloudwatch_backends[account_id][region_name]
+        alarm = backend.put_metric_alarm(
+            name=resource_name,
+            namespace=p.get("Namespace"),
+            metric_name=p.get("MetricName"),
+            comparison_operator=p["ComparisonOperator"],
+            evaluation_periods=int(p["EvaluationPeriods"]),
+            period=int(p["Period"]) if p.get("Period") is not None else None,
+            threshold=float(p["Threshold"]) if p.get("Threshold") is not None else None,
+            statistic=p.get("Statistic"),
+            description=p.get("AlarmDescription"),
+            dimensions=[Dimension(name=d["Name"], value=d["Value"]) for d in p.get("Dimensions", [])],
+            alarm_actions=p.get("AlarmActions", []),
+            metric_data_queries=_queries(p["Metrics"]) if p.get("Metrics") else None,
+            datapoints_to_alarm=int(p["DatapointsToAlarm"]) if p.get("DatapointsToAlarm") else None,
+            extended_statistic=p.get("ExtendedStatistic"),
+            ok_actions=p.get("OKActions", []),
+            insufficient_data_actions=p.get("InsufficientDataActions", []),
+            unit=p.get("Unit"),
+            actions_enabled=_bool(p.get("ActionsEnabled"), True),
+            treat_missing_data=p.get("TreatMissingData"),
+            evaluate_low_sample_count_percentile=p.get("EvaluateLowSampleCountPercentile"),
+            threshold_metric_id=p.get("ThresholdMetricId"),
+        )
+        return cls(resource_name, alarm.alarm_arn, account_id, region_name)
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        name = cloudformation_json["Properties"].get("AlarmName", original_resource.name)
+        if name != original_resource.name:
+            original_resource.delete(account_id, region_name)
+        return cls.create_from_cloudformation_json(name, cloudformation_json, account_id, region_name)
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        cloudwatch_backends[account_id][region_name].delete_alarms([resource_name])
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        self.delete_from_cloudformation_json(self.name, {}, account_id, region_name)
+
+
+# -- change sets and parameters ------------------------------------------------------------
+_moto_execute_change_set = CloudFormationBackend.execute_change_set
+_moto_delete_change_set = CloudFormationBackend.delete_change_set
+_moto_describe_change_set = CloudFormationBackend.describe_change_set
+_moto_resolve_update_parameters = CloudFormationBackend._resolve_update_parameters
+_moto_stack_parameters = Stack.stack_parameters
+
+
+def _execute_change_set(self, change_set_name, stack_name=None):
+    _moto_execute_change_set(self, change_set_name, stack_name)
+    change_set = self.change_sets.get(change_set_name) or next(
+        cs for cs in self.change_sets.values() if cs.change_set_name == change_set_name
+    )
+    stack = self.stacks[change_set.stack_id]
+    stack._parse_template()
+    stack.description = stack.template_dict.get("Description")
+    stack.parameters = dict(change_set.parameters or {})
+    stack.output_map = stack._create_output_map()
+    for export in stack.exports:
+        self.exports[export.name] = export
+
+
+class ChangeSetNotFound(CloudFormationError):
+    code = "ChangeSetNotFound"
+    status_code = 404
+
+
+def _describe_change_set(self, change_set_name):
+    if change_set_name not in self.change_sets and not any(
+        cs.change_set_name == change_set_name for cs in self.change_sets.values()
+    ):
+        raise ChangeSetNotFound(f"ChangeSet [{change_set_name}] does not exist")
+    return _moto_describe_change_set(self, change_set_name)
+
+
+def _delete_change_set(self, change_set_name):
+    if change_set_name in self.change_sets or any(
+        cs.change_set_name == change_set_name for cs in self.change_sets.values()
+    ):
+        _moto_delete_change_set(self, change_set_name)
+
+
+def _raw_parameter(stack: Stack, key: str) -> Any:
+    """The value the stack was given for a parameter (its template default if none)."""
+    if key in (stack.parameters or {}):
+        return stack.parameters[key]
+    declared = (stack.template_dict or {}).get("Parameters", {}).get(key, {})
+    if "Default" in declared:
+        return declared["Default"]
+    raise KeyError(key)
+
+
+class _Parameters(dict):
+    """Parameter values for UsePreviousValue and change detection: SSM-typed parameters keep the
+    SSM parameter name the stack was given (moto resolves it again), others the resolved value;
+    parameters left at their default answer with it."""
+
+    def __init__(self, stack: Stack):
+        values = dict(_moto_stack_parameters.fget(stack))
+        for key, declared in ((stack.template_dict or {}).get("Parameters") or {}).items():
+            if str(declared.get("Type", "")).startswith("AWS::SSM::Parameter::Value"):
+                try:
+                    values[key] = _raw_parameter(stack, key)
+                except KeyError:
+                    pass
+        super().__init__(values)
+        self._stack = stack
+
+    def __missing__(self, key: str) -> Any:
+        return _raw_parameter(self._stack, key)
+
+
+def _stack_parameters(self):
+    return _Parameters(self)
+
+
+def _resolve_update_parameters(self, instance, incoming_params):
+    if isinstance(instance, Stack):
+        known = instance.stack_parameters
+        incoming_params = [
+            p if not p.get("UsePreviousValue") else {"ParameterKey": p["ParameterKey"], "ParameterValue": known[p["ParameterKey"]]}
+            for p in incoming_params
+        ]
+    return _moto_resolve_update_parameters(self, instance, incoming_params)
+
+
+# -- Lambda Architectures, role ManagedPolicyArns, state-machine logging ---------------------
+def _wrap_lambda() -> None:
+    from moto.awslambda.models import LambdaFunction
+
+    create, update = LambdaFunction.create_from_cloudformation_json, LambdaFunction.update_from_cloudformation_json
+
+    def set_arch(fn, props):
+        if props.get("Architectures"):
+            fn.architectures = list(props["Architectures"])
+        return fn
+
+    @classmethod
+    def create_fn(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        fn = create.__func__(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        return set_arch(fn, cloudformation_json["Properties"])
+
+    @classmethod
+    def update_fn(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        fn = update.__func__(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name)
+        return set_arch(fn, cloudformation_json["Properties"])
+
+    LambdaFunction.create_from_cloudformation_json = create_fn
+    LambdaFunction.update_from_cloudformation_json = update_fn
+
+
+def _sync_managed_policies(role, props: dict, account_id: str, region_name: str) -> None:
+    from moto.iam.models import iam_backends
+    from moto.utilities.utils import get_partition
+
+    iam = iam_backends[account_id][get_partition(region_name)]
+    wanted = set(props.get("ManagedPolicyArns") or [])
+    attached = set(role.managed_policies)
+    for arn in attached - wanted:
+        iam.detach_role_policy(arn, role.name)
+    for arn in wanted - attached:
+        iam.attach_role_policy(arn, role.name)
+
+
+def _wrap_role() -> None:
+    from moto.iam.models import Role
+
+    create, update = Role.create_from_cloudformation_json, Role.update_from_cloudformation_json
+
+    @classmethod
+    def create_role(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        role = create.__func__(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        _sync_managed_policies(role, cloudformation_json["Properties"], account_id, region_name)
+        return role
+
+    @classmethod
+    def update_role(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        role = update.__func__(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name)
+        _sync_managed_policies(role, cloudformation_json["Properties"], account_id, region_name)
+        return role
+
+    Role.create_from_cloudformation_json = create_role
+    Role.update_from_cloudformation_json = update_role
+
+
+def _camel(doc: Any) -> Any:
+    """CloudFormation's PascalCase keys to the Step Functions API's camelCase."""
+    if isinstance(doc, dict):
+        return {k[:1].lower() + k[1:]: _camel(v) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [_camel(v) for v in doc]
+    return doc
+
+
+def _wrap_state_machine() -> None:
+    from moto.stepfunctions.models import StateMachine
+
+    create, update = StateMachine.create_from_cloudformation_json, StateMachine.update_from_cloudformation_json
+
+    def configure(sm, props):
+        if props.get("LoggingConfiguration"):
+            sm.loggingConfiguration = _camel(props["LoggingConfiguration"])
+        if props.get("TracingConfiguration"):
+            sm.tracingConfiguration = _camel(props["TracingConfiguration"])
+        return sm
+
+    @classmethod
+    def create_sm(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        sm = create.__func__(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        return configure(sm, cloudformation_json["Properties"])
+
+    @classmethod
+    def update_sm(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        sm = update.__func__(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name)
+        return configure(sm, cloudformation_json.get("Properties", {}))
+
+    StateMachine.create_from_cloudformation_json = create_sm
+    StateMachine.update_from_cloudformation_json = update_sm
+
+
+def _wrap_ssm_parameter() -> None:
+    """A parameter without ``Name`` gets the generated physical name (moto passed None), and an
+    update keeps the parameter's name (moto re-created it under a new generated one)."""
+    from moto.ssm.models import Parameter
+
+    create, update = Parameter.create_from_cloudformation_json, Parameter.update_from_cloudformation_json
+
+    @classmethod
+    def create_param(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        cloudformation_json["Properties"].setdefault("Name", resource_name)
+        return create.__func__(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+
+    @classmethod
+    def update_param(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        name = cloudformation_json["Properties"].setdefault("Name", original_resource.name)
+        return update.__func__(cls, original_resource, name, cloudformation_json, account_id, region_name)
+
+    Parameter.create_from_cloudformation_json = create_param
+    Parameter.update_from_cloudformation_json = update_param
+
+
+def apply() -> None:
+    """Install the CloudFormation patches once per process."""
+    global _applied
+    if _applied:
+        return
+    parsing.get_model_map.cache_clear()  # CfnAlarm is a new CloudFormationModel subclass
+    if "AWS::S3::BucketPolicy" not in parsing.NULL_MODELS:
+        parsing.NULL_MODELS.append("AWS::S3::BucketPolicy")
+    CloudFormationBackend.execute_change_set = _execute_change_set
+    CloudFormationBackend.delete_change_set = _delete_change_set
+    CloudFormationBackend.describe_change_set = _describe_change_set
+    CloudFormationBackend._resolve_update_parameters = _resolve_update_parameters
+    Stack.stack_parameters = property(_stack_parameters)
+    _wrap_lambda()
+    _wrap_role()
+    _wrap_state_machine()
+    _wrap_ssm_parameter()
+    _applied = True

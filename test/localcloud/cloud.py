@@ -1,0 +1,269 @@
+"""The local cloud: moto server in-process on 127.0.0.1 plus the glue that makes the loop run.
+
+    with LocalCloud(binaries={asset_path: host_binary}).start() as cloud:
+        sqs = cloud.client("sqs")
+
+Parts: moto (patched, see patches.py and cfn.py; CloudWatch also in RPC v2 CBOR, see cbor.py), the Lambda runtime host (runtime.py), the ESM
+poller (esm.py) and the alarm evaluator (alarms.py). One LocalCloud at a time per process (moto's backends
+and the patches are process-wide); each starts from an empty account.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import queue
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from datetime import datetime, timezone
+from typing import Optional
+
+import boto3
+import requests
+from botocore.config import Config
+
+from . import cfn, patches
+from .cbor import CborBridge
+from .alarms import AlarmEvaluator
+from .esm import EsmPoller
+from .runtime import FunctionSpec, InvokeResult, RuntimeHost
+
+log = logging.getLogger("localcloud")
+
+ACCOUNT = "123456789012"
+ELF_MACHINES = {0x3E: "x86_64", 0xB7: "aarch64"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class LocalCloud:
+    """moto + glue, bound to 127.0.0.1. ``binaries`` maps a Lambda asset file (what is deployed,
+    e.g. the arm64 ``bootstrap``) to the host executable that stands in for it."""
+
+    def __init__(
+        self,
+        port: int = 0,
+        region: str = "us-east-1",
+        binaries: Optional[dict[str, str]] = None,
+        default_concurrency: int = 10,
+        work_dir: Optional[str] = None,
+        alarm_tick_s: float = 1.0,
+        esm_poll_s: float = 0.5,
+    ):
+        self.port = port or free_port()
+        self.region = region
+        self.default_concurrency = default_concurrency
+        self.work_dir = work_dir or tempfile.mkdtemp(prefix="localcloud-")
+        self._binaries: dict[str, str] = {}
+        for asset, host_binary in (binaries or {}).items():
+            self.add_binary(asset, host_binary)
+        self._extracted: dict[str, str] = {}
+        self._extract_lock = threading.Lock()
+        self._server = None
+        self._metrics: "queue.Queue[tuple[str, list, datetime]]" = queue.Queue()
+        self._stopping = threading.Event()
+        self.host: Optional[RuntimeHost] = None
+        self.esm = EsmPoller(self, poll_s=esm_poll_s)
+        self.alarms = AlarmEvaluator(self, tick_s=alarm_tick_s)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> "LocalCloud":
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
+
+        # AWS managed policies exist, so roles can attach them (ManagedPolicyArns)
+        os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+        patches.apply()
+        cfn.apply()
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        os.environ["MOTO_PORT"] = str(self.port)  # the Step Functions interpreter calls back here
+        app = CborBridge(DomainDispatcherApplication(create_backend_app), self.url, self.region)
+        self._server = make_server("127.0.0.1", self.port, app, threaded=True, request_handler=MotoRequestHandler)
+        threading.Thread(target=self._server.serve_forever, daemon=True, name="moto").start()
+        # moto's backends are process-wide: a new local cloud starts from an empty account
+        requests.post(f"{self.url}/moto-api/reset", timeout=30).raise_for_status()
+        requests.post(
+            f"{self.url}/moto-api/config",
+            json={"lambda": {"use_docker": False}, "stepfunctions": {"execute_state_machine": True}},
+            timeout=10,
+        ).raise_for_status()
+        self.host = RuntimeHost(self.lambda_base_env(), metrics=self._queue_metrics,
+                                log_dir=os.path.join(self.work_dir, "logs")).start()
+        patches.set_invoker(self.invoke_function)
+        threading.Thread(target=self._publish_metrics, daemon=True, name="metrics").start()
+        self.esm.start()
+        self.alarms.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.esm.stop()
+        self.alarms.stop()
+        patches.set_invoker(None)
+        if self.host:
+            self.host.stop()
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def __enter__(self) -> "LocalCloud":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- endpoints and clients -------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """Endpoint for SDKs and the CDK CLI (``localhost``: moto derives S3 buckets from it)."""
+        return f"http://localhost:{self.port}"
+
+    def client_env(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+
+    def lambda_base_env(self) -> dict[str, str]:
+        env = self.client_env()
+        env["PATH"] = os.environ.get("PATH", "/usr/bin:/bin")
+        env["AWS_SESSION_TOKEN"] = "testing"
+        env["RUST_BACKTRACE"] = "1"
+        return env
+
+    def client(self, service: str):
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name=self.region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(retries={"max_attempts": 2, "mode": "standard"}, read_timeout=120),
+        )
+
+    # -- functions -------------------------------------------------------------------------
+    def add_binary(self, asset_path: str, host_binary: str) -> None:
+        with open(asset_path, "rb") as f:
+            self._binaries[_sha256(f.read())] = os.path.abspath(host_binary)
+
+    def command_for(self, fn) -> tuple[str, ...]:
+        """The host command standing in for a deployed function's zip."""
+        with zipfile.ZipFile(io.BytesIO(fn.code_bytes)) as z:
+            data = z.read("bootstrap")
+        digest = _sha256(data)
+        if digest in self._binaries:
+            return (self._binaries[digest],)
+        host_arch = os.uname().machine
+        if data.startswith(b"#!") or (
+            data[:4] == b"\x7fELF" and ELF_MACHINES.get(int.from_bytes(data[18:20], "little")) == host_arch
+        ):
+            with self._extract_lock:
+                path = self._extracted.get(digest)
+                if path is None:
+                    path = os.path.join(self.work_dir, "code", digest[:16], "bootstrap")
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    with open(path + ".tmp", "wb") as f:
+                        f.write(data)
+                    os.chmod(path + ".tmp", 0o755)
+                    os.replace(path + ".tmp", path)
+                    self._extracted[digest] = path
+            return (path,)
+        raise RuntimeError(
+            f"function {fn.function_name}: no host binary for its bootstrap (sha256 {digest[:12]}); "
+            "register one with LocalCloud(binaries={asset: host_binary})"
+        )
+
+    def function_spec(self, fn) -> FunctionSpec:
+        concurrency = int(fn.reserved_concurrency or self.default_concurrency)
+        return FunctionSpec(
+            name=fn.function_name,
+            arn=fn.function_arn,
+            command=self.command_for(fn),
+            handler=fn.handler or "bootstrap",
+            env=tuple(sorted((fn.environment_vars or {}).items())),
+            timeout_s=float(fn.timeout or 3),
+            memory_mb=int(fn.memory_size or 128),
+            concurrency=max(1, concurrency),
+        )
+
+    def lambda_backend(self):
+        from moto.awslambda.utils import get_backend
+
+        return get_backend(ACCOUNT, self.region)
+
+    def invoke_function(self, fn, payload: bytes) -> InvokeResult:
+        assert self.host is not None
+        return self.host.invoke(self.function_spec(fn), payload)
+
+    def invoke_by_arn(self, function_arn: str, payload: bytes) -> InvokeResult:
+        fn = self.lambda_backend().get_function(function_arn)
+        return self.invoke_function(fn, payload)
+
+    # -- metrics ---------------------------------------------------------------------------
+    def _queue_metrics(self, function_name: str, datums: list) -> None:
+        self._metrics.put((function_name, datums, datetime.now(timezone.utc)))
+
+    def _publish_metrics(self) -> None:
+        cw = self.client("cloudwatch")
+        while not self._stopping.is_set():
+            try:
+                batch = [self._metrics.get(timeout=0.2)]
+            except queue.Empty:
+                continue
+            while len(batch) < 100:
+                try:
+                    batch.append(self._metrics.get_nowait())
+                except queue.Empty:
+                    break
+            data = [
+                {
+                    "MetricName": name,
+                    "Dimensions": [{"Name": "FunctionName", "Value": fn}],
+                    "Timestamp": at,
+                    "Value": float(value),
+                    "Unit": unit,
+                    "StorageResolution": 1,
+                }
+                for fn, datums, at in batch
+                for name, value, unit in datums
+            ]
+            for i in range(0, len(data), 500):
+                try:
+                    cw.put_metric_data(Namespace="AWS/Lambda", MetricData=data[i : i + 500])
+                except Exception:
+                    log.exception("put_metric_data failed")
+
+
+def main() -> None:  # pragma: no cover - manual use: python -m localcloud.cloud
+    logging.basicConfig(level=logging.INFO)
+    cloud = LocalCloud(port=int(sys.argv[1]) if len(sys.argv) > 1 else 0).start()
+    print(f"local cloud on {cloud.url}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        cloud.stop()
+        shutil.rmtree(cloud.work_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,110 @@
+"""`npm run demo`: the circuit breaker on the local cloud, live in the terminal.
+
+Starts the local cloud (moto + glue on 127.0.0.1), deploys the example stack with the real CDK CLI
+(demo timings: 10 s alarm periods), sends orders, turns the consumer's failure flag on, lets the
+breaker trip, turns it off and shows the recovery until the circuit is closed. Writes an HTML
+chart and prints a summary. Stops everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+
+from localcloud import chart  # noqa: E402
+from localcloud.cloud import LocalCloud  # noqa: E402
+from localcloud.scenario import ROOT, STACK, Scenario, deploy, drain, host_binaries, outage  # noqa: E402
+
+BOLD, RED, GREEN, DIM, RESET = ("\033[1m", "\033[31m", "\033[32m", "\033[2m", "\033[0m") if sys.stdout.isatty() else ("",) * 5
+
+
+def fmt(s: dict, prev: dict | None) -> str:
+    def hl(key: str, text: str) -> str:
+        return f"{BOLD}{text}{RESET}" if prev is not None and prev.get(key) != s.get(key) else text
+
+    esm = s["esm"] or "?"
+    esm_c = GREEN if esm == "Enabled" else RED
+    alarm_c = RED if s["alarm"] == "ALARM" else GREEN if s["alarm"] == "OK" else DIM
+    conc = s["concurrency"] if s["concurrency"] is not None else "-"
+    alarm = s["alarm"]
+    return (f"{s['t']:6.1f}s  ESM {esm_c}{hl('esm', f'{esm:<9}')}{RESET} conc {hl('concurrency', f'{conc!s:>3}')}  "
+            f"alarm {alarm_c}{hl('alarm', f'{alarm:<17}')}{RESET} queue {s['queue']:4d} inflight {s['inflight']:3d} "
+            f"dlq {s['dlq']:2d}  inv {s['invocations']:5d} err {s['errors']:4d}  step {hl('step', s['step'])}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--orders-per-second", type=int, default=4)
+    ap.add_argument("--initial-orders", type=int, default=40)
+    ap.add_argument("--hold-open", type=float, default=15, help="seconds the flag stays on after the trip")
+    ap.add_argument("--alarm-period", type=int, default=10)
+    ap.add_argument("--out", default=os.path.join(ROOT, ".local-cloud"))
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    os.makedirs(args.out, exist_ok=True)
+    started = time.time()
+
+    print(f"{BOLD}1/5 building the Lambda binaries for this machine (cargo build){RESET}", flush=True)
+    binaries = host_binaries()
+    work = tempfile.mkdtemp(prefix="demo-", dir=args.out)
+    cloud = LocalCloud(binaries=binaries, work_dir=work).start()
+    try:
+        print(f"{BOLD}2/5 local cloud on {cloud.url} (moto + runtime host + ESM poller + alarm evaluator){RESET}", flush=True)
+        print(f"{BOLD}3/5 deploying {STACK} with the CDK CLI (demo timings, {args.alarm_period} s alarm period){RESET}", flush=True)
+        d = deploy(cloud, {"demo": "true", "alarmPeriodSeconds": str(args.alarm_period)}, work, log=lambda m: print("   " + m, flush=True))
+        print("   " + ", ".join(f"{k} {v:.1f} s" for k, v in d["timings"].items()), flush=True)
+        scn = Scenario(cloud, d["outputs"])
+        print(f"   alarm period {scn.alarm_period} s, ESM MaximumConcurrency {scn.original_scaling.get('MaximumConcurrency')}", flush=True)
+        prev: dict | None = None
+        seen_events = 0
+        printed = [-10.0]  # when the last line was printed: on every change, else every 5 s
+
+        def show(s: dict) -> None:
+            nonlocal prev, seen_events
+            for ev in scn.breaker_events[seen_events:]:
+                print(f"        {BOLD}event: {ev['type']}{RESET} {DIM}{json.dumps(ev['detail'])[:110]}{RESET}", flush=True)
+            seen_events = len(scn.breaker_events)
+            changed = prev is None or any(prev[k] != s[k] for k in ("esm", "concurrency", "alarm", "step"))
+            if changed or s["t"] - printed[0] >= 5:
+                print(fmt(s, prev), flush=True)
+                printed[0] = s["t"]
+            prev = s
+
+        print(f"{BOLD}4/5 orders flowing; then the downstream fails (flag fail) and recovers (flag ok){RESET}", flush=True)
+        scn.set_flag("ok")
+        scn.send(args.initial_orders)
+        scn.start_sending(args.orders_per_second)
+        end = time.time() + 8
+        scn.wait_until(lambda s: time.time() >= end, 15, show)
+        print(f"{BOLD}{RED}>>> flag fail: the downstream is down{RESET}", flush=True)
+        o = outage(scn, args.hold_open, show)
+        print(f"{BOLD}{GREEN}>>> circuit closed{RESET}", flush=True)
+        scn.stop_sending()
+        drain(scn, 180, show)
+        summary = scn.summary()
+        summary["time to trip (first error -> ESM disabled)"] = f"{o.time_to_trip:.1f} s" if o.time_to_trip is not None else "n/a"
+        summary["healed -> closed"] = f"{o.healed_to_closed:.1f} s" if o.healed_to_closed is not None else "n/a"
+        summary["demo run time"] = f"{time.time() - started:.0f} s"
+        path = os.path.join(args.out, "demo-chart.html")
+        marks = [(at - scn.started, label) for at, label in scn.marks]
+        with open(path, "w") as f:
+            f.write(chart.render(scn.samples, marks, summary, "sqs-circuit-breaker on the local cloud"))
+        print(f"{BOLD}5/5 summary{RESET}")
+        for k, v in summary.items():
+            print(f"   {k:<45} {v}")
+        print(f"chart: {path}")
+        ok = summary["lost"] == 0 and summary["dead-lettered"] == 0 and summary["processed"] == summary["sent"]
+        return 0 if ok else 1
+    finally:
+        cloud.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

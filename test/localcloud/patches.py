@@ -1,0 +1,144 @@
+"""In-process patches to moto 5.2.5 run-time behaviour (CloudFormation gaps live in cfn.py).
+
+- Lambda Invoke (SDK and the Step Functions interpreter) runs the function on the runtime host.
+- SQS no longer delivers to event-source mappings inside SendMessage; the ESM poller does.
+- EventBridge: Step Functions targets start a named execution; disabled rules and rules without
+  an event pattern (schedule-only) match no events; other targets keep moto's delivery.
+- CloudFormation state machines live in the backend the Step Functions API serves
+  (the interpreter's, when ``execute_state_machine`` is on).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import threading
+from datetime import datetime, timezone
+from typing import Callable, Optional
+
+from moto.awslambda.exceptions import LambdaClientError
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.events.models import Rule
+from moto.sqs.models import Queue
+
+log = logging.getLogger("localcloud.patches")
+
+# The function that runs an invocation: (moto LambdaFunction, payload bytes) -> InvokeResult.
+Invoker = Callable[[object, bytes], object]
+_invoker: Optional[Invoker] = None
+_applied = False
+
+
+class TooManyRequestsException(LambdaClientError):
+    code = 429
+
+    def __init__(self) -> None:
+        super().__init__("TooManyRequestsException", "Rate Exceeded.")
+
+
+def set_invoker(invoker: Optional[Invoker]) -> None:
+    global _invoker
+    _invoker = invoker
+
+
+def _lambda_invoke(self, function_name, qualifier, body, headers, response_headers):
+    fn = self.get_function(function_name, qualifier)  # raises ResourceNotFound like Lambda
+    if _invoker is None:
+        raise LambdaClientError("ServiceException", "local cloud has no runtime host")
+    payload = body.encode() if isinstance(body, str) else (body or b"{}")
+    if headers.get("X-Amz-Invocation-Type") == "Event":
+        threading.Thread(target=_invoker, args=(fn, payload), daemon=True).start()
+        return b""
+    result = _invoker(fn, payload)
+    if result.throttled:
+        raise TooManyRequestsException()
+    if result.errored:
+        response_headers["x-amz-function-error"] = "Unhandled"
+    response_headers["Content-Length"] = str(len(result.payload))
+    return result.payload
+
+
+def _no_queue_delivery(self):
+    return {}
+
+
+def _ignore_assignment(self, value):
+    pass
+
+
+_moto_send_to_targets = Rule.send_to_targets
+
+
+def _send_to_targets(self, original_event, transform_input=True):
+    if self.state != "ENABLED" or not getattr(self.event_pattern, "_pattern", None):
+        return
+    if not self.event_pattern.matches_event(original_event):
+        return
+    others = [t for t in self.targets if ":states:" not in t["Arn"]]
+    for target in self.targets:
+        if ":states:" in target["Arn"]:
+            try:
+                _start_execution(self, target, original_event)
+            except Exception:  # one failing target must not abort the others
+                log.exception("EventBridge -> Step Functions delivery failed for %s", target["Arn"])
+    if others:
+        rule = copy.copy(self)
+        rule.targets = others
+        _moto_send_to_targets(rule, original_event, transform_input)
+
+
+def _event_document(event: dict) -> dict:
+    doc = {k: v for k, v in event.items() if k != "ingestion-time"}
+    if isinstance(doc.get("time"), (int, float)):
+        doc["time"] = datetime.fromtimestamp(doc["time"], tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return doc
+
+
+def _simple_path(doc, path: str):
+    """InputPath of the form ``$`` or ``$.a.b``."""
+    node = doc
+    for key in [k for k in path.lstrip("$").split(".") if k]:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+def _start_execution(rule, target: dict, event: dict) -> None:
+    from moto.events.utils import EventTemplateParser
+    from moto.stepfunctions.responses import get_backend
+
+    doc = _event_document(event)
+    if "Input" in target:
+        execution_input = target["Input"]
+    elif "InputPath" in target:
+        execution_input = json.dumps(_simple_path(doc, target["InputPath"]))
+    elif "InputTransformer" in target:
+        transformer = target["InputTransformer"]
+        execution_input = EventTemplateParser.parse(
+            input_template=transformer.get("InputTemplate"),
+            input_paths_map=transformer.get("InputPathsMap", {}),
+            event=doc,
+        )
+        if not isinstance(execution_input, str):
+            execution_input = json.dumps(execution_input)
+    else:
+        execution_input = json.dumps(doc)
+    arn = target["Arn"]
+    _, _, _, region, account, _rest = arn.split(":", 5)
+    name = str(doc.get("id"))
+    get_backend(account, region).start_execution(arn, name=name, execution_input=execution_input)
+
+
+def apply() -> None:
+    """Install the run-time patches once per process."""
+    global _applied
+    if _applied:
+        return
+    LambdaSimpleBackend.invoke = _lambda_invoke
+    Queue.lambda_event_source_mappings = property(_no_queue_delivery, _ignore_assignment)
+    Rule.send_to_targets = _send_to_targets
+    import moto.stepfunctions.models as sfn_models
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    sfn_models.stepfunctions_backends = stepfunctions_parser_backends  # CloudFormation's view
+    _applied = True

@@ -1,0 +1,359 @@
+"""The breaker scenario on the local cloud, shared by the demo and the end-to-end test.
+
+It builds the host binaries, deploys the example stack with the real CDK CLI, and drives an
+outage: orders flow, the failure flag turns on, the breaker trips, the flag turns off, the
+circuit closes. A ledger watches every consumer invocation on the runtime host (what each
+order's fate was), a sampler records the system's state every second for the timeline/chart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from .cloud import ACCOUNT, LocalCloud
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+STACK = "SqsCircuitBreakerExample"
+ASSETS = {
+    "bootstrap": os.path.join(ROOT, "cdk", "assets", "bootstrap", "bootstrap"),
+    "example-consumer": os.path.join(ROOT, "example-stack", "assets", "example-consumer", "bootstrap"),
+}
+
+
+def run(cmd: list[str], cwd: str, env: Optional[dict] = None, timeout: float = 900) -> float:
+    started = time.time()
+    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stdout[-4000:]}\n{out.stderr[-4000:]}")
+    return time.time() - started
+
+
+def host_binaries() -> dict[str, str]:
+    """Build the handlers and the example consumer for this machine; map each deployed (arm64)
+    asset to its host build. The arm64 assets come from `npm run build` (.ci/setup)."""
+    override = {name: os.environ.get(var) for name, var in
+                (("bootstrap", "LOCALCLOUD_BOOTSTRAP"), ("example-consumer", "LOCALCLOUD_CONSUMER"))}
+    missing = [p for p in ASSETS.values() if not os.path.exists(p)]
+    if missing:
+        raise RuntimeError(f"Lambda assets missing ({', '.join(missing)}): run `bash .ci/setup` (or `npm run build`) first")
+    if all(override.values()):  # prebuilt host binaries (LOCALCLOUD_BOOTSTRAP / LOCALCLOUD_CONSUMER)
+        return {ASSETS[name]: path for name, path in override.items()}
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+    run(["cargo", "build", "-p", "breaker-handlers", "--bin", "bootstrap",
+         "-p", "example-consumer", "--bin", "example-consumer"], cwd=ROOT, timeout=1800)
+    return {ASSETS[name]: override[name] or os.path.join(target, "debug", name) for name in ASSETS}
+
+
+def cdk_env(cloud: LocalCloud) -> dict[str, str]:
+    env = dict(os.environ, **cloud.client_env())
+    env.update(CDK_DISABLE_CLI_TELEMETRY="true", TS_NODE_TRANSPILE_ONLY="true",
+               CDK_DEFAULT_ACCOUNT=ACCOUNT, CDK_DEFAULT_REGION=cloud.region)
+    env["PATH"] = os.path.join(ROOT, "node_modules", ".bin") + os.pathsep + env["PATH"]
+    return env
+
+
+def deploy(cloud: LocalCloud, context: dict[str, str], work_dir: str, log: Callable[[str], None] = print) -> dict:
+    """`cdk bootstrap` + `cdk synth` + `cdk deploy` of the example stack; returns its outputs
+    and the time each step took."""
+    cdk = os.path.join(ROOT, "node_modules", ".bin", "cdk")
+    env = cdk_env(cloud)
+    out_dir = os.path.join(work_dir, "cdk.out")
+    ctx = [arg for k, v in context.items() for arg in ("-c", f"{k}={v}")]
+    timings = {}
+    log("cdk bootstrap ...")
+    timings["bootstrap"] = run([cdk, "bootstrap", "--no-notices", f"aws://{ACCOUNT}/{cloud.region}"], cwd=work_dir, env=env)
+    log("cdk synth ...")
+    synth = [cdk, "synth", "--no-notices", "-q", "-o", out_dir]
+    try:
+        timings["synth"] = run([*synth, *ctx], cwd=os.path.join(ROOT, "example-stack"), env=env)
+    except RuntimeError as err:
+        # The construct may insist on whole-minute alarm periods (Lambda's own metrics are
+        # per minute on AWS); the local cloud then runs with the stack's own period.
+        if "alarmPeriodSeconds" not in context or "whole number of minutes" not in str(err):
+            raise
+        log("the construct rejects a sub-minute alarm period; deploying with the stack's own period")
+        ctx = [arg for k, v in context.items() if k != "alarmPeriodSeconds" for arg in ("-c", f"{k}={v}")]
+        timings["synth"] = run([*synth, *ctx], cwd=os.path.join(ROOT, "example-stack"), env=env)
+    log("cdk deploy ...")
+    timings["deploy"] = run([cdk, "deploy", "--no-notices", "--require-approval", "never", "--app", out_dir, STACK],
+                            cwd=work_dir, env=env)
+    stack = cloud.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]
+    if stack["StackStatus"] not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
+        raise RuntimeError(f"{STACK} is {stack['StackStatus']} after cdk deploy; see the local cloud's log")
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    return {"outputs": outputs, "timings": timings}
+
+
+@dataclass
+class Ledger:
+    """What happened to every order, seen from the consumer's invocations."""
+
+    consumer: str
+    processed: Counter = field(default_factory=Counter)  # orderId -> successful handlings
+    attempts: Counter = field(default_factory=Counter)
+    invocations: list = field(default_factory=list)  # (epoch s, errored)
+    first_error_at: Optional[float] = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def observe(self, function_name: str, payload: bytes, result, started_at: float) -> None:
+        if function_name != self.consumer:
+            return
+        try:
+            records = json.loads(payload).get("Records", [])
+        except (ValueError, AttributeError):
+            records = []
+        failed: set[str] = set()
+        if not result.errored:
+            try:
+                failed = {f["itemIdentifier"] for f in (json.loads(result.payload) or {}).get("batchItemFailures") or []}
+            except (ValueError, TypeError, KeyError):
+                failed = {r["messageId"] for r in records}
+        with self.lock:
+            self.invocations.append((started_at, result.errored))
+            if result.errored and self.first_error_at is None:
+                self.first_error_at = started_at
+            for r in records:
+                order = _order_id(r.get("body", ""))
+                self.attempts[order] += 1
+                if not result.errored and r["messageId"] not in failed:
+                    self.processed[order] += 1
+
+    def done(self) -> set[str]:
+        """Orders processed successfully at least once."""
+        with self.lock:
+            return {o for o, c in self.processed.items() if c}
+
+    def counts(self) -> tuple[int, int]:
+        with self.lock:
+            return len(self.invocations), sum(1 for _, e in self.invocations if e)
+
+
+def _order_id(body: str) -> str:
+    try:
+        return str(json.loads(body).get("orderId"))
+    except (ValueError, AttributeError):
+        return body
+
+
+class Scenario:
+    """Drives the deployed example stack."""
+
+    def __init__(self, cloud: LocalCloud, outputs: dict):
+        self.cloud = cloud
+        self.o = outputs
+        self.sqs, self.lam = cloud.client("sqs"), cloud.client("lambda")
+        self.cw, self.sfn, self.ssm = cloud.client("cloudwatch"), cloud.client("stepfunctions"), cloud.client("ssm")
+        self.queue_url = self._local_url(outputs["QueueUrl"])
+        self.dlq_url = self._local_url(outputs["DlqUrl"])
+        self.ledger = Ledger(outputs["ConsumerFunctionName"])
+        cloud.host.observers.append(self.ledger.observe)
+        self.sent: list[str] = []
+        self.samples: list[dict] = []
+        self.marks: list[tuple[float, str]] = []  # (time, label) for the timeline and chart
+        self.breaker_events: list[dict] = []
+        self.started = time.time()
+        self._stop = threading.Event()
+        self._sender: Optional[threading.Thread] = None
+        self._events_queue = self._capture_breaker_events()
+        self.original_scaling = self.esm().get("ScalingConfig") or {}
+        alarm = self.cw.describe_alarms(AlarmNames=[outputs["AlarmName"]])["MetricAlarms"][0]
+        self.alarm_period = int(alarm.get("Period") or next(
+            q["MetricStat"]["Period"] for q in alarm["Metrics"] if "MetricStat" in q))
+
+    def _local_url(self, url: str) -> str:
+        name = url.rstrip("/").rsplit("/", 1)[-1]
+        return self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
+
+    def _capture_breaker_events(self) -> str:
+        events = self.cloud.client("events")
+        url = self.sqs.create_queue(QueueName=f"breaker-events-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="local-breaker-events", EventPattern=json.dumps({"source": ["sqs-circuit-breaker"]}))
+        events.put_targets(Rule="local-breaker-events", Targets=[{"Id": "q", "Arn": arn}])
+        return url
+
+    # -- actions ---------------------------------------------------------------------------
+    def mark(self, label: str) -> float:
+        now = time.time()
+        self.marks.append((now, label))
+        return now
+
+    def set_flag(self, mode: str) -> float:
+        self.ssm.put_parameter(Name=self.o["FlagParameterName"], Value=mode, Type="String", Overwrite=True)
+        return self.mark(f"flag {mode}")
+
+    def send(self, n: int) -> None:
+        for i in range(0, n, 10):
+            entries = []
+            for _ in range(min(10, n - i)):
+                order = f"o-{len(self.sent) + len(entries) + 1:05d}"
+                entries.append({"Id": str(len(entries)), "MessageBody": json.dumps(
+                    {"orderId": order, "amountCents": 1000 + len(self.sent), "createdAtMs": int(time.time() * 1000)})})
+            resp = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            ok = {e["Id"] for e in resp.get("Successful", [])}
+            self.sent.extend(json.loads(e["MessageBody"])["orderId"] for e in entries if e["Id"] in ok)
+
+    def start_sending(self, per_second: float) -> None:
+        def loop():
+            while not self._stop.wait(1.0):
+                self.send(max(1, int(per_second)))
+
+        self._sender = threading.Thread(target=loop, daemon=True, name="orders")
+        self._sender.start()
+
+    def stop_sending(self) -> None:
+        self._stop.set()
+        if self._sender:
+            self._sender.join()
+
+    # -- observations ----------------------------------------------------------------------
+    def esm(self) -> dict:
+        return self.lam.get_event_source_mapping(UUID=self.o["EventSourceMappingUuid"])
+
+    def alarm_state(self) -> str:
+        return self.cw.describe_alarms(AlarmNames=[self.o["AlarmName"]])["MetricAlarms"][0]["StateValue"]
+
+    def depth(self, url: str) -> dict:
+        a = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        return {k: int(a.get(f"ApproximateNumberOf{k}", 0)) for k in ("Messages", "MessagesNotVisible", "MessagesDelayed")}
+
+    def executions(self, status: Optional[str] = None) -> list[dict]:
+        kw = {"statusFilter": status} if status else {}
+        return self.sfn.list_executions(stateMachineArn=self.o["StateMachineArn"], **kw)["executions"]
+
+    def current_step(self, execution_arn: str) -> str:
+        try:
+            events = self.sfn.get_execution_history(executionArn=execution_arn)["events"]
+        except Exception:
+            return "?"
+        for e in reversed(events):  # moto returns the whole history, oldest first
+            for key in ("stateEnteredEventDetails", "stateExitedEventDetails"):
+                if key in e:
+                    return e[key]["name"]
+        return "?"
+
+    def poll_events(self) -> None:
+        resp = self.sqs.receive_message(QueueUrl=self._events_queue, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        for m in resp.get("Messages", []):
+            try:
+                ev = json.loads(m["Body"])
+                self.breaker_events.append({"at": time.time(), "type": ev.get("detail-type"), "detail": ev.get("detail")})
+            except ValueError:
+                pass
+            self.sqs.delete_message(QueueUrl=self._events_queue, ReceiptHandle=m["ReceiptHandle"])
+
+    def sample(self) -> dict:
+        self.poll_events()
+        esm = self.esm()
+        running = self.executions("RUNNING")
+        q, dlq = self.depth(self.queue_url), self.depth(self.dlq_url)
+        inv, err = self.ledger.counts()
+        s = {
+            "t": round(time.time() - self.started, 1),
+            "esm": esm.get("State"),
+            "concurrency": (esm.get("ScalingConfig") or {}).get("MaximumConcurrency"),
+            "alarm": self.alarm_state(),
+            "queue": q["Messages"] + q["MessagesDelayed"],
+            "inflight": q["MessagesNotVisible"],
+            "dlq": dlq["Messages"] + dlq["MessagesNotVisible"],
+            "invocations": inv,
+            "errors": err,
+            "processed": len(self.ledger.done()),
+            "running": len(running),
+            "step": self.current_step(running[0]["executionArn"]) if running else "-",
+        }
+        self.samples.append(s)
+        return s
+
+    def wait_until(self, cond: Callable[[dict], bool], timeout: float, on_sample: Callable[[dict], None] = lambda s: None) -> dict:
+        deadline = time.time() + timeout
+        while True:
+            s = self.sample()
+            on_sample(s)
+            if cond(s):
+                return s
+            if time.time() > deadline:
+                raise TimeoutError(f"condition not met within {timeout:.0f} s; last sample {s}")
+            time.sleep(1)
+
+    def is_closed(self, s: dict) -> bool:
+        want = self.original_scaling.get("MaximumConcurrency")
+        return s["esm"] == "Enabled" and s["running"] == 0 and s["concurrency"] == want
+
+    def inject_alarm_event(self) -> None:
+        """A second, duplicate ALARM state-change event, as a flapping alarm would produce."""
+        alarm = self.cw.describe_alarms(AlarmNames=[self.o["AlarmName"]])["MetricAlarms"][0]
+        self.cloud.alarms.publish(alarm, "OK", "ALARM", "duplicate event injected by the scenario")
+        self.mark("duplicate alarm event")
+
+    def alarms_seen(self) -> list[dict]:
+        """Alarm state-change events the evaluator published (with their time ``at``)."""
+        return [e for e in self.cloud.alarms.events if e["alarmName"] == self.o["AlarmName"]]
+
+    def summary(self) -> dict:
+        processed = self.ledger.done()
+        sent = set(self.sent)
+        dlq = self.depth(self.dlq_url)
+        q = self.depth(self.queue_url)
+        return {
+            "sent": len(sent),
+            "processed": len(processed & sent),
+            "lost": len(sent - processed) - (q["Messages"] + q["MessagesNotVisible"] + q["MessagesDelayed"]),
+            "still queued": q["Messages"] + q["MessagesNotVisible"] + q["MessagesDelayed"],
+            "dead-lettered": dlq["Messages"] + dlq["MessagesNotVisible"],
+            "duplicates": sum(1 for o in processed if self.ledger.processed[o] > 1),  # at-least-once
+            "consumer invocations": self.ledger.counts()[0],
+            "consumer errors": self.ledger.counts()[1],
+        }
+
+
+@dataclass
+class Outage:
+    failing_at: float
+    first_error_at: Optional[float] = None
+    tripped_at: Optional[float] = None
+    healed_at: Optional[float] = None
+    closed_at: Optional[float] = None
+
+    @property
+    def time_to_trip(self) -> Optional[float]:
+        return None if self.tripped_at is None or self.first_error_at is None else self.tripped_at - self.first_error_at
+
+    @property
+    def healed_to_closed(self) -> Optional[float]:
+        return None if self.closed_at is None or self.healed_at is None else self.closed_at - self.healed_at
+
+
+def outage(scn: Scenario, hold_open_s: float, on_sample: Callable[[dict], None], during_open: Callable[[], None] = lambda: None,
+           trip_timeout: Optional[float] = None, close_timeout: float = 240, mode: str = "fail") -> Outage:
+    """Flag on until the breaker trips, keep it failing ``hold_open_s`` more, flag off, wait closed."""
+    errors_before = scn.ledger.counts()[1]
+    o = Outage(failing_at=scn.set_flag(mode))
+    scn.wait_until(lambda s: s["esm"] in ("Disabled", "Disabling"), trip_timeout or 2 * scn.alarm_period + 30, on_sample)
+    o.tripped_at = scn.mark("tripped")
+    with scn.ledger.lock:
+        o.first_error_at = next((at for at, e in scn.ledger.invocations if e and at >= o.failing_at), None)
+    assert scn.ledger.counts()[1] > errors_before
+    during_open()
+    end = time.time() + hold_open_s
+    scn.wait_until(lambda s: time.time() >= end, hold_open_s + 5, on_sample)
+    o.healed_at = scn.set_flag("ok")
+    scn.wait_until(scn.is_closed, close_timeout, on_sample)
+    o.closed_at = scn.mark("closed")
+    return o
+
+
+def drain(scn: Scenario, timeout: float, on_sample: Callable[[dict], None]) -> dict:
+    """Wait until every sent order is processed and the queue is empty."""
+    sent = set(scn.sent)
+    return scn.wait_until(
+        lambda s: s["queue"] == 0 and s["inflight"] == 0 and sent <= scn.ledger.done(),
+        timeout, on_sample)

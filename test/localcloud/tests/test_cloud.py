@@ -1,0 +1,187 @@
+"""The local cloud end to end with the fixture runtime: Invoke routing, ESM polling, metrics,
+alarm evaluation and EventBridge -> Step Functions delivery."""
+import io
+import json
+import os
+import sys
+import time
+import zipfile
+
+import pytest
+
+from localcloud.cloud import LocalCloud
+
+FAKE = os.path.join(os.path.dirname(__file__), "fixtures", "fake_lambda.py")
+ROLE = "arn:aws:iam::123456789012:role/fn"
+
+
+def zip_of(path):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        with open(path, "rb") as f:
+            src = f.read().replace(b"#!/usr/bin/env python3", f"#!{sys.executable}".encode(), 1)
+        info = zipfile.ZipInfo("bootstrap")
+        info.external_attr = 0o755 << 16
+        z.writestr(info, src)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory):
+    c = LocalCloud(work_dir=str(tmp_path_factory.mktemp("cloud")), alarm_tick_s=0.5).start()
+    iam = c.client("iam")
+    iam.create_role(RoleName="fn", AssumeRolePolicyDocument="{}")
+    yield c
+    c.stop()
+
+
+def create_fn(cloud, name, handler, env=None, timeout=5):
+    cloud.client("lambda").create_function(
+        FunctionName=name, Runtime="provided.al2023", Role=ROLE, Handler=handler,
+        Code={"ZipFile": zip_of(FAKE)}, Timeout=timeout, Environment={"Variables": env or {}},
+    )
+
+
+def wait_for(cond, timeout=20, every=0.2):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(every)
+    raise AssertionError("condition not met in time")
+
+
+def test_sdk_invoke_runs_the_function_and_reports_function_errors(cloud):
+    create_fn(cloud, "echo1", "echo")
+    create_fn(cloud, "fail1", "fail")
+    lam = cloud.client("lambda")
+    ok = lam.invoke(FunctionName="echo1", Payload=b'{"x": 1}')
+    assert json.loads(ok["Payload"].read()) == {"x": 1}
+    assert "FunctionError" not in ok
+    bad = lam.invoke(FunctionName="fail1", Payload=b"{}")
+    assert bad["FunctionError"] == "Unhandled"
+    assert json.loads(bad["Payload"].read())["errorType"] == "Boom"
+
+
+def test_invoke_of_a_missing_function_is_resource_not_found(cloud):
+    with pytest.raises(cloud.client("lambda").exceptions.ResourceNotFoundException):
+        cloud.client("lambda").invoke(FunctionName="nope", Payload=b"{}")
+
+
+def test_invocations_publish_lambda_metrics(cloud):
+    create_fn(cloud, "metered", "fail")
+    cloud.client("lambda").invoke(FunctionName="metered", Payload=b"{}")
+    cw = cloud.client("cloudwatch")
+
+    def errors():
+        r = cw.get_metric_statistics(Namespace="AWS/Lambda", MetricName="Errors",
+                                     Dimensions=[{"Name": "FunctionName", "Value": "metered"}],
+                                     StartTime=time.time() - 60, EndTime=time.time() + 60, Period=60,
+                                     Statistics=["Sum"])
+        return sum(p["Sum"] for p in r["Datapoints"])
+    assert wait_for(errors) == 1
+
+
+def test_esm_delivers_batches_and_keeps_reported_failures(cloud, tmp_path):
+    seen = tmp_path / "seen.log"
+    create_fn(cloud, "consumer1", "sqs", env={"SEEN_LOG": str(seen)})
+    sqs = cloud.client("sqs")
+    url = sqs.create_queue(QueueName="q1", Attributes={"VisibilityTimeout": "2"})["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    for i in range(12):
+        sqs.send_message(QueueUrl=url, MessageBody="fail-once" if i == 0 else f"ok-{i}")
+    cloud.client("lambda").create_event_source_mapping(
+        EventSourceArn=arn, FunctionName="consumer1", BatchSize=5,
+        FunctionResponseTypes=["ReportBatchItemFailures"], ScalingConfig={"MaximumConcurrency": 2})
+
+    def lines():
+        return seen.read_text().splitlines() if seen.exists() else []
+    wait_for(lambda: len({l.split(" ", 1)[1] for l in lines()}) == 12)
+    # the failing message stays in the queue and is redelivered after the visibility timeout
+    wait_for(lambda: sum(1 for l in lines() if l.endswith("fail-once")) >= 2, timeout=10)
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    assert int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"]) == 1
+    assert max(len(l) for l in [lines()]) >= 12
+
+
+def test_disabled_esm_stops_delivery(cloud, tmp_path):
+    seen = tmp_path / "seen.log"
+    create_fn(cloud, "consumer2", "sqs", env={"SEEN_LOG": str(seen)})
+    sqs = cloud.client("sqs")
+    url = sqs.create_queue(QueueName="q2")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    lam = cloud.client("lambda")
+    esm = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName="consumer2", BatchSize=10)
+    lam.update_event_source_mapping(UUID=esm["UUID"], Enabled=False)
+    time.sleep(1.5)
+    sqs.send_message(QueueUrl=url, MessageBody="held")
+    time.sleep(2.5)
+    assert not seen.exists()
+    lam.update_event_source_mapping(UUID=esm["UUID"], Enabled=True)
+    wait_for(lambda: seen.exists() and "held" in seen.read_text())
+
+
+def test_error_rate_alarm_fires_event_that_starts_a_named_execution(cloud):
+    create_fn(cloud, "flaky", "fail")
+    cw, events, sfn = cloud.client("cloudwatch"), cloud.client("events"), cloud.client("stepfunctions")
+    dims = [{"Name": "FunctionName", "Value": "flaky"}]
+    cw.put_metric_alarm(
+        AlarmName="flaky-errors", EvaluationPeriods=1, DatapointsToAlarm=1, Threshold=50,
+        ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching",
+        Metrics=[
+            {"Id": "errors", "ReturnData": False, "MetricStat": {"Metric": {"Namespace": "AWS/Lambda", "MetricName": "Errors", "Dimensions": dims}, "Period": 2, "Stat": "Sum"}},
+            {"Id": "invocations", "ReturnData": False, "MetricStat": {"Metric": {"Namespace": "AWS/Lambda", "MetricName": "Invocations", "Dimensions": dims}, "Period": 2, "Stat": "Sum"}},
+            {"Id": "rate", "Expression": "IF(invocations >= 2, 100 * errors / invocations, 0)", "ReturnData": True},
+        ])
+    sm = sfn.create_state_machine(name="recover", roleArn=ROLE,
+                                  definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))
+    events.put_rule(Name="on-alarm", EventPattern=json.dumps({"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"], "detail": {"alarmName": ["flaky-errors"], "state": {"value": ["ALARM"]}}}))
+    events.put_targets(Rule="on-alarm", Targets=[{"Id": "sfn", "Arn": sm["stateMachineArn"], "RoleArn": ROLE}])
+    lam = cloud.client("lambda")
+    for _ in range(3):
+        lam.invoke(FunctionName="flaky", Payload=b"{}")
+    wait_for(lambda: cw.describe_alarms(AlarmNames=["flaky-errors"])["MetricAlarms"][0]["StateValue"] == "ALARM", timeout=10)
+    execs = wait_for(lambda: sfn.list_executions(stateMachineArn=sm["stateMachineArn"])["executions"])
+    assert len(execs) == 1 and execs[0]["name"] != "None"
+    out = sfn.describe_execution(executionArn=execs[0]["executionArn"])
+    doc = json.loads(out["input"])
+    assert doc["detail"]["state"]["value"] == "ALARM" and doc["detail"]["previousState"]["value"] in ("OK", "INSUFFICIENT_DATA")
+    # with no new failures the alarm returns to OK (notBreaching) without starting anything
+    wait_for(lambda: cw.describe_alarms(AlarmNames=["flaky-errors"])["MetricAlarms"][0]["StateValue"] == "OK", timeout=10)
+    assert len(sfn.list_executions(stateMachineArn=sm["stateMachineArn"])["executions"]) == 1
+
+
+def test_step_functions_lambda_tasks_run_on_the_runtime_host_and_catch_errors(cloud):
+    create_fn(cloud, "task-echo", "echo")
+    create_fn(cloud, "task-fail", "fail")
+    sfn = cloud.client("stepfunctions")
+    definition = {
+        "StartAt": "Echo",
+        "States": {
+            "Echo": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                     "Parameters": {"FunctionName": "task-echo", "Payload": {"n.$": "$.n"}},
+                     "ResultSelector": {"n.$": "$.Payload.n"}, "Next": "Each"},
+            "Each": {"Type": "Map", "ItemsPath": "$.items", "Next": "Fail",
+                     "ItemProcessor": {"StartAt": "Hold", "States": {"Hold": {"Type": "Wait", "Seconds": 1, "End": True}}},
+                     "ResultPath": None},
+            "Fail": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                     "Parameters": {"FunctionName": "task-fail", "Payload": {}},
+                     "Catch": [{"ErrorEquals": ["Boom"], "ResultPath": "$.error", "Next": "Done"}], "End": True},
+            "Done": {"Type": "Pass", "End": True},
+        },
+    }
+    sm = sfn.create_state_machine(name="tasks", roleArn=ROLE, definition=json.dumps(definition))
+    # Map needs its input to carry the items; the Echo step replaces the state with its result,
+    # so feed the items through n.
+    definition["States"]["Echo"]["ResultPath"] = "$.echo"
+    del definition["States"]["Echo"]["ResultSelector"]
+    sfn.update_state_machine(stateMachineArn=sm["stateMachineArn"], definition=json.dumps(definition))
+    run = sfn.start_execution(stateMachineArn=sm["stateMachineArn"], name="run-1",
+                              input=json.dumps({"n": 7, "items": [1, 2]}))
+    done = wait_for(lambda: (lambda d: d if d["status"] != "RUNNING" else None)(
+        sfn.describe_execution(executionArn=run["executionArn"])), timeout=30)
+    assert done["status"] == "SUCCEEDED", done
+    out = json.loads(done["output"])
+    assert out["echo"]["Payload"] == {"n": 7}
+    assert out["error"]["Error"] == "Boom"

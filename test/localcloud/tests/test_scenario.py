@@ -1,0 +1,29 @@
+import json
+
+from localcloud.runtime import InvokeResult
+from localcloud.scenario import Ledger
+
+
+def event(*orders):
+    return json.dumps({"Records": [{"messageId": f"m-{o}", "body": json.dumps({"orderId": o})} for o in orders]}).encode()
+
+
+def test_ledger_counts_successes_per_order_and_ignores_other_functions():
+    ledger = Ledger("consumer")
+    ledger.observe("consumer", event("a", "b"), InvokeResult(b'{"batchItemFailures": [{"itemIdentifier": "m-b"}]}'), 1.0)
+    ledger.observe("consumer", event("b"), InvokeResult(b"{}"), 2.0)
+    ledger.observe("consumer", event("a"), InvokeResult(b"null"), 3.0)
+    ledger.observe("probe", event("c"), InvokeResult(b"{}"), 3.0)
+    assert ledger.processed == {"a": 2, "b": 1}
+    assert ledger.attempts["b"] == 2 and "c" not in ledger.attempts
+    assert ledger.counts() == (3, 0)
+
+
+def test_ledger_records_function_errors_and_the_first_error_time():
+    ledger = Ledger("consumer")
+    ledger.observe("consumer", event("a"), InvokeResult(b"{}"), 1.0)
+    ledger.observe("consumer", event("b"), InvokeResult(b'{"errorType": "DownstreamUnavailable"}', "DownstreamUnavailable"), 2.0)
+    ledger.observe("consumer", event("c"), InvokeResult(b"{}", "Sandbox.Timedout"), 3.0)
+    assert ledger.counts() == (3, 2)
+    assert ledger.first_error_at == 2.0
+    assert ledger.processed == {"a": 1}
