@@ -1070,24 +1070,18 @@ mod moto_tests {
             .as_millis() as u64
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn moto_5000_messages_each_arrive_exactly_once_after_their_delay_with_attributes() {
-        let moto = MotoServer::start();
-        let sqs = moto.sqs().await;
-        let url = sqs
-            .create_queue()
-            .queue_name("rejitter-5000")
-            .send()
-            .await
-            .unwrap();
+    /// Seed `count` messages (orders `first..first + count`) into a new queue, re-jitter them
+    /// with a 1–3 s window, then drain like a consumer and check every message.
+    async fn rejitter_on_moto(sqs: &aws_sdk_sqs::Client, name: &str, first: usize, count: usize) {
+        let url = sqs.create_queue().queue_name(name).send().await.unwrap();
         let queue = SqsQueue::new(sqs.clone(), url.queue_url.unwrap());
-
-        let batches: Vec<Vec<OutgoingMessage>> = (0..N / 10)
-            .map(|b| (b * 10..b * 10 + 10).map(message).collect())
+        let batches: Vec<Vec<OutgoingMessage>> = (first..first + count)
+            .step_by(10)
+            .map(|b| (b..b + 10).map(message).collect())
             .collect();
         let seeded: Vec<_> = futures::stream::iter(batches)
             .map(|b| queue.send_batch(b))
-            .buffer_unordered(8)
+            .buffer_unordered(4)
             .collect()
             .await;
         assert!(
@@ -1100,6 +1094,7 @@ mod moto_tests {
 
         let mut settings = RejitterSettings::new(true, 1, 3, 4, 60).unwrap();
         settings.receive_visibility_seconds = Some(5);
+        settings.in_flight_batches = 4;
         let plan = run_plan(
             &queue,
             &settings,
@@ -1108,7 +1103,7 @@ mod moto_tests {
         )
         .await
         .unwrap();
-        assert_eq!(plan["backlog"], N as u64);
+        assert_eq!(plan["backlog"], count as u64);
         assert_eq!(plan["workers"], json!([0]));
         let cutoff = plan["cutoffMs"].as_u64().unwrap();
 
@@ -1123,14 +1118,14 @@ mod moto_tests {
                 break;
             }
         }
-        assert_eq!(moved, N as u64);
+        assert_eq!(moved, count as u64);
 
-        // Drain like a consumer: every message once, a copy, delayed, faithful.
+        // Drain like a consumer (received messages stay hidden, so a second delivery of any
+        // order would show up as a duplicate): every message once, a copy, delayed, faithful.
         let mut seen: HashMap<usize, ()> = HashMap::new();
         let deadline = std::time::Instant::now() + Duration::from_secs(600);
-        while seen.len() < N && std::time::Instant::now() < deadline {
-            let got = queue.receive(10, 1, 60).await.unwrap();
-            for m in &got {
+        while seen.len() < count && std::time::Instant::now() < deadline {
+            for m in queue.receive(10, 1, 900).await.unwrap() {
                 let i = order(&m.body);
                 assert!(seen.insert(i, ()).is_none(), "order {i} delivered twice");
                 let expected = message(i);
@@ -1153,22 +1148,32 @@ mod moto_tests {
                     "order {i} visible before its ≥ 1 s delay"
                 );
             }
-            if !got.is_empty() {
-                let entries = got
-                    .iter()
-                    .enumerate()
-                    .map(|(k, m)| (k.to_string(), m.receipt_handle.clone()))
-                    .collect();
-                let out = queue.delete_batch(entries).await.unwrap();
-                assert!(out.failed.is_empty());
-            }
         }
-        assert_eq!(seen.len(), N, "every message arrived");
+        assert_eq!(seen.len(), count, "every message arrived");
         assert!(
-            queue.receive(10, 2, 60).await.unwrap().is_empty(),
+            queue.receive(10, 2, 900).await.unwrap().is_empty(),
             "no duplicate or leftover"
         );
         let info = queue.info().await.unwrap();
-        assert_eq!((info.visible, info.in_flight, info.delayed), (0, 0, 0));
+        assert_eq!(
+            (info.visible, info.in_flight, info.delayed),
+            (0, count as u64, 0)
+        );
+    }
+
+    /// 5,000 messages over five queues of 1,000: moto 5.2.5's DeleteMessage scans the whole
+    /// queue per receipt handle (quadratic), so one queue of 5,000 takes many minutes on a busy
+    /// machine; the per-message properties under test do not depend on the queue's length.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn moto_5000_messages_each_arrive_exactly_once_after_their_delay_with_attributes() {
+        let moto = MotoServer::start();
+        let sqs = moto.sqs().await;
+        let queues = N / 1_000;
+        futures::future::join_all((0..queues).map(|q| {
+            let name = format!("rejitter-{q}");
+            let sqs = &sqs;
+            async move { rejitter_on_moto(sqs, &name, q * 1_000, 1_000).await }
+        }))
+        .await;
     }
 }
