@@ -49,7 +49,10 @@ pub struct SqsQueue {
 impl SqsQueue {
     /// Wrap `client` for the queue at `queue_url`.
     pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
-        Self { client, queue_url: queue_url.into() }
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
     }
 
     /// The queue URL this adapter talks to.
@@ -70,8 +73,14 @@ where
             let code = ctx.err().code().map(str::to_owned);
             let retryable = status >= 500
                 || status == 429
-                || code.as_deref().is_some_and(|c| RETRYABLE_CODES.contains(&c));
-            let kind = if retryable { FaultKind::Retryable } else { FaultKind::NonRetryable };
+                || code
+                    .as_deref()
+                    .is_some_and(|c| RETRYABLE_CODES.contains(&c));
+            let kind = if retryable {
+                FaultKind::Retryable
+            } else {
+                FaultKind::NonRetryable
+            };
             let message = ctx
                 .err()
                 .message()
@@ -82,9 +91,18 @@ where
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             (FaultKind::Retryable, None, DisplayChain(&err).to_string())
         }
-        _ => (FaultKind::NonRetryable, None, DisplayChain(&err).to_string()),
+        _ => (
+            FaultKind::NonRetryable,
+            None,
+            DisplayChain(&err).to_string(),
+        ),
     };
-    PortError { operation, kind, code, message }
+    PortError {
+        operation,
+        kind,
+        code,
+        message,
+    }
 }
 
 /// Displays an error with its whole `source()` chain (SDK errors hide the useful part there).
@@ -133,10 +151,7 @@ fn to_received(m: Message) -> ReceivedMessage {
     }
 }
 
-fn to_sdk_attribute(
-    name: &str,
-    v: &AttributeValue,
-) -> Result<MessageAttributeValue, PortError> {
+fn to_sdk_attribute(name: &str, v: &AttributeValue) -> Result<MessageAttributeValue, PortError> {
     MessageAttributeValue::builder()
         .data_type(&v.data_type)
         .set_string_value(v.string_value.clone())
@@ -166,7 +181,10 @@ fn to_sdk_entry(m: OutgoingMessage) -> Result<SendMessageBatchRequestEntry, Port
                 .map_err(|e| {
                     PortError::new("SendMessageBatch", FaultKind::NonRetryable, e.to_string())
                 })?;
-            Some(HashMap::from([(MessageSystemAttributeNameForSends::AwsTraceHeader, value)]))
+            Some(HashMap::from([(
+                MessageSystemAttributeNameForSends::AwsTraceHeader,
+                value,
+            )]))
         }
         None => None,
     };
@@ -227,15 +245,21 @@ impl Queue for SqsQueue {
             .send()
             .await
             .map_err(|e| classify("ReceiveMessage", e))?;
-        let messages: Vec<ReceivedMessage> =
-            out.messages.unwrap_or_default().into_iter().map(to_received).collect();
+        let messages: Vec<ReceivedMessage> = out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .map(to_received)
+            .collect();
         debug!(queue = %self.queue_url, received = messages.len(), "received");
         Ok(messages)
     }
 
     async fn send_batch(&self, entries: Vec<OutgoingMessage>) -> Result<BatchOutcome, PortError> {
-        let entries =
-            entries.into_iter().map(to_sdk_entry).collect::<Result<Vec<_>, PortError>>()?;
+        let entries = entries
+            .into_iter()
+            .map(to_sdk_entry)
+            .collect::<Result<Vec<_>, PortError>>()?;
         let out = self
             .client
             .send_message_batch()
@@ -304,7 +328,10 @@ impl Queue for SqsQueue {
             .map_err(|e| classify("GetQueueAttributes", e))?;
         let attrs = out.attributes.unwrap_or_default();
         let count = |name: QueueAttributeName| {
-            attrs.get(&name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+            attrs
+                .get(&name)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
         };
         Ok(QueueInfo {
             visible: count(QueueAttributeName::ApproximateNumberOfMessages),
@@ -325,6 +352,7 @@ impl Queue for SqsQueue {
 mod tests {
     use super::*;
     use aws_sdk_sqs::config::retry::RetryConfig;
+    use aws_sdk_sqs::error::ErrorMetadata;
     use aws_sdk_sqs::operation::change_message_visibility::ChangeMessageVisibilityOutput;
     use aws_sdk_sqs::operation::delete_message_batch::DeleteMessageBatchOutput;
     use aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesOutput;
@@ -334,7 +362,6 @@ mod tests {
     };
     use aws_sdk_sqs::types::error::{QueueDoesNotExist, RequestThrottled};
     use aws_sdk_sqs::types::{DeleteMessageBatchResultEntry, SendMessageBatchResultEntry};
-    use aws_sdk_sqs::error::ErrorMetadata;
     use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 
     const URL: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/orders";
@@ -435,7 +462,10 @@ mod tests {
         assert_eq!(m.sent_timestamp_ms(), Some(1_700_000_000_000));
         assert_eq!(m.receive_count(), 2);
         assert_eq!(m.trace_header(), Some("Root=1-a"));
-        assert_eq!(m.message_attributes["bin"].binary_value.as_deref(), Some(&[9u8, 8][..]));
+        assert_eq!(
+            m.message_attributes["bin"].binary_value.as_deref(),
+            Some(&[9u8, 8][..])
+        );
         assert_eq!(m.message_attributes["bin"].data_type, "Binary");
     }
 
@@ -456,7 +486,8 @@ mod tests {
                     && trace == Some("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1")
                     && attrs["tenant"].string_value() == Some("acme")
                     && attrs["tenant"].data_type() == "String"
-                    && attrs["blob"].binary_value().map(|b| b.as_ref()) == Some(&[0u8, 1, 2, 255][..])
+                    && attrs["blob"].binary_value().map(|b| b.as_ref())
+                        == Some(&[0u8, 1, 2, 255][..])
                     && attrs["blob"].data_type() == "Binary.gz"
             })
             .then_output(|| {
@@ -484,8 +515,10 @@ mod tests {
                 .unwrap()
         });
         let q = queue(&[&rule]);
-        let out =
-            q.send_batch(vec![outgoing("0"), outgoing("1"), outgoing("2")]).await.unwrap();
+        let out = q
+            .send_batch(vec![outgoing("0"), outgoing("1"), outgoing("2")])
+            .await
+            .unwrap();
         assert_eq!(out.succeeded, vec!["0".to_owned()]);
         assert_eq!(out.failed.len(), 2);
         assert_eq!(out.failed[0].id, "1");
@@ -512,7 +545,10 @@ mod tests {
 
     #[tokio::test]
     async fn receive_http_500_is_retryable() {
-        let rule = mock!(Client::receive_message).sequence().http_status(500, None).build();
+        let rule = mock!(Client::receive_message)
+            .sequence()
+            .http_status(500, None)
+            .build();
         let q = queue(&[&rule]);
         let err = q.receive(10, 0, 30).await.unwrap_err();
         assert_eq!(err.kind, FaultKind::Retryable, "{err}");
@@ -525,7 +561,9 @@ mod tests {
             .sequence()
             .http_status(
                 503,
-                Some(r#"{"__type":"com.amazonaws.sqs#ServiceUnavailable","message":"busy"}"#.into()),
+                Some(
+                    r#"{"__type":"com.amazonaws.sqs#ServiceUnavailable","message":"busy"}"#.into(),
+                ),
             )
             .build();
         let q = queue(&[&rule]);
@@ -552,19 +590,25 @@ mod tests {
     #[tokio::test]
     async fn delete_batch_reports_partial_failures_per_entry() {
         let rule = mock!(Client::delete_message_batch)
-            .match_requests(|r| {
-                r.entries().len() == 2 && r.entries()[1].receipt_handle() == "rh-b"
-            })
+            .match_requests(|r| r.entries().len() == 2 && r.entries()[1].receipt_handle() == "rh-b")
             .then_output(|| {
                 DeleteMessageBatchOutput::builder()
-                    .successful(DeleteMessageBatchResultEntry::builder().id("a").build().unwrap())
+                    .successful(
+                        DeleteMessageBatchResultEntry::builder()
+                            .id("a")
+                            .build()
+                            .unwrap(),
+                    )
                     .failed(entry_error("b", "ReceiptHandleIsInvalid", true))
                     .build()
                     .unwrap()
             });
         let q = queue(&[&rule]);
         let out = q
-            .delete_batch(vec![("a".into(), "rh-a".into()), ("b".into(), "rh-b".into())])
+            .delete_batch(vec![
+                ("a".into(), "rh-a".into()),
+                ("b".into(), "rh-b".into()),
+            ])
             .await
             .unwrap();
         assert_eq!(out.succeeded, vec!["a".to_owned()]);
@@ -574,7 +618,9 @@ mod tests {
     #[tokio::test]
     async fn change_visibility_sends_handle_and_seconds() {
         let rule = mock!(Client::change_message_visibility)
-            .match_requests(|r| r.receipt_handle() == Some("rh") && r.visibility_timeout() == Some(0))
+            .match_requests(|r| {
+                r.receipt_handle() == Some("rh") && r.visibility_timeout() == Some(0)
+            })
             .then_output(|| ChangeMessageVisibilityOutput::builder().build());
         let q = queue(&[&rule]);
         q.change_visibility("rh", 0).await.unwrap();
@@ -583,8 +629,9 @@ mod tests {
 
     #[tokio::test]
     async fn info_reads_counts_redrive_and_fifo() {
-        let rule = mock!(Client::get_queue_attributes).then_output(|| {
-            GetQueueAttributesOutput::builder()
+        let rule =
+            mock!(Client::get_queue_attributes).then_output(|| {
+                GetQueueAttributesOutput::builder()
                 .attributes(QueueAttributeName::ApproximateNumberOfMessages, "1234")
                 .attributes(QueueAttributeName::ApproximateNumberOfMessagesNotVisible, "5")
                 .attributes(QueueAttributeName::ApproximateNumberOfMessagesDelayed, "6")
@@ -594,7 +641,7 @@ mod tests {
                 )
                 .attributes(QueueAttributeName::FifoQueue, "true")
                 .build()
-        });
+            });
         let q = queue(&[&rule]);
         let info = q.info().await.unwrap();
         assert_eq!(

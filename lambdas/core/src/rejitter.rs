@@ -77,9 +77,15 @@ impl DelayWindow {
             return Err(WindowError::MaxTooLarge(max_seconds));
         }
         if min_seconds > max_seconds {
-            return Err(WindowError::MinAboveMax { min: min_seconds, max: max_seconds });
+            return Err(WindowError::MinAboveMax {
+                min: min_seconds,
+                max: max_seconds,
+            });
         }
-        Ok(Self { min_seconds, max_seconds })
+        Ok(Self {
+            min_seconds,
+            max_seconds,
+        })
     }
 
     /// Lower bound, seconds.
@@ -119,7 +125,9 @@ impl Eligibility {
     pub fn of(m: &ReceivedMessage, cutoff_ms: u64, max_receive_count: Option<u32>) -> Self {
         match m.sent_timestamp_ms() {
             Some(sent) if sent < cutoff_ms => Eligibility::Rejitter,
-            _ if max_receive_count.is_some_and(|max| m.receive_count().saturating_add(1) >= max) => {
+            _ if max_receive_count
+                .is_some_and(|max| m.receive_count().saturating_add(1) >= max) =>
+            {
                 Eligibility::NearReceiveLimit
             }
             _ => Eligibility::Skip,
@@ -131,7 +139,9 @@ impl Eligibility {
 /// system attribute.
 pub fn entry_size(m: &OutgoingMessage) -> usize {
     m.payload_size()
-        + m.trace_header.as_ref().map_or(0, |t| "AWSTraceHeader".len() + "String".len() + t.len())
+        + m.trace_header
+            .as_ref()
+            .map_or(0, |t| "AWSTraceHeader".len() + "String".len() + t.len())
 }
 
 /// Pack `messages`, in order, into batches of ≤ [`MAX_BATCH_ENTRIES`] entries and
@@ -164,7 +174,9 @@ pub fn worker_count(backlog: u64, max_workers: u32) -> u32 {
         return 0;
     }
     let wanted = backlog.div_ceil(MESSAGES_PER_WORKER);
-    u32::try_from(wanted).unwrap_or(u32::MAX).clamp(1, max_workers)
+    u32::try_from(wanted)
+        .unwrap_or(u32::MAX)
+        .clamp(1, max_workers)
 }
 
 #[cfg(test)]
@@ -188,8 +200,10 @@ mod tests {
     }
 
     fn received(sent_ms: Option<u64>, receive_count: u32) -> ReceivedMessage {
-        let mut attributes =
-            BTreeMap::from([("ApproximateReceiveCount".to_owned(), receive_count.to_string())]);
+        let mut attributes = BTreeMap::from([(
+            "ApproximateReceiveCount".to_owned(),
+            receive_count.to_string(),
+        )]);
         if let Some(s) = sent_ms {
             attributes.insert("SentTimestamp".into(), s.to_string());
         }
@@ -207,7 +221,10 @@ mod tests {
     #[test]
     fn window_rejects_max_above_900_and_min_above_max() {
         assert_eq!(DelayWindow::new(0, 901), Err(WindowError::MaxTooLarge(901)));
-        assert_eq!(DelayWindow::new(10, 5), Err(WindowError::MinAboveMax { min: 10, max: 5 }));
+        assert_eq!(
+            DelayWindow::new(10, 5),
+            Err(WindowError::MinAboveMax { min: 10, max: 5 })
+        );
         assert!(DelayWindow::new(0, 900).is_ok());
         assert!(DelayWindow::new(7, 7).is_ok());
         let msg = DelayWindow::new(0, 901).unwrap_err().to_string();
@@ -244,10 +261,22 @@ mod tests {
     #[test]
     fn only_messages_sent_before_the_cutoff_are_rejittered() {
         let cutoff = 1_000;
-        assert_eq!(Eligibility::of(&received(Some(999), 1), cutoff, None), Eligibility::Rejitter);
-        assert_eq!(Eligibility::of(&received(Some(1_000), 1), cutoff, None), Eligibility::Skip);
-        assert_eq!(Eligibility::of(&received(Some(5_000), 1), cutoff, None), Eligibility::Skip);
-        assert_eq!(Eligibility::of(&received(None, 1), cutoff, None), Eligibility::Skip);
+        assert_eq!(
+            Eligibility::of(&received(Some(999), 1), cutoff, None),
+            Eligibility::Rejitter
+        );
+        assert_eq!(
+            Eligibility::of(&received(Some(1_000), 1), cutoff, None),
+            Eligibility::Skip
+        );
+        assert_eq!(
+            Eligibility::of(&received(Some(5_000), 1), cutoff, None),
+            Eligibility::Skip
+        );
+        assert_eq!(
+            Eligibility::of(&received(None, 1), cutoff, None),
+            Eligibility::Skip
+        );
     }
 
     #[test]
@@ -259,7 +288,10 @@ mod tests {
             Eligibility::of(&received(Some(2_000), 4), cutoff, Some(5)),
             Eligibility::NearReceiveLimit
         );
-        assert_eq!(Eligibility::of(&received(Some(2_000), 3), cutoff, Some(5)), Eligibility::Skip);
+        assert_eq!(
+            Eligibility::of(&received(Some(2_000), 3), cutoff, Some(5)),
+            Eligibility::Skip
+        );
         // Old messages are moved anyway (the copy starts at receive count 0).
         assert_eq!(
             Eligibility::of(&received(Some(10), 4), cutoff, Some(5)),
@@ -273,7 +305,11 @@ mod tests {
         let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
         assert_eq!(sizes, vec![10, 10, 5]);
         let ids: Vec<String> = batches.concat().into_iter().map(|m| m.id).collect();
-        assert_eq!(ids, (0..25).map(|i| i.to_string()).collect::<Vec<_>>(), "order kept");
+        assert_eq!(
+            ids,
+            (0..25).map(|i| i.to_string()).collect::<Vec<_>>(),
+            "order kept"
+        );
     }
 
     #[test]
@@ -290,10 +326,17 @@ mod tests {
     #[test]
     fn message_near_one_mib_travels_alone() {
         let near = MAX_BATCH_BYTES - 100;
-        let msgs = vec![outgoing(0, 10), outgoing(1, near), outgoing(2, 10), outgoing(3, 10)];
+        let msgs = vec![
+            outgoing(0, 10),
+            outgoing(1, near),
+            outgoing(2, 10),
+            outgoing(3, 10),
+        ];
         let batches = split_batches(msgs);
-        let ids: Vec<Vec<String>> =
-            batches.iter().map(|b| b.iter().map(|m| m.id.clone()).collect()).collect();
+        let ids: Vec<Vec<String>> = batches
+            .iter()
+            .map(|b| b.iter().map(|m| m.id.clone()).collect())
+            .collect();
         assert_eq!(ids, vec![vec!["0"], vec!["1"], vec!["2", "3"]]);
     }
 

@@ -35,7 +35,10 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
 fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 // ---------------------------------------------------------------- the SQS JSON stub
@@ -49,7 +52,10 @@ struct Stub {
 fn attributes_json(m: &BTreeMap<String, AttributeValue>) -> Value {
     m.iter()
         .map(|(k, v)| {
-            (k.clone(), json!({ "DataType": v.data_type, "StringValue": v.string_value }))
+            (
+                k.clone(),
+                json!({ "DataType": v.data_type, "StringValue": v.string_value }),
+            )
         })
         .collect::<serde_json::Map<_, _>>()
         .into()
@@ -218,7 +224,11 @@ async fn start_stub(queue: FakeQueue, latency: Duration) -> (Arc<Stub>, String) 
     }
     let listener = listener.expect("a free port in 5200-5299");
     let endpoint = format!("http://{}", listener.local_addr().expect("bound"));
-    let stub = Arc::new(Stub { queue, latency, requests: AtomicU64::new(0) });
+    let stub = Arc::new(Stub {
+        queue,
+        latency,
+        requests: AtomicU64::new(0),
+    });
     let s = stub.clone();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
@@ -265,7 +275,10 @@ fn fill(n: u64) -> (FakeQueue, u64) {
     (q, now - 1_000)
 }
 
-async fn measure_rtt(queue: &SqsQueue) -> Duration {
+/// Round trip of one request on an empty stub with the same latency (stub + SDK + loopback).
+async fn measure_rtt(latency: Duration) -> Duration {
+    let (_stub, endpoint) = start_stub(FakeQueue::new(), latency).await;
+    let queue = SqsQueue::new(client(&endpoint), format!("{endpoint}/123456789012/empty"));
     queue.info().await.expect("warm-up");
     let start = Instant::now();
     for _ in 0..10 {
@@ -284,7 +297,7 @@ async fn run_rejitter_mode(n: u64, latency: Duration, lanes: usize) -> (Figures,
     let (fake, cutoff) = fill(n);
     let (stub, endpoint) = start_stub(fake.clone(), latency).await;
     let queue = SqsQueue::new(client(&endpoint), format!("{endpoint}/123456789012/bench"));
-    let rtt = measure_rtt(&queue).await;
+    let rtt = measure_rtt(latency).await;
     let mut settings = RejitterSettings::new(true, 0, 300, 4, 600).expect("settings");
     settings.in_flight_batches = lanes;
     let before = stub.requests.load(Ordering::Relaxed);
@@ -296,7 +309,14 @@ async fn run_rejitter_mode(n: u64, latency: Duration, lanes: usize) -> (Figures,
     assert_eq!(out.moved, n, "every message moved");
     assert_eq!(fake.len() as u64, n, "nothing lost or duplicated");
     let calls = stub.requests.load(Ordering::Relaxed) - before;
-    (Figures { moved: out.moved, seconds, calls }, rtt)
+    (
+        Figures {
+            moved: out.moved,
+            seconds,
+            calls,
+        },
+        rtt,
+    )
 }
 
 /// One ESM-driven invocation of the reference sample, looped: receive 10, `SendMessage` each
@@ -357,7 +377,11 @@ async fn run_baseline_mode(n: u64, latency: Duration, lanes: usize) -> Figures {
     futures::future::join_all((0..lanes).map(|_| baseline_lane(&sqs, &url, &moved, n))).await;
     let seconds = start.elapsed().as_secs_f64();
     let calls = stub.requests.load(Ordering::Relaxed) - before;
-    Figures { moved: moved.load(Ordering::Relaxed), seconds, calls }
+    Figures {
+        moved: moved.load(Ordering::Relaxed),
+        seconds,
+        calls,
+    }
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -365,7 +389,9 @@ async fn main() {
     let n = env_or("REJITTER_BENCH_MESSAGES", 20_000);
     let latency = Duration::from_millis(env_or("REJITTER_BENCH_LATENCY_MS", 20));
     let lanes = env_or("REJITTER_BENCH_LANES", 8) as usize;
-    println!("re-jitter benchmark: {n} messages, {latency:?} injected latency, {lanes} in-flight batches");
+    println!(
+        "re-jitter benchmark: {n} messages, {latency:?} injected latency, {lanes} in-flight batches"
+    );
 
     let (ours, rtt) = run_rejitter_mode(n, latency, lanes).await;
     let limit = 10.0 * lanes as f64 / rtt.as_secs_f64();
@@ -374,7 +400,10 @@ async fn main() {
     let base = run_baseline_mode((n / 5).max(1_000), latency, lanes).await;
     let base_rate = base.moved as f64 / base.seconds;
 
-    println!("measured RTT (stub, keep-alive): {:.1} ms", rtt.as_secs_f64() * 1e3);
+    println!(
+        "measured RTT (stub, keep-alive): {:.1} ms",
+        rtt.as_secs_f64() * 1e3
+    );
     println!("API limit 10 x {lanes} / RTT: {limit:.0} msg/s");
     println!(
         "rejitter : moved {} in {:.2} s = {:.0} msg/s, {:.0}% of the API limit, {:.3} API calls/message",

@@ -187,7 +187,9 @@ impl FakeQueueBuilder {
     /// Build the queue.
     pub fn build(self) -> FakeQueue {
         let epoch_base_ms = self.epoch_base_ms.unwrap_or_else(|| {
-            SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64)
         });
         FakeQueue {
             shared: Arc::new(Shared {
@@ -205,7 +207,12 @@ impl FakeQueueBuilder {
 }
 
 fn port_error(op: Op, kind: FaultKind, code: &str, message: impl Into<String>) -> PortError {
-    PortError { operation: op.name(), kind, code: Some(code.to_owned()), message: message.into() }
+    PortError {
+        operation: op.name(),
+        kind,
+        code: Some(code.to_owned()),
+        message: message.into(),
+    }
 }
 
 fn entry_size(m: &OutgoingMessage) -> usize {
@@ -229,7 +236,10 @@ impl FakeQueue {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.shared.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.shared
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn insert(&self, inner: &mut Inner, m: OutgoingMessage, sent_timestamp_ms: u64) -> String {
@@ -287,11 +297,15 @@ impl FakeQueue {
 
     /// Fail the next `times` calls of `op` (`None`: every call) with a whole-call error.
     pub fn fail_calls(&self, op: Op, times: Option<usize>, kind: FaultKind, code: &str) {
-        self.lock().call_faults.entry(op).or_default().push(CallFault {
-            remaining: times,
-            kind,
-            code: code.to_owned(),
-        });
+        self.lock()
+            .call_faults
+            .entry(op)
+            .or_default()
+            .push(CallFault {
+                remaining: times,
+                kind,
+                code: code.to_owned(),
+            });
     }
 
     /// Fail `SendMessageBatch` entries matching `matches` (`times` failures in all, `None`:
@@ -374,7 +388,9 @@ impl FakeQueue {
 
     /// Delay every call through the [`Queue`] port by `latency` (a round trip), on the tokio clock.
     pub fn set_latency(&self, latency: Duration) {
-        self.shared.latency_us.store(latency.as_micros() as u64, Ordering::Relaxed);
+        self.shared
+            .latency_us
+            .store(latency.as_micros() as u64, Ordering::Relaxed);
     }
 
     async fn enter(&self, op: Op) -> Result<(), PortError> {
@@ -402,18 +418,27 @@ impl FakeQueue {
         let now_ms = self.now_ms();
         let mut inner = self.lock();
         let inner = &mut *inner;
-        let ready: Vec<u64> = inner
-            .messages
-            .iter()
-            .filter(|(_, m)| m.visible_at <= now)
-            .map(|(seq, _)| *seq)
-            .collect();
+        // Scan in arrival order and stop as soon as enough are found (O(max + hidden ahead)).
+        let limit = self.shared.max_receive_count;
+        let mut ready = Vec::new();
+        let mut live = 0;
+        for (seq, m) in &inner.messages {
+            if m.visible_at > now {
+                continue;
+            }
+            ready.push(*seq);
+            if limit.is_none_or(|l| m.receive_count < l) {
+                live += 1;
+                if live >= max {
+                    break;
+                }
+            }
+        }
         let mut out = Vec::new();
         for seq in ready {
             if out.len() >= max {
                 break;
             }
-            let limit = self.shared.max_receive_count;
             let m = inner.messages.get_mut(&seq).expect("listed above");
             if limit.is_some_and(|l| m.receive_count >= l) {
                 let m = inner.messages.remove(&seq).expect("listed above");
@@ -427,7 +452,10 @@ impl FakeQueue {
             let handle = format!("{}#{}", m.message_id, inner.next_handle);
             m.current_handle = Some(handle.clone());
             let mut attributes = BTreeMap::from([
-                ("ApproximateReceiveCount".to_owned(), m.receive_count.to_string()),
+                (
+                    "ApproximateReceiveCount".to_owned(),
+                    m.receive_count.to_string(),
+                ),
                 ("SentTimestamp".to_owned(), m.sent_timestamp_ms.to_string()),
                 ("SenderId".to_owned(), "AIDAFAKEQUEUE".to_owned()),
                 (
@@ -480,7 +508,12 @@ impl Queue for FakeQueue {
     ) -> Result<Vec<ReceivedMessage>, PortError> {
         self.enter(Op::Receive).await?;
         let invalid = |what: String| {
-            Err(port_error(Op::Receive, FaultKind::NonRetryable, "InvalidParameterValue", what))
+            Err(port_error(
+                Op::Receive,
+                FaultKind::NonRetryable,
+                "InvalidParameterValue",
+                what,
+            ))
         };
         if !(1..=10).contains(&max) {
             return invalid(format!("MaxNumberOfMessages {max} not in 1..=10"));
@@ -498,7 +531,9 @@ impl Queue for FakeQueue {
             if !got.is_empty() || Instant::now() >= deadline {
                 return Ok(got);
             }
-            let wake = self.next_visible_at().map_or(deadline, |t| t.clamp(Instant::now(), deadline));
+            let wake = self
+                .next_visible_at()
+                .map_or(deadline, |t| t.clamp(Instant::now(), deadline));
             tokio::select! {
                 () = notified => {}
                 () = tokio::time::sleep_until(wake) => {}
@@ -509,13 +544,21 @@ impl Queue for FakeQueue {
     async fn send_batch(&self, entries: Vec<OutgoingMessage>) -> Result<BatchOutcome, PortError> {
         self.enter(Op::SendBatch).await?;
         let fail = |code: &str, what: String| {
-            Err(port_error(Op::SendBatch, FaultKind::NonRetryable, code, what))
+            Err(port_error(
+                Op::SendBatch,
+                FaultKind::NonRetryable,
+                code,
+                what,
+            ))
         };
         if entries.is_empty() {
             return fail("EmptyBatchRequest", "no entries".into());
         }
         if entries.len() > 10 {
-            return fail("TooManyEntriesInBatchRequest", format!("{} entries", entries.len()));
+            return fail(
+                "TooManyEntriesInBatchRequest",
+                format!("{} entries", entries.len()),
+            );
         }
         let ids: HashSet<&str> = entries.iter().map(|e| e.id.as_str()).collect();
         if ids.len() != entries.len() {
@@ -523,7 +566,10 @@ impl Queue for FakeQueue {
         }
         let total: usize = entries.iter().map(entry_size).sum();
         if total > MAX_PAYLOAD_BYTES {
-            return fail("BatchRequestTooLong", format!("{total} bytes > {MAX_PAYLOAD_BYTES}"));
+            return fail(
+                "BatchRequestTooLong",
+                format!("{total} bytes > {MAX_PAYLOAD_BYTES}"),
+            );
         }
         let now_ms = self.now_ms();
         let mut out = BatchOutcome::default();
@@ -553,14 +599,16 @@ impl Queue for FakeQueue {
                     ));
                     continue;
                 }
-                let injected = inner.send_faults.iter_mut().find(|f| {
-                    f.remaining != Some(0) && (f.matches)(&e)
-                });
+                let injected = inner
+                    .send_faults
+                    .iter_mut()
+                    .find(|f| f.remaining != Some(0) && (f.matches)(&e));
                 if let Some(f) = injected {
                     if let Some(n) = &mut f.remaining {
                         *n -= 1;
                     }
-                    out.failed.push(failure(&f.code, f.sender_fault, "injected fault".into()));
+                    out.failed
+                        .push(failure(&f.code, f.sender_fault, "injected fault".into()));
                     continue;
                 }
                 let id = e.id.clone();
@@ -581,7 +629,11 @@ impl Queue for FakeQueue {
             return Err(port_error(
                 Op::DeleteBatch,
                 FaultKind::NonRetryable,
-                if entries.is_empty() { "EmptyBatchRequest" } else { "TooManyEntriesInBatchRequest" },
+                if entries.is_empty() {
+                    "EmptyBatchRequest"
+                } else {
+                    "TooManyEntriesInBatchRequest"
+                },
                 format!("{} entries", entries.len()),
             ));
         }
@@ -609,8 +661,10 @@ impl Queue for FakeQueue {
                 continue;
             };
             let view = stored(m, now);
-            let injected =
-                inner.delete_faults.iter_mut().find(|f| f.remaining != Some(0) && (f.matches)(&view));
+            let injected = inner
+                .delete_faults
+                .iter_mut()
+                .find(|f| f.remaining != Some(0) && (f.matches)(&view));
             if let Some(f) = injected {
                 if let Some(n) = &mut f.remaining {
                     *n -= 1;
@@ -681,13 +735,12 @@ impl Queue for FakeQueue {
             ..QueueInfo::default()
         };
         for m in inner.messages.values() {
-            let s = stored(m, now);
-            if s.in_flight {
-                info.in_flight += 1;
-            } else if s.delayed {
-                info.delayed += 1;
-            } else {
+            if m.visible_at <= now {
                 info.visible += 1;
+            } else if m.receive_count > 0 {
+                info.in_flight += 1;
+            } else {
+                info.delayed += 1;
             }
         }
         Ok(info)
@@ -728,10 +781,15 @@ mod tests {
         q.push_body("a");
         let old = q.receive(1, 0, 0).await.unwrap().remove(0);
         let new = q.receive(1, 0, 30).await.unwrap().remove(0);
-        let out = q.delete_batch(vec![("0".into(), old.receipt_handle)]).await.unwrap();
+        let out = q
+            .delete_batch(vec![("0".into(), old.receipt_handle)])
+            .await
+            .unwrap();
         assert_eq!(out.succeeded, vec!["0".to_owned()]);
         assert_eq!(q.len(), 1);
-        q.delete_batch(vec![("0".into(), new.receipt_handle)]).await.unwrap();
+        q.delete_batch(vec![("0".into(), new.receipt_handle)])
+            .await
+            .unwrap();
         assert!(q.is_empty());
     }
 
@@ -766,10 +824,17 @@ mod tests {
         let mut big2 = big.clone();
         big2.id = "big2".into();
         assert_eq!(
-            q.send_batch(vec![big, big2]).await.unwrap_err().code.as_deref(),
+            q.send_batch(vec![big, big2])
+                .await
+                .unwrap_err()
+                .code
+                .as_deref(),
             Some("BatchRequestTooLong")
         );
-        let out = q.send_batch(vec![msg("ok", 0), msg("late", 901)]).await.unwrap();
+        let out = q
+            .send_batch(vec![msg("ok", 0), msg("late", 901)])
+            .await
+            .unwrap();
         assert_eq!(out.succeeded, vec!["ok".to_owned()]);
         assert_eq!(out.failed[0].code, "InvalidParameterValue");
         assert_eq!(q.len(), 1);
@@ -798,7 +863,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn injected_faults_fail_whole_calls_and_single_entries_then_stop() {
         let q = FakeQueue::new();
-        q.fail_calls(Op::SendBatch, Some(1), FaultKind::Retryable, "RequestThrottled");
+        q.fail_calls(
+            Op::SendBatch,
+            Some(1),
+            FaultKind::Retryable,
+            "RequestThrottled",
+        );
         q.fail_send_entries(|m| m.body == "b", Some(1), "InternalError", false);
         let err = q.send_batch(vec![msg("a", 0)]).await.unwrap_err();
         assert_eq!(err.kind, FaultKind::Retryable);
@@ -811,7 +881,10 @@ mod tests {
 
         q.fail_delete_entries(|m| m.body == "a", None, "InternalError");
         let got = q.receive(10, 0, 30).await.unwrap();
-        let entries = got.iter().map(|m| (m.body.clone(), m.receipt_handle.clone())).collect();
+        let entries = got
+            .iter()
+            .map(|m| (m.body.clone(), m.receipt_handle.clone()))
+            .collect();
         let out = q.delete_batch(entries).await.unwrap();
         assert_eq!(out.failed.len(), 1);
         assert_eq!(out.failed[0].id, "a");
@@ -827,6 +900,8 @@ mod tests {
         let again = q.receive(1, 0, 300).await.unwrap().remove(0);
         let err = q.change_visibility(&m.receipt_handle, 0).await.unwrap_err();
         assert_eq!(err.code.as_deref(), Some("ReceiptHandleIsInvalid"));
-        q.change_visibility(&again.receipt_handle, 10).await.unwrap();
+        q.change_visibility(&again.receipt_handle, 10)
+            .await
+            .unwrap();
     }
 }

@@ -70,7 +70,10 @@ fn http(port: u16, method: &str, path: &str, body: &str) -> std::io::Result<(u16
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| std::io::Error::other(format!("bad HTTP response: {response:.200}")))?;
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     Ok((status, body))
 }
 
@@ -118,7 +121,10 @@ impl MotoServer {
                 return Ok(());
             }
             if start.elapsed() > timeout {
-                return Err(format!("no answer after {timeout:?}; log:\n{}", self.log_tail()));
+                return Err(format!(
+                    "no answer after {timeout:?}; log:\n{}",
+                    self.log_tail()
+                ));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -148,13 +154,19 @@ impl MotoServer {
     pub fn configure(&self, config: &serde_json::Value) {
         let (status, body) = http(self.port, "POST", "/moto-api/config", &config.to_string())
             .expect("POST /moto-api/config");
-        assert!((200..300).contains(&status), "moto rejected config {config} ({status}): {body}");
+        assert!(
+            (200..300).contains(&status),
+            "moto rejected config {config} ({status}): {body}"
+        );
     }
 
     /// Reset every moto backend (`POST /moto-api/reset`).
     pub fn reset(&self) {
         let (status, body) = http(self.port, "POST", "/moto-api/reset", "").expect("reset");
-        assert!((200..300).contains(&status), "moto reset failed ({status}): {body}");
+        assert!(
+            (200..300).contains(&status),
+            "moto reset failed ({status}): {body}"
+        );
     }
 
     /// SDK configuration pointed at this server: region `us-east-1`, static dummy credentials.
@@ -190,10 +202,20 @@ mod tests {
         let moto = MotoServer::start();
         moto.configure(&serde_json::json!({"lambda": {"use_docker": false}}));
         let sqs = moto.sqs().await;
-        let url = sqs.create_queue().queue_name("harness").send().await.unwrap().queue_url.unwrap();
+        let url = sqs
+            .create_queue()
+            .queue_name("harness")
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
         assert!(url.contains("harness"), "{url}");
         let port = moto.port();
         drop(moto);
-        assert!(http(port, "GET", "/moto-api/data.json", "").is_err(), "server still answers");
+        assert!(
+            http(port, "GET", "/moto-api/data.json", "").is_err(),
+            "server still answers"
+        );
     }
 }
