@@ -1,0 +1,48 @@
+//! Acceptance on the standard scenarios: ours loses nothing, dead-letters nothing because of
+//! the breaker, and never overloads the recovered downstream outside a ramp step. The other
+//! strategies are reported (printed), not asserted.
+//!
+//! Debug builds run the heavy multi-day scenarios with their traffic scaled down ten-fold (the
+//! same timeline, one tenth of the messages) to keep `cargo test` quick; release builds and
+//! `cargo run --release` use them as they are.
+
+use crate::engine::{self, RunResult};
+use crate::report;
+use crate::scenario::{self, Scenario};
+use crate::strategy::Strategy;
+use crate::time::DAY;
+
+fn test_variant(mut s: Scenario) -> Scenario {
+    if cfg!(debug_assertions) && s.healed_at - s.trouble_start >= DAY {
+        s.workload.arrival_per_second /= 10.0;
+        s.description = format!("{} (traffic ÷10 in debug tests)", s.description);
+    }
+    s
+}
+
+fn check(s: &Scenario, r: &RunResult) {
+    let m = &r.metrics;
+    let name = &s.name;
+    assert_eq!(m.lost, 0, "{name}: ours lost messages: {m:?}");
+    assert_eq!(m.dead_lettered_by_breaker, 0, "{name}: breaker dead-lettered: {m:?}");
+    let poison = s.workload.poison_at.len() as u64;
+    assert!(m.dead_lettered <= poison, "{name}: dead-lettered {} > poison {poison}", m.dead_lettered);
+    assert!(!m.stuck, "{name}: stuck open");
+    assert_eq!(m.overload_seconds_closed, 0, "{name}: overloaded the downstream while closed: {m:?}");
+    assert!(m.healed_to_drained_s.is_some(), "{name}: backlog never drained");
+}
+
+#[test]
+fn ours_loses_nothing_and_never_overloads_the_recovered_downstream_on_standard_scenarios() {
+    let mut runs = Vec::new();
+    for s in scenario::standard().into_iter().map(test_variant) {
+        for strategy in Strategy::ALL {
+            let r = engine::run(&s, strategy, 42);
+            if strategy == Strategy::Ours {
+                check(&s, &r);
+            }
+            runs.push(r);
+        }
+    }
+    println!("{}", report::table(&runs));
+}
