@@ -57,6 +57,22 @@ pub struct DownstreamConfig {
     pub phases: Vec<Phase>,
 }
 
+impl DownstreamConfig {
+    /// Health at `t` (healthy outside every phase).
+    pub fn health_at(&self, t: Millis) -> Health {
+        self.phases
+            .iter()
+            .find(|p| p.start <= t && t < p.end)
+            .map(|p| p.health)
+            .unwrap_or(Health::HEALTHY)
+    }
+
+    /// Calls per second served at `t`.
+    pub fn capacity_at(&self, t: Millis) -> u32 {
+        (self.capacity_per_second as f64 * self.health_at(t).capacity_factor).round() as u32
+    }
+}
+
 /// Result of one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CallResult {
@@ -89,17 +105,12 @@ impl Downstream {
 
     /// Health at `t`.
     pub fn health(&self, t: Millis) -> Health {
-        self.config
-            .phases
-            .iter()
-            .find(|p| p.start <= t && t < p.end)
-            .map(|p| p.health)
-            .unwrap_or(Health::HEALTHY)
+        self.config.health_at(t)
     }
 
     /// Calls per second it can serve at `t`.
     pub fn capacity(&self, t: Millis) -> u32 {
-        (self.config.capacity_per_second as f64 * self.health(t).capacity_factor).round() as u32
+        self.config.capacity_at(t)
     }
 
     /// One call starting at `t`.

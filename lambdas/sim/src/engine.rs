@@ -124,6 +124,12 @@ pub struct RunResult {
     /// Circuit state changes (time, state).
     #[serde(skip)]
     pub transitions: Vec<(Millis, Circuit)>,
+    /// Downstream calls started in each second.
+    #[serde(skip)]
+    pub load_per_second: Vec<u32>,
+    /// ESM concurrency limit changes (time, limit in effect; 0 when disabled).
+    #[serde(skip)]
+    pub limits: Vec<(Millis, u32)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -232,6 +238,7 @@ struct World {
     controller: Controller,
     circuit: Circuit,
     transitions: Vec<(Millis, Circuit)>,
+    limits: Vec<(Millis, u32)>,
     effects: Vec<u8>,
     consumer_counts: (u64, u64),
     sent: u64,
@@ -298,6 +305,7 @@ impl World {
             controller,
             circuit: Circuit::Closed,
             transitions: vec![(0, Circuit::Closed)],
+            limits: vec![(0, scenario.maximum_concurrency.unwrap_or(scenario.esm.max_concurrency))],
             effects: Vec::new(),
             consumer_counts: (0, 0),
             sent: 0,
@@ -356,6 +364,8 @@ impl World {
             }
             Event::EsmApply { enabled, maximum_concurrency } => {
                 self.esm.update(enabled, maximum_concurrency);
+                let cap = if enabled { maximum_concurrency.unwrap_or(self.esm.config.max_concurrency) } else { 0 };
+                self.limits.push((self.now, cap));
                 self.fill_slots();
             }
             Event::AlarmDelivered => self.on_alarm(),
@@ -964,6 +974,8 @@ impl World {
             metrics,
             series: self.series,
             transitions: self.transitions,
+            limits: self.limits,
+            load_per_second: self.downstream.load,
         }
     }
 }
@@ -972,6 +984,12 @@ impl World {
 pub fn circuit_at(transitions: &[(Millis, Circuit)], t: Millis) -> Circuit {
     let i = transitions.partition_point(|(at, _)| *at <= t);
     transitions[i.saturating_sub(1)].1
+}
+
+/// The ESM concurrency limit in effect at `t` from a limit log.
+pub fn limit_at(limits: &[(Millis, u32)], t: Millis) -> u32 {
+    let i = limits.partition_point(|(at, _)| *at <= t);
+    limits[i.saturating_sub(1)].1
 }
 
 /// Poisson draw (Knuth; fine for the small means used per second).

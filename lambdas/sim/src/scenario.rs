@@ -2,9 +2,9 @@
 //!
 //! The standard system: 2 messages/s (Poisson) into a standard queue (visibility 180 s = 6 × the
 //! consumer's 30 s timeout, `maxReceiveCount` 5, retention 4 days unless a scenario says
-//! otherwise); an ESM with batch size 10 and `MaximumConcurrency` 10; a 512 MB consumer that calls
-//! the downstream once per message (100 ms when healthy, 20 ms fast failures); a downstream that
-//! serves 60 calls/s; an alarm on the consumer's error rate ≥ 10 % with ≥ 5 invocations per
+//! otherwise); an ESM with batch size 10 and `MaximumConcurrency` 5 (the team sized it for the
+//! downstream: 5 × ~9.7 calls/s ≈ 48 calls/s); a 512 MB consumer that calls the downstream once
+//! per message (100 ms when healthy, 20 ms fast failures); a downstream that serves 60 calls/s; an alarm on the consumer's error rate ≥ 10 % with ≥ 5 invocations per
 //! minute, 2 of 3 one-minute datapoints, missing data not breaching. Every scenario starts healthy
 //! and the trouble begins 10 minutes in.
 
@@ -85,7 +85,7 @@ fn base(name: &str, description: &str, phases: Vec<Phase>, healed_at: Millis) ->
             retention: 4 * DAY,
         },
         esm: EsmConfig::default(),
-        maximum_concurrency: Some(10),
+        maximum_concurrency: Some(5),
         consumer: ConsumerConfig { timeout: 30 * SECOND, memory_mb: 512, overhead: 30 },
         alarm: AlarmConfig {
             evaluation_periods: 3,
@@ -162,6 +162,11 @@ pub fn standard() -> Vec<Scenario> {
     retention.description = "3.5-day outage, 4-day retention".into();
     retention.horizon = retention.healed_at + DAY;
     v.push(retention);
+
+    let mut oversized = outage("oversized-6h", 6 * HOUR);
+    oversized.description = "6 h outage, consumer sized above the downstream (MaximumConcurrency 10)".into();
+    oversized.maximum_concurrency = Some(10);
+    v.push(oversized);
 
     let mut poison = base("poison", "healthy downstream, one poison message", vec![], WARMUP);
     poison.workload.poison_at = vec![WARMUP];
