@@ -20,7 +20,14 @@ pub fn scenario_svg(title: &str, runs: &[RunResult], until: Millis) -> String {
     let samples = ((until / SAMPLE) as usize).max(2);
     let bin = samples.div_ceil(MAX_POINTS).max(1);
     let binned: Vec<Binned> = runs.iter().map(|r| Binned::new(r, samples, bin)).collect();
-    let depth_max = nice(binned.iter().flat_map(|b| b.depth.iter()).copied().max().unwrap_or(1));
+    let depth_max = nice(
+        binned
+            .iter()
+            .flat_map(|b| b.depth.iter())
+            .copied()
+            .max()
+            .unwrap_or(1),
+    );
     let load_max = nice(
         binned
             .iter()
@@ -37,7 +44,11 @@ pub fn scenario_svg(title: &str, runs: &[RunResult], until: Millis) -> String {
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="sans-serif" font-size="11">"#
     );
     let _ = write!(s, r##"<rect width="100%" height="100%" fill="#fff"/>"##);
-    let _ = write!(s, r#"<text x="{LEFT}" y="18" font-size="14" font-weight="bold">{}</text>"#, esc(title));
+    let _ = write!(
+        s,
+        r#"<text x="{LEFT}" y="18" font-size="14" font-weight="bold">{}</text>"#,
+        esc(title)
+    );
     for (i, (run, b)) in runs.iter().zip(&binned).enumerate() {
         let x0 = LEFT + i as f64 * (PANEL_W + GAP);
         let _ = write!(
@@ -49,11 +60,22 @@ pub fn scenario_svg(title: &str, runs: &[RunResult], until: Millis) -> String {
         let mut y = TOP;
         // Row 1: queue depth.
         frame(&mut s, x0, y, ROW_H[0], depth_max, i == 0, "queue depth");
-        polyline(&mut s, x0, y, ROW_H[0], depth_max, &b.depth, "#1f77b4", false);
+        polyline(
+            &mut s, x0, y, ROW_H[0], depth_max, &b.depth, "#1f77b4", false,
+        );
         y += ROW_H[0] + GAP;
         // Row 2: load and capacity.
         frame(&mut s, x0, y, ROW_H[1], load_max, i == 0, "calls/s");
-        polyline(&mut s, x0, y, ROW_H[1], load_max, &b.capacity, "#d62728", true);
+        polyline(
+            &mut s,
+            x0,
+            y,
+            ROW_H[1],
+            load_max,
+            &b.capacity,
+            "#d62728",
+            true,
+        );
         polyline(&mut s, x0, y, ROW_H[1], load_max, &b.load, "#2ca02c", false);
         y += ROW_H[1] + GAP;
         // Row 3: circuit state band.
@@ -82,13 +104,20 @@ pub fn scenario_svg(title: &str, runs: &[RunResult], until: Millis) -> String {
         }
         // Time axis.
         let ya = y + ROW_H[2] + 14.0;
-        let (unit, label) = if until > 6 * HOUR { (HOUR, "h") } else { (MINUTE, "min") };
+        let (unit, label) = if until > 6 * HOUR {
+            (HOUR, "h")
+        } else {
+            (MINUTE, "min")
+        };
         let span = until as f64 / unit as f64;
         let step = nice_step(span);
         let mut t = 0.0;
         while t <= span + 1e-9 {
             let x = x0 + t / span * PANEL_W;
-            let _ = write!(s, r#"<text x="{x:.1}" y="{ya:.1}" text-anchor="middle">{t}</text>"#);
+            let _ = write!(
+                s,
+                r#"<text x="{x:.1}" y="{ya:.1}" text-anchor="middle">{t}</text>"#
+            );
             t += step;
         }
         let _ = write!(
@@ -118,10 +147,16 @@ struct Binned {
 impl Binned {
     fn new(r: &RunResult, samples: usize, bin: usize) -> Self {
         let max_bin = |v: &[u32]| -> Vec<u32> {
-            v[..samples.min(v.len())].chunks(bin).map(|c| c.iter().copied().max().unwrap_or(0)).collect()
+            v[..samples.min(v.len())]
+                .chunks(bin)
+                .map(|c| c.iter().copied().max().unwrap_or(0))
+                .collect()
         };
         let min_bin = |v: &[u32]| -> Vec<u32> {
-            v[..samples.min(v.len())].chunks(bin).map(|c| c.iter().copied().min().unwrap_or(0)).collect()
+            v[..samples.min(v.len())]
+                .chunks(bin)
+                .map(|c| c.iter().copied().min().unwrap_or(0))
+                .collect()
         };
         let rank = |c: &Circuit| match c {
             Circuit::Closed => 0,
@@ -174,12 +209,24 @@ fn frame(s: &mut String, x0: f64, y0: f64, h: f64, max: u32, labels: bool, name:
 }
 
 #[allow(clippy::too_many_arguments)]
-fn polyline(s: &mut String, x0: f64, y0: f64, h: f64, max: u32, v: &[u32], color: &str, dashed: bool) {
+fn polyline(
+    s: &mut String,
+    x0: f64,
+    y0: f64,
+    h: f64,
+    max: u32,
+    v: &[u32],
+    color: &str,
+    dashed: bool,
+) {
     if v.is_empty() {
         return;
     }
     let n = v.len().max(2) as f64 - 1.0;
-    let _ = write!(s, r#"<polyline fill="none" stroke="{color}" stroke-width="1.2""#);
+    let _ = write!(
+        s,
+        r#"<polyline fill="none" stroke="{color}" stroke-width="1.2""#
+    );
     if dashed {
         s.push_str(r#" stroke-dasharray="4 3""#);
     }
@@ -196,14 +243,21 @@ fn polyline(s: &mut String, x0: f64, y0: f64, h: f64, max: u32, v: &[u32], color
 fn nice(v: u32) -> u32 {
     let v = v.max(1) as f64;
     let p = 10f64.powf(v.log10().floor());
-    let m = [1.0, 2.0, 5.0, 10.0].into_iter().find(|m| m * p >= v).unwrap_or(10.0);
+    let m = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .find(|m| m * p >= v)
+        .unwrap_or(10.0);
     (m * p) as u32
 }
 
 fn nice_step(span: f64) -> f64 {
     let raw = span / 6.0;
     let p = 10f64.powf(raw.log10().floor());
-    [1.0, 2.0, 5.0, 10.0].into_iter().map(|m| m * p).find(|s| *s >= raw).unwrap_or(10.0 * p)
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * p)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * p)
 }
 
 fn short(v: f64) -> String {
@@ -217,7 +271,9 @@ fn short(v: f64) -> String {
 }
 
 fn esc(t: &str) -> String {
-    t.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    t.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 #[cfg(test)]
@@ -230,6 +286,32 @@ mod tests {
         assert_eq!(nice(7), 10);
         assert_eq!(nice(130), 200);
         assert_eq!(nice(4_100), 5_000);
+    }
+
+    #[test]
+    fn chart_has_one_panel_per_strategy_with_three_rows() {
+        use crate::engine;
+        use crate::scenario;
+        use crate::strategy::Strategy;
+        let mut s = scenario::outage("outage-5m", 5 * MINUTE);
+        s.horizon = s.healed_at + 30 * MINUTE;
+        let runs: Vec<RunResult> = Strategy::ALL
+            .iter()
+            .map(|st| engine::run(&s, *st, 1))
+            .collect();
+        let svg = scenario_svg("t <5m>", &runs, s.horizon);
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert!(svg.contains("t &lt;5m&gt;"));
+        for st in Strategy::ALL {
+            assert!(
+                svg.contains(&format!(">{}</text>", st.label())),
+                "{}",
+                st.label()
+            );
+        }
+        // Per panel: depth, capacity and load lines.
+        assert_eq!(svg.matches("<polyline").count(), 9);
+        assert!(svg.contains("#f28b82"), "the open state is drawn");
     }
 
     #[test]

@@ -44,7 +44,9 @@ impl LambdaMetrics {
 
     /// `(invocations, errors)` over whole minutes `[from, to)`.
     pub fn sum_minutes(&self, from: u64, to: u64) -> (u32, u32) {
-        (from..to).map(|m| self.minute(m)).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+        (from..to)
+            .map(|m| self.minute(m))
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
     }
 }
 
@@ -101,7 +103,10 @@ pub struct Alarm {
 impl Alarm {
     /// A new alarm (AWS starts new alarms in INSUFFICIENT_DATA).
     pub fn new(config: AlarmConfig) -> Self {
-        Self { config, state: AlarmState::InsufficientData }
+        Self {
+            config,
+            state: AlarmState::InsufficientData,
+        }
     }
 
     /// The datapoint of minute `m`: `None` when missing, else whether it breaches.
@@ -122,7 +127,9 @@ impl Alarm {
         let complete = now.saturating_sub(self.config.lag) / MINUTE;
         let n = self.config.evaluation_periods as u64;
         let from = complete.saturating_sub(n);
-        let points: Vec<Option<bool>> = (from..complete).map(|m| self.datapoint(metrics, m)).collect();
+        let points: Vec<Option<bool>> = (from..complete)
+            .map(|m| self.datapoint(metrics, m))
+            .collect();
         let all_missing = points.iter().all(Option::is_none);
         let breaching = points
             .iter()
@@ -185,7 +192,11 @@ mod tests {
         minute(&mut metrics, 1, 10, 5);
         assert_eq!(eval_after(&mut alarm, &metrics, 1), Some(AlarmState::Ok));
         minute(&mut metrics, 2, 10, 0);
-        assert_eq!(eval_after(&mut alarm, &metrics, 2), None, "1 of 3 breaching stays OK");
+        assert_eq!(
+            eval_after(&mut alarm, &metrics, 2),
+            None,
+            "1 of 3 breaching stays OK"
+        );
         minute(&mut metrics, 3, 10, 9);
         assert_eq!(eval_after(&mut alarm, &metrics, 3), Some(AlarmState::Alarm));
     }
@@ -196,8 +207,14 @@ mod tests {
         let mut alarm = Alarm::new(CONFIG);
         minute(&mut metrics, 0, 10, 10);
         minute(&mut metrics, 1, 10, 10);
-        assert_eq!(alarm.evaluate(2 * MINUTE + 10 * SECOND, &metrics), Some(AlarmState::Ok));
-        assert_eq!(alarm.evaluate(2 * MINUTE + CONFIG.lag, &metrics), Some(AlarmState::Alarm));
+        assert_eq!(
+            alarm.evaluate(2 * MINUTE + 10 * SECOND, &metrics),
+            Some(AlarmState::Ok)
+        );
+        assert_eq!(
+            alarm.evaluate(2 * MINUTE + CONFIG.lag, &metrics),
+            Some(AlarmState::Alarm)
+        );
     }
 
     #[test]
@@ -223,9 +240,16 @@ mod tests {
             let mut alarm = Alarm::new(AlarmConfig { missing, ..CONFIG });
             assert_eq!(eval_after(&mut alarm, &metrics, 5), expected, "{missing:?}");
         }
-        let mut alarm = Alarm::new(AlarmConfig { missing: MissingData::Ignore, ..CONFIG });
+        let mut alarm = Alarm::new(AlarmConfig {
+            missing: MissingData::Ignore,
+            ..CONFIG
+        });
         alarm.set_state(AlarmState::Alarm);
-        assert_eq!(eval_after(&mut alarm, &metrics, 5), None, "ignore keeps ALARM");
+        assert_eq!(
+            eval_after(&mut alarm, &metrics, 5),
+            None,
+            "ignore keeps ALARM"
+        );
     }
 
     #[test]

@@ -27,10 +27,17 @@ pub struct Health {
 
 impl Health {
     /// Every call fails fast.
-    pub const DOWN: Health = Health { fail_probability: 1.0, latency: None, capacity_factor: 1.0 };
+    pub const DOWN: Health = Health {
+        fail_probability: 1.0,
+        latency: None,
+        capacity_factor: 1.0,
+    };
     /// Normal service.
-    pub const HEALTHY: Health =
-        Health { fail_probability: 0.0, latency: None, capacity_factor: 1.0 };
+    pub const HEALTHY: Health = Health {
+        fail_probability: 0.0,
+        latency: None,
+        capacity_factor: 1.0,
+    };
 }
 
 /// One scripted phase `[start, end)`.
@@ -95,7 +102,11 @@ pub struct Downstream {
 impl Downstream {
     /// A downstream following `config`.
     pub fn new(config: DownstreamConfig) -> Self {
-        Self { config, load: Vec::new(), failures: Vec::new() }
+        Self {
+            config,
+            load: Vec::new(),
+            failures: Vec::new(),
+        }
     }
 
     /// The settings.
@@ -125,11 +136,20 @@ impl Downstream {
         let in_bucket = self.load[second];
         self.load[second] += 1;
         let result = if in_bucket >= capacity {
-            CallResult { ok: false, latency: self.config.fail_latency }
+            CallResult {
+                ok: false,
+                latency: self.config.fail_latency,
+            }
         } else if health.fail_probability > 0.0 && rng.random_bool(health.fail_probability) {
-            CallResult { ok: false, latency: health.latency.unwrap_or(self.config.fail_latency) }
+            CallResult {
+                ok: false,
+                latency: health.latency.unwrap_or(self.config.fail_latency),
+            }
         } else {
-            CallResult { ok: true, latency: health.latency.unwrap_or(self.config.latency) }
+            CallResult {
+                ok: true,
+                latency: health.latency.unwrap_or(self.config.latency),
+            }
         };
         if !result.ok {
             self.failures[second] += 1;
@@ -151,7 +171,12 @@ mod tests {
     use rand::rngs::StdRng;
 
     fn config(phases: Vec<Phase>) -> DownstreamConfig {
-        DownstreamConfig { capacity_per_second: 3, latency: 100, fail_latency: 20, phases }
+        DownstreamConfig {
+            capacity_per_second: 3,
+            latency: 100,
+            fail_latency: 20,
+            phases,
+        }
     }
 
     #[test]
@@ -167,22 +192,48 @@ mod tests {
 
     #[test]
     fn scripted_outage_fails_every_call_then_heals() {
-        let down = Phase { start: 10 * SECOND, end: 20 * SECOND, health: Health::DOWN };
+        let down = Phase {
+            start: 10 * SECOND,
+            end: 20 * SECOND,
+            health: Health::DOWN,
+        };
         let mut d = Downstream::new(config(vec![down]));
         let mut rng = StdRng::seed_from_u64(1);
         assert!(d.call(9_999, &mut rng).ok);
         let failed = d.call(10 * SECOND, &mut rng);
-        assert_eq!(failed, CallResult { ok: false, latency: 20 });
+        assert_eq!(
+            failed,
+            CallResult {
+                ok: false,
+                latency: 20
+            }
+        );
         assert!(d.call(20 * SECOND, &mut rng).ok);
     }
 
     #[test]
     fn slow_phase_returns_its_latency_and_reduced_capacity_phase_sheds_more() {
-        let slow = Health { fail_probability: 0.0, latency: Some(40 * SECOND), capacity_factor: 1.0 };
-        let weak = Health { fail_probability: 0.0, latency: None, capacity_factor: 1.0 / 3.0 };
+        let slow = Health {
+            fail_probability: 0.0,
+            latency: Some(40 * SECOND),
+            capacity_factor: 1.0,
+        };
+        let weak = Health {
+            fail_probability: 0.0,
+            latency: None,
+            capacity_factor: 1.0 / 3.0,
+        };
         let mut d = Downstream::new(config(vec![
-            Phase { start: 0, end: SECOND, health: slow },
-            Phase { start: SECOND, end: 2 * SECOND, health: weak },
+            Phase {
+                start: 0,
+                end: SECOND,
+                health: slow,
+            },
+            Phase {
+                start: SECOND,
+                end: 2 * SECOND,
+                health: weak,
+            },
         ]));
         let mut rng = StdRng::seed_from_u64(1);
         assert_eq!(d.call(0, &mut rng).latency, 40 * SECOND);
@@ -193,8 +244,16 @@ mod tests {
 
     #[test]
     fn partial_failure_fails_about_the_given_share() {
-        let half = Health { fail_probability: 0.5, latency: None, capacity_factor: 1000.0 };
-        let mut d = Downstream::new(config(vec![Phase { start: 0, end: 100 * SECOND, health: half }]));
+        let half = Health {
+            fail_probability: 0.5,
+            latency: None,
+            capacity_factor: 1000.0,
+        };
+        let mut d = Downstream::new(config(vec![Phase {
+            start: 0,
+            end: 100 * SECOND,
+            health: half,
+        }]));
         let mut rng = StdRng::seed_from_u64(3);
         let ok = (0..2000).filter(|i| d.call(i * 10, &mut rng).ok).count();
         assert!((900..1100).contains(&ok), "{ok}");

@@ -135,11 +135,22 @@ pub struct RunResult {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Event {
     Tick,
-    Poll { slot: usize, generation: u64 },
-    InvokeDone { slot: usize, generation: u64 },
-    EsmApply { enabled: bool, maximum_concurrency: Option<u32> },
+    Poll {
+        slot: usize,
+        generation: u64,
+    },
+    InvokeDone {
+        slot: usize,
+        generation: u64,
+    },
+    EsmApply {
+        enabled: bool,
+        maximum_concurrency: Option<u32>,
+    },
     AlarmDelivered,
-    Step { exec: usize },
+    Step {
+        exec: usize,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,8 +223,15 @@ struct OursExec {
 #[derive(Debug)]
 enum Controller {
     None,
-    Reference { config: ReferenceConfig, execs: Vec<Option<RefExec>> },
-    Ours { config: OursConfig, exec: Option<OursExec>, next_id: usize },
+    Reference {
+        config: ReferenceConfig,
+        execs: Vec<Option<RefExec>>,
+    },
+    Ours {
+        config: OursConfig,
+        exec: Option<OursExec>,
+        next_id: usize,
+    },
 }
 
 /// The simulated world.
@@ -254,7 +272,13 @@ struct World {
 
 /// Runs `strategy` on `scenario` with `seed`.
 pub fn run(scenario: &Scenario, strategy: Strategy, seed: u64) -> RunResult {
-    run_with(scenario, strategy, seed, OursConfig::default(), ReferenceConfig::default())
+    run_with(
+        scenario,
+        strategy,
+        seed,
+        OursConfig::default(),
+        ReferenceConfig::default(),
+    )
 }
 
 /// [`run`] with explicit strategy settings.
@@ -280,8 +304,15 @@ impl World {
     ) -> Self {
         let controller = match strategy {
             Strategy::NoBreaker => Controller::None,
-            Strategy::Reference => Controller::Reference { config: reference, execs: Vec::new() },
-            Strategy::Ours => Controller::Ours { config: ours, exec: None, next_id: 0 },
+            Strategy::Reference => Controller::Reference {
+                config: reference,
+                execs: Vec::new(),
+            },
+            Strategy::Ours => Controller::Ours {
+                config: ours,
+                exec: None,
+                next_id: 0,
+            },
         };
         let mut queue = SqsQueue::new(scenario.queue);
         queue.track_backlog_before(scenario.healed_at);
@@ -305,7 +336,12 @@ impl World {
             controller,
             circuit: Circuit::Closed,
             transitions: vec![(0, Circuit::Closed)],
-            limits: vec![(0, scenario.maximum_concurrency.unwrap_or(scenario.esm.max_concurrency))],
+            limits: vec![(
+                0,
+                scenario
+                    .maximum_concurrency
+                    .unwrap_or(scenario.esm.max_concurrency),
+            )],
             effects: Vec::new(),
             consumer_counts: (0, 0),
             sent: 0,
@@ -362,9 +398,16 @@ impl World {
                     self.invoke_done(slot);
                 }
             }
-            Event::EsmApply { enabled, maximum_concurrency } => {
+            Event::EsmApply {
+                enabled,
+                maximum_concurrency,
+            } => {
                 self.esm.update(enabled, maximum_concurrency);
-                let cap = if enabled { maximum_concurrency.unwrap_or(self.esm.config.max_concurrency) } else { 0 };
+                let cap = if enabled {
+                    maximum_concurrency.unwrap_or(self.esm.config.max_concurrency)
+                } else {
+                    0
+                };
                 self.limits.push((self.now, cap));
                 self.fill_slots();
             }
@@ -377,15 +420,29 @@ impl World {
 
     fn tick(&mut self) {
         let now = self.now;
-        let paused = self.scenario.workload.pauses.iter().any(|(a, b)| *a <= now && now < *b);
+        let paused = self
+            .scenario
+            .workload
+            .pauses
+            .iter()
+            .any(|(a, b)| *a <= now && now < *b);
         if !paused {
-            let n = poisson(&mut self.traffic_rng, self.scenario.workload.arrival_per_second);
+            let n = poisson(
+                &mut self.traffic_rng,
+                self.scenario.workload.arrival_per_second,
+            );
             for _ in 0..n {
                 self.queue.send_new(now, false, 0);
             }
             self.sent += n as u64;
         }
-        while let Some(at) = self.scenario.workload.poison_at.get(self.poison_next).copied() {
+        while let Some(at) = self
+            .scenario
+            .workload
+            .poison_at
+            .get(self.poison_next)
+            .copied()
+        {
             if at > now {
                 break;
             }
@@ -407,11 +464,13 @@ impl World {
         {
             self.drained_at = Some(now);
         }
-        if now % SAMPLE == 0 {
+        if now.is_multiple_of(SAMPLE) {
             self.series.queue_depth.push(self.queue.len() as u32);
             self.series.capacity.push(self.downstream.capacity(now));
             self.series.circuit.push(self.circuit);
-            self.series.dead_lettered.push(self.queue.dead_letters.len() as u32);
+            self.series
+                .dead_lettered
+                .push(self.queue.dead_letters.len() as u32);
         }
         self.schedule(now + SECOND, Event::Tick);
     }
@@ -439,7 +498,13 @@ impl World {
             slot.state = SlotState::Polling;
             slot.generation += 1;
             let generation = slot.generation;
-            self.schedule(self.now, Event::Poll { slot: idx, generation });
+            self.schedule(
+                self.now,
+                Event::Poll {
+                    slot: idx,
+                    generation,
+                },
+            );
         }
     }
 
@@ -457,7 +522,13 @@ impl World {
                 slot.state = SlotState::Polling;
                 slot.generation += 1;
                 let generation = slot.generation;
-                self.schedule(self.now, Event::Poll { slot: idx, generation });
+                self.schedule(
+                    self.now,
+                    Event::Poll {
+                        slot: idx,
+                        generation,
+                    },
+                );
                 woken += 1;
             }
         }
@@ -477,7 +548,9 @@ impl World {
         }
         let visibility = self.scenario.queue.visibility_timeout;
         let batch_size = self.scenario.esm.batch_size;
-        let batch = self.queue.receive(self.now, batch_size, visibility, Receiver::Esm);
+        let batch = self
+            .queue
+            .receive(self.now, batch_size, visibility, Receiver::Esm);
         if batch.is_empty() {
             self.esm.on_empty_poll();
             let wake = self.now + self.scenario.esm.long_poll;
@@ -485,7 +558,13 @@ impl World {
             slot.state = SlotState::Sleeping;
             slot.generation += 1;
             let generation = slot.generation;
-            self.schedule(wake, Event::Poll { slot: idx, generation });
+            self.schedule(
+                wake,
+                Event::Poll {
+                    slot: idx,
+                    generation,
+                },
+            );
             return;
         }
         if batch.len() == batch_size {
@@ -500,7 +579,13 @@ impl World {
         slot.outcome = inv.ok;
         slot.error = inv.error;
         let generation = slot.generation;
-        self.schedule(self.now + inv.duration, Event::InvokeDone { slot: idx, generation });
+        self.schedule(
+            self.now + inv.duration,
+            Event::InvokeDone {
+                slot: idx,
+                generation,
+            },
+        );
     }
 
     fn invoke_done(&mut self, idx: usize) {
@@ -521,7 +606,13 @@ impl World {
         let slot = &mut self.slots[idx];
         slot.state = SlotState::Polling;
         let generation = slot.generation;
-        self.schedule(self.now, Event::Poll { slot: idx, generation });
+        self.schedule(
+            self.now,
+            Event::Poll {
+                slot: idx,
+                generation,
+            },
+        );
     }
 
     fn record_invocation(&mut self, error: bool) {
@@ -569,7 +660,11 @@ impl World {
         }
         let duration = t - start;
         self.consumer_gb_ms += duration as f64 * c.memory_mb as f64 / 1024.0;
-        Invocation { duration, ok, error }
+        Invocation {
+            duration,
+            ok,
+            error,
+        }
     }
 
     fn effect(&mut self, lineage: u64) {
@@ -584,7 +679,13 @@ impl World {
 
     fn esm_update(&mut self, enabled: bool, maximum_concurrency: Option<u32>) -> Millis {
         let at = self.now + self.scenario.esm.update_latency;
-        self.schedule(at, Event::EsmApply { enabled, maximum_concurrency });
+        self.schedule(
+            at,
+            Event::EsmApply {
+                enabled,
+                maximum_concurrency,
+            },
+        );
         at
     }
 
@@ -606,7 +707,11 @@ impl World {
         match &mut self.controller {
             Controller::None => {}
             Controller::Reference { execs, .. } => {
-                execs.push(Some(RefExec { phase: RefPhase::Disable, attempt: 0, rejitter_until: 0 }));
+                execs.push(Some(RefExec {
+                    phase: RefPhase::Disable,
+                    attempt: 0,
+                    rejitter_until: 0,
+                }));
                 let exec = execs.len() - 1;
                 self.schedule(start, Event::Step { exec });
             }
@@ -645,7 +750,10 @@ impl World {
 
     /// The breaker receives one message and invokes the consumer with it.
     fn probe_invoke(&mut self, visibility: Millis) -> Option<(Received, bool, Millis)> {
-        let msg = self.queue.receive(self.now, 1, visibility, Receiver::Breaker).pop()?;
+        let msg = self
+            .queue
+            .receive(self.now, 1, visibility, Receiver::Breaker)
+            .pop()?;
         let inv = self.invoke_consumer(std::slice::from_ref(&msg));
         // The probe's invocation lands in the consumer's metrics like any other.
         self.record_invocation(inv.error);
@@ -655,9 +763,13 @@ impl World {
     // ---------------------------------------------------------------- reference sample
 
     fn reference_step(&mut self, idx: usize) {
-        let Controller::Reference { config, execs } = &self.controller else { return };
+        let Controller::Reference { config, execs } = &self.controller else {
+            return;
+        };
         let config = *config;
-        let Some(Some(mut exec)) = execs.get(idx).cloned() else { return };
+        let Some(Some(mut exec)) = execs.get(idx).cloned() else {
+            return;
+        };
         let task = self.plumbing.task;
         let mut finished = false;
         match exec.phase {
@@ -696,16 +808,21 @@ impl World {
                 }
             }
             RefPhase::Rejitter => {
-                self.breaker_gb_ms += SECOND as f64 * self.plumbing.breaker_memory_mb as f64 / 1024.0;
+                self.breaker_gb_ms +=
+                    SECOND as f64 * self.plumbing.breaker_memory_mb as f64 / 1024.0;
                 let mut moved = 0;
                 while moved < config.rejitter_per_second {
-                    let got = self.queue.receive(self.now, 10, 30 * SECOND, Receiver::Breaker);
+                    let got = self
+                        .queue
+                        .receive(self.now, 10, 30 * SECOND, Receiver::Breaker);
                     if got.is_empty() {
                         break;
                     }
                     for msg in got {
                         let delay = config.delay_base_seconds
-                            + self.breaker_rng.random_range(0..=config.delay_spread_seconds);
+                            + self
+                                .breaker_rng
+                                .random_range(0..=config.delay_spread_seconds);
                         self.queue.send(self.now, msg.body, delay * SECOND);
                         self.queue.delete(msg.id, msg.receipt);
                         moved += 1;
@@ -735,9 +852,13 @@ impl World {
     // ---------------------------------------------------------------- ours
 
     fn ours_step(&mut self, id: usize) {
-        let Controller::Ours { config, exec, .. } = &self.controller else { return };
+        let Controller::Ours { config, exec, .. } = &self.controller else {
+            return;
+        };
         let config = *config;
-        let Some(mut exec) = exec.clone().filter(|e| e.id == id) else { return };
+        let Some(mut exec) = exec.clone().filter(|e| e.id == id) else {
+            return;
+        };
         let task = self.plumbing.task;
         let mut finished = false;
         match exec.phase {
@@ -751,7 +872,10 @@ impl World {
                 self.schedule(at + task, Event::Step { exec: id });
             }
             OursPhase::Backoff => {
-                let wait = config.backoff.next_wait(exec.attempt, &mut self.breaker_rng) * SECOND;
+                let wait = config
+                    .backoff
+                    .next_wait(exec.attempt, &mut self.breaker_rng)
+                    * SECOND;
                 self.breaker_task(task, 2);
                 exec.phase = OursPhase::Probe;
                 self.schedule(self.now + task + wait, Event::Step { exec: id });
@@ -774,7 +898,8 @@ impl World {
                             self.queue.send(self.now, msg.body, 0);
                             self.queue.delete(msg.id, msg.receipt);
                         } else {
-                            self.queue.change_visibility(self.now, msg.id, msg.receipt, 0);
+                            self.queue
+                                .change_visibility(self.now, msg.id, msg.receipt, 0);
                         }
                         exec.attempt += 1;
                         exec.phase = OursPhase::Backoff;
@@ -788,7 +913,9 @@ impl World {
                 let backlog = self.queue.len() as u64;
                 let per_worker_slice =
                     config.rejitter_per_worker_second as u64 * (config.rejitter_slice / SECOND);
-                exec.workers = backlog.div_ceil(per_worker_slice.max(1)).min(config.rejitter_workers as u64) as u32;
+                exec.workers = backlog
+                    .div_ceil(per_worker_slice.max(1))
+                    .min(config.rejitter_workers as u64) as u32;
                 exec.cutoff = self.now;
                 exec.slice_left = config.rejitter_slice;
                 if exec.workers == 0 {
@@ -803,8 +930,9 @@ impl World {
             OursPhase::Rejitter => {
                 let budget = exec.workers * config.rejitter_per_worker_second;
                 let done = self.rejitter_second(&config, budget, exec.cutoff);
-                self.breaker_gb_ms +=
-                    (exec.workers as u64 * SECOND) as f64 * self.plumbing.breaker_memory_mb as f64 / 1024.0;
+                self.breaker_gb_ms += (exec.workers as u64 * SECOND) as f64
+                    * self.plumbing.breaker_memory_mb as f64
+                    / 1024.0;
                 exec.slice_left = exec.slice_left.saturating_sub(SECOND);
                 if exec.slice_left == 0 || done {
                     // Each worker invocation: task + choice.
@@ -864,7 +992,9 @@ impl World {
     fn rejitter_second(&mut self, config: &OursConfig, budget: u32, cutoff: Millis) -> bool {
         let mut moved = 0;
         while moved < budget {
-            let got = self.queue.receive(self.now, 10, 30 * SECOND, Receiver::Breaker);
+            let got = self
+                .queue
+                .receive(self.now, 10, 30 * SECOND, Receiver::Breaker);
             if got.is_empty() {
                 return true;
             }
@@ -873,7 +1003,8 @@ impl World {
                 let sent = self.queue.get(msg.id).map(|m| m.sent).unwrap_or(0);
                 if sent >= cutoff {
                     // One of this pass's copies (delay 0): put it back and stop.
-                    self.queue.change_visibility(self.now, msg.id, msg.receipt, 0);
+                    self.queue
+                        .change_visibility(self.now, msg.id, msg.receipt, 0);
                     saw_copy = true;
                     continue;
                 }
@@ -902,16 +1033,18 @@ impl World {
             .map(|i| {
                 let a = i * (SAMPLE / SECOND) as usize;
                 let b = (a + (SAMPLE / SECOND) as usize).min(load.len());
-                load.get(a..b).and_then(|w| w.iter().max().copied()).unwrap_or(0)
+                load.get(a..b)
+                    .and_then(|w| w.iter().max().copied())
+                    .unwrap_or(0)
             })
             .collect();
         let mut peak = 0;
         let mut ratio: f64 = 0.0;
         let mut overload = 0;
         let mut overload_closed = 0;
-        for sec in (healed / SECOND) as usize..horizon_s.min(load.len()) {
+        let end = horizon_s.min(load.len());
+        for (sec, &calls) in load.iter().enumerate().take(end).skip((healed / SECOND) as usize) {
             let t = sec as Millis * SECOND;
-            let calls = load[sec];
             let cap = self.downstream.capacity(t).max(1);
             peak = peak.max(calls);
             ratio = ratio.max(calls as f64 / cap as f64);
@@ -923,7 +1056,12 @@ impl World {
             }
         }
         let dead_lettered = self.queue.dead_letters.len() as u64;
-        let by_breaker = self.queue.dead_letters.iter().filter(|d| d.caused_by_breaker).count() as u64;
+        let by_breaker = self
+            .queue
+            .dead_letters
+            .iter()
+            .filter(|d| d.caused_by_breaker)
+            .count() as u64;
         let expired = self.queue.expired.len() as u64;
         let breaker_running = match &self.controller {
             Controller::None => false,
@@ -932,7 +1070,11 @@ impl World {
         };
         let stuck = strategy != Strategy::NoBreaker && !self.esm.enabled && !breaker_running;
         let stranded = if stuck { self.queue.len() as u64 } else { 0 };
-        let duplicates = self.effects.iter().map(|e| e.saturating_sub(1) as u64).sum();
+        let duplicates = self
+            .effects
+            .iter()
+            .map(|e| e.saturating_sub(1) as u64)
+            .sum();
         let last_closed = self
             .transitions
             .last()
@@ -952,7 +1094,9 @@ impl World {
             stranded,
             lost: expired + stranded,
             duplicates,
-            failure_to_open_s: self.first_open.map(|t| secs(t.saturating_sub(s.trouble_start))),
+            failure_to_open_s: self
+                .first_open
+                .map(|t| secs(t.saturating_sub(s.trouble_start))),
             healed_to_closed_s: healed_to_closed,
             healed_to_drained_s: self.drained_at.map(|t| secs(t - healed)),
             peak_load_after_healed: peak,
@@ -1037,18 +1181,34 @@ mod tests {
         s.maximum_concurrency = None;
         s.downstream.capacity_per_second = 10_000;
         let r = run(&s, Strategy::NoBreaker, 1);
-        assert!(r.metrics.peak_esm_concurrency > 5, "{}", r.metrics.peak_esm_concurrency);
+        assert!(
+            r.metrics.peak_esm_concurrency > 5,
+            "{}",
+            r.metrics.peak_esm_concurrency
+        );
     }
 
     #[test]
     fn disabled_esm_invokes_nothing_and_messages_wait() {
         let s = quiet("disabled");
-        let mut w = World::new(&s, Strategy::NoBreaker, 1, OursConfig::default(), ReferenceConfig::default());
+        let mut w = World::new(
+            &s,
+            Strategy::NoBreaker,
+            1,
+            OursConfig::default(),
+            ReferenceConfig::default(),
+        );
         w.esm.update(false, Some(10));
         w.run_until(10 * MINUTE);
         assert_eq!(w.consumer_counts.0, 0);
         assert!(w.queue.len() > 1000, "{}", w.queue.len());
-        w.schedule(w.now, Event::EsmApply { enabled: true, maximum_concurrency: Some(10) });
+        w.schedule(
+            w.now,
+            Event::EsmApply {
+                enabled: true,
+                maximum_concurrency: Some(10),
+            },
+        );
         w.run_until(20 * MINUTE);
         assert!(w.consumer_counts.0 > 0);
         assert!(w.queue.len() < 100, "backlog drained: {}", w.queue.len());
@@ -1058,7 +1218,10 @@ mod tests {
     fn healthy_system_processes_everything_once_without_alarms() {
         let r = run(&quiet("healthy"), Strategy::Ours, 3);
         let m = &r.metrics;
-        assert_eq!((m.opens, m.dead_lettered, m.duplicates, m.lost), (0, 0, 0, 0));
+        assert_eq!(
+            (m.opens, m.dead_lettered, m.duplicates, m.lost),
+            (0, 0, 0, 0)
+        );
         assert_eq!(m.overload_seconds, 0);
     }
 
@@ -1067,7 +1230,11 @@ mod tests {
         let mut s = scenario::outage("outage-30m", 30 * MINUTE);
         s.horizon = s.healed_at + HOUR;
         let r = run(&s, Strategy::NoBreaker, 42);
-        assert!(r.metrics.dead_lettered > 1000, "{}", r.metrics.dead_lettered);
+        assert!(
+            r.metrics.dead_lettered > 1000,
+            "{}",
+            r.metrics.dead_lettered
+        );
         assert_eq!(r.metrics.opens, 0);
     }
 
@@ -1110,7 +1277,10 @@ mod tests {
         s.horizon = s.healed_at + HOUR;
         let a = run(&s, Strategy::Ours, 9);
         let b = run(&s, Strategy::Ours, 9);
-        assert_eq!(serde_json::to_string(&a.metrics).unwrap(), serde_json::to_string(&b.metrics).unwrap());
+        assert_eq!(
+            serde_json::to_string(&a.metrics).unwrap(),
+            serde_json::to_string(&b.metrics).unwrap()
+        );
         let none = run(&s, Strategy::NoBreaker, 9);
         assert_eq!(a.metrics.sent, none.metrics.sent);
     }
@@ -1123,17 +1293,28 @@ mod tests {
         s.downstream.phases = vec![Phase {
             start: WARMUP,
             end: s.horizon,
-            health: Health { fail_probability: 0.0, latency: None, capacity_factor: 0.1 },
+            health: Health {
+                fail_probability: 0.0,
+                latency: None,
+                capacity_factor: 0.1,
+            },
         }];
         let r = run(&s, Strategy::NoBreaker, 1);
         assert!(r.metrics.peak_load_ratio > 1.0);
         assert!(r.metrics.overload_seconds > 0);
-        assert_eq!(r.metrics.overload_seconds, r.metrics.overload_seconds_closed);
+        assert_eq!(
+            r.metrics.overload_seconds,
+            r.metrics.overload_seconds_closed
+        );
     }
 
     #[test]
     fn circuit_at_reads_the_transition_log() {
-        let log = [(0, Circuit::Closed), (10, Circuit::Open), (20, Circuit::HalfOpen)];
+        let log = [
+            (0, Circuit::Closed),
+            (10, Circuit::Open),
+            (20, Circuit::HalfOpen),
+        ];
         assert_eq!(circuit_at(&log, 5), Circuit::Closed);
         assert_eq!(circuit_at(&log, 10), Circuit::Open);
         assert_eq!(circuit_at(&log, 99), Circuit::HalfOpen);

@@ -80,7 +80,9 @@ impl Esm {
         if !self.enabled {
             return 0;
         }
-        let cap = self.maximum_concurrency.unwrap_or(self.config.max_concurrency);
+        let cap = self
+            .maximum_concurrency
+            .unwrap_or(self.config.max_concurrency);
         self.target.min(cap).min(self.config.max_concurrency)
     }
 
@@ -96,16 +98,23 @@ impl Esm {
     /// One-second scaling tick: grow while polls come back full.
     pub fn scale_tick(&mut self) {
         if self.enabled && self.saw_full_batch {
-            let cap = self.maximum_concurrency.unwrap_or(self.config.max_concurrency);
+            let cap = self
+                .maximum_concurrency
+                .unwrap_or(self.config.max_concurrency);
             let grown = self.target.saturating_add(self.config.scale_up_per_second);
-            self.target = grown.min(cap.max(self.target)).min(self.config.max_concurrency);
+            self.target = grown
+                .min(cap.max(self.target))
+                .min(self.config.max_concurrency);
         }
         self.saw_full_batch = false;
     }
 
     /// A function error: back off by one batch.
     pub fn on_function_error(&mut self) {
-        self.target = self.target.saturating_sub(1).max(self.config.min_concurrency_on_errors);
+        self.target = self
+            .target
+            .saturating_sub(1)
+            .max(self.config.min_concurrency_on_errors);
     }
 
     /// An empty long poll: shrink towards the initial concurrency.

@@ -38,7 +38,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         let names: Vec<String> = scenario::standard().into_iter().map(|s| s.name).collect();
         vec![scenario::by_name(&args.scenario).ok_or_else(|| {
-            format!("--scenario: unknown scenario {:?}; known: all, {}", args.scenario, names.join(", "))
+            format!(
+                "--scenario: unknown scenario {:?}; known: all, {}",
+                args.scenario,
+                names.join(", ")
+            )
         })?]
     };
     let started = Instant::now();
@@ -52,7 +56,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let next = AtomicUsize::new(0);
     let threads = args
         .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
         .max(1);
     std::thread::scope(|scope| {
         for _ in 0..threads {
@@ -80,9 +88,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let group: Vec<RunResult> = runs[i * 3..i * 3 + 3].to_vec();
         let until = chart_window(s, &group);
         let title = format!("{} — {} (seed {})", s.name, s.description, args.seed);
-        std::fs::write(args.out.join(format!("{}.svg", s.name)), chart::scenario_svg(&title, &group, until))?;
+        std::fs::write(
+            args.out.join(format!("{}.svg", s.name)),
+            chart::scenario_svg(&title, &group, until),
+        )?;
     }
-    let json = serde_json::to_string_pretty(&report::Results { seed: args.seed, runs: &runs })?;
+    let json = serde_json::to_string_pretty(&report::Results {
+        seed: args.seed,
+        runs: &runs,
+    })?;
     std::fs::write(args.out.join("results.json"), json)?;
 
     println!("{}", report::table(&runs));

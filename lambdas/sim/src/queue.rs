@@ -162,7 +162,15 @@ impl SqsQueue {
     /// `SendMessage` of a new message (its own lineage) with a delay; returns its id.
     pub fn send_new(&mut self, now: Millis, poison: bool, delay: Millis) -> u64 {
         let lineage = self.next_id;
-        self.send(now, Body { lineage, origin_sent: now, poison }, delay)
+        self.send(
+            now,
+            Body {
+                lineage,
+                origin_sent: now,
+                poison,
+            },
+            delay,
+        )
     }
 
     /// `SendMessage` of a body (a copy keeps the lineage) with a delay (clamped to 900 s).
@@ -249,12 +257,17 @@ impl SqsQueue {
         let max = max.clamp(1, MAX_RECEIVE_BATCH);
         let mut out = Vec::with_capacity(max);
         while out.len() < max {
-            let Some(at) = self.next_visible_at() else { break };
+            let Some(at) = self.next_visible_at() else {
+                break;
+            };
             if at > now {
                 break;
             }
             let Reverse((_, _, id, _)) = self.visible.pop().expect("peeked");
-            let msg = self.messages.get_mut(&id).expect("checked by next_visible_at");
+            let msg = self
+                .messages
+                .get_mut(&id)
+                .expect("checked by next_visible_at");
             if msg.receive_count >= self.config.max_receive_count {
                 let msg = self.messages.remove(&id).expect("present");
                 self.removed(msg.body);
@@ -271,7 +284,8 @@ impl SqsQueue {
             }
             msg.visible_at = now + visibility.min(MAX_VISIBILITY);
             self.seq += 1;
-            self.visible.push(Reverse((msg.visible_at, self.seq, id, msg.receipt)));
+            self.visible
+                .push(Reverse((msg.visible_at, self.seq, id, msg.receipt)));
             out.push(Received {
                 id,
                 receipt: msg.receipt,
@@ -303,7 +317,8 @@ impl SqsQueue {
         {
             m.visible_at = now + visibility.min(MAX_VISIBILITY);
             self.seq += 1;
-            self.visible.push(Reverse((m.visible_at, self.seq, id, m.receipt)));
+            self.visible
+                .push(Reverse((m.visible_at, self.seq, id, m.receipt)));
         }
     }
 }
@@ -320,7 +335,9 @@ mod tests {
     };
 
     fn receive_one(q: &mut SqsQueue, now: Millis) -> Option<Received> {
-        q.receive(now, 1, CONFIG.visibility_timeout, Receiver::Esm).into_iter().next()
+        q.receive(now, 1, CONFIG.visibility_timeout, Receiver::Esm)
+            .into_iter()
+            .next()
     }
 
     #[test]

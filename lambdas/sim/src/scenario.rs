@@ -72,7 +72,11 @@ fn base(name: &str, description: &str, phases: Vec<Phase>, healed_at: Millis) ->
     Scenario {
         name: name.to_string(),
         description: description.to_string(),
-        workload: Workload { arrival_per_second: 2.0, pauses: vec![], poison_at: vec![] },
+        workload: Workload {
+            arrival_per_second: 2.0,
+            pauses: vec![],
+            poison_at: vec![],
+        },
         downstream: DownstreamConfig {
             capacity_per_second: 60,
             latency: 100,
@@ -86,7 +90,11 @@ fn base(name: &str, description: &str, phases: Vec<Phase>, healed_at: Millis) ->
         },
         esm: EsmConfig::default(),
         maximum_concurrency: Some(5),
-        consumer: ConsumerConfig { timeout: 30 * SECOND, memory_mb: 512, overhead: 30 },
+        consumer: ConsumerConfig {
+            timeout: 30 * SECOND,
+            memory_mb: 512,
+            overhead: 30,
+        },
         alarm: AlarmConfig {
             evaluation_periods: 3,
             datapoints_to_alarm: 2,
@@ -102,13 +110,22 @@ fn base(name: &str, description: &str, phases: Vec<Phase>, healed_at: Millis) ->
 }
 
 fn down(from: Millis, to: Millis) -> Phase {
-    Phase { start: from, end: to, health: Health::DOWN }
+    Phase {
+        start: from,
+        end: to,
+        health: Health::DOWN,
+    }
 }
 
 /// A plain outage of `length`.
 pub fn outage(name: &str, length: Millis) -> Scenario {
     let end = WARMUP + length;
-    base(name, "downstream down, then healthy", vec![down(WARMUP, end)], end)
+    base(
+        name,
+        "downstream down, then healthy",
+        vec![down(WARMUP, end)],
+        end,
+    )
 }
 
 /// All standard scenarios, in table order.
@@ -123,33 +140,71 @@ pub fn standard() -> Vec<Scenario> {
     three_days.queue.retention = 14 * DAY;
     v.push(three_days);
 
-    let flaps: Vec<Phase> =
-        (0..12).map(|i| down(WARMUP + i * 5 * MINUTE, WARMUP + i * 5 * MINUTE + 3 * MINUTE)).collect();
+    let flaps: Vec<Phase> = (0..12)
+        .map(|i| {
+            down(
+                WARMUP + i * 5 * MINUTE,
+                WARMUP + i * 5 * MINUTE + 3 * MINUTE,
+            )
+        })
+        .collect();
     let flap_end = WARMUP + 11 * 5 * MINUTE + 3 * MINUTE;
-    v.push(base("flapping", "down 3 min / up 2 min for an hour", flaps, flap_end));
+    v.push(base(
+        "flapping",
+        "down 3 min / up 2 min for an hour",
+        flaps,
+        flap_end,
+    ));
 
-    let half = Health { fail_probability: 0.5, latency: None, capacity_factor: 1.0 };
+    let half = Health {
+        fail_probability: 0.5,
+        latency: None,
+        capacity_factor: 1.0,
+    };
     v.push(base(
         "partial-50",
         "50% of calls fail for 30 min",
-        vec![Phase { start: WARMUP, end: WARMUP + 30 * MINUTE, health: half }],
+        vec![Phase {
+            start: WARMUP,
+            end: WARMUP + 30 * MINUTE,
+            health: half,
+        }],
         WARMUP + 30 * MINUTE,
     ));
 
-    let slow = Health { fail_probability: 0.0, latency: Some(40 * SECOND), capacity_factor: 1.0 };
+    let slow = Health {
+        fail_probability: 0.0,
+        latency: Some(40 * SECOND),
+        capacity_factor: 1.0,
+    };
     v.push(base(
         "slow",
         "calls take 40 s (> 30 s timeout) for 30 min",
-        vec![Phase { start: WARMUP, end: WARMUP + 30 * MINUTE, health: slow }],
+        vec![Phase {
+            start: WARMUP,
+            end: WARMUP + 30 * MINUTE,
+            health: slow,
+        }],
         WARMUP + 30 * MINUTE,
     ));
 
-    let weak = Health { fail_probability: 0.0, latency: None, capacity_factor: 0.3 };
+    let weak = Health {
+        fail_probability: 0.0,
+        latency: None,
+        capacity_factor: 0.3,
+    };
     let healed = WARMUP + 30 * MINUTE;
     v.push(base(
         "limited-capacity",
         "30 min down, then 30% capacity for 1 h",
-        vec![down(WARMUP, healed), Phase { start: healed, end: healed + HOUR, health: weak }],
+        vec![
+            down(WARMUP, healed),
+            Phase {
+                start: healed,
+                end: healed + HOUR,
+                health: weak,
+            },
+        ],
         healed,
     ));
 
@@ -164,11 +219,17 @@ pub fn standard() -> Vec<Scenario> {
     v.push(retention);
 
     let mut oversized = outage("oversized-6h", 6 * HOUR);
-    oversized.description = "6 h outage, consumer sized above the downstream (MaximumConcurrency 10)".into();
+    oversized.description =
+        "6 h outage, consumer sized above the downstream (MaximumConcurrency 10)".into();
     oversized.maximum_concurrency = Some(10);
     v.push(oversized);
 
-    let mut poison = base("poison", "healthy downstream, one poison message", vec![], WARMUP);
+    let mut poison = base(
+        "poison",
+        "healthy downstream, one poison message",
+        vec![],
+        WARMUP,
+    );
     poison.workload.poison_at = vec![WARMUP];
     poison.horizon = WARMUP + 2 * HOUR;
     v.push(poison);
@@ -191,7 +252,10 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), all.len());
-        assert!(all.iter().all(|s| s.trouble_start <= s.healed_at && s.healed_at < s.horizon));
+        assert!(
+            all.iter()
+                .all(|s| s.trouble_start <= s.healed_at && s.healed_at < s.horizon)
+        );
     }
 
     #[test]

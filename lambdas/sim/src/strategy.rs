@@ -59,7 +59,12 @@ pub struct Plumbing {
 
 impl Default for Plumbing {
     fn default() -> Self {
-        Self { eventbridge: 500, sfn_start: 200, task: 150, breaker_memory_mb: 128 }
+        Self {
+            eventbridge: 500,
+            sfn_start: 200,
+            task: 150,
+            breaker_memory_mb: 128,
+        }
     }
 }
 
@@ -127,7 +132,11 @@ pub struct OursConfig {
 impl Default for OursConfig {
     fn default() -> Self {
         Self {
-            backoff: Backoff { initial_seconds: 30, max_seconds: 900, multiplier: 2.0 },
+            backoff: Backoff {
+                initial_seconds: 30,
+                max_seconds: 900,
+                multiplier: 2.0,
+            },
             ramp: Ramp { start: 2, steps: 3 },
             ramp_interval: 60 * SECOND,
             relapse_error_percent: 20.0,
@@ -162,8 +171,14 @@ mod tests {
     #[test]
     fn our_rejitter_delays_stay_within_the_window_and_never_exceed_900() {
         let mut rng = StdRng::seed_from_u64(5);
-        let wide = OursConfig { rejitter_min_seconds: 10, rejitter_max_seconds: 5000, ..Default::default() };
-        let delays: Vec<u64> = (0..2000).map(|_| our_rejitter_delay(&wide, &mut rng)).collect();
+        let wide = OursConfig {
+            rejitter_min_seconds: 10,
+            rejitter_max_seconds: 5000,
+            ..Default::default()
+        };
+        let delays: Vec<u64> = (0..2000)
+            .map(|_| our_rejitter_delay(&wide, &mut rng))
+            .collect();
         assert!(delays.iter().all(|d| (10..=900).contains(d)));
         assert!(delays.iter().any(|d| *d > 800) && delays.iter().any(|d| *d < 100));
     }
