@@ -5,6 +5,8 @@
 //!   crate implements them with the AWS SDK, tests implement them in memory.
 //! - [`backoff`]: exponential backoff with full jitter, capped.
 //! - [`ramp`]: the half-open concurrency schedule.
+//! - [`rejitter`]: re-jitter planning: delay window, copy recognition (`cutoffMs`), batch
+//!   splitting by count and size, worker sizing.
 //!
 //! The same policy code runs in the Lambdas and in the simulator (`lambdas/sim`).
 
@@ -12,3 +14,4 @@ pub mod backoff;
 pub mod message;
 pub mod ports;
 pub mod ramp;
+pub mod rejitter;

@@ -1,0 +1,324 @@
+//! Re-jitter planning: which messages to move, with what delay, in which batches, by how many
+//! workers. Pure: no I/O, no clock (times come in as arguments), randomness from a caller's RNG.
+//!
+//! # How a pass recognises its own copies: the `cutoffMs` rule
+//! `rejitter-plan` fixes a cutoff on the wall clock ([`cutoff_ms`]). A worker re-jitters only
+//! messages whose SQS `SentTimestamp` is *before* the cutoff ([`Eligibility::of`]). A copy is sent
+//! after the plan, so SQS stamps it later than the cutoff and no pass of this recovery moves it
+//! twice. Nothing is added to the message: users who already use all 10 message attributes are
+//! unaffected and the copy is byte-for-byte the original (body, attributes, trace header).
+//!
+//! Clock skew: `SentTimestamp` comes from SQS's clock, the cutoff from the planning Lambda's.
+//! The cutoff is set [`CUTOFF_SKEW_MARGIN_MS`] (1 s) in the past, so a Lambda clock up to 1 s
+//! *ahead* of SQS still never re-jitters a copy; a Lambda clock behind SQS only leaves the few
+//! messages sent in the last second(s) before the plan alone. Both Lambda and SQS hosts are
+//! synchronised by the Amazon Time Sync Service (sub-millisecond in practice), so the margin is
+//! generous. Even if skew exceeded it, the only effect is that such a copy is moved once more
+//! (still lossless, still faithful). A message without a `SentTimestamp` is left alone.
+//!
+//! Messages at or after the cutoff (copies, or arrivals since the plan) are not released: they
+//! stay hidden for the receive's visibility timeout (longer than the slice), so a pass does not
+//! receive them again and again — every receive raises `ApproximateReceiveCount`. One that is
+//! close to the queue's `maxReceiveCount` is moved fresh (delay 0) instead, so the breaker's own
+//! receives can never dead-letter it ([`Eligibility::NearReceiveLimit`]).
+//!
+//! # Batches
+//! `SendMessageBatch` takes ≤ 10 entries and ≤ 1 MiB in all. [`split_batches`] packs copies in
+//! order into batches of ≤ 10 entries and ≤ [`BATCH_BUDGET_BYTES`] (1 MiB minus 16 KiB of
+//! headroom for the trace header and SQS's own accounting); a message larger than the budget on
+//! its own (up to SQS's 1 MiB message limit) is sent alone.
+
+use rand::{Rng, RngExt};
+use serde::{Deserialize, Serialize};
+
+use crate::message::{OutgoingMessage, ReceivedMessage};
+
+/// SQS's maximum `DelaySeconds`.
+pub const MAX_DELAY_SECONDS: u32 = 900;
+/// Entries per `SendMessageBatch` / `DeleteMessageBatch` / `ReceiveMessage`.
+pub const MAX_BATCH_ENTRIES: usize = 10;
+/// SQS's limit on one batch's total payload (and on one message).
+pub const MAX_BATCH_BYTES: usize = 1_048_576;
+/// What [`split_batches`] packs into one batch: the limit minus 16 KiB of headroom.
+pub const BATCH_BUDGET_BYTES: usize = MAX_BATCH_BYTES - 16 * 1024;
+/// How far before "now" the cutoff is set, to absorb clock skew between Lambda and SQS.
+pub const CUTOFF_SKEW_MARGIN_MS: u64 = 1_000;
+/// Backlog one worker is expected to move; more backlog adds workers (up to the maximum).
+pub const MESSAGES_PER_WORKER: u64 = 20_000;
+
+/// Invalid re-jitter settings; each names the setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WindowError {
+    /// `max_seconds` above SQS's 900 s.
+    #[error("REJITTER_MAX_SECONDS must be at most {MAX_DELAY_SECONDS}, got {0}")]
+    MaxTooLarge(u32),
+    /// `min_seconds` above `max_seconds`.
+    #[error("REJITTER_MIN_SECONDS ({min}) must not exceed REJITTER_MAX_SECONDS ({max})")]
+    MinAboveMax {
+        /// The minimum given.
+        min: u32,
+        /// The maximum given.
+        max: u32,
+    },
+}
+
+/// The window copies are delayed over: uniform over `[min_seconds, max_seconds]`, max ≤ 900.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DelayWindow {
+    min_seconds: u32,
+    max_seconds: u32,
+}
+
+impl DelayWindow {
+    /// A validated window.
+    pub fn new(min_seconds: u32, max_seconds: u32) -> Result<Self, WindowError> {
+        if max_seconds > MAX_DELAY_SECONDS {
+            return Err(WindowError::MaxTooLarge(max_seconds));
+        }
+        if min_seconds > max_seconds {
+            return Err(WindowError::MinAboveMax { min: min_seconds, max: max_seconds });
+        }
+        Ok(Self { min_seconds, max_seconds })
+    }
+
+    /// Lower bound, seconds.
+    pub fn min_seconds(&self) -> u32 {
+        self.min_seconds
+    }
+
+    /// Upper bound, seconds.
+    pub fn max_seconds(&self) -> u32 {
+        self.max_seconds
+    }
+
+    /// A delay drawn uniformly from the window (both ends included).
+    pub fn draw<R: Rng + ?Sized>(&self, rng: &mut R) -> u32 {
+        rng.random_range(self.min_seconds..=self.max_seconds)
+    }
+}
+
+/// The cutoff a plan made at `now_ms` hands to its workers (see the module docs).
+pub fn cutoff_ms(now_ms: u64) -> u64 {
+    now_ms.saturating_sub(CUTOFF_SKEW_MARGIN_MS)
+}
+
+/// What a worker does with a received message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Eligibility {
+    /// Sent before the cutoff: copy with a drawn delay, then delete the original.
+    Rejitter,
+    /// Sent at/after the cutoff (or undated), far from the receive limit: leave it hidden.
+    Skip,
+    /// Sent at/after the cutoff but one more receive could dead-letter it: move it fresh now.
+    NearReceiveLimit,
+}
+
+impl Eligibility {
+    /// Classify `m` for a pass with this cutoff on a queue with this `maxReceiveCount`.
+    pub fn of(m: &ReceivedMessage, cutoff_ms: u64, max_receive_count: Option<u32>) -> Self {
+        match m.sent_timestamp_ms() {
+            Some(sent) if sent < cutoff_ms => Eligibility::Rejitter,
+            _ if max_receive_count.is_some_and(|max| m.receive_count().saturating_add(1) >= max) => {
+                Eligibility::NearReceiveLimit
+            }
+            _ => Eligibility::Skip,
+        }
+    }
+}
+
+/// Bytes a copy counts against the batch limit: body, message attributes and the trace header
+/// system attribute.
+pub fn entry_size(m: &OutgoingMessage) -> usize {
+    m.payload_size()
+        + m.trace_header.as_ref().map_or(0, |t| "AWSTraceHeader".len() + "String".len() + t.len())
+}
+
+/// Pack `messages`, in order, into batches of ≤ [`MAX_BATCH_ENTRIES`] entries and
+/// ≤ [`BATCH_BUDGET_BYTES`]; a message over the budget by itself travels alone.
+pub fn split_batches(messages: Vec<OutgoingMessage>) -> Vec<Vec<OutgoingMessage>> {
+    let mut batches: Vec<Vec<OutgoingMessage>> = Vec::new();
+    let mut current: Vec<OutgoingMessage> = Vec::new();
+    let mut current_size = 0usize;
+    for m in messages {
+        let size = entry_size(&m);
+        if !current.is_empty()
+            && (current.len() >= MAX_BATCH_ENTRIES || current_size + size > BATCH_BUDGET_BYTES)
+        {
+            batches.push(std::mem::take(&mut current));
+            current_size = 0;
+        }
+        current_size += size;
+        current.push(m);
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    batches
+}
+
+/// How many parallel workers (Map iterations) to start for a visible backlog: none for an empty
+/// queue, one per [`MESSAGES_PER_WORKER`] messages (rounded up), at most `max_workers`.
+pub fn worker_count(backlog: u64, max_workers: u32) -> u32 {
+    if backlog == 0 || max_workers == 0 {
+        return 0;
+    }
+    let wanted = backlog.div_ceil(MESSAGES_PER_WORKER);
+    u32::try_from(wanted).unwrap_or(u32::MAX).clamp(1, max_workers)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    use super::*;
+    use crate::message::AttributeValue;
+
+    fn outgoing(id: usize, body_len: usize) -> OutgoingMessage {
+        OutgoingMessage {
+            id: id.to_string(),
+            body: "x".repeat(body_len),
+            message_attributes: BTreeMap::new(),
+            trace_header: None,
+            delay_seconds: 0,
+        }
+    }
+
+    fn received(sent_ms: Option<u64>, receive_count: u32) -> ReceivedMessage {
+        let mut attributes =
+            BTreeMap::from([("ApproximateReceiveCount".to_owned(), receive_count.to_string())]);
+        if let Some(s) = sent_ms {
+            attributes.insert("SentTimestamp".into(), s.to_string());
+        }
+        ReceivedMessage {
+            message_id: "m".into(),
+            receipt_handle: "rh".into(),
+            body: "b".into(),
+            md5_of_body: String::new(),
+            md5_of_message_attributes: None,
+            attributes,
+            message_attributes: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn window_rejects_max_above_900_and_min_above_max() {
+        assert_eq!(DelayWindow::new(0, 901), Err(WindowError::MaxTooLarge(901)));
+        assert_eq!(DelayWindow::new(10, 5), Err(WindowError::MinAboveMax { min: 10, max: 5 }));
+        assert!(DelayWindow::new(0, 900).is_ok());
+        assert!(DelayWindow::new(7, 7).is_ok());
+        let msg = DelayWindow::new(0, 901).unwrap_err().to_string();
+        assert!(msg.contains("REJITTER_MAX_SECONDS"), "{msg}");
+    }
+
+    #[test]
+    fn draws_stay_inside_the_window_and_reach_both_ends() {
+        let w = DelayWindow::new(3, 9).unwrap();
+        let mut rng = StdRng::seed_from_u64(7);
+        let draws: Vec<u32> = (0..10_000).map(|_| w.draw(&mut rng)).collect();
+        assert!(draws.iter().all(|d| (3..=9).contains(d)));
+        assert!(draws.contains(&3) && draws.contains(&9));
+        // Uniform: every value appears roughly 1/7 of the time.
+        for v in 3..=9 {
+            let n = draws.iter().filter(|d| **d == v).count();
+            assert!((1_200..1_660).contains(&n), "value {v} drawn {n} times");
+        }
+    }
+
+    #[test]
+    fn fixed_window_always_draws_its_single_value() {
+        let w = DelayWindow::new(42, 42).unwrap();
+        let mut rng = StdRng::seed_from_u64(1);
+        assert!((0..100).all(|_| w.draw(&mut rng) == 42));
+    }
+
+    #[test]
+    fn cutoff_is_one_second_before_the_plan_time() {
+        assert_eq!(cutoff_ms(1_700_000_001_000), 1_700_000_000_000);
+        assert_eq!(cutoff_ms(5), 0);
+    }
+
+    #[test]
+    fn only_messages_sent_before_the_cutoff_are_rejittered() {
+        let cutoff = 1_000;
+        assert_eq!(Eligibility::of(&received(Some(999), 1), cutoff, None), Eligibility::Rejitter);
+        assert_eq!(Eligibility::of(&received(Some(1_000), 1), cutoff, None), Eligibility::Skip);
+        assert_eq!(Eligibility::of(&received(Some(5_000), 1), cutoff, None), Eligibility::Skip);
+        assert_eq!(Eligibility::of(&received(None, 1), cutoff, None), Eligibility::Skip);
+    }
+
+    #[test]
+    fn newer_message_close_to_the_receive_limit_is_moved_fresh() {
+        let cutoff = 1_000;
+        // maxReceiveCount 5: after this 4th receive, the next receive is the 5th (the last
+        // allowed); move it fresh so the breaker never pushes it to the DLQ.
+        assert_eq!(
+            Eligibility::of(&received(Some(2_000), 4), cutoff, Some(5)),
+            Eligibility::NearReceiveLimit
+        );
+        assert_eq!(Eligibility::of(&received(Some(2_000), 3), cutoff, Some(5)), Eligibility::Skip);
+        // Old messages are moved anyway (the copy starts at receive count 0).
+        assert_eq!(
+            Eligibility::of(&received(Some(10), 4), cutoff, Some(5)),
+            Eligibility::Rejitter
+        );
+    }
+
+    #[test]
+    fn batches_hold_at_most_ten_entries() {
+        let batches = split_batches((0..25).map(|i| outgoing(i, 10)).collect());
+        let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![10, 10, 5]);
+        let ids: Vec<String> = batches.concat().into_iter().map(|m| m.id).collect();
+        assert_eq!(ids, (0..25).map(|i| i.to_string()).collect::<Vec<_>>(), "order kept");
+    }
+
+    #[test]
+    fn batches_split_by_payload_size_with_headroom() {
+        // 300 KiB each: three fit in 1 MiB - 16 KiB (900 KiB), a fourth would not.
+        let batches = split_batches((0..7).map(|i| outgoing(i, 300 * 1024)).collect());
+        let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![3, 3, 1]);
+        for b in &batches {
+            assert!(b.iter().map(entry_size).sum::<usize>() <= BATCH_BUDGET_BYTES);
+        }
+    }
+
+    #[test]
+    fn message_near_one_mib_travels_alone() {
+        let near = MAX_BATCH_BYTES - 100;
+        let msgs = vec![outgoing(0, 10), outgoing(1, near), outgoing(2, 10), outgoing(3, 10)];
+        let batches = split_batches(msgs);
+        let ids: Vec<Vec<String>> =
+            batches.iter().map(|b| b.iter().map(|m| m.id.clone()).collect()).collect();
+        assert_eq!(ids, vec![vec!["0"], vec!["1"], vec!["2", "3"]]);
+    }
+
+    #[test]
+    fn entry_size_counts_attributes_and_trace_header() {
+        let mut m = outgoing(0, 100);
+        m.message_attributes.insert(
+            "k".into(),
+            AttributeValue {
+                data_type: "String".into(),
+                string_value: Some("vv".into()),
+                binary_value: None,
+            },
+        );
+        m.trace_header = Some("Root=1".into());
+        assert_eq!(entry_size(&m), 100 + 1 + 6 + 2 + 14 + 6 + 6);
+    }
+
+    #[test]
+    fn worker_count_scales_with_backlog_and_is_capped() {
+        assert_eq!(worker_count(0, 4), 0);
+        assert_eq!(worker_count(1, 4), 1);
+        assert_eq!(worker_count(MESSAGES_PER_WORKER, 4), 1);
+        assert_eq!(worker_count(MESSAGES_PER_WORKER + 1, 4), 2);
+        assert_eq!(worker_count(10_000_000, 4), 4);
+        assert_eq!(worker_count(10_000_000, 0), 0);
+    }
+}
