@@ -23,8 +23,10 @@ use crate::downstream::Downstream;
 use crate::esm::Esm;
 use crate::queue::{Received, Receiver, SqsQueue};
 use crate::scenario::Scenario;
-use crate::strategy::{OursConfig, Plumbing, ReferenceConfig, Strategy, our_rejitter_delay};
+use crate::strategy::{OursConfig, Plumbing, ReferenceConfig, Strategy};
 use crate::time::{MINUTE, Millis, SECOND, secs};
+use breaker_core::message::ReceivedMessage;
+use breaker_core::rejitter::{self, Eligibility};
 
 /// Sampling step of the recorded time series.
 pub const SAMPLE: Millis = 10 * SECOND;
@@ -911,12 +913,8 @@ impl World {
                 self.set_circuit(Circuit::HalfOpen);
                 self.breaker_task(task, 2);
                 let backlog = self.queue.len() as u64;
-                let per_worker_slice =
-                    config.rejitter_per_worker_second as u64 * (config.rejitter_slice / SECOND);
-                exec.workers = backlog
-                    .div_ceil(per_worker_slice.max(1))
-                    .min(config.rejitter_workers as u64) as u32;
-                exec.cutoff = self.now;
+                exec.workers = rejitter::worker_count(backlog, config.rejitter_workers);
+                exec.cutoff = rejitter::cutoff_ms(self.now);
                 exec.slice_left = config.rejitter_slice;
                 if exec.workers == 0 {
                     exec.phase = OursPhase::Ramp;
@@ -987,34 +985,34 @@ impl World {
         }
     }
 
-    /// One second of re-jitter work: move up to `budget` messages sent before `cutoff`.
-    /// Returns whether the pass is done (nothing eligible left visible).
+    /// One second of re-jitter work with `breaker_core::rejitter`'s rules: a message sent
+    /// before `cutoff` is copied with a delay drawn from the window and deleted; a later one
+    /// (a copy, or a new arrival) is left hidden for the receive's visibility (longer than the
+    /// slice), unless one more receive could dead-letter it, then it is moved fresh.
+    /// Returns whether the pass is done (nothing visible left).
     fn rejitter_second(&mut self, config: &OursConfig, budget: u32, cutoff: Millis) -> bool {
-        let mut moved = 0;
-        while moved < budget {
+        let max_receive = self.scenario.queue.max_receive_count;
+        let visibility = 2 * config.rejitter_slice;
+        let mut handled = 0;
+        while handled < budget {
             let got = self
                 .queue
-                .receive(self.now, 10, 30 * SECOND, Receiver::Breaker);
+                .receive(self.now, 10, visibility, Receiver::Breaker);
             if got.is_empty() {
                 return true;
             }
-            let mut saw_copy = false;
             for msg in got {
+                handled += 1;
                 let sent = self.queue.get(msg.id).map(|m| m.sent).unwrap_or(0);
-                if sent >= cutoff {
-                    // One of this pass's copies (delay 0): put it back and stop.
-                    self.queue
-                        .change_visibility(self.now, msg.id, msg.receipt, 0);
-                    saw_copy = true;
-                    continue;
-                }
-                let delay = our_rejitter_delay(config, &mut self.breaker_rng) * SECOND;
+                let delay = match Eligibility::of(&as_core(&msg, sent), cutoff, Some(max_receive)) {
+                    Eligibility::Rejitter => {
+                        config.rejitter_window.draw(&mut self.breaker_rng) as Millis * SECOND
+                    }
+                    Eligibility::NearReceiveLimit => 0,
+                    Eligibility::Skip => continue,
+                };
                 self.queue.send(self.now, msg.body, delay);
                 self.queue.delete(msg.id, msg.receipt);
-                moved += 1;
-            }
-            if saw_copy {
-                return true;
             }
         }
         false
@@ -1043,7 +1041,12 @@ impl World {
         let mut overload = 0;
         let mut overload_closed = 0;
         let end = horizon_s.min(load.len());
-        for (sec, &calls) in load.iter().enumerate().take(end).skip((healed / SECOND) as usize) {
+        for (sec, &calls) in load
+            .iter()
+            .enumerate()
+            .take(end)
+            .skip((healed / SECOND) as usize)
+        {
             let t = sec as Millis * SECOND;
             let cap = self.downstream.capacity(t).max(1);
             peak = peak.max(calls);
@@ -1121,6 +1124,27 @@ impl World {
             limits: self.limits,
             load_per_second: self.downstream.load,
         }
+    }
+}
+
+/// The core's view of a received message (only what the re-jitter rules read).
+fn as_core(msg: &Received, sent: Millis) -> ReceivedMessage {
+    ReceivedMessage {
+        message_id: msg.id.to_string(),
+        receipt_handle: msg.receipt.to_string(),
+        body: String::new(),
+        md5_of_body: String::new(),
+        md5_of_message_attributes: None,
+        attributes: [
+            (
+                "ApproximateReceiveCount".to_string(),
+                msg.receive_count.to_string(),
+            ),
+            ("SentTimestamp".to_string(), sent.to_string()),
+        ]
+        .into_iter()
+        .collect(),
+        message_attributes: Default::default(),
     }
 }
 

@@ -8,12 +8,13 @@
 //!   and re-enable fully. Nothing stops two executions running at once; the failed probe
 //!   message is left invisible (its receive counts towards `maxReceiveCount`).
 //! - [`Strategy::Ours`]: the breaker's policy, driven by `breaker_core` (backoff, ramp
-//!   schedule, re-jitter window draw): open → backoff → probe (a message near
+//!   schedule, re-jitter window, cutoff, copy recognition and worker sizing): open → backoff → probe (a message near
 //!   `maxReceiveCount` is re-sent fresh) → re-jitter the backlog → ramp `MaximumConcurrency`
 //!   with relapse checks → close (restore the scaling config, alarm set to OK). Single flight.
 
 use breaker_core::backoff::Backoff;
 use breaker_core::ramp::Ramp;
+use breaker_core::rejitter::DelayWindow;
 use serde::Serialize;
 
 use crate::time::{Millis, SECOND};
@@ -117,10 +118,8 @@ pub struct OursConfig {
     /// Re-send a probed message fresh when its receive count is within this of
     /// `maxReceiveCount`.
     pub probe_resend_margin: u32,
-    /// Re-jitter delay window, seconds.
-    pub rejitter_min_seconds: u64,
-    /// See `rejitter_min_seconds` (≤ 900).
-    pub rejitter_max_seconds: u64,
+    /// Re-jitter delay window (≤ 900 s).
+    pub rejitter_window: DelayWindow,
     /// Parallel re-jitter workers.
     pub rejitter_workers: u32,
     /// Messages one worker moves per second (batched receive/send/delete).
@@ -142,8 +141,7 @@ impl Default for OursConfig {
             relapse_error_percent: 20.0,
             probe_visibility: 960 * SECOND,
             probe_resend_margin: 2,
-            rejitter_min_seconds: 0,
-            rejitter_max_seconds: 900,
+            rejitter_window: DelayWindow::new(0, 900).expect("0..=900 s is a valid window"),
             rejitter_workers: 4,
             rejitter_per_worker_second: 500,
             rejitter_slice: 60 * SECOND,
@@ -151,35 +149,31 @@ impl Default for OursConfig {
     }
 }
 
-/// Draws one re-jitter delay (seconds) for our strategy.
-///
-/// Until `breaker_core::rejitter` lands this is a uniform draw over the configured window, the
-/// behaviour that module is specified to have; swap the body for the core function then.
-pub fn our_rejitter_delay<R: rand::Rng + ?Sized>(config: &OursConfig, rng: &mut R) -> u64 {
-    use rand::RngExt;
-    let max = config.rejitter_max_seconds.min(900);
-    let min = config.rejitter_min_seconds.min(max);
-    rng.random_range(min..=max)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
-    use rand::rngs::StdRng;
 
     #[test]
-    fn our_rejitter_delays_stay_within_the_window_and_never_exceed_900() {
-        let mut rng = StdRng::seed_from_u64(5);
-        let wide = OursConfig {
-            rejitter_min_seconds: 10,
-            rejitter_max_seconds: 5000,
-            ..Default::default()
-        };
-        let delays: Vec<u64> = (0..2000)
-            .map(|_| our_rejitter_delay(&wide, &mut rng))
-            .collect();
-        assert!(delays.iter().all(|d| (10..=900).contains(d)));
-        assert!(delays.iter().any(|d| *d > 800) && delays.iter().any(|d| *d < 100));
+    fn our_defaults_are_the_contract_defaults_except_window_and_relapse() {
+        let c = OursConfig::default();
+        assert_eq!(
+            c.backoff,
+            Backoff {
+                initial_seconds: 30,
+                max_seconds: 900,
+                multiplier: 2.0
+            }
+        );
+        assert_eq!(c.ramp, Ramp { start: 2, steps: 3 });
+        assert_eq!(c.ramp_interval, 60 * SECOND);
+        assert_eq!(c.probe_visibility, 960 * SECOND);
+        assert_eq!(
+            (
+                c.rejitter_window.min_seconds(),
+                c.rejitter_window.max_seconds()
+            ),
+            (0, 900)
+        );
+        assert_eq!(c.relapse_error_percent, 20.0);
     }
 }
