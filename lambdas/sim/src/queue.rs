@@ -17,6 +17,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::time::{Millis, SECOND};
 
@@ -100,11 +101,31 @@ pub struct DeadLetter {
     pub caused_by_breaker: bool,
 }
 
+/// Hasher for sequential message ids: one multiply (Fibonacci hashing) instead of SipHash.
+#[derive(Debug, Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8 | *b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+
 /// The queue with its dead-letter queue.
 #[derive(Debug)]
 pub struct SqsQueue {
     config: QueueConfig,
-    messages: HashMap<u64, Message>,
+    messages: IdMap<Message>,
     /// (visible_at, sequence, id, receipt) — stale entries are skipped lazily.
     visible: BinaryHeap<Reverse<(Millis, u64, u64, u64)>>,
     /// (expires_at, id).
@@ -125,7 +146,7 @@ impl SqsQueue {
     pub fn new(config: QueueConfig) -> Self {
         Self {
             config,
-            messages: HashMap::new(),
+            messages: IdMap::default(),
             visible: BinaryHeap::new(),
             expiry: BinaryHeap::new(),
             next_id: 1,
