@@ -31,8 +31,14 @@ struct Args {
     threads: Option<usize>,
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = Args::parse();
+fn main() {
+    if let Err(e) = run(Args::parse()) {
+        eprintln!("error: {e}");
+        std::process::exit(2);
+    }
+}
+
+fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let scenarios: Vec<Scenario> = if args.scenario == "all" {
         scenario::standard()
     } else {
