@@ -1,1 +1,131 @@
-fn main() {}
+//! `breaker-sim`: run the strategies on the standard scenarios, print the comparison table,
+//! write SVG charts and a JSON results file.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use breaker_sim::engine::{self, RunResult};
+use breaker_sim::scenario::{self, Scenario};
+use breaker_sim::strategy::Strategy;
+use breaker_sim::time::{HOUR, Millis, SECOND};
+use breaker_sim::{chart, report};
+use clap::Parser;
+
+/// Deterministic outage simulator: no breaker vs the reference sample vs ours.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Scenario name, or `all`.
+    #[arg(long, default_value = "all")]
+    scenario: String,
+    /// Seed of every run (the same for every strategy).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Output directory for charts and results.json.
+    #[arg(long, default_value = "target/sim")]
+    out: PathBuf,
+    /// Worker threads (default: available cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+fn main() {
+    if let Err(e) = run(Args::parse()) {
+        eprintln!("error: {e}");
+        std::process::exit(2);
+    }
+}
+
+fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let scenarios: Vec<Scenario> = if args.scenario == "all" {
+        scenario::standard()
+    } else {
+        let names: Vec<String> = scenario::standard().into_iter().map(|s| s.name).collect();
+        vec![scenario::by_name(&args.scenario).ok_or_else(|| {
+            format!(
+                "--scenario: unknown scenario {:?}; known: all, {}",
+                args.scenario,
+                names.join(", ")
+            )
+        })?]
+    };
+    let started = Instant::now();
+    let jobs: Vec<(usize, Strategy)> = (0..scenarios.len())
+        .flat_map(|i| Strategy::ALL.into_iter().map(move |s| (i, s)))
+        .collect();
+    // Heaviest first so the threads finish together.
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    order.sort_by_key(|j| std::cmp::Reverse(scenarios[jobs[*j].0].horizon));
+    let results: Mutex<Vec<Option<RunResult>>> = Mutex::new(vec![None; jobs.len()]);
+    let next = AtomicUsize::new(0);
+    let threads = args
+        .threads
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+        .max(1);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&j) = order.get(k) else { break };
+                    let (si, strategy) = jobs[j];
+                    let r = engine::run(&scenarios[si], strategy, args.seed);
+                    results.lock().expect("no panics while holding the lock")[j] = Some(r);
+                }
+            });
+        }
+    });
+    let runs: Vec<RunResult> = results
+        .into_inner()
+        .expect("threads joined")
+        .into_iter()
+        .map(|r| r.expect("every job ran"))
+        .collect();
+    let elapsed = started.elapsed();
+
+    std::fs::create_dir_all(&args.out)?;
+    for (i, s) in scenarios.iter().enumerate() {
+        let group: Vec<RunResult> = runs[i * 3..i * 3 + 3].to_vec();
+        let until = chart_window(s, &group);
+        let title = format!("{} — {} (seed {})", s.name, s.description, args.seed);
+        std::fs::write(
+            args.out.join(format!("{}.svg", s.name)),
+            chart::scenario_svg(&title, &group, until),
+        )?;
+    }
+    let json = serde_json::to_string_pretty(&report::Results {
+        seed: args.seed,
+        runs: &runs,
+    })?;
+    std::fs::write(args.out.join("results.json"), json)?;
+
+    println!("{}", report::table(&runs));
+    println!(
+        "{} runs in {:.1} s; charts and results.json in {}",
+        runs.len(),
+        elapsed.as_secs_f64(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// Show from 0 until every strategy has settled (closed and drained), plus a margin.
+fn chart_window(s: &Scenario, runs: &[RunResult]) -> Millis {
+    let settled = runs
+        .iter()
+        .filter_map(|r| {
+            let m = &r.metrics;
+            let a = m.healed_to_drained_s?;
+            let b = m.healed_to_closed_s.unwrap_or(0.0);
+            Some(a.max(b))
+        })
+        .fold(0.0, f64::max);
+    let end = s.healed_at + (settled * SECOND as f64 * 1.15) as Millis + 10 * 60 * SECOND;
+    end.max(s.healed_at + HOUR).min(s.horizon)
+}

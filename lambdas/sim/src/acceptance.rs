@@ -1,0 +1,106 @@
+//! Acceptance on the standard scenarios: ours loses nothing, dead-letters nothing because of
+//! the breaker, and never overloads the recovered downstream outside a ramp step. The other
+//! strategies are reported (printed), not asserted.
+//!
+//! Debug builds run the heavy multi-day scenarios with their traffic scaled down ten-fold (the
+//! same timeline, one tenth of the messages, watched for 4 h after healing) to keep `cargo test`
+//! quick; release builds and
+//! `cargo run --release` use them as they are.
+
+use crate::engine::limit_at;
+use crate::engine::{self, RunResult};
+use crate::report;
+use crate::scenario::{self, Scenario};
+use crate::strategy::Strategy;
+use crate::time::{DAY, HOUR, SECOND};
+
+fn test_variant(mut s: Scenario) -> Scenario {
+    if cfg!(debug_assertions) && s.healed_at - s.trouble_start >= DAY {
+        s.workload.arrival_per_second /= 10.0;
+        // Drained well before this (asserted), so nothing from before healing can expire later.
+        s.horizon = s.healed_at + 4 * HOUR;
+        s.description = format!("{} (traffic ÷10 in debug tests)", s.description);
+    }
+    s
+}
+
+fn check(s: &Scenario, r: &RunResult) {
+    let m = &r.metrics;
+    let name = &s.name;
+    assert_eq!(m.lost, 0, "{name}: ours lost messages: {m:?}");
+    assert_eq!(
+        m.dead_lettered_by_breaker, 0,
+        "{name}: breaker dead-lettered: {m:?}"
+    );
+    let poison = s.workload.poison_at.len() as u64;
+    assert!(
+        m.dead_lettered <= poison,
+        "{name}: dead-lettered {} > poison {poison}",
+        m.dead_lettered
+    );
+    assert!(!m.stuck, "{name}: stuck open");
+    assert!(m.healed_to_closed_s.is_some(), "{name}: never closed");
+    // The load after healing never exceeds the capacity by more than the concurrency limit in
+    // effect (the ramp level, or the restored original) lets one second carry: each concurrent
+    // invocation starts at most one call per `overhead + fail_latency` (a fast failure ends the
+    // invocation).
+    let per_slot = (SECOND / (s.consumer.overhead + s.downstream.fail_latency)) as u32;
+    let per_slot_ok = ((SECOND as f64 / s.downstream.latency as f64).ceil() as u32) * 2;
+    for (sec, calls) in r
+        .load_per_second
+        .iter()
+        .enumerate()
+        .skip((s.healed_at / SECOND) as usize)
+    {
+        let t = sec as u64 * SECOND;
+        let cap = s.downstream.capacity_at(t);
+        if *calls <= cap {
+            continue;
+        }
+        // Limit in effect during this second and the one before (invocations run on).
+        let limit = limit_at(&r.limits, t).max(limit_at(&r.limits, t.saturating_sub(SECOND)));
+        let allowed = limit * per_slot.max(per_slot_ok);
+        assert!(
+            *calls <= allowed,
+            "{name}: {calls} calls at {t} ms > limit {limit} × per-slot"
+        );
+    }
+    assert!(
+        m.healed_to_drained_s.is_some(),
+        "{name}: backlog never drained"
+    );
+}
+
+#[test]
+fn ours_loses_nothing_and_never_overloads_the_recovered_downstream_on_standard_scenarios() {
+    let scenarios: Vec<Scenario> = scenario::standard().into_iter().map(test_variant).collect();
+    let jobs: Vec<(usize, Strategy)> = (0..scenarios.len())
+        .flat_map(|i| Strategy::ALL.into_iter().map(move |s| (i, s)))
+        .collect();
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                while let Some(&(i, strategy)) =
+                    jobs.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                {
+                    let r = engine::run(&scenarios[i], strategy, 42);
+                    results.lock().unwrap().push((i, strategy, r));
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap();
+    results.sort_by_key(|(i, s, _)| (*i, Strategy::ALL.iter().position(|x| x == s)));
+    for (i, strategy, r) in &results {
+        if *strategy == Strategy::Ours {
+            check(&scenarios[*i], r);
+        }
+    }
+    let runs: Vec<RunResult> = results.into_iter().map(|(_, _, r)| r).collect();
+    println!("{}", report::table(&runs));
+}
