@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::error::HandlerError;
 use crate::esm::EsmPolicy;
+use crate::rejitter::{self, RejitterSettings};
 
 /// The handlers of the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,10 +168,16 @@ where
             HandlerName::Stuck => to_value(
                 crate::stuck::stuck(payload, c, &self.esm, &self.events, &self.clock).await?,
             ),
-            // REJITTER (branch h/rejitter fills these two arms): `rejitter-plan` and `rejitter`
-            // handlers, generic over `Queue` (+ `Clock`), as specified in CONTRACT.md.
-            HandlerName::RejitterPlan | HandlerName::Rejitter => {
-                Err(HandlerError::NotImplemented(name.as_str()))
+            HandlerName::RejitterPlan => {
+                let settings = RejitterSettings::from_config(c)?;
+                Ok(
+                    rejitter::run_plan(&self.queue, &settings, &payload, self.clock.now_ms())
+                        .await?,
+                )
+            }
+            HandlerName::Rejitter => {
+                let settings = RejitterSettings::from_config(c)?;
+                to_value(rejitter::run_rejitter(&self.queue, &settings, &payload).await?)
             }
         }
     }
@@ -278,14 +285,26 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn rejitter_arms_are_reported_as_not_implemented_in_this_build() {
-        let err = app()
-            .dispatch(HandlerName::RejitterPlan, json!({}))
+    async fn rejitter_arms_dispatch_to_the_rejitter_handlers_and_validate_input_first() {
+        let app = app();
+        let plan = app
+            .dispatch(
+                HandlerName::RejitterPlan,
+                json!({ "state": state_json(1_000, 0, 0, None) }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(plan["version"], 1);
+        assert!(plan["cutoffMs"].as_u64().is_some(), "{plan}");
+        assert!(plan["workers"].is_array(), "{plan}");
+
+        let app = self::app();
+        let err = app
+            .dispatch(HandlerName::Rejitter, json!({ "worker": 0 }))
             .await
             .unwrap_err();
-        assert!(
-            matches!(err, HandlerError::NotImplemented("rejitter-plan")),
-            "{err}"
-        );
+        assert_eq!(err.error_type(), "NonRetryable");
+        assert!(err.to_string().contains("cutoffMs"), "{err}");
+        assert!(app.queue.calls().is_empty());
     }
 }

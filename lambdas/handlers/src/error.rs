@@ -47,19 +47,17 @@ pub enum HandlerError {
         "unknown handler {0:?}; expected one of open, backoff, probe, rejitter-plan, rejitter, ramp, close, stuck"
     )]
     UnknownHandler(String),
-    /// The handler exists in the contract but is not part of this build.
-    #[error("handler {0:?} is not implemented in this build")]
-    NotImplemented(&'static str),
+    /// `rejitter-plan` or `rejitter` failed.
+    #[error(transparent)]
+    Rejitter(#[from] crate::rejitter::RejitterError),
 }
 
 impl HandlerError {
     /// The `errorType` Step Functions sees.
     pub fn error_type(&self) -> &'static str {
         match self {
-            Self::Input(_)
-            | Self::Config(_)
-            | Self::UnknownHandler(_)
-            | Self::NotImplemented(_) => NON_RETRYABLE,
+            Self::Input(_) | Self::Config(_) | Self::UnknownHandler(_) => NON_RETRYABLE,
+            Self::Rejitter(e) => e.error_type(),
             Self::Port(e) => match e.kind {
                 FaultKind::Retryable | FaultKind::InUse => RETRYABLE,
                 FaultKind::NonRetryable => NON_RETRYABLE,

@@ -25,6 +25,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use breaker_core::config::Config;
 use breaker_core::message::{OutgoingMessage, ReceivedMessage};
 use breaker_core::ports::{PortError, Queue};
 use breaker_core::rejitter::{self, DelayWindow, Eligibility, WindowError};
@@ -128,6 +129,17 @@ impl RejitterSettings {
             receive_visibility_seconds: None,
             seed: None,
         })
+    }
+
+    /// The settings from the breaker's configuration (`REJITTER_*`).
+    pub fn from_config(config: &Config) -> Result<Self, RejitterError> {
+        Self::new(
+            config.rejitter_enabled,
+            config.rejitter_min_seconds,
+            config.rejitter_max_seconds,
+            config.rejitter_workers,
+            u32::try_from(config.rejitter_slice_seconds).unwrap_or(u32::MAX),
+        )
     }
 
     fn visibility(&self) -> u32 {
