@@ -134,8 +134,11 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
   const errorRateThresholdPercent = p.percent('alarmSettings.errorRateThresholdPercent', a.errorRateThresholdPercent, DEFAULTS.errorRateThresholdPercent);
   const minInvocations = p.integer('alarmSettings.minInvocations', a.minInvocations, DEFAULTS.minInvocations, 1, 1_000_000);
   const alarmPeriodSeconds = p.seconds('alarmSettings.period', a.period, DEFAULTS.alarmPeriodSeconds);
-  if (known(alarmPeriodSeconds) && alarmPeriodSeconds > 0 && alarmPeriodSeconds % 60 !== 0) {
-    p.add('alarmSettings.period', `must be a whole number of minutes (Lambda publishes its metrics per minute), got ${alarmPeriodSeconds} seconds`);
+  // CloudWatch accepts 10, 20 and 30 s (high-resolution metrics) or whole minutes. AWS/Lambda
+  // metrics are per minute, so sub-minute periods only make sense where metrics are published at
+  // high resolution (e.g. the local cloud's demo); the default is 60 s.
+  if (known(alarmPeriodSeconds) && alarmPeriodSeconds > 0 && alarmPeriodSeconds % 60 !== 0 && ![10, 20, 30].includes(alarmPeriodSeconds)) {
+    p.add('alarmSettings.period', `must be 10, 20 or 30 seconds or a whole number of minutes (CloudWatch alarm periods), got ${alarmPeriodSeconds} seconds`);
   }
   const evaluationPeriods = p.integer('alarmSettings.evaluationPeriods', a.evaluationPeriods, DEFAULTS.evaluationPeriods, 1, 1440);
   const datapointsToAlarm = p.integer('alarmSettings.datapointsToAlarm', a.datapointsToAlarm, DEFAULTS.datapointsToAlarm, 1, 1440);

@@ -30,8 +30,9 @@ export interface CircuitAlarmSettings {
   readonly minInvocations?: number;
 
   /**
-   * Length of one evaluation period. Lambda publishes its metrics per minute, so this must be a
-   * whole number of minutes.
+   * Length of one evaluation period: 10, 20 or 30 seconds, or a whole number of minutes.
+   * Lambda publishes its metrics per minute on AWS, so use whole minutes there; sub-minute
+   * periods suit high-resolution metrics such as the local cloud's.
    *
    * @default Duration.minutes(1)
    */
