@@ -6,6 +6,19 @@
   an event pattern (schedule-only) match no events; other targets keep moto's delivery.
 - CloudFormation state machines live in the backend the Step Functions API serves
   (the interpreter's, when ``execute_state_machine`` is on).
+- SQS (``fix_sqs``, also used by ``moto_server.py`` for the Rust moto tests):
+  - thread safety: DeleteMessage rebuilds the queue's message list without the lock SendMessage
+    appends under, so with concurrent requests (moto's server is threaded) a delete can drop a
+    message another request just sent, or bring back one another delete just removed; and two
+    concurrent ReceiveMessage calls can pick the same visible message. Deletes and receives now
+    hold the queue's own lock (a receive's long-poll wait still releases it).
+  - SendMessageBatch keeps each entry's ``MessageSystemAttributes`` (``AWSTraceHeader``), as
+    SendMessage and real SQS do; moto drops them.
+  - speed, same results: moto reads the clock through two naive ``datetime`` constructions per
+    message per check, and every received message recomputes *all* queue attributes (three scans
+    of the queue, three times) only to read ``MessageRetentionPeriod``; a 5,000-message queue then
+    takes seconds per ReceiveMessage and minutes to fill. The clock becomes ``time.time()`` (the
+    same system clock) and the retention check reads the queue's retention period directly.
 """
 
 from __future__ import annotations
@@ -14,13 +27,15 @@ import copy
 import json
 import logging
 import threading
+import time
 from datetime import datetime, timezone
 from typing import Callable, Optional
 
 from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.events.models import Rule
-from moto.sqs.models import Queue
+import moto.sqs.models as sqs_models
+from moto.sqs.models import Queue, SQSBackend
 
 log = logging.getLogger("localcloud.patches")
 
@@ -129,11 +144,68 @@ def _start_execution(rule, target: dict, event: dict) -> None:
     get_backend(account, region).start_execution(arn, name=name, execution_input=execution_input)
 
 
+def _unix_time(dt: Optional[datetime] = None) -> float:
+    if dt is not None:
+        return _moto_unix_time(dt)
+    return time.time()
+
+
+def _unix_time_millis(dt: Optional[datetime] = None) -> float:
+    return _unix_time(dt) * 1000.0
+
+
+def _retention_ok(self, queue_name: str, message) -> bool:
+    retention_seconds = int(self.get_queue(queue_name).message_retention_period)
+    return retention_seconds + message.sent_timestamp / 1000 > time.time()
+
+
+def _locked_delete(self, receipt_handle: str) -> None:
+    with self._messages_lock:
+        _moto_delete(self, receipt_handle)
+
+
+def _locked_receive(self, queue_name: str, *args, **kwargs):
+    with self.get_queue(queue_name)._messages_lock:
+        return _moto_receive(self, queue_name, *args, **kwargs)
+
+
+def _send_batch_with_system_attributes(self, queue_name: str, entries: dict):
+    messages, failed = _moto_send_batch(self, queue_name, entries)
+    by_id = {entry["Id"]: entry for entry in entries.values()}
+    for message in messages:
+        system_attributes = by_id[message.user_id].get("MessageSystemAttributes")
+        if system_attributes:
+            message.system_attributes = system_attributes
+    return messages, failed
+
+
+_moto_unix_time = sqs_models.unix_time
+_moto_send_batch = SQSBackend.send_message_batch
+_moto_delete = Queue.delete_message
+_moto_receive = SQSBackend.receive_message
+_sqs_fixed = False
+
+
+def fix_sqs() -> None:
+    """Install the SQS thread-safety and speed patches (see the module doc) once per process."""
+    global _sqs_fixed
+    if _sqs_fixed:
+        return
+    sqs_models.unix_time = _unix_time
+    sqs_models.unix_time_millis = _unix_time_millis
+    SQSBackend.is_message_valid_based_on_retention_period = _retention_ok
+    Queue.delete_message = _locked_delete
+    SQSBackend.receive_message = _locked_receive
+    SQSBackend.send_message_batch = _send_batch_with_system_attributes
+    _sqs_fixed = True
+
+
 def apply() -> None:
     """Install the run-time patches once per process."""
     global _applied
     if _applied:
         return
+    fix_sqs()
     LambdaSimpleBackend.invoke = _lambda_invoke
     Queue.lambda_event_source_mappings = property(_no_queue_delivery, _ignore_assignment)
     Rule.send_to_targets = _send_to_targets

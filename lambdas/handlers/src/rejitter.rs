@@ -1105,7 +1105,12 @@ mod moto_tests {
         tokio::time::sleep(Duration::from_millis(1_200)).await;
 
         let mut settings = RejitterSettings::new(true, 1, 3, 4, 60).unwrap();
-        settings.receive_visibility_seconds = Some(5);
+        // Shorter than the production default (slice + 30 s) so that the copies this pass
+        // received and left alone reappear soon for the drain below, yet far longer than a
+        // batch's receive → copy → delete on a busy moto: an original whose visibility ran out
+        // before its delete would be received and copied a second time (a duplicate, by design
+        // never a loss), which this test counts as a failure.
+        settings.receive_visibility_seconds = Some(30);
         settings.in_flight_batches = 4;
         let plan = run_plan(
             &queue,
@@ -1122,7 +1127,9 @@ mod moto_tests {
         let (mut moved, mut rounds) = (0, 0);
         loop {
             let input = json!({"worker": 0, "cutoffMs": cutoff});
+            let started = std::time::Instant::now();
             let out = run_rejitter(&queue, &settings, &input).await.unwrap();
+            eprintln!("{name}: slice {rounds}: {out:?} in {:?}", started.elapsed());
             assert_eq!(out.failed, 0);
             moved += out.moved;
             rounds += 1;
@@ -1173,22 +1180,13 @@ mod moto_tests {
         );
     }
 
-    /// 5,000 messages over five queues of 1,000: moto 5.2.5's DeleteMessage scans the whole
-    /// queue per receipt handle (quadratic), so one queue of 5,000 takes many minutes on a busy
-    /// machine; the per-message properties under test do not depend on the queue's length.
-    /// Not in the default run: on moto 5.2.5 it takes over 11 minutes on 2 cores and has not yet
-    /// been seen to finish; run it with `npm run test:rejitter-moto` (issue 4 stays open on it).
+    /// 5,000 messages in one queue. Runs on the local cloud's moto launcher (see
+    /// `breaker_testkit::moto`), whose SQS speed patches keep moto 5.2.5's per-message queue scans
+    /// cheap; on plain moto this test takes many minutes.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "slow on moto (> 11 min); run with `npm run test:rejitter-moto`"]
     async fn moto_5000_messages_each_arrive_exactly_once_after_their_delay_with_attributes() {
         let moto = MotoServer::start();
         let sqs = moto.sqs().await;
-        let queues = N / 1_000;
-        futures::future::join_all((0..queues).map(|q| {
-            let name = format!("rejitter-{q}");
-            let sqs = &sqs;
-            async move { rejitter_on_moto(sqs, &name, q * 1_000, 1_000).await }
-        }))
-        .await;
+        rejitter_on_moto(&sqs, "rejitter-5000", 0, N).await;
     }
 }

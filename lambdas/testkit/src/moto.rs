@@ -1,8 +1,10 @@
 //! [`MotoServer`]: a private `moto_server` for one integration test.
 //!
-//! Starts `<repo>/.venv/bin/moto_server -H 127.0.0.1 -p <free port>` (the repo root is found from
-//! this crate's `CARGO_MANIFEST_DIR`; `BREAKER_MOTO_SERVER` overrides the executable), waits until
-//! it answers, and kills it when dropped. A missing `moto_server` is a test *failure* with a hint
+//! Starts `<repo>/.venv/bin/python <repo>/test/localcloud/moto_server.py -H 127.0.0.1 -p <free
+//! port>` — moto with the local cloud's SQS speed patches (same API and results; without them a
+//! queue of thousands of messages takes seconds per ReceiveMessage) — (the repo root is found from
+//! this crate's `CARGO_MANIFEST_DIR`; `BREAKER_MOTO_SERVER` names another `moto_server`
+//! executable to run instead), waits until it answers, and kills it when dropped. A missing `moto_server` is a test *failure* with a hint
 //! to run `bash .ci/setup`, never a silent skip. [`MotoServer::sdk_config`] gives an
 //! `aws_config::SdkConfig` pointed at it (dummy credentials, `us-east-1`), from which any SDK
 //! client is built: `aws_sdk_lambda::Client::new(&moto.sdk_config().await)`.
@@ -38,11 +40,19 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The `moto_server` executable: `BREAKER_MOTO_SERVER` or `<repo>/.venv/bin/moto_server`.
-pub fn moto_server_path() -> PathBuf {
-    std::env::var_os("BREAKER_MOTO_SERVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".venv/bin/moto_server"))
+/// The program to run and its leading arguments: `BREAKER_MOTO_SERVER`, or the venv's Python
+/// running `test/localcloud/moto_server.py`.
+pub fn moto_server_command() -> (PathBuf, Vec<PathBuf>) {
+    match std::env::var_os("BREAKER_MOTO_SERVER") {
+        Some(exe) => (PathBuf::from(exe), Vec::new()),
+        None => {
+            let root = repo_root();
+            (
+                root.join(".venv/bin/python"),
+                vec![root.join("test/localcloud/moto_server.py")],
+            )
+        }
+    }
 }
 
 fn free_port() -> u16 {
@@ -83,11 +93,11 @@ impl MotoServer {
     /// # Panics
     /// When `moto_server` is missing or does not come up: the test fails with the reason.
     pub fn start() -> Self {
-        let exe = moto_server_path();
+        let (exe, script) = moto_server_command();
         assert!(
             exe.is_file(),
-            "moto_server not found at {} — run `bash .ci/setup` (creates .venv with moto[server]) \
-             or set BREAKER_MOTO_SERVER",
+            "{} not found — run `bash .ci/setup` (creates .venv with moto[server]) or set \
+             BREAKER_MOTO_SERVER",
             exe.display()
         );
         let mut last_error = String::new();
@@ -96,6 +106,7 @@ impl MotoServer {
             let log = std::env::temp_dir().join(format!("moto-{port}-{}.log", std::process::id()));
             let log_file = std::fs::File::create(&log).expect("create moto log file");
             let child = Command::new(&exe)
+                .args(&script)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .stdin(Stdio::null())
                 .stdout(log_file.try_clone().expect("clone log handle"))
