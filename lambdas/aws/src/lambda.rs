@@ -228,17 +228,23 @@ mod tests {
             .retry_config(RetryConfig::disabled()))
     }
 
-    #[tokio::test]
-    async fn get_reports_state_and_maximum_concurrency() {
-        let rule = mock!(Client::get_event_source_mapping)
+    /// `GetEventSourceMapping` of `esm-1` answering with this state, limit and batch size.
+    fn mapping_rule(state: &'static str, limit: i32, batch_size: i32) -> Rule {
+        mock!(Client::get_event_source_mapping)
             .match_requests(|r| r.uuid() == Some("esm-1"))
-            .then_output(|| {
+            .then_output(move || {
                 GetEventSourceMappingOutput::builder()
                     .uuid("esm-1")
-                    .state("Enabled")
-                    .scaling_config(ScalingConfig::builder().maximum_concurrency(50).build())
+                    .state(state)
+                    .batch_size(batch_size)
+                    .scaling_config(ScalingConfig::builder().maximum_concurrency(limit).build())
                     .build()
-            });
+            })
+    }
+
+    #[tokio::test]
+    async fn get_reports_state_and_maximum_concurrency() {
+        let rule = mapping_rule("Enabled", 50, 10);
         let esm = LambdaEsm::new(client(&[&rule]));
         let snap = esm.get("esm-1").await.unwrap();
         assert_eq!(
@@ -425,16 +431,7 @@ mod tests {
 
     #[tokio::test]
     async fn describe_adds_the_batch_size_to_the_snapshot() {
-        let rule = mock!(Client::get_event_source_mapping)
-            .match_requests(|r| r.uuid() == Some("esm-1"))
-            .then_output(|| {
-                GetEventSourceMappingOutput::builder()
-                    .uuid("esm-1")
-                    .state("Disabled")
-                    .batch_size(10)
-                    .scaling_config(ScalingConfig::builder().maximum_concurrency(5).build())
-                    .build()
-            });
+        let rule = mapping_rule("Disabled", 5, 10);
         let description = LambdaEsm::new(client(&[&rule]))
             .describe("esm-1")
             .await

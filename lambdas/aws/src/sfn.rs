@@ -160,6 +160,7 @@ mod tests {
     use aws_sdk_sfn::operation::start_execution::StartExecutionOutput;
     use aws_sdk_sfn::operation::stop_execution::{StopExecutionError, StopExecutionOutput};
     use aws_sdk_sfn::primitives::DateTime;
+    use aws_sdk_sfn::types::builders::HistoryEventBuilder;
     use aws_sdk_sfn::types::error::{ExecutionDoesNotExist, StateMachineDoesNotExist};
     use aws_sdk_sfn::types::{
         ExecutionListItem, ExecutionStartedEventDetails, HistoryEventType,
@@ -295,14 +296,15 @@ mod tests {
         );
     }
 
+    fn history_event(id: i64, kind: HistoryEventType) -> HistoryEventBuilder {
+        HistoryEvent::builder()
+            .id(id)
+            .timestamp(DateTime::from_millis(id))
+            .r#type(kind)
+    }
+
     #[tokio::test]
     async fn recent_history_asks_newest_first_with_data_and_keeps_states_and_documents() {
-        let event = |id: i64, kind: HistoryEventType| {
-            HistoryEvent::builder()
-                .id(id)
-                .timestamp(DateTime::from_millis(id))
-                .r#type(kind)
-        };
         let rule = mock!(Client::get_execution_history)
             .match_requests(|r| {
                 r.execution_arn() == Some("arn:exec")
@@ -310,42 +312,27 @@ mod tests {
                     && r.include_execution_data() == Some(true)
                     && r.max_results() == Some(200)
             })
-            .then_output(move || {
+            .then_output(|| {
+                let entered = StateEnteredEventDetails::builder()
+                    .name("Back Off")
+                    .input(r#"{"waitSeconds":30}"#);
+                let exited = StateExitedEventDetails::builder()
+                    .name("Compute Backoff")
+                    .output(r#"{"state":{}}"#);
+                let started =
+                    ExecutionStartedEventDetails::builder().input(r#"{"trigger":"manual"}"#);
+                let events = [
+                    history_event(3, HistoryEventType::WaitStateEntered)
+                        .state_entered_event_details(entered.build().unwrap()),
+                    history_event(2, HistoryEventType::TaskStateExited)
+                        .state_exited_event_details(exited.build().unwrap()),
+                    history_event(1, HistoryEventType::ExecutionStarted)
+                        .execution_started_event_details(started.build()),
+                ];
                 GetExecutionHistoryOutput::builder()
-                    .events(
-                        event(3, HistoryEventType::WaitStateEntered)
-                            .state_entered_event_details(
-                                StateEnteredEventDetails::builder()
-                                    .name("Back Off")
-                                    .input(r#"{"waitSeconds":30}"#)
-                                    .build()
-                                    .unwrap(),
-                            )
-                            .build()
-                            .unwrap(),
-                    )
-                    .events(
-                        event(2, HistoryEventType::TaskStateExited)
-                            .state_exited_event_details(
-                                StateExitedEventDetails::builder()
-                                    .name("Compute Backoff")
-                                    .output(r#"{"state":{}}"#)
-                                    .build()
-                                    .unwrap(),
-                            )
-                            .build()
-                            .unwrap(),
-                    )
-                    .events(
-                        event(1, HistoryEventType::ExecutionStarted)
-                            .execution_started_event_details(
-                                ExecutionStartedEventDetails::builder()
-                                    .input(r#"{"trigger":"manual"}"#)
-                                    .build(),
-                            )
-                            .build()
-                            .unwrap(),
-                    )
+                    .set_events(Some(
+                        events.into_iter().map(|e| e.build().unwrap()).collect(),
+                    ))
                     .build()
                     .unwrap()
             });
