@@ -50,6 +50,7 @@ export interface WorkflowOptions {
  *
  * ```
  * Open Circuit ─ duplicate ─> Leave Recovery To Running Execution
+ *   ├ close (manual close) ─> Plan Re-jitter (skips backoff and probe)
  *   └ proceed ─> Compute Backoff ─ wait ─> Back Off ─> Probe Consumer ─ unhealthy ─> Compute Backoff
  *                  │ stuck ─> Leave Circuit Open          └ healthy/empty ─> Plan Re-jitter ─> Re-jitter Backlog (Map)
  *                  └ continue ─> Continue As New Execution     ─> Start Ramp ─> Ramp Up Consumer ─ step ─> Hold Ramp Step ─┐
@@ -226,6 +227,8 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
     new sfn.Choice(scope, 'Check For Running Recovery')
       .when(is('$.action', 'duplicate'), duplicate)
       .when(sfn.Condition.and(is('$.action', 'proceed'), HAS_STATE), backoff)
+      // A manual close (`breaker close`): the operator says the downstream is healthy.
+      .when(sfn.Condition.and(is('$.action', 'close'), HAS_STATE), plan)
       .otherwise(unexpected),
   );
   backoff.next(

@@ -230,6 +230,8 @@ export const ALARM_EVENT = {
 export const reply = {
   proceed: (s = circuit()) => ({ version: 1, action: 'proceed', state: s }),
   duplicate: () => ({ version: 1, action: 'duplicate' }),
+  /** `open`'s answer to a manual close (`breaker close`): skip backoff and probe. */
+  manualClose: (s = circuit()) => ({ version: 1, action: 'close', state: s }),
   wait: (s = circuit(), waitSeconds = 30) => ({ version: 1, action: 'wait', waitSeconds, state: s }),
   stuck: (s = circuit()) => ({ version: 1, action: 'stuck', waitSeconds: 0, state: s }),
   continueAsNew: (s = circuit()) => ({ version: 1, action: 'continue', waitSeconds: 0, state: s }),

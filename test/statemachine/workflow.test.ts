@@ -310,6 +310,63 @@ describe('executing the workflow', () => {
     expect(run.states[run.states.length - 1]).toBe('Leave Circuit Open');
   });
 
+  test('a manual close skips backoff and probe: re-jitter, ramp from step 0 (re-enabling the mapping) and close', async () => {
+    const s = circuit(3, { iteration: 0, generation: 1 });
+    const input = { trigger: 'manual-close', resume: circuit(3), previousExecutionArn: 'arn:aws:states:eu-west-1:123456789012:execution:breaker:alarm-1' };
+    const run = await runWorkflow(wf, {
+      open: [reply.manualClose(s)],
+      'rejitter-plan': [reply.plan([0], s)],
+      rejitter: [reply.slice(true)],
+      ramp: [reply.rampStep(1, s), reply.rampDone(2, s)],
+      close: [reply.close(400)],
+      putMetricData: [{}],
+    }, input);
+    expectScripted(run);
+    expect(run.status).toBe('SUCCEEDED');
+    expect(run.calls[0].payload).toEqual({ executionArn: EXECUTION_ARN, input });
+    expect(targets(run)).toEqual(['open', 'rejitter-plan', 'rejitter', 'ramp', 'ramp', 'close', 'putMetricData']);
+    expect(run.calls[1].payload).toEqual({ state: s });
+    expect(run.calls.filter((c) => c.target === 'ramp').map((c) => c.payload)).toEqual([{ state: s, step: 0 }, { state: s, step: 1 }]);
+    expect(run.calls.find((c) => c.target === 'close')!.payload).toEqual({ state: s });
+    expect(run.states).not.toContain('Compute Backoff');
+    expect(run.states).not.toContain('Back Off');
+    expect(run.states).not.toContain('Probe Consumer');
+    expect(run.states[run.states.length - 1]).toBe('Circuit Closed');
+  });
+
+  test('a manual close with an empty queue goes from open straight to the ramp', async () => {
+    const run = await runWorkflow(wf, {
+      open: [reply.manualClose()],
+      'rejitter-plan': [reply.plan([])],
+      ramp: [reply.rampDone(1)],
+      close: [reply.close()],
+      putMetricData: [{}],
+    }, { trigger: 'manual-close', resume: circuit() });
+    expectScripted(run);
+    expect(run.status).toBe('SUCCEEDED');
+    expect(targets(run)).toEqual(['open', 'rejitter-plan', 'ramp', 'close', 'putMetricData']);
+  });
+
+  test('a manual close that open rejects is reported stuck open with the state it was given', async () => {
+    const input = { trigger: 'manual', resume: circuit(2) };
+    const run = await runWorkflow(wf, {
+      open: [fail('NonRetryable', 'invalid input at `input.trigger`: unknown variant `manual`, expected `manual-close`')],
+      stuck: [reply.reported()],
+    }, input);
+    expectScripted(run);
+    expect(run.status).toBe('FAILED');
+    expect(targets(run)).toEqual(['open', 'stuck']);
+    expect(run.calls[1].payload).toMatchObject({ state: circuit(2), error: { Error: 'NonRetryable' } });
+  });
+
+  test('a close answer without a state is reported, not routed', async () => {
+    const run = await runWorkflow(wf, { open: [{ version: 1, action: 'close' }], stuck: [reply.reported()] }, { trigger: 'manual-close', resume: circuit() });
+    expectScripted(run);
+    expect(run.status).toBe('FAILED');
+    expect(targets(run)).toEqual(['open', 'stuck']);
+    expect(run.calls[1].payload).toMatchObject({ error: { Error: 'UnexpectedHandlerOutput' } });
+  });
+
   test('a long outage continues as a new execution carrying the state and this execution ARN', async () => {
     const s = circuit(499, { generation: 0 });
     const run = await runWorkflow(wf, {

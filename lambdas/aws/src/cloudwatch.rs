@@ -1,5 +1,6 @@
-//! CloudWatch adapters: [`CloudWatchAlarm`] (the [`Alarms`] port) and [`ConsumerMetrics`]
-//! (the [`Metrics`] port, `AWS/Lambda` `Errors` and `Invocations` of the consumer).
+//! CloudWatch adapters: [`CloudWatchAlarm`] (the [`Alarms`] port, plus
+//! [`CloudWatchAlarm::describe`] for the operator CLI) and [`ConsumerMetrics`] (the [`Metrics`]
+//! port, `AWS/Lambda` `Errors` and `Invocations` of the consumer).
 
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::primitives::DateTime;
@@ -15,6 +16,15 @@ pub struct CloudWatchAlarm {
     alarm_name: String,
 }
 
+/// The alarm's state and CloudWatch's reason for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlarmDescription {
+    /// The state.
+    pub state: AlarmState,
+    /// `StateReason`, when CloudWatch gives one.
+    pub reason: Option<String>,
+}
+
 impl CloudWatchAlarm {
     /// The alarm `alarm_name` through `client`.
     pub fn new(client: Client, alarm_name: impl Into<String>) -> Self {
@@ -22,6 +32,46 @@ impl CloudWatchAlarm {
             client,
             alarm_name: alarm_name.into(),
         }
+    }
+
+    /// `DescribeAlarms` of this alarm (metric or composite): its state and the reason.
+    pub async fn describe(&self) -> Result<AlarmDescription, PortError> {
+        const OP: &str = "DescribeAlarms";
+        let out = self
+            .client
+            .describe_alarms()
+            .alarm_names(&self.alarm_name)
+            .send()
+            .await
+            .map_err(|e| classify(OP, e))?;
+        let name = Some(self.alarm_name.as_str());
+        let (value, reason) = out
+            .metric_alarms()
+            .iter()
+            .find(|a| a.alarm_name() == name)
+            .map(|a| (a.state_value(), a.state_reason()))
+            .or_else(|| {
+                out.composite_alarms()
+                    .iter()
+                    .find(|a| a.alarm_name() == name)
+                    .map(|a| (a.state_value(), a.state_reason()))
+            })
+            .ok_or_else(|| malformed(OP, format!("alarm {} not found", self.alarm_name)))?;
+        let state = match value {
+            Some(StateValue::Ok) => AlarmState::Ok,
+            Some(StateValue::Alarm) => AlarmState::Alarm,
+            Some(StateValue::InsufficientData) => AlarmState::InsufficientData,
+            other => {
+                return Err(malformed(
+                    OP,
+                    format!("alarm {} has an unknown state {other:?}", self.alarm_name),
+                ));
+            }
+        };
+        Ok(AlarmDescription {
+            state,
+            reason: reason.map(str::to_owned),
+        })
     }
 }
 
@@ -39,32 +89,7 @@ impl Alarms for CloudWatchAlarm {
     }
 
     async fn state(&self) -> Result<AlarmState, PortError> {
-        const OP: &str = "DescribeAlarms";
-        let out = self
-            .client
-            .describe_alarms()
-            .alarm_names(&self.alarm_name)
-            .send()
-            .await
-            .map_err(|e| classify(OP, e))?;
-        let value = out
-            .metric_alarms()
-            .iter()
-            .find(|a| a.alarm_name() == Some(self.alarm_name.as_str()))
-            .and_then(|a| a.state_value().cloned())
-            .or_else(|| {
-                out.composite_alarms()
-                    .iter()
-                    .find(|a| a.alarm_name() == Some(self.alarm_name.as_str()))
-                    .and_then(|a| a.state_value().cloned())
-            })
-            .ok_or_else(|| malformed(OP, format!("alarm {} not found", self.alarm_name)))?;
-        match value {
-            StateValue::Ok => Ok(AlarmState::Ok),
-            StateValue::Alarm => Ok(AlarmState::Alarm),
-            StateValue::InsufficientData => Ok(AlarmState::InsufficientData),
-            other => Err(malformed(OP, format!("unknown alarm state {other}"))),
-        }
+        Ok(self.describe().await?.state)
     }
 }
 
@@ -154,7 +179,7 @@ mod tests {
     use aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput;
     use aws_sdk_cloudwatch::operation::set_alarm_state::{SetAlarmStateError, SetAlarmStateOutput};
     use aws_sdk_cloudwatch::types::error::ResourceNotFound;
-    use aws_sdk_cloudwatch::types::{MetricAlarm, MetricDataResult};
+    use aws_sdk_cloudwatch::types::{CompositeAlarm, MetricAlarm, MetricDataResult};
     use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
     use breaker_core::ports::FaultKind;
 
@@ -225,6 +250,39 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(state, AlarmState::Alarm);
+    }
+
+    #[tokio::test]
+    async fn describe_reads_a_composite_alarm_with_its_reason_and_reports_a_missing_one() {
+        let rule = mock!(Client::describe_alarms)
+            .match_requests(|r| r.alarm_names() == ["orders-errors"])
+            .sequence()
+            .output(|| {
+                DescribeAlarmsOutput::builder()
+                    .composite_alarms(
+                        CompositeAlarm::builder()
+                            .alarm_name("orders-errors")
+                            .state_value(StateValue::Ok)
+                            .state_reason("reset by the breaker")
+                            .build(),
+                    )
+                    .build()
+            })
+            .output(|| DescribeAlarmsOutput::builder().build())
+            .build();
+        let alarm = CloudWatchAlarm::new(client(&[&rule]), "orders-errors");
+        assert_eq!(
+            alarm.describe().await.unwrap(),
+            AlarmDescription {
+                state: AlarmState::Ok,
+                reason: Some("reset by the breaker".into())
+            }
+        );
+        let err = alarm.describe().await.unwrap_err();
+        assert_eq!(
+            (err.kind, err.message.as_str()),
+            (FaultKind::NonRetryable, "alarm orders-errors not found")
+        );
     }
 
     #[tokio::test]

@@ -64,16 +64,8 @@ where
                 message,
             }
         }
-        SdkError::TimeoutError(_) => PortError::new(
-            operation,
-            FaultKind::Retryable,
-            format!("timeout: {}", chain(&err)),
-        ),
-        SdkError::DispatchFailure(_) => PortError::new(
-            operation,
-            FaultKind::Retryable,
-            format!("dispatch failure: {}", chain(&err)),
-        ),
+        SdkError::TimeoutError(_) => unanswered(operation, TIMEOUT, &err),
+        SdkError::DispatchFailure(_) => unanswered(operation, DISPATCH_FAILURE, &err),
         SdkError::ResponseError(ctx) => {
             let status = ctx.raw().status().as_u16();
             PortError::new(
@@ -84,6 +76,32 @@ where
         }
         _ => PortError::new(operation, FaultKind::NonRetryable, chain(&err)),
     }
+}
+
+/// Message prefix of a call whose request could not be sent or whose connection failed.
+const DISPATCH_FAILURE: &str = "dispatch failure";
+/// Message prefix of a call that timed out.
+const TIMEOUT: &str = "timeout";
+
+/// A retryable error for a call that got no answer: `what: <the causes>`.
+fn unanswered(operation: &'static str, what: &str, err: &(dyn StdError + 'static)) -> PortError {
+    let message = match err.source() {
+        Some(source) => format!("{what}: {}", chain(source)),
+        None => what.to_owned(),
+    };
+    PortError::new(operation, FaultKind::Retryable, message)
+}
+
+/// True when `err` is a call that got no answer at all (the endpoint could not be reached or did
+/// not answer in time), as opposed to an answer the service gave.
+pub fn is_unanswered(err: &PortError) -> bool {
+    err.code.is_none()
+        && err.kind == FaultKind::Retryable
+        && [DISPATCH_FAILURE, TIMEOUT].iter().any(|p| {
+            err.message
+                .strip_prefix(p)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(": "))
+        })
 }
 
 /// A port error for a response the adapter could not make sense of.
@@ -104,4 +122,60 @@ fn chain(err: &(dyn StdError + 'static)) -> String {
         source = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_lambda::error::ConnectorError;
+    use aws_sdk_lambda::operation::get_event_source_mapping::GetEventSourceMappingError;
+
+    use super::*;
+
+    type Error = SdkError<GetEventSourceMappingError, HttpResponse>;
+
+    fn refused() -> Box<dyn StdError + Send + Sync> {
+        Box::new(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "Connection refused (os error 111)",
+        ))
+    }
+
+    #[test]
+    fn a_refused_connection_is_an_unanswered_retryable_call_naming_the_cause() {
+        let err = classify(
+            "GetEventSourceMapping",
+            Error::dispatch_failure(ConnectorError::io(refused())),
+        );
+        assert_eq!(err.kind, FaultKind::Retryable);
+        assert!(err.message.starts_with("dispatch failure: "), "{err}");
+        assert!(
+            err.message.ends_with("Connection refused (os error 111)"),
+            "{err}"
+        );
+        assert!(is_unanswered(&err));
+    }
+
+    #[test]
+    fn a_timeout_is_unanswered() {
+        let err = classify("GetEventSourceMapping", Error::timeout_error(refused()));
+        assert!(err.message.starts_with("timeout: "), "{err}");
+        assert!(is_unanswered(&err));
+    }
+
+    #[test]
+    fn a_service_answer_or_a_malformed_response_is_not_unanswered() {
+        let throttled = PortError {
+            operation: "GetEventSourceMapping",
+            kind: FaultKind::Retryable,
+            code: Some("TooManyRequestsException".into()),
+            message: "timeout: slow down".into(),
+        };
+        assert!(!is_unanswered(&throttled));
+        assert!(!is_unanswered(&malformed("DescribeAlarms", "timeout")));
+        assert!(!is_unanswered(&PortError::new(
+            "ListExecutions",
+            FaultKind::Retryable,
+            "timeouts everywhere"
+        )));
+    }
 }

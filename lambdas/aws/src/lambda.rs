@@ -1,5 +1,6 @@
-//! Lambda adapters: [`LambdaEsm`] (the [`EventSourceMappings`] port) and [`LambdaConsumer`]
-//! (the [`Consumer`] port, a synchronous `Invoke`).
+//! Lambda adapters: [`LambdaEsm`] (the [`EventSourceMappings`] port, plus
+//! [`LambdaEsm::describe`] for the operator CLI) and [`LambdaConsumer`] (the [`Consumer`] port, a
+//! synchronous `Invoke`).
 
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::operation::get_event_source_mapping::GetEventSourceMappingOutput;
@@ -19,10 +20,36 @@ pub struct LambdaEsm {
     client: Client,
 }
 
+/// An event-source mapping as an operator sees it: the breaker's snapshot and the batch size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EsmDescription {
+    /// State and scaling.
+    pub snapshot: EsmSnapshot,
+    /// `BatchSize`, when the service reports one.
+    pub batch_size: Option<u32>,
+}
+
 impl LambdaEsm {
     /// Wrap `client`.
     pub fn new(client: Client) -> Self {
         Self { client }
+    }
+
+    /// `GetEventSourceMapping`: the snapshot [`EventSourceMappings::get`] returns, and the batch
+    /// size.
+    pub async fn describe(&self, uuid: &str) -> Result<EsmDescription, PortError> {
+        const OP: &str = "GetEventSourceMapping";
+        let out = self
+            .client
+            .get_event_source_mapping()
+            .uuid(uuid)
+            .send()
+            .await
+            .map_err(|e| classify(OP, e))?;
+        Ok(EsmDescription {
+            snapshot: snapshot_of_get(OP, uuid, &out)?,
+            batch_size: out.batch_size().and_then(|b| u32::try_from(b).ok()),
+        })
     }
 
     async fn update(
@@ -52,15 +79,7 @@ impl LambdaEsm {
 
 impl EventSourceMappings for LambdaEsm {
     async fn get(&self, uuid: &str) -> Result<EsmSnapshot, PortError> {
-        const OP: &str = "GetEventSourceMapping";
-        let out = self
-            .client
-            .get_event_source_mapping()
-            .uuid(uuid)
-            .send()
-            .await
-            .map_err(|e| classify(OP, e))?;
-        snapshot_of_get(OP, uuid, &out)
+        Ok(self.describe(uuid).await?.snapshot)
     }
 
     async fn disable(&self, uuid: &str) -> Result<EsmSnapshot, PortError> {
@@ -209,17 +228,23 @@ mod tests {
             .retry_config(RetryConfig::disabled()))
     }
 
-    #[tokio::test]
-    async fn get_reports_state_and_maximum_concurrency() {
-        let rule = mock!(Client::get_event_source_mapping)
+    /// `GetEventSourceMapping` of `esm-1` answering with this state, limit and batch size.
+    fn mapping_rule(state: &'static str, limit: i32, batch_size: i32) -> Rule {
+        mock!(Client::get_event_source_mapping)
             .match_requests(|r| r.uuid() == Some("esm-1"))
-            .then_output(|| {
+            .then_output(move || {
                 GetEventSourceMappingOutput::builder()
                     .uuid("esm-1")
-                    .state("Enabled")
-                    .scaling_config(ScalingConfig::builder().maximum_concurrency(50).build())
+                    .state(state)
+                    .batch_size(batch_size)
+                    .scaling_config(ScalingConfig::builder().maximum_concurrency(limit).build())
                     .build()
-            });
+            })
+    }
+
+    #[tokio::test]
+    async fn get_reports_state_and_maximum_concurrency() {
+        let rule = mapping_rule("Enabled", 50, 10);
         let esm = LambdaEsm::new(client(&[&rule]));
         let snap = esm.get("esm-1").await.unwrap();
         assert_eq!(
@@ -358,49 +383,70 @@ mod tests {
         );
     }
 
+    /// The error `get` returns when `GetEventSourceMapping` answers with `rule`.
+    async fn get_error(rule: Rule) -> PortError {
+        LambdaEsm::new(client(&[&rule]))
+            .get("esm-1")
+            .await
+            .unwrap_err()
+    }
+
     #[tokio::test]
     async fn throttling_is_retryable() {
-        let rule = mock!(Client::get_event_source_mapping).then_error(|| {
+        let err = get_error(mock!(Client::get_event_source_mapping).then_error(|| {
             GetEventSourceMappingError::TooManyRequestsException(
                 TooManyRequestsException::builder()
                     .meta(code("TooManyRequestsException"))
                     .build(),
             )
-        });
-        let err = LambdaEsm::new(client(&[&rule]))
-            .get("esm-1")
-            .await
-            .unwrap_err();
+        }))
+        .await;
         assert_eq!(err.kind, FaultKind::Retryable);
     }
 
     #[tokio::test]
     async fn server_error_is_retryable() {
-        let rule = mock!(Client::get_event_source_mapping)
-            .sequence()
-            .http_status(503, None)
-            .build();
-        let err = LambdaEsm::new(client(&[&rule]))
-            .get("esm-1")
-            .await
-            .unwrap_err();
+        let err = get_error(
+            mock!(Client::get_event_source_mapping)
+                .sequence()
+                .http_status(503, None)
+                .build(),
+        )
+        .await;
         assert_eq!(err.kind, FaultKind::Retryable, "{err}");
     }
 
     #[tokio::test]
     async fn missing_mapping_is_not_retryable() {
-        let rule = mock!(Client::get_event_source_mapping).then_error(|| {
+        let err = get_error(mock!(Client::get_event_source_mapping).then_error(|| {
             GetEventSourceMappingError::ResourceNotFoundException(
                 ResourceNotFoundException::builder()
                     .meta(code("ResourceNotFoundException"))
                     .build(),
             )
-        });
-        let err = LambdaEsm::new(client(&[&rule]))
-            .get("esm-1")
-            .await
-            .unwrap_err();
+        }))
+        .await;
         assert_eq!(err.kind, FaultKind::NonRetryable);
+    }
+
+    #[tokio::test]
+    async fn describe_adds_the_batch_size_to_the_snapshot() {
+        let rule = mapping_rule("Disabled", 5, 10);
+        let description = LambdaEsm::new(client(&[&rule]))
+            .describe("esm-1")
+            .await
+            .unwrap();
+        assert_eq!(
+            description,
+            EsmDescription {
+                snapshot: EsmSnapshot {
+                    uuid: "esm-1".into(),
+                    state: EsmState::Disabled,
+                    maximum_concurrency: Some(5)
+                },
+                batch_size: Some(10)
+            }
+        );
     }
 
     #[tokio::test]

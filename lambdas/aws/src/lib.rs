@@ -5,11 +5,12 @@
 //! - [`sqs`]: [`sqs::SqsQueue`], the `Queue` port (receive with every attribute, faithful batch
 //!   sends, batch deletes, visibility, queue facts).
 //! - [`error`]: SDK error classification for the other adapters (retryable / in use /
-//!   non-retryable).
+//!   non-retryable), and [`error::is_unanswered`] for calls that got no answer at all.
 //! - [`lambda`]: the consumer's event-source mapping and the consumer itself.
 //! - [`cloudwatch`]: the trigger alarm and the consumer's metrics.
 //! - [`eventbridge`]: the breaker's event bus.
-//! - [`sfn`]: running executions of the breaker's state machine.
+//! - [`sfn`]: running executions of the breaker's state machine; starting, stopping and reading
+//!   the history of executions (operator CLI).
 
 pub mod cloudwatch;
 pub mod error;

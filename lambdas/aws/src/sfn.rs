@@ -1,8 +1,10 @@
 //! Step Functions adapter: [`StateMachineExecutions`], the [`Executions`] port
-//! (`ListExecutions` with status RUNNING, every page).
+//! (`ListExecutions` with status RUNNING, every page), plus what the operator CLI does with
+//! executions: [`StateMachineExecutions::start`], [`StateMachineExecutions::stop`] and
+//! [`StateMachineExecutions::recent_history`].
 
 use aws_sdk_sfn::Client;
-use aws_sdk_sfn::types::ExecutionStatus;
+use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent};
 use breaker_core::ports::{Executions, PortError, RunningExecution};
 
 use crate::error::classify;
@@ -13,10 +15,99 @@ pub struct StateMachineExecutions {
     client: Client,
 }
 
+/// One event of an execution's history, reduced to what tells where the execution is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// The event type, e.g. `TaskStateEntered`.
+    pub event_type: String,
+    /// The state entered, on `…StateEntered` events.
+    pub entered_state: Option<String>,
+    /// The JSON document the event carries: a state's input (entered) or output (exited), or
+    /// the execution's input (started). `None` for other events or when the data is withheld.
+    pub document: Option<String>,
+}
+
+impl From<&HistoryEvent> for HistoryEntry {
+    fn from(event: &HistoryEvent) -> Self {
+        let entered = event.state_entered_event_details();
+        let document = event
+            .state_exited_event_details()
+            .and_then(|d| d.output())
+            .or_else(|| entered.and_then(|d| d.input()))
+            .or_else(|| {
+                event
+                    .execution_started_event_details()
+                    .and_then(|d| d.input())
+            });
+        Self {
+            event_type: event.r#type().as_str().to_owned(),
+            entered_state: entered.map(|d| d.name().to_owned()),
+            document: document.map(str::to_owned),
+        }
+    }
+}
+
 impl StateMachineExecutions {
     /// Wrap `client`.
     pub fn new(client: Client) -> Self {
         Self { client }
+    }
+
+    /// `StartExecution` named `name` with the JSON `input`; returns the execution ARN.
+    pub async fn start(
+        &self,
+        state_machine_arn: &str,
+        name: &str,
+        input: &str,
+    ) -> Result<String, PortError> {
+        let out = self
+            .client
+            .start_execution()
+            .state_machine_arn(state_machine_arn)
+            .name(name)
+            .input(input)
+            .send()
+            .await
+            .map_err(|e| classify("StartExecution", e))?;
+        Ok(out.execution_arn().to_owned())
+    }
+
+    /// `StopExecution` with an error name and a cause.
+    pub async fn stop(
+        &self,
+        execution_arn: &str,
+        error: &str,
+        cause: &str,
+    ) -> Result<(), PortError> {
+        self.client
+            .stop_execution()
+            .execution_arn(execution_arn)
+            .error(error)
+            .cause(cause)
+            .send()
+            .await
+            .map_err(|e| classify("StopExecution", e))?;
+        Ok(())
+    }
+
+    /// The newest `max` (1–1000) events of an execution's history, newest first, with their
+    /// data (`GetExecutionHistory`, one page).
+    pub async fn recent_history(
+        &self,
+        execution_arn: &str,
+        max: i32,
+    ) -> Result<Vec<HistoryEntry>, PortError> {
+        let out = self
+            .client
+            .get_execution_history()
+            .execution_arn(execution_arn)
+            .reverse_order(true)
+            .max_results(max.clamp(1, 1000))
+            .include_execution_data(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetExecutionHistory", e))?;
+        Ok(out.events().iter().map(HistoryEntry::from).collect())
     }
 }
 
@@ -64,10 +155,17 @@ impl Executions for StateMachineExecutions {
 mod tests {
     use aws_sdk_sfn::config::retry::RetryConfig;
     use aws_sdk_sfn::error::ErrorMetadata;
+    use aws_sdk_sfn::operation::get_execution_history::GetExecutionHistoryOutput;
     use aws_sdk_sfn::operation::list_executions::{ListExecutionsError, ListExecutionsOutput};
+    use aws_sdk_sfn::operation::start_execution::StartExecutionOutput;
+    use aws_sdk_sfn::operation::stop_execution::{StopExecutionError, StopExecutionOutput};
     use aws_sdk_sfn::primitives::DateTime;
-    use aws_sdk_sfn::types::ExecutionListItem;
-    use aws_sdk_sfn::types::error::StateMachineDoesNotExist;
+    use aws_sdk_sfn::types::builders::HistoryEventBuilder;
+    use aws_sdk_sfn::types::error::{ExecutionDoesNotExist, StateMachineDoesNotExist};
+    use aws_sdk_sfn::types::{
+        ExecutionListItem, ExecutionStartedEventDetails, HistoryEventType,
+        StateEnteredEventDetails, StateExitedEventDetails,
+    };
     use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
     use breaker_core::ports::FaultKind;
 
@@ -126,6 +224,137 @@ mod tests {
                     arn: "b".into(),
                     start_ms: 2_000
                 },
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn start_names_the_execution_and_passes_the_input() {
+        let rule = mock!(Client::start_execution)
+            .match_requests(|r| {
+                r.state_machine_arn() == Some("arn:sm")
+                    && r.name() == Some("manual-close-9")
+                    && r.input() == Some(r#"{"trigger":"manual-close"}"#)
+            })
+            .then_output(|| {
+                StartExecutionOutput::builder()
+                    .execution_arn("arn:exec")
+                    .start_date(DateTime::from_millis(9))
+                    .build()
+                    .unwrap()
+            });
+        let arn = StateMachineExecutions::new(client(&[&rule]))
+            .start("arn:sm", "manual-close-9", r#"{"trigger":"manual-close"}"#)
+            .await
+            .unwrap();
+        assert_eq!(arn, "arn:exec");
+    }
+
+    #[tokio::test]
+    async fn stop_sends_error_and_cause_and_a_missing_execution_is_not_retryable() {
+        let rule = mock!(Client::stop_execution)
+            .match_requests(|r| {
+                r.execution_arn() == Some("arn:exec")
+                    && r.error() == Some("ManualClose")
+                    && r.cause() == Some("operator")
+            })
+            .sequence()
+            .output(|| {
+                StopExecutionOutput::builder()
+                    .stop_date(DateTime::from_millis(1))
+                    .build()
+                    .unwrap()
+            })
+            .error(|| {
+                StopExecutionError::ExecutionDoesNotExist(
+                    ExecutionDoesNotExist::builder()
+                        .meta(
+                            ErrorMetadata::builder()
+                                .code("ExecutionDoesNotExist")
+                                .build(),
+                        )
+                        .build(),
+                )
+            })
+            .build();
+        let executions = StateMachineExecutions::new(client(&[&rule]));
+        executions
+            .stop("arn:exec", "ManualClose", "operator")
+            .await
+            .unwrap();
+        let err = executions
+            .stop("arn:exec", "ManualClose", "operator")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (err.kind, err.code.as_deref(), err.operation),
+            (
+                FaultKind::NonRetryable,
+                Some("ExecutionDoesNotExist"),
+                "StopExecution"
+            )
+        );
+    }
+
+    fn history_event(id: i64, kind: HistoryEventType) -> HistoryEventBuilder {
+        HistoryEvent::builder()
+            .id(id)
+            .timestamp(DateTime::from_millis(id))
+            .r#type(kind)
+    }
+
+    #[tokio::test]
+    async fn recent_history_asks_newest_first_with_data_and_keeps_states_and_documents() {
+        let rule = mock!(Client::get_execution_history)
+            .match_requests(|r| {
+                r.execution_arn() == Some("arn:exec")
+                    && r.reverse_order() == Some(true)
+                    && r.include_execution_data() == Some(true)
+                    && r.max_results() == Some(200)
+            })
+            .then_output(|| {
+                let entered = StateEnteredEventDetails::builder()
+                    .name("Back Off")
+                    .input(r#"{"waitSeconds":30}"#);
+                let exited = StateExitedEventDetails::builder()
+                    .name("Compute Backoff")
+                    .output(r#"{"state":{}}"#);
+                let started =
+                    ExecutionStartedEventDetails::builder().input(r#"{"trigger":"manual"}"#);
+                let events = [
+                    history_event(3, HistoryEventType::WaitStateEntered)
+                        .state_entered_event_details(entered.build().unwrap()),
+                    history_event(2, HistoryEventType::TaskStateExited)
+                        .state_exited_event_details(exited.build().unwrap()),
+                    history_event(1, HistoryEventType::ExecutionStarted)
+                        .execution_started_event_details(started.build()),
+                ];
+                GetExecutionHistoryOutput::builder()
+                    .set_events(Some(
+                        events.into_iter().map(|e| e.build().unwrap()).collect(),
+                    ))
+                    .build()
+                    .unwrap()
+            });
+        let history = StateMachineExecutions::new(client(&[&rule]))
+            .recent_history("arn:exec", 200)
+            .await
+            .unwrap();
+        let entry = |event_type: &str, entered: Option<&str>, document: &str| HistoryEntry {
+            event_type: event_type.into(),
+            entered_state: entered.map(str::to_owned),
+            document: Some(document.into()),
+        };
+        assert_eq!(
+            history,
+            vec![
+                entry(
+                    "WaitStateEntered",
+                    Some("Back Off"),
+                    r#"{"waitSeconds":30}"#
+                ),
+                entry("TaskStateExited", None, r#"{"state":{}}"#),
+                entry("ExecutionStarted", None, r#"{"trigger":"manual"}"#),
             ]
         );
     }

@@ -88,9 +88,12 @@ where
                 .unwrap_or_else(|| format!("HTTP {status}: {}", DisplayChain(ctx.err())));
             (kind, code, message)
         }
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            (FaultKind::Retryable, None, DisplayChain(&err).to_string())
+        // One wording for calls that got no answer, whichever the service (see
+        // `crate::error::is_unanswered`).
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
+            return crate::error::classify(operation, err);
         }
+        SdkError::ResponseError(_) => (FaultKind::Retryable, None, DisplayChain(&err).to_string()),
         _ => (
             FaultKind::NonRetryable,
             None,

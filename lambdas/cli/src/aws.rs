@@ -1,14 +1,21 @@
-//! The ports implemented with the AWS SDK, and SDK errors classified into [`CliError`]s.
+//! The ports implemented on AWS. The Lambda, CloudWatch, Step Functions and SQS calls are
+//! `breaker-aws`'s adapters (the same the breaker's handlers use); only what is the CLI's own
+//! stays here: CloudFormation stack outputs, the SSM failure flag, and turning the adapters'
+//! [`PortError`]s into [`CliError`]s an operator can act on.
 
 use std::collections::BTreeMap;
-use std::fmt::Debug;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::timeout::TimeoutConfig;
-use aws_sdk_cloudformation::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_sfn::types::ExecutionStatus;
-use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName, SendMessageBatchRequestEntry};
+use aws_sdk_cloudformation::error::ProvideErrorMetadata;
+use breaker_aws::cloudwatch::CloudWatchAlarm;
+use breaker_aws::error::{classify, is_unanswered};
+use breaker_aws::lambda::LambdaEsm;
+use breaker_aws::sfn::{HistoryEntry, StateMachineExecutions};
+use breaker_aws::sqs::SqsQueue;
+use breaker_core::message::{AttributeValue, OutgoingMessage};
+use breaker_core::ports::{AlarmState, Executions, PortError, Queue};
 use serde_json::Value;
 
 use crate::error::CliError;
@@ -17,23 +24,21 @@ use crate::status::{
     AlarmStatus, Execution, MappingStatus, Progress, QueueDepth, find_circuit_state,
 };
 
-/// Where calls go, for error messages.
-#[derive(Debug, Clone)]
-struct Target {
-    region: String,
-    endpoint: String,
-}
+/// How many of the newest history events `progress` reads.
+const HISTORY_EVENTS: i32 = 200;
 
-/// Every SDK client the CLI uses, built from one configuration.
+/// Every client and adapter the CLI uses, built from one configuration.
 #[derive(Debug, Clone)]
 pub struct Aws {
-    target: Target,
+    /// Where calls go, for error messages: `--endpoint-url`, or the region's endpoints.
+    endpoint: String,
+    region: String,
     cfn: aws_sdk_cloudformation::Client,
-    lambda: aws_sdk_lambda::Client,
-    cloudwatch: aws_sdk_cloudwatch::Client,
-    sfn: aws_sdk_sfn::Client,
-    sqs: aws_sdk_sqs::Client,
     ssm: aws_sdk_ssm::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
+    sqs: aws_sdk_sqs::Client,
+    esm: LambdaEsm,
+    executions: StateMachineExecutions,
 }
 
 impl Aws {
@@ -60,26 +65,32 @@ impl Aws {
         let region = config.region().ok_or(CliError::NoRegion)?.to_string();
         let endpoint =
             endpoint_url.unwrap_or_else(|| format!("the AWS endpoints of region {region}"));
-        Ok(Self {
-            target: Target { region, endpoint },
-            cfn: aws_sdk_cloudformation::Client::new(&config),
-            lambda: aws_sdk_lambda::Client::new(&config),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
-            sfn: aws_sdk_sfn::Client::new(&config),
-            sqs: aws_sdk_sqs::Client::new(&config),
-            ssm: aws_sdk_ssm::Client::new(&config),
-        })
+        Ok(Self::new(&config, region, endpoint))
     }
 
-    fn err<E, R>(&self, operation: &'static str, error: SdkError<E, R>) -> CliError
-    where
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: Debug + Send + Sync + 'static,
-    {
-        classify(&self.target.endpoint, operation, error)
+    fn new(config: &aws_config::SdkConfig, region: String, endpoint: String) -> Self {
+        Self {
+            endpoint,
+            region,
+            cfn: aws_sdk_cloudformation::Client::new(config),
+            ssm: aws_sdk_ssm::Client::new(config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
+            sqs: aws_sdk_sqs::Client::new(config),
+            esm: LambdaEsm::new(aws_sdk_lambda::Client::new(config)),
+            executions: StateMachineExecutions::new(aws_sdk_sfn::Client::new(config)),
+        }
+    }
+
+    fn err(&self, error: PortError) -> CliError {
+        translate(&self.endpoint, error)
+    }
+
+    fn queue(&self, url: &str) -> SqsQueue {
+        SqsQueue::new(self.sqs.clone(), url)
     }
 }
 
+/// Error codes that mean the credentials were rejected.
 const CREDENTIAL_CODES: &[&str] = &[
     "UnrecognizedClientException",
     "InvalidClientTokenId",
@@ -91,52 +102,38 @@ const CREDENTIAL_CODES: &[&str] = &[
     "MissingAuthenticationToken",
 ];
 
-/// Turns an SDK error into something an operator can act on.
-pub fn classify<E, R>(endpoint: &str, operation: &'static str, error: SdkError<E, R>) -> CliError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: Debug + Send + Sync + 'static,
-{
-    match &error {
-        SdkError::ServiceError(service) => {
-            let e = service.err();
-            let code = e.code().unwrap_or("Unknown").to_owned();
-            let message = e.message().unwrap_or_default().to_owned();
-            if CREDENTIAL_CODES.contains(&code.as_str()) {
-                CliError::BadCredentials { code, message }
-            } else if code.starts_with("AccessDenied") {
-                CliError::AccessDenied { operation, message }
-            } else {
-                CliError::Service {
-                    operation,
-                    code,
-                    message,
-                }
-            }
+/// Turns a classified AWS error into something an operator can act on: rejected or missing
+/// credentials, a missing permission, an unreachable `endpoint`, or the service's own error.
+pub fn translate(endpoint: &str, error: PortError) -> CliError {
+    let unanswered = is_unanswered(&error);
+    let PortError {
+        operation,
+        code,
+        message,
+        ..
+    } = error;
+    match code {
+        Some(code) if CREDENTIAL_CODES.contains(&code.as_str()) => {
+            CliError::BadCredentials { code, message }
         }
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
-            let detail = DisplayErrorContext(&error).to_string();
-            if is_credentials_problem(&detail) {
-                CliError::NoCredentials
-            } else {
-                CliError::Unreachable {
-                    endpoint: endpoint.to_owned(),
-                    detail: short(&detail),
-                }
-            }
+        Some(code) if code.starts_with("AccessDenied") => {
+            CliError::AccessDenied { operation, message }
         }
-        _ => {
-            let detail = DisplayErrorContext(&error).to_string();
-            if is_credentials_problem(&detail) {
-                CliError::NoCredentials
-            } else {
-                CliError::Service {
-                    operation,
-                    code: "Client".into(),
-                    message: short(&detail),
-                }
-            }
-        }
+        Some(code) => CliError::Service {
+            operation,
+            code,
+            message,
+        },
+        None if is_credentials_problem(&message) => CliError::NoCredentials,
+        None if unanswered => CliError::Unreachable {
+            endpoint: endpoint.to_owned(),
+            detail: short(&message),
+        },
+        None => CliError::Service {
+            operation,
+            code: "Client".into(),
+            message: short(&message),
+        },
     }
 }
 
@@ -159,8 +156,38 @@ fn short(detail: &str) -> String {
         .to_owned()
 }
 
+/// The execution's name: the last part of its ARN (`…:execution:<machine>:<name>`).
+fn execution_name(arn: &str) -> &str {
+    arn.rsplit(':').next().unwrap_or(arn)
+}
+
+/// Where an execution is, from its history (newest first): the state it entered last and the
+/// newest circuit state any event carried.
+fn progress_of(history: Vec<HistoryEntry>) -> Progress {
+    let mut progress = Progress::default();
+    for event in history {
+        if progress.step.is_none() && event.event_type.ends_with("StateEntered") {
+            progress.step = event.entered_state;
+        }
+        if progress.circuit_state.is_none() {
+            progress.circuit_state = event
+                .document
+                .and_then(|d| serde_json::from_str::<Value>(&d).ok())
+                .and_then(|v| find_circuit_state(&v).cloned());
+        }
+        if progress.step.is_some() && progress.circuit_state.is_some() {
+            break;
+        }
+    }
+    progress
+}
+
 impl StackOutputs for Aws {
     async fn outputs(&self, stack: &str) -> Result<BTreeMap<String, String>, CliError> {
+        let no_such_stack = || CliError::NoSuchStack {
+            stack: stack.to_owned(),
+            region: self.region.clone(),
+        };
         let out = match self.cfn.describe_stacks().stack_name(stack).send().await {
             Ok(out) => out,
             Err(e) => {
@@ -169,19 +196,13 @@ impl StackOutputs for Aws {
                     .and_then(|s| s.message())
                     .is_some_and(|m| m.contains("does not exist"));
                 return Err(if not_found {
-                    CliError::NoSuchStack {
-                        stack: stack.to_owned(),
-                        region: self.target.region.clone(),
-                    }
+                    no_such_stack()
                 } else {
-                    self.err("DescribeStacks", e)
+                    self.err(classify("DescribeStacks", e))
                 });
             }
         };
-        let found = out.stacks().first().ok_or_else(|| CliError::NoSuchStack {
-            stack: stack.to_owned(),
-            region: self.target.region.clone(),
-        })?;
+        let found = out.stacks().first().ok_or_else(no_such_stack)?;
         Ok(found
             .outputs()
             .iter()
@@ -192,115 +213,61 @@ impl StackOutputs for Aws {
 
 impl Mappings for Aws {
     async fn mapping(&self, uuid: &str) -> Result<MappingStatus, CliError> {
-        let out = self
-            .lambda
-            .get_event_source_mapping()
-            .uuid(uuid)
-            .send()
-            .await
-            .map_err(|e| self.err("GetEventSourceMapping", e))?;
+        let d = self.esm.describe(uuid).await.map_err(|e| self.err(e))?;
         Ok(MappingStatus {
             uuid: uuid.to_owned(),
-            state: out.state().unwrap_or("Unknown").to_owned(),
-            maximum_concurrency: out.scaling_config().and_then(|s| s.maximum_concurrency()),
-            batch_size: out.batch_size(),
+            state: d.snapshot.state.as_str().to_owned(),
+            maximum_concurrency: d.snapshot.maximum_concurrency,
+            batch_size: d.batch_size,
         })
     }
 }
 
 impl Alarms for Aws {
     async fn alarm(&self, name: &str) -> Result<AlarmStatus, CliError> {
-        let out = self
-            .cloudwatch
-            .describe_alarms()
-            .alarm_names(name)
-            .send()
+        let d = CloudWatchAlarm::new(self.cloudwatch.clone(), name)
+            .describe()
             .await
-            .map_err(|e| self.err("DescribeAlarms", e))?;
-        if let Some(a) = out.metric_alarms().first() {
-            return Ok(AlarmStatus {
-                name: name.to_owned(),
-                state: a.state_value().map_or("UNKNOWN", |s| s.as_str()).to_owned(),
-                reason: a.state_reason().map(str::to_owned),
-            });
-        }
-        if let Some(a) = out.composite_alarms().first() {
-            return Ok(AlarmStatus {
-                name: name.to_owned(),
-                state: a.state_value().map_or("UNKNOWN", |s| s.as_str()).to_owned(),
-                reason: a.state_reason().map(str::to_owned),
-            });
-        }
-        Err(CliError::Service {
-            operation: "DescribeAlarms",
-            code: "NotFound".into(),
-            message: format!("alarm {name} does not exist"),
+            .map_err(|e| self.err(e))?;
+        let state = match d.state {
+            AlarmState::Ok => "OK",
+            AlarmState::Alarm => "ALARM",
+            AlarmState::InsufficientData => "INSUFFICIENT_DATA",
+        };
+        Ok(AlarmStatus {
+            name: name.to_owned(),
+            state: state.to_owned(),
+            reason: d.reason,
         })
     }
 }
 
 impl Recoveries for Aws {
     async fn running(&self, state_machine_arn: &str) -> Result<Vec<Execution>, CliError> {
-        let mut executions = vec![];
-        let mut pages = self
-            .sfn
-            .list_executions()
-            .state_machine_arn(state_machine_arn)
-            .status_filter(ExecutionStatus::Running)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.err("ListExecutions", e))?;
-            for e in page.executions() {
-                executions.push(Execution {
-                    arn: e.execution_arn().to_owned(),
-                    name: e.name().to_owned(),
-                    started_at_ms: e.start_date().to_millis().unwrap_or(0),
-                });
-            }
-        }
+        let running = self
+            .executions
+            .list_running(state_machine_arn)
+            .await
+            .map_err(|e| self.err(e))?;
+        let mut executions: Vec<Execution> = running
+            .into_iter()
+            .map(|e| Execution {
+                name: execution_name(&e.arn).to_owned(),
+                arn: e.arn,
+                started_at_ms: e.start_ms,
+            })
+            .collect();
         executions.sort_by(|a, b| (a.started_at_ms, &a.arn).cmp(&(b.started_at_ms, &b.arn)));
         Ok(executions)
     }
 
     async fn progress(&self, execution_arn: &str) -> Result<Progress, CliError> {
-        let out = self
-            .sfn
-            .get_execution_history()
-            .execution_arn(execution_arn)
-            .reverse_order(true)
-            .max_results(200)
-            .include_execution_data(true)
-            .send()
+        let history = self
+            .executions
+            .recent_history(execution_arn, HISTORY_EVENTS)
             .await
-            .map_err(|e| self.err("GetExecutionHistory", e))?;
-        let mut progress = Progress::default();
-        for event in out.events() {
-            if progress.step.is_none()
-                && event.r#type().as_str().ends_with("StateEntered")
-                && let Some(d) = event.state_entered_event_details()
-            {
-                progress.step = Some(d.name().to_owned());
-            }
-            if progress.circuit_state.is_none() {
-                let docs = [
-                    event.state_exited_event_details().and_then(|d| d.output()),
-                    event.state_entered_event_details().and_then(|d| d.input()),
-                    event
-                        .execution_started_event_details()
-                        .and_then(|d| d.input()),
-                ];
-                progress.circuit_state = docs
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-                    .find_map(|v| find_circuit_state(&v).cloned());
-            }
-            if progress.step.is_some() && progress.circuit_state.is_some() {
-                break;
-            }
-        }
-        Ok(progress)
+            .map_err(|e| self.err(e))?;
+        Ok(progress_of(history))
     }
 
     async fn start(
@@ -309,53 +276,27 @@ impl Recoveries for Aws {
         name: &str,
         input: &Value,
     ) -> Result<String, CliError> {
-        let out = self
-            .sfn
-            .start_execution()
-            .state_machine_arn(state_machine_arn)
-            .name(name)
-            .input(input.to_string())
-            .send()
+        self.executions
+            .start(state_machine_arn, name, &input.to_string())
             .await
-            .map_err(|e| self.err("StartExecution", e))?;
-        Ok(out.execution_arn().to_owned())
+            .map_err(|e| self.err(e))
     }
 
     async fn stop(&self, execution_arn: &str, error: &str, cause: &str) -> Result<(), CliError> {
-        self.sfn
-            .stop_execution()
-            .execution_arn(execution_arn)
-            .error(error)
-            .cause(cause)
-            .send()
+        self.executions
+            .stop(execution_arn, error, cause)
             .await
-            .map_err(|e| self.err("StopExecution", e))?;
-        Ok(())
+            .map_err(|e| self.err(e))
     }
 }
 
 impl Queues for Aws {
     async fn depth(&self, url: &str) -> Result<QueueDepth, CliError> {
-        let out = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
-            .send()
-            .await
-            .map_err(|e| self.err("GetQueueAttributes", e))?;
-        let count = |name: QueueAttributeName| {
-            out.attributes()
-                .and_then(|a| a.get(&name))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0)
-        };
+        let info = self.queue(url).info().await.map_err(|e| self.err(e))?;
         Ok(QueueDepth {
-            visible: count(QueueAttributeName::ApproximateNumberOfMessages),
-            in_flight: count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-            delayed: count(QueueAttributeName::ApproximateNumberOfMessagesDelayed),
+            visible: info.visible,
+            in_flight: info.in_flight,
+            delayed: info.delayed,
         })
     }
 
@@ -364,31 +305,27 @@ impl Queues for Aws {
         url: &str,
         entries: Vec<(String, String)>,
     ) -> Result<Vec<String>, CliError> {
-        let source = MessageAttributeValue::builder()
-            .data_type("String")
-            .string_value("breaker-cli")
-            .build()
-            .expect("data type is set");
-        let entries = entries
+        let source = AttributeValue {
+            data_type: "String".into(),
+            string_value: Some("breaker-cli".into()),
+            binary_value: None,
+        };
+        let messages = entries
             .into_iter()
-            .map(|(id, body)| {
-                SendMessageBatchRequestEntry::builder()
-                    .id(id)
-                    .message_body(body)
-                    .message_attributes("source", source.clone())
-                    .build()
-                    .expect("id and body are set")
+            .map(|(id, body)| OutgoingMessage {
+                id,
+                body,
+                message_attributes: BTreeMap::from([("source".to_owned(), source.clone())]),
+                trace_header: None,
+                delay_seconds: 0,
             })
             .collect();
-        let out = self
-            .sqs
-            .send_message_batch()
-            .queue_url(url)
-            .set_entries(Some(entries))
-            .send()
+        let outcome = self
+            .queue(url)
+            .send_batch(messages)
             .await
-            .map_err(|e| self.err("SendMessageBatch", e))?;
-        Ok(out.failed().iter().map(|f| f.id().to_owned()).collect())
+            .map_err(|e| self.err(e))?;
+        Ok(outcome.failed.into_iter().map(|f| f.id).collect())
     }
 }
 
@@ -400,7 +337,7 @@ impl FlagStore for Aws {
             .name(name)
             .send()
             .await
-            .map_err(|e| self.err("GetParameter", e))?;
+            .map_err(|e| self.err(classify("GetParameter", e)))?;
         Ok(out
             .parameter()
             .and_then(|p| p.value())
@@ -417,7 +354,7 @@ impl FlagStore for Aws {
             .overwrite(true)
             .send()
             .await
-            .map_err(|e| self.err("PutParameter", e))?;
+            .map_err(|e| self.err(classify("PutParameter", e)))?;
         Ok(())
     }
 }
@@ -430,61 +367,75 @@ mod tests {
     };
     use aws_sdk_cloudformation::primitives::DateTime;
     use aws_sdk_cloudformation::types::{Output as CfnOutput, Stack, StackStatus};
-    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use aws_sdk_lambda::operation::get_event_source_mapping::GetEventSourceMappingError;
+    use aws_sdk_lambda::types::error::ResourceNotFoundException;
+    use aws_sdk_sfn::operation::list_executions::ListExecutionsOutput;
+    use aws_sdk_sfn::types::{ExecutionListItem, ExecutionStatus};
+    use aws_sdk_sqs::operation::send_message_batch::SendMessageBatchOutput;
+    use aws_sdk_sqs::types::{BatchResultErrorEntry, SendMessageBatchResultEntry};
+    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+    use breaker_core::ports::FaultKind;
+    use serde_json::json;
 
     use super::*;
 
-    fn aws_with_cfn(cfn: aws_sdk_cloudformation::Client) -> Aws {
+    /// An `Aws` whose clients are not mocked: any call through them fails the test.
+    fn aws() -> Aws {
         let shared = aws_config::SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
             .build();
+        Aws::new(&shared, "eu-west-1".into(), "http://localhost:5400".into())
+    }
+
+    fn with_cfn(rules: &[&Rule]) -> Aws {
         Aws {
-            target: Target {
-                region: "eu-west-1".into(),
-                endpoint: "http://localhost:5400".into(),
-            },
-            cfn,
-            lambda: aws_sdk_lambda::Client::new(&shared),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&shared),
-            sfn: aws_sdk_sfn::Client::new(&shared),
-            sqs: aws_sdk_sqs::Client::new(&shared),
-            ssm: aws_sdk_ssm::Client::new(&shared),
+            cfn: mock_client!(aws_sdk_cloudformation, RuleMode::Sequential, rules),
+            ..aws()
         }
+    }
+
+    fn with_sfn(rules: &[&Rule]) -> Aws {
+        let client = mock_client!(aws_sdk_sfn, RuleMode::Sequential, rules);
+        Aws {
+            executions: StateMachineExecutions::new(client),
+            ..aws()
+        }
+    }
+
+    /// What `outputs` makes of a DescribeStacks error with this code and message.
+    async fn outputs_error(code: &'static str, message: &'static str) -> CliError {
+        let rule = mock!(aws_sdk_cloudformation::Client::describe_stacks).then_error(move || {
+            DescribeStacksError::generic(
+                ErrorMetadata::builder().code(code).message(message).build(),
+            )
+        });
+        with_cfn(&[&rule]).outputs("Example").await.unwrap_err()
     }
 
     #[tokio::test]
     async fn stack_outputs_become_a_map() {
+        let output = |key: &str, value: &str| {
+            CfnOutput::builder()
+                .output_key(key)
+                .output_value(value)
+                .build()
+        };
         let rule = mock!(aws_sdk_cloudformation::Client::describe_stacks)
             .match_requests(|r| r.stack_name() == Some("Example"))
-            .then_output(|| {
+            .then_output(move || {
                 DescribeStacksOutput::builder()
                     .stacks(
                         Stack::builder()
                             .stack_name("Example")
                             .stack_status(StackStatus::CreateComplete)
                             .creation_time(DateTime::from_secs(0))
-                            .outputs(
-                                CfnOutput::builder()
-                                    .output_key("QueueUrl")
-                                    .output_value("http://q")
-                                    .build(),
-                            )
-                            .outputs(
-                                CfnOutput::builder()
-                                    .output_key("AlarmName")
-                                    .output_value("a")
-                                    .build(),
-                            )
+                            .outputs(output("QueueUrl", "http://q"))
+                            .outputs(output("AlarmName", "a"))
                             .build(),
                     )
                     .build()
             });
-        let aws = aws_with_cfn(mock_client!(
-            aws_sdk_cloudformation,
-            RuleMode::Sequential,
-            [&rule]
-        ));
-        let outputs = aws.outputs("Example").await.unwrap();
+        let outputs = with_cfn(&[&rule]).outputs("Example").await.unwrap();
         assert_eq!(
             outputs.get("QueueUrl").map(String::as_str),
             Some("http://q")
@@ -494,24 +445,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_stack_is_reported_with_name_and_region() {
-        let rule = mock!(aws_sdk_cloudformation::Client::describe_stacks).then_error(|| {
-            DescribeStacksError::generic(
-                ErrorMetadata::builder()
-                    .code("ValidationError")
-                    .message("Stack with id Nope does not exist")
-                    .build(),
-            )
-        });
-        let aws = aws_with_cfn(mock_client!(
-            aws_sdk_cloudformation,
-            RuleMode::Sequential,
-            [&rule]
-        ));
-        let err = aws.outputs("Nope").await.unwrap_err();
+        let err = outputs_error("ValidationError", "Stack with id Example does not exist").await;
         assert_eq!(
             err,
             CliError::NoSuchStack {
-                stack: "Nope".into(),
+                stack: "Example".into(),
                 region: "eu-west-1".into()
             }
         );
@@ -519,20 +457,11 @@ mod tests {
 
     #[tokio::test]
     async fn rejected_credentials_are_named_as_such() {
-        let rule = mock!(aws_sdk_cloudformation::Client::describe_stacks).then_error(|| {
-            DescribeStacksError::generic(
-                ErrorMetadata::builder()
-                    .code("InvalidClientTokenId")
-                    .message("The security token included in the request is invalid.")
-                    .build(),
-            )
-        });
-        let aws = aws_with_cfn(mock_client!(
-            aws_sdk_cloudformation,
-            RuleMode::Sequential,
-            [&rule]
-        ));
-        let err = aws.outputs("Example").await.unwrap_err();
+        let err = outputs_error(
+            "InvalidClientTokenId",
+            "The security token included in the request is invalid.",
+        )
+        .await;
         assert_eq!(err.kind(), "BadCredentials");
         assert_eq!(
             err.to_string(),
@@ -542,24 +471,203 @@ mod tests {
 
     #[tokio::test]
     async fn access_denied_names_the_operation() {
-        let rule = mock!(aws_sdk_cloudformation::Client::describe_stacks).then_error(|| {
-            DescribeStacksError::generic(
-                ErrorMetadata::builder()
-                    .code("AccessDenied")
-                    .message("not authorized to perform: cloudformation:DescribeStacks")
-                    .build(),
-            )
-        });
-        let aws = aws_with_cfn(mock_client!(
-            aws_sdk_cloudformation,
-            RuleMode::Sequential,
-            [&rule]
-        ));
-        let err = aws.outputs("Example").await.unwrap_err();
+        let err = outputs_error(
+            "AccessDenied",
+            "not authorized to perform: cloudformation:DescribeStacks",
+        )
+        .await;
         assert_eq!(
             err.to_string(),
             "DescribeStacks: access denied: not authorized to perform: cloudformation:DescribeStacks"
         );
+    }
+
+    #[test]
+    fn an_unanswered_call_names_the_endpoint_and_the_innermost_cause() {
+        let error = PortError::new(
+            "GetEventSourceMapping",
+            FaultKind::Retryable,
+            "dispatch failure: io error: client error (Connect): tcp connect error: Connection refused (os error 111)",
+        );
+        assert_eq!(
+            translate("http://127.0.0.1:9", error),
+            CliError::Unreachable {
+                endpoint: "http://127.0.0.1:9".into(),
+                detail: "Connection refused (os error 111)".into()
+            }
+        );
+    }
+
+    #[test]
+    fn missing_credentials_are_named_whatever_the_call() {
+        let error = PortError::new(
+            "ListExecutions",
+            FaultKind::NonRetryable,
+            "failed to construct request: no credentials in the property bag: the credential provider was not enabled",
+        );
+        assert_eq!(translate("x", error), CliError::NoCredentials);
+    }
+
+    #[test]
+    fn service_errors_keep_operation_code_and_message() {
+        let error = PortError {
+            code: Some("ExecutionDoesNotExist".into()),
+            ..PortError::new(
+                "StopExecution",
+                FaultKind::NonRetryable,
+                "Execution does not exist",
+            )
+        };
+        assert_eq!(
+            translate("x", error).to_string(),
+            "StopExecution failed (ExecutionDoesNotExist): Execution does not exist"
+        );
+        let malformed = PortError::new(
+            "DescribeAlarms",
+            FaultKind::NonRetryable,
+            "alarm a not found",
+        );
+        assert_eq!(
+            translate("x", malformed).to_string(),
+            "DescribeAlarms failed (Client): alarm a not found"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_mapping_is_reported_with_the_service_code() {
+        let rule = mock!(aws_sdk_lambda::Client::get_event_source_mapping).then_error(|| {
+            GetEventSourceMappingError::ResourceNotFoundException(
+                ResourceNotFoundException::builder()
+                    .message("The resource you requested does not exist.")
+                    .meta(
+                        aws_sdk_lambda::error::ErrorMetadata::builder()
+                            .code("ResourceNotFoundException")
+                            .message("The resource you requested does not exist.")
+                            .build(),
+                    )
+                    .build(),
+            )
+        });
+        let aws = Aws {
+            esm: LambdaEsm::new(mock_client!(aws_sdk_lambda, RuleMode::Sequential, [&rule])),
+            ..aws()
+        };
+        assert_eq!(
+            aws.mapping("esm-1").await.unwrap_err().to_string(),
+            "GetEventSourceMapping failed (ResourceNotFoundException): The resource you requested does not exist."
+        );
+    }
+
+    #[tokio::test]
+    async fn running_recoveries_are_named_from_their_arn_oldest_first() {
+        let item = |name: &str, start_ms: i64| {
+            ExecutionListItem::builder()
+                .execution_arn(format!(
+                    "arn:aws:states:eu-west-1:1:execution:breaker:{name}"
+                ))
+                .state_machine_arn("arn:aws:states:eu-west-1:1:stateMachine:breaker")
+                .name(name)
+                .status(ExecutionStatus::Running)
+                .start_date(aws_sdk_sfn::primitives::DateTime::from_millis(start_ms))
+                .build()
+                .unwrap()
+        };
+        let rule = mock!(aws_sdk_sfn::Client::list_executions).then_output(move || {
+            ListExecutionsOutput::builder()
+                .executions(item("manual-open-9", 9_000))
+                .executions(item("alarm-1", 1_000))
+                .build()
+                .unwrap()
+        });
+        let running = with_sfn(&[&rule])
+            .running("arn:aws:states:eu-west-1:1:stateMachine:breaker")
+            .await
+            .unwrap();
+        assert_eq!(
+            running
+                .iter()
+                .map(|e| (e.name.as_str(), e.started_at_ms))
+                .collect::<Vec<_>>(),
+            vec![("alarm-1", 1_000), ("manual-open-9", 9_000)]
+        );
+    }
+
+    #[test]
+    fn progress_is_the_last_state_entered_and_the_newest_circuit_state() {
+        let state = json!({"version":1,"openedAtMs":5,"attempt":2,"iteration":2,"generation":0,"savedScaling":{"maximumConcurrency":10},"trigger":"alarm"});
+        let older = json!({"version":1,"verdict":"unhealthy","probed":1,"state":{"openedAtMs":5,"savedScaling":{},"attempt":1}});
+        let event =
+            |event_type: &str, entered: Option<&str>, document: Option<String>| HistoryEntry {
+                event_type: event_type.into(),
+                entered_state: entered.map(str::to_owned),
+                document,
+            };
+        let history = vec![
+            event(
+                "WaitStateEntered",
+                Some("Back Off"),
+                Some(r#"{"waitSeconds":30}"#.into()),
+            ),
+            event(
+                "TaskStateExited",
+                None,
+                Some(json!({"action":"wait","state":state}).to_string()),
+            ),
+            event("TaskStateEntered", Some("Compute Backoff"), None),
+            event("TaskStateExited", None, Some(older.to_string())),
+        ];
+        let progress = progress_of(history);
+        assert_eq!(progress.step.as_deref(), Some("Back Off"));
+        assert_eq!(progress.circuit_state, Some(state));
+        assert_eq!(progress_of(vec![]), Progress::default());
+    }
+
+    #[tokio::test]
+    async fn test_orders_carry_a_source_attribute_and_failed_ids_come_back() {
+        let rule = mock!(aws_sdk_sqs::Client::send_message_batch)
+            .match_requests(|r| {
+                r.queue_url() == Some("http://q")
+                    && r.entries().iter().all(|e| {
+                        e.message_attributes()
+                            .and_then(|a| a.get("source"))
+                            .and_then(|v| v.string_value())
+                            == Some("breaker-cli")
+                    })
+            })
+            .then_output(|| {
+                SendMessageBatchOutput::builder()
+                    .successful(
+                        SendMessageBatchResultEntry::builder()
+                            .id("m0")
+                            .message_id("x")
+                            .md5_of_message_body("y")
+                            .build()
+                            .unwrap(),
+                    )
+                    .failed(
+                        BatchResultErrorEntry::builder()
+                            .id("m1")
+                            .code("InternalError")
+                            .sender_fault(false)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap()
+            });
+        let aws = Aws {
+            sqs: mock_client!(aws_sdk_sqs, RuleMode::Sequential, [&rule]),
+            ..aws()
+        };
+        let failed = aws
+            .send_batch(
+                "http://q",
+                vec![("m0".into(), "{}".into()), ("m1".into(), "{}".into())],
+            )
+            .await
+            .unwrap();
+        assert_eq!(failed, vec!["m1"]);
+        assert_eq!(rule.num_calls(), 1);
     }
 
     #[test]

@@ -42,7 +42,8 @@ pub enum Command {
     /// Open the circuit now: start a recovery with `{"trigger":"manual"}` (no-op if one runs).
     Open,
     /// Close the circuit now: hand the running recovery over to a manual-close execution that
-    /// re-enables the consumer gradually (see lambdas/CONTRACT.md, "Manual close").
+    /// skips backoff and probing, re-jitters the backlog and re-enables the consumer gradually
+    /// (see lambdas/CONTRACT.md, "Manual triggers").
     Close,
     /// Set the example consumer's failure flag (seen by the consumer within ~2 s).
     Flag(FlagArgs),

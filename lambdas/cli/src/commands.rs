@@ -2,6 +2,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use breaker_core::contract::{CircuitState, MANUAL_CLOSE, SavedScaling, Trigger};
 use example_consumer::Flag;
 use serde_json::{Value, json};
 
@@ -94,7 +95,7 @@ where
                     .and_then(|s| s.get("attempt"))
                     .and_then(Value::as_u64),
                 others: running.len() - 1,
-                running_seconds: now_ms.saturating_sub(oldest.started_at_ms.max(0) as u64) / 1000,
+                running_seconds: now_ms.saturating_sub(oldest.started_at_ms) / 1000,
             })
         }
     };
@@ -131,11 +132,13 @@ pub async fn open(
 }
 
 /// `breaker close`: hands the circuit over to a manual-close execution (CONTRACT.md, "Manual
-/// close"): the running recovery's latest circuit state is read, every running recovery is stopped
+/// triggers"): the running recovery's latest circuit state is read, every running recovery is stopped
 /// with error `ManualClose`, and a new execution starts with
 /// `{"trigger":"manual-close","resume":<state>,"previousExecutionArn":<stopped>}`.
 /// With no recovery running: nothing to do when the mapping is enabled; when it is disabled (a
-/// stuck circuit) the resume state is built from the mapping's current scaling.
+/// stuck circuit) the resume state is built from the mapping's current scaling. The `open` handler
+/// answers such an execution with `close`, and the state machine goes straight to re-jitter, ramp
+/// and close.
 pub async fn close<C: Recoveries + Mappings>(
     r: &StackResources,
     cloud: &C,
@@ -153,16 +156,11 @@ pub async fn close<C: Recoveries + Mappings>(
                 already_closed: true,
             });
         }
-        let state = json!({
-            "version": 1,
-            "openedAtMs": now_ms,
-            "attempt": 0,
-            "iteration": 0,
-            "generation": 0,
-            "savedScaling": { "maximumConcurrency": mapping.maximum_concurrency },
-            "trigger": "manual",
-        });
-        let input = json!({ "trigger": "manual-close", "resume": state });
+        let saved = SavedScaling {
+            maximum_concurrency: mapping.maximum_concurrency,
+        };
+        let state = CircuitState::opened(now_ms, saved, Trigger::Manual);
+        let input = json!({ "trigger": MANUAL_CLOSE, "resume": state });
         let arn = cloud.start(&r.state_machine_arn, &name, &input).await?;
         return Ok(Closed {
             execution_arn: Some(arn),
@@ -190,7 +188,7 @@ pub async fn close<C: Recoveries + Mappings>(
         stopped.push(execution.name.clone());
     }
     let input =
-        json!({ "trigger": "manual-close", "resume": state, "previousExecutionArn": oldest.arn });
+        json!({ "trigger": MANUAL_CLOSE, "resume": state, "previousExecutionArn": oldest.arn });
     let arn = cloud.start(&r.state_machine_arn, &name, &input).await?;
     Ok(Closed {
         execution_arn: Some(arn),
@@ -263,6 +261,8 @@ fn now_ms() -> u64 {
 mod tests {
     use std::collections::BTreeMap;
 
+    use breaker_core::contract::{OpenInput, OpenRequest};
+
     use super::*;
     use crate::ports::testing::Fake;
     use crate::stack::tests::outputs;
@@ -304,7 +304,7 @@ mod tests {
         f
     }
 
-    fn execution(name: &str, started_at_ms: i64) -> Execution {
+    fn execution(name: &str, started_at_ms: u64) -> Execution {
         Execution {
             arn: format!("arn:aws:states:us-east-1:123456789012:execution:orders-breaker:{name}"),
             name: name.into(),
@@ -422,6 +422,19 @@ mod tests {
             input["previousExecutionArn"],
             "arn:aws:states:us-east-1:123456789012:execution:orders-breaker:alarm-1"
         );
+        match open_request(input) {
+            OpenRequest::ManualClose {
+                state,
+                previous_execution_arn,
+            } => {
+                assert_eq!(serde_json::to_value(state).unwrap(), circuit_state());
+                assert_eq!(
+                    previous_execution_arn.as_deref(),
+                    Some("arn:aws:states:us-east-1:123456789012:execution:orders-breaker:alarm-1")
+                );
+            }
+            other => panic!("expected a manual close, got {other:?}"),
+        }
     }
 
     #[tokio::test]
@@ -460,6 +473,28 @@ mod tests {
             json!({"maximumConcurrency": 10})
         );
         assert_eq!(input["resume"]["openedAtMs"], 9_000);
+        assert!(
+            matches!(
+                open_request(input),
+                OpenRequest::ManualClose {
+                    previous_execution_arn: None,
+                    ..
+                }
+            ),
+            "the open handler takes it as a manual close"
+        );
+    }
+
+    /// What the `open` handler makes of an execution input the CLI started.
+    fn open_request(input: Value) -> OpenRequest {
+        OpenInput {
+            execution_arn:
+                "arn:aws:states:us-east-1:123456789012:execution:orders-breaker:manual-close-9000"
+                    .into(),
+            input,
+        }
+        .request()
+        .expect("the open handler accepts the input")
     }
 
     #[tokio::test]

@@ -12,9 +12,9 @@ pub struct MappingStatus {
     /// `Enabled`, `Disabled`, `Enabling`, ...
     pub state: String,
     /// `ScalingConfig.MaximumConcurrency`, `None` when unlimited.
-    pub maximum_concurrency: Option<i32>,
+    pub maximum_concurrency: Option<u32>,
     /// Batch size.
-    pub batch_size: Option<i32>,
+    pub batch_size: Option<u32>,
 }
 
 /// The trigger alarm.
@@ -38,7 +38,7 @@ pub struct Execution {
     /// Execution name.
     pub name: String,
     /// Start time, epoch ms.
-    pub started_at_ms: i64,
+    pub started_at_ms: u64,
 }
 
 /// Where an execution is.

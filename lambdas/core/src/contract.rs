@@ -191,6 +191,21 @@ pub enum OpenRequest {
         /// The execution that started this one (ignored by single flight).
         previous_execution_arn: Option<String>,
     },
+    /// An operator closed the circuit (`breaker close`): resume `state`, skip backoff and probe.
+    ManualClose {
+        /// The state of the stopped recovery (or built from the mapping for a stuck circuit).
+        state: CircuitState,
+        /// The recovery the operator stopped (ignored by single flight); absent for a stuck
+        /// circuit.
+        previous_execution_arn: Option<String>,
+    },
+}
+
+/// The only `trigger` a resume document may carry.
+#[derive(Deserialize)]
+enum ResumeTrigger {
+    #[serde(rename = "manual-close")]
+    ManualClose,
 }
 
 #[derive(Deserialize)]
@@ -198,6 +213,7 @@ pub enum OpenRequest {
 struct ResumeDoc {
     resume: CircuitState,
     previous_execution_arn: Option<String>,
+    trigger: Option<ResumeTrigger>,
 }
 
 #[derive(Deserialize)]
@@ -213,6 +229,9 @@ enum ManualTag {
     Manual,
 }
 
+/// The `trigger` of the execution input `breaker close` starts (CONTRACT.md, "Manual triggers").
+pub const MANUAL_CLOSE: &str = "manual-close";
+
 impl OpenInput {
     /// Classify and validate the execution input. Errors name fields under `input`.
     pub fn request(&self) -> Result<OpenRequest, InputError> {
@@ -224,10 +243,23 @@ impl OpenInput {
         };
         if map.contains_key("resume") {
             let doc: ResumeDoc = parse(self.input.clone()).map_err(|e| e.under("input"))?;
-            return Ok(OpenRequest::Resume {
-                state: doc.resume,
-                previous_execution_arn: doc.previous_execution_arn,
+            let (state, previous_execution_arn) = (doc.resume, doc.previous_execution_arn);
+            return Ok(match doc.trigger {
+                Some(ResumeTrigger::ManualClose) => OpenRequest::ManualClose {
+                    state,
+                    previous_execution_arn,
+                },
+                None => OpenRequest::Resume {
+                    state,
+                    previous_execution_arn,
+                },
             });
+        }
+        if map.get("trigger").and_then(Value::as_str) == Some(MANUAL_CLOSE) {
+            return Err(InputError::new(
+                "input.resume",
+                "a manual-close input needs the circuit state to resume (`resume`)",
+            ));
         }
         if map.contains_key("trigger") {
             parse::<ManualDoc>(self.input.clone()).map_err(|e| e.under("input"))?;
@@ -256,7 +288,7 @@ impl OpenInput {
         }
         Err(InputError::new(
             "input",
-            "expected a CloudWatch alarm state-change event, {\"trigger\":\"manual\"} or {\"resume\":...}",
+            "expected a CloudWatch alarm state-change event, {\"trigger\":\"manual\"}, {\"resume\":...} or {\"trigger\":\"manual-close\",\"resume\":...}",
         ))
     }
 }
@@ -339,6 +371,9 @@ pub enum OpenAction {
     Proceed,
     /// Another recovery of the same ESM is running; end without touching anything.
     Duplicate,
+    /// An operator closed the circuit: skip backoff and probe, go to the re-jitter plan, the
+    /// ramp and close.
+    Close,
 }
 
 /// Output of `open`.
@@ -347,7 +382,7 @@ pub enum OpenAction {
 pub struct OpenOutput {
     /// Always 1.
     pub version: Version,
-    /// Proceed or end.
+    /// Proceed, close (manual close) or end.
     pub action: OpenAction,
     /// The state, absent on `duplicate`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -559,6 +594,63 @@ mod tests {
         }
     }
 
+    fn manual_close(input: Value) -> Result<OpenRequest, InputError> {
+        OpenInput {
+            execution_arn: "arn".into(),
+            input,
+        }
+        .request()
+    }
+
+    #[test]
+    fn open_input_recognises_a_manual_close_with_and_without_a_stopped_recovery() {
+        let request = manual_close(
+            json!({ "trigger": "manual-close", "resume": state_json(), "previousExecutionArn": "arn:stopped" }),
+        )
+        .unwrap();
+        let OpenRequest::ManualClose {
+            state,
+            previous_execution_arn,
+        } = request
+        else {
+            panic!("expected a manual close, got {request:?}");
+        };
+        assert_eq!(state, parse::<CircuitState>(state_json()).unwrap());
+        assert_eq!(previous_execution_arn.as_deref(), Some("arn:stopped"));
+
+        let stuck = manual_close(json!({ "trigger": "manual-close", "resume": state_json() }));
+        assert!(
+            matches!(
+                stuck,
+                Ok(OpenRequest::ManualClose {
+                    previous_execution_arn: None,
+                    ..
+                })
+            ),
+            "{stuck:?}"
+        );
+    }
+
+    #[test]
+    fn a_resume_with_another_trigger_or_a_manual_close_without_state_is_refused() {
+        let e = manual_close(json!({ "trigger": "manual", "resume": state_json() })).unwrap_err();
+        assert_eq!(e.field, "input.trigger");
+        assert!(e.message.contains("expected `manual-close`"), "{e}");
+        let e = manual_close(json!({ "trigger": "manual-close" })).unwrap_err();
+        assert_eq!(e.field, "input.resume");
+        assert!(e.message.contains("needs the circuit state"), "{e}");
+        let mut bad_state = state_json();
+        bad_state["attempt"] = json!("two");
+        let e =
+            manual_close(json!({ "trigger": "manual-close", "resume": bad_state })).unwrap_err();
+        assert_eq!(e.field, "input.resume.attempt");
+        let e = manual_close(
+            json!({ "trigger": "manual-close", "resume": state_json(), "force": true }),
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "input.force");
+    }
+
     #[test]
     fn open_input_errors_name_the_field_under_input() {
         let bad = |input: Value| {
@@ -626,6 +718,15 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&dup).unwrap(),
             json!({ "version": 1, "action": "duplicate" })
+        );
+        let close = OpenOutput {
+            version: Version,
+            action: OpenAction::Close,
+            state: Some(state),
+        };
+        assert_eq!(
+            serde_json::to_value(&close).unwrap(),
+            json!({ "version": 1, "action": "close", "state": state_json() })
         );
     }
 }

@@ -1,6 +1,8 @@
 //! `open`: single flight, then disable the consumer's event-source mapping (remembering its
 //! scaling), wait for `Disabled`, and announce `Circuit Opened`. A continue-as-new execution
-//! (`{"resume": state}`) only re-checks single flight and that the mapping is still disabled.
+//! (`{"resume": state}`) only re-checks single flight and that the mapping is still disabled. A
+//! manual close (`{"trigger": "manual-close", "resume": state}`, started by `breaker close`)
+//! re-checks single flight only and answers `close`, so the state machine skips backoff and probe.
 
 use breaker_core::config::Config;
 use breaker_core::contract::{
@@ -45,6 +47,10 @@ where
         OpenRequest::Resume {
             previous_execution_arn,
             ..
+        }
+        | OpenRequest::ManualClose {
+            previous_execution_arn,
+            ..
         } => previous_execution_arn.as_deref(),
         _ => None,
     };
@@ -74,6 +80,25 @@ where
             return Ok(OpenOutput {
                 version: Version,
                 action: OpenAction::Proceed,
+                state: Some(state),
+            });
+        }
+        OpenRequest::ManualClose {
+            mut state,
+            previous_execution_arn,
+        } => {
+            // The operator asserts the downstream is healthy: no disable, no `Circuit Opened`;
+            // the ramp re-enables the mapping gradually and close restores the saved scaling.
+            state.iteration = 0;
+            state.generation += 1;
+            info!(
+                esm = %config.esm_uuid, generation = state.generation, attempt = state.attempt,
+                previous = previous_execution_arn.as_deref().unwrap_or("-"),
+                "manual close: skipping backoff and probe"
+            );
+            return Ok(OpenOutput {
+                version: Version,
+                action: OpenAction::Close,
                 state: Some(state),
             });
         }
@@ -400,6 +425,65 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn manual_close_answers_close_with_the_resumed_state_and_touches_nothing() {
+        let w = World::new(FakeEsm::new(EsmState::Disabled, Some(9)), &[(ME, 2_000)]);
+        let mut resume_state = state_json(100, 7, 3, Some(50));
+        resume_state["generation"] = json!(1);
+        let input = json!({ "executionArn": ME, "input": {
+            "trigger": "manual-close", "resume": resume_state, "previousExecutionArn": OLDER
+        }});
+        let out = w.open(input).await.unwrap();
+        assert_eq!(out.action, OpenAction::Close);
+        let state = out.state.unwrap();
+        assert_eq!(
+            (
+                state.attempt,
+                state.iteration,
+                state.generation,
+                state.opened_at_ms
+            ),
+            (7, 0, 2, 100)
+        );
+        assert_eq!(state.saved_scaling.maximum_concurrency, Some(50));
+        assert!(w.esm.calls().is_empty(), "no disable: {:?}", w.esm.calls());
+        assert!(w.events.events().is_empty(), "no Circuit Opened");
+        assert_eq!(w.executions.listed(), vec![MACHINE.to_owned()]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn manual_close_of_a_stuck_circuit_needs_no_previous_execution() {
+        let w = World::new(FakeEsm::new(EsmState::Disabled, None), &[(ME, 2_000)]);
+        let input = json!({ "executionArn": ME, "input": {
+            "trigger": "manual-close", "resume": state_json(9_000, 0, 0, None)
+        }});
+        let out = w.open(input).await.unwrap();
+        assert_eq!(out.action, OpenAction::Close);
+        assert_eq!(out.state.unwrap().saved_scaling.maximum_concurrency, None);
+        assert!(w.esm.calls().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn manual_close_is_single_flight_ignoring_only_the_stopped_recovery() {
+        let w = World::new(
+            FakeEsm::new(EsmState::Disabled, Some(9)),
+            &[
+                (
+                    "arn:aws:states:eu-west-1:123456789012:execution:Breaker:manual-close-1",
+                    10,
+                ),
+                (OLDER, 1_000),
+                (ME, 2_000),
+            ],
+        );
+        let input = json!({ "executionArn": ME, "input": {
+            "trigger": "manual-close", "resume": state_json(1, 1, 1, None), "previousExecutionArn": OLDER
+        }});
+        let out = w.open(input).await.unwrap();
+        assert_eq!(out.action, OpenAction::Duplicate);
+        assert!(w.esm.calls().is_empty() && w.events.events().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn malformed_open_input_fails_naming_the_field_without_any_call() {
         for (input, field) in [
             (json!({ "input": { "trigger": "manual" } }), "executionArn"),
@@ -419,6 +503,14 @@ mod tests {
             (
                 json!({ "executionArn": ME, "input": { "trigger": "manual" }, "extra": 1 }),
                 "extra",
+            ),
+            (
+                json!({ "executionArn": ME, "input": { "trigger": "manual", "resume": state_json(1, 1, 1, None) } }),
+                "input.trigger",
+            ),
+            (
+                json!({ "executionArn": ME, "input": { "trigger": "manual-close" } }),
+                "input.resume",
             ),
             (json!([1, 2]), "."),
         ] {
