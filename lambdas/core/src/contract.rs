@@ -441,6 +441,48 @@ pub struct ProbeOutput {
     pub state: CircuitState,
 }
 
+/// Input of `rejitter`: one worker's slice of the re-jitter pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RejitterInput {
+    /// The worker's index in the plan's `workers` (for logs).
+    pub worker: u32,
+    /// The plan's cutoff (epoch ms): only messages sent before it are moved.
+    pub cutoff_ms: u64,
+}
+
+/// Output of `rejitter-plan`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RejitterPlanOutput {
+    /// Always 1.
+    pub version: Version,
+    /// Visible messages when the plan was made.
+    pub backlog: u64,
+    /// One index per worker; empty when re-jitter is disabled or the queue is empty.
+    pub workers: Vec<u32>,
+    /// Only messages sent before this instant (epoch ms) are re-jittered; copies are newer.
+    pub cutoff_ms: u64,
+    /// The state, unchanged.
+    pub state: CircuitState,
+}
+
+/// Output of one `rejitter` invocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RejitterOutput {
+    /// Always 1.
+    pub version: Version,
+    /// Originals whose copy SQS confirmed (their delete was attempted).
+    pub moved: u64,
+    /// Originals whose copy could not be sent; released to the queue, untouched.
+    pub failed: u64,
+    /// `ApproximateNumberOfMessages` after the slice (includes messages not to re-jitter).
+    pub remaining_estimate: u64,
+    /// True when the visible backlog of messages to re-jitter is drained.
+    pub done: bool,
+}
+
 /// `ramp`'s decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -556,6 +598,60 @@ mod tests {
         let mut j = json!({ "state": state_json() });
         j["state"]["attempts"] = json!(1);
         assert_eq!(parse::<StateInput>(j).unwrap_err().field, "state.attempts");
+    }
+
+    #[test]
+    fn rejitter_input_is_parsed_strictly_naming_the_field() {
+        let i: RejitterInput =
+            parse(json!({ "worker": 2, "cutoffMs": 1_763_900_000_000u64 })).unwrap();
+        assert_eq!(
+            i,
+            RejitterInput {
+                worker: 2,
+                cutoff_ms: 1_763_900_000_000
+            }
+        );
+        let field = |v: Value| parse::<RejitterInput>(v).unwrap_err().field;
+        assert_eq!(field(json!({ "worker": 0 })), "cutoffMs");
+        assert_eq!(field(json!({ "cutoffMs": 5 })), "worker");
+        assert_eq!(field(json!({ "worker": -1, "cutoffMs": 5 })), "worker");
+        assert_eq!(
+            field(json!({ "worker": 4_294_967_296u64, "cutoffMs": 5 })),
+            "worker"
+        );
+        assert_eq!(field(json!({ "worker": 0, "cutoffMs": "5" })), "cutoffMs");
+        assert_eq!(
+            field(json!({ "worker": 0, "cutoffMs": 5, "state": {} })),
+            "state"
+        );
+        assert_eq!(field(json!([0, 5])), ".");
+    }
+
+    #[test]
+    fn rejitter_outputs_serialize_in_the_contract_shape() {
+        let state: CircuitState = parse(state_json()).unwrap();
+        let plan = RejitterPlanOutput {
+            version: Version,
+            backlog: 45_000,
+            workers: vec![0, 1, 2],
+            cutoff_ms: 1_763_900_000_000,
+            state,
+        };
+        assert_eq!(
+            serde_json::to_value(&plan).unwrap(),
+            json!({ "version": 1, "backlog": 45_000, "workers": [0, 1, 2], "cutoffMs": 1_763_900_000_000u64, "state": state_json() })
+        );
+        let slice = RejitterOutput {
+            version: Version,
+            moved: 10,
+            failed: 1,
+            remaining_estimate: 3,
+            done: false,
+        };
+        assert_eq!(
+            serde_json::to_value(&slice).unwrap(),
+            json!({ "version": 1, "moved": 10, "failed": 1, "remainingEstimate": 3, "done": false })
+        );
     }
 
     #[test]

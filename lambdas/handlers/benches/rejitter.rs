@@ -302,7 +302,7 @@ async fn run_rejitter_mode(n: u64, latency: Duration, lanes: usize) -> (Figures,
     settings.in_flight_batches = lanes;
     let before = stub.requests.load(Ordering::Relaxed);
     let start = Instant::now();
-    let out = run_rejitter(&queue, &settings, &json!({"worker": 0, "cutoffMs": cutoff}))
+    let out = run_rejitter(&queue, &settings, json!({"worker": 0, "cutoffMs": cutoff}))
         .await
         .expect("rejitter");
     let seconds = start.elapsed().as_secs_f64();

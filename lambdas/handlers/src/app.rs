@@ -170,14 +170,14 @@ where
             ),
             HandlerName::RejitterPlan => {
                 let settings = RejitterSettings::from_config(c)?;
-                Ok(
-                    rejitter::run_plan(&self.queue, &settings, &payload, self.clock.now_ms())
+                to_value(
+                    rejitter::run_plan(&self.queue, &settings, payload, self.clock.now_ms())
                         .await?,
                 )
             }
             HandlerName::Rejitter => {
                 let settings = RejitterSettings::from_config(c)?;
-                to_value(rejitter::run_rejitter(&self.queue, &settings, &payload).await?)
+                to_value(rejitter::run_rejitter(&self.queue, &settings, payload).await?)
             }
         }
     }
@@ -270,6 +270,8 @@ mod tests {
             HandlerName::Probe,
             HandlerName::Ramp,
             HandlerName::Close,
+            HandlerName::RejitterPlan,
+            HandlerName::Rejitter,
         ] {
             let err = app
                 .dispatch(name, json!({ "state": { "version": 3 } }))

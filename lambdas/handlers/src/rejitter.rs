@@ -26,20 +26,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use breaker_core::config::Config;
+use breaker_core::contract::{
+    self, InputError, RejitterInput, RejitterOutput, RejitterPlanOutput, StateInput, Version,
+};
 use breaker_core::message::{OutgoingMessage, ReceivedMessage};
 use breaker_core::ports::{PortError, Queue};
 use breaker_core::rejitter::{self, DelayWindow, Eligibility, WindowError};
 use futures::future::join_all;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-/// Contract version of the documents these handlers read and write.
-pub const CONTRACT_VERSION: u64 = 1;
 /// Long-poll wait of each receive: short, so an empty queue ends the slice quickly.
 pub const RECEIVE_WAIT_SECONDS: u8 = 1;
 /// Attempts for a send or delete entry before it is released / left in place.
@@ -53,8 +53,8 @@ pub const MAX_RECEIVE_ERRORS: u32 = 5;
 #[derive(Debug, thiserror::Error)]
 pub enum RejitterError {
     /// The input document is malformed (names the field); nothing was called.
-    #[error("invalid input: {0}")]
-    Input(String),
+    #[error(transparent)]
+    Input(#[from] InputError),
     /// The settings are invalid (names the variable).
     #[error("invalid re-jitter configuration: {0}")]
     Settings(#[from] WindowError),
@@ -149,96 +149,40 @@ impl RejitterSettings {
     }
 }
 
-fn field<'a>(doc: &'a Value, name: &str) -> Result<&'a Value, RejitterError> {
-    if !doc.is_object() {
-        return Err(RejitterError::Input(
-            "the input must be a JSON object".into(),
-        ));
-    }
-    doc.get(name)
-        .ok_or_else(|| RejitterError::Input(format!("field `{name}` is missing")))
-}
-
-fn u64_field(doc: &Value, name: &str) -> Result<u64, RejitterError> {
-    let v = field(doc, name)?;
-    v.as_u64().ok_or_else(|| {
-        RejitterError::Input(format!(
-            "field `{name}` must be a non-negative integer, got {v}"
-        ))
-    })
-}
-
 /// `rejitter-plan`: `{ "state": <state> }` → `{ version, backlog, workers, cutoffMs, state }`.
-/// `now_ms` is the wall clock (epoch ms). No queue call when disabled; FIFO queues are refused.
+/// `now_ms` is the wall clock (epoch ms). Fails before any queue call on malformed input; no
+/// queue call when disabled; FIFO queues are refused.
 pub async fn run_plan<Q: Queue>(
     queue: &Q,
     settings: &RejitterSettings,
-    input: &Value,
+    input: Value,
     now_ms: u64,
-) -> Result<Value, RejitterError> {
-    let state = field(input, "state")?;
-    if !state.is_object() {
-        return Err(RejitterError::Input(format!(
-            "field `state` must be an object, got {state}"
-        )));
-    }
-    match state.get("version").map(Value::as_u64) {
-        Some(Some(CONTRACT_VERSION)) => {}
-        Some(_) => {
-            return Err(RejitterError::Input(format!(
-                "field `state.version` must be {CONTRACT_VERSION}, got {}",
-                state["version"]
-            )));
-        }
-        None => {
-            return Err(RejitterError::Input(
-                "field `state.version` is missing".into(),
-            ));
-        }
-    }
-    let cutoff = rejitter::cutoff_ms(now_ms);
+) -> Result<RejitterPlanOutput, RejitterError> {
+    let StateInput { state } = contract::parse(input)?;
+    let cutoff_ms = rejitter::cutoff_ms(now_ms);
     if !settings.enabled {
         info!("re-jitter disabled");
-        return Ok(plan_output(0, 0, cutoff, state));
+        return Ok(RejitterPlanOutput {
+            version: Version,
+            backlog: 0,
+            workers: Vec::new(),
+            cutoff_ms,
+            state,
+        });
     }
     let q = queue.info().await?;
     if q.fifo {
         return Err(RejitterError::Fifo);
     }
     let workers = rejitter::worker_count(q.visible, settings.max_workers);
-    info!(
-        backlog = q.visible,
-        workers,
-        cutoff_ms = cutoff,
-        "re-jitter planned"
-    );
-    Ok(plan_output(q.visible, workers, cutoff, state))
-}
-
-fn plan_output(backlog: u64, workers: u32, cutoff_ms: u64, state: &Value) -> Value {
-    json!({
-        "version": CONTRACT_VERSION,
-        "backlog": backlog,
-        "workers": (0..workers).collect::<Vec<u32>>(),
-        "cutoffMs": cutoff_ms,
-        "state": state,
+    info!(backlog = q.visible, workers, cutoff_ms, "re-jitter planned");
+    Ok(RejitterPlanOutput {
+        version: Version,
+        backlog: q.visible,
+        workers: (0..workers).collect(),
+        cutoff_ms,
+        state,
     })
-}
-
-/// Output of one `rejitter` invocation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RejitterOutput {
-    /// Always 1.
-    pub version: u64,
-    /// Originals whose copy SQS confirmed (their delete was attempted).
-    pub moved: u64,
-    /// Originals whose copy could not be sent; released to the queue, untouched.
-    pub failed: u64,
-    /// `ApproximateNumberOfMessages` after the slice (includes messages not to re-jitter).
-    pub remaining_estimate: u64,
-    /// True when the visible backlog of messages to re-jitter is drained.
-    pub done: bool,
 }
 
 /// A copy and the original it replaces.
@@ -550,21 +494,15 @@ impl<Q: Queue> Pass<'_, Q> {
     }
 }
 
-fn parse_rejitter_input(input: &Value) -> Result<(u64, u64), RejitterError> {
-    let worker = u64_field(input, "worker")?;
-    let cutoff = u64_field(input, "cutoffMs")?;
-    Ok((worker, cutoff))
-}
-
 /// `rejitter`: `{ "worker": i, "cutoffMs": epochMs }` →
 /// `{ version, moved, failed, remainingEstimate, done }`. Drains for at most `settings.slice`.
 /// Fails before any queue call on malformed input.
 pub async fn run_rejitter<Q: Queue>(
     queue: &Q,
     settings: &RejitterSettings,
-    input: &Value,
+    input: Value,
 ) -> Result<RejitterOutput, RejitterError> {
-    let (worker, cutoff_ms) = parse_rejitter_input(input)?;
+    let RejitterInput { worker, cutoff_ms } = contract::parse(input)?;
     let started = Instant::now();
     let before = queue.info().await?;
     if before.fifo {
@@ -623,7 +561,7 @@ pub async fn run_rejitter<Q: Queue>(
         "re-jitter slice finished"
     );
     Ok(RejitterOutput {
-        version: CONTRACT_VERSION,
+        version: Version,
         moved,
         failed,
         remaining_estimate,
@@ -638,8 +576,10 @@ mod tests {
     use breaker_core::message::AttributeValue;
     use breaker_core::ports::FaultKind;
     use breaker_testkit::{FakeQueue, Op};
+    use serde_json::json;
 
     use super::*;
+    use crate::testing::state_json;
 
     const OLD_MS: u64 = 60_000; // originals were sent a minute before the plan
 
@@ -690,17 +630,22 @@ mod tests {
         json!({ "worker": 0, "cutoffMs": cutoff })
     }
 
+    /// A `rejitter-plan` input with a full, valid circuit state.
+    fn plan_input() -> Value {
+        json!({ "state": state_json(1_000, 3, 1, Some(50)) })
+    }
+
     #[tokio::test(start_paused = true)]
     async fn moves_every_old_message_once_as_a_faithful_delayed_copy() {
         let (q, cutoff) = backlog(95);
         let before = q.messages();
-        let out = run_rejitter(&q, &settings(5, 60), &input(cutoff))
+        let out = run_rejitter(&q, &settings(5, 60), input(cutoff))
             .await
             .unwrap();
         assert_eq!(
             out,
             RejitterOutput {
-                version: 1,
+                version: Version,
                 moved: 95,
                 failed: 0,
                 remaining_estimate: 0,
@@ -754,7 +699,7 @@ mod tests {
     async fn messages_sent_after_the_cutoff_are_left_alone_and_hidden() {
         let (q, cutoff) = backlog(5);
         let fresh: Vec<String> = (100..105).map(|i| q.push(message(i))).collect();
-        let out = run_rejitter(&q, &settings(5, 60), &input(cutoff))
+        let out = run_rejitter(&q, &settings(5, 60), input(cutoff))
             .await
             .unwrap();
         assert_eq!(out.moved, 5);
@@ -776,7 +721,7 @@ mod tests {
     async fn copies_sent_by_this_pass_are_not_moved_again() {
         // Window 0–0: every copy is visible at once, amid the originals still to move.
         let (q, cutoff) = backlog(200);
-        let out = run_rejitter(&q, &settings(0, 0), &input(cutoff))
+        let out = run_rejitter(&q, &settings(0, 0), input(cutoff))
             .await
             .unwrap();
         assert_eq!(out.moved, 200);
@@ -796,7 +741,7 @@ mod tests {
         let poison = message(7).body;
         let p = poison.clone();
         q.fail_send_entries(move |m| m.body == p, None, "InternalError", false);
-        let out = run_rejitter(&q, &settings(5, 60), &input(cutoff))
+        let out = run_rejitter(&q, &settings(5, 60), input(cutoff))
             .await
             .unwrap();
         assert_eq!((out.moved, out.failed), (29, 1));
@@ -833,7 +778,7 @@ mod tests {
             FaultKind::Retryable,
             "ServiceUnavailable",
         );
-        let out = run_rejitter(&q, &settings(5, 60), &input(cutoff))
+        let out = run_rejitter(&q, &settings(5, 60), input(cutoff))
             .await
             .unwrap();
         assert_eq!((out.moved, out.failed), (40, 0));
@@ -850,7 +795,7 @@ mod tests {
         let sticky = message(11).body;
         let s = sticky.clone();
         q.fail_delete_entries(move |m| m.body == s, None, "InternalError");
-        let out = run_rejitter(&q, &settings(5, 60), &input(cutoff))
+        let out = run_rejitter(&q, &settings(5, 60), input(cutoff))
             .await
             .unwrap();
         assert_eq!(out.moved, 20);
@@ -868,7 +813,7 @@ mod tests {
     async fn non_retryable_send_error_fails_without_deleting_anything() {
         let (q, cutoff) = backlog(25);
         q.fail_calls(Op::SendBatch, None, FaultKind::NonRetryable, "AccessDenied");
-        let err = run_rejitter(&q, &settings(5, 60), &input(cutoff))
+        let err = run_rejitter(&q, &settings(5, 60), input(cutoff))
             .await
             .unwrap_err();
         assert_eq!(err.error_type(), "NonRetryable");
@@ -889,7 +834,7 @@ mod tests {
         for _ in 0..2 {
             q.receive(1, 0, 0).await.unwrap(); // the consumer failed it twice
         }
-        let out = run_rejitter(&q, &settings(5, 60), &input(cutoff))
+        let out = run_rejitter(&q, &settings(5, 60), input(cutoff))
             .await
             .unwrap();
         assert_eq!(out.moved, 1);
@@ -906,7 +851,7 @@ mod tests {
         q.set_latency(Duration::from_millis(100));
         let mut s = settings(5, 60);
         s.slice = Duration::from_secs(5);
-        let out = run_rejitter(&q, &s, &input(cutoff)).await.unwrap();
+        let out = run_rejitter(&q, &s, input(cutoff)).await.unwrap();
         assert!(!out.done);
         assert!(out.moved > 0 && out.moved < 5_000, "moved {}", out.moved);
         assert_eq!(out.remaining_estimate, 5_000 - out.moved);
@@ -917,51 +862,94 @@ mod tests {
     async fn fifo_queue_is_refused_with_a_clear_error() {
         let q = FakeQueue::builder().fifo(true).build();
         q.push_body("a");
-        let err = run_rejitter(&q, &settings(5, 60), &input(1))
+        let err = run_rejitter(&q, &settings(5, 60), input(1))
             .await
             .unwrap_err();
         assert!(matches!(err, RejitterError::Fifo));
         assert!(err.to_string().contains("FIFO"));
         assert_eq!(q.calls(), vec![Op::Info]);
-        let err = run_plan(&q, &settings(5, 60), &json!({"state": {"version": 1}}), 10)
+        let err = run_plan(&q, &settings(5, 60), plan_input(), 10)
             .await
             .unwrap_err();
         assert!(matches!(err, RejitterError::Fifo));
     }
 
     #[tokio::test]
-    async fn malformed_input_names_the_field_and_calls_nothing() {
+    async fn malformed_rejitter_input_names_the_field_and_calls_nothing() {
         let q = FakeQueue::new();
         let s = settings(5, 60);
         let cases = [
-            (json!({"worker": 0}), "`cutoffMs` is missing"),
+            (
+                json!({"worker": 0}),
+                "invalid input at `cutoffMs`: missing field `cutoffMs`",
+            ),
             (
                 json!({"worker": "x", "cutoffMs": 5}),
-                "`worker` must be a non-negative integer",
+                "invalid input at `worker`: invalid type: string \"x\"",
             ),
             (
                 json!({"worker": 0, "cutoffMs": -1}),
-                "`cutoffMs` must be a non-negative integer",
+                "invalid input at `cutoffMs`: invalid value: integer `-1`",
             ),
-            (json!([1, 2]), "must be a JSON object"),
+            (
+                json!({"worker": 0, "cutoffMs": 5, "state": state_json(1_000, 0, 0, None)}),
+                "invalid input at `state`: unknown field `state`",
+            ),
+            (
+                json!([1, 2]),
+                "invalid input at `.`: expected a JSON object, got an array",
+            ),
         ];
         for (doc, expected) in cases {
-            let err = run_rejitter(&q, &s, &doc).await.unwrap_err();
+            let err = run_rejitter(&q, &s, doc.clone()).await.unwrap_err();
+            assert!(matches!(err, RejitterError::Input(_)), "{doc}: {err:?}");
             assert_eq!(err.error_type(), "NonRetryable");
-            assert!(err.to_string().contains(expected), "{doc}: {err}");
+            assert!(err.to_string().starts_with(expected), "{doc}: {err}");
         }
+        assert!(q.calls().is_empty());
+    }
+
+    #[tokio::test]
+    async fn malformed_plan_input_names_the_field_and_calls_nothing() {
+        let q = FakeQueue::new();
+        let s = settings(5, 60);
+        let with_state = |edit: &dyn Fn(&mut Value)| {
+            let mut doc = plan_input();
+            edit(&mut doc["state"]);
+            doc
+        };
         let plans = [
-            (json!({}), "`state` is missing"),
-            (json!({"state": 3}), "`state` must be an object"),
-            (json!({"state": {}}), "`state.version` is missing"),
+            (json!({}), "invalid input at `state`: missing field `state`"),
             (
-                json!({"state": {"version": 2}}),
-                "`state.version` must be 1",
+                json!({"state": 3}),
+                "invalid input at `state`: invalid type: integer `3`",
+            ),
+            (
+                json!({"state": {"version": 1}}),
+                "invalid input at `state.openedAtMs`: missing field `openedAtMs`",
+            ),
+            (
+                with_state(&|st| st["version"] = json!(2)),
+                "invalid input at `state.version`: unsupported version 2",
+            ),
+            (
+                with_state(&|st| st["attempt"] = json!("three")),
+                "invalid input at `state.attempt`: invalid type: string",
+            ),
+            (
+                with_state(&|st| st["backlog"] = json!(7)),
+                "invalid input at `state.backlog`: unknown field `backlog`",
+            ),
+            (
+                json!({"state": state_json(1_000, 0, 0, None), "cutoffMs": 5}),
+                "invalid input at `cutoffMs`: unknown field `cutoffMs`",
             ),
         ];
         for (doc, expected) in plans {
-            let err = run_plan(&q, &s, &doc, 10).await.unwrap_err();
-            assert!(err.to_string().contains(expected), "{doc}: {err}");
+            let err = run_plan(&q, &s, doc.clone(), 10).await.unwrap_err();
+            assert!(matches!(err, RejitterError::Input(_)), "{doc}: {err:?}");
+            assert_eq!(err.error_type(), "NonRetryable");
+            assert!(err.to_string().starts_with(expected), "{doc}: {err}");
         }
         assert!(q.calls().is_empty());
     }
@@ -981,17 +969,17 @@ mod tests {
         for i in 0..45_000 {
             q.push_body(i.to_string());
         }
-        let state = json!({"version": 1, "attempt": 3, "openedAtMs": 5});
+        let state = state_json(5, 3, 2, None);
         let out = run_plan(
             &q,
             &settings(0, 300),
-            &json!({ "state": state }),
+            json!({ "state": state }),
             1_700_000_000_000,
         )
         .await
         .unwrap();
         assert_eq!(
-            out,
+            serde_json::to_value(out).unwrap(),
             json!({
                 "version": 1,
                 "backlog": 45_000,
@@ -1005,16 +993,18 @@ mod tests {
     #[tokio::test]
     async fn plan_has_no_workers_for_an_empty_queue_or_when_disabled() {
         let q = FakeQueue::new();
-        let doc = json!({"state": {"version": 1}});
-        let out = run_plan(&q, &settings(0, 300), &doc, 5_000).await.unwrap();
-        assert_eq!(out["workers"], json!([]));
-        assert_eq!(out["backlog"], 0);
+        let out = run_plan(&q, &settings(0, 300), plan_input(), 5_000)
+            .await
+            .unwrap();
+        assert!(out.workers.is_empty());
+        assert_eq!(out.backlog, 0);
         q.push_body("x");
         let mut off = settings(0, 300);
         off.enabled = false;
         let calls = q.calls().len();
-        let out = run_plan(&q, &off, &doc, 5_000).await.unwrap();
-        assert_eq!(out["workers"], json!([]));
+        let out = run_plan(&q, &off, plan_input(), 5_000).await.unwrap();
+        assert!(out.workers.is_empty());
+        assert_eq!(out.cutoff_ms, rejitter::cutoff_ms(5_000));
         assert_eq!(q.calls().len(), calls, "no queue call when disabled");
     }
 }
@@ -1028,8 +1018,10 @@ mod moto_tests {
     use breaker_core::message::AttributeValue;
     use breaker_testkit::MotoServer;
     use futures::StreamExt;
+    use serde_json::json;
 
     use super::*;
+    use crate::testing::state_json;
 
     const N: usize = 5_000;
 
@@ -1115,20 +1107,20 @@ mod moto_tests {
         let plan = run_plan(
             &queue,
             &settings,
-            &json!({"state": {"version": 1}}),
+            json!({ "state": state_json(epoch_ms(), 1, 1, None) }),
             epoch_ms(),
         )
         .await
         .unwrap();
-        assert_eq!(plan["backlog"], count as u64);
-        assert_eq!(plan["workers"], json!([0]));
-        let cutoff = plan["cutoffMs"].as_u64().unwrap();
+        assert_eq!(plan.backlog, count as u64);
+        assert_eq!(plan.workers, vec![0]);
+        let cutoff = plan.cutoff_ms;
 
         let (mut moved, mut rounds) = (0, 0);
         loop {
             let input = json!({"worker": 0, "cutoffMs": cutoff});
             let started = std::time::Instant::now();
-            let out = run_rejitter(&queue, &settings, &input).await.unwrap();
+            let out = run_rejitter(&queue, &settings, input).await.unwrap();
             eprintln!("{name}: slice {rounds}: {out:?} in {:?}", started.elapsed());
             assert_eq!(out.failed, 0);
             moved += out.moved;
