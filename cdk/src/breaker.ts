@@ -10,27 +10,7 @@ import { Construct, IConstruct } from 'constructs';
 import { bootstrapAssetPath } from './assets';
 import { ResolvedConfig, resolveConfig } from './config';
 import { SqsCircuitBreakerProps } from './props';
-import { buildWorkflow, METRIC_NAMESPACE, PUT_METRIC_STATEMENT, WorkflowFunctions } from './workflow';
-
-/** The breaker's Lambda functions, one per handler of the shared `bootstrap` binary. */
-export interface CircuitBreakerFunctions {
-  /** `open`: single-flight check, disables the event-source mapping. */
-  readonly open: lambda.IFunction;
-  /** `backoff`: next wait, max-open-duration and continue-as-new decisions. */
-  readonly backoff: lambda.IFunction;
-  /** `probe`: hands real messages to the consumer and judges its health. */
-  readonly probe: lambda.IFunction;
-  /** `rejitter-plan`: sizes the backlog and the re-jitter workers. */
-  readonly rejitterPlan: lambda.IFunction;
-  /** `rejitter`: re-sends queued messages with a random delay. */
-  readonly rejitter: lambda.IFunction;
-  /** `ramp`: re-enables the mapping step by step, reopening on relapse. */
-  readonly ramp: lambda.IFunction;
-  /** `close`: restores the scaling configuration and resets the alarm. */
-  readonly close: lambda.IFunction;
-  /** `stuck`: the last resort that reports a circuit left open. */
-  readonly stuck: lambda.IFunction;
-}
+import { buildWorkflow, CircuitBreakerFunctions, METRIC_NAMESPACE, PUT_METRIC_STATEMENT } from './workflow';
 
 /** Per-handler settings: handler name, construct id, timeout. */
 const HANDLERS: ReadonlyArray<{ key: keyof CircuitBreakerFunctions; handler: string; id: string; timeout: (c: ResolvedConfig) => number; why: string }> = [
@@ -183,7 +163,7 @@ export class SqsCircuitBreaker extends Construct {
       removalPolicy: cdk.RemovalPolicy.DESTROY,
     });
     const self = sfn.StateMachine.fromStateMachineArn(this, 'Self', stateMachineArn);
-    const definition = buildWorkflow(this, { functions: fns as WorkflowFunctions, self, circuitName: this.circuitName, rejitterWorkers: config.rejitterWorkers });
+    const definition = buildWorkflow(this, { functions: fns, self, circuitName: this.circuitName, rejitterWorkers: config.rejitterWorkers });
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineName,
       stateMachineType: sfn.StateMachineType.STANDARD,

@@ -3,3 +3,4 @@
  */
 export * from './props';
 export * from './breaker';
+export type { CircuitBreakerFunctions } from './workflow';

@@ -24,21 +24,32 @@ export const LAMBDA_SERVICE_ERRORS = [
   'Lambda.TooManyRequestsException',
 ];
 
-/** The handler functions the workflow invokes, keyed by their handler name (CONTRACT.md). */
-export interface WorkflowFunctions {
+/**
+ * The breaker's Lambda functions, one per handler of the shared `bootstrap` binary, keyed by their
+ * handler name (CONTRACT.md); the workflow invokes them.
+ */
+export interface CircuitBreakerFunctions {
+  /** `open`: single-flight check, disables the event-source mapping. */
   readonly open: lambda.IFunction;
+  /** `backoff`: next wait, max-open-duration and continue-as-new decisions. */
   readonly backoff: lambda.IFunction;
+  /** `probe`: hands real messages to the consumer and judges its health. */
   readonly probe: lambda.IFunction;
+  /** `rejitter-plan`: sizes the backlog and the re-jitter workers. */
   readonly rejitterPlan: lambda.IFunction;
+  /** `rejitter`: re-sends queued messages with a random delay. */
   readonly rejitter: lambda.IFunction;
+  /** `ramp`: re-enables the mapping step by step, reopening on relapse. */
   readonly ramp: lambda.IFunction;
+  /** `close`: restores the scaling configuration and resets the alarm. */
   readonly close: lambda.IFunction;
+  /** `stuck`: the last resort that reports a circuit left open. */
   readonly stuck: lambda.IFunction;
 }
 
 /** What the workflow needs besides the functions. */
 export interface WorkflowOptions {
-  readonly functions: WorkflowFunctions;
+  readonly functions: CircuitBreakerFunctions;
   /** The state machine itself, for continue-as-new (imported by ARN to avoid a cycle). */
   readonly self: sfn.IStateMachine;
   readonly circuitName: string;

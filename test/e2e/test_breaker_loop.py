@@ -1,13 +1,16 @@
 """End to end on the local cloud: the example stack deployed with the real CDK CLI, the real
-Rust handlers and consumer (host builds), two outages. One scenario runs once per module; each
-test asserts one property of it."""
+Rust handlers and consumer (host builds), two outages: the first closes by itself once the flag
+clears, the second is closed by an operator with the `breaker` CLI. One scenario runs once per
+module; each test asserts one property of it."""
 import json
+import os
+import subprocess
 import time
 
 import pytest
 
 from localcloud.cloud import LocalCloud
-from localcloud.scenario import Scenario, deploy, drain, host_binaries, outage
+from localcloud.scenario import ROOT, STACK, Scenario, deploy, drain, host_binaries, outage, run as run_cmd
 
 ALARM_PERIOD = 10
 # From the first failing invocation: the failing period completes (≤ one period), the evaluator
@@ -15,10 +18,27 @@ ALARM_PERIOD = 10
 LATENCY = 8
 
 
+def breaker_cli(cloud, *args):
+    """Run the operator CLI (host build) against the local cloud; returns its JSON output."""
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+    exe = os.path.join(target, "debug", "breaker")
+    env = dict(os.environ, **cloud.client_env())
+    out = subprocess.run([exe, "--stack-name", STACK, "--json", *args], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, f"breaker {' '.join(args)} failed: {out.stderr}"
+    return json.loads(out.stdout)
+
+
+def entered_states(scn, execution_arn):
+    events = scn.sfn.get_execution_history(executionArn=execution_arn)["events"]
+    return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     work = tmp_path_factory.mktemp("e2e")
     binaries = host_binaries()
+    run_cmd(["cargo", "build", "-p", "breaker-cli", "--bin", "breaker"], cwd=ROOT, timeout=1800)
     cloud = LocalCloud(binaries=binaries, work_dir=str(work)).start()
     try:
         d = deploy(cloud, {"demo": "true", "alarmPeriodSeconds": str(ALARM_PERIOD)}, str(work), log=lambda m: None)
@@ -44,11 +64,25 @@ def run(tmp_path_factory):
             duplicate["running_after"] = len(scn.executions("RUNNING"))
 
         first = outage(scn, 10, lambda s: None, during_open=inject_duplicate)
-        second = outage(scn, 0, lambda s: None)
+        manual = {}
+
+        def wait_for_backoff():
+            manual["recovery"] = scn.executions("RUNNING")[0]["executionArn"]
+            scn.wait_until(lambda s: "Back Off" in entered_states(scn, manual["recovery"]), 60)
+
+        def close_by_hand():
+            manual["cli"] = breaker_cli(cloud, "close")
+            scn.mark("breaker close")
+
+        second = outage(scn, 0, lambda s: None, during_open=wait_for_backoff, on_healed=close_by_hand)
+        manual["recovery_status"] = scn.sfn.describe_execution(executionArn=manual["recovery"])["status"]
+        closing = manual["cli"]["executionArn"]
+        manual["status"] = scn.sfn.describe_execution(executionArn=closing)["status"]
+        manual["states"] = entered_states(scn, closing)
         scn.stop_sending()
         drain(scn, 120, lambda s: None)
-        yield {"scn": scn, "first": first, "second": second, "duplicate": duplicate, "summary": scn.summary(),
-               "timings": d["timings"]}
+        yield {"scn": scn, "first": first, "second": second, "manual": manual, "duplicate": duplicate,
+               "summary": scn.summary(), "timings": d["timings"]}
     finally:
         cloud.stop()
 
@@ -73,7 +107,7 @@ def test_every_message_is_processed_at_least_once(run):
 
 
 def test_circuit_closes_after_the_flag_clears(run):
-    for o in (run["first"], run["second"]):
+    for o in (run["first"], run["second"]):  # the second with `breaker close`
         assert o.closed_at is not None and o.closed_at > o.healed_at
     scn = run["scn"]
     esm = scn.esm()
@@ -101,3 +135,13 @@ def test_two_alarm_events_start_only_one_recovery(run):
     opened = [e for e in run["scn"].breaker_events
               if e["type"] == "Circuit Opened" and first.failing_at <= e["at"] <= first.closed_at]
     assert len(opened) == 1, json.dumps(opened)
+
+
+def test_breaker_close_hands_over_to_a_manual_close_that_skips_backoff_and_probe(run):
+    """The second outage: once its recovery backs off, the flag clears and an operator runs
+    `breaker close`."""
+    m = run["manual"]
+    assert m["cli"]["stopped"] == [m["recovery"].rsplit(":", 1)[1]] and m["recovery_status"] == "ABORTED"
+    assert m["cli"]["name"].startswith("manual-close-") and m["status"] == "SUCCEEDED"
+    assert "Plan Re-jitter" in m["states"] and "Close Circuit" in m["states"], m["states"]
+    assert not {"Compute Backoff", "Back Off", "Probe Consumer"} & set(m["states"]), m["states"]

@@ -324,8 +324,10 @@ class Outage:
 
 
 def outage(scn: Scenario, hold_open_s: float, on_sample: Callable[[dict], None], during_open: Callable[[], None] = lambda: None,
-           trip_timeout: Optional[float] = None, close_timeout: float = 240, mode: str = "fail") -> Outage:
-    """Flag on until the breaker trips, keep it failing ``hold_open_s`` more, flag off, wait closed."""
+           trip_timeout: Optional[float] = None, close_timeout: float = 240, mode: str = "fail",
+           on_healed: Callable[[], None] = lambda: None) -> Outage:
+    """Flag on until the breaker trips, keep it failing ``hold_open_s`` more, flag off (then
+    ``on_healed``, e.g. an operator's `breaker close`), wait closed."""
     errors_before = scn.ledger.counts()[1]
     o = Outage(failing_at=scn.set_flag(mode))
     scn.wait_until(lambda s: s["esm"] in ("Disabled", "Disabling"), trip_timeout or 2 * scn.alarm_period + 30, on_sample)
@@ -337,6 +339,7 @@ def outage(scn: Scenario, hold_open_s: float, on_sample: Callable[[dict], None],
     end = time.time() + hold_open_s
     scn.wait_until(lambda s: time.time() >= end, hold_open_s + 5, on_sample)
     o.healed_at = scn.set_flag("ok")
+    on_healed()
     scn.wait_until(scn.is_closed, close_timeout, on_sample)
     o.closed_at = scn.mark("closed")
     return o
