@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Callable
 
 from moto.cloudformation import parsing
 from moto.cloudformation.exceptions import CloudFormationError
@@ -233,28 +233,36 @@ def _resolve_update_parameters(self, instance, incoming_params):
 
 
 # -- Lambda Architectures, role ManagedPolicyArns, state-machine logging ---------------------
+def _after_create_and_update(model, fix: Callable[[Any, dict, str, str], None]) -> None:
+    """Wrap ``model``'s CloudFormation create and update: ``fix(resource, properties, account_id,
+    region_name)`` completes what moto built before it is returned."""
+    create, update = model.create_from_cloudformation_json, model.update_from_cloudformation_json
+
+    @classmethod
+    def create_fixed(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        resource = create.__func__(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        fix(resource, cloudformation_json.get("Properties", {}), account_id, region_name)
+        return resource
+
+    @classmethod
+    def update_fixed(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        resource = update.__func__(cls, original_resource, new_resource_name, cloudformation_json, account_id,
+                                   region_name)
+        fix(resource, cloudformation_json.get("Properties", {}), account_id, region_name)
+        return resource
+
+    model.create_from_cloudformation_json = create_fixed
+    model.update_from_cloudformation_json = update_fixed
+
+
 def _wrap_lambda() -> None:
     from moto.awslambda.models import LambdaFunction
 
-    create, update = LambdaFunction.create_from_cloudformation_json, LambdaFunction.update_from_cloudformation_json
-
-    def set_arch(fn, props):
+    def set_arch(fn, props: dict, _account_id: str, _region_name: str) -> None:
         if props.get("Architectures"):
             fn.architectures = list(props["Architectures"])
-        return fn
 
-    @classmethod
-    def create_fn(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
-        fn = create.__func__(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
-        return set_arch(fn, cloudformation_json["Properties"])
-
-    @classmethod
-    def update_fn(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
-        fn = update.__func__(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name)
-        return set_arch(fn, cloudformation_json["Properties"])
-
-    LambdaFunction.create_from_cloudformation_json = create_fn
-    LambdaFunction.update_from_cloudformation_json = update_fn
+    _after_create_and_update(LambdaFunction, set_arch)
 
 
 def _sync_managed_policies(role, props: dict, account_id: str, region_name: str) -> None:
@@ -273,22 +281,7 @@ def _sync_managed_policies(role, props: dict, account_id: str, region_name: str)
 def _wrap_role() -> None:
     from moto.iam.models import Role
 
-    create, update = Role.create_from_cloudformation_json, Role.update_from_cloudformation_json
-
-    @classmethod
-    def create_role(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
-        role = create.__func__(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
-        _sync_managed_policies(role, cloudformation_json["Properties"], account_id, region_name)
-        return role
-
-    @classmethod
-    def update_role(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
-        role = update.__func__(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name)
-        _sync_managed_policies(role, cloudformation_json["Properties"], account_id, region_name)
-        return role
-
-    Role.create_from_cloudformation_json = create_role
-    Role.update_from_cloudformation_json = update_role
+    _after_create_and_update(Role, _sync_managed_policies)
 
 
 def _camel(doc: Any) -> Any:
@@ -303,27 +296,13 @@ def _camel(doc: Any) -> Any:
 def _wrap_state_machine() -> None:
     from moto.stepfunctions.models import StateMachine
 
-    create, update = StateMachine.create_from_cloudformation_json, StateMachine.update_from_cloudformation_json
-
-    def configure(sm, props):
+    def configure(sm, props: dict, _account_id: str, _region_name: str) -> None:
         if props.get("LoggingConfiguration"):
             sm.loggingConfiguration = _camel(props["LoggingConfiguration"])
         if props.get("TracingConfiguration"):
             sm.tracingConfiguration = _camel(props["TracingConfiguration"])
-        return sm
 
-    @classmethod
-    def create_sm(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
-        sm = create.__func__(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
-        return configure(sm, cloudformation_json["Properties"])
-
-    @classmethod
-    def update_sm(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
-        sm = update.__func__(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name)
-        return configure(sm, cloudformation_json.get("Properties", {}))
-
-    StateMachine.create_from_cloudformation_json = create_sm
-    StateMachine.update_from_cloudformation_json = update_sm
+    _after_create_and_update(StateMachine, configure)
 
 
 def _wrap_ssm_parameter() -> None:
