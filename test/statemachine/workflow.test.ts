@@ -10,6 +10,11 @@ function expectScripted(run: Run): void {
   expect(run.unscripted.map((c) => `${c.state} -> ${c.target}`)).toEqual([]);
 }
 
+/** The replies of `open` (proceed) and the first `backoff` (wait). */
+function openedAndBackingOff(): Record<string, unknown[]> {
+  return { open: [reply.proceed()], backoff: [reply.wait()] };
+}
+
 /** The replies of a full recovery after `open` and the first backoff: healthy probe to close. */
 function recoveryAfterProbe(): Record<string, unknown[]> {
   return {
@@ -82,8 +87,7 @@ describe('executing the workflow', () => {
 
   test('re-jitter runs one Map iteration per planned worker and loops each until it is done', async () => {
     const run = await runWorkflow(wf, {
-      open: [reply.proceed()],
-      backoff: [reply.wait()],
+      ...openedAndBackingOff(),
       probe: [reply.probe('healthy')],
       ...recoveryAfterProbe(),
     }, ALARM_EVENT);
@@ -95,8 +99,7 @@ describe('executing the workflow', () => {
 
   test('the ramp starts at step 0 and hands each result back to the next step', async () => {
     const run = await runWorkflow(wf, {
-      open: [reply.proceed()],
-      backoff: [reply.wait()],
+      ...openedAndBackingOff(),
       probe: [reply.probe('healthy', circuit(1))],
       ...recoveryAfterProbe(),
     }, ALARM_EVENT);
@@ -107,8 +110,7 @@ describe('executing the workflow', () => {
 
   test('publishes how long the circuit was open as the OpenSeconds metric of this circuit', async () => {
     const run = await runWorkflow(wf, {
-      open: [reply.proceed()],
-      backoff: [reply.wait()],
+      ...openedAndBackingOff(),
       probe: [reply.probe('healthy')],
       ...recoveryAfterProbe(),
     }, ALARM_EVENT);
@@ -119,8 +121,7 @@ describe('executing the workflow', () => {
 
   test('a failed metric publication does not fail a closed circuit', async () => {
     const run = await runWorkflow(wf, {
-      open: [reply.proceed()],
-      backoff: [reply.wait()],
+      ...openedAndBackingOff(),
       probe: [reply.probe('healthy')],
       ...recoveryAfterProbe(),
       // The first call and its three retries all fail.
@@ -151,8 +152,7 @@ describe('executing the workflow', () => {
 
   test('an empty queue is healthy enough: no re-jitter worker runs, the circuit closes', async () => {
     const run = await runWorkflow(wf, {
-      open: [reply.proceed()],
-      backoff: [reply.wait()],
+      ...openedAndBackingOff(),
       probe: [reply.probe('empty')],
       'rejitter-plan': [reply.plan([])],
       ramp: [reply.rampStep(1), reply.rampDone(2)],
@@ -193,8 +193,7 @@ describe('executing the workflow', () => {
 
   test('a throttled Lambda is retried and the recovery carries on', async () => {
     const run = await runWorkflow(wf, {
-      open: [reply.proceed()],
-      backoff: [reply.wait()],
+      ...openedAndBackingOff(),
       probe: [fail('Lambda.TooManyRequestsException', 'Rate Exceeded.'), fail('Lambda.ServiceException'), reply.probe('healthy')],
       ...recoveryAfterProbe(),
     }, ALARM_EVENT);
@@ -219,8 +218,7 @@ describe('executing the workflow', () => {
   test('Retryable errors that never stop end in a stuck-open report carrying the circuit state', async () => {
     const s = circuit(1);
     const run = await runWorkflow(wf, {
-      open: [reply.proceed()],
-      backoff: [reply.wait()],
+      ...openedAndBackingOff(),
       probe: [reply.probe('healthy', s)],
       'rejitter-plan': [reply.plan([])],
       ramp: Array.from({ length: 6 }, () => fail('Retryable', 'throttled')),
@@ -236,8 +234,7 @@ describe('executing the workflow', () => {
 
   test('a NonRetryable error is not retried and is reported stuck open at once', async () => {
     const run = await runWorkflow(wf, {
-      open: [reply.proceed()],
-      backoff: [reply.wait()],
+      ...openedAndBackingOff(),
       probe: [fail('NonRetryable', 'AccessDeniedException: sqs:ReceiveMessage')],
       stuck: [reply.reported()],
     }, ALARM_EVENT);
@@ -276,8 +273,7 @@ describe('executing the workflow', () => {
   test('a failing re-jitter worker fails the Map, which reports the circuit stuck open', async () => {
     const s = circuit(1);
     const run = await runWorkflow(wf, {
-      open: [reply.proceed()],
-      backoff: [reply.wait()],
+      ...openedAndBackingOff(),
       probe: [reply.probe('healthy', s)],
       'rejitter-plan': [reply.plan([0], s)],
       rejitter: [fail('NonRetryable', 'send failed')],
@@ -412,8 +408,7 @@ describe('executing the workflow', () => {
 
   test('a re-jitter slice without a boolean "done" fails its worker and is reported stuck open', async () => {
     const run = await runWorkflow(wf, {
-      open: [reply.proceed()],
-      backoff: [reply.wait()],
+      ...openedAndBackingOff(),
       probe: [reply.probe('healthy')],
       'rejitter-plan': [reply.plan([0])],
       rejitter: [{ version: 1, moved: 3 }],
@@ -437,8 +432,7 @@ describe('executing the workflow', () => {
 
   test('an output missing a field the next state reads is reported stuck open, never a States.Runtime failure', async () => {
     const run = await runWorkflow(wf, {
-      open: [reply.proceed()],
-      backoff: [reply.wait()],
+      ...openedAndBackingOff(),
       probe: [{ version: 1, verdict: 'healthy', probed: 1 }],
       stuck: [reply.reported()],
     }, ALARM_EVENT);
@@ -457,8 +451,7 @@ describe('executing the workflow', () => {
 
   test('a close without openSeconds still ends closed, just without the metric', async () => {
     const run = await runWorkflow(wf, {
-      open: [reply.proceed()],
-      backoff: [reply.wait()],
+      ...openedAndBackingOff(),
       probe: [reply.probe('empty')],
       'rejitter-plan': [reply.plan([])],
       ramp: [reply.rampDone(1)],
