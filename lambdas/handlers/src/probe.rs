@@ -258,21 +258,10 @@ mod tests {
             id: String::new(),
             body: format!("{{\"order\":{n}}}"),
             message_attributes: BTreeMap::from([
-                (
-                    "tenant".into(),
-                    AttributeValue {
-                        data_type: "String".into(),
-                        string_value: Some("acme".into()),
-                        binary_value: None,
-                    },
-                ),
+                ("tenant".into(), AttributeValue::string("String", "acme")),
                 (
                     "sig".into(),
-                    AttributeValue {
-                        data_type: "Binary".into(),
-                        string_value: None,
-                        binary_value: Some(vec![0, 159, 255]),
-                    },
+                    AttributeValue::binary("Binary", vec![0, 159, 255]),
                 ),
             ]),
             trace_header: Some(format!("Root=1-5759e988-bd862e3fe1be46a99427{n:04}")),
