@@ -117,15 +117,24 @@ fn down(from: Millis, to: Millis) -> Phase {
     }
 }
 
-/// A plain outage of `length`.
-pub fn outage(name: &str, length: Millis) -> Scenario {
+/// The downstream in `health` for `length` from [`WARMUP`], then healthy.
+fn degraded(name: &str, description: &str, health: Health, length: Millis) -> Scenario {
     let end = WARMUP + length;
     base(
         name,
-        "downstream down, then healthy",
-        vec![down(WARMUP, end)],
+        description,
+        vec![Phase {
+            start: WARMUP,
+            end,
+            health,
+        }],
         end,
     )
+}
+
+/// A plain outage of `length`.
+pub fn outage(name: &str, length: Millis) -> Scenario {
+    degraded(name, "downstream down, then healthy", Health::DOWN, length)
 }
 
 /// All standard scenarios, in table order.
@@ -161,15 +170,11 @@ pub fn standard() -> Vec<Scenario> {
         latency: None,
         capacity_factor: 1.0,
     };
-    v.push(base(
+    v.push(degraded(
         "partial-50",
         "50% of calls fail for 30 min",
-        vec![Phase {
-            start: WARMUP,
-            end: WARMUP + 30 * MINUTE,
-            health: half,
-        }],
-        WARMUP + 30 * MINUTE,
+        half,
+        30 * MINUTE,
     ));
 
     let slow = Health {
@@ -177,15 +182,11 @@ pub fn standard() -> Vec<Scenario> {
         latency: Some(40 * SECOND),
         capacity_factor: 1.0,
     };
-    v.push(base(
+    v.push(degraded(
         "slow",
         "calls take 40 s (> 30 s timeout) for 30 min",
-        vec![Phase {
-            start: WARMUP,
-            end: WARMUP + 30 * MINUTE,
-            health: slow,
-        }],
-        WARMUP + 30 * MINUTE,
+        slow,
+        30 * MINUTE,
     ));
 
     let weak = Health {
