@@ -8,7 +8,7 @@
 //! minute, 2 of 3 one-minute datapoints, missing data not breaching. Every scenario starts healthy
 //! and the trouble begins 10 minutes in.
 
-use crate::cloudwatch::{AlarmConfig, MissingData};
+use crate::cloudwatch::AlarmConfig;
 use crate::downstream::{DownstreamConfig, Health, Phase};
 use crate::esm::EsmConfig;
 use crate::queue::QueueConfig;
@@ -95,14 +95,7 @@ fn base(name: &str, description: &str, phases: Vec<Phase>, healed_at: Millis) ->
             memory_mb: 512,
             overhead: 30,
         },
-        alarm: AlarmConfig {
-            evaluation_periods: 3,
-            datapoints_to_alarm: 2,
-            threshold_percent: 10.0,
-            min_invocations: 5,
-            missing: MissingData::NotBreaching,
-            lag: 20 * SECOND,
-        },
+        alarm: AlarmConfig::STANDARD,
         trouble_start: WARMUP,
         healed_at,
         horizon: healed_at + 8 * HOUR,
