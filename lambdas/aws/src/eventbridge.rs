@@ -119,41 +119,39 @@ mod tests {
         assert_eq!(rule.num_calls(), 1);
     }
 
-    #[tokio::test]
-    async fn rejected_entry_is_an_error() {
-        let rule = mock!(Client::put_events).then_output(|| {
+    /// The error `put` returns when `PutEvents` answers with this one failed entry.
+    async fn put_rejected(entry: PutEventsResultEntry) -> PortError {
+        let rule = mock!(Client::put_events).then_output(move || {
             PutEventsOutput::builder()
                 .failed_entry_count(1)
-                .entries(
-                    PutEventsResultEntry::builder()
-                        .error_code("ThrottlingException")
-                        .error_message("slow down")
-                        .build(),
-                )
+                .entries(entry.clone())
                 .build()
         });
-        let err = EventBus::new(client(&[&rule]), "default")
+        EventBus::new(client(&[&rule]), "default")
             .put(&event())
             .await
-            .unwrap_err();
+            .unwrap_err()
+    }
+
+    #[tokio::test]
+    async fn rejected_entry_is_an_error() {
+        let err = put_rejected(
+            PutEventsResultEntry::builder()
+                .error_code("ThrottlingException")
+                .error_message("slow down")
+                .build(),
+        )
+        .await;
         assert_eq!(
             (err.kind, err.code.as_deref()),
             (FaultKind::Retryable, Some("ThrottlingException"))
         );
-        let rule = mock!(Client::put_events).then_output(|| {
-            PutEventsOutput::builder()
-                .failed_entry_count(1)
-                .entries(
-                    PutEventsResultEntry::builder()
-                        .error_code("AccessDeniedException")
-                        .build(),
-                )
-                .build()
-        });
-        let err = EventBus::new(client(&[&rule]), "default")
-            .put(&event())
-            .await
-            .unwrap_err();
+        let err = put_rejected(
+            PutEventsResultEntry::builder()
+                .error_code("AccessDeniedException")
+                .build(),
+        )
+        .await;
         assert_eq!(err.kind, FaultKind::NonRetryable);
     }
 

@@ -391,15 +391,26 @@ mod tests {
             .unwrap_err()
     }
 
+    /// The error `get` returns when `GetEventSourceMapping` fails with the modelled `exception`
+    /// wrapped in its `variant`.
+    async fn get_modelled_error<X: Clone + Send + Sync + 'static>(
+        variant: fn(X) -> GetEventSourceMappingError,
+        exception: X,
+    ) -> PortError {
+        get_error(
+            mock!(Client::get_event_source_mapping).then_error(move || variant(exception.clone())),
+        )
+        .await
+    }
+
     #[tokio::test]
     async fn throttling_is_retryable() {
-        let err = get_error(mock!(Client::get_event_source_mapping).then_error(|| {
-            GetEventSourceMappingError::TooManyRequestsException(
-                TooManyRequestsException::builder()
-                    .meta(code("TooManyRequestsException"))
-                    .build(),
-            )
-        }))
+        let err = get_modelled_error(
+            GetEventSourceMappingError::TooManyRequestsException,
+            TooManyRequestsException::builder()
+                .meta(code("TooManyRequestsException"))
+                .build(),
+        )
         .await;
         assert_eq!(err.kind, FaultKind::Retryable);
     }
@@ -418,13 +429,12 @@ mod tests {
 
     #[tokio::test]
     async fn missing_mapping_is_not_retryable() {
-        let err = get_error(mock!(Client::get_event_source_mapping).then_error(|| {
-            GetEventSourceMappingError::ResourceNotFoundException(
-                ResourceNotFoundException::builder()
-                    .meta(code("ResourceNotFoundException"))
-                    .build(),
-            )
-        }))
+        let err = get_modelled_error(
+            GetEventSourceMappingError::ResourceNotFoundException,
+            ResourceNotFoundException::builder()
+                .meta(code("ResourceNotFoundException"))
+                .build(),
+        )
         .await;
         assert_eq!(err.kind, FaultKind::NonRetryable);
     }

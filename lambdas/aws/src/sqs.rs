@@ -380,21 +380,10 @@ mod tests {
             id: id.into(),
             body: format!("body-{id}"),
             message_attributes: BTreeMap::from([
-                (
-                    "tenant".into(),
-                    AttributeValue {
-                        data_type: "String".into(),
-                        string_value: Some("acme".into()),
-                        binary_value: None,
-                    },
-                ),
+                ("tenant".into(), AttributeValue::string("String", "acme")),
                 (
                     "blob".into(),
-                    AttributeValue {
-                        data_type: "Binary.gz".into(),
-                        string_value: None,
-                        binary_value: Some(vec![0, 1, 2, 255]),
-                    },
+                    AttributeValue::binary("Binary.gz", vec![0, 1, 2, 255]),
                 ),
             ]),
             trace_header: Some("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1".into()),

@@ -19,6 +19,26 @@ pub struct AttributeValue {
     pub binary_value: Option<Vec<u8>>,
 }
 
+impl AttributeValue {
+    /// A string-valued attribute (`String`, `Number` or a custom `String.*` / `Number.*` type).
+    pub fn string(data_type: &str, value: impl Into<String>) -> Self {
+        Self {
+            data_type: data_type.into(),
+            string_value: Some(value.into()),
+            binary_value: None,
+        }
+    }
+
+    /// A binary attribute (`Binary` or a custom `Binary.*` type) holding `bytes`.
+    pub fn binary(data_type: &str, bytes: Vec<u8>) -> Self {
+        Self {
+            data_type: data_type.into(),
+            string_value: None,
+            binary_value: Some(bytes),
+        }
+    }
+}
+
 /// A message received from the queue, with everything needed to judge it, rebuild a faithful
 /// SQS event from it, or copy it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,6 +173,26 @@ pub struct QueueInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attribute_constructors_set_exactly_one_value_and_keep_the_data_type() {
+        assert_eq!(
+            AttributeValue::string("Number.price", "4.5"),
+            AttributeValue {
+                data_type: "Number.price".into(),
+                string_value: Some("4.5".into()),
+                binary_value: None,
+            }
+        );
+        assert_eq!(
+            AttributeValue::binary("Binary.gz", vec![0, 255]),
+            AttributeValue {
+                data_type: "Binary.gz".into(),
+                string_value: None,
+                binary_value: Some(vec![0, 255]),
+            }
+        );
+    }
 
     fn message() -> ReceivedMessage {
         ReceivedMessage {

@@ -343,14 +343,8 @@ mod tests {
     #[test]
     fn entry_size_counts_attributes_and_trace_header() {
         let mut m = outgoing(0, 100);
-        m.message_attributes.insert(
-            "k".into(),
-            AttributeValue {
-                data_type: "String".into(),
-                string_value: Some("vv".into()),
-                binary_value: None,
-            },
-        );
+        m.message_attributes
+            .insert("k".into(), AttributeValue::string("String", "vv"));
         m.trace_header = Some("Root=1".into());
         assert_eq!(entry_size(&m), 100 + 1 + 6 + 2 + 14 + 6 + 6);
     }

@@ -85,21 +85,10 @@ mod tests {
                 ),
             ]),
             message_attributes: BTreeMap::from([
-                (
-                    "tenant".into(),
-                    AttributeValue {
-                        data_type: "String".into(),
-                        string_value: Some("acme".into()),
-                        binary_value: None,
-                    },
-                ),
+                ("tenant".into(), AttributeValue::string("String", "acme")),
                 (
                     "blob".into(),
-                    AttributeValue {
-                        data_type: "Binary".into(),
-                        string_value: None,
-                        binary_value: Some(vec![1, 2, 255]),
-                    },
+                    AttributeValue::binary("Binary", vec![1, 2, 255]),
                 ),
             ]),
         }

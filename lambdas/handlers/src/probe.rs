@@ -247,7 +247,7 @@ mod tests {
 
     use breaker_core::message::{AttributeValue, OutgoingMessage};
     use breaker_core::ports::{FaultKind, InvokeResult, PortError};
-    use breaker_testkit::{FakeQueue, Op};
+    use breaker_testkit::{FakeQueue, Op, StoredMessage};
     use serde_json::json;
 
     use super::*;
@@ -258,21 +258,10 @@ mod tests {
             id: String::new(),
             body: format!("{{\"order\":{n}}}"),
             message_attributes: BTreeMap::from([
-                (
-                    "tenant".into(),
-                    AttributeValue {
-                        data_type: "String".into(),
-                        string_value: Some("acme".into()),
-                        binary_value: None,
-                    },
-                ),
+                ("tenant".into(), AttributeValue::string("String", "acme")),
                 (
                     "sig".into(),
-                    AttributeValue {
-                        data_type: "Binary".into(),
-                        string_value: None,
-                        binary_value: Some(vec![0, 159, 255]),
-                    },
+                    AttributeValue::binary("Binary", vec![0, 159, 255]),
                 ),
             ]),
             trace_header: Some(format!("Root=1-5759e988-bd862e3fe1be46a99427{n:04}")),
@@ -390,21 +379,23 @@ mod tests {
         assert!(d["reason"].as_str().unwrap().contains("503 from payments"));
     }
 
+    /// Probes once against a consumer that always fails, asserts the verdict is unhealthy and
+    /// exactly one message is left in the queue, and returns the queue's messages.
+    async fn probe_unhealthy_leaving_one(queue: &FakeQueue) -> Vec<StoredMessage> {
+        let out = run(queue, &FakeConsumer::failing(), &FakeEvents::default(), &[])
+            .await
+            .unwrap();
+        assert_eq!(out.verdict, Verdict::Unhealthy);
+        let messages = queue.messages();
+        assert_eq!(messages.len(), 1);
+        messages
+    }
+
     #[tokio::test(start_paused = true)]
     async fn unhealthy_probe_resends_a_message_near_max_receive_count_faithfully() {
         let queue = FakeQueue::builder().max_receive_count(3).build();
         let id = queue.push(order(7));
-        let out = run(
-            &queue,
-            &FakeConsumer::failing(),
-            &FakeEvents::default(),
-            &[],
-        )
-        .await
-        .unwrap();
-        assert_eq!(out.verdict, Verdict::Unhealthy);
-        let messages = queue.messages();
-        assert_eq!(messages.len(), 1);
+        let messages = probe_unhealthy_leaving_one(&queue).await;
         let copy = &messages[0];
         assert_ne!(
             copy.message_id, id,
@@ -513,17 +504,7 @@ mod tests {
         let queue = FakeQueue::builder().max_receive_count(3).build();
         let id = queue.push(order(4));
         queue.fail_send_entries(|_| true, None, "InternalError", false);
-        let out = run(
-            &queue,
-            &FakeConsumer::failing(),
-            &FakeEvents::default(),
-            &[],
-        )
-        .await
-        .unwrap();
-        assert_eq!(out.verdict, Verdict::Unhealthy);
-        let messages = queue.messages();
-        assert_eq!(messages.len(), 1);
+        let messages = probe_unhealthy_leaving_one(&queue).await;
         assert_eq!(messages[0].message_id, id, "the original was not deleted");
         assert!(!messages[0].in_flight, "it was released instead");
         assert_eq!(queue.call_count(Op::DeleteBatch), 0);

@@ -596,19 +596,11 @@ mod tests {
             message_attributes: BTreeMap::from([
                 (
                     "tenant".into(),
-                    AttributeValue {
-                        data_type: "String".into(),
-                        string_value: Some(format!("t{i}")),
-                        binary_value: None,
-                    },
+                    AttributeValue::string("String", format!("t{i}")),
                 ),
                 (
                     "raw".into(),
-                    AttributeValue {
-                        data_type: "Binary".into(),
-                        string_value: None,
-                        binary_value: Some(vec![1, 2, (i % 256) as u8]),
-                    },
+                    AttributeValue::binary("Binary", vec![1, 2, (i % 256) as u8]),
                 ),
             ]),
             trace_header: Some(format!("Root=1-5759e988-{i:024x};Sampled=1")),
@@ -1032,27 +1024,15 @@ mod moto_tests {
             message_attributes: BTreeMap::from([
                 (
                     "tenant".into(),
-                    AttributeValue {
-                        data_type: "String".into(),
-                        string_value: Some(format!("t{i}")),
-                        binary_value: None,
-                    },
+                    AttributeValue::string("String", format!("t{i}")),
                 ),
                 (
                     "amount".into(),
-                    AttributeValue {
-                        data_type: "Number".into(),
-                        string_value: Some(format!("{}.5", i * 3)),
-                        binary_value: None,
-                    },
+                    AttributeValue::string("Number", format!("{}.5", i * 3)),
                 ),
                 (
                     "raw".into(),
-                    AttributeValue {
-                        data_type: "Binary".into(),
-                        string_value: None,
-                        binary_value: Some(vec![0, 255, (i % 256) as u8]),
-                    },
+                    AttributeValue::binary("Binary", vec![0, 255, (i % 256) as u8]),
                 ),
             ]),
             trace_header: Some(format!("Root=1-5759e988-{i:024x};Sampled=1")),

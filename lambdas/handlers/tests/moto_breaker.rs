@@ -22,8 +22,8 @@ use breaker_aws::lambda::LambdaEsm;
 use breaker_aws::sfn::StateMachineExecutions;
 use breaker_aws::sqs::SqsQueue;
 use breaker_core::config::Config;
-use breaker_core::contract::{OpenAction, Verdict};
-use breaker_core::ports::{EsmState, EventSourceMappings, SystemClock};
+use breaker_core::contract::{CircuitState, CloseOutput, OpenAction, ProbeOutput, Verdict};
+use breaker_core::ports::{EsmSnapshot, EsmState, EventSourceMappings, SystemClock};
 use breaker_handlers::esm::EsmPolicy;
 use breaker_handlers::testing::{FakeAlarms, FakeConsumer};
 use breaker_testkit::MotoServer;
@@ -206,6 +206,40 @@ impl Cloud {
         .unwrap()
     }
 
+    /// `probe` with this state against the real queue, the consumer and the real event bus.
+    async fn probe(&self, state: &CircuitState, consumer: &FakeConsumer) -> ProbeOutput {
+        breaker_handlers::probe::probe(
+            json!({ "state": state }),
+            &self.config,
+            &self.queue(),
+            consumer,
+            &self.events(),
+            &SystemClock,
+        )
+        .await
+        .unwrap()
+    }
+
+    /// `close` with this state against the real mapping and event bus and the alarms.
+    async fn close(&self, state: &CircuitState, alarms: &FakeAlarms) -> CloseOutput {
+        breaker_handlers::close::close(
+            json!({ "state": state }),
+            &self.config,
+            &self.esm(),
+            alarms,
+            &self.events(),
+            &SystemClock,
+            &EsmPolicy::default(),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// The event-source mapping as it is now.
+    async fn mapping(&self) -> EsmSnapshot {
+        self.esm().get(&self.config.esm_uuid).await.unwrap()
+    }
+
     async fn send_order(&self, n: u32) {
         aws_sdk_sqs::Client::new(&self.sdk)
             .send_message()
@@ -284,23 +318,11 @@ async fn open_probe_close_round_trip_restores_the_mapping_and_resets_the_alarm()
     assert_eq!(opened.action, OpenAction::Proceed);
     let state = opened.state.unwrap();
     assert_eq!(state.saved_scaling.maximum_concurrency, Some(7));
-    assert_eq!(
-        cloud.esm().get(&cloud.config.esm_uuid).await.unwrap().state,
-        EsmState::Disabled
-    );
+    assert_eq!(cloud.mapping().await.state, EsmState::Disabled);
 
     cloud.send_order(1).await;
     let consumer = FakeConsumer::healthy();
-    let probed = breaker_handlers::probe::probe(
-        json!({ "state": state }),
-        &cloud.config,
-        &cloud.queue(),
-        &consumer,
-        &cloud.events(),
-        &SystemClock,
-    )
-    .await
-    .unwrap();
+    let probed = cloud.probe(&state, &consumer).await;
     assert_eq!((probed.verdict, probed.probed), (Verdict::Healthy, 1));
     let record = &consumer.invocations()[0]["Records"][0];
     assert_eq!(record["body"], "{\"order\":1}");
@@ -317,19 +339,9 @@ async fn open_probe_close_round_trip_restores_the_mapping_and_resets_the_alarm()
     );
 
     let alarms = FakeAlarms::default();
-    let closed = breaker_handlers::close::close(
-        json!({ "state": probed.state }),
-        &cloud.config,
-        &cloud.esm(),
-        &alarms,
-        &cloud.events(),
-        &SystemClock,
-        &EsmPolicy::default(),
-    )
-    .await
-    .unwrap();
+    let closed = cloud.close(&probed.state, &alarms).await;
     assert!(closed.closed);
-    let esm = cloud.esm().get(&cloud.config.esm_uuid).await.unwrap();
+    let esm = cloud.mapping().await;
     assert_eq!(
         (esm.state, esm.maximum_concurrency),
         (EsmState::Enabled, Some(7))
@@ -354,18 +366,8 @@ async fn close_restores_no_limit_when_the_mapping_had_none() {
         .await
         .unwrap();
     let alarms = FakeAlarms::default();
-    breaker_handlers::close::close(
-        json!({ "state": state }),
-        &cloud.config,
-        &cloud.esm(),
-        &alarms,
-        &cloud.events(),
-        &SystemClock,
-        &EsmPolicy::default(),
-    )
-    .await
-    .unwrap();
-    let esm = cloud.esm().get(&cloud.config.esm_uuid).await.unwrap();
+    cloud.close(&state, &alarms).await;
+    let esm = cloud.mapping().await;
     assert_eq!(
         (esm.state, esm.maximum_concurrency),
         (EsmState::Enabled, None)
@@ -379,15 +381,12 @@ async fn only_the_oldest_running_execution_opens_the_circuit() {
     let second = cloud.start_execution("recovery-b").await;
     assert_eq!(cloud.open(&second).await.action, OpenAction::Duplicate);
     assert_eq!(
-        cloud.esm().get(&cloud.config.esm_uuid).await.unwrap().state,
+        cloud.mapping().await.state,
         EsmState::Enabled,
         "a duplicate touches nothing"
     );
     assert_eq!(cloud.open(&first).await.action, OpenAction::Proceed);
-    assert_eq!(
-        cloud.esm().get(&cloud.config.esm_uuid).await.unwrap().state,
-        EsmState::Disabled
-    );
+    assert_eq!(cloud.mapping().await.state, EsmState::Disabled);
 }
 
 async fn failed_probes_keep_the_message(max_receive_count: u32) {
@@ -396,19 +395,9 @@ async fn failed_probes_keep_the_message(max_receive_count: u32) {
     let mut state = cloud.open(&me).await.state.unwrap();
     cloud.send_order(42).await;
     let consumer = FakeConsumer::failing();
-    let queue = cloud.queue();
     // Probe visibility 0 is not allowed; the handler releases or re-sends right after judging.
     for attempt in 1..=30 {
-        let out = breaker_handlers::probe::probe(
-            json!({ "state": state }),
-            &cloud.config,
-            &queue,
-            &consumer,
-            &cloud.events(),
-            &SystemClock,
-        )
-        .await
-        .unwrap();
+        let out = cloud.probe(&state, &consumer).await;
         assert_eq!(
             (out.verdict, out.probed),
             (Verdict::Unhealthy, 1),

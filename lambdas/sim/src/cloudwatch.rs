@@ -16,7 +16,7 @@
 
 use serde::Serialize;
 
-use crate::time::{MINUTE, Millis};
+use crate::time::{MINUTE, Millis, SECOND};
 
 /// Per-minute `Invocations` / `Errors` of the consumer.
 #[derive(Debug, Default)]
@@ -78,6 +78,20 @@ pub struct AlarmConfig {
     pub missing: MissingData,
     /// Delay between the end of a period and its evaluation.
     pub lag: Millis,
+}
+
+impl AlarmConfig {
+    /// The alarm of every standard scenario: 2 of 3 one-minute datapoints at ≥ 10 % errors (a
+    /// minute with fewer than 5 invocations does not breach), missing data not breaching,
+    /// evaluated 20 s after each period.
+    pub const STANDARD: AlarmConfig = AlarmConfig {
+        evaluation_periods: 3,
+        datapoints_to_alarm: 2,
+        threshold_percent: 10.0,
+        min_invocations: 5,
+        missing: MissingData::NotBreaching,
+        lag: 20 * SECOND,
+    };
 }
 
 /// Alarm state.
@@ -165,14 +179,7 @@ mod tests {
     use super::*;
     use crate::time::SECOND;
 
-    const CONFIG: AlarmConfig = AlarmConfig {
-        evaluation_periods: 3,
-        datapoints_to_alarm: 2,
-        threshold_percent: 10.0,
-        min_invocations: 5,
-        missing: MissingData::NotBreaching,
-        lag: 20 * SECOND,
-    };
+    const CONFIG: AlarmConfig = AlarmConfig::STANDARD;
 
     fn minute(metrics: &mut LambdaMetrics, m: u64, invocations: u32, errors: u32) {
         for i in 0..invocations {

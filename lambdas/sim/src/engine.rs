@@ -496,17 +496,7 @@ impl World {
                 }
             };
             self.active_slots += 1;
-            let slot = &mut self.slots[idx];
-            slot.state = SlotState::Polling;
-            slot.generation += 1;
-            let generation = slot.generation;
-            self.schedule(
-                self.now,
-                Event::Poll {
-                    slot: idx,
-                    generation,
-                },
-            );
+            self.next_poll(idx, SlotState::Polling, self.now);
         }
     }
 
@@ -520,20 +510,26 @@ impl World {
                 break;
             }
             if self.slots[idx].state == SlotState::Sleeping {
-                let slot = &mut self.slots[idx];
-                slot.state = SlotState::Polling;
-                slot.generation += 1;
-                let generation = slot.generation;
-                self.schedule(
-                    self.now,
-                    Event::Poll {
-                        slot: idx,
-                        generation,
-                    },
-                );
+                self.next_poll(idx, SlotState::Polling, self.now);
                 woken += 1;
             }
         }
+    }
+
+    /// Puts slot `idx` in `state` under a new generation (so events already scheduled for it go
+    /// stale) and schedules its next poll at `at`.
+    fn next_poll(&mut self, idx: usize, state: SlotState, at: Millis) {
+        let slot = &mut self.slots[idx];
+        slot.state = state;
+        slot.generation += 1;
+        let generation = slot.generation;
+        self.schedule(
+            at,
+            Event::Poll {
+                slot: idx,
+                generation,
+            },
+        );
     }
 
     fn retire(&mut self, idx: usize) {
@@ -556,17 +552,7 @@ impl World {
         if batch.is_empty() {
             self.esm.on_empty_poll();
             let wake = self.now + self.scenario.esm.long_poll;
-            let slot = &mut self.slots[idx];
-            slot.state = SlotState::Sleeping;
-            slot.generation += 1;
-            let generation = slot.generation;
-            self.schedule(
-                wake,
-                Event::Poll {
-                    slot: idx,
-                    generation,
-                },
-            );
+            self.next_poll(idx, SlotState::Sleeping, wake);
             return;
         }
         if batch.len() == batch_size {

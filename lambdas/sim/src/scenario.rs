@@ -8,7 +8,7 @@
 //! minute, 2 of 3 one-minute datapoints, missing data not breaching. Every scenario starts healthy
 //! and the trouble begins 10 minutes in.
 
-use crate::cloudwatch::{AlarmConfig, MissingData};
+use crate::cloudwatch::AlarmConfig;
 use crate::downstream::{DownstreamConfig, Health, Phase};
 use crate::esm::EsmConfig;
 use crate::queue::QueueConfig;
@@ -95,14 +95,7 @@ fn base(name: &str, description: &str, phases: Vec<Phase>, healed_at: Millis) ->
             memory_mb: 512,
             overhead: 30,
         },
-        alarm: AlarmConfig {
-            evaluation_periods: 3,
-            datapoints_to_alarm: 2,
-            threshold_percent: 10.0,
-            min_invocations: 5,
-            missing: MissingData::NotBreaching,
-            lag: 20 * SECOND,
-        },
+        alarm: AlarmConfig::STANDARD,
         trouble_start: WARMUP,
         healed_at,
         horizon: healed_at + 8 * HOUR,
@@ -117,15 +110,24 @@ fn down(from: Millis, to: Millis) -> Phase {
     }
 }
 
-/// A plain outage of `length`.
-pub fn outage(name: &str, length: Millis) -> Scenario {
+/// The downstream in `health` for `length` from [`WARMUP`], then healthy.
+fn degraded(name: &str, description: &str, health: Health, length: Millis) -> Scenario {
     let end = WARMUP + length;
     base(
         name,
-        "downstream down, then healthy",
-        vec![down(WARMUP, end)],
+        description,
+        vec![Phase {
+            start: WARMUP,
+            end,
+            health,
+        }],
         end,
     )
+}
+
+/// A plain outage of `length`.
+pub fn outage(name: &str, length: Millis) -> Scenario {
+    degraded(name, "downstream down, then healthy", Health::DOWN, length)
 }
 
 /// All standard scenarios, in table order.
@@ -161,15 +163,11 @@ pub fn standard() -> Vec<Scenario> {
         latency: None,
         capacity_factor: 1.0,
     };
-    v.push(base(
+    v.push(degraded(
         "partial-50",
         "50% of calls fail for 30 min",
-        vec![Phase {
-            start: WARMUP,
-            end: WARMUP + 30 * MINUTE,
-            health: half,
-        }],
-        WARMUP + 30 * MINUTE,
+        half,
+        30 * MINUTE,
     ));
 
     let slow = Health {
@@ -177,15 +175,11 @@ pub fn standard() -> Vec<Scenario> {
         latency: Some(40 * SECOND),
         capacity_factor: 1.0,
     };
-    v.push(base(
+    v.push(degraded(
         "slow",
         "calls take 40 s (> 30 s timeout) for 30 min",
-        vec![Phase {
-            start: WARMUP,
-            end: WARMUP + 30 * MINUTE,
-            health: slow,
-        }],
-        WARMUP + 30 * MINUTE,
+        slow,
+        30 * MINUTE,
     ));
 
     let weak = Health {
