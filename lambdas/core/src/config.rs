@@ -24,6 +24,30 @@ pub enum ConfigError {
     },
 }
 
+/// The defaults for settings the environment leaves unset (CONTRACT.md), shared with the
+/// simulator so that it models the deployed breaker.
+pub mod defaults {
+    use crate::backoff::Backoff;
+    use crate::ramp::Ramp;
+
+    /// `BACKOFF_INITIAL_SECONDS` / `BACKOFF_MAX_SECONDS` / `BACKOFF_MULTIPLIER`.
+    pub const BACKOFF: Backoff = Backoff {
+        initial_seconds: 30,
+        max_seconds: 900,
+        multiplier: 2.0,
+    };
+    /// `PROBE_VISIBILITY_SECONDS`.
+    pub const PROBE_VISIBILITY_SECONDS: u32 = 960;
+    /// `RAMP_START` / `RAMP_STEPS`.
+    pub const RAMP: Ramp = Ramp { start: 2, steps: 3 };
+    /// `RAMP_INTERVAL_SECONDS`.
+    pub const RAMP_INTERVAL_SECONDS: u64 = 60;
+    /// `REJITTER_WORKERS`.
+    pub const REJITTER_WORKERS: u32 = 4;
+    /// `REJITTER_SLICE_SECONDS`.
+    pub const REJITTER_SLICE_SECONDS: u64 = 60;
+}
+
 /// Everything a breaker function needs to know about its circuit and policy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -88,13 +112,15 @@ impl Config {
             reason: "expected arn:<partition>:sqs:<region>:<account>:<queue>".into(),
         })?;
         let backoff = Backoff {
-            initial_seconds: env.parsed("BACKOFF_INITIAL_SECONDS", 30u64, |v| {
+            initial_seconds: env.parsed(
+                "BACKOFF_INITIAL_SECONDS",
+                defaults::BACKOFF.initial_seconds,
+                |v| check(*v >= 1, "must be at least 1"),
+            )?,
+            max_seconds: env.parsed("BACKOFF_MAX_SECONDS", defaults::BACKOFF.max_seconds, |v| {
                 check(*v >= 1, "must be at least 1")
             })?,
-            max_seconds: env.parsed("BACKOFF_MAX_SECONDS", 900u64, |v| {
-                check(*v >= 1, "must be at least 1")
-            })?,
-            multiplier: env.parsed("BACKOFF_MULTIPLIER", 2.0f64, |v| {
+            multiplier: env.parsed("BACKOFF_MULTIPLIER", defaults::BACKOFF.multiplier, |v| {
                 check(v.is_finite() && *v >= 1.0, "must be a number ≥ 1")
             })?,
         };
@@ -142,21 +168,27 @@ impl Config {
             probe_count: env.parsed("PROBE_COUNT", 1u8, |v| {
                 check((1..=10).contains(v), "must be 1–10")
             })?,
-            probe_visibility_seconds: env.parsed("PROBE_VISIBILITY_SECONDS", 960u32, |v| {
-                check((1..=43_200).contains(v), "must be 1–43200")
-            })?,
+            probe_visibility_seconds: env.parsed(
+                "PROBE_VISIBILITY_SECONDS",
+                defaults::PROBE_VISIBILITY_SECONDS,
+                |v| check((1..=43_200).contains(v), "must be 1–43200"),
+            )?,
             ramp: Ramp {
-                start: env.parsed("RAMP_START", 2u32, |v| {
+                start: env.parsed("RAMP_START", defaults::RAMP.start, |v| {
                     check(
                         (MIN_MAXIMUM_CONCURRENCY..=MAX_MAXIMUM_CONCURRENCY).contains(v),
                         "must be 2–1000 (the ESM MaximumConcurrency range)",
                     )
                 })?,
-                steps: env.parsed("RAMP_STEPS", 3u32, |v| check(*v <= 100, "must be 0–100"))?,
+                steps: env.parsed("RAMP_STEPS", defaults::RAMP.steps, |v| {
+                    check(*v <= 100, "must be 0–100")
+                })?,
             },
-            ramp_interval_seconds: env.parsed("RAMP_INTERVAL_SECONDS", 60u64, |v| {
-                check(*v >= 1, "must be at least 1")
-            })?,
+            ramp_interval_seconds: env.parsed(
+                "RAMP_INTERVAL_SECONDS",
+                defaults::RAMP_INTERVAL_SECONDS,
+                |v| check(*v >= 1, "must be at least 1"),
+            )?,
             relapse_error_rate_percent: env.parsed("RELAPSE_ERROR_RATE_PERCENT", 50.0f64, |v| {
                 check(
                     v.is_finite() && *v > 0.0 && *v <= 100.0,
@@ -166,15 +198,19 @@ impl Config {
             rejitter_enabled: env.parsed_bool("REJITTER_ENABLED", true)?,
             rejitter_min_seconds,
             rejitter_max_seconds,
-            rejitter_workers: env.parsed("REJITTER_WORKERS", 4u32, |v| {
+            rejitter_workers: env.parsed("REJITTER_WORKERS", defaults::REJITTER_WORKERS, |v| {
                 check((1..=40).contains(v), "must be 1–40")
             })?,
-            rejitter_slice_seconds: env.parsed("REJITTER_SLICE_SECONDS", 60u64, |v| {
-                check(
-                    (1..=840).contains(v),
-                    "must be 1–840 (leave room in Lambda's 900 s limit)",
-                )
-            })?,
+            rejitter_slice_seconds: env.parsed(
+                "REJITTER_SLICE_SECONDS",
+                defaults::REJITTER_SLICE_SECONDS,
+                |v| {
+                    check(
+                        (1..=840).contains(v),
+                        "must be 1–840 (leave room in Lambda's 900 s limit)",
+                    )
+                },
+            )?,
             loop_budget: env.parsed("LOOP_BUDGET", 500u32, |v| {
                 check((1..=1500).contains(v), "must be 1–1500")
             })?,

@@ -13,6 +13,7 @@
 //!   with relapse checks → close (restore the scaling config, alarm set to OK). Single flight.
 
 use breaker_core::backoff::Backoff;
+use breaker_core::config::defaults;
 use breaker_core::ramp::Ramp;
 use breaker_core::rejitter::DelayWindow;
 use serde::Serialize;
@@ -131,20 +132,16 @@ pub struct OursConfig {
 impl Default for OursConfig {
     fn default() -> Self {
         Self {
-            backoff: Backoff {
-                initial_seconds: 30,
-                max_seconds: 900,
-                multiplier: 2.0,
-            },
-            ramp: Ramp { start: 2, steps: 3 },
-            ramp_interval: 60 * SECOND,
+            backoff: defaults::BACKOFF,
+            ramp: defaults::RAMP,
+            ramp_interval: defaults::RAMP_INTERVAL_SECONDS * SECOND,
             relapse_error_percent: 20.0,
-            probe_visibility: 960 * SECOND,
+            probe_visibility: Millis::from(defaults::PROBE_VISIBILITY_SECONDS) * SECOND,
             probe_resend_margin: 2,
             rejitter_window: DelayWindow::new(0, 900).expect("0..=900 s is a valid window"),
-            rejitter_workers: 4,
+            rejitter_workers: defaults::REJITTER_WORKERS,
             rejitter_per_worker_second: 500,
-            rejitter_slice: 60 * SECOND,
+            rejitter_slice: defaults::REJITTER_SLICE_SECONDS * SECOND,
         }
     }
 }
