@@ -212,6 +212,12 @@ pub fn standard() -> Vec<Scenario> {
     retention.horizon = retention.healed_at + DAY;
     v.push(retention);
 
+    // Longer than the retention: only keep-alive passes save the messages of the first day.
+    let mut beyond = outage("retention-5d", 5 * DAY);
+    beyond.description = "5-day outage, 4-day retention (longer than the retention)".into();
+    beyond.horizon = beyond.healed_at + DAY;
+    v.push(beyond);
+
     let mut oversized = outage("oversized-6h", 6 * HOUR);
     oversized.description =
         "6 h outage, consumer sized above the downstream (MaximumConcurrency 10)".into();
