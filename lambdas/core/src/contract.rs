@@ -134,6 +134,12 @@ pub struct CircuitState {
     pub saved_scaling: SavedScaling,
     /// What started the recovery.
     pub trigger: Trigger,
+    /// Keep-alive (`crate::keepalive`): the cutoff of the last keep-alive pass (every message
+    /// sent before it was copied), or when a FIFO queue was last warned about; absent until the
+    /// first pass (the schedule then counts from `openedAtMs`). Optional so that documents of
+    /// executions started before this field existed still parse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refreshed_at_ms: Option<u64>,
 }
 
 impl CircuitState {
@@ -147,6 +153,7 @@ impl CircuitState {
             generation: 0,
             saved_scaling,
             trigger,
+            refreshed_at_ms: None,
         }
     }
 
@@ -399,6 +406,10 @@ pub enum BackoffAction {
     Stuck,
     /// Loop budget reached: continue as a new execution.
     Continue,
+    /// A keep-alive pass is due (`crate::keepalive`): plan it (`rejitter-plan` with
+    /// `keepAlive: true`), copy the queue, then come back to `backoff`.
+    #[serde(rename = "keepalive")]
+    KeepAlive,
 }
 
 /// Output of `backoff`.

@@ -23,6 +23,11 @@ pub enum DetailType {
     Closed,
     /// The circuit stays open without further recovery (max open duration, or a failure).
     StuckOpen,
+    /// A keep-alive pass started: queued messages are re-sent before their retention runs out.
+    KeptAlive,
+    /// Queued messages may expire while the circuit is open and the breaker cannot keep them
+    /// alive (a FIFO queue: copies would reorder message groups).
+    AtRisk,
 }
 
 impl DetailType {
@@ -34,6 +39,8 @@ impl DetailType {
             Self::HalfOpen => "Circuit Half-Open",
             Self::Closed => "Circuit Closed",
             Self::StuckOpen => "Circuit Stuck Open",
+            Self::KeptAlive => "Messages Kept Alive",
+            Self::AtRisk => "Messages At Risk",
         }
     }
 }
@@ -147,6 +154,8 @@ mod tests {
             DetailType::HalfOpen,
             DetailType::Closed,
             DetailType::StuckOpen,
+            DetailType::KeptAlive,
+            DetailType::AtRisk,
         ]
         .map(DetailType::as_str);
         assert_eq!(
@@ -156,7 +165,9 @@ mod tests {
                 "Probe Failed",
                 "Circuit Half-Open",
                 "Circuit Closed",
-                "Circuit Stuck Open"
+                "Circuit Stuck Open",
+                "Messages Kept Alive",
+                "Messages At Risk"
             ]
         );
     }

@@ -10,6 +10,7 @@
 //! - [`probe`]: judging a probe and what happens to each probed message.
 //! - [`sqs_event`]: the faithful SQS event a probe invokes the consumer with.
 //! - [`events`]: the breaker's EventBridge events.
+//! - [`keepalive`]: when the open circuit re-sends the queue so no message expires.
 //! - [`ramp`]: the half-open concurrency schedule.
 //! - [`rejitter`]: re-jitter planning: delay window, copy recognition (`cutoffMs`), batch
 //!   splitting by count and size, worker sizing.
@@ -20,6 +21,7 @@ pub mod backoff;
 pub mod config;
 pub mod contract;
 pub mod events;
+pub mod keepalive;
 pub mod message;
 pub mod policy;
 pub mod ports;

@@ -168,6 +168,10 @@ pub struct QueueInfo {
     pub max_receive_count: Option<u32>,
     /// True for FIFO queues.
     pub fifo: bool,
+    /// `MessageRetentionPeriod` in seconds (60 s – 14 days); `None` when SQS did not say.
+    /// Keep-alive passes are scheduled from it (`crate::keepalive`).
+    #[serde(default)]
+    pub retention_seconds: Option<u64>,
 }
 
 #[cfg(test)]

@@ -14,6 +14,8 @@ pub enum BackoffDecision {
     Stuck,
     /// This execution used its loop budget: continue as a new execution.
     Continue,
+    /// A keep-alive pass is due ([`with_keep_alive`]): copy the queue, then decide again.
+    KeepAlive,
 }
 
 /// Decide the backoff step for `state` at `now_ms`. Stuck wins over continue; a wait never
@@ -39,6 +41,20 @@ pub fn backoff_decision<R: rand::Rng + ?Sized>(
         wait = wait.min(remaining.max(crate::backoff::MIN_WAIT_SECONDS));
     }
     BackoffDecision::Wait(wait)
+}
+
+/// Keep-alive on top of a backoff decision (`crate::keepalive`): a wait becomes a pass when one
+/// is due, or is capped to end by the due time. Stuck and continue-as-new are left alone (the
+/// new execution decides on its first turn; a circuit stuck open was given up on by config).
+/// `retention_seconds` `None` (the queue did not say) leaves the decision unchanged.
+pub fn with_keep_alive(
+    decision: BackoffDecision,
+    state: &CircuitState,
+    retention_seconds: Option<u64>,
+    now_ms: u64,
+) -> BackoffDecision {
+    let _ = (state, retention_seconds, now_ms);
+    decision
 }
 
 /// The state machine ARN an execution ARN belongs to
@@ -176,6 +192,87 @@ mod tests {
         assert_eq!(
             backoff_decision(&state(0, 50, 10), &stuck_too, 5_000, &mut rng),
             BackoffDecision::Stuck
+        );
+    }
+
+    const FOUR_DAYS_S: u64 = 4 * 86_400;
+
+    /// Today's failure (issue 12): a circuit open for 5 days on a queue retaining 4 days backs
+    /// off and probes, but no decision ever re-sends the queue, so messages expire. With
+    /// keep-alive, a pass is due at least every half retention and no wait overshoots it.
+    #[test]
+    fn five_day_open_circuit_keeps_messages_alive_every_half_retention() {
+        let c = config(&[]);
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut s = state(0, 0, 0);
+        let mut now = 0u64;
+        let mut passes = Vec::new();
+        while now < 5 * 86_400_000 {
+            let d = with_keep_alive(
+                backoff_decision(&s, &c, now, &mut rng),
+                &s,
+                Some(FOUR_DAYS_S),
+                now,
+            );
+            match d {
+                BackoffDecision::Wait(w) => {
+                    now += w * 1000 + 2_000; // the wait, then a probe of ~2 s
+                    s.attempt += 1;
+                }
+                BackoffDecision::KeepAlive => {
+                    passes.push(now);
+                    s.refreshed_at_ms = Some(crate::rejitter::cutoff_ms(now));
+                    now += 60_000;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(passes.len(), 2, "passes at {passes:?}");
+        let mut last = 0;
+        for p in passes {
+            let half = 2 * 86_400_000;
+            assert!(p >= last + half - 1_000 && p <= last + half + 2_000, "pass at {p}");
+            last = p;
+        }
+    }
+
+    #[test]
+    fn keep_alive_caps_the_wait_to_the_due_time() {
+        let c = config(&[]);
+        let mut rng = StdRng::seed_from_u64(3);
+        let s = state(0, 10, 0);
+        let due = 60_000; // retention 120 s: due at open + 60 s
+        for now in [0, 30_000, 59_000] {
+            match with_keep_alive(backoff_decision(&s, &c, now, &mut rng), &s, Some(120), now) {
+                BackoffDecision::Wait(w) => assert!(now + w * 1000 >= due.min(now + 1000) && now + w * 1000 <= due.max(now + 1000), "{now}: {w}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(
+            with_keep_alive(backoff_decision(&s, &c, due, &mut rng), &s, Some(120), due),
+            BackoffDecision::KeepAlive
+        );
+    }
+
+    #[test]
+    fn keep_alive_leaves_stuck_continue_and_unknown_retention_alone() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let s = state(0, 3, 10);
+        let budget = config(&[("LOOP_BUDGET", "10")]);
+        let late = 10 * 86_400_000;
+        assert_eq!(
+            with_keep_alive(backoff_decision(&s, &budget, late, &mut rng), &s, Some(60), late),
+            BackoffDecision::Continue
+        );
+        let stuck = config(&[("MAX_OPEN_SECONDS", "1")]);
+        assert_eq!(
+            with_keep_alive(backoff_decision(&s, &stuck, late, &mut rng), &s, Some(60), late),
+            BackoffDecision::Stuck
+        );
+        let s = state(0, 3, 0);
+        assert_eq!(
+            with_keep_alive(BackoffDecision::Wait(900), &s, None, late),
+            BackoffDecision::Wait(900)
         );
     }
 
