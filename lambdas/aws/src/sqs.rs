@@ -347,6 +347,9 @@ impl Queue for SqsQueue {
                 .get(&QueueAttributeName::FifoQueue)
                 .is_some_and(|v| v.eq_ignore_ascii_case("true"))
                 || self.queue_url.ends_with(".fifo"),
+            retention_seconds: attrs
+                .get(&QueueAttributeName::MessageRetentionPeriod)
+                .and_then(|v| v.parse::<u64>().ok()),
         })
     }
 }
@@ -620,7 +623,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn info_reads_counts_redrive_and_fifo() {
+    async fn info_reads_counts_redrive_fifo_and_retention() {
         let rule =
             mock!(Client::get_queue_attributes).then_output(|| {
                 GetQueueAttributesOutput::builder()
@@ -632,6 +635,7 @@ mod tests {
                     r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:1:dlq","maxReceiveCount":5}"#,
                 )
                 .attributes(QueueAttributeName::FifoQueue, "true")
+                .attributes(QueueAttributeName::MessageRetentionPeriod, "345600")
                 .build()
             });
         let q = queue(&[&rule]);
@@ -643,7 +647,8 @@ mod tests {
                 in_flight: 5,
                 delayed: 6,
                 max_receive_count: Some(5),
-                fifo: true
+                fifo: true,
+                retention_seconds: Some(345_600),
             }
         );
     }

@@ -460,6 +460,22 @@ pub struct RejitterInput {
     pub worker: u32,
     /// The plan's cutoff (epoch ms): only messages sent before it are moved.
     pub cutoff_ms: u64,
+    /// A keep-alive pass (`crate::keepalive`): copies go out with no delay (the mapping is
+    /// disabled), whether or not re-jitter is enabled. Absent: false.
+    #[serde(default)]
+    pub keep_alive: bool,
+}
+
+/// Input of `rejitter-plan`: the state, and whether this plans a keep-alive pass (which runs
+/// even with `REJITTER_ENABLED=false`; FIFO queues get no workers).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PlanInput {
+    /// The circuit state.
+    pub state: CircuitState,
+    /// A keep-alive pass rather than the re-jitter before the ramp. Absent: false.
+    #[serde(default)]
+    pub keep_alive: bool,
 }
 
 /// Output of `rejitter-plan`.
@@ -619,7 +635,8 @@ mod tests {
             i,
             RejitterInput {
                 worker: 2,
-                cutoff_ms: 1_763_900_000_000
+                cutoff_ms: 1_763_900_000_000,
+                keep_alive: false,
             }
         );
         let field = |v: Value| parse::<RejitterInput>(v).unwrap_err().field;
@@ -636,6 +653,22 @@ mod tests {
             "state"
         );
         assert_eq!(field(json!([0, 5])), ".");
+    }
+
+    #[test]
+    fn keep_alive_flags_default_to_false_and_refreshed_at_is_optional() {
+        let i: RejitterInput = parse(json!({ "worker": 0, "cutoffMs": 5, "keepAlive": true })).unwrap();
+        assert!(i.keep_alive);
+        let p: PlanInput = parse(json!({ "state": state_json() })).unwrap();
+        assert!(!p.keep_alive);
+        assert_eq!(p.state.refreshed_at_ms, None);
+        let mut j = state_json();
+        j["refreshedAtMs"] = json!(1_763_900_060_000u64);
+        let s: CircuitState = parse(j.clone()).unwrap();
+        assert_eq!(s.refreshed_at_ms, Some(1_763_900_060_000));
+        assert_eq!(serde_json::to_value(&s).unwrap(), j);
+        let field = |v: Value| parse::<PlanInput>(v).unwrap_err().field;
+        assert_eq!(field(json!({ "state": state_json(), "keepAlive": "yes" })), "keepAlive");
     }
 
     #[test]

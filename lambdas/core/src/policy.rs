@@ -1,8 +1,10 @@
-//! The breaker's decisions that are not tied to one message: the backoff step (wait, stuck or
-//! continue-as-new), single flight among running executions, and ramp relapse.
+//! The breaker's decisions that are not tied to one message: the backoff step (wait, stuck,
+//! continue-as-new, or a keep-alive pass via [`with_keep_alive`]), single flight among running
+//! executions, and ramp relapse.
 
 use crate::config::Config;
 use crate::contract::CircuitState;
+use crate::keepalive::{self, KeepAliveStep};
 use crate::ports::{ConsumerStats, RunningExecution};
 
 /// What the backoff step decides.
@@ -53,8 +55,13 @@ pub fn with_keep_alive(
     retention_seconds: Option<u64>,
     now_ms: u64,
 ) -> BackoffDecision {
-    let _ = (state, retention_seconds, now_ms);
-    decision
+    let (BackoffDecision::Wait(wait), Some(retention)) = (decision, retention_seconds) else {
+        return decision;
+    };
+    match keepalive::step(state.opened_at_ms, state.refreshed_at_ms, retention, now_ms) {
+        KeepAliveStep::PassNow => BackoffDecision::KeepAlive,
+        KeepAliveStep::DueIn(ms) => BackoffDecision::Wait(keepalive::cap_wait_seconds(wait, ms)),
+    }
 }
 
 /// The state machine ARN an execution ARN belongs to
@@ -244,7 +251,9 @@ mod tests {
         let due = 60_000; // retention 120 s: due at open + 60 s
         for now in [0, 30_000, 59_000] {
             match with_keep_alive(backoff_decision(&s, &c, now, &mut rng), &s, Some(120), now) {
-                BackoffDecision::Wait(w) => assert!(now + w * 1000 >= due.min(now + 1000) && now + w * 1000 <= due.max(now + 1000), "{now}: {w}"),
+                BackoffDecision::Wait(w) => {
+                    assert!((1..=(due - now).div_ceil(1000)).contains(&w), "{now}: {w}")
+                }
                 other => panic!("{other:?}"),
             }
         }

@@ -126,8 +126,15 @@ where
             HandlerName::Backoff => {
                 let mut rng = StdRng::from_rng(&mut rand::rng());
                 to_value(
-                    crate::backoff::backoff(payload, c, &self.events, &self.clock, &mut rng)
-                        .await?,
+                    crate::backoff::backoff(
+                        payload,
+                        c,
+                        &self.queue,
+                        &self.events,
+                        &self.clock,
+                        &mut rng,
+                    )
+                    .await?,
                 )
             }
             HandlerName::Probe => to_value(

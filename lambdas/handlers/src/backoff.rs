@@ -1,26 +1,32 @@
 //! `backoff`: the wait before the next probe (exponential, full jitter, capped), or `stuck`
 //! after `MAX_OPEN_SECONDS` (announcing `Circuit Stuck Open`), or `continue` when this
-//! execution's loop budget is spent.
+//! execution's loop budget is spent, or `keepalive` when queued messages must be re-sent before
+//! their retention runs out (`breaker_core::keepalive`; announces `Messages Kept Alive`, or
+//! `Messages At Risk` on a FIFO queue, which is not copied).
 
 use breaker_core::config::Config;
 use breaker_core::contract::{BackoffAction, BackoffOutput, StateInput, Version, parse};
 use breaker_core::events::{BreakerEvent, DetailType};
-use breaker_core::policy::{BackoffDecision, backoff_decision};
-use breaker_core::ports::{Clock, Events};
+use breaker_core::keepalive;
+use breaker_core::policy::{BackoffDecision, backoff_decision, with_keep_alive};
+use breaker_core::ports::{Clock, Events, Queue};
+use breaker_core::rejitter::cutoff_ms;
 use serde_json::Value;
 use tracing::{info, warn};
 
 use crate::error::HandlerError;
 
 /// Handle `backoff` (see `CONTRACT.md`).
-pub async fn backoff<V, C, R>(
+pub async fn backoff<Q, V, C, R>(
     input: Value,
     config: &Config,
+    queue: &Q,
     events: &V,
     clock: &C,
     rng: &mut R,
 ) -> Result<BackoffOutput, HandlerError>
 where
+    Q: Queue,
     V: Events,
     C: Clock,
     R: rand::Rng + Send + ?Sized,
@@ -28,11 +34,16 @@ where
     let StateInput { mut state } = parse(input)?;
     let now = clock.now_ms();
     let decision = backoff_decision(&state, config, now, rng);
+    let decision = keep_alive(decision, &mut state, config, queue, events, now).await?;
     let (action, wait_seconds) = match decision {
         BackoffDecision::Wait(seconds) => {
             state.iteration += 1;
             info!(esm = %config.esm_uuid, attempt = state.attempt, iteration = state.iteration, wait_seconds = seconds, "backing off");
             (BackoffAction::Wait, seconds)
+        }
+        BackoffDecision::KeepAlive => {
+            state.iteration += 1;
+            (BackoffAction::KeepAlive, 0)
         }
         BackoffDecision::Continue => {
             info!(esm = %config.esm_uuid, iteration = state.iteration, generation = state.generation, "loop budget spent; continuing as new execution");
@@ -56,12 +67,70 @@ where
     })
 }
 
+/// Keep-alive on top of the backoff decision (`breaker_core::keepalive`): reads the queue's
+/// retention (and depth, for the event) only when the decision is a wait. When a pass is due,
+/// marks `refreshedAtMs` with the cutoff the pass will use at the latest (its plan, made after
+/// this, copies everything sent before a later cutoff, so the schedule errs early) and announces
+/// it. A FIFO queue is not copied (copies would go to the end of their message groups): the
+/// step announces `Messages At Risk` once per interval and waits on.
+async fn keep_alive<Q: Queue, V: Events>(
+    decision: BackoffDecision,
+    state: &mut breaker_core::contract::CircuitState,
+    config: &Config,
+    queue: &Q,
+    events: &V,
+    now: u64,
+) -> Result<BackoffDecision, HandlerError> {
+    if !matches!(decision, BackoffDecision::Wait(_)) {
+        return Ok(decision);
+    }
+    let q = queue.info().await?;
+    let Some(retention) = q.retention_seconds else {
+        warn!(esm = %config.esm_uuid, "queue retention unknown; no keep-alive this turn");
+        return Ok(decision);
+    };
+    if with_keep_alive(decision, state, Some(retention), now) != BackoffDecision::KeepAlive {
+        return Ok(with_keep_alive(decision, state, Some(retention), now));
+    }
+    let previous = state.refreshed_at_ms;
+    let queued = q.visible + q.in_flight + q.delayed;
+    let interval_seconds = keepalive::interval_ms(retention) / 1000;
+    if q.fifo {
+        state.refreshed_at_ms = Some(now);
+        let event = BreakerEvent::for_state(DetailType::AtRisk, config, state, now)
+            .with("reason", "FIFO queue: a copy would go to the end of its message group, so the breaker does not keep messages alive; messages expire at the queue's retention while the circuit stays open")
+            .with("retentionSeconds", retention)
+            .with("queued", queued)
+            .with("nextWarningAtMs", keepalive::due_at_ms(state.opened_at_ms, state.refreshed_at_ms, retention));
+        events.put(&event).await?;
+        warn!(esm = %config.esm_uuid, queued, retention_seconds = retention, "FIFO queue: messages at risk of expiring while open");
+        return Ok(with_keep_alive(decision, state, Some(retention), now));
+    }
+    let cutoff = cutoff_ms(now);
+    state.refreshed_at_ms = Some(cutoff);
+    let event = BreakerEvent::for_state(DetailType::KeptAlive, config, state, now)
+        .with("cutoffMs", cutoff)
+        .with("previousRefreshAtMs", previous)
+        .with("retentionSeconds", retention)
+        .with("refreshIntervalSeconds", interval_seconds)
+        .with("queued", queued)
+        .with("visible", q.visible)
+        .with("inFlight", q.in_flight)
+        .with("delayed", q.delayed)
+        .with("nextPassDueAtMs", keepalive::due_at_ms(state.opened_at_ms, state.refreshed_at_ms, retention));
+    events.put(&event).await?;
+    info!(esm = %config.esm_uuid, queued, cutoff_ms = cutoff, retention_seconds = retention, "keep-alive pass due: copying every message sent before the cutoff");
+    Ok(BackoffDecision::KeepAlive)
+}
+
 #[cfg(test)]
 mod tests {
     use breaker_core::ports::{FaultKind, PortError};
     use rand::SeedableRng;
     use rand::rngs::StdRng;
     use serde_json::json;
+
+    use breaker_testkit::FakeQueue;
 
     use super::*;
     use crate::testing::{FakeEvents, FixedClock, config, state_json};
@@ -72,15 +141,82 @@ mod tests {
         now_ms: u64,
         events: &FakeEvents,
     ) -> Result<BackoffOutput, HandlerError> {
+        // Retention far beyond every test's clock: no keep-alive unless a test asks for it.
+        let queue = FakeQueue::builder().retention_seconds(u64::MAX / 4_000).build();
+        run_on(&queue, input, extra, now_ms, events).await
+    }
+
+    async fn run_on(
+        queue: &FakeQueue,
+        input: Value,
+        extra: &[(&str, &str)],
+        now_ms: u64,
+        events: &FakeEvents,
+    ) -> Result<BackoffOutput, HandlerError> {
         let mut rng = StdRng::seed_from_u64(11);
         backoff(
             input,
             &config(extra),
+            queue,
             events,
             &FixedClock::at(now_ms),
             &mut rng,
         )
         .await
+    }
+
+    #[tokio::test]
+    async fn keep_alive_pass_is_due_half_a_retention_after_the_open_and_announced() {
+        let queue = FakeQueue::builder().retention_seconds(120).build();
+        queue.push_body("a");
+        queue.push_body("b");
+        let events = FakeEvents::default();
+        // 59 s after the open: wait, but at most until the pass is due (61 s after open - 1 s).
+        let early = run_on(&queue, json!({ "state": state_json(1_000, 10, 3, None) }), &[], 1_000 + 59_000, &events)
+            .await
+            .unwrap();
+        assert_eq!(early.action, BackoffAction::Wait);
+        assert_eq!(early.wait_seconds, 1);
+        assert!(events.events().is_empty());
+        let due = 1_000 + 60_000;
+        let out = run_on(&queue, json!({ "state": state_json(1_000, 10, 3, None) }), &[], due, &events)
+            .await
+            .unwrap();
+        assert_eq!((out.action, out.wait_seconds), (BackoffAction::KeepAlive, 0));
+        assert_eq!(out.state.refreshed_at_ms, Some(due - 1_000));
+        assert_eq!(out.state.iteration, 4, "a pass is a loop turn");
+        assert_eq!(events.detail_types(), vec![DetailType::KeptAlive]);
+        let d = &events.events()[0].detail;
+        assert_eq!(
+            (d["queued"].clone(), d["cutoffMs"].clone(), d["retentionSeconds"].clone(), d["nextPassDueAtMs"].clone()),
+            (json!(2), json!(due - 1_000), json!(120), json!(due - 1_000 + 60_000))
+        );
+        // After the pass: the next one counts from its cutoff.
+        let mut after = out.state.clone();
+        after.iteration = 0;
+        let next = run_on(&queue, json!({ "state": after }), &[], due + 5_000, &events)
+            .await
+            .unwrap();
+        assert_eq!(next.action, BackoffAction::Wait);
+        assert!(next.wait_seconds <= 55, "{}", next.wait_seconds);
+    }
+
+    #[tokio::test]
+    async fn fifo_queue_is_not_copied_but_announced_at_risk_once_per_interval() {
+        let queue = FakeQueue::builder().fifo(true).retention_seconds(120).build();
+        let events = FakeEvents::default();
+        let out = run_on(&queue, json!({ "state": state_json(0, 10, 0, None) }), &[], 60_000, &events)
+            .await
+            .unwrap();
+        assert_eq!(out.action, BackoffAction::Wait);
+        assert_eq!(out.state.refreshed_at_ms, Some(60_000));
+        assert!((1..=60).contains(&out.wait_seconds));
+        assert_eq!(events.detail_types(), vec![DetailType::AtRisk]);
+        let again = run_on(&queue, json!({ "state": out.state }), &[], 70_000, &events)
+            .await
+            .unwrap();
+        assert_eq!(again.action, BackoffAction::Wait);
+        assert_eq!(events.events().len(), 1, "warned once per interval");
     }
 
     #[tokio::test]

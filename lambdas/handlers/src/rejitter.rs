@@ -9,6 +9,11 @@
 //! confirmed) whose stages run independently, joined by one-slot channels — so each lane keeps a
 //! batch in every stage and moves ~10 messages per round trip.
 //!
+//! Keep-alive passes (`breaker_core::keepalive`) use the same plan and slices with
+//! `keepAlive: true`: the plan runs even when re-jitter is disabled and gives a FIFO queue no
+//! workers (the backoff step warned about it); the slices copy with delay 0 (the mapping is
+//! disabled, nothing to spread) and otherwise move messages exactly as re-jitter does.
+//!
 //! Safety rules:
 //! - an original is deleted only after SQS confirmed its copy, with the handle of our receive;
 //! - failed send entries are retried (not sender faults), then released with visibility 0 once
@@ -27,7 +32,7 @@ use std::time::Duration;
 
 use breaker_core::config::Config;
 use breaker_core::contract::{
-    self, InputError, RejitterInput, RejitterOutput, RejitterPlanOutput, StateInput, Version,
+    self, InputError, PlanInput, RejitterInput, RejitterOutput, RejitterPlanOutput, Version,
 };
 use breaker_core::message::{OutgoingMessage, ReceivedMessage};
 use breaker_core::ports::{PortError, Queue};
@@ -158,8 +163,25 @@ pub async fn run_plan<Q: Queue>(
     input: Value,
     now_ms: u64,
 ) -> Result<RejitterPlanOutput, RejitterError> {
-    let StateInput { state } = contract::parse(input)?;
+    let PlanInput { state, keep_alive } = contract::parse(input)?;
     let cutoff_ms = rejitter::cutoff_ms(now_ms);
+    if keep_alive {
+        let q = queue.info().await?;
+        // FIFO: never copied (reorder); the backoff step announced `Messages At Risk`.
+        let workers = if q.fifo {
+            0
+        } else {
+            rejitter::worker_count(q.visible, settings.max_workers)
+        };
+        info!(backlog = q.visible, workers, cutoff_ms, "keep-alive pass planned");
+        return Ok(RejitterPlanOutput {
+            version: Version,
+            backlog: q.visible,
+            workers: (0..workers).collect(),
+            cutoff_ms,
+            state,
+        });
+    }
     if !settings.enabled {
         info!("re-jitter disabled");
         return Ok(RejitterPlanOutput {
@@ -219,6 +241,8 @@ struct Pass<'a, Q> {
     queue: &'a Q,
     settings: &'a RejitterSettings,
     cutoff_ms: u64,
+    /// A keep-alive pass: copies get no delay.
+    keep_alive: bool,
     max_receive_count: Option<u32>,
     visibility: u32,
     receive_deadline: Instant,
@@ -258,6 +282,7 @@ impl<Q: Queue> Pass<'_, Q> {
         let mut copies = Vec::new();
         for (i, m) in messages.into_iter().enumerate() {
             let delay = match Eligibility::of(&m, self.cutoff_ms, self.max_receive_count) {
+                Eligibility::Rejitter if self.keep_alive => 0,
                 Eligibility::Rejitter => self.settings.window.draw(rng),
                 Eligibility::NearReceiveLimit => 0,
                 Eligibility::Skip => continue,
@@ -502,7 +527,11 @@ pub async fn run_rejitter<Q: Queue>(
     settings: &RejitterSettings,
     input: Value,
 ) -> Result<RejitterOutput, RejitterError> {
-    let RejitterInput { worker, cutoff_ms } = contract::parse(input)?;
+    let RejitterInput {
+        worker,
+        cutoff_ms,
+        keep_alive,
+    } = contract::parse(input)?;
     let started = Instant::now();
     let before = queue.info().await?;
     if before.fifo {
@@ -514,6 +543,7 @@ pub async fn run_rejitter<Q: Queue>(
         queue,
         settings,
         cutoff_ms,
+        keep_alive,
         max_receive_count: before.max_receive_count,
         visibility: settings.visibility(),
         receive_deadline: started + settings.slice.saturating_sub(margin),
@@ -625,6 +655,68 @@ mod tests {
     /// A `rejitter-plan` input with a full, valid circuit state.
     fn plan_input() -> Value {
         json!({ "state": state_json(1_000, 3, 1, Some(50)) })
+    }
+
+    /// Issue 12: a keep-alive pass copies every message sent before its cutoff with no delay
+    /// (faithfully, deleting each original after its copy is confirmed), even with re-jitter
+    /// disabled, and so renews its retention: after the pass no message is older than the cutoff.
+    #[tokio::test(start_paused = true)]
+    async fn rejitter_keep_alive_pass_renews_every_old_message_even_when_rejitter_is_disabled() {
+        let q = FakeQueue::builder().retention_seconds(120).build();
+        let sent_at = q.now_ms();
+        for i in 0..35 {
+            q.push(message(i));
+        }
+        let before = q.messages();
+        tokio::time::advance(Duration::from_secs(70)).await;
+        let mut off = settings(5, 60);
+        off.enabled = false;
+        let plan = run_plan(
+            &q,
+            &off,
+            json!({ "state": state_json(1_000, 3, 1, None), "keepAlive": true }),
+            q.now_ms(),
+        )
+        .await
+        .unwrap();
+        assert_eq!((plan.backlog, plan.workers.clone()), (35, vec![0]));
+        let out = run_rejitter(
+            &q,
+            &off,
+            json!({ "worker": 0, "cutoffMs": plan.cutoff_ms, "keepAlive": true }),
+        )
+        .await
+        .unwrap();
+        assert_eq!((out.moved, out.failed, out.done), (35, 0, true));
+        let after = q.messages();
+        assert_eq!(after.len(), 35);
+        for m in &after {
+            assert_eq!(m.delay_seconds, 0, "no delay: the mapping is disabled");
+            assert!(m.sent_timestamp_ms >= plan.cutoff_ms, "a fresh copy");
+            let original = before.iter().find(|o| o.body == m.body).expect("same body");
+            assert_eq!((&m.message_attributes, &m.trace_header), (&original.message_attributes, &original.trace_header));
+        }
+        // 70 s more: the originals (sent 140 s ago) would have expired by now; the copies live.
+        tokio::time::advance(Duration::from_secs(70)).await;
+        assert!(sent_at + 120_000 < q.now_ms());
+        q.expire_visibility();
+        assert_eq!(q.info().await.unwrap().visible, 35);
+        assert!(q.expired().is_empty());
+    }
+
+    #[tokio::test]
+    async fn rejitter_keep_alive_plan_gives_a_fifo_queue_no_workers() {
+        let q = FakeQueue::builder().fifo(true).build();
+        q.push_body("a");
+        let plan = run_plan(
+            &q,
+            &settings(0, 300),
+            json!({ "state": state_json(1_000, 3, 1, None), "keepAlive": true }),
+            5_000,
+        )
+        .await
+        .unwrap();
+        assert!(plan.workers.is_empty());
     }
 
     #[tokio::test(start_paused = true)]

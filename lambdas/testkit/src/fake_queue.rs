@@ -117,6 +117,8 @@ struct Inner {
     handles: HashMap<String, u64>,
     deleted: HashSet<u64>,
     dead_lettered: Vec<StoredMessage>,
+    /// Messages deleted by retention expiry.
+    expired: Vec<StoredMessage>,
     call_faults: HashMap<Op, Vec<CallFault>>,
     send_faults: Vec<EntryFault<SendPredicate>>,
     delete_faults: Vec<EntryFault<DeletePredicate>>,
@@ -130,6 +132,7 @@ struct Shared {
     notify: Notify,
     fifo: bool,
     max_receive_count: Option<u32>,
+    retention_seconds: u64,
     epoch_base_ms: u64,
     started: Instant,
     ids: AtomicU64,
@@ -162,6 +165,7 @@ impl std::fmt::Debug for FakeQueue {
 pub struct FakeQueueBuilder {
     fifo: bool,
     max_receive_count: Option<u32>,
+    retention_seconds: Option<u64>,
     epoch_base_ms: Option<u64>,
 }
 
@@ -175,6 +179,13 @@ impl FakeQueueBuilder {
     /// Give the queue a dead-letter queue with this `maxReceiveCount`.
     pub fn max_receive_count(mut self, n: u32) -> Self {
         self.max_receive_count = Some(n);
+        self
+    }
+
+    /// `MessageRetentionPeriod` (default SQS's 4 days): a message whose `SentTimestamp` is
+    /// this old is deleted (see [`FakeQueue::expired`]).
+    pub fn retention_seconds(mut self, seconds: u64) -> Self {
+        self.retention_seconds = Some(seconds);
         self
     }
 
@@ -197,6 +208,7 @@ impl FakeQueueBuilder {
                 notify: Notify::new(),
                 fifo: self.fifo,
                 max_receive_count: self.max_receive_count,
+                retention_seconds: self.retention_seconds.unwrap_or(DEFAULT_RETENTION_SECONDS),
                 epoch_base_ms,
                 started: Instant::now(),
                 ids: AtomicU64::new(0),
@@ -205,6 +217,9 @@ impl FakeQueueBuilder {
         }
     }
 }
+
+/// SQS's default `MessageRetentionPeriod` (4 days).
+pub const DEFAULT_RETENTION_SECONDS: u64 = 345_600;
 
 fn port_error(op: Op, kind: FaultKind, code: &str, message: impl Into<String>) -> PortError {
     PortError {
@@ -373,6 +388,31 @@ impl FakeQueue {
         self.lock().dead_lettered.clone()
     }
 
+    /// Messages SQS deleted because their retention period ran out.
+    pub fn expired(&self) -> Vec<StoredMessage> {
+        self.expire_retention();
+        self.lock().expired.clone()
+    }
+
+    /// Delete messages whose `SentTimestamp` is a retention period old (as SQS does).
+    fn expire_retention(&self) {
+        let now = Instant::now();
+        let limit = self
+            .now_ms()
+            .saturating_sub(self.shared.retention_seconds.saturating_mul(1000));
+        let mut inner = self.lock();
+        let old: Vec<u64> = inner
+            .messages
+            .iter()
+            .filter(|(_, m)| m.sent_timestamp_ms <= limit)
+            .map(|(seq, _)| *seq)
+            .collect();
+        for seq in old {
+            let m = inner.messages.remove(&seq).expect("listed above");
+            inner.expired.push(stored(&m, now));
+        }
+    }
+
     /// Make every in-flight message visible again at once (as if their visibility expired).
     pub fn expire_visibility(&self) {
         let now = Instant::now();
@@ -414,6 +454,7 @@ impl FakeQueue {
     }
 
     fn try_receive(&self, max: usize, visibility: u32) -> Vec<ReceivedMessage> {
+        self.expire_retention();
         let now = Instant::now();
         let now_ms = self.now_ms();
         let mut inner = self.lock();
@@ -727,11 +768,13 @@ impl Queue for FakeQueue {
 
     async fn info(&self) -> Result<QueueInfo, PortError> {
         self.enter(Op::Info).await?;
+        self.expire_retention();
         let now = Instant::now();
         let inner = self.lock();
         let mut info = QueueInfo {
             max_receive_count: self.shared.max_receive_count,
             fifo: self.shared.fifo,
+            retention_seconds: Some(self.shared.retention_seconds),
             ..QueueInfo::default()
         };
         for m in inner.messages.values() {
@@ -846,6 +889,21 @@ mod tests {
         let out = q.send_batch(vec![msg("a", 3)]).await.unwrap();
         assert!(out.succeeded.is_empty());
         assert!(q.info().await.unwrap().fifo);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn messages_expire_at_their_retention_counted_from_their_own_send() {
+        let q = FakeQueue::builder().retention_seconds(60).build();
+        q.push(msg("old", 0));
+        tokio::time::advance(Duration::from_secs(30)).await;
+        q.push(msg("young", 0));
+        assert_eq!(q.info().await.unwrap().retention_seconds, Some(60));
+        tokio::time::advance(Duration::from_secs(30)).await;
+        let got = q.receive(10, 0, 30).await.unwrap();
+        assert_eq!(got.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["young"]);
+        assert_eq!(q.expired().len(), 1);
+        assert_eq!(q.expired()[0].body, "old");
+        assert!(q.dead_lettered().is_empty());
     }
 
     #[tokio::test(start_paused = true)]
