@@ -15,7 +15,7 @@ import { buildWorkflow, CircuitBreakerFunctions, METRIC_NAMESPACE, PUT_METRIC_ST
 /** Per-handler settings: handler name, construct id, timeout. */
 const HANDLERS: ReadonlyArray<{ key: keyof CircuitBreakerFunctions; handler: string; id: string; timeout: (c: ResolvedConfig) => number; why: string }> = [
   { key: 'open', handler: 'open', id: 'OpenFunction', timeout: () => 300, why: 'waits until the mapping is Disabled' },
-  { key: 'backoff', handler: 'backoff', id: 'BackoffFunction', timeout: () => 60, why: 'pure computation plus one event' },
+  { key: 'backoff', handler: 'backoff', id: 'BackoffFunction', timeout: () => 60, why: 'pure computation, one queue read, at most one event' },
   { key: 'probe', handler: 'probe', id: 'ProbeFunction', timeout: () => 900, why: 'invokes the consumer synchronously, which may run up to 15 minutes' },
   { key: 'rejitterPlan', handler: 'rejitter-plan', id: 'RejitterPlanFunction', timeout: () => 60, why: 'reads queue attributes' },
   { key: 'rejitter', handler: 'rejitter', id: 'RejitterFunction', timeout: (c) => (cdk.Token.isUnresolved(c.rejitterSliceSeconds) ? 900 : c.rejitterSliceSeconds + 60), why: 'one slice plus one minute of margin' },
@@ -140,6 +140,8 @@ export class SqsCircuitBreaker extends Construct {
     for (const fn of [fns.open, fns.ramp, fns.close]) fn.addToRolePolicy(esmWrite);
     fns.stuck.addToRolePolicy(esmRead);
     fns.backoff.addToRolePolicy(esmRead);
+    // Keep-alive: the backoff step reads the queue's retention (and depth, for its event).
+    fns.backoff.addToRolePolicy(new iam.PolicyStatement({ actions: ['sqs:GetQueueAttributes'], resources: [props.queue.queueArn] }));
     fns.open.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:ListExecutions'], resources: [stateMachineArn] }));
     for (const fn of [fns.open, fns.backoff, fns.probe, fns.ramp, fns.close, fns.stuck]) bus.grantPutEventsTo(fn);
     // Probe: receive, release, re-send fresh near maxReceiveCount, delete after success.

@@ -63,6 +63,7 @@ export interface WorkflowOptions {
  * Open Circuit ─ duplicate ─> Leave Recovery To Running Execution
  *   ├ close (manual close) ─> Plan Re-jitter (skips backoff and probe)
  *   └ proceed ─> Compute Backoff ─ wait ─> Back Off ─> Probe Consumer ─ unhealthy ─> Compute Backoff
+ *                  │ keepalive ─> Plan Keep-Alive Pass ─> Keep Messages Alive (Map) ─> Compute Backoff
  *                  │ stuck ─> Leave Circuit Open          └ healthy/empty ─> Plan Re-jitter ─> Re-jitter Backlog (Map)
  *                  └ continue ─> Continue As New Execution     ─> Start Ramp ─> Ramp Up Consumer ─ step ─> Hold Ramp Step ─┐
  *                                                                   ▲ reopen ─> Compute Backoff   └ done ─> Close Circuit    │
@@ -165,34 +166,46 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
   const plan = invoke(scope, 'Plan Re-jitter', f.rejitterPlan, { 'state.$': '$.state' });
   catchAll(plan);
 
-  const slice = new tasks.LambdaInvoke(scope, 'Re-jitter Slice', {
-    lambdaFunction: f.rejitter,
-    payload: sfn.TaskInput.fromObject({ 'worker.$': '$.worker', 'cutoffMs.$': '$.cutoffMs' }),
-    retryOnServiceExceptions: false,
-    resultSelector: { 'result.$': '$.Payload' },
-    resultPath: '$.slice',
-  });
-  addRetries(slice);
-  const drained = new sfn.Succeed(scope, 'Worker Drained');
-  const badSlice = new sfn.Fail(scope, 'Reject Unexpected Slice Result', {
-    error: 'UnexpectedHandlerOutput',
-    cause: 'the rejitter handler returned no boolean "done"',
-  });
-  slice.next(
-    new sfn.Choice(scope, 'Check Worker Drained')
-      .when(isBool('$.slice.result.done', true), drained)
-      .when(isBool('$.slice.result.done', false), slice)
-      .otherwise(badSlice),
-  );
+  const sliceMap = (names: SliceMapNames, keepAlive: boolean): sfn.Map => {
+    // A keep-alive pass (`keepAlive: true`) copies with no delay; re-jitter keeps its input shape.
+    const flag: Record<string, unknown> = keepAlive ? { keepAlive: true } : {};
+    const slice = new tasks.LambdaInvoke(scope, names.slice, {
+      lambdaFunction: f.rejitter,
+      payload: sfn.TaskInput.fromObject({ 'worker.$': '$.worker', 'cutoffMs.$': '$.cutoffMs', ...flag }),
+      retryOnServiceExceptions: false,
+      resultSelector: { 'result.$': '$.Payload' },
+      resultPath: '$.slice',
+    });
+    addRetries(slice);
+    const drained = new sfn.Succeed(scope, names.drained);
+    const badSlice = new sfn.Fail(scope, names.bad, {
+      error: 'UnexpectedHandlerOutput',
+      cause: 'the rejitter handler returned no boolean "done"',
+    });
+    slice.next(
+      new sfn.Choice(scope, names.check)
+        .when(isBool('$.slice.result.done', true), drained)
+        .when(isBool('$.slice.result.done', false), slice)
+        .otherwise(badSlice),
+    );
+    const map = new sfn.Map(scope, names.map, {
+      itemsPath: '$.workers',
+      itemSelector: { 'worker.$': '$$.Map.Item.Value', 'cutoffMs.$': '$.cutoffMs' },
+      maxConcurrency: opts.rejitterWorkers,
+      resultPath: sfn.JsonPath.DISCARD,
+    });
+    map.itemProcessor(slice);
+    map.addCatch(findState, { errors: ['States.ALL'], resultPath: '$.error' });
+    return map;
+  };
+  const rejitter = sliceMap({ map: 'Re-jitter Backlog', slice: 'Re-jitter Slice', check: 'Check Worker Drained', drained: 'Worker Drained', bad: 'Reject Unexpected Slice Result' }, false);
 
-  const rejitter = new sfn.Map(scope, 'Re-jitter Backlog', {
-    itemsPath: '$.workers',
-    itemSelector: { 'worker.$': '$$.Map.Item.Value', 'cutoffMs.$': '$.cutoffMs' },
-    maxConcurrency: opts.rejitterWorkers,
-    resultPath: sfn.JsonPath.DISCARD,
-  });
-  rejitter.itemProcessor(slice);
-  rejitter.addCatch(findState, { errors: ['States.ALL'], resultPath: '$.error' });
+  // ── keep-alive (breaker_core::keepalive): while open, re-send the queue before retention ───
+  // The same plan handler and slices as re-jitter, flagged `keepAlive`: copies without delay,
+  // also when re-jitter is disabled; then back to the backoff loop (the circuit stays open).
+  const planKeepAlive = invoke(scope, 'Plan Keep-Alive Pass', f.rejitterPlan, { 'state.$': '$.state', keepAlive: true });
+  catchAll(planKeepAlive);
+  const keepAlive = sliceMap({ map: 'Keep Messages Alive', slice: 'Keep-Alive Slice', check: 'Check Keep-Alive Worker Drained', drained: 'Keep-Alive Worker Drained', bad: 'Reject Unexpected Keep-Alive Slice Result' }, true);
 
   // ── ramp and close ─────────────────────────────────────────────────────────────────────────
   const startRamp = new sfn.Pass(scope, 'Start Ramp', { parameters: { 'state.$': '$.state', step: 0 } });
@@ -247,8 +260,16 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
       .when(sfn.Condition.and(is('$.action', 'wait'), HAS_STATE, VALID_WAIT), wait)
       .when(is('$.action', 'stuck'), leaveOpen)
       .when(sfn.Condition.and(is('$.action', 'continue'), HAS_STATE, sfn.Condition.isPresent('$.state.openedAtMs'), sfn.Condition.isPresent('$.state.generation'), sfn.Condition.isPresent('$.state.attempt')), continueAsNew)
+      .when(sfn.Condition.and(is('$.action', 'keepalive'), HAS_STATE), planKeepAlive)
       .otherwise(unexpected),
   );
+  planKeepAlive.next(
+    new sfn.Choice(scope, 'Check Keep-Alive Plan')
+      .when(sfn.Condition.and(sfn.Condition.isPresent('$.workers[0]'), isNumber('$.cutoffMs'), HAS_STATE), keepAlive)
+      .when(sfn.Condition.and(sfn.Condition.isPresent('$.workers'), HAS_STATE), backoff)
+      .otherwise(unexpected),
+  );
+  keepAlive.next(backoff);
   wait.next(probe);
   probe.next(
     new sfn.Choice(scope, 'Judge Probe Verdict')
@@ -274,6 +295,15 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
   hold.next(ramp);
 
   return open;
+}
+
+/** State names of one Map of re-jitter slices. */
+interface SliceMapNames {
+  readonly map: string;
+  readonly slice: string;
+  readonly check: string;
+  readonly drained: string;
+  readonly bad: string;
 }
 
 /** A prefix for continued executions' names: the circuit name when known at synth time (kept short). */

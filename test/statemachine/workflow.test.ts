@@ -35,6 +35,8 @@ describe('the synthesized workflow', () => {
       'Probe Consumer': 'probe',
       'Plan Re-jitter': 'rejitter-plan',
       'Re-jitter Slice': 'rejitter',
+      'Plan Keep-Alive Pass': 'rejitter-plan',
+      'Keep-Alive Slice': 'rejitter',
       'Ramp Up Consumer': 'ramp',
       'Close Circuit': 'close',
       'Publish Open Time': 'putMetricData',
@@ -50,7 +52,7 @@ describe('the synthesized workflow', () => {
       const retried = state.Retry.flatMap((r) => r.ErrorEquals);
       expect(retried).toEqual(expect.arrayContaining(['Retryable', 'Lambda.TooManyRequestsException', 'Lambda.ServiceException']));
       // The re-jitter slice runs inside the Map, whose own Catch covers it; the stuck report is the last resort.
-      if (name !== 'Re-jitter Slice' && name !== 'Report Stuck Circuit') {
+      if (name !== 'Re-jitter Slice' && name !== 'Keep-Alive Slice' && name !== 'Report Stuck Circuit') {
         expect(state.Catch!.flatMap((c) => c.ErrorEquals)).toContain('States.ALL');
       }
     }
@@ -95,6 +97,58 @@ describe('executing the workflow', () => {
     const slices = run.calls.filter((c) => c.target === 'rejitter').map((c) => c.payload);
     expect(slices).toEqual(expect.arrayContaining([{ worker: 0, cutoffMs: 1763900100000 }, { worker: 1, cutoffMs: 1763900100000 }]));
     expect(slices.filter((p) => p.worker === 0).length + slices.filter((p) => p.worker === 1).length).toBe(3);
+  });
+
+  test('a keep-alive decision copies the queue without delay and returns to the backoff loop, not to the ramp', async () => {
+    const kept = { ...circuit(1), refreshedAtMs: 1763900099000 };
+    const run = await runWorkflow(wf, {
+      open: [reply.proceed(circuit(0))],
+      backoff: [reply.wait(circuit(0), 30), { version: 1, action: 'keepalive', waitSeconds: 0, state: kept }, reply.wait(kept, 30)],
+      probe: [reply.probe('unhealthy', circuit(1)), reply.probe('healthy', kept)],
+      'rejitter-plan': [reply.plan([0, 1], kept), reply.plan([], kept)],
+      rejitter: [reply.slice(false), reply.slice(true), reply.slice(true)],
+      ramp: [reply.rampDone(1, kept)],
+      close: [reply.close(95)],
+      putMetricData: [{}],
+    }, ALARM_EVENT);
+    expectScripted(run);
+    expect(run.status).toBe('SUCCEEDED');
+    const plans = run.calls.filter((c) => c.target === 'rejitter-plan').map((c) => [c.state, c.payload]);
+    expect(plans).toEqual([
+      ['Plan Keep-Alive Pass', { state: kept, keepAlive: true }],
+      ['Plan Re-jitter', { state: kept }],
+    ]);
+    const slices = run.calls.filter((c) => c.target === 'rejitter');
+    expect(slices.every((c) => c.state === 'Keep-Alive Slice')).toBe(true);
+    expect(slices.map((c) => c.payload)).toEqual(expect.arrayContaining([{ worker: 0, cutoffMs: 1763900100000, keepAlive: true }, { worker: 1, cutoffMs: 1763900100000, keepAlive: true }]));
+    // After the pass: Compute Backoff again (with the refreshed state), then Back Off and a probe.
+    const after = run.states.slice(run.states.indexOf('Keep Messages Alive'));
+    expect(after.filter((n) => !/Slice|Worker/.test(n)).slice(0, 4)).toEqual(['Keep Messages Alive', 'Compute Backoff', 'Route Backoff Decision', 'Back Off']);
+    expect(run.calls.filter((c) => c.target === 'backoff')[2].payload).toEqual({ state: kept });
+  });
+
+  test('a keep-alive plan without workers (empty or FIFO queue) goes straight back to the backoff loop', async () => {
+    const run = await runWorkflow(wf, {
+      open: [reply.proceed(circuit(0))],
+      backoff: [{ version: 1, action: 'keepalive', waitSeconds: 0, state: circuit(0) }, reply.stuck(circuit(0))],
+      'rejitter-plan': [reply.plan([], circuit(0))],
+    }, ALARM_EVENT);
+    expectScripted(run);
+    expect(targets(run)).toEqual(['open', 'backoff', 'rejitter-plan', 'backoff']);
+    expect(run.status).toBe('SUCCEEDED');
+  });
+
+  test('a keep-alive decision without state, or a keep-alive plan without workers, is reported, not dropped', async () => {
+    const noState = await runWorkflow(wf, { open: [reply.proceed()], backoff: [{ version: 1, action: 'keepalive', waitSeconds: 0 }], stuck: [reply.reported()] }, ALARM_EVENT);
+    expect(noState.calls[2]).toMatchObject({ target: 'stuck', payload: { error: { Error: 'UnexpectedHandlerOutput' } } });
+    const badPlan = await runWorkflow(wf, {
+      open: [reply.proceed()],
+      backoff: [{ version: 1, action: 'keepalive', waitSeconds: 0, state: circuit() }],
+      'rejitter-plan': [{ version: 1, backlog: 3, cutoffMs: 5, state: circuit() }],
+      stuck: [reply.reported()],
+    }, ALARM_EVENT);
+    expect(badPlan.calls[3]).toMatchObject({ target: 'stuck', payload: { state: circuit(), error: { Error: 'UnexpectedHandlerOutput' } } });
+    expect(badPlan.status).toBe('FAILED');
   });
 
   test('the ramp starts at step 0 and hands each result back to the next step', async () => {

@@ -25,7 +25,9 @@ use crate::queue::{Received, Receiver, SqsQueue};
 use crate::scenario::Scenario;
 use crate::strategy::{OursConfig, Plumbing, ReferenceConfig, Strategy};
 use crate::time::{MINUTE, Millis, SECOND, secs};
+use breaker_core::contract::{CircuitState, SavedScaling, Trigger};
 use breaker_core::message::ReceivedMessage;
+use breaker_core::policy::{BackoffDecision, with_keep_alive};
 use breaker_core::rejitter::{self, Eligibility};
 
 /// Sampling step of the recorded time series.
@@ -82,6 +84,8 @@ pub struct RunMetrics {
     pub opens: u32,
     /// Opens after the first (re-trips and relapses).
     pub retrips: u32,
+    /// Keep-alive passes (queue re-sent while open so nothing expires).
+    pub keep_alive_passes: u32,
     /// Whether the ESM ended disabled with nothing left to re-enable it.
     pub stuck: bool,
     /// Step Functions state transitions.
@@ -204,6 +208,8 @@ enum OursPhase {
     Probe,
     RejitterPlan,
     Rejitter,
+    /// A keep-alive pass (copies without delay while open), then back to backoff.
+    KeepAlive,
     Ramp,
     Close,
 }
@@ -220,6 +226,10 @@ struct OursExec {
     cutoff: Millis,
     workers: u32,
     slice_left: Millis,
+    /// When the circuit opened and the cutoff of the last keep-alive pass
+    /// (`CircuitState::openedAtMs` / `refreshedAtMs`).
+    opened_at: Millis,
+    refreshed_at: Option<Millis>,
 }
 
 #[derive(Debug)]
@@ -266,6 +276,7 @@ struct World {
     first_open: Option<Millis>,
     drained_at: Option<Millis>,
     state_transitions: u64,
+    keep_alive_passes: u32,
     consumer_gb_ms: f64,
     breaker_gb_ms: f64,
     series: Series,
@@ -351,6 +362,7 @@ impl World {
             first_open: None,
             drained_at: None,
             state_transitions: 0,
+            keep_alive_passes: 0,
             consumer_gb_ms: 0.0,
             breaker_gb_ms: 0.0,
             series: Series::default(),
@@ -722,6 +734,8 @@ impl World {
                     cutoff: 0,
                     workers: 0,
                     slice_left: 0,
+                    opened_at: start,
+                    refreshed_at: None,
                 });
                 self.schedule(start, Event::Step { exec: id });
             }
@@ -852,6 +866,7 @@ impl World {
         match exec.phase {
             OursPhase::Open => {
                 exec.saved = self.esm.maximum_concurrency;
+                exec.opened_at = self.now;
                 let at = self.esm_update(false, exec.saved);
                 self.opened();
                 // `open` waits until the ESM reports Disabled.
@@ -860,13 +875,56 @@ impl World {
                 self.schedule(at + task, Event::Step { exec: id });
             }
             OursPhase::Backoff => {
-                let wait = config
-                    .backoff
-                    .next_wait(exec.attempt, &mut self.breaker_rng)
-                    * SECOND;
+                let wait = config.backoff.next_wait(exec.attempt, &mut self.breaker_rng);
+                // The backoff handler's keep-alive decision, from breaker_core (state fields as
+                // the handler sees them; retention from the queue's settings).
+                let mut state = CircuitState::opened(
+                    exec.opened_at,
+                    SavedScaling {
+                        maximum_concurrency: exec.saved,
+                    },
+                    Trigger::Alarm,
+                );
+                state.refreshed_at_ms = exec.refreshed_at;
+                let retention = Some(self.scenario.queue.retention / SECOND);
                 self.breaker_task(task, 2);
-                exec.phase = OursPhase::Probe;
-                self.schedule(self.now + task + wait, Event::Step { exec: id });
+                match with_keep_alive(BackoffDecision::Wait(wait), &state, retention, self.now) {
+                    BackoffDecision::KeepAlive => {
+                        exec.refreshed_at = Some(rejitter::cutoff_ms(self.now));
+                        self.keep_alive_passes += 1;
+                        exec.cutoff = rejitter::cutoff_ms(self.now + task);
+                        exec.workers =
+                            rejitter::worker_count(self.queue.len() as u64, config.rejitter_workers)
+                                .max(1);
+                        exec.slice_left = config.rejitter_slice;
+                        exec.phase = OursPhase::KeepAlive;
+                        self.state_transitions += 2 + 2 * exec.workers as u64;
+                        self.schedule(self.now + 2 * task, Event::Step { exec: id });
+                    }
+                    decision => {
+                        let BackoffDecision::Wait(wait) = decision else {
+                            unreachable!("keep-alive turns a wait into a wait or a pass")
+                        };
+                        exec.phase = OursPhase::Probe;
+                        self.schedule(self.now + task + wait * SECOND, Event::Step { exec: id });
+                    }
+                }
+            }
+            OursPhase::KeepAlive => {
+                let budget = exec.workers * config.rejitter_per_worker_second;
+                let done = self.rejitter_second(&config, budget, exec.cutoff, true);
+                self.breaker_gb_ms += (exec.workers as u64 * SECOND) as f64
+                    * self.plumbing.breaker_memory_mb as f64
+                    / 1024.0;
+                exec.slice_left = exec.slice_left.saturating_sub(SECOND);
+                if exec.slice_left == 0 || done {
+                    self.state_transitions += 2 * exec.workers as u64;
+                    exec.slice_left = config.rejitter_slice;
+                }
+                if done {
+                    exec.phase = OursPhase::Backoff;
+                }
+                self.schedule(self.now + SECOND, Event::Step { exec: id });
             }
             OursPhase::Probe => {
                 self.breaker_task(task, 2);
@@ -913,7 +971,7 @@ impl World {
             }
             OursPhase::Rejitter => {
                 let budget = exec.workers * config.rejitter_per_worker_second;
-                let done = self.rejitter_second(&config, budget, exec.cutoff);
+                let done = self.rejitter_second(&config, budget, exec.cutoff, false);
                 self.breaker_gb_ms += (exec.workers as u64 * SECOND) as f64
                     * self.plumbing.breaker_memory_mb as f64
                     / 1024.0;
@@ -976,7 +1034,14 @@ impl World {
     /// (a copy, or a new arrival) is left hidden for the receive's visibility (longer than the
     /// slice), unless one more receive could dead-letter it, then it is moved fresh.
     /// Returns whether the pass is done (nothing visible left).
-    fn rejitter_second(&mut self, config: &OursConfig, budget: u32, cutoff: Millis) -> bool {
+    /// A keep-alive pass (`keep_alive`) copies with no delay.
+    fn rejitter_second(
+        &mut self,
+        config: &OursConfig,
+        budget: u32,
+        cutoff: Millis,
+        keep_alive: bool,
+    ) -> bool {
         let max_receive = self.scenario.queue.max_receive_count;
         let visibility = 2 * config.rejitter_slice;
         let mut handled = 0;
@@ -991,6 +1056,7 @@ impl World {
                 handled += 1;
                 let sent = self.queue.get(msg.id).map(|m| m.sent).unwrap_or(0);
                 let delay = match Eligibility::of(&as_core(&msg, sent), cutoff, Some(max_receive)) {
+                    Eligibility::Rejitter if keep_alive => 0,
                     Eligibility::Rejitter => {
                         config.rejitter_window.draw(&mut self.breaker_rng) as Millis * SECOND
                     }
@@ -1095,6 +1161,7 @@ impl World {
             peak_esm_concurrency: self.peak_busy,
             opens: self.opens,
             retrips: self.opens.saturating_sub(1),
+            keep_alive_passes: self.keep_alive_passes,
             stuck,
             state_transitions: self.state_transitions,
             consumer_gb_s: self.consumer_gb_ms / SECOND as f64,
