@@ -19,6 +19,11 @@
     of the queue, three times) only to read ``MessageRetentionPeriod``; a 5,000-message queue then
     takes seconds per ReceiveMessage and minutes to fill. The clock becomes ``time.time()`` (the
     same system clock) and the retention check reads the queue's retention period directly.
+  - retention: SQS deletes a message once its retention period has passed. moto only skips it in
+    ReceiveMessage after marking it received (so it stays counted, ends that receive early, and
+    after ``maxReceiveCount`` such receives is dead-lettered: the local cloud turned an expiry
+    into a dead letter). Expired messages are now deleted before every receive and attribute
+    read, and recorded in ``expired_messages`` (queue name, message) for tests.
 """
 
 from __future__ import annotations
@@ -159,13 +164,38 @@ def _retention_ok(self, queue_name: str, message) -> bool:
     return retention_seconds + message.sent_timestamp / 1000 > time.time()
 
 
+# (queue name, moto Message) of every message deleted by retention expiry, oldest first.
+expired_messages: list = []
+
+
+def _purge_expired(queue) -> None:
+    """Delete the queue's messages whose retention period has passed (call under its lock)."""
+    limit_ms = (time.time() - int(queue.message_retention_period)) * 1000
+    old = [m for m in queue._messages if m.sent_timestamp <= limit_ms]
+    if not old:
+        return
+    gone = set(map(id, old))
+    queue._messages = [m for m in queue._messages if id(m) not in gone]
+    queue._pending_messages.difference_update(old)
+    expired_messages.extend((queue.name, m) for m in old)
+
+
+def _expiring_get_queue_attributes(self, queue_name: str, attribute_names):
+    queue = self.get_queue(queue_name)
+    with queue._messages_lock:
+        _purge_expired(queue)
+    return _moto_get_queue_attributes(self, queue_name, attribute_names)
+
+
 def _locked_delete(self, receipt_handle: str) -> None:
     with self._messages_lock:
         _moto_delete(self, receipt_handle)
 
 
 def _locked_receive(self, queue_name: str, *args, **kwargs):
-    with self.get_queue(queue_name)._messages_lock:
+    queue = self.get_queue(queue_name)
+    with queue._messages_lock:
+        _purge_expired(queue)
         return _moto_receive(self, queue_name, *args, **kwargs)
 
 
@@ -183,6 +213,7 @@ _moto_unix_time = sqs_models.unix_time
 _moto_send_batch = SQSBackend.send_message_batch
 _moto_delete = Queue.delete_message
 _moto_receive = SQSBackend.receive_message
+_moto_get_queue_attributes = SQSBackend.get_queue_attributes
 _sqs_fixed = False
 
 
@@ -197,6 +228,7 @@ def fix_sqs() -> None:
     Queue.delete_message = _locked_delete
     SQSBackend.receive_message = _locked_receive
     SQSBackend.send_message_batch = _send_batch_with_system_attributes
+    SQSBackend.get_queue_attributes = _expiring_get_queue_attributes
     _sqs_fixed = True
 
 

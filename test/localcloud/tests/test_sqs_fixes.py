@@ -1,6 +1,7 @@
 """The SQS patches (``patches.fix_sqs``) through ``moto_server.py``, the launcher the Rust moto
 tests use: concurrent requests lose and resurrect nothing, SendMessageBatch keeps the trace
 header, and the retention check still drops expired messages."""
+import json
 import os
 import socket
 import subprocess
@@ -138,3 +139,27 @@ def test_the_patched_clock_is_the_system_clock():
 
     assert abs(sqs_models.unix_time() - unix_time()) < 0.05
     assert abs(sqs_models.unix_time_millis() / 1000 - time.time()) < 0.05
+
+
+def test_a_message_past_its_retention_is_deleted_like_sqs_does_not_hidden_counted_or_dead_lettered():
+    """moto 5.2.5 only skips an expired message in ReceiveMessage, after marking it received: it
+    stays counted, blocks the rest of that receive, and after maxReceiveCount such receives
+    moves to the DLQ — so the local cloud dead-lettered what SQS deletes."""
+    patches.fix_sqs()
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.sqs.models import sqs_backends
+
+    backend = sqs_backends[DEFAULT_ACCOUNT_ID]["eu-west-2"]
+    dlq = backend.create_queue("expiry-dlq")
+    backend.create_queue("expiry", MessageRetentionPeriod="60", VisibilityTimeout="0", RedrivePolicy=json.dumps(
+        {"deadLetterTargetArn": dlq.queue_arn, "maxReceiveCount": 2}))
+    backend.send_message("expiry", "old").sent_timestamp -= 61_000
+    for _ in range(4):
+        assert backend.receive_message("expiry", 10, 0, 0) == []
+    backend.send_message("expiry", "recent")
+    queue = backend.get_queue("expiry")
+    assert [m.body for m in queue._messages] == ["recent"]
+    assert list(dlq.messages) == [], "expired, not dead-lettered"
+    attrs = backend.get_queue_attributes("expiry", ["All"])
+    assert int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"]) == 1
+    assert [(q, m.body) for q, m in patches.expired_messages if q == "expiry"] == [("expiry", "old")]
