@@ -131,12 +131,12 @@ describe('SqsCircuitBreaker resources', () => {
     }
   });
 
-  test('close may reset only this alarm; ramp may read metrics; stuck and backoff may only read the mapping', () => {
+  test('close may reset only this alarm; ramp may read metrics; stuck may only read the mapping; backoff the mapping and the queue attributes (keep-alive)', () => {
     const reset = statementsOf(t, 'close').find((s) => Array.isArray(s.Action) && s.Action.includes('cloudwatch:SetAlarmState'))!;
     expect(reset.Resource).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^OrdersBreakerAlarm/), 'Arn'] });
     expect(actionsOf(t, 'ramp')).toContain('cloudwatch:GetMetricData');
     expect(actionsOf(t, 'stuck')).toEqual(['events:PutEvents', 'lambda:GetEventSourceMapping', 'logs:CreateLogStream', 'logs:PutLogEvents']);
-    expect(actionsOf(t, 'backoff')).toEqual(['events:PutEvents', 'lambda:GetEventSourceMapping', 'logs:CreateLogStream', 'logs:PutLogEvents']);
+    expect(actionsOf(t, 'backoff')).toEqual(['events:PutEvents', 'lambda:GetEventSourceMapping', 'logs:CreateLogStream', 'logs:PutLogEvents', 'sqs:GetQueueAttributes']);
     expect(actionsOf(t, 'rejitter-plan')).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents', 'sqs:GetQueueAttributes']);
   });
 
