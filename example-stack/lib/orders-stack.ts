@@ -68,7 +68,7 @@ export class OrdersStack extends cdk.Stack {
     });
     this.queue = new sqs.Queue(this, 'Orders', {
       visibilityTimeout: s.visibilityTimeout,
-      retentionPeriod: cdk.Duration.days(4),
+      retentionPeriod: s.queueRetention,
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: s.maxReceiveCount },
       enforceSSL: true,
     });

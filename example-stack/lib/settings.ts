@@ -7,7 +7,9 @@ import * as cdk from 'aws-cdk-lib';
  * - `cdk deploy -c demo=true`: short periods so the whole trip → backoff → probe → re-jitter →
  *   ramp → closed loop takes a few minutes, as the local cloud demo needs.
  *
- * `-c alarmPeriodSeconds=N` overrides the alarm period of either profile.
+ * `-c alarmPeriodSeconds=N` overrides the alarm period of either profile;
+ * `-c queueRetentionSeconds=N` the orders queue's retention (60–1,209,600 s; the keep-alive
+ * end-to-end test uses a short one).
  */
 export interface ExampleSettings {
   /** Which profile these settings came from. */
@@ -18,6 +20,8 @@ export interface ExampleSettings {
   readonly visibilityTimeout: cdk.Duration;
   /** Receives before a message goes to the DLQ; must outlast the time it takes to trip. */
   readonly maxReceiveCount: number;
+  /** Orders queue `MessageRetentionPeriod`. */
+  readonly queueRetention: cdk.Duration;
   /** Alarm period. */
   readonly alarmPeriod: cdk.Duration;
   /** Alarm: periods evaluated (N of M-of-N). */
@@ -49,6 +53,7 @@ const DEFAULT: ExampleSettings = {
   // Tripping takes up to ~4 minutes (2 of 3 one-minute periods plus metric delay): at one receive
   // per visibility timeout a failing message is received ~4 times before the ESM is disabled.
   maxReceiveCount: 10,
+  queueRetention: cdk.Duration.days(4),
   alarmPeriod: cdk.Duration.minutes(1),
   alarmEvaluationPeriods: 3,
   alarmDatapoints: 2,
@@ -68,6 +73,7 @@ const DEMO: ExampleSettings = {
   visibilityTimeout: cdk.Duration.seconds(15),
   // One breaching period trips, but a failing message is received every 15 s until then.
   maxReceiveCount: 20,
+  queueRetention: cdk.Duration.days(4),
   alarmPeriod: cdk.Duration.minutes(1),
   alarmEvaluationPeriods: 1,
   alarmDatapoints: 1,
@@ -81,10 +87,18 @@ const DEMO: ExampleSettings = {
   rampInterval: cdk.Duration.seconds(20),
 };
 
-/** Reads the settings from the app's context (`demo`, `alarmPeriodSeconds`). */
+/** Reads the settings from the app's context (`demo`, `alarmPeriodSeconds`, `queueRetentionSeconds`). */
 export function settingsFromContext(node: { tryGetContext(key: string): unknown }): ExampleSettings {
   const demo = node.tryGetContext('demo');
-  const base = demo === true || demo === 'true' ? DEMO : DEFAULT;
+  let base = demo === true || demo === 'true' ? DEMO : DEFAULT;
+  const retention = node.tryGetContext('queueRetentionSeconds');
+  if (retention !== undefined) {
+    const seconds = Number(retention);
+    if (!Number.isInteger(seconds) || seconds < 60 || seconds > 1_209_600) {
+      throw new Error(`context queueRetentionSeconds must be a whole number of seconds from 60 to 1209600 (SQS's limits), got ${JSON.stringify(retention)}`);
+    }
+    base = { ...base, queueRetention: cdk.Duration.seconds(seconds) };
+  }
   const period = node.tryGetContext('alarmPeriodSeconds');
   if (period === undefined) return base;
   const seconds = Number(period);

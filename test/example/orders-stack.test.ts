@@ -100,6 +100,16 @@ describe('demo profile (-c demo=true)', () => {
       'context alarmPeriodSeconds must be a positive whole number of seconds, got "ten"',
     );
   });
+
+  test('the orders queue retention comes from the context, within SQS limits (the keep-alive end-to-end test)', () => {
+    const t = synth({ demo: 'true', queueRetentionSeconds: '120' }).template;
+    t.hasResourceProperties('AWS::SQS::Queue', { MessageRetentionPeriod: 120, RedrivePolicy: Match.anyValue() });
+    for (const bad of ['59', '1209601', 'two']) {
+      expect(() => synth({ queueRetentionSeconds: bad })).toThrow(
+        `context queueRetentionSeconds must be a whole number of seconds from 60 to 1209600 (SQS's limits), got "${bad}"`,
+      );
+    }
+  });
 });
 
 describe.each([
