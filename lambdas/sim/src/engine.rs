@@ -1045,11 +1045,26 @@ impl World {
         let max_receive = self.scenario.queue.max_receive_count;
         let visibility = 2 * config.rejitter_slice;
         let mut handled = 0;
+        let mut idle_rounds = 0;
         while handled < budget {
             let got = self
                 .queue
                 .receive(self.now, 10, visibility, Receiver::Breaker);
             if got.is_empty() {
+                return true;
+            }
+            // Like the handler's lanes (EMPTY_ROUNDS_TO_DRAIN = 3): a keep-alive pass is done
+            // after three receives with nothing to move. Its undelayed copies are visible at once
+            // and come back after the receive visibility, so the queue never looks empty.
+            let eligible = got.iter().any(|m| {
+                let sent = self.queue.get(m.id).map(|q| q.sent).unwrap_or(0);
+                Eligibility::of(&as_core(m, sent), cutoff, Some(max_receive)) != Eligibility::Skip
+            });
+            idle_rounds = if eligible { 0 } else { idle_rounds + 1 };
+            if keep_alive && idle_rounds >= 3 {
+                for msg in got {
+                    self.queue.change_visibility(self.now, msg.id, msg.receipt, visibility);
+                }
                 return true;
             }
             for msg in got {
