@@ -657,7 +657,8 @@ mod tests {
 
     #[test]
     fn keep_alive_flags_default_to_false_and_refreshed_at_is_optional() {
-        let i: RejitterInput = parse(json!({ "worker": 0, "cutoffMs": 5, "keepAlive": true })).unwrap();
+        let i: RejitterInput =
+            parse(json!({ "worker": 0, "cutoffMs": 5, "keepAlive": true })).unwrap();
         assert!(i.keep_alive);
         let p: PlanInput = parse(json!({ "state": state_json() })).unwrap();
         assert!(!p.keep_alive);
@@ -668,7 +669,10 @@ mod tests {
         assert_eq!(s.refreshed_at_ms, Some(1_763_900_060_000));
         assert_eq!(serde_json::to_value(&s).unwrap(), j);
         let field = |v: Value| parse::<PlanInput>(v).unwrap_err().field;
-        assert_eq!(field(json!({ "state": state_json(), "keepAlive": "yes" })), "keepAlive");
+        assert_eq!(
+            field(json!({ "state": state_json(), "keepAlive": "yes" })),
+            "keepAlive"
+        );
     }
 
     #[test]

@@ -105,14 +105,21 @@ mod tests {
     fn pass_is_due_at_or_after_the_due_time() {
         assert_eq!(step(0, None, 120, 59_999), KeepAliveStep::DueIn(1));
         assert_eq!(step(0, None, 120, 60_000), KeepAliveStep::PassNow);
-        assert_eq!(step(0, Some(60_000), 120, 60_500), KeepAliveStep::DueIn(59_500));
+        assert_eq!(
+            step(0, Some(60_000), 120, 60_500),
+            KeepAliveStep::DueIn(59_500)
+        );
     }
 
     #[test]
     fn waits_are_capped_to_wake_by_the_due_time_but_never_below_a_second() {
         assert_eq!(cap_wait_seconds(900, 10 * DAY_MS), 900);
         assert_eq!(cap_wait_seconds(900, 30_000), 30);
-        assert_eq!(cap_wait_seconds(900, 30_001), 31, "rounded up: wakes at or after due");
+        assert_eq!(
+            cap_wait_seconds(900, 30_001),
+            31,
+            "rounded up: wakes at or after due"
+        );
         assert_eq!(cap_wait_seconds(900, 1), 1);
         assert_eq!(cap_wait_seconds(5, 30_000), 5);
     }
@@ -140,7 +147,10 @@ mod tests {
                 .find(|(cutoff, _)| *cutoff > sent)
                 .copied()
                 .expect("a later pass");
-            assert!(copied_by < sent + r, "message sent at {sent} expired before its copy");
+            assert!(
+                copied_by < sent + r,
+                "message sent at {sent} expired before its copy"
+            );
         }
         // Old at the open: protected below R/2 − (L + D).
         let protected_age = r / 2 - (late + duration) - 1;

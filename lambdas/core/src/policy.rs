@@ -238,7 +238,10 @@ mod tests {
         let mut last = 0;
         for p in passes {
             let half = 2 * 86_400_000;
-            assert!(p >= last + half - 1_000 && p <= last + half + 2_000, "pass at {p}");
+            assert!(
+                p >= last + half - 1_000 && p <= last + half + 2_000,
+                "pass at {p}"
+            );
             last = p;
         }
     }
@@ -270,12 +273,22 @@ mod tests {
         let budget = config(&[("LOOP_BUDGET", "10")]);
         let late = 10 * 86_400_000;
         assert_eq!(
-            with_keep_alive(backoff_decision(&s, &budget, late, &mut rng), &s, Some(60), late),
+            with_keep_alive(
+                backoff_decision(&s, &budget, late, &mut rng),
+                &s,
+                Some(60),
+                late
+            ),
             BackoffDecision::Continue
         );
         let stuck = config(&[("MAX_OPEN_SECONDS", "1")]);
         assert_eq!(
-            with_keep_alive(backoff_decision(&s, &stuck, late, &mut rng), &s, Some(60), late),
+            with_keep_alive(
+                backoff_decision(&s, &stuck, late, &mut rng),
+                &s,
+                Some(60),
+                late
+            ),
             BackoffDecision::Stuck
         );
         let s = state(0, 3, 0);

@@ -117,7 +117,10 @@ async fn keep_alive<Q: Queue, V: Events>(
         .with("visible", q.visible)
         .with("inFlight", q.in_flight)
         .with("delayed", q.delayed)
-        .with("nextPassDueAtMs", keepalive::due_at_ms(state.opened_at_ms, state.refreshed_at_ms, retention));
+        .with(
+            "nextPassDueAtMs",
+            keepalive::due_at_ms(state.opened_at_ms, state.refreshed_at_ms, retention),
+        );
     events.put(&event).await?;
     info!(esm = %config.esm_uuid, queued, cutoff_ms = cutoff, retention_seconds = retention, "keep-alive pass due: copying every message sent before the cutoff");
     Ok(BackoffDecision::KeepAlive)
@@ -142,7 +145,9 @@ mod tests {
         events: &FakeEvents,
     ) -> Result<BackoffOutput, HandlerError> {
         // Retention far beyond every test's clock: no keep-alive unless a test asks for it.
-        let queue = FakeQueue::builder().retention_seconds(u64::MAX / 4_000).build();
+        let queue = FakeQueue::builder()
+            .retention_seconds(u64::MAX / 4_000)
+            .build();
         run_on(&queue, input, extra, now_ms, events).await
     }
 
@@ -172,24 +177,49 @@ mod tests {
         queue.push_body("b");
         let events = FakeEvents::default();
         // 59 s after the open: wait, but at most until the pass is due (61 s after open - 1 s).
-        let early = run_on(&queue, json!({ "state": state_json(1_000, 10, 3, None) }), &[], 1_000 + 59_000, &events)
-            .await
-            .unwrap();
+        let early = run_on(
+            &queue,
+            json!({ "state": state_json(1_000, 10, 3, None) }),
+            &[],
+            1_000 + 59_000,
+            &events,
+        )
+        .await
+        .unwrap();
         assert_eq!(early.action, BackoffAction::Wait);
         assert_eq!(early.wait_seconds, 1);
         assert!(events.events().is_empty());
         let due = 1_000 + 60_000;
-        let out = run_on(&queue, json!({ "state": state_json(1_000, 10, 3, None) }), &[], due, &events)
-            .await
-            .unwrap();
-        assert_eq!((out.action, out.wait_seconds), (BackoffAction::KeepAlive, 0));
+        let out = run_on(
+            &queue,
+            json!({ "state": state_json(1_000, 10, 3, None) }),
+            &[],
+            due,
+            &events,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (out.action, out.wait_seconds),
+            (BackoffAction::KeepAlive, 0)
+        );
         assert_eq!(out.state.refreshed_at_ms, Some(due - 1_000));
         assert_eq!(out.state.iteration, 4, "a pass is a loop turn");
         assert_eq!(events.detail_types(), vec![DetailType::KeptAlive]);
         let d = &events.events()[0].detail;
         assert_eq!(
-            (d["queued"].clone(), d["cutoffMs"].clone(), d["retentionSeconds"].clone(), d["nextPassDueAtMs"].clone()),
-            (json!(2), json!(due - 1_000), json!(120), json!(due - 1_000 + 60_000))
+            (
+                d["queued"].clone(),
+                d["cutoffMs"].clone(),
+                d["retentionSeconds"].clone(),
+                d["nextPassDueAtMs"].clone()
+            ),
+            (
+                json!(2),
+                json!(due - 1_000),
+                json!(120),
+                json!(due - 1_000 + 60_000)
+            )
         );
         // After the pass: the next one counts from its cutoff.
         let mut after = out.state.clone();
@@ -203,11 +233,20 @@ mod tests {
 
     #[tokio::test]
     async fn fifo_queue_is_not_copied_but_announced_at_risk_once_per_interval() {
-        let queue = FakeQueue::builder().fifo(true).retention_seconds(120).build();
+        let queue = FakeQueue::builder()
+            .fifo(true)
+            .retention_seconds(120)
+            .build();
         let events = FakeEvents::default();
-        let out = run_on(&queue, json!({ "state": state_json(0, 10, 0, None) }), &[], 60_000, &events)
-            .await
-            .unwrap();
+        let out = run_on(
+            &queue,
+            json!({ "state": state_json(0, 10, 0, None) }),
+            &[],
+            60_000,
+            &events,
+        )
+        .await
+        .unwrap();
         assert_eq!(out.action, BackoffAction::Wait);
         assert_eq!(out.state.refreshed_at_ms, Some(60_000));
         assert!((1..=60).contains(&out.wait_seconds));

@@ -173,7 +173,10 @@ pub async fn run_plan<Q: Queue>(
         } else {
             rejitter::worker_count(q.visible, settings.max_workers)
         };
-        info!(backlog = q.visible, workers, cutoff_ms, "keep-alive pass planned");
+        info!(
+            backlog = q.visible,
+            workers, cutoff_ms, "keep-alive pass planned"
+        );
         return Ok(RejitterPlanOutput {
             version: Version,
             backlog: q.visible,
@@ -694,7 +697,10 @@ mod tests {
             assert_eq!(m.delay_seconds, 0, "no delay: the mapping is disabled");
             assert!(m.sent_timestamp_ms >= plan.cutoff_ms, "a fresh copy");
             let original = before.iter().find(|o| o.body == m.body).expect("same body");
-            assert_eq!((&m.message_attributes, &m.trace_header), (&original.message_attributes, &original.trace_header));
+            assert_eq!(
+                (&m.message_attributes, &m.trace_header),
+                (&original.message_attributes, &original.trace_header)
+            );
         }
         // 70 s more: the originals (sent 140 s ago) would have expired by now; the copies live.
         tokio::time::advance(Duration::from_secs(70)).await;

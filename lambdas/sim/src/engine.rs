@@ -875,7 +875,9 @@ impl World {
                 self.schedule(at + task, Event::Step { exec: id });
             }
             OursPhase::Backoff => {
-                let wait = config.backoff.next_wait(exec.attempt, &mut self.breaker_rng);
+                let wait = config
+                    .backoff
+                    .next_wait(exec.attempt, &mut self.breaker_rng);
                 // The backoff handler's keep-alive decision, from breaker_core (state fields as
                 // the handler sees them; retention from the queue's settings).
                 let mut state = CircuitState::opened(
@@ -893,9 +895,11 @@ impl World {
                         exec.refreshed_at = Some(rejitter::cutoff_ms(self.now));
                         self.keep_alive_passes += 1;
                         exec.cutoff = rejitter::cutoff_ms(self.now + task);
-                        exec.workers =
-                            rejitter::worker_count(self.queue.len() as u64, config.rejitter_workers)
-                                .max(1);
+                        exec.workers = rejitter::worker_count(
+                            self.queue.len() as u64,
+                            config.rejitter_workers,
+                        )
+                        .max(1);
                         exec.slice_left = config.rejitter_slice;
                         exec.phase = OursPhase::KeepAlive;
                         self.state_transitions += 2 + 2 * exec.workers as u64;
@@ -1063,7 +1067,8 @@ impl World {
             idle_rounds = if eligible { 0 } else { idle_rounds + 1 };
             if keep_alive && idle_rounds >= 3 {
                 for msg in got {
-                    self.queue.change_visibility(self.now, msg.id, msg.receipt, visibility);
+                    self.queue
+                        .change_visibility(self.now, msg.id, msg.receipt, visibility);
                 }
                 return true;
             }

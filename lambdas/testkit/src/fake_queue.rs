@@ -900,7 +900,10 @@ mod tests {
         assert_eq!(q.info().await.unwrap().retention_seconds, Some(60));
         tokio::time::advance(Duration::from_secs(30)).await;
         let got = q.receive(10, 0, 30).await.unwrap();
-        assert_eq!(got.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["young"]);
+        assert_eq!(
+            got.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+            ["young"]
+        );
         assert_eq!(q.expired().len(), 1);
         assert_eq!(q.expired()[0].body, "old");
         assert!(q.dead_lettered().is_empty());
