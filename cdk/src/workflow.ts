@@ -65,7 +65,7 @@ export interface WorkflowOptions {
  *   └ proceed ─> Compute Backoff ─ wait ─> Back Off ─> Probe Consumer ─ unhealthy ─> Compute Backoff
  *                  │ stuck ─> Leave Circuit Open          └ healthy/empty ─> Plan Re-jitter ─> Re-jitter Backlog (Map)
  *                  └ continue ─> Continue As New Execution     ─> Start Ramp ─> Ramp Up Consumer ─ step ─> Hold Ramp Step ─┐
- *                                                                   ▲ reopen ─> Compute Backoff   └ done ─> Close Circuit    │
+ *                                                                   ▲ reopen ─> Compute Backoff   └ done ─> Close Circuit ─ reopen (re-trip) ─> Compute Backoff
  *                                                                   └──────────────────────────────────────────────────────┘
  * every Task ─ Catch ─> Report Stuck Circuit ─> Recovery Failed
  * ```
@@ -81,6 +81,7 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
   const reportStuck = invoke(scope, 'Report Stuck Circuit', f.stuck, {
     'state.$': '$.state',
     'error.$': '$.error',
+    'executionArn.$': '$$.Execution.Id',
   });
   // The last resort also retries any task error: it must get its event out if at all possible.
   reportStuck.addRetry({ errors: ['States.ALL'], interval: cdk.Duration.seconds(2), maxAttempts: 5, backoffRate: 2, jitterStrategy: sfn.JitterType.FULL });
@@ -196,11 +197,11 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
 
   // ── ramp and close ─────────────────────────────────────────────────────────────────────────
   const startRamp = new sfn.Pass(scope, 'Start Ramp', { parameters: { 'state.$': '$.state', step: 0 } });
-  const ramp = invoke(scope, 'Ramp Up Consumer', f.ramp, { 'state.$': '$.state', 'step.$': '$.step' });
+  const ramp = invoke(scope, 'Ramp Up Consumer', f.ramp, { 'state.$': '$.state', 'step.$': '$.step', 'executionArn.$': '$$.Execution.Id' });
   catchAll(ramp);
   const hold = new sfn.Wait(scope, 'Hold Ramp Step', { time: sfn.WaitTime.secondsPath('$.waitSeconds') });
 
-  const close = invoke(scope, 'Close Circuit', f.close, { 'state.$': '$.state' });
+  const close = invoke(scope, 'Close Circuit', f.close, { 'state.$': '$.state', 'executionArn.$': '$$.Execution.Id' });
   catchAll(close);
   const closed = new sfn.Succeed(scope, 'Circuit Closed');
   // An SDK task written out (not CallAwsService) so that its IAM statement can carry the
@@ -227,9 +228,13 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
   // The circuit is closed already; a lost metric datapoint must not turn that into a failure.
   publishOpenTime.addCatch(closed, { errors: ['States.ALL'], resultPath: '$.metricError' });
   close.next(
-    new sfn.Choice(scope, 'Check Open Time')
-      .when(isNumber('$.openSeconds'), publishOpenTime)
-      .otherwise(closed),
+    new sfn.Choice(scope, 'Check Close Outcome')
+      // A re-trip reached the circuit record while it was half-open: close disabled the mapping
+      // again instead of letting go; keep recovering.
+      .when(sfn.Condition.and(is('$.action', 'reopen'), HAS_STATE), backoff)
+      .when(sfn.Condition.and(is('$.action', 'closed'), isNumber('$.openSeconds')), publishOpenTime)
+      .when(is('$.action', 'closed'), closed)
+      .otherwise(unexpected),
   );
   publishOpenTime.next(closed);
 

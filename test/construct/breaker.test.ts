@@ -51,6 +51,7 @@ describe('SqsCircuitBreaker resources', () => {
       CONSUMER_FUNCTION_NAME: { Ref: expect.stringMatching(/^OrdersConsumer/) },
       ALARM_NAME: { Ref: expect.stringMatching(/^OrdersBreakerAlarm/) },
       EVENT_BUS_NAME: 'default',
+      CIRCUIT_TABLE_NAME: { Ref: expect.stringMatching(/CircuitTable/) },
       BACKOFF_INITIAL_SECONDS: '30', BACKOFF_MAX_SECONDS: '900', BACKOFF_MULTIPLIER: '2',
       PROBE_COUNT: '1', PROBE_VISIBILITY_SECONDS: '960',
       RAMP_START: '2', RAMP_STEPS: '3', RAMP_INTERVAL_SECONDS: '60', RELAPSE_ERROR_RATE_PERCENT: '50',
@@ -101,20 +102,33 @@ describe('SqsCircuitBreaker resources', () => {
     expect(parts).not.toContain('JSONata');
   });
 
-  test('open may read and update only this mapping, list executions of only this state machine, and put events', () => {
-    expect(actionsOf(t, 'open')).toEqual(['events:PutEvents', 'lambda:GetEventSourceMapping', 'lambda:UpdateEventSourceMapping', 'logs:CreateLogStream', 'logs:PutLogEvents', 'states:ListExecutions']);
+  test('open may read and update only this mapping and the circuit record, describe only this state machine\'s executions, and put events', () => {
+    expect(actionsOf(t, 'open')).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'events:PutEvents', 'lambda:GetEventSourceMapping', 'lambda:UpdateEventSourceMapping', 'logs:CreateLogStream', 'logs:PutLogEvents', 'states:DescribeExecution']);
     const stmts = statementsOf(t, 'open');
     const esm = stmts.find((s) => Array.isArray(s.Action) && s.Action.includes('lambda:UpdateEventSourceMapping'))!;
     expect(JSON.stringify(esm.Resource)).toMatch(/event-source-mapping:/);
-    const list = stmts.find((s) => s.Action === 'states:ListExecutions')!;
-    expect(JSON.stringify(list.Resource)).toContain(':stateMachine:TestStack-OrdersBreaker-');
+    const describe = stmts.find((s) => s.Action === 'states:DescribeExecution')!;
+    expect(JSON.stringify(describe.Resource)).toContain(':execution:TestStack-OrdersBreaker-');
+    const record = stmts.find((s) => Array.isArray(s.Action) && s.Action.includes('dynamodb:PutItem'))!;
+    expect(JSON.stringify(record.Resource)).toMatch(/CircuitTable[0-9A-F]+","Arn"/);
+    expect(JSON.stringify(record.Resource)).not.toContain('*');
+  });
+
+  test('the circuit record is an on-demand table with point-in-time recovery, written only by open, ramp, close and stuck', () => {
+    t.hasResourceProperties('AWS::DynamoDB::Table', {
+      BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: [{ AttributeName: 'circuit', KeyType: 'HASH' }],
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+    });
+    for (const h of ['open', 'ramp', 'close', 'stuck']) expect(actionsOf(t, h)).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:PutItem']));
+    for (const h of ['backoff', 'probe', 'rejitter-plan', 'rejitter']) expect(actionsOf(t, h).filter((a) => a.startsWith('dynamodb:'))).toEqual([]);
   });
 
   test('the state machine ARN the roles and the workflow refer to is the state machine\'s own', () => {
     const sm = Object.values(t.findResources('AWS::StepFunctions::StateMachine'))[0];
     const name = sm.Properties.StateMachineName as string;
-    const list = statementsOf(t, 'open').find((s) => s.Action === 'states:ListExecutions')!;
-    expect(JSON.stringify(list.Resource)).toContain(`:stateMachine:${name}"`);
+    const describe = statementsOf(t, 'open').find((s) => s.Action === 'states:DescribeExecution')!;
+    expect(JSON.stringify(describe.Resource)).toContain(`:execution:${name}:*"`);
     const asl = JSON.stringify(sm.Properties.DefinitionString);
     expect(asl).toContain(`:stateMachine:${name}`);
     expect(stack.resolve(breaker.stateMachine.stateMachineName)).toEqual({ 'Fn::GetAtt': [expect.any(String), 'Name'] });
@@ -135,7 +149,7 @@ describe('SqsCircuitBreaker resources', () => {
     const reset = statementsOf(t, 'close').find((s) => Array.isArray(s.Action) && s.Action.includes('cloudwatch:SetAlarmState'))!;
     expect(reset.Resource).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^OrdersBreakerAlarm/), 'Arn'] });
     expect(actionsOf(t, 'ramp')).toContain('cloudwatch:GetMetricData');
-    expect(actionsOf(t, 'stuck')).toEqual(['events:PutEvents', 'lambda:GetEventSourceMapping', 'logs:CreateLogStream', 'logs:PutLogEvents']);
+    expect(actionsOf(t, 'stuck')).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'events:PutEvents', 'lambda:GetEventSourceMapping', 'logs:CreateLogStream', 'logs:PutLogEvents']);
     expect(actionsOf(t, 'backoff')).toEqual(['events:PutEvents', 'lambda:GetEventSourceMapping', 'logs:CreateLogStream', 'logs:PutLogEvents']);
     expect(actionsOf(t, 'rejitter-plan')).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents', 'sqs:GetQueueAttributes']);
   });

@@ -241,6 +241,8 @@ export const reply = {
   rampStep: (step: number, s = circuit(1)) => ({ version: 1, action: 'step', step, waitSeconds: 60, maximumConcurrency: 2 * step, state: s }),
   rampDone: (step: number, s = circuit(1)) => ({ version: 1, action: 'done', step, waitSeconds: 0, maximumConcurrency: null, state: s }),
   reopen: (step: number, s = circuit(1)) => ({ version: 1, action: 'reopen', step, waitSeconds: 0, maximumConcurrency: null, state: s }),
-  close: (openSeconds = 95) => ({ version: 1, closed: true, openSeconds }),
+  close: (openSeconds = 95) => ({ version: 1, action: 'closed', closed: true, openSeconds }),
+  /** `close` found a re-trip in the circuit record: the mapping is disabled again. */
+  closeReopen: (state: Record<string, unknown>) => ({ version: 1, action: 'reopen', closed: false, openSeconds: 95, state }),
   reported: (esmState = 'Disabled') => ({ version: 1, esmState, notified: true }),
 };

@@ -104,8 +104,9 @@ describe('executing the workflow', () => {
       ...recoveryAfterProbe(),
     }, ALARM_EVENT);
     const ramps = run.calls.filter((c) => c.target === 'ramp').map((c) => c.payload);
-    expect(ramps).toEqual([{ state: circuit(1), step: 0 }, { state: circuit(1), step: 1 }, { state: circuit(1), step: 2 }]);
-    expect(run.calls.find((c) => c.target === 'close')!.payload).toEqual({ state: circuit(1) });
+    const me = { executionArn: EXECUTION_ARN };
+    expect(ramps).toEqual([{ state: circuit(1), step: 0, ...me }, { state: circuit(1), step: 1, ...me }, { state: circuit(1), step: 2, ...me }]);
+    expect(run.calls.find((c) => c.target === 'close')!.payload).toEqual({ state: circuit(1), ...me });
   });
 
   test('publishes how long the circuit was open as the OpenSeconds metric of this circuit', async () => {
@@ -227,7 +228,7 @@ describe('executing the workflow', () => {
     expectScripted(run);
     expect(targets(run).filter((t) => t === 'ramp')).toHaveLength(6);
     const report = run.calls.find((c) => c.target === 'stuck')!;
-    expect(report.payload).toEqual({ state: s, error: { Error: 'Retryable', Cause: 'throttled' } });
+    expect(report.payload).toEqual({ state: s, error: { Error: 'Retryable', Cause: 'throttled' }, executionArn: EXECUTION_ARN });
     expect(run.status).toBe('FAILED');
     expect(run.error!.name).toBe('CircuitStuckOpen');
   });
@@ -240,7 +241,7 @@ describe('executing the workflow', () => {
     }, ALARM_EVENT);
     expectScripted(run);
     expect(targets(run)).toEqual(['open', 'backoff', 'probe', 'stuck']);
-    expect(run.calls[3].payload).toEqual({ state: circuit(), error: { Error: 'NonRetryable', Cause: 'AccessDeniedException: sqs:ReceiveMessage' } });
+    expect(run.calls[3].payload).toEqual({ state: circuit(), error: { Error: 'NonRetryable', Cause: 'AccessDeniedException: sqs:ReceiveMessage' }, executionArn: EXECUTION_ARN });
     expect(run.status).toBe('FAILED');
   });
 
@@ -254,7 +255,7 @@ describe('executing the workflow', () => {
     const s = circuit(500);
     const run = await runWorkflow(wf, { open: [fail('NonRetryable', 'boom')], stuck: [reply.reported()] }, { resume: s, previousExecutionArn: 'arn:prev' });
     expectScripted(run);
-    expect(run.calls[1].payload).toEqual({ state: s, error: { Error: 'NonRetryable', Cause: 'boom' } });
+    expect(run.calls[1].payload).toEqual({ state: s, error: { Error: 'NonRetryable', Cause: 'boom' }, executionArn: EXECUTION_ARN });
   });
 
   test('a probe that cannot be judged (ProbeFailed) keeps the circuit open and backs off again', async () => {
@@ -322,8 +323,8 @@ describe('executing the workflow', () => {
     expect(run.calls[0].payload).toEqual({ executionArn: EXECUTION_ARN, input });
     expect(targets(run)).toEqual(['open', 'rejitter-plan', 'rejitter', 'ramp', 'ramp', 'close', 'putMetricData']);
     expect(run.calls[1].payload).toEqual({ state: s });
-    expect(run.calls.filter((c) => c.target === 'ramp').map((c) => c.payload)).toEqual([{ state: s, step: 0 }, { state: s, step: 1 }]);
-    expect(run.calls.find((c) => c.target === 'close')!.payload).toEqual({ state: s });
+    expect(run.calls.filter((c) => c.target === 'ramp').map((c) => c.payload)).toEqual([{ state: s, step: 0, executionArn: EXECUTION_ARN }, { state: s, step: 1, executionArn: EXECUTION_ARN }]);
+    expect(run.calls.find((c) => c.target === 'close')!.payload).toEqual({ state: s, executionArn: EXECUTION_ARN });
     expect(run.states).not.toContain('Compute Backoff');
     expect(run.states).not.toContain('Back Off');
     expect(run.states).not.toContain('Probe Consumer');
@@ -455,10 +456,40 @@ describe('executing the workflow', () => {
       probe: [reply.probe('empty')],
       'rejitter-plan': [reply.plan([])],
       ramp: [reply.rampDone(1)],
-      close: [{ version: 1, closed: true }],
+      close: [{ version: 1, action: 'closed', closed: true }],
     }, ALARM_EVENT);
     expectScripted(run);
     expect(run.status).toBe('SUCCEEDED');
     expect(targets(run)).not.toContain('putMetricData');
+  });
+
+  test('a re-trip found by close goes back to backoff with the state close returned, then closes', async () => {
+    const reopened = circuit(5);
+    const run = await runWorkflow(wf, {
+      ...openedAndBackingOff(),
+      backoff: [reply.wait(circuit(), 1), reply.wait(reopened, 1)],
+      probe: [reply.probe('healthy'), reply.probe('healthy', reopened)],
+      'rejitter-plan': [reply.plan([]), reply.plan([])],
+      ramp: [reply.rampDone(1), reply.rampDone(1)],
+      close: [reply.closeReopen(reopened), reply.close()],
+      putMetricData: [{}],
+    }, ALARM_EVENT);
+    expectScripted(run);
+    expect(run.status).toBe('SUCCEEDED');
+    expect(targets(run)).toEqual(['open', 'backoff', 'probe', 'rejitter-plan', 'ramp', 'close', 'backoff', 'probe', 'rejitter-plan', 'ramp', 'close', 'putMetricData']);
+    expect(run.calls[6].payload).toEqual({ state: reopened });
+  });
+
+  test('a close answer that is neither closed nor a reopen with state is reported, not dropped', async () => {
+    const run = await runWorkflow(wf, {
+      ...openedAndBackingOff(),
+      probe: [reply.probe('empty')],
+      'rejitter-plan': [reply.plan([])],
+      ramp: [reply.rampDone(1)],
+      close: [{ version: 1, action: 'reopen', closed: false, openSeconds: 1 }],
+      stuck: [reply.reported()],
+    }, ALARM_EVENT);
+    expectScripted(run);
+    expect(targets(run).slice(-1)).toEqual(['stuck']);
   });
 });

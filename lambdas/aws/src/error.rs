@@ -32,6 +32,9 @@ const RETRYABLE_CODES: &[&str] = &[
     "EC2ThrottledException",
     "ENILimitReachedException",
     "ResourceNotReadyException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceededException",
+    "TransactionConflictException",
 ];
 
 /// Codes that mean another operation on the same resource is in progress.

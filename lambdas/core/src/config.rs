@@ -67,6 +67,8 @@ pub struct Config {
     pub alarm_name: String,
     /// `EVENT_BUS_NAME`: bus for breaker events (default `default`).
     pub event_bus_name: String,
+    /// `CIRCUIT_TABLE_NAME`: the DynamoDB table holding the durable circuit record.
+    pub circuit_table_name: String,
     /// `BACKOFF_INITIAL_SECONDS` / `BACKOFF_MAX_SECONDS` / `BACKOFF_MULTIPLIER` (30 / 900 / 2).
     pub backoff: Backoff,
     /// `MAX_OPEN_SECONDS`: give up after this long open; `None` = never.
@@ -158,6 +160,7 @@ impl Config {
             event_bus_name: env
                 .optional("EVENT_BUS_NAME")
                 .unwrap_or_else(|| "default".into()),
+            circuit_table_name: env.required("CIRCUIT_TABLE_NAME")?,
             backoff,
             max_open_seconds: match env.optional("MAX_OPEN_SECONDS") {
                 None => None,
@@ -310,6 +313,7 @@ pub(crate) mod tests {
             ),
             ("CONSUMER_FUNCTION_NAME", "orders-consumer".to_owned()),
             ("ALARM_NAME", "orders-errors".to_owned()),
+            ("CIRCUIT_TABLE_NAME", "orders-circuit".to_owned()),
         ])
     }
 
@@ -399,6 +403,7 @@ pub(crate) mod tests {
             "QUEUE_ARN",
             "CONSUMER_FUNCTION_NAME",
             "ALARM_NAME",
+            "CIRCUIT_TABLE_NAME",
         ] {
             let mut env = minimal_env();
             env.remove(name);

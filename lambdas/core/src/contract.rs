@@ -164,6 +164,16 @@ pub struct StateInput {
     pub state: CircuitState,
 }
 
+/// Input of the handlers that act as the circuit's owner and only take the state (`close`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OwnedStateInput {
+    /// The circuit state.
+    pub state: CircuitState,
+    /// `$$.Execution.Id`: the execution acting, checked against the circuit record's owner.
+    pub execution_arn: String,
+}
+
 /// Input of `open`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -181,6 +191,9 @@ pub enum OpenRequest {
     Alarm {
         /// `detail.alarmName`.
         alarm_name: String,
+        /// When the alarm changed state (`detail.state.timestamp`, else the event's `time`), epoch
+        /// ms; `None` if the event carries neither as an RFC 3339 UTC time.
+        changed_at_ms: Option<u64>,
     },
     /// A manual trigger.
     Manual,
@@ -282,8 +295,12 @@ impl OpenInput {
             let alarm_name = str_at("/detail/alarmName")
                 .filter(|s| !s.is_empty())
                 .ok_or_else(|| InputError::new("input.detail.alarmName", "missing alarm name"))?;
+            let changed_at_ms = ["/detail/state/timestamp", "/time"]
+                .into_iter()
+                .find_map(|p| str_at(p).and_then(crate::record::parse_utc_ms));
             return Ok(OpenRequest::Alarm {
                 alarm_name: alarm_name.to_owned(),
+                changed_at_ms,
             });
         }
         Err(InputError::new(
@@ -299,6 +316,8 @@ impl OpenInput {
 pub struct RampInput {
     /// The circuit state.
     pub state: CircuitState,
+    /// `$$.Execution.Id`: the execution acting, checked against the circuit record's owner.
+    pub execution_arn: String,
     /// 0 on entry, then the `step` the previous call returned.
     pub step: u32,
 }
@@ -323,6 +342,8 @@ pub struct StuckInput {
     pub error: Option<CaughtError>,
     /// Why the given state or error could not be read, if they could not.
     pub input_problem: Option<String>,
+    /// `$$.Execution.Id` of the failing execution, if given as a string.
+    pub execution_arn: Option<String>,
 }
 
 impl StuckInput {
@@ -359,6 +380,10 @@ impl StuckInput {
             state,
             error,
             input_problem: (!problems.is_empty()).then(|| problems.join("; ")),
+            execution_arn: value
+                .get("executionArn")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         }
     }
 }
@@ -519,10 +544,26 @@ pub struct RampOutput {
 pub struct CloseOutput {
     /// Always 1.
     pub version: Version,
-    /// Always true.
+    /// `closed`: the circuit is closed and the record released; `reopen`: a re-trip arrived
+    /// while the circuit was half-open, so the mapping was disabled again (go to backoff).
+    pub action: CloseAction,
+    /// True when closed.
     pub closed: bool,
     /// How long the circuit was open.
     pub open_seconds: u64,
+    /// The state to back off with, on `reopen` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<CircuitState>,
+}
+
+/// `close`'s outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CloseAction {
+    /// Closed; the record is released.
+    Closed,
+    /// Re-tripped while half-open: opened again, keep recovering.
+    Reopen,
 }
 
 /// Output of `stuck`.
@@ -660,15 +701,29 @@ mod tests {
             execution_arn: "arn".into(),
             input: json!({
                 "source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change",
-                "detail": { "alarmName": "orders-errors", "state": { "value": "ALARM" } }
+                "time": "2026-11-30T12:00:00Z",
+                "detail": { "alarmName": "orders-errors", "state": { "value": "ALARM", "timestamp": "2026-11-30T11:59:59.250+0000" } }
             }),
         };
         assert_eq!(
             alarm.request().unwrap(),
             OpenRequest::Alarm {
-                alarm_name: "orders-errors".into()
+                alarm_name: "orders-errors".into(),
+                changed_at_ms: Some(1_796_039_999_250),
             }
         );
+        let mut only_time = alarm.clone();
+        only_time.input["detail"]["state"]
+            .as_object_mut()
+            .unwrap()
+            .remove("timestamp");
+        assert!(matches!(
+            only_time.request().unwrap(),
+            OpenRequest::Alarm {
+                changed_at_ms: Some(1_796_040_000_000),
+                ..
+            }
+        ));
         let manual = OpenInput {
             execution_arn: "arn".into(),
             input: json!({ "trigger": "manual" }),

@@ -11,6 +11,8 @@
 //! - [`sqs_event`]: the faithful SQS event a probe invokes the consumer with.
 //! - [`events`]: the breaker's EventBridge events.
 //! - [`ramp`]: the half-open concurrency schedule.
+//! - [`record`]: the durable circuit record (owner, phase, original configuration, pending
+//!   re-trip) and the pure decisions on it.
 //! - [`rejitter`]: re-jitter planning: delay window, copy recognition (`cutoffMs`), batch
 //!   splitting by count and size, worker sizing.
 //!
@@ -25,5 +27,6 @@ pub mod policy;
 pub mod ports;
 pub mod probe;
 pub mod ramp;
+pub mod record;
 pub mod rejitter;
 pub mod sqs_event;

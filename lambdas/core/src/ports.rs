@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::events::BreakerEvent;
 use crate::message::{BatchOutcome, OutgoingMessage, QueueInfo, ReceivedMessage};
+use crate::record::CircuitRecord;
 
 /// How a failed call should be treated by the caller and, through the handler's error type, by
 /// Step Functions `Retry`/`Catch`.
@@ -254,6 +255,24 @@ pub trait Executions: Send + Sync {
         &self,
         state_machine_arn: &str,
     ) -> impl Future<Output = Result<Vec<RunningExecution>, PortError>> + Send;
+
+    /// Whether `execution_arn` is RUNNING now (`DescribeExecution`, strongly consistent); an
+    /// execution that does not exist is not running.
+    fn is_running(
+        &self,
+        execution_arn: &str,
+    ) -> impl Future<Output = Result<bool, PortError>> + Send;
+}
+
+/// The durable circuit record (one DynamoDB item per circuit), written only by compare-and-swap.
+pub trait CircuitRecords: Send + Sync {
+    /// The record as stored now (a strongly consistent read); `None` if never written.
+    fn load(&self) -> impl Future<Output = Result<Option<CircuitRecord>, PortError>> + Send;
+
+    /// Store `record` with `revision + 1` if the stored revision is still `record.revision`
+    /// (revision 0: only if nothing is stored). `Ok(false)`: another writer came first; reload and
+    /// decide again.
+    fn save(&self, record: &CircuitRecord) -> impl Future<Output = Result<bool, PortError>> + Send;
 }
 
 /// Wall-clock time, injectable for tests.

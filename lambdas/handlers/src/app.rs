@@ -4,7 +4,8 @@ use std::str::FromStr;
 
 use breaker_core::config::Config;
 use breaker_core::ports::{
-    Alarms, Clock, Consumer, EventSourceMappings, Events, Executions, Metrics, Queue,
+    Alarms, CircuitRecords, Clock, Consumer, EventSourceMappings, Events, Executions, Metrics,
+    Queue,
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -72,7 +73,7 @@ impl FromStr for HandlerName {
 
 /// The ports every handler may use, and the configuration.
 #[derive(Debug, Clone)]
-pub struct App<E, K, Q, A, M, V, X, C> {
+pub struct App<E, K, Q, A, M, V, X, R, C> {
     /// The configuration.
     pub config: Config,
     /// The consumer's event-source mapping.
@@ -89,13 +90,15 @@ pub struct App<E, K, Q, A, M, V, X, C> {
     pub events: V,
     /// The state machine's executions.
     pub executions: X,
+    /// The durable circuit record.
+    pub records: R,
     /// The clock.
     pub clock: C,
     /// Retry and wait bounds for mapping updates.
     pub esm_policy: EsmPolicy,
 }
 
-impl<E, K, Q, A, M, V, X, C> App<E, K, Q, A, M, V, X, C>
+impl<E, K, Q, A, M, V, X, R, C> App<E, K, Q, A, M, V, X, R, C>
 where
     E: EventSourceMappings,
     K: Consumer,
@@ -104,6 +107,7 @@ where
     M: Metrics,
     V: Events,
     X: Executions,
+    R: CircuitRecords,
     C: Clock,
 {
     /// Run handler `name` on `payload` and return its output document.
@@ -117,6 +121,7 @@ where
                     c,
                     &self.esm,
                     &self.executions,
+                    &self.records,
                     &self.events,
                     &self.clock,
                     p,
@@ -147,6 +152,7 @@ where
                     c,
                     &self.esm,
                     &self.metrics,
+                    &self.records,
                     &self.events,
                     &self.clock,
                     p,
@@ -159,6 +165,7 @@ where
                     c,
                     &self.esm,
                     &self.alarms,
+                    &self.records,
                     &self.events,
                     &self.clock,
                     p,
@@ -166,7 +173,15 @@ where
                 .await?,
             ),
             HandlerName::Stuck => to_value(
-                crate::stuck::stuck(payload, c, &self.esm, &self.events, &self.clock).await?,
+                crate::stuck::stuck(
+                    payload,
+                    c,
+                    &self.esm,
+                    &self.records,
+                    &self.events,
+                    &self.clock,
+                )
+                .await?,
             ),
             HandlerName::RejitterPlan => {
                 let settings = RejitterSettings::from_config(c)?;
@@ -195,8 +210,8 @@ mod tests {
 
     use super::*;
     use crate::testing::{
-        FakeAlarms, FakeConsumer, FakeEsm, FakeEvents, FakeExecutions, FakeMetrics, FixedClock,
-        config, state_json,
+        FakeAlarms, FakeConsumer, FakeEsm, FakeEvents, FakeExecutions, FakeMetrics, FakeRecords,
+        FixedClock, config, state_json,
     };
 
     type TestApp = App<
@@ -207,6 +222,7 @@ mod tests {
         FakeMetrics,
         FakeEvents,
         FakeExecutions,
+        FakeRecords,
         FixedClock,
     >;
 
@@ -220,6 +236,7 @@ mod tests {
             metrics: FakeMetrics::steady(0.0, 0.0),
             events: FakeEvents::default(),
             executions: FakeExecutions::default(),
+            records: FakeRecords::default(),
             clock: FixedClock::at(2_000),
             esm_policy: EsmPolicy::default(),
         }

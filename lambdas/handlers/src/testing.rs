@@ -7,9 +7,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use breaker_core::events::{BreakerEvent, DetailType};
 use breaker_core::ports::{
-    AlarmState, Alarms, Clock, Consumer, ConsumerStats, EsmSnapshot, EsmState, EventSourceMappings,
-    Events, Executions, FaultKind, InvokeResult, Metrics, PortError, RunningExecution,
+    AlarmState, Alarms, CircuitRecords, Clock, Consumer, ConsumerStats, EsmSnapshot, EsmState,
+    EventSourceMappings, Events, Executions, FaultKind, InvokeResult, Metrics, PortError,
+    RunningExecution,
 };
+use breaker_core::record::CircuitRecord;
 use serde_json::Value;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -299,6 +301,21 @@ impl FakeExecutions {
     }
 }
 
+impl FakeExecutions {
+    /// `execution_arn` has ended (it is no longer running).
+    pub fn end(&self, execution_arn: &str) {
+        lock(&self.running).retain(|e| e.arn != execution_arn);
+    }
+
+    /// `execution_arn` runs from now on.
+    pub fn start(&self, execution_arn: &str) {
+        lock(&self.running).push(RunningExecution {
+            arn: execution_arn.into(),
+            start_ms: 0,
+        });
+    }
+}
+
 impl Executions for FakeExecutions {
     async fn list_running(
         &self,
@@ -306,6 +323,84 @@ impl Executions for FakeExecutions {
     ) -> Result<Vec<RunningExecution>, PortError> {
         lock(&self.listed).push(state_machine_arn.to_owned());
         Ok(lock(&self.running).clone())
+    }
+
+    async fn is_running(&self, execution_arn: &str) -> Result<bool, PortError> {
+        Ok(lock(&self.running).iter().any(|e| e.arn == execution_arn))
+    }
+}
+
+/// A hook run by [`FakeRecords`] just before a save is applied, e.g. to let a racing writer in.
+type SaveHook = Box<dyn FnMut(&mut Option<CircuitRecord>) + Send>;
+
+/// The durable circuit record, in memory, with the same compare-and-swap as DynamoDB.
+#[derive(Clone, Default)]
+pub struct FakeRecords {
+    stored: Arc<Mutex<Option<CircuitRecord>>>,
+    saves: Arc<Mutex<u32>>,
+    conflicts: Arc<Mutex<u32>>,
+    before_save: Arc<Mutex<Vec<SaveHook>>>,
+}
+
+impl std::fmt::Debug for FakeRecords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeRecords")
+            .field("stored", &*lock(&self.stored))
+            .finish()
+    }
+}
+
+impl FakeRecords {
+    /// A table holding `record` (as if written with its revision).
+    pub fn holding(record: CircuitRecord) -> Self {
+        let r = Self::default();
+        *lock(&r.stored) = Some(record);
+        r
+    }
+
+    /// The stored record.
+    pub fn stored(&self) -> Option<CircuitRecord> {
+        lock(&self.stored).clone()
+    }
+
+    /// Successful writes so far.
+    pub fn saves(&self) -> u32 {
+        *lock(&self.saves)
+    }
+
+    /// Writes refused for a stale revision so far.
+    pub fn conflicts(&self) -> u32 {
+        *lock(&self.conflicts)
+    }
+
+    /// Run `hook` on the stored record just before the next save is checked (once).
+    pub fn before_next_save(&self, hook: impl FnMut(&mut Option<CircuitRecord>) + Send + 'static) {
+        lock(&self.before_save).push(Box::new(hook));
+    }
+}
+
+impl CircuitRecords for FakeRecords {
+    async fn load(&self) -> Result<Option<CircuitRecord>, PortError> {
+        Ok(lock(&self.stored).clone())
+    }
+
+    async fn save(&self, record: &CircuitRecord) -> Result<bool, PortError> {
+        let hooks: Vec<SaveHook> = lock(&self.before_save).drain(..).collect();
+        let mut stored = lock(&self.stored);
+        for mut hook in hooks {
+            hook(&mut stored);
+        }
+        let current = stored.as_ref().map(|r| r.revision).unwrap_or(0);
+        if current != record.revision {
+            *lock(&self.conflicts) += 1;
+            return Ok(false);
+        }
+        *stored = Some(CircuitRecord {
+            revision: record.revision + 1,
+            ..record.clone()
+        });
+        *lock(&self.saves) += 1;
+        Ok(true)
     }
 }
 
@@ -417,6 +512,7 @@ pub fn config(extra: &[(&str, &str)]) -> breaker_core::config::Config {
         ("QUEUE_ARN", "arn:aws:sqs:eu-west-1:123456789012:orders"),
         ("CONSUMER_FUNCTION_NAME", "orders-consumer"),
         ("ALARM_NAME", "orders-errors"),
+        ("CIRCUIT_TABLE_NAME", "orders-circuit"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
