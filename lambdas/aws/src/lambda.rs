@@ -481,6 +481,98 @@ mod tests {
         assert_eq!(out.payload, b"{\"errorMessage\":\"boom\"}");
     }
 
+    /// The error `LambdaConsumer::invoke` returns when Lambda answers `status` with error `code`
+    /// in the `X-Amzn-ErrorType` header (`None`: no header, e.g. a front end's bare answer), as it
+    /// does on the wire.
+    async fn invoke_error_from_wire(status: u16, code: Option<&'static str>) -> PortError {
+        let rule = mock!(Client::invoke)
+            .sequence()
+            .http_response(move || {
+                let mut response = aws_sdk_lambda::config::http::HttpResponse::new(
+                    status.try_into().unwrap(),
+                    aws_smithy_types::body::SdkBody::from(
+                        r#"{"Type":"User","message":"from the service"}"#,
+                    ),
+                );
+                if let Some(code) = code {
+                    response.headers_mut().insert(
+                        "X-Amzn-ErrorType",
+                        format!("{code}:http://internal.amazon.com/"),
+                    );
+                }
+                response
+            })
+            .build();
+        LambdaConsumer::new(client(&[&rule]), "consumer")
+            .invoke(b"{}".to_vec())
+            .await
+            .unwrap_err()
+    }
+
+    /// Asserts that every `(status, code)` Invoke answer is classified `kind`, naming each case
+    /// that is not.
+    async fn assert_invoke_errors_are(kind: FaultKind, cases: &[(u16, Option<&'static str>)]) {
+        let mut wrong = Vec::new();
+        for &(status, code) in cases {
+            let err = invoke_error_from_wire(status, code).await;
+            if err.kind != kind || err.code.as_deref() != code || err.operation != "Invoke" {
+                wrong.push(format!("{status} {code:?} -> {err}"));
+            }
+        }
+        assert!(wrong.is_empty(), "not {kind:?}: {wrong:#?}");
+    }
+
+    #[tokio::test]
+    async fn invoke_errors_that_waiting_will_not_heal_are_non_retryable() {
+        // Status codes as documented for Invoke; several configuration errors come as 502.
+        assert_invoke_errors_are(
+            FaultKind::NonRetryable,
+            &[
+                (403, Some("AccessDeniedException")),
+                (404, Some("ResourceNotFoundException")),
+                (413, Some("RequestTooLargeException")),
+                (413, Some("SerializedRequestEntityTooLargeException")),
+                (413, None),
+                (400, Some("InvalidRequestContentException")),
+                (415, Some("UnsupportedMediaTypeException")),
+                (502, Some("KMSAccessDeniedException")),
+                (502, Some("KMSDisabledException")),
+                (502, Some("KMSInvalidStateException")),
+                (502, Some("KMSNotFoundException")),
+                (502, Some("InvalidRuntimeException")),
+                (502, Some("InvalidZipFileException")),
+                (502, Some("InvalidSecurityGroupIDException")),
+                (502, Some("InvalidSubnetIDException")),
+                (502, Some("EC2AccessDeniedException")),
+                (403, Some("EFSMountFailureException")),
+            ],
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn transient_invoke_errors_are_retryable() {
+        assert_invoke_errors_are(
+            FaultKind::Retryable,
+            &[
+                (429, Some("TooManyRequestsException")),
+                (500, Some("ServiceException")),
+                (503, None),
+                (502, Some("ResourceNotReadyException")),
+                (502, Some("EC2ThrottledException")),
+                (502, Some("EC2UnexpectedException")),
+                (502, Some("ENILimitReachedException")),
+                (502, Some("SubnetIPAddressLimitReachedException")),
+                (408, Some("EFSMountConnectivityException")),
+                (408, Some("EFSMountTimeoutException")),
+                (408, Some("SnapStartTimeoutException")),
+                (409, Some("SnapStartNotReadyException")),
+                (408, None),
+            ],
+        )
+        .await;
+    }
+
     #[tokio::test]
     async fn invoke_throttling_is_retryable() {
         let rule = mock!(Client::invoke).then_error(|| {
