@@ -68,6 +68,10 @@ fn shown(value: Option<&str>) -> &str {
 
 /// Check that `snapshot` is the mapping from `config.queue_arn` to
 /// `config.consumer_function_name` (see the module documentation for the matching rule).
+#[expect(
+    clippy::result_large_err,
+    reason = "checked once per recovery, before any change; the error carries the four names it reports"
+)]
 pub fn verify_mapping(snapshot: &EsmSnapshot, config: &Config) -> Result<(), MappingMismatch> {
     let function_matches = snapshot
         .function_arn
