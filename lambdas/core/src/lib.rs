@@ -6,6 +6,8 @@
 //! - [`ports`]: the small capability traits the handlers are generic over; the `breaker-aws`
 //!   crate implements them with the AWS SDK, tests implement them in memory.
 //! - [`backoff`]: exponential backoff with full jitter, capped.
+//! - [`mapping`]: checking that the configured event-source mapping is the consumer's (function
+//!   and queue) before the breaker touches it.
 //! - [`policy`]: backoff step (wait / stuck / continue-as-new), single flight, ramp relapse.
 //! - [`probe`]: judging a probe and what happens to each probed message.
 //! - [`sqs_event`]: the faithful SQS event a probe invokes the consumer with.
@@ -22,6 +24,7 @@ pub mod backoff;
 pub mod config;
 pub mod contract;
 pub mod events;
+pub mod mapping;
 pub mod message;
 pub mod policy;
 pub mod ports;

@@ -147,6 +147,13 @@ pub struct EsmSnapshot {
     pub state: EsmState,
     /// `ScalingConfig.MaximumConcurrency`; `None` when there is no limit.
     pub maximum_concurrency: Option<u32>,
+    /// `FunctionArn`: the function the mapping invokes (a full ARN, with a qualifier when the
+    /// mapping is on an alias or version); `None` when the service did not report it.
+    #[serde(default)]
+    pub function_arn: Option<String>,
+    /// `EventSourceArn`: the queue the mapping reads; `None` when the service did not report it.
+    #[serde(default)]
+    pub event_source_arn: Option<String>,
 }
 
 /// The consumer's event-source mapping (Lambda `GetEventSourceMapping` /

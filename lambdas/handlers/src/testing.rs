@@ -47,13 +47,16 @@ struct EsmInner {
 pub struct FakeEsm(Arc<Mutex<EsmInner>>);
 
 impl FakeEsm {
-    /// A mapping `esm-1` in `state` with `maximum_concurrency`.
+    /// A mapping `esm-1` in `state` with `maximum_concurrency`, from [`config`]'s queue
+    /// ([`TEST_QUEUE_ARN`]) to its consumer ([`TEST_CONSUMER_ARN`]).
     pub fn new(state: EsmState, maximum_concurrency: Option<u32>) -> Self {
         Self(Arc::new(Mutex::new(EsmInner {
             snapshot: EsmSnapshot {
                 uuid: "esm-1".into(),
                 state,
                 maximum_concurrency,
+                function_arn: Some(TEST_CONSUMER_ARN.into()),
+                event_source_arn: Some(TEST_QUEUE_ARN.into()),
             },
             calls: Vec::new(),
             in_use_failures: 0,
@@ -61,6 +64,18 @@ impl FakeEsm {
             polls_left: 0,
             get_error: None,
         })))
+    }
+
+    /// The mapping reports this `FunctionArn` (`None`: none at all).
+    pub fn function_arn(self, arn: Option<&str>) -> Self {
+        lock(&self.0).snapshot.function_arn = arn.map(str::to_owned);
+        self
+    }
+
+    /// The mapping reports this `EventSourceArn` (`None`: none at all).
+    pub fn event_source_arn(self, arn: Option<&str>) -> Self {
+        lock(&self.0).snapshot.event_source_arn = arn.map(str::to_owned);
+        self
     }
 
     /// The next `n` updates fail with `ResourceInUseException`.
@@ -502,6 +517,12 @@ impl Clock for FixedClock {
     }
 }
 
+/// `QUEUE_ARN` of [`config`].
+pub const TEST_QUEUE_ARN: &str = "arn:aws:sqs:eu-west-1:123456789012:orders";
+/// The ARN of [`config`]'s `CONSUMER_FUNCTION_NAME` (`orders-consumer`), as a mapping reports it.
+pub const TEST_CONSUMER_ARN: &str =
+    "arn:aws:lambda:eu-west-1:123456789012:function:orders-consumer";
+
 /// A valid configuration for tests: circuit `orders`, mapping `esm-1`, queue in eu-west-1,
 /// plus `extra` variables.
 pub fn config(extra: &[(&str, &str)]) -> breaker_core::config::Config {
@@ -509,7 +530,7 @@ pub fn config(extra: &[(&str, &str)]) -> breaker_core::config::Config {
         ("CIRCUIT_NAME", "orders"),
         ("ESM_UUID", "esm-1"),
         ("QUEUE_URL", "http://127.0.0.1:1/123456789012/orders"),
-        ("QUEUE_ARN", "arn:aws:sqs:eu-west-1:123456789012:orders"),
+        ("QUEUE_ARN", TEST_QUEUE_ARN),
         ("CONSUMER_FUNCTION_NAME", "orders-consumer"),
         ("ALARM_NAME", "orders-errors"),
         ("CIRCUIT_TABLE_NAME", "orders-circuit"),
@@ -530,4 +551,38 @@ pub fn state_json(opened_at_ms: u64, attempt: u32, iteration: u32, saved: Option
         "version": 1, "openedAtMs": opened_at_ms, "attempt": attempt, "iteration": iteration,
         "generation": 0, "savedScaling": { "maximumConcurrency": saved }, "trigger": "alarm"
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use breaker_core::mapping::verify_mapping;
+
+    use super::*;
+
+    #[test]
+    fn the_default_fake_mapping_is_the_test_configurations_and_the_builder_changes_it() {
+        let config = config(&[]);
+        let esm = FakeEsm::new(EsmState::Enabled, Some(5));
+        assert_eq!(verify_mapping(&esm.snapshot(), &config), Ok(()));
+        let other = FakeEsm::new(EsmState::Enabled, Some(5))
+            .function_arn(Some(
+                "arn:aws:lambda:eu-west-1:123456789012:function:payments",
+            ))
+            .event_source_arn(None);
+        let err = verify_mapping(&other.snapshot(), &config).unwrap_err();
+        assert_eq!(
+            (
+                err.actual_function.as_deref(),
+                err.actual_queue.as_deref(),
+                err.function_matches,
+                err.queue_matches
+            ),
+            (
+                Some("arn:aws:lambda:eu-west-1:123456789012:function:payments"),
+                None,
+                false,
+                false
+            )
+        );
+    }
 }
