@@ -57,6 +57,10 @@ pub enum HandlerError {
         /// The owner in the record.
         owner: Option<String>,
     },
+    /// The configured event-source mapping is not the consumer's and queue's this breaker was
+    /// built for: nothing was disabled.
+    #[error(transparent)]
+    Mapping(#[from] Box<breaker_core::mapping::MappingMismatch>),
     /// The circuit record changed under every one of this many conditional writes.
     #[error("the circuit record kept changing under {0} conditional writes; try again")]
     RecordContended(u32),
@@ -76,7 +80,7 @@ impl HandlerError {
                 FaultKind::NonRetryable => NON_RETRYABLE,
             },
             Self::NotSettled { .. } | Self::RecordContended(_) => RETRYABLE,
-            Self::NotOwner { .. } => NON_RETRYABLE,
+            Self::NotOwner { .. } | Self::Mapping(_) => NON_RETRYABLE,
             Self::ProbeFailed(_) => PROBE_FAILED,
         }
     }

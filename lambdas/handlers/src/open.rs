@@ -15,6 +15,7 @@ use breaker_core::contract::{
     parse,
 };
 use breaker_core::events::{BreakerEvent, DetailType};
+use breaker_core::mapping::verify_mapping;
 use breaker_core::policy::state_machine_arn;
 use breaker_core::ports::{
     CircuitRecords, Clock, EsmState, EventSourceMappings, Events, Executions,
@@ -55,6 +56,16 @@ where
         )
     })?;
     let me = input.execution_arn.as_str();
+
+    // A trip acts on the mapping: make sure it is the one this breaker was built for before
+    // anything is claimed or touched (a wrong ESM_UUID must not disable someone else's consumer).
+    let found_mapping = if matches!(request, OpenRequest::Alarm { .. } | OpenRequest::Manual) {
+        let mapping = esm.get(&config.esm_uuid).await?;
+        verify_mapping(&mapping, config).map_err(Box::new)?;
+        Some(mapping)
+    } else {
+        None
+    };
 
     let wanted = match &request {
         OpenRequest::Alarm { changed_at_ms, .. } => Claim::Trip {
@@ -134,7 +145,10 @@ where
     };
 
     // Record the mapping as found before touching it; an unfinished outage keeps its original.
-    let before = esm.get(&config.esm_uuid).await?;
+    let before = match found_mapping {
+        Some(m) => m,
+        None => esm.get(&config.esm_uuid).await?,
+    };
     let found = OriginalConfig {
         enabled: !matches!(before.state, EsmState::Disabled | EsmState::Disabling),
         maximum_concurrency: before.maximum_concurrency,
@@ -430,7 +444,10 @@ mod tests {
                 state: None
             }
         );
-        assert!(w.esm.calls().is_empty());
+        assert!(
+            w.esm.updates().is_empty(),
+            "a duplicate only reads the mapping"
+        );
         assert!(w.events.events().is_empty());
         assert_eq!(
             serde_json::to_value(&out).unwrap(),
@@ -486,7 +503,7 @@ mod tests {
         assert_eq!(out.action, OpenAction::Duplicate);
         assert_eq!(w.records.conflicts(), 1, "the stale write was refused");
         assert!(
-            w.esm.calls().is_empty(),
+            w.esm.updates().is_empty(),
             "the loser touched nothing: {:?}",
             w.esm.calls()
         );
@@ -495,6 +512,32 @@ mod tests {
             (record.owner.as_deref(), record.duplicates.clone()),
             (Some(TWIN), vec![ME.to_owned()])
         );
+    }
+
+    /// Issue 12, defect 6: on main a wrong `ESM_UUID` made the breaker disable whatever mapping
+    /// it named. Now a mapping of another function or queue is left alone, the record untouched,
+    /// and the error (which the stuck handler announces) names both.
+    #[tokio::test(start_paused = true)]
+    async fn a_mapping_of_another_consumer_or_queue_is_not_disabled() {
+        for esm in [
+            FakeEsm::new(EsmState::Enabled, Some(5)).function_arn(Some(
+                "arn:aws:lambda:eu-west-1:123456789012:function:billing-consumer",
+            )),
+            FakeEsm::new(EsmState::Enabled, Some(5))
+                .event_source_arn(Some("arn:aws:sqs:eu-west-1:123456789012:billing")),
+        ] {
+            let w = World::new(esm, &[(ME, 1)]);
+            let err = w.open(alarm_input()).await.unwrap_err();
+            assert_eq!(err.error_type(), "NonRetryable");
+            let text = err.to_string();
+            assert!(
+                text.contains("orders-consumer") && text.contains(":orders"),
+                "{text}"
+            );
+            assert!(text.contains("billing"), "{text}");
+            assert!(w.esm.updates().is_empty(), "nothing disabled");
+            assert!(w.records.stored().is_none() && w.events.events().is_empty());
+        }
     }
 
     /// Issue 12, defect 2: a recovery died mid-ramp (mapping enabled at ramp level 2); the next
@@ -544,7 +587,7 @@ mod tests {
         let record = w.records.stored().unwrap();
         assert_eq!(record.pending_trip_at_ms, Some(5_000_000));
         assert!(record.retrip_pending());
-        assert!(w.esm.calls().is_empty());
+        assert!(w.esm.updates().is_empty());
     }
 
     #[tokio::test(start_paused = true)]
