@@ -10,32 +10,15 @@ once per module, in order, each test asserts what one of them showed:
     close restores the original MaximumConcurrency, not the ramp level.
 """
 import json
-import os
-import subprocess
 import threading
 import time
 
 import pytest
 
 from localcloud.cloud import LocalCloud
-from localcloud.scenario import ROOT, STACK, Scenario, deploy, drain, host_binaries, outage, run as run_cmd
+from localcloud.scenario import ROOT, Scenario, breaker_cli, entered_states, deploy, drain, host_binaries, outage, run as run_cmd
 
 ALARM_PERIOD = 10
-
-
-def breaker_cli(cloud, *args):
-    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
-    exe = os.path.join(target, "debug", "breaker")
-    env = dict(os.environ, **cloud.client_env())
-    out = subprocess.run([exe, "--stack-name", STACK, "--json", *args], env=env, capture_output=True,
-                         text=True, timeout=60)
-    assert out.returncode == 0, f"breaker {' '.join(args)} failed: {out.stderr}"
-    return json.loads(out.stdout)
-
-
-def entered_states(scn, execution_arn):
-    events = scn.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
-    return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
 
 
 def record(scn):
@@ -102,7 +85,7 @@ def scenes(tmp_path_factory):
         out["a"] = {
             "fired_spread": max(t for _, t in fired) - min(t for _, t in fired),
             "executions": [scn.sfn.describe_execution(executionArn=e["executionArn"]) for e in new],
-            "states": {e["executionArn"]: entered_states(scn, e["executionArn"]) for e in new},
+            "states": {e["executionArn"]: entered_states(scn.sfn, e["executionArn"]) for e in new},
             "record": record(scn),
         }
         scn.wait_until(scn.is_closed, 120)
@@ -115,7 +98,7 @@ def scenes(tmp_path_factory):
             healed = time.time()
             owner = wait_for(lambda: owner_execution(scn), 60, "an owning recovery")
             retrip["owner"] = owner
-            wait_for(lambda: "Close Circuit" in entered_states(scn, owner), 240, "the recovery entering Close Circuit",
+            wait_for(lambda: "Close Circuit" in entered_states(scn.sfn, owner), 240, "the recovery entering Close Circuit",
                      interval=0.02)
             scn.set_flag("fail")
             scn.inject_alarm_event()
@@ -136,7 +119,7 @@ def scenes(tmp_path_factory):
         scn.set_flag("ok")
         scn.wait_until(scn.is_closed, 300)
         retrip["record_after"] = record(scn)
-        retrip["owner_states"] = entered_states(scn, retrip["owner"])
+        retrip["owner_states"] = entered_states(scn.sfn, retrip["owner"])
         out["b"] = retrip
 
         # (c) a recovery stopped mid-ramp, then a new outage.
@@ -145,7 +128,7 @@ def scenes(tmp_path_factory):
         scn.wait_until(lambda s: s["esm"] in ("Disabled", "Disabling"), 2 * ALARM_PERIOD + 30)
         scn.set_flag("ok")
         owner = wait_for(lambda: owner_execution(scn), 60, "an owning recovery")
-        wait_for(lambda: "Hold Ramp Step" in entered_states(scn, owner), 240, "the recovery holding a ramp step", interval=0.2)
+        wait_for(lambda: "Hold Ramp Step" in entered_states(scn.sfn, owner), 240, "the recovery holding a ramp step", interval=0.2)
         scn.sfn.stop_execution(executionArn=owner, error="Killed", cause="e2e: recovery killed mid-ramp")
         stopped["ramp_level"] = (scn.esm().get("ScalingConfig") or {}).get("MaximumConcurrency")
         stopped["record_after_kill"] = record(scn)

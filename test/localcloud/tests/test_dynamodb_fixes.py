@@ -1,44 +1,9 @@
 """The DynamoDB patch (``patches.fix_dynamodb``) through ``moto_server.py``: conditional writes are
 atomic, as DynamoDB's are, so of several writers that read the same revision exactly one wins.
 The circuit record's single flight (``breaker_aws::dynamodb``) rests on this."""
-import os
-import socket
-import subprocess
-import sys
 import threading
-import time
 
 import boto3
-import pytest
-import requests
-
-LAUNCHER = os.path.join(os.path.dirname(__file__), "..", "moto_server.py")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def endpoint():
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, LAUNCHER, "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
-    while True:
-        try:
-            requests.get(f"{url}/moto-api/data.json", timeout=1)
-            break
-        except requests.ConnectionError:
-            assert proc.poll() is None and time.time() < deadline, "moto_server.py did not start"
-            time.sleep(0.1)
-    yield url
-    proc.kill()
 
 
 def client(endpoint):
@@ -46,7 +11,8 @@ def client(endpoint):
                         aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
-def test_conditional_writes_of_one_revision_have_exactly_one_winner(endpoint):
+def test_conditional_writes_of_one_revision_have_exactly_one_winner(patched_moto):
+    endpoint = patched_moto
     ddb = client(endpoint)
     ddb.create_table(TableName="circuits", BillingMode="PAY_PER_REQUEST",
                      AttributeDefinitions=[{"AttributeName": "circuit", "AttributeType": "S"}],
