@@ -1,3 +1,5 @@
+import * as fs from 'fs';
+import * as path from 'path';
 import * as cdk from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -32,8 +34,11 @@ describe('SqsCircuitBreaker resources', () => {
   const { stack, breaker } = breakerStack();
   const t = Template.fromStack(stack);
 
-  test('one arm64 provided.al2023 function per handler, all from the shipped bootstrap asset', () => {
-    for (const handler of ['open', 'backoff', 'probe', 'rejitter-plan', 'rejitter', 'ramp', 'close', 'stuck']) {
+  test('one arm64 provided.al2023 function per handler of the bootstrap binary (lambdas/handlers/handlers.json), all from the shipped asset', () => {
+    const handlers: string[] = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'lambdas', 'handlers', 'handlers.json'), 'utf8'));
+    const deployed = Object.values(t.findResources('AWS::Lambda::Function')).map((r) => r.Properties.Handler as string).filter((h) => h !== 'index.handler');
+    expect([...deployed].sort()).toEqual([...handlers].sort());
+    for (const handler of handlers) {
       const fn = fnWithHandler(t, handler);
       expect(fn.props).toMatchObject({ Runtime: 'provided.al2023', Architectures: ['arm64'], MemorySize: 128, LoggingConfig: { LogFormat: 'JSON' } });
       expect((fn.props.Code as { S3Key: string }).S3Key).toMatch(/\.zip$/);

@@ -38,18 +38,32 @@ pub enum HandlerName {
 }
 
 impl HandlerName {
+    /// Every handler with its name in `_HANDLER`: the one table that dispatch and the
+    /// unknown-handler error read. `lambdas/handlers/handlers.json` lists the same names for the
+    /// construct's tests; a test on each side fails when they drift.
+    pub const ALL: [(Self, &'static str); 8] = [
+        (Self::Open, "open"),
+        (Self::Backoff, "backoff"),
+        (Self::Probe, "probe"),
+        (Self::RejitterPlan, "rejitter-plan"),
+        (Self::Rejitter, "rejitter"),
+        (Self::Ramp, "ramp"),
+        (Self::Close, "close"),
+        (Self::Stuck, "stuck"),
+    ];
+
     /// The name as it appears in `_HANDLER`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Open => "open",
-            Self::Backoff => "backoff",
-            Self::Probe => "probe",
-            Self::RejitterPlan => "rejitter-plan",
-            Self::Rejitter => "rejitter",
-            Self::Ramp => "ramp",
-            Self::Close => "close",
-            Self::Stuck => "stuck",
-        }
+        Self::ALL
+            .iter()
+            .find(|(h, _)| *h == self)
+            .map(|(_, n)| *n)
+            .expect("every handler is in HandlerName::ALL")
+    }
+
+    /// The names, comma-separated (for error messages).
+    pub fn names() -> String {
+        Self::ALL.map(|(_, n)| n).join(", ")
     }
 }
 
@@ -57,17 +71,12 @@ impl FromStr for HandlerName {
     type Err = HandlerError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s.trim() {
-            "open" => Self::Open,
-            "backoff" => Self::Backoff,
-            "probe" => Self::Probe,
-            "rejitter-plan" => Self::RejitterPlan,
-            "rejitter" => Self::Rejitter,
-            "ramp" => Self::Ramp,
-            "close" => Self::Close,
-            "stuck" => Self::Stuck,
-            other => return Err(HandlerError::UnknownHandler(other.to_owned())),
-        })
+        let name = s.trim();
+        Self::ALL
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(h, _)| *h)
+            .ok_or_else(|| HandlerError::UnknownHandler(name.to_owned()))
     }
 }
 
@@ -243,22 +252,28 @@ mod tests {
     }
 
     #[test]
-    fn handler_names_round_trip_and_unknown_names_are_refused() {
-        for name in [
-            "open",
-            "backoff",
-            "probe",
-            "rejitter-plan",
-            "rejitter",
-            "ramp",
-            "close",
-            "stuck",
-        ] {
+    fn handler_names_round_trip_and_match_the_table_the_construct_is_tested_against() {
+        let table: Vec<String> = serde_json::from_str(include_str!("../handlers.json")).unwrap();
+        let ours: Vec<&str> = HandlerName::ALL.iter().map(|(_, n)| *n).collect();
+        assert_eq!(
+            table, ours,
+            "lambdas/handlers/handlers.json and HandlerName::ALL drifted"
+        );
+        for name in ours {
             assert_eq!(name.parse::<HandlerName>().unwrap().as_str(), name);
         }
+    }
+
+    #[test]
+    fn unknown_handler_names_are_refused_naming_the_known_ones() {
         let err = "bootstrap.handler".parse::<HandlerName>().unwrap_err();
         assert_eq!(err.error_type(), "NonRetryable");
         assert!(err.to_string().contains("bootstrap.handler"), "{err}");
+        assert!(
+            err.to_string()
+                .ends_with("open, backoff, probe, rejitter-plan, rejitter, ramp, close, stuck"),
+            "{err}"
+        );
     }
 
     #[tokio::test]

@@ -43,9 +43,7 @@ pub enum HandlerError {
     #[error("probe could not be judged: {0}")]
     ProbeFailed(#[source] PortError),
     /// `_HANDLER` names no handler of this binary.
-    #[error(
-        "unknown handler {0:?}; expected one of open, backoff, probe, rejitter-plan, rejitter, ramp, close, stuck"
-    )]
+    #[error("unknown handler {0:?}; expected one of {names}", names = crate::app::HandlerName::names())]
     UnknownHandler(String),
     /// This execution acts on a circuit another execution owns (or nobody does): it changed
     /// nothing. Only an execution that lost the record (an operator stopped it and took over) can
