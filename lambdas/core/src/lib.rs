@@ -6,6 +6,8 @@
 //! - [`ports`]: the small capability traits the handlers are generic over; the `breaker-aws`
 //!   crate implements them with the AWS SDK, tests implement them in memory.
 //! - [`backoff`]: exponential backoff with full jitter, capped.
+//! - [`history`]: the per-execution history-event budget and the table of what each workflow
+//!   path costs.
 //! - [`policy`]: backoff step (wait / stuck / continue-as-new), single flight, ramp relapse.
 //! - [`probe`]: judging a probe and what happens to each probed message.
 //! - [`sqs_event`]: the faithful SQS event a probe invokes the consumer with.
@@ -20,6 +22,7 @@ pub mod backoff;
 pub mod config;
 pub mod contract;
 pub mod events;
+pub mod history;
 pub mod message;
 pub mod policy;
 pub mod ports;

@@ -72,6 +72,7 @@ where
             let (_, after) = disable_and_wait(esm, &config.esm_uuid, policy).await?;
             state.iteration = 0;
             state.generation += 1;
+            state.history_events = breaker_core::history::OPENED;
             info!(
                 esm = %config.esm_uuid, generation = state.generation, attempt = state.attempt,
                 previous = previous_execution_arn.as_deref().unwrap_or("-"), esm_state = after.state.as_str(),
@@ -91,6 +92,7 @@ where
             // the ramp re-enables the mapping gradually and close restores the saved scaling.
             state.iteration = 0;
             state.generation += 1;
+            state.history_events = breaker_core::history::OPENED;
             info!(
                 esm = %config.esm_uuid, generation = state.generation, attempt = state.attempt,
                 previous = previous_execution_arn.as_deref().unwrap_or("-"),
