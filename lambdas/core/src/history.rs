@@ -35,7 +35,7 @@
 //! - attempts: every Retrier used to its `MaxAttempts` (retriers count separately, so errors that
 //!   alternate between them use both): a Lambda task retries Lambda's own errors 6 times and
 //!   `Retryable` 5 times ([`LAMBDA_ATTEMPTS`] = 12), `Continue As New Execution` 6 times,
-//!   `Publish Open Time` 3 times, `Report Stuck Circuit` 5 times;
+//!   `Publish Open Time` 3 times, `Report Stuck Circuit` 5 more times for any other error;
 //! - an inline Map: `MapStateEntered`, `MapStateStarted`, `MapStateSucceeded|Failed|Aborted`,
 //!   `MapStateExited` ([`MAP_STATE`]) and per iteration `MapIterationStarted` +
 //!   `MapIterationSucceeded|Failed|Aborted` ([`MAP_ITERATION`]); the iterations' own states are
@@ -66,8 +66,9 @@ pub const LAMBDA_ATTEMPTS: u32 = 12;
 pub const CONTINUE_ATTEMPTS: u32 = 7;
 /// Attempts of `Publish Open Time`: 1 + 3.
 pub const METRIC_ATTEMPTS: u32 = 4;
-/// Attempts of `Report Stuck Circuit`: 1 + 5.
-pub const STUCK_ATTEMPTS: u32 = 6;
+/// Attempts of `Report Stuck Circuit`: 1 + 6 + 5 (the Lambda task's retriers) + 5 (its own
+/// `States.ALL` retrier, for any other error).
+pub const STUCK_ATTEMPTS: u32 = 17;
 /// A re-jitter slice is allotted only if the backlog could need it: one slice per this many
 /// messages per worker (a slice moves far more at the default 60 s; a slower one leaves the rest
 /// of the backlog unspread, in the queue).
@@ -342,13 +343,13 @@ mod tests {
         assert_eq!(c.rejitter(2, 3), 4 + 2 * (4 + 3 * 52));
         assert_eq!(c.rejitter(0, 9), 0);
         assert_eq!(c.ramp_done, 125);
-        assert_eq!(c.failure, 35);
+        assert_eq!(c.failure, 79);
     }
 
     #[test]
     fn the_defaults_leave_room_for_many_cycles() {
         let c = config(&[]);
-        assert_eq!(c.cycle_reserve(), 106 + 54 + (4 + 4 * 56) + (4 * 54 + 137 + 35));
+        assert_eq!(c.cycle_reserve(), 106 + 54 + (4 + 4 * 56) + (4 * 54 + 137 + 79));
         assert!(c.min_limit() < 1_000);
     }
 
