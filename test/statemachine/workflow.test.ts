@@ -463,7 +463,8 @@ describe('executing the workflow', () => {
     expect(targets(run)).toEqual(['open', 'backoff', 'probe', 'rejitter-plan', 'rejitter', 'stuck']);
     expect(run.calls[5].payload).toMatchObject({ error: { Error: 'UnexpectedHandlerOutput' } });
 
-    const { slicesPerWorker: _omitted, ...unbounded } = reply.plan([0]);
+    const unbounded: Record<string, unknown> = { ...reply.plan([0]) };
+    delete unbounded.slicesPerWorker;
     const run2 = await runWorkflow(wf, { ...openedAndBackingOff(), probe: [reply.probe('healthy')], 'rejitter-plan': [unbounded], stuck: [reply.reported()] }, ALARM_EVENT);
     expectScripted(run2);
     expect(targets(run2)).toEqual(['open', 'backoff', 'probe', 'rejitter-plan', 'stuck']);

@@ -481,7 +481,8 @@ pub(crate) mod tests {
         env.insert("HISTORY_EVENT_BUDGET", "5000".into());
         let err = load(&env).unwrap_err();
         assert!(
-            err.to_string().contains("HISTORY_EVENT_BUDGET") && err.to_string().contains("RAMP_STEPS=100"),
+            err.to_string().contains("HISTORY_EVENT_BUDGET")
+                && err.to_string().contains("RAMP_STEPS=100"),
             "{err}"
         );
         env.insert("RAMP_STEPS", "3".into());

@@ -125,7 +125,11 @@ impl Costs {
             lambda_task,
             opened: EXECUTION_EVENT + lambda_task + STATE,
             backoff_wait: lambda_task + STATE + STATE + lambda_task + STATE,
-            backoff_continue: lambda_task + STATE + task(CONTINUE_ATTEMPTS) + STATE + EXECUTION_EVENT,
+            backoff_continue: lambda_task
+                + STATE
+                + task(CONTINUE_ATTEMPTS)
+                + STATE
+                + EXECUTION_EVENT,
             backoff_stuck: lambda_task + STATE + STATE + EXECUTION_EVENT,
             plan: lambda_task + STATE + STATE,
             map: MAP_STATE,
@@ -349,7 +353,10 @@ mod tests {
     #[test]
     fn the_defaults_leave_room_for_many_cycles() {
         let c = config(&[]);
-        assert_eq!(c.cycle_reserve(), 106 + 54 + (4 + 4 * 56) + (4 * 54 + 137 + 79));
+        assert_eq!(
+            c.cycle_reserve(),
+            106 + 54 + (4 + 4 * 56) + (4 * 54 + 137 + 79)
+        );
         assert!(c.min_limit() < 1_000);
     }
 
@@ -427,7 +434,10 @@ mod tests {
             // The worst cycle: probe, the plan's pass, the whole ramp, relapse and continue.
             let after_probe = used + COSTS.backoff_wait;
             let p = c.plan_slices(after_probe, 6, u64::MAX);
-            assert!(p.workers >= 1, "used {used}: a cycle backoff allowed re-jitters");
+            assert!(
+                p.workers >= 1,
+                "used {used}: a cycle backoff allowed re-jitters"
+            );
             let total = after_probe
                 + COSTS.plan
                 + COSTS.rejitter(p.workers, p.slices_per_worker)

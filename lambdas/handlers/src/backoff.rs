@@ -113,7 +113,9 @@ mod tests {
             assert_eq!(out.state.attempt, attempt);
             assert_eq!(
                 out.state.history_events,
-                history::OPENED + 7 * history::Budget::of(&config(&[])).cycle_reserve() + COSTS.backoff_wait,
+                history::OPENED
+                    + 7 * history::Budget::of(&config(&[])).cycle_reserve()
+                    + COSTS.backoff_wait,
                 "a state from before the count is charged a full cycle per past turn"
             );
         }
@@ -170,7 +172,10 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(out.action, BackoffAction::Wait, "one more cycle still fits");
-        assert_eq!(out.state.history_events, 10_000 - reserve + COSTS.backoff_wait);
+        assert_eq!(
+            out.state.history_events,
+            10_000 - reserve + COSTS.backoff_wait
+        );
 
         state["historyEvents"] = json!(10_000 - reserve + 1);
         let out = run(json!({ "state": state }), &[], 10_000, &events)

@@ -196,13 +196,27 @@ pub async fn run_plan<Q: Queue>(
     let wanted = rejitter::worker_count(q.visible, settings.max_workers);
     let fit = budget.plan_slices(budget.used(&state), wanted, q.visible);
     if fit.workers < wanted {
-        warn!(backlog = q.visible, wanted, workers = fit.workers, used = budget.used(&state), budget = budget.limit, "history budget leaves room for fewer re-jitter workers; the rest of the backlog stays in the queue unspread");
+        warn!(
+            backlog = q.visible,
+            wanted,
+            workers = fit.workers,
+            used = budget.used(&state),
+            budget = budget.limit,
+            "history budget leaves room for fewer re-jitter workers; the rest of the backlog stays in the queue unspread"
+        );
     }
     budget.charge(
         &mut state,
         COSTS.plan + COSTS.rejitter(fit.workers, fit.slices_per_worker),
     );
-    info!(backlog = q.visible, workers = fit.workers, slices_per_worker = fit.slices_per_worker, cutoff_ms, history_events = state.history_events, "re-jitter planned");
+    info!(
+        backlog = q.visible,
+        workers = fit.workers,
+        slices_per_worker = fit.slices_per_worker,
+        cutoff_ms,
+        history_events = state.history_events,
+        "re-jitter planned"
+    );
     Ok(RejitterPlanOutput {
         version: Version,
         backlog: q.visible,
@@ -592,7 +606,11 @@ pub async fn run_rejitter<Q: Queue>(
     let drained = drained && !stats.iter().any(|s| s.deadline_hit);
     let done = drained || slices_left == Some(0);
     if !drained && done {
-        warn!(worker, remaining_estimate, "re-jitter worker used its slices (history budget); the rest of the backlog stays in the queue unspread");
+        warn!(
+            worker,
+            remaining_estimate,
+            "re-jitter worker used its slices (history budget); the rest of the backlog stays in the queue unspread"
+        );
     }
     info!(
         worker,
