@@ -121,7 +121,7 @@ export class SqsCircuitBreaker extends Construct {
       REJITTER_MAX_SECONDS: String(config.rejitterMaxSeconds),
       REJITTER_WORKERS: String(config.rejitterWorkers),
       REJITTER_SLICE_SECONDS: String(config.rejitterSliceSeconds),
-      LOOP_BUDGET: String(config.loopBudget),
+      HISTORY_EVENT_BUDGET: String(config.historyEventBudget),
     };
     if (config.maxOpenSeconds !== undefined) environment.MAX_OPEN_SECONDS = String(config.maxOpenSeconds);
 

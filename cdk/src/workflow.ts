@@ -69,6 +69,11 @@ export interface WorkflowOptions {
  *                                                                   └──────────────────────────────────────────────────────┘
  * every Task ─ Catch ─> Report Stuck Circuit ─> Recovery Failed
  * ```
+ *
+ * History budget (CONTRACT.md, `lambdas/core/src/history.rs`): the handlers charge
+ * `state.historyEvents` with the worst case of each path from the cost table in core, which
+ * counts this definition's states, Retry policies and Map events; a change to the shape, the
+ * retries or the Map must change that table (the workflow tests compare both).
  */
 export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.IChainable {
   const f = opts.functions;
@@ -168,7 +173,9 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
 
   const slice = new tasks.LambdaInvoke(scope, 'Re-jitter Slice', {
     lambdaFunction: f.rejitter,
-    payload: sfn.TaskInput.fromObject({ 'worker.$': '$.worker', 'cutoffMs.$': '$.cutoffMs' }),
+    // `slicesLeft` bounds the worker's slices (the execution's history budget, CONTRACT.md): the
+    // Map seeds it from the plan's `slicesPerWorker`, then each slice answers the next count.
+    payload: sfn.TaskInput.fromObject({ 'worker.$': '$.worker', 'cutoffMs.$': '$.cutoffMs', 'slicesLeft.$': '$.slice.result.slicesLeft' }),
     retryOnServiceExceptions: false,
     resultSelector: { 'result.$': '$.Payload' },
     resultPath: '$.slice',
@@ -177,18 +184,20 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
   const drained = new sfn.Succeed(scope, 'Worker Drained');
   const badSlice = new sfn.Fail(scope, 'Reject Unexpected Slice Result', {
     error: 'UnexpectedHandlerOutput',
-    cause: 'the rejitter handler returned no boolean "done"',
+    cause: 'the rejitter handler returned no boolean "done", or "done": false without a number "slicesLeft" of at least 1',
   });
   slice.next(
     new sfn.Choice(scope, 'Check Worker Drained')
       .when(isBool('$.slice.result.done', true), drained)
-      .when(isBool('$.slice.result.done', false), slice)
+      .when(sfn.Condition.and(isBool('$.slice.result.done', false), isNumber('$.slice.result.slicesLeft'), sfn.Condition.numberGreaterThanEquals('$.slice.result.slicesLeft', 1)), slice)
       .otherwise(badSlice),
   );
 
   const rejitter = new sfn.Map(scope, 'Re-jitter Backlog', {
     itemsPath: '$.workers',
-    itemSelector: { 'worker.$': '$$.Map.Item.Value', 'cutoffMs.$': '$.cutoffMs' },
+    // `slice.result` is seeded as if a previous slice had left the plan's whole allowance, so
+    // every slice reads its `slicesLeft` from the same place.
+    itemSelector: { 'worker.$': '$$.Map.Item.Value', 'cutoffMs.$': '$.cutoffMs', slice: { result: { 'slicesLeft.$': '$.slicesPerWorker' } } },
     maxConcurrency: opts.rejitterWorkers,
     resultPath: sfn.JsonPath.DISCARD,
   });
@@ -263,8 +272,10 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
   );
   plan.next(
     new sfn.Choice(scope, 'Check Re-jitter Plan')
-      .when(sfn.Condition.and(sfn.Condition.isPresent('$.workers[0]'), isNumber('$.cutoffMs'), HAS_STATE), rejitter)
-      .when(sfn.Condition.and(sfn.Condition.isPresent('$.workers'), HAS_STATE), startRamp)
+      .when(sfn.Condition.and(sfn.Condition.isPresent('$.workers[0]'), isNumber('$.cutoffMs'), isNumber('$.slicesPerWorker'), sfn.Condition.numberGreaterThanEquals('$.slicesPerWorker', 1), HAS_STATE), rejitter)
+      // No worker (empty queue, re-jitter disabled or no history budget left): straight to the ramp.
+      // Workers without a usable slicesPerWorker are an unexpected output, not a skip.
+      .when(sfn.Condition.and(sfn.Condition.isPresent('$.workers'), sfn.Condition.not(sfn.Condition.isPresent('$.workers[0]')), HAS_STATE), startRamp)
       .otherwise(unexpected),
   );
   rejitter.next(startRamp);

@@ -61,7 +61,7 @@ describe('SqsCircuitBreaker resources', () => {
       PROBE_COUNT: '1', PROBE_VISIBILITY_SECONDS: '960',
       RAMP_START: '2', RAMP_STEPS: '3', RAMP_INTERVAL_SECONDS: '60', RELAPSE_ERROR_RATE_PERCENT: '50',
       REJITTER_ENABLED: 'true', REJITTER_MIN_SECONDS: '0', REJITTER_MAX_SECONDS: '300', REJITTER_WORKERS: '4', REJITTER_SLICE_SECONDS: '60',
-      LOOP_BUDGET: '500',
+      HISTORY_EVENT_BUDGET: '10000',
     });
     expect(env.MAX_OPEN_SECONDS).toBeUndefined();
     for (const handler of ['open', 'close', 'stuck']) {
@@ -212,7 +212,7 @@ describe('SqsCircuitBreaker options', () => {
       rejitter: { minDelay: cdk.Duration.seconds(5), maxDelay: cdk.Duration.minutes(10), workers: 8, sliceDuration: cdk.Duration.minutes(2) },
       ramp: { startConcurrency: 5, steps: 4, stepInterval: cdk.Duration.minutes(3), relapseErrorRatePercent: 30 },
       maxOpenDuration: cdk.Duration.days(3),
-      maxIterationsPerExecution: 200,
+      historyEventBudget: 5_000,
       lambdaMemorySize: 256,
     });
     const t = Template.fromStack(stack);
@@ -227,7 +227,7 @@ describe('SqsCircuitBreaker options', () => {
       PROBE_COUNT: '3', PROBE_VISIBILITY_SECONDS: '1200',
       REJITTER_MIN_SECONDS: '5', REJITTER_MAX_SECONDS: '600', REJITTER_WORKERS: '8', REJITTER_SLICE_SECONDS: '120',
       RAMP_START: '5', RAMP_STEPS: '4', RAMP_INTERVAL_SECONDS: '180', RELAPSE_ERROR_RATE_PERCENT: '30',
-      MAX_OPEN_SECONDS: '259200', LOOP_BUDGET: '200',
+      MAX_OPEN_SECONDS: '259200', HISTORY_EVENT_BUDGET: '5000',
     });
     const sm = Object.values(t.findResources('AWS::StepFunctions::StateMachine'))[0];
     const asl = (sm.Properties.DefinitionString as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1].filter((p) => typeof p === 'string').join('');

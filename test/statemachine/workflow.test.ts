@@ -93,7 +93,9 @@ describe('executing the workflow', () => {
     }, ALARM_EVENT);
     expectScripted(run);
     const slices = run.calls.filter((c) => c.target === 'rejitter').map((c) => c.payload);
-    expect(slices).toEqual(expect.arrayContaining([{ worker: 0, cutoffMs: 1763900100000 }, { worker: 1, cutoffMs: 1763900100000 }]));
+    // The first slice of each worker gets the plan's slicesPerWorker, the next one what the
+    // previous slice answered (the history budget's bound on a worker, CONTRACT.md).
+    expect(slices).toEqual(expect.arrayContaining([{ worker: 0, cutoffMs: 1763900100000, slicesLeft: 5 }, { worker: 1, cutoffMs: 1763900100000, slicesLeft: 5 }, { worker: expect.any(Number), cutoffMs: 1763900100000, slicesLeft: 4 }]));
     expect(slices.filter((p) => p.worker === 0).length + slices.filter((p) => p.worker === 1).length).toBe(3);
   });
 
@@ -448,6 +450,25 @@ describe('executing the workflow', () => {
     const run = await runWorkflow(wf, { open: [reply.proceed()], backoff: [{ version: 1, action: 'wait', waitSeconds: -5, state: s }], stuck: [reply.reported()] }, ALARM_EVENT);
     expectScripted(run);
     expect(run.calls[2].payload).toMatchObject({ state: s, error: { Error: 'UnexpectedHandlerOutput' } });
+  });
+
+  test('a slice that is not done but has no slice left fails its worker; a plan without slicesPerWorker is reported', async () => {
+    const run = await runWorkflow(wf, {
+      ...openedAndBackingOff(),
+      probe: [reply.probe('healthy')],
+      'rejitter-plan': [reply.plan([0])],
+      rejitter: [reply.slice(false, 0)],
+      stuck: [reply.reported()],
+    }, ALARM_EVENT);
+    expectScripted(run);
+    expect(targets(run)).toEqual(['open', 'backoff', 'probe', 'rejitter-plan', 'rejitter', 'stuck']);
+    expect(run.calls[5].payload).toMatchObject({ error: { Error: 'UnexpectedHandlerOutput' } });
+
+    const unbounded: Record<string, unknown> = { ...reply.plan([0]) };
+    delete unbounded.slicesPerWorker;
+    const run2 = await runWorkflow(wf, { ...openedAndBackingOff(), probe: [reply.probe('healthy')], 'rejitter-plan': [unbounded], stuck: [reply.reported()] }, ALARM_EVENT);
+    expectScripted(run2);
+    expect(targets(run2)).toEqual(['open', 'backoff', 'probe', 'rejitter-plan', 'stuck']);
   });
 
   test('a close without openSeconds still ends closed, just without the metric', async () => {

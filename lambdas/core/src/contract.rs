@@ -134,6 +134,14 @@ pub struct CircuitState {
     pub saved_scaling: SavedScaling,
     /// What started the recovery.
     pub trigger: Trigger,
+    /// Upper bound of the history events this execution has used (`crate::history`); set by
+    /// `open`, charged by the loop's handlers, absent (0) in documents from before it existed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub history_events: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl CircuitState {
@@ -147,6 +155,7 @@ impl CircuitState {
             generation: 0,
             saved_scaling,
             trigger,
+            history_events: crate::history::OPENED,
         }
     }
 
@@ -474,6 +483,11 @@ pub struct RejitterInput {
     pub worker: u32,
     /// The plan's cutoff (epoch ms): only messages sent before it are moved.
     pub cutoff_ms: u64,
+    /// Slices this worker may still run, this one included (the plan's `slicesPerWorker`, then
+    /// the previous slice's `slicesLeft`); absent: no limit (a definition from before the
+    /// history budget).
+    #[serde(default)]
+    pub slices_left: Option<u32>,
 }
 
 /// Output of `rejitter-plan`.
@@ -488,7 +502,10 @@ pub struct RejitterPlanOutput {
     pub workers: Vec<u32>,
     /// Only messages sent before this instant (epoch ms) are re-jittered; copies are newer.
     pub cutoff_ms: u64,
-    /// The state, unchanged.
+    /// Slices each worker may run within this execution's history budget (`crate::history`).
+    #[serde(default)]
+    pub slices_per_worker: u32,
+    /// The state, charged with the plan and the whole re-jitter pass.
     pub state: CircuitState,
 }
 
@@ -504,8 +521,13 @@ pub struct RejitterOutput {
     pub failed: u64,
     /// `ApproximateNumberOfMessages` after the slice (includes messages not to re-jitter).
     pub remaining_estimate: u64,
-    /// True when the visible backlog of messages to re-jitter is drained.
+    /// True when the visible backlog of messages to re-jitter is drained, or when this worker
+    /// has used the slices it was given (`slicesLeft` 0; the rest stays in the queue, unspread).
     pub done: bool,
+    /// Slices this worker may still run (the input's `slicesLeft` minus this one); absent when
+    /// the input set no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slices_left: Option<u32>,
 }
 
 /// `ramp`'s decision.
@@ -599,6 +621,17 @@ mod tests {
     }
 
     #[test]
+    fn history_events_are_optional_so_documents_from_before_still_parse() {
+        let s: CircuitState = parse(state_json()).unwrap();
+        assert_eq!(s.history_events, 0);
+        let mut j = state_json();
+        j["historyEvents"] = json!(1_234);
+        let s: CircuitState = parse(j.clone()).unwrap();
+        assert_eq!(s.history_events, 1_234);
+        assert_eq!(serde_json::to_value(&s).unwrap(), j);
+    }
+
+    #[test]
     fn no_limit_is_null_in_saved_scaling() {
         let mut j = state_json();
         j["savedScaling"]["maximumConcurrency"] = Value::Null;
@@ -649,9 +682,13 @@ mod tests {
             i,
             RejitterInput {
                 worker: 2,
-                cutoff_ms: 1_763_900_000_000
+                cutoff_ms: 1_763_900_000_000,
+                slices_left: None,
             }
         );
+        let capped: RejitterInput =
+            parse(json!({ "worker": 2, "cutoffMs": 5, "slicesLeft": 3 })).unwrap();
+        assert_eq!(capped.slices_left, Some(3));
         let field = |v: Value| parse::<RejitterInput>(v).unwrap_err().field;
         assert_eq!(field(json!({ "worker": 0 })), "cutoffMs");
         assert_eq!(field(json!({ "cutoffMs": 5 })), "worker");
@@ -676,11 +713,12 @@ mod tests {
             backlog: 45_000,
             workers: vec![0, 1, 2],
             cutoff_ms: 1_763_900_000_000,
+            slices_per_worker: 4,
             state,
         };
         assert_eq!(
             serde_json::to_value(&plan).unwrap(),
-            json!({ "version": 1, "backlog": 45_000, "workers": [0, 1, 2], "cutoffMs": 1_763_900_000_000u64, "state": state_json() })
+            json!({ "version": 1, "backlog": 45_000, "workers": [0, 1, 2], "cutoffMs": 1_763_900_000_000u64, "slicesPerWorker": 4, "state": state_json() })
         );
         let slice = RejitterOutput {
             version: Version,
@@ -688,10 +726,11 @@ mod tests {
             failed: 1,
             remaining_estimate: 3,
             done: false,
+            slices_left: Some(2),
         };
         assert_eq!(
             serde_json::to_value(&slice).unwrap(),
-            json!({ "version": 1, "moved": 10, "failed": 1, "remainingEstimate": 3, "done": false })
+            json!({ "version": 1, "moved": 10, "failed": 1, "remainingEstimate": 3, "done": false, "slicesLeft": 2 })
         );
     }
 

@@ -6,6 +6,8 @@
 //! - [`ports`]: the small capability traits the handlers are generic over; the `breaker-aws`
 //!   crate implements them with the AWS SDK, tests implement them in memory.
 //! - [`backoff`]: exponential backoff with full jitter, capped.
+//! - [`history`]: the per-execution history-event budget and the table of what each workflow
+//!   path costs.
 //! - [`mapping`]: checking that the configured event-source mapping is the consumer's (function
 //!   and queue) before the breaker touches it.
 //! - [`policy`]: backoff step (wait / stuck / continue-as-new), single flight, ramp relapse.
@@ -24,6 +26,7 @@ pub mod backoff;
 pub mod config;
 pub mod contract;
 pub mod events;
+pub mod history;
 pub mod mapping;
 pub mod message;
 pub mod policy;

@@ -110,6 +110,7 @@ where
             if let Some(original) = record.original {
                 state.saved_scaling = original.scaling();
             }
+            state.history_events = breaker_core::history::OPENED;
             info!(
                 esm = %config.esm_uuid, generation = state.generation, attempt = state.attempt,
                 previous = previous_execution_arn.as_deref().unwrap_or("-"), esm_state = after.state.as_str(),
@@ -128,6 +129,7 @@ where
             if let Some(original) = record.original {
                 state.saved_scaling = original.scaling();
             }
+            state.history_events = breaker_core::history::OPENED;
             info!(
                 esm = %config.esm_uuid, generation = state.generation, attempt = state.attempt,
                 previous = previous_execution_arn.as_deref().unwrap_or("-"),

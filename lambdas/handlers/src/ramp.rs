@@ -4,11 +4,15 @@
 //! next level. After the last level has been checked, `done` hands over to `close`. Every step
 //! acts only as the owner in the circuit record: step 0 marks the record half-open *before* it
 //! enables (a trip after that is a re-trip the owner must honour), a relapse marks it open again,
-//! and an execution that no longer owns the circuit changes nothing.
+//! and an execution that no longer owns the circuit changes nothing. Each answer
+//! charges the state with the worst case of the path it sends the workflow on
+//! (`breaker_core::history`); the ramp loop is bounded by its levels (`step` only grows), and
+//! backoff and the re-jitter plan reserve all of it.
 
 use breaker_core::config::Config;
 use breaker_core::contract::{InputError, RampAction, RampInput, RampOutput, Version, parse};
 use breaker_core::events::{BreakerEvent, DetailType};
+use breaker_core::history::{self, COSTS};
 use breaker_core::policy::relapsed;
 use breaker_core::ports::{CircuitRecords, Clock, EventSourceMappings, Events, Metrics};
 use breaker_core::record::{OriginalConfig, half_opened, opened};
@@ -55,13 +59,21 @@ where
         .into());
     }
     let interval = config.ramp_interval_seconds;
-    let output = |action, step, wait_seconds, maximum_concurrency, state| RampOutput {
-        version: Version,
-        action,
-        step,
-        wait_seconds,
-        maximum_concurrency,
-        state,
+    let output = |action, step, wait_seconds, maximum_concurrency, mut state| {
+        let cost = match action {
+            RampAction::Step => COSTS.ramp_step,
+            RampAction::Reopen => COSTS.ramp_reopen,
+            RampAction::Done => COSTS.ramp_done,
+        };
+        history::Budget::of(config).charge(&mut state, cost);
+        RampOutput {
+            version: Version,
+            action,
+            step,
+            wait_seconds,
+            maximum_concurrency,
+            state,
+        }
     };
 
     if step == 0 {
@@ -170,12 +182,19 @@ mod tests {
             }
         }
 
+        /// The count in the state every step is given.
+        fn charged_before(&self) -> u32 {
+            1_000
+        }
+
         async fn step(&self, saved: Option<u32>, step: u32) -> Result<RampOutput, HandlerError> {
             let policy = EsmPolicy {
                 in_use_base: Duration::from_millis(5),
                 ..EsmPolicy::default()
             };
-            let input = json!({ "state": state_json(1_000, 3, 2, saved), "step": step, "executionArn": ME });
+            let mut state = state_json(1_000, 3, 2, saved);
+            state["historyEvents"] = json!(self.charged_before());
+            let input = json!({ "state": state, "step": step, "executionArn": ME });
             ramp(
                 input,
                 &config(&[]),
@@ -205,6 +224,11 @@ mod tests {
                 out.maximum_concurrency
             ),
             (RampAction::Step, 1, 60, Some(2))
+        );
+        assert_eq!(
+            out.state.history_events - w.charged_before(),
+            COSTS.ramp_step,
+            "a step pays for the ramp task, its choice and the hold"
         );
         assert_eq!(w.esm.updates(), vec![EsmCall::Enable(Some(2))]);
         assert_eq!(w.events.detail_types(), vec![DetailType::HalfOpen]);
@@ -250,6 +274,10 @@ mod tests {
             let out = w.step(Some(50), step).await.unwrap();
             if out.action == RampAction::Done {
                 assert_eq!((out.wait_seconds, out.maximum_concurrency), (0, Some(50)));
+                assert_eq!(
+                    out.state.history_events - w.charged_before(),
+                    COSTS.ramp_done
+                );
                 break;
             }
             assert_eq!(out.action, RampAction::Step);
@@ -304,6 +332,10 @@ mod tests {
                 out.maximum_concurrency
             ),
             (RampAction::Reopen, 2, 0, None)
+        );
+        assert_eq!(
+            out.state.history_events - w.charged_before(),
+            COSTS.ramp_reopen
         );
         assert_eq!(
             out.state.saved_scaling.maximum_concurrency,

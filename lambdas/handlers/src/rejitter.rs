@@ -3,7 +3,9 @@
 //!
 //! [`run_plan`] reads the queue depth, refuses FIFO queues, fixes the `cutoffMs` (only messages
 //! sent before it are moved; see `breaker_core::rejitter` for why copies are never moved twice)
-//! and sizes the worker fan-out. [`run_rejitter`] is one worker's time slice: `in_flight_batches`
+//! and sizes the worker fan-out, and gives each worker a number of slices that fits in the
+//! execution's history budget (`breaker_core::history`; the state is charged with the plan and
+//! the whole pass). [`run_rejitter`] is one worker's time slice: `in_flight_batches`
 //! lanes run concurrently on tokio, each a three-stage pipeline (receive 10 → `SendMessageBatch`
 //! copies with drawn `DelaySeconds` → `DeleteMessageBatch` the originals whose copies were
 //! confirmed) whose stages run independently, joined by one-slot channels — so each lane keeps a
@@ -17,6 +19,8 @@
 //! - a failed delete leaves the original in place: the message may arrive twice, never zero times;
 //! - messages sent at/after the cutoff stay hidden for the receive's visibility timeout (longer
 //!   than the slice), except those near `maxReceiveCount`, which are moved fresh;
+//! - a worker that has used its slices answers `done`: what it did not reach stays in the queue,
+//!   unspread (the consumer gets it through the ramp), never lost;
 //! - the handler is invoked by Step Functions, never by the queue, so Lambda's recursive-loop
 //!   detection does not apply to it.
 
@@ -25,10 +29,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use breaker_core::config::Config;
+use breaker_core::config::{Config, defaults};
 use breaker_core::contract::{
     self, InputError, RejitterInput, RejitterOutput, RejitterPlanOutput, StateInput, Version,
 };
+use breaker_core::history::{self, COSTS};
 use breaker_core::message::{OutgoingMessage, ReceivedMessage};
 use breaker_core::ports::{PortError, Queue};
 use breaker_core::rejitter::{self, DelayWindow, Eligibility, WindowError};
@@ -106,6 +111,8 @@ pub struct RejitterSettings {
     pub receive_visibility_seconds: Option<u32>,
     /// Seed for the delay draws (tests); `None`: seeded from the OS.
     pub seed: Option<u64>,
+    /// The execution's history budget, which bounds the slices of a pass.
+    pub budget: history::Budget,
 }
 
 impl RejitterSettings {
@@ -128,18 +135,25 @@ impl RejitterSettings {
             in_flight_batches: Self::DEFAULT_IN_FLIGHT_BATCHES,
             receive_visibility_seconds: None,
             seed: None,
+            budget: history::Budget {
+                limit: defaults::HISTORY_EVENT_BUDGET,
+                ramp_steps: defaults::RAMP.steps,
+                workers: max_workers,
+            },
         })
     }
 
     /// The settings from the breaker's configuration (`REJITTER_*`).
     pub fn from_config(config: &Config) -> Result<Self, RejitterError> {
-        Self::new(
+        let mut settings = Self::new(
             config.rejitter_enabled,
             config.rejitter_min_seconds,
             config.rejitter_max_seconds,
             config.rejitter_workers,
             u32::try_from(config.rejitter_slice_seconds).unwrap_or(u32::MAX),
-        )
+        )?;
+        settings.budget = history::Budget::of(config);
+        Ok(settings)
     }
 
     fn visibility(&self) -> u32 {
@@ -149,24 +163,29 @@ impl RejitterSettings {
     }
 }
 
-/// `rejitter-plan`: `{ "state": <state> }` → `{ version, backlog, workers, cutoffMs, state }`.
-/// `now_ms` is the wall clock (epoch ms). Fails before any queue call on malformed input; no
-/// queue call when disabled; FIFO queues are refused.
+/// `rejitter-plan`: `{ "state": <state> }` →
+/// `{ version, backlog, workers, cutoffMs, slicesPerWorker, state }`. `now_ms` is the wall clock
+/// (epoch ms). Fails before any queue call on malformed input; no queue call when disabled; FIFO
+/// queues are refused. The state is charged with the plan and the worst case of the whole pass
+/// (every worker using every slice it is given).
 pub async fn run_plan<Q: Queue>(
     queue: &Q,
     settings: &RejitterSettings,
     input: Value,
     now_ms: u64,
 ) -> Result<RejitterPlanOutput, RejitterError> {
-    let StateInput { state } = contract::parse(input)?;
+    let StateInput { mut state } = contract::parse(input)?;
     let cutoff_ms = rejitter::cutoff_ms(now_ms);
+    let budget = settings.budget;
     if !settings.enabled {
         info!("re-jitter disabled");
+        budget.charge(&mut state, COSTS.plan);
         return Ok(RejitterPlanOutput {
             version: Version,
             backlog: 0,
             workers: Vec::new(),
             cutoff_ms,
+            slices_per_worker: 0,
             state,
         });
     }
@@ -174,13 +193,36 @@ pub async fn run_plan<Q: Queue>(
     if q.fifo {
         return Err(RejitterError::Fifo);
     }
-    let workers = rejitter::worker_count(q.visible, settings.max_workers);
-    info!(backlog = q.visible, workers, cutoff_ms, "re-jitter planned");
+    let wanted = rejitter::worker_count(q.visible, settings.max_workers);
+    let fit = budget.plan_slices(budget.used(&state), wanted, q.visible);
+    if fit.workers < wanted {
+        warn!(
+            backlog = q.visible,
+            wanted,
+            workers = fit.workers,
+            used = budget.used(&state),
+            budget = budget.limit,
+            "history budget leaves room for fewer re-jitter workers; the rest of the backlog stays in the queue unspread"
+        );
+    }
+    budget.charge(
+        &mut state,
+        COSTS.plan + COSTS.rejitter(fit.workers, fit.slices_per_worker),
+    );
+    info!(
+        backlog = q.visible,
+        workers = fit.workers,
+        slices_per_worker = fit.slices_per_worker,
+        cutoff_ms,
+        history_events = state.history_events,
+        "re-jitter planned"
+    );
     Ok(RejitterPlanOutput {
         version: Version,
         backlog: q.visible,
-        workers: (0..workers).collect(),
+        workers: (0..fit.workers).collect(),
         cutoff_ms,
+        slices_per_worker: fit.slices_per_worker,
         state,
     })
 }
@@ -502,7 +544,19 @@ pub async fn run_rejitter<Q: Queue>(
     settings: &RejitterSettings,
     input: Value,
 ) -> Result<RejitterOutput, RejitterError> {
-    let RejitterInput { worker, cutoff_ms } = contract::parse(input)?;
+    let RejitterInput {
+        worker,
+        cutoff_ms,
+        slices_left,
+    } = contract::parse(input)?;
+    if slices_left == Some(0) {
+        return Err(InputError::new(
+            "slicesLeft",
+            "must be at least 1 (a worker with no slice left has answered done)",
+        )
+        .into());
+    }
+    let slices_left = slices_left.map(|n| n - 1);
     let started = Instant::now();
     let before = queue.info().await?;
     if before.fifo {
@@ -549,7 +603,15 @@ pub async fn run_rejitter<Q: Queue>(
             before.visible.saturating_sub(moved)
         }
     };
-    let done = drained && !stats.iter().any(|s| s.deadline_hit);
+    let drained = drained && !stats.iter().any(|s| s.deadline_hit);
+    let done = drained || slices_left == Some(0);
+    if !drained && done {
+        warn!(
+            worker,
+            remaining_estimate,
+            "re-jitter worker used its slices (history budget); the rest of the backlog stays in the queue unspread"
+        );
+    }
     info!(
         worker,
         moved,
@@ -566,6 +628,7 @@ pub async fn run_rejitter<Q: Queue>(
         failed,
         remaining_estimate,
         done,
+        slices_left,
     })
 }
 
@@ -641,7 +704,8 @@ mod tests {
                 moved: 95,
                 failed: 0,
                 remaining_estimate: 0,
-                done: true
+                done: true,
+                slices_left: None,
             }
         );
         let after = q.messages();
@@ -956,20 +1020,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn plan_sizes_workers_from_the_backlog_and_passes_the_state_through() {
+    async fn plan_sizes_workers_from_the_backlog_and_charges_the_state_with_the_pass() {
         let q = FakeQueue::new();
         for i in 0..45_000 {
             q.push_body(i.to_string());
         }
-        let state = state_json(5, 3, 2, None);
+        let mut state = state_json(5, 3, 2, None);
+        state["historyEvents"] = json!(1_000);
         let out = run_plan(
             &q,
             &settings(0, 300),
-            json!({ "state": state }),
+            json!({ "state": state.clone() }),
             1_700_000_000_000,
         )
         .await
         .unwrap();
+        // 15,000 messages per worker: 15 slices each at the floor of 1,000 messages a slice.
+        let charged = 1_000 + COSTS.plan + COSTS.rejitter(3, 15);
+        state["historyEvents"] = json!(charged);
         assert_eq!(
             serde_json::to_value(out).unwrap(),
             json!({
@@ -977,9 +1045,60 @@ mod tests {
                 "backlog": 45_000,
                 "workers": [0, 1, 2],
                 "cutoffMs": 1_699_999_999_000u64,
+                "slicesPerWorker": 15,
                 "state": state,
             })
         );
+    }
+
+    #[tokio::test]
+    async fn plan_gives_fewer_slices_and_workers_when_the_history_budget_is_nearly_spent() {
+        let q = FakeQueue::new();
+        for i in 0..45_000 {
+            q.push_body(i.to_string());
+        }
+        let s = settings(0, 300);
+        let b = s.budget;
+        // Room for the plan, the reserve after the pass and one slice of one worker only.
+        let used = b.limit - COSTS.plan - b.after_rejitter_reserve() - COSTS.rejitter(1, 1);
+        let mut state = state_json(5, 3, 2, None);
+        state["historyEvents"] = json!(used);
+        let out = run_plan(&q, &s, json!({ "state": state }), 1_700_000_000_000)
+            .await
+            .unwrap();
+        assert_eq!((out.workers, out.slices_per_worker), (vec![0], 1));
+        assert!(out.state.history_events + b.after_rejitter_reserve() <= b.limit);
+        // No room at all: no worker, the backlog stays in the queue.
+        let mut state = state_json(5, 3, 2, None);
+        state["historyEvents"] = json!(b.limit - 10);
+        let out = run_plan(&q, &s, json!({ "state": state }), 1_700_000_000_000)
+            .await
+            .unwrap();
+        assert!(out.workers.is_empty());
+        assert_eq!(q.len(), 45_000);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn worker_answers_done_when_its_slices_are_used_and_leaves_the_rest_in_the_queue() {
+        let (q, cutoff) = backlog(5_000);
+        q.set_latency(Duration::from_millis(100));
+        let mut s = settings(5, 60);
+        s.slice = Duration::from_secs(5);
+        let two_left = json!({"worker": 0, "cutoffMs": cutoff, "slicesLeft": 2});
+        let out = run_rejitter(&q, &s, two_left).await.unwrap();
+        assert_eq!((out.done, out.slices_left), (false, Some(1)));
+        let last = json!({"worker": 0, "cutoffMs": cutoff, "slicesLeft": 1});
+        let out = run_rejitter(&q, &s, last).await.unwrap();
+        assert_eq!((out.done, out.slices_left), (true, Some(0)));
+        assert!(out.remaining_estimate > 0, "not drained");
+        assert_eq!(q.len(), 5_000, "every message either moved or still there");
+        let none_left = json!({"worker": 0, "cutoffMs": cutoff, "slicesLeft": 0});
+        let calls = q.calls().len();
+        match run_rejitter(&q, &s, none_left).await {
+            Err(RejitterError::Input(e)) => assert_eq!(e.field, "slicesLeft"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(q.calls().len(), calls);
     }
 
     #[tokio::test]
