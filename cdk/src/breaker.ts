@@ -1,5 +1,6 @@
 import * as cdk from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -58,6 +59,13 @@ export class SqsCircuitBreaker extends Construct {
   public readonly circuitName: string;
   /** The state machine's log group (level ALL, execution data included). */
   public readonly logGroup: logs.ILogGroup;
+  /**
+   * The durable circuit record (one item per circuit, key `circuit`): the recovery's owner
+   * (single flight), phase, the mapping's configuration from before the outage and a pending
+   * re-trip, written only with conditional writes. `breaker status/open/close` read it too.
+   */
+  public readonly table: dynamodb.ITable;
+  private readonly stateMachineNameForNag: string;
 
   constructor(scope: Construct, id: string, props: SqsCircuitBreakerProps) {
     super(scope, id);
@@ -73,9 +81,21 @@ export class SqsCircuitBreaker extends Construct {
     // The state machine's name and ARN are fixed up front: the functions' roles (ListExecutions)
     // and the workflow's continue-as-new step refer to it without a dependency cycle.
     const stateMachineName = cdk.Names.uniqueResourceName(this, { maxLength: 80, separator: '-' });
+    this.stateMachineNameForNag = stateMachineName;
     const stateMachineArn = stack.formatArn({ service: 'states', resource: 'stateMachine', resourceName: stateMachineName, arnFormat: cdk.ArnFormat.COLON_RESOURCE_NAME });
 
     this.alarm = props.alarm ?? this.createAlarm(props, config);
+
+    // ── the durable circuit record ─────────────────────────────────────────────────────────
+    const table = new dynamodb.Table(this, 'CircuitTable', {
+      partitionKey: { name: 'circuit', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      // Only recovery bookkeeping lives here; it goes with the breaker.
+      removalPolicy: cdk.RemovalPolicy.DESTROY,
+    });
+    this.table = table;
 
     // ── Lambda functions ─────────────────────────────────────────────────────────────────────
     const environment: Record<string, string> = {
@@ -86,6 +106,7 @@ export class SqsCircuitBreaker extends Construct {
       CONSUMER_FUNCTION_NAME: props.consumer.functionName,
       ALARM_NAME: this.alarm.alarmName,
       EVENT_BUS_NAME: bus.eventBusName,
+      CIRCUIT_TABLE_NAME: table.tableName,
       BACKOFF_INITIAL_SECONDS: String(config.backoffInitialSeconds),
       BACKOFF_MAX_SECONDS: String(config.backoffMaxSeconds),
       BACKOFF_MULTIPLIER: String(config.backoffMultiplier),
@@ -100,7 +121,7 @@ export class SqsCircuitBreaker extends Construct {
       REJITTER_MAX_SECONDS: String(config.rejitterMaxSeconds),
       REJITTER_WORKERS: String(config.rejitterWorkers),
       REJITTER_SLICE_SECONDS: String(config.rejitterSliceSeconds),
-      LOOP_BUDGET: String(config.loopBudget),
+      HISTORY_EVENT_BUDGET: String(config.historyEventBudget),
     };
     if (config.maxOpenSeconds !== undefined) environment.MAX_OPEN_SECONDS = String(config.maxOpenSeconds);
 
@@ -142,7 +163,13 @@ export class SqsCircuitBreaker extends Construct {
     fns.backoff.addToRolePolicy(esmRead);
     // Keep-alive: the backoff step reads the queue's retention (and depth, for its event).
     fns.backoff.addToRolePolicy(new iam.PolicyStatement({ actions: ['sqs:GetQueueAttributes'], resources: [props.queue.queueArn] }));
-    fns.open.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:ListExecutions'], resources: [stateMachineArn] }));
+    // Single flight: the record (a consistent read and a conditional whole-item write), and
+    // whether its owner still runs (DescribeExecution on this state machine's executions only).
+    for (const fn of [fns.open, fns.ramp, fns.close, fns.stuck]) table.grant(fn, 'dynamodb:GetItem', 'dynamodb:PutItem');
+    fns.open.addToRolePolicy(new iam.PolicyStatement({
+      actions: ['states:DescribeExecution'],
+      resources: [stack.formatArn({ service: 'states', resource: 'execution', resourceName: `${stateMachineName}:*`, arnFormat: cdk.ArnFormat.COLON_RESOURCE_NAME })],
+    }));
     for (const fn of [fns.open, fns.backoff, fns.probe, fns.ramp, fns.close, fns.stuck]) bus.grantPutEventsTo(fn);
     // Probe: receive, release, re-send fresh near maxReceiveCount, delete after success.
     props.queue.grantConsumeMessages(fns.probe);
@@ -292,6 +319,13 @@ export class SqsCircuitBreaker extends Construct {
         reason: 'cloudwatch:GetMetricData supports no resource-level permissions; the ramp handler reads the consumer\'s Errors/Invocations with it',
       });
     }
+    const openPolicy = policyOf(this.functions.open.role);
+    if (openPolicy) {
+      cdk.Validations.of(openPolicy).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:${nagValue(stack.region, 'AWS::Region')}:${nagValue(stack.account, 'AWS::AccountId')}:execution:${this.stateMachineNameForNag}:*]`,
+        reason: 'open asks whether the execution that owns the circuit record still runs (states:DescribeExecution); execution names are generated per run, so the scope is this state machine\'s executions',
+      });
+    }
     const smPolicy = policyOf(this.stateMachine.role);
     if (smPolicy) {
       cdk.Validations.of(smPolicy).acknowledge({
@@ -308,4 +342,9 @@ export class SqsCircuitBreaker extends Construct {
       }
     }
   }
+}
+
+/** How cdk-nag prints a value in a finding id: a pseudo parameter as `<AWS::Name>`. */
+function nagValue(value: string, pseudo: string): string {
+  return cdk.Token.isUnresolved(value) ? `<${pseudo}>` : value;
 }

@@ -22,7 +22,8 @@ export const DEFAULTS = {
   rampSteps: 3,
   rampIntervalSeconds: 60,
   relapseErrorRatePercent: 50,
-  loopBudget: 500,
+  /** `HISTORY_EVENT_BUDGET`: `breaker_core::config::defaults::HISTORY_EVENT_BUDGET`. */
+  historyEventBudget: 10_000,
   lambdaMemorySize: 128,
 } as const;
 
@@ -48,7 +49,7 @@ export interface ResolvedConfig {
   readonly rampIntervalSeconds: number;
   readonly relapseErrorRatePercent: number;
   readonly maxOpenSeconds?: number;
-  readonly loopBudget: number;
+  readonly historyEventBudget: number;
   readonly lambdaMemorySize: number;
 }
 
@@ -199,7 +200,10 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
 
   // Lifetime.
   const maxOpenSeconds = props.maxOpenDuration === undefined ? undefined : p.seconds('maxOpenDuration', props.maxOpenDuration, 0, { max: 366 * 86_400 });
-  const loopBudget = p.integer('maxIterationsPerExecution', props.maxIterationsPerExecution, DEFAULTS.loopBudget, 1, 1000, ' (each iteration adds about 20 history events; an execution holds at most 25,000)');
+  if (props.maxIterationsPerExecution !== undefined) {
+    p.add('maxIterationsPerExecution', 'was replaced by historyEventBudget (the budget now counts history events, not backoff turns, so that re-jitter slices, ramp steps and relapses count too); remove it');
+  }
+  const historyEventBudget = p.integer('historyEventBudget', props.historyEventBudget, DEFAULTS.historyEventBudget, 1000, 20_000, ' (history events per execution before it continues as new; Step Functions holds at most 25,000)');
 
   // Lambda.
   const lambdaMemorySize = p.integer('lambdaMemorySize', props.lambdaMemorySize, DEFAULTS.lambdaMemorySize, 128, 10_240);
@@ -232,7 +236,7 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
     rampIntervalSeconds,
     relapseErrorRatePercent,
     maxOpenSeconds: maxOpenSeconds === undefined || maxOpenSeconds === 0 ? undefined : maxOpenSeconds,
-    loopBudget,
+    historyEventBudget,
     lambdaMemorySize,
   };
 }

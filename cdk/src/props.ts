@@ -252,10 +252,20 @@ export interface SqsCircuitBreakerProps {
   readonly maxOpenDuration?: cdk.Duration;
 
   /**
-   * Backoff/probe iterations one execution runs before it continues as a new execution, which
-   * keeps every execution far below Step Functions' 25,000 history events (1 to 1000).
+   * History events one recovery execution may use before it continues as a new execution (1,000
+   * to 20,000). Every path counts (probes, re-jitter slices, ramp steps, relapses, retries, at
+   * their worst case), so no execution nears Step Functions' limit of 25,000 events. A re-jitter
+   * pass gets the slices that fit; what it does not reach stays in the queue, unspread.
    *
-   * @default 500
+   * @default 10000
+   */
+  readonly historyEventBudget?: number;
+
+  /**
+   * Replaced by `historyEventBudget`; setting it fails synthesis with a message saying so.
+   *
+   * @deprecated use `historyEventBudget`
+   * @default - not used
    */
   readonly maxIterationsPerExecution?: number;
 

@@ -66,10 +66,15 @@ export interface WorkflowOptions {
  *                  │ keepalive ─> Plan Keep-Alive Pass ─> Keep Messages Alive (Map) ─> Compute Backoff
  *                  │ stuck ─> Leave Circuit Open          └ healthy/empty ─> Plan Re-jitter ─> Re-jitter Backlog (Map)
  *                  └ continue ─> Continue As New Execution     ─> Start Ramp ─> Ramp Up Consumer ─ step ─> Hold Ramp Step ─┐
- *                                                                   ▲ reopen ─> Compute Backoff   └ done ─> Close Circuit    │
+ *                                                                   ▲ reopen ─> Compute Backoff   └ done ─> Close Circuit ─ reopen (re-trip) ─> Compute Backoff
  *                                                                   └──────────────────────────────────────────────────────┘
  * every Task ─ Catch ─> Report Stuck Circuit ─> Recovery Failed
  * ```
+ *
+ * History budget (CONTRACT.md, `lambdas/core/src/history.rs`): the handlers charge
+ * `state.historyEvents` with the worst case of each path from the cost table in core, which
+ * counts this definition's states, Retry policies and Map events; a change to the shape, the
+ * retries or the Map must change that table (the workflow tests compare both).
  */
 export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.IChainable {
   const f = opts.functions;
@@ -82,6 +87,7 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
   const reportStuck = invoke(scope, 'Report Stuck Circuit', f.stuck, {
     'state.$': '$.state',
     'error.$': '$.error',
+    'executionArn.$': '$$.Execution.Id',
   });
   // The last resort also retries any task error: it must get its event out if at all possible.
   reportStuck.addRetry({ errors: ['States.ALL'], interval: cdk.Duration.seconds(2), maxAttempts: 5, backoffRate: 2, jitterStrategy: sfn.JitterType.FULL });
@@ -171,7 +177,9 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
     const flag: Record<string, unknown> = keepAlive ? { keepAlive: true } : {};
     const slice = new tasks.LambdaInvoke(scope, names.slice, {
       lambdaFunction: f.rejitter,
-      payload: sfn.TaskInput.fromObject({ 'worker.$': '$.worker', 'cutoffMs.$': '$.cutoffMs', ...flag }),
+      // `slicesLeft` bounds the worker's slices (the execution's history budget, CONTRACT.md): the
+      // Map seeds it from the plan's `slicesPerWorker`, then each slice answers the next count.
+      payload: sfn.TaskInput.fromObject({ 'worker.$': '$.worker', 'cutoffMs.$': '$.cutoffMs', 'slicesLeft.$': '$.slice.result.slicesLeft', ...flag }),
       retryOnServiceExceptions: false,
       resultSelector: { 'result.$': '$.Payload' },
       resultPath: '$.slice',
@@ -180,17 +188,19 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
     const drained = new sfn.Succeed(scope, names.drained);
     const badSlice = new sfn.Fail(scope, names.bad, {
       error: 'UnexpectedHandlerOutput',
-      cause: 'the rejitter handler returned no boolean "done"',
+      cause: 'the rejitter handler returned no boolean "done", or "done": false without a number "slicesLeft" of at least 1',
     });
     slice.next(
       new sfn.Choice(scope, names.check)
         .when(isBool('$.slice.result.done', true), drained)
-        .when(isBool('$.slice.result.done', false), slice)
+        .when(sfn.Condition.and(isBool('$.slice.result.done', false), isNumber('$.slice.result.slicesLeft'), sfn.Condition.numberGreaterThanEquals('$.slice.result.slicesLeft', 1)), slice)
         .otherwise(badSlice),
     );
     const map = new sfn.Map(scope, names.map, {
       itemsPath: '$.workers',
-      itemSelector: { 'worker.$': '$$.Map.Item.Value', 'cutoffMs.$': '$.cutoffMs' },
+      // `slice.result` is seeded as if a previous slice had left the plan's whole allowance, so
+      // every slice reads its `slicesLeft` from the same place.
+      itemSelector: { 'worker.$': '$$.Map.Item.Value', 'cutoffMs.$': '$.cutoffMs', slice: { result: { 'slicesLeft.$': '$.slicesPerWorker' } } },
       maxConcurrency: opts.rejitterWorkers,
       resultPath: sfn.JsonPath.DISCARD,
     });
@@ -209,11 +219,11 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
 
   // ── ramp and close ─────────────────────────────────────────────────────────────────────────
   const startRamp = new sfn.Pass(scope, 'Start Ramp', { parameters: { 'state.$': '$.state', step: 0 } });
-  const ramp = invoke(scope, 'Ramp Up Consumer', f.ramp, { 'state.$': '$.state', 'step.$': '$.step' });
+  const ramp = invoke(scope, 'Ramp Up Consumer', f.ramp, { 'state.$': '$.state', 'step.$': '$.step', 'executionArn.$': '$$.Execution.Id' });
   catchAll(ramp);
   const hold = new sfn.Wait(scope, 'Hold Ramp Step', { time: sfn.WaitTime.secondsPath('$.waitSeconds') });
 
-  const close = invoke(scope, 'Close Circuit', f.close, { 'state.$': '$.state' });
+  const close = invoke(scope, 'Close Circuit', f.close, { 'state.$': '$.state', 'executionArn.$': '$$.Execution.Id' });
   catchAll(close);
   const closed = new sfn.Succeed(scope, 'Circuit Closed');
   // An SDK task written out (not CallAwsService) so that its IAM statement can carry the
@@ -240,9 +250,13 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
   // The circuit is closed already; a lost metric datapoint must not turn that into a failure.
   publishOpenTime.addCatch(closed, { errors: ['States.ALL'], resultPath: '$.metricError' });
   close.next(
-    new sfn.Choice(scope, 'Check Open Time')
-      .when(isNumber('$.openSeconds'), publishOpenTime)
-      .otherwise(closed),
+    new sfn.Choice(scope, 'Check Close Outcome')
+      // A re-trip reached the circuit record while it was half-open: close disabled the mapping
+      // again instead of letting go; keep recovering.
+      .when(sfn.Condition.and(is('$.action', 'reopen'), HAS_STATE), backoff)
+      .when(sfn.Condition.and(is('$.action', 'closed'), isNumber('$.openSeconds')), publishOpenTime)
+      .when(is('$.action', 'closed'), closed)
+      .otherwise(unexpected),
   );
   publishOpenTime.next(closed);
 
@@ -265,8 +279,9 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
   );
   planKeepAlive.next(
     new sfn.Choice(scope, 'Check Keep-Alive Plan')
-      .when(sfn.Condition.and(sfn.Condition.isPresent('$.workers[0]'), isNumber('$.cutoffMs'), HAS_STATE), keepAlive)
-      .when(sfn.Condition.and(sfn.Condition.isPresent('$.workers'), HAS_STATE), backoff)
+      .when(sfn.Condition.and(sfn.Condition.isPresent('$.workers[0]'), isNumber('$.cutoffMs'), isNumber('$.slicesPerWorker'), sfn.Condition.numberGreaterThanEquals('$.slicesPerWorker', 1), HAS_STATE), keepAlive)
+      // No worker (empty queue, FIFO or no history budget left): back to the backoff loop.
+      .when(sfn.Condition.and(sfn.Condition.isPresent('$.workers'), sfn.Condition.not(sfn.Condition.isPresent('$.workers[0]')), HAS_STATE), backoff)
       .otherwise(unexpected),
   );
   keepAlive.next(backoff);
@@ -279,8 +294,10 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
   );
   plan.next(
     new sfn.Choice(scope, 'Check Re-jitter Plan')
-      .when(sfn.Condition.and(sfn.Condition.isPresent('$.workers[0]'), isNumber('$.cutoffMs'), HAS_STATE), rejitter)
-      .when(sfn.Condition.and(sfn.Condition.isPresent('$.workers'), HAS_STATE), startRamp)
+      .when(sfn.Condition.and(sfn.Condition.isPresent('$.workers[0]'), isNumber('$.cutoffMs'), isNumber('$.slicesPerWorker'), sfn.Condition.numberGreaterThanEquals('$.slicesPerWorker', 1), HAS_STATE), rejitter)
+      // No worker (empty queue, re-jitter disabled or no history budget left): straight to the ramp.
+      // Workers without a usable slicesPerWorker are an unexpected output, not a skip.
+      .when(sfn.Condition.and(sfn.Condition.isPresent('$.workers'), sfn.Condition.not(sfn.Condition.isPresent('$.workers[0]')), HAS_STATE), startRamp)
       .otherwise(unexpected),
   );
   rejitter.next(startRamp);

@@ -20,6 +20,7 @@ export const OUTPUTS = {
   stateMachineArn: 'StateMachineArn',
   flagParameterName: 'FlagParameterName',
   circuitName: 'CircuitName',
+  circuitTableName: 'CircuitTableName',
 } as const;
 
 /** Properties of {@link OrdersStack}. */
@@ -148,6 +149,7 @@ export class OrdersStack extends cdk.Stack {
     out(OUTPUTS.alarmName, this.breaker.alarm.alarmName, 'Alarm that opens the circuit');
     out(OUTPUTS.stateMachineArn, this.breaker.stateMachine.stateMachineArn, 'Recovery state machine ARN');
     out(OUTPUTS.flagParameterName, this.flag.parameterName, 'SSM parameter holding the failure flag');
+    out(OUTPUTS.circuitTableName, this.breaker.table.tableName, 'DynamoDB table of the durable circuit record');
     out(OUTPUTS.circuitName, this.breaker.circuitName, 'Name of the circuit in breaker events');
   }
 }

@@ -1,3 +1,5 @@
+import * as fs from 'fs';
+import * as path from 'path';
 import * as cdk from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -32,8 +34,11 @@ describe('SqsCircuitBreaker resources', () => {
   const { stack, breaker } = breakerStack();
   const t = Template.fromStack(stack);
 
-  test('one arm64 provided.al2023 function per handler, all from the shipped bootstrap asset', () => {
-    for (const handler of ['open', 'backoff', 'probe', 'rejitter-plan', 'rejitter', 'ramp', 'close', 'stuck']) {
+  test('one arm64 provided.al2023 function per handler of the bootstrap binary (lambdas/handlers/handlers.json), all from the shipped asset', () => {
+    const handlers: string[] = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'lambdas', 'handlers', 'handlers.json'), 'utf8'));
+    const deployed = Object.values(t.findResources('AWS::Lambda::Function')).map((r) => r.Properties.Handler as string).filter((h) => h !== 'index.handler');
+    expect([...deployed].sort()).toEqual([...handlers].sort());
+    for (const handler of handlers) {
       const fn = fnWithHandler(t, handler);
       expect(fn.props).toMatchObject({ Runtime: 'provided.al2023', Architectures: ['arm64'], MemorySize: 128, LoggingConfig: { LogFormat: 'JSON' } });
       expect((fn.props.Code as { S3Key: string }).S3Key).toMatch(/\.zip$/);
@@ -51,11 +56,12 @@ describe('SqsCircuitBreaker resources', () => {
       CONSUMER_FUNCTION_NAME: { Ref: expect.stringMatching(/^OrdersConsumer/) },
       ALARM_NAME: { Ref: expect.stringMatching(/^OrdersBreakerAlarm/) },
       EVENT_BUS_NAME: 'default',
+      CIRCUIT_TABLE_NAME: { Ref: expect.stringMatching(/CircuitTable/) },
       BACKOFF_INITIAL_SECONDS: '30', BACKOFF_MAX_SECONDS: '900', BACKOFF_MULTIPLIER: '2',
       PROBE_COUNT: '1', PROBE_VISIBILITY_SECONDS: '960',
       RAMP_START: '2', RAMP_STEPS: '3', RAMP_INTERVAL_SECONDS: '60', RELAPSE_ERROR_RATE_PERCENT: '50',
       REJITTER_ENABLED: 'true', REJITTER_MIN_SECONDS: '0', REJITTER_MAX_SECONDS: '300', REJITTER_WORKERS: '4', REJITTER_SLICE_SECONDS: '60',
-      LOOP_BUDGET: '500',
+      HISTORY_EVENT_BUDGET: '10000',
     });
     expect(env.MAX_OPEN_SECONDS).toBeUndefined();
     for (const handler of ['open', 'close', 'stuck']) {
@@ -101,20 +107,33 @@ describe('SqsCircuitBreaker resources', () => {
     expect(parts).not.toContain('JSONata');
   });
 
-  test('open may read and update only this mapping, list executions of only this state machine, and put events', () => {
-    expect(actionsOf(t, 'open')).toEqual(['events:PutEvents', 'lambda:GetEventSourceMapping', 'lambda:UpdateEventSourceMapping', 'logs:CreateLogStream', 'logs:PutLogEvents', 'states:ListExecutions']);
+  test('open may read and update only this mapping and the circuit record, describe only this state machine\'s executions, and put events', () => {
+    expect(actionsOf(t, 'open')).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'events:PutEvents', 'lambda:GetEventSourceMapping', 'lambda:UpdateEventSourceMapping', 'logs:CreateLogStream', 'logs:PutLogEvents', 'states:DescribeExecution']);
     const stmts = statementsOf(t, 'open');
     const esm = stmts.find((s) => Array.isArray(s.Action) && s.Action.includes('lambda:UpdateEventSourceMapping'))!;
     expect(JSON.stringify(esm.Resource)).toMatch(/event-source-mapping:/);
-    const list = stmts.find((s) => s.Action === 'states:ListExecutions')!;
-    expect(JSON.stringify(list.Resource)).toContain(':stateMachine:TestStack-OrdersBreaker-');
+    const describe = stmts.find((s) => s.Action === 'states:DescribeExecution')!;
+    expect(JSON.stringify(describe.Resource)).toContain(':execution:TestStack-OrdersBreaker-');
+    const record = stmts.find((s) => Array.isArray(s.Action) && s.Action.includes('dynamodb:PutItem'))!;
+    expect(JSON.stringify(record.Resource)).toMatch(/CircuitTable[0-9A-F]+","Arn"/);
+    expect(JSON.stringify(record.Resource)).not.toContain('*');
+  });
+
+  test('the circuit record is an on-demand table with point-in-time recovery, written only by open, ramp, close and stuck', () => {
+    t.hasResourceProperties('AWS::DynamoDB::Table', {
+      BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: [{ AttributeName: 'circuit', KeyType: 'HASH' }],
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+    });
+    for (const h of ['open', 'ramp', 'close', 'stuck']) expect(actionsOf(t, h)).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:PutItem']));
+    for (const h of ['backoff', 'probe', 'rejitter-plan', 'rejitter']) expect(actionsOf(t, h).filter((a) => a.startsWith('dynamodb:'))).toEqual([]);
   });
 
   test('the state machine ARN the roles and the workflow refer to is the state machine\'s own', () => {
     const sm = Object.values(t.findResources('AWS::StepFunctions::StateMachine'))[0];
     const name = sm.Properties.StateMachineName as string;
-    const list = statementsOf(t, 'open').find((s) => s.Action === 'states:ListExecutions')!;
-    expect(JSON.stringify(list.Resource)).toContain(`:stateMachine:${name}"`);
+    const describe = statementsOf(t, 'open').find((s) => s.Action === 'states:DescribeExecution')!;
+    expect(JSON.stringify(describe.Resource)).toContain(`:execution:${name}:*"`);
     const asl = JSON.stringify(sm.Properties.DefinitionString);
     expect(asl).toContain(`:stateMachine:${name}`);
     expect(stack.resolve(breaker.stateMachine.stateMachineName)).toEqual({ 'Fn::GetAtt': [expect.any(String), 'Name'] });
@@ -135,7 +154,7 @@ describe('SqsCircuitBreaker resources', () => {
     const reset = statementsOf(t, 'close').find((s) => Array.isArray(s.Action) && s.Action.includes('cloudwatch:SetAlarmState'))!;
     expect(reset.Resource).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^OrdersBreakerAlarm/), 'Arn'] });
     expect(actionsOf(t, 'ramp')).toContain('cloudwatch:GetMetricData');
-    expect(actionsOf(t, 'stuck')).toEqual(['events:PutEvents', 'lambda:GetEventSourceMapping', 'logs:CreateLogStream', 'logs:PutLogEvents']);
+    expect(actionsOf(t, 'stuck')).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'events:PutEvents', 'lambda:GetEventSourceMapping', 'logs:CreateLogStream', 'logs:PutLogEvents']);
     expect(actionsOf(t, 'backoff')).toEqual(['events:PutEvents', 'lambda:GetEventSourceMapping', 'logs:CreateLogStream', 'logs:PutLogEvents', 'sqs:GetQueueAttributes']);
     expect(actionsOf(t, 'rejitter-plan')).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents', 'sqs:GetQueueAttributes']);
   });
@@ -193,7 +212,7 @@ describe('SqsCircuitBreaker options', () => {
       rejitter: { minDelay: cdk.Duration.seconds(5), maxDelay: cdk.Duration.minutes(10), workers: 8, sliceDuration: cdk.Duration.minutes(2) },
       ramp: { startConcurrency: 5, steps: 4, stepInterval: cdk.Duration.minutes(3), relapseErrorRatePercent: 30 },
       maxOpenDuration: cdk.Duration.days(3),
-      maxIterationsPerExecution: 200,
+      historyEventBudget: 5_000,
       lambdaMemorySize: 256,
     });
     const t = Template.fromStack(stack);
@@ -208,7 +227,7 @@ describe('SqsCircuitBreaker options', () => {
       PROBE_COUNT: '3', PROBE_VISIBILITY_SECONDS: '1200',
       REJITTER_MIN_SECONDS: '5', REJITTER_MAX_SECONDS: '600', REJITTER_WORKERS: '8', REJITTER_SLICE_SECONDS: '120',
       RAMP_START: '5', RAMP_STEPS: '4', RAMP_INTERVAL_SECONDS: '180', RELAPSE_ERROR_RATE_PERCENT: '30',
-      MAX_OPEN_SECONDS: '259200', LOOP_BUDGET: '200',
+      MAX_OPEN_SECONDS: '259200', HISTORY_EVENT_BUDGET: '5000',
     });
     const sm = Object.values(t.findResources('AWS::StepFunctions::StateMachine'))[0];
     const asl = (sm.Properties.DefinitionString as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1].filter((p) => typeof p === 'string').join('');

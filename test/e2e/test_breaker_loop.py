@@ -3,35 +3,17 @@ Rust handlers and consumer (host builds), two outages: the first closes by itsel
 clears, the second is closed by an operator with the `breaker` CLI. One scenario runs once per
 module; each test asserts one property of it."""
 import json
-import os
-import subprocess
 import time
 
 import pytest
 
 from localcloud.cloud import LocalCloud
-from localcloud.scenario import ROOT, STACK, Scenario, deploy, drain, host_binaries, outage, run as run_cmd
+from localcloud.scenario import ROOT, Scenario, breaker_cli, entered_states, deploy, drain, host_binaries, outage, run as run_cmd
 
 ALARM_PERIOD = 10
 # From the first failing invocation: the failing period completes (≤ one period), the evaluator
 # sees it on its next tick (1 s), the event starts the execution and `open` disables the ESM.
 LATENCY = 8
-
-
-def breaker_cli(cloud, *args):
-    """Run the operator CLI (host build) against the local cloud; returns its JSON output."""
-    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
-    exe = os.path.join(target, "debug", "breaker")
-    env = dict(os.environ, **cloud.client_env())
-    out = subprocess.run([exe, "--stack-name", STACK, "--json", *args], env=env, capture_output=True,
-                         text=True, timeout=60)
-    assert out.returncode == 0, f"breaker {' '.join(args)} failed: {out.stderr}"
-    return json.loads(out.stdout)
-
-
-def entered_states(scn, execution_arn):
-    events = scn.sfn.get_execution_history(executionArn=execution_arn)["events"]
-    return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +50,7 @@ def run(tmp_path_factory):
 
         def wait_for_backoff():
             manual["recovery"] = scn.executions("RUNNING")[0]["executionArn"]
-            scn.wait_until(lambda s: "Back Off" in entered_states(scn, manual["recovery"]), 60)
+            scn.wait_until(lambda s: "Back Off" in entered_states(scn.sfn, manual["recovery"]), 60)
 
         def close_by_hand():
             manual["cli"] = breaker_cli(cloud, "close")
@@ -78,7 +60,7 @@ def run(tmp_path_factory):
         manual["recovery_status"] = scn.sfn.describe_execution(executionArn=manual["recovery"])["status"]
         closing = manual["cli"]["executionArn"]
         manual["status"] = scn.sfn.describe_execution(executionArn=closing)["status"]
-        manual["states"] = entered_states(scn, closing)
+        manual["states"] = entered_states(scn.sfn, closing)
         scn.stop_sending()
         drain(scn, 120, lambda s: None)
         yield {"scn": scn, "first": first, "second": second, "manual": manual, "duplicate": duplicate,

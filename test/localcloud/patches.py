@@ -29,6 +29,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import threading
@@ -209,6 +210,37 @@ def _send_batch_with_system_attributes(self, queue_name: str, entries: dict):
     return messages, failed
 
 
+_dynamodb_lock = threading.RLock()
+
+
+def _serialized(write):
+    @functools.wraps(write)
+    def locked(self, *args, **kwargs):
+        with _dynamodb_lock:
+            return write(self, *args, **kwargs)
+
+    return locked
+
+
+_dynamodb_fixed = False
+
+
+def fix_dynamodb() -> None:
+    """Make moto's DynamoDB item writes atomic, as DynamoDB's are: moto checks a
+    ConditionExpression and then writes, with nothing between two server threads, so two
+    conditional writes of the same revision could both succeed. One lock around every item write
+    (and the reads that feed a transaction) closes that; the circuit record's single flight rests
+    on it. Once per process."""
+    global _dynamodb_fixed
+    if _dynamodb_fixed:
+        return
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items", "get_item"):
+        setattr(DynamoDBBackend, name, _serialized(getattr(DynamoDBBackend, name)))
+    _dynamodb_fixed = True
+
+
 _moto_unix_time = sqs_models.unix_time
 _moto_send_batch = SQSBackend.send_message_batch
 _moto_delete = Queue.delete_message
@@ -238,6 +270,7 @@ def apply() -> None:
     if _applied:
         return
     fix_sqs()
+    fix_dynamodb()
     LambdaSimpleBackend.invoke = _lambda_invoke
     Queue.lambda_event_source_mappings = property(_no_queue_delivery, _ignore_assignment)
     Rule.send_to_targets = _send_to_targets

@@ -22,6 +22,23 @@ from .cloud import ACCOUNT, LocalCloud
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 STACK = "SqsCircuitBreakerExample"
+
+
+def breaker_cli(cloud: LocalCloud, *args: str) -> dict:
+    """Run the operator CLI (host build) against the local cloud; returns its JSON output."""
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+    exe = os.path.join(target, "debug", "breaker")
+    env = dict(os.environ, **cloud.client_env())
+    out = subprocess.run([exe, "--stack-name", STACK, "--json", *args], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, f"breaker {' '.join(args)} failed: {out.stderr}"
+    return json.loads(out.stdout)
+
+
+def entered_states(sfn, execution_arn: str) -> list[str]:
+    """The names of the states an execution entered, in order."""
+    events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
 ASSETS = {
     "bootstrap": os.path.join(ROOT, "cdk", "assets", "bootstrap", "bootstrap"),
     "example-consumer": os.path.join(ROOT, "example-stack", "assets", "example-consumer", "bootstrap"),

@@ -236,11 +236,114 @@ export const reply = {
   stuck: (s = circuit()) => ({ version: 1, action: 'stuck', waitSeconds: 0, state: s }),
   continueAsNew: (s = circuit()) => ({ version: 1, action: 'continue', waitSeconds: 0, state: s }),
   probe: (verdict: 'healthy' | 'unhealthy' | 'empty', s = circuit(1)) => ({ version: 1, verdict, probed: verdict === 'empty' ? 0 : 1, state: s }),
-  plan: (workers: number[], s = circuit(1)) => ({ version: 1, backlog: workers.length * 100, workers, cutoffMs: 1763900100000, state: s }),
-  slice: (done: boolean) => ({ version: 1, moved: 100, failed: 0, remainingEstimate: done ? 0 : 100, done }),
+  plan: (workers: number[], s = circuit(1), slicesPerWorker = 5) => ({ version: 1, backlog: workers.length * 100, workers, cutoffMs: 1763900100000, slicesPerWorker, state: s }),
+  slice: (done: boolean, slicesLeft = 4) => ({ version: 1, moved: 100, failed: 0, remainingEstimate: done ? 0 : 100, done, slicesLeft }),
   rampStep: (step: number, s = circuit(1)) => ({ version: 1, action: 'step', step, waitSeconds: 60, maximumConcurrency: 2 * step, state: s }),
   rampDone: (step: number, s = circuit(1)) => ({ version: 1, action: 'done', step, waitSeconds: 0, maximumConcurrency: null, state: s }),
   reopen: (step: number, s = circuit(1)) => ({ version: 1, action: 'reopen', step, waitSeconds: 0, maximumConcurrency: null, state: s }),
-  close: (openSeconds = 95) => ({ version: 1, closed: true, openSeconds }),
+  close: (openSeconds = 95) => ({ version: 1, action: 'closed', closed: true, openSeconds }),
+  /** `close` found a re-trip in the circuit record: the mapping is disabled again. */
+  closeReopen: (state: Record<string, unknown>) => ({ version: 1, action: 'reopen', closed: false, openSeconds: 95, state }),
   reported: (esmState = 'Disabled') => ({ version: 1, esmState, notified: true }),
 };
+
+// ── chains of executions (continue-as-new) ──────────────────────────────────────────────────
+
+/** One execution of a chain, with the events the interpreter emitted for it. */
+export interface ChainedExecution {
+  readonly arn: string;
+  readonly input: unknown;
+  readonly status: 'SUCCEEDED' | 'FAILED';
+  readonly error?: { name: string; message: string };
+  /** Every event the interpreter logged for this execution (its history as the library sees it). */
+  readonly events: number;
+  /** Those events by type (`StateEntered`, `MapIterationStarted`, ...). */
+  readonly eventTypes: Record<string, number>;
+  /** Task states entered, by state name (for comparing the cost table with what ran). */
+  readonly statesEntered: Record<string, number>;
+  /** The `Input` this execution passed to `Continue As New Execution`, if it continued. */
+  readonly continuedWith?: unknown;
+  readonly calls: number;
+}
+
+/**
+ * Runs a chain of executions the way Step Functions would: each execution's `Continue As New
+ * Execution` call (StartExecution on the state machine itself) starts the next one with the input
+ * it was given, until an execution ends without continuing or `maxExecutions` ran. Every task is
+ * answered by `handlers[target]` (a model of the handler), every Wait and Retry interval is 1 ms.
+ * Event counts come from the interpreter's own event log, execution by execution.
+ */
+export async function runChain(
+  wf: Workflow,
+  handlers: Record<string, ReplyFn>,
+  input: unknown,
+  maxExecutions = 10_000,
+): Promise<ChainedExecution[]> {
+  const machine = new StateMachine(wf.definition as never, { validationOptions: { checkArn: true, checkPaths: true } });
+  const waitTimeOverrides: Record<string, number> = {};
+  const retryIntervalOverrides: Record<string, number> = {};
+  for (const [name, state] of allStates(wf.definition)) {
+    if (state.Type === 'Wait') waitTimeOverrides[name] = 1;
+    if (state.Retry) retryIntervalOverrides[name] = 1;
+  }
+  const out: ChainedExecution[] = [];
+  let next: unknown = input;
+  for (let n = 0; n < maxExecutions && next !== undefined; n++) {
+    const arn = `arn:aws:states:${ENV.region}:${ENV.account}:execution:breaker:chain-${n}`;
+    let continuedWith: unknown;
+    let calls = 0;
+    const taskResourceLocalHandlers: Record<string, (input: unknown) => Promise<unknown>> = {};
+    for (const [state, target] of Object.entries(wf.targetOfState)) {
+      taskResourceLocalHandlers[state] = async (raw: unknown) => {
+        calls++;
+        const params = raw as Record<string, unknown>;
+        const direct = target === 'startExecution' || target === 'putMetricData';
+        const payload = (direct ? params : params.Payload) as Record<string, unknown>;
+        const handler = handlers[target];
+        if (!handler) {
+          const e = new Error(`no handler model for ${target}`);
+          e.name = 'HarnessUnscripted';
+          throw e;
+        }
+        if (target === 'startExecution') continuedWith = payload.Input;
+        const reply = handler(payload) as { __throw?: string; cause?: string };
+        if (reply && typeof reply === 'object' && reply.__throw) {
+          const e = new Error(reply.cause);
+          e.name = reply.__throw;
+          throw e;
+        }
+        return direct ? reply : { StatusCode: 200, ExecutedVersion: '$LATEST', Payload: reply };
+      };
+    }
+    const execution = machine.run(next as never, {
+      overrides: { taskResourceLocalHandlers, waitTimeOverrides, retryIntervalOverrides },
+      context: { Execution: { Id: arn, Name: `chain-${n}`, Input: next, StartTime: new Date(0).toISOString() } },
+    } as never);
+    const eventTypes: Record<string, number> = {};
+    const statesEntered: Record<string, number> = {};
+    let events = 0;
+    const collect = (async () => {
+      for await (const ev of execution.eventLogs) {
+        const e = ev as { type: string; state?: { name: string } };
+        events++;
+        eventTypes[e.type] = (eventTypes[e.type] ?? 0) + 1;
+        if (e.type === 'StateEntered' && e.state) statesEntered[e.state.name] = (statesEntered[e.state.name] ?? 0) + 1;
+      }
+    })();
+    let status: 'SUCCEEDED' | 'FAILED' = 'SUCCEEDED';
+    let error: { name: string; message: string } | undefined;
+    try {
+      await execution.result;
+      await collect;
+    } catch (err) {
+      await collect.catch(() => undefined);
+      if (!(err instanceof ExecutionError)) throw err;
+      const cause = (err as unknown as { cause: Error }).cause;
+      status = 'FAILED';
+      error = { name: cause.name, message: cause.message };
+    }
+    out.push({ arn, input: next, status, error, events, eventTypes, statesEntered, continuedWith, calls });
+    next = status === 'SUCCEEDED' ? continuedWith : undefined;
+  }
+  return out;
+}

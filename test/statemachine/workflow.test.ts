@@ -95,7 +95,9 @@ describe('executing the workflow', () => {
     }, ALARM_EVENT);
     expectScripted(run);
     const slices = run.calls.filter((c) => c.target === 'rejitter').map((c) => c.payload);
-    expect(slices).toEqual(expect.arrayContaining([{ worker: 0, cutoffMs: 1763900100000 }, { worker: 1, cutoffMs: 1763900100000 }]));
+    // The first slice of each worker gets the plan's slicesPerWorker, the next one what the
+    // previous slice answered (the history budget's bound on a worker, CONTRACT.md).
+    expect(slices).toEqual(expect.arrayContaining([{ worker: 0, cutoffMs: 1763900100000, slicesLeft: 5 }, { worker: 1, cutoffMs: 1763900100000, slicesLeft: 5 }, { worker: expect.any(Number), cutoffMs: 1763900100000, slicesLeft: 4 }]));
     expect(slices.filter((p) => p.worker === 0).length + slices.filter((p) => p.worker === 1).length).toBe(3);
   });
 
@@ -158,8 +160,9 @@ describe('executing the workflow', () => {
       ...recoveryAfterProbe(),
     }, ALARM_EVENT);
     const ramps = run.calls.filter((c) => c.target === 'ramp').map((c) => c.payload);
-    expect(ramps).toEqual([{ state: circuit(1), step: 0 }, { state: circuit(1), step: 1 }, { state: circuit(1), step: 2 }]);
-    expect(run.calls.find((c) => c.target === 'close')!.payload).toEqual({ state: circuit(1) });
+    const me = { executionArn: EXECUTION_ARN };
+    expect(ramps).toEqual([{ state: circuit(1), step: 0, ...me }, { state: circuit(1), step: 1, ...me }, { state: circuit(1), step: 2, ...me }]);
+    expect(run.calls.find((c) => c.target === 'close')!.payload).toEqual({ state: circuit(1), ...me });
   });
 
   test('publishes how long the circuit was open as the OpenSeconds metric of this circuit', async () => {
@@ -281,7 +284,7 @@ describe('executing the workflow', () => {
     expectScripted(run);
     expect(targets(run).filter((t) => t === 'ramp')).toHaveLength(6);
     const report = run.calls.find((c) => c.target === 'stuck')!;
-    expect(report.payload).toEqual({ state: s, error: { Error: 'Retryable', Cause: 'throttled' } });
+    expect(report.payload).toEqual({ state: s, error: { Error: 'Retryable', Cause: 'throttled' }, executionArn: EXECUTION_ARN });
     expect(run.status).toBe('FAILED');
     expect(run.error!.name).toBe('CircuitStuckOpen');
   });
@@ -294,7 +297,7 @@ describe('executing the workflow', () => {
     }, ALARM_EVENT);
     expectScripted(run);
     expect(targets(run)).toEqual(['open', 'backoff', 'probe', 'stuck']);
-    expect(run.calls[3].payload).toEqual({ state: circuit(), error: { Error: 'NonRetryable', Cause: 'AccessDeniedException: sqs:ReceiveMessage' } });
+    expect(run.calls[3].payload).toEqual({ state: circuit(), error: { Error: 'NonRetryable', Cause: 'AccessDeniedException: sqs:ReceiveMessage' }, executionArn: EXECUTION_ARN });
     expect(run.status).toBe('FAILED');
   });
 
@@ -308,7 +311,7 @@ describe('executing the workflow', () => {
     const s = circuit(500);
     const run = await runWorkflow(wf, { open: [fail('NonRetryable', 'boom')], stuck: [reply.reported()] }, { resume: s, previousExecutionArn: 'arn:prev' });
     expectScripted(run);
-    expect(run.calls[1].payload).toEqual({ state: s, error: { Error: 'NonRetryable', Cause: 'boom' } });
+    expect(run.calls[1].payload).toEqual({ state: s, error: { Error: 'NonRetryable', Cause: 'boom' }, executionArn: EXECUTION_ARN });
   });
 
   test('a probe that cannot be judged (ProbeFailed) keeps the circuit open and backs off again', async () => {
@@ -376,8 +379,8 @@ describe('executing the workflow', () => {
     expect(run.calls[0].payload).toEqual({ executionArn: EXECUTION_ARN, input });
     expect(targets(run)).toEqual(['open', 'rejitter-plan', 'rejitter', 'ramp', 'ramp', 'close', 'putMetricData']);
     expect(run.calls[1].payload).toEqual({ state: s });
-    expect(run.calls.filter((c) => c.target === 'ramp').map((c) => c.payload)).toEqual([{ state: s, step: 0 }, { state: s, step: 1 }]);
-    expect(run.calls.find((c) => c.target === 'close')!.payload).toEqual({ state: s });
+    expect(run.calls.filter((c) => c.target === 'ramp').map((c) => c.payload)).toEqual([{ state: s, step: 0, executionArn: EXECUTION_ARN }, { state: s, step: 1, executionArn: EXECUTION_ARN }]);
+    expect(run.calls.find((c) => c.target === 'close')!.payload).toEqual({ state: s, executionArn: EXECUTION_ARN });
     expect(run.states).not.toContain('Compute Backoff');
     expect(run.states).not.toContain('Back Off');
     expect(run.states).not.toContain('Probe Consumer');
@@ -503,16 +506,65 @@ describe('executing the workflow', () => {
     expect(run.calls[2].payload).toMatchObject({ state: s, error: { Error: 'UnexpectedHandlerOutput' } });
   });
 
+  test('a slice that is not done but has no slice left fails its worker; a plan without slicesPerWorker is reported', async () => {
+    const run = await runWorkflow(wf, {
+      ...openedAndBackingOff(),
+      probe: [reply.probe('healthy')],
+      'rejitter-plan': [reply.plan([0])],
+      rejitter: [reply.slice(false, 0)],
+      stuck: [reply.reported()],
+    }, ALARM_EVENT);
+    expectScripted(run);
+    expect(targets(run)).toEqual(['open', 'backoff', 'probe', 'rejitter-plan', 'rejitter', 'stuck']);
+    expect(run.calls[5].payload).toMatchObject({ error: { Error: 'UnexpectedHandlerOutput' } });
+
+    const unbounded: Record<string, unknown> = { ...reply.plan([0]) };
+    delete unbounded.slicesPerWorker;
+    const run2 = await runWorkflow(wf, { ...openedAndBackingOff(), probe: [reply.probe('healthy')], 'rejitter-plan': [unbounded], stuck: [reply.reported()] }, ALARM_EVENT);
+    expectScripted(run2);
+    expect(targets(run2)).toEqual(['open', 'backoff', 'probe', 'rejitter-plan', 'stuck']);
+  });
+
   test('a close without openSeconds still ends closed, just without the metric', async () => {
     const run = await runWorkflow(wf, {
       ...openedAndBackingOff(),
       probe: [reply.probe('empty')],
       'rejitter-plan': [reply.plan([])],
       ramp: [reply.rampDone(1)],
-      close: [{ version: 1, closed: true }],
+      close: [{ version: 1, action: 'closed', closed: true }],
     }, ALARM_EVENT);
     expectScripted(run);
     expect(run.status).toBe('SUCCEEDED');
     expect(targets(run)).not.toContain('putMetricData');
+  });
+
+  test('a re-trip found by close goes back to backoff with the state close returned, then closes', async () => {
+    const reopened = circuit(5);
+    const run = await runWorkflow(wf, {
+      ...openedAndBackingOff(),
+      backoff: [reply.wait(circuit(), 1), reply.wait(reopened, 1)],
+      probe: [reply.probe('healthy'), reply.probe('healthy', reopened)],
+      'rejitter-plan': [reply.plan([]), reply.plan([])],
+      ramp: [reply.rampDone(1), reply.rampDone(1)],
+      close: [reply.closeReopen(reopened), reply.close()],
+      putMetricData: [{}],
+    }, ALARM_EVENT);
+    expectScripted(run);
+    expect(run.status).toBe('SUCCEEDED');
+    expect(targets(run)).toEqual(['open', 'backoff', 'probe', 'rejitter-plan', 'ramp', 'close', 'backoff', 'probe', 'rejitter-plan', 'ramp', 'close', 'putMetricData']);
+    expect(run.calls[6].payload).toEqual({ state: reopened });
+  });
+
+  test('a close answer that is neither closed nor a reopen with state is reported, not dropped', async () => {
+    const run = await runWorkflow(wf, {
+      ...openedAndBackingOff(),
+      probe: [reply.probe('empty')],
+      'rejitter-plan': [reply.plan([])],
+      ramp: [reply.rampDone(1)],
+      close: [{ version: 1, action: 'reopen', closed: false, openSeconds: 1 }],
+      stuck: [reply.reported()],
+    }, ALARM_EVENT);
+    expectScripted(run);
+    expect(targets(run).slice(-1)).toEqual(['stuck']);
   });
 });

@@ -1,7 +1,10 @@
 //! Classifying SDK errors into [`PortError`]s, the same way for every service:
-//! throttling, 5xx, timeouts, dispatch and response failures are [`FaultKind::Retryable`];
 //! `ResourceInUseException` / `ResourceConflictException` (a concurrent update of the same
-//! resource) are [`FaultKind::InUse`]; everything else is [`FaultKind::NonRetryable`].
+//! resource) are [`FaultKind::InUse`]; configuration errors that waiting will not heal are
+//! [`FaultKind::NonRetryable`] even when the service answers them with a 5xx (Lambda's KMS,
+//! runtime, package, subnet and security-group errors come as 502); throttling, other 5xx, 408,
+//! timeouts, dispatch and response failures are [`FaultKind::Retryable`]; everything else is
+//! [`FaultKind::NonRetryable`].
 
 use std::error::Error as StdError;
 
@@ -32,6 +35,43 @@ const RETRYABLE_CODES: &[&str] = &[
     "EC2ThrottledException",
     "ENILimitReachedException",
     "ResourceNotReadyException",
+    // DynamoDB (the circuit record): capacity and transaction conflicts settle by themselves.
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceededException",
+    "TransactionConflictException",
+    // Lambda Invoke: a function's file system, SnapStart snapshot or network interface is not
+    // ready yet or was slow to answer (408/409/502); they settle without anyone acting.
+    "EFSMountConnectivityException",
+    "EFSMountTimeoutException",
+    "S3FilesMountConnectivityException",
+    "S3FilesMountTimeoutException",
+    "SnapStartNotReadyException",
+    "SnapStartTimeoutException",
+    "ENINotReadyException",
+    "CodeArtifactUserPendingException",
+];
+
+/// Codes that no amount of waiting heals: a missing resource or permission, a request the
+/// service refuses as it stands (too large, malformed), or a function whose configuration is
+/// broken (KMS key, runtime, package, network) — someone has to change something. Checked
+/// before the HTTP status, because Lambda answers several of them with 502.
+const NON_RETRYABLE_CODES: &[&str] = &[
+    "AccessDeniedException",
+    "AccessDenied",
+    "ResourceNotFoundException",
+    "RequestTooLargeException",
+    "SerializedRequestEntityTooLargeException",
+    "InvalidRequestContentException",
+    "UnsupportedMediaTypeException",
+    "KMSAccessDeniedException",
+    "KMSDisabledException",
+    "KMSInvalidStateException",
+    "KMSNotFoundException",
+    "InvalidRuntimeException",
+    "InvalidZipFileException",
+    "InvalidSecurityGroupIDException",
+    "InvalidSubnetIDException",
+    "EC2AccessDeniedException",
 ];
 
 /// Codes that mean another operation on the same resource is in progress.
@@ -48,8 +88,9 @@ where
             let code = ctx.err().code().map(str::to_owned);
             let kind = match code.as_deref() {
                 Some(c) if IN_USE_CODES.contains(&c) => FaultKind::InUse,
+                Some(c) if NON_RETRYABLE_CODES.contains(&c) => FaultKind::NonRetryable,
                 Some(c) if RETRYABLE_CODES.contains(&c) => FaultKind::Retryable,
-                _ if status >= 500 || status == 429 => FaultKind::Retryable,
+                _ if status >= 500 || status == 429 || status == 408 => FaultKind::Retryable,
                 _ => FaultKind::NonRetryable,
             };
             let message = ctx

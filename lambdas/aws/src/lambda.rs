@@ -108,12 +108,24 @@ fn to_i32(v: u32) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
 
-fn snapshot(
-    operation: &'static str,
-    uuid: &str,
-    state: Option<&str>,
-    scaling: Option<&ScalingConfig>,
-) -> Result<EsmSnapshot, PortError> {
+/// What `GetEventSourceMapping` and `UpdateEventSourceMapping` both answer, as the snapshot needs
+/// it.
+struct Reported<'a> {
+    uuid: &'a str,
+    state: Option<&'a str>,
+    scaling: Option<&'a ScalingConfig>,
+    function_arn: Option<&'a str>,
+    event_source_arn: Option<&'a str>,
+}
+
+fn snapshot(operation: &'static str, reported: Reported<'_>) -> Result<EsmSnapshot, PortError> {
+    let Reported {
+        uuid,
+        state,
+        scaling,
+        function_arn,
+        event_source_arn,
+    } = reported;
     let state = state.ok_or_else(|| {
         malformed(
             operation,
@@ -131,6 +143,8 @@ fn snapshot(
         uuid: uuid.to_owned(),
         state: EsmState::parse(state),
         maximum_concurrency,
+        function_arn: function_arn.map(str::to_owned),
+        event_source_arn: event_source_arn.map(str::to_owned),
     })
 }
 
@@ -141,9 +155,13 @@ fn snapshot_of_get(
 ) -> Result<EsmSnapshot, PortError> {
     snapshot(
         op,
-        out.uuid().unwrap_or(uuid),
-        out.state(),
-        out.scaling_config(),
+        Reported {
+            uuid: out.uuid().unwrap_or(uuid),
+            state: out.state(),
+            scaling: out.scaling_config(),
+            function_arn: out.function_arn(),
+            event_source_arn: out.event_source_arn(),
+        },
     )
 }
 
@@ -154,9 +172,13 @@ fn snapshot_of_update(
 ) -> Result<EsmSnapshot, PortError> {
     snapshot(
         op,
-        out.uuid().unwrap_or(uuid),
-        out.state(),
-        out.scaling_config(),
+        Reported {
+            uuid: out.uuid().unwrap_or(uuid),
+            state: out.state(),
+            scaling: out.scaling_config(),
+            function_arn: out.function_arn(),
+            event_source_arn: out.event_source_arn(),
+        },
     )
 }
 
@@ -228,6 +250,10 @@ mod tests {
             .retry_config(RetryConfig::disabled()))
     }
 
+    const CONSUMER_ARN: &str =
+        "arn:aws:lambda:eu-west-1:123456789012:function:orders-consumer:live";
+    const QUEUE_ARN: &str = "arn:aws:sqs:eu-west-1:123456789012:orders";
+
     /// `GetEventSourceMapping` of `esm-1` answering with this state, limit and batch size.
     fn mapping_rule(state: &'static str, limit: i32, batch_size: i32) -> Rule {
         mock!(Client::get_event_source_mapping)
@@ -237,6 +263,8 @@ mod tests {
                     .uuid("esm-1")
                     .state(state)
                     .batch_size(batch_size)
+                    .function_arn(CONSUMER_ARN)
+                    .event_source_arn(QUEUE_ARN)
                     .scaling_config(ScalingConfig::builder().maximum_concurrency(limit).build())
                     .build()
             })
@@ -252,7 +280,9 @@ mod tests {
             EsmSnapshot {
                 uuid: "esm-1".into(),
                 state: EsmState::Enabled,
-                maximum_concurrency: Some(50)
+                maximum_concurrency: Some(50),
+                function_arn: Some(CONSUMER_ARN.into()),
+                event_source_arn: Some(QUEUE_ARN.into()),
             }
         );
     }
@@ -269,6 +299,34 @@ mod tests {
         assert_eq!(
             (snap.state, snap.maximum_concurrency),
             (EsmState::Disabling, None)
+        );
+        assert_eq!(
+            (snap.function_arn, snap.event_source_arn),
+            (None, None),
+            "not reported is None, never a guess"
+        );
+    }
+
+    #[tokio::test]
+    async fn update_reports_the_function_and_the_queue_of_the_mapping() {
+        let rule = mock!(Client::update_event_source_mapping).then_output(|| {
+            UpdateEventSourceMappingOutput::builder()
+                .uuid("esm-1")
+                .state("Disabling")
+                .function_arn(CONSUMER_ARN)
+                .event_source_arn(QUEUE_ARN)
+                .build()
+        });
+        let snap = LambdaEsm::new(client(&[&rule]))
+            .disable("esm-1")
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                snap.function_arn.as_deref(),
+                snap.event_source_arn.as_deref()
+            ),
+            (Some(CONSUMER_ARN), Some(QUEUE_ARN))
         );
     }
 
@@ -452,7 +510,9 @@ mod tests {
                 snapshot: EsmSnapshot {
                     uuid: "esm-1".into(),
                     state: EsmState::Disabled,
-                    maximum_concurrency: Some(5)
+                    maximum_concurrency: Some(5),
+                    function_arn: Some(CONSUMER_ARN.into()),
+                    event_source_arn: Some(QUEUE_ARN.into()),
                 },
                 batch_size: Some(10)
             }
@@ -479,6 +539,98 @@ mod tests {
         assert_eq!(out.status, 200);
         assert_eq!(out.function_error.as_deref(), Some("Unhandled"));
         assert_eq!(out.payload, b"{\"errorMessage\":\"boom\"}");
+    }
+
+    /// The error `LambdaConsumer::invoke` returns when Lambda answers `status` with error `code`
+    /// in the `X-Amzn-ErrorType` header (`None`: no header, e.g. a front end's bare answer), as it
+    /// does on the wire.
+    async fn invoke_error_from_wire(status: u16, code: Option<&'static str>) -> PortError {
+        let rule = mock!(Client::invoke)
+            .sequence()
+            .http_response(move || {
+                let mut response = aws_sdk_lambda::config::http::HttpResponse::new(
+                    status.try_into().unwrap(),
+                    aws_smithy_types::body::SdkBody::from(
+                        r#"{"Type":"User","message":"from the service"}"#,
+                    ),
+                );
+                if let Some(code) = code {
+                    response.headers_mut().insert(
+                        "X-Amzn-ErrorType",
+                        format!("{code}:http://internal.amazon.com/"),
+                    );
+                }
+                response
+            })
+            .build();
+        LambdaConsumer::new(client(&[&rule]), "consumer")
+            .invoke(b"{}".to_vec())
+            .await
+            .unwrap_err()
+    }
+
+    /// Asserts that every `(status, code)` Invoke answer is classified `kind`, naming each case
+    /// that is not.
+    async fn assert_invoke_errors_are(kind: FaultKind, cases: &[(u16, Option<&'static str>)]) {
+        let mut wrong = Vec::new();
+        for &(status, code) in cases {
+            let err = invoke_error_from_wire(status, code).await;
+            if err.kind != kind || err.code.as_deref() != code || err.operation != "Invoke" {
+                wrong.push(format!("{status} {code:?} -> {err}"));
+            }
+        }
+        assert!(wrong.is_empty(), "not {kind:?}: {wrong:#?}");
+    }
+
+    #[tokio::test]
+    async fn invoke_errors_that_waiting_will_not_heal_are_non_retryable() {
+        // Status codes as documented for Invoke; several configuration errors come as 502.
+        assert_invoke_errors_are(
+            FaultKind::NonRetryable,
+            &[
+                (403, Some("AccessDeniedException")),
+                (404, Some("ResourceNotFoundException")),
+                (413, Some("RequestTooLargeException")),
+                (413, Some("SerializedRequestEntityTooLargeException")),
+                (413, None),
+                (400, Some("InvalidRequestContentException")),
+                (415, Some("UnsupportedMediaTypeException")),
+                (502, Some("KMSAccessDeniedException")),
+                (502, Some("KMSDisabledException")),
+                (502, Some("KMSInvalidStateException")),
+                (502, Some("KMSNotFoundException")),
+                (502, Some("InvalidRuntimeException")),
+                (502, Some("InvalidZipFileException")),
+                (502, Some("InvalidSecurityGroupIDException")),
+                (502, Some("InvalidSubnetIDException")),
+                (502, Some("EC2AccessDeniedException")),
+                (403, Some("EFSMountFailureException")),
+            ],
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn transient_invoke_errors_are_retryable() {
+        assert_invoke_errors_are(
+            FaultKind::Retryable,
+            &[
+                (429, Some("TooManyRequestsException")),
+                (500, Some("ServiceException")),
+                (503, None),
+                (502, Some("ResourceNotReadyException")),
+                (502, Some("EC2ThrottledException")),
+                (502, Some("EC2UnexpectedException")),
+                (502, Some("ENILimitReachedException")),
+                (502, Some("SubnetIPAddressLimitReachedException")),
+                (408, Some("EFSMountConnectivityException")),
+                (408, Some("EFSMountTimeoutException")),
+                (408, Some("SnapStartTimeoutException")),
+                (409, Some("SnapStartNotReadyException")),
+                (408, None),
+            ],
+        )
+        .await;
     }
 
     #[tokio::test]

@@ -9,10 +9,13 @@
 //! - [`lambda`]: the consumer's event-source mapping and the consumer itself.
 //! - [`cloudwatch`]: the trigger alarm and the consumer's metrics.
 //! - [`eventbridge`]: the breaker's event bus.
+//! - [`dynamodb`]: [`dynamodb::DynamoCircuitRecords`], the durable circuit record (conditional
+//!   writes on its revision).
 //! - [`sfn`]: running executions of the breaker's state machine; starting, stopping and reading
 //!   the history of executions (operator CLI).
 
 pub mod cloudwatch;
+pub mod dynamodb;
 pub mod error;
 pub mod eventbridge;
 pub mod lambda;

@@ -112,6 +112,25 @@ impl StateMachineExecutions {
 }
 
 impl Executions for StateMachineExecutions {
+    async fn is_running(&self, execution_arn: &str) -> Result<bool, PortError> {
+        match self
+            .client
+            .describe_execution()
+            .execution_arn(execution_arn)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.status() == &ExecutionStatus::Running),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_execution_does_not_exist()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(classify("DescribeExecution", e)),
+        }
+    }
+
     async fn list_running(
         &self,
         state_machine_arn: &str,
@@ -174,6 +193,45 @@ mod tests {
     fn client(rules: &[&Rule]) -> Client {
         mock_client!(aws_sdk_sfn, RuleMode::Sequential, rules, |c| c
             .retry_config(RetryConfig::disabled()))
+    }
+
+    #[tokio::test]
+    async fn is_running_reads_the_status_and_a_missing_execution_is_not_running() {
+        use aws_sdk_sfn::operation::describe_execution::{
+            DescribeExecutionError, DescribeExecutionOutput,
+        };
+        let described = |status: ExecutionStatus| {
+            DescribeExecutionOutput::builder()
+                .execution_arn("arn:e")
+                .state_machine_arn("arn:m")
+                .status(status)
+                .start_date(DateTime::from_millis(1))
+                .build()
+                .unwrap()
+        };
+        let running = mock!(Client::describe_execution)
+            .then_output(move || described(ExecutionStatus::Running));
+        let aborted = mock!(Client::describe_execution)
+            .then_output(move || described(ExecutionStatus::Aborted));
+        let missing = mock!(Client::describe_execution).then_error(|| {
+            DescribeExecutionError::ExecutionDoesNotExist(
+                ExecutionDoesNotExist::builder().message("no").build(),
+            )
+        });
+        let throttled = mock!(Client::describe_execution).then_error(|| {
+            DescribeExecutionError::generic(
+                ErrorMetadata::builder().code("ThrottlingException").build(),
+            )
+        });
+        let x = StateMachineExecutions::new(client(&[&running, &aborted, &missing, &throttled]));
+        assert!(x.is_running("arn:e").await.unwrap());
+        assert!(!x.is_running("arn:e").await.unwrap());
+        assert!(!x.is_running("arn:e").await.unwrap());
+        let err = x.is_running("arn:e").await.unwrap_err();
+        assert_eq!(
+            (err.operation, err.kind),
+            ("DescribeExecution", FaultKind::Retryable)
+        );
     }
 
     fn item(arn: &str, start_ms: i64) -> ExecutionListItem {

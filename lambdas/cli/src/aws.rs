@@ -10,16 +10,19 @@ use aws_config::BehaviorVersion;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use breaker_aws::cloudwatch::CloudWatchAlarm;
+use breaker_aws::dynamodb::DynamoCircuitRecords;
 use breaker_aws::error::{classify, is_unanswered};
 use breaker_aws::lambda::LambdaEsm;
 use breaker_aws::sfn::{HistoryEntry, StateMachineExecutions};
 use breaker_aws::sqs::SqsQueue;
 use breaker_core::message::{AttributeValue, OutgoingMessage};
+use breaker_core::ports::CircuitRecords as _;
 use breaker_core::ports::{AlarmState, Executions, PortError, Queue};
+use breaker_core::record::CircuitRecord;
 use serde_json::Value;
 
 use crate::error::CliError;
-use crate::ports::{Alarms, FlagStore, Mappings, Queues, Recoveries, StackOutputs};
+use crate::ports::{Alarms, FlagStore, Mappings, Queues, Records, Recoveries, StackOutputs};
 use crate::status::{
     AlarmStatus, Execution, MappingStatus, Progress, QueueDepth, find_circuit_state,
 };
@@ -39,6 +42,7 @@ pub struct Aws {
     sqs: aws_sdk_sqs::Client,
     esm: LambdaEsm,
     executions: StateMachineExecutions,
+    dynamodb: aws_sdk_dynamodb::Client,
 }
 
 impl Aws {
@@ -78,6 +82,7 @@ impl Aws {
             sqs: aws_sdk_sqs::Client::new(config),
             esm: LambdaEsm::new(aws_sdk_lambda::Client::new(config)),
             executions: StateMachineExecutions::new(aws_sdk_sfn::Client::new(config)),
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
         }
     }
 
@@ -239,6 +244,15 @@ impl Alarms for Aws {
             state: state.to_owned(),
             reason: d.reason,
         })
+    }
+}
+
+impl Records for Aws {
+    async fn record(&self, table: &str, circuit: &str) -> Result<Option<CircuitRecord>, CliError> {
+        DynamoCircuitRecords::new(self.dynamodb.clone(), table, circuit)
+            .load()
+            .await
+            .map_err(|e| self.err(e))
     }
 }
 

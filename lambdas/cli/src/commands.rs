@@ -10,13 +10,27 @@ use crate::aws::Aws;
 use crate::cli::{Cli, Command};
 use crate::error::CliError;
 use crate::output::{Closed, FlagChanged, Opened, Output, Sent};
-use crate::ports::{Alarms, FlagStore, Mappings, Queues, Recoveries, StackOutputs};
+use crate::ports::{Alarms, FlagStore, Mappings, Queues, Records, Recoveries, StackOutputs};
 use crate::stack::StackResources;
 use crate::status::{AlarmStatus, Recovery, Status, phase};
 
 /// Every port at once.
-pub trait Cloud: StackOutputs + Mappings + Alarms + Recoveries + Queues + FlagStore {}
-impl<T: StackOutputs + Mappings + Alarms + Recoveries + Queues + FlagStore> Cloud for T {}
+pub trait Cloud:
+    StackOutputs + Mappings + Alarms + Recoveries + Queues + FlagStore + Records
+{
+}
+impl<T: StackOutputs + Mappings + Alarms + Recoveries + Queues + FlagStore + Records> Cloud for T {}
+
+/// The circuit record, when the stack names its table.
+async fn circuit_record(
+    r: &StackResources,
+    cloud: &impl Records,
+) -> Result<Option<breaker_core::record::CircuitRecord>, CliError> {
+    match &r.circuit_table_name {
+        Some(table) => cloud.record(table, &r.circuit_name).await,
+        None => Ok(None),
+    }
+}
 
 /// Error name a manual close stops the running recovery with.
 pub const MANUAL_CLOSE_ERROR: &str = "ManualClose";
@@ -52,7 +66,7 @@ pub async fn execute(
 /// `breaker status`.
 pub async fn status<C>(r: &StackResources, cloud: &C, now_ms: u64) -> Result<Status, CliError>
 where
-    C: Mappings + Alarms + Recoveries + Queues + FlagStore,
+    C: Mappings + Alarms + Recoveries + Queues + FlagStore + Records,
 {
     let dlq = async {
         match &r.dlq_url {
@@ -66,13 +80,14 @@ where
             None => Ok(None),
         }
     };
-    let (mapping, alarm, running, queue, dlq, flag) = tokio::join!(
+    let (mapping, alarm, running, queue, dlq, flag, record) = tokio::join!(
         cloud.mapping(&r.esm_uuid),
         cloud.alarm(&r.alarm_name),
         cloud.running(&r.state_machine_arn),
         cloud.depth(&r.queue_url),
         dlq,
         flag,
+        circuit_record(r, cloud),
     );
     let (mapping, running) = (mapping?, running?);
     // An unreadable alarm (a missing permission; moto, which cannot speak CloudWatch's CBOR
@@ -109,6 +124,7 @@ where
         queue: queue?,
         dlq: dlq?,
         flag: flag?,
+        record: record?,
     })
 }
 
@@ -135,11 +151,13 @@ pub async fn open(
 /// triggers"): the running recovery's latest circuit state is read, every running recovery is stopped
 /// with error `ManualClose`, and a new execution starts with
 /// `{"trigger":"manual-close","resume":<state>,"previousExecutionArn":<stopped>}`.
-/// With no recovery running: nothing to do when the mapping is enabled; when it is disabled (a
-/// stuck circuit) the resume state is built from the mapping's current scaling. The `open` handler
+/// With no recovery running: nothing to do when the mapping is enabled and the circuit record has
+/// no unfinished outage; otherwise (a stuck circuit, or a recovery that ended mid-ramp) the resume
+/// state is built from the record's original configuration (from the mapping's current scaling
+/// only when there is no record), never from a ramp level. The `open` handler
 /// answers such an execution with `close`, and the state machine goes straight to re-jitter, ramp
 /// and close.
-pub async fn close<C: Recoveries + Mappings>(
+pub async fn close<C: Recoveries + Mappings + Records>(
     r: &StackResources,
     cloud: &C,
     now_ms: u64,
@@ -148,7 +166,10 @@ pub async fn close<C: Recoveries + Mappings>(
     let name = format!("manual-close-{now_ms}");
     let Some(oldest) = running.first() else {
         let mapping = cloud.mapping(&r.esm_uuid).await?;
-        if mapping.state == "Enabled" {
+        let unfinished = circuit_record(r, cloud)
+            .await?
+            .filter(|rec| rec.original.is_some());
+        if mapping.state == "Enabled" && unfinished.is_none() {
             return Ok(Closed {
                 execution_arn: None,
                 name: None,
@@ -156,10 +177,25 @@ pub async fn close<C: Recoveries + Mappings>(
                 already_closed: true,
             });
         }
-        let saved = SavedScaling {
-            maximum_concurrency: mapping.maximum_concurrency,
+        let state = match &unfinished {
+            Some(rec) => {
+                let original = rec.original.expect("filtered on an original");
+                let mut s = CircuitState::opened(
+                    rec.opened_at_ms.unwrap_or(now_ms),
+                    original.scaling(),
+                    Trigger::Manual,
+                );
+                s.attempt = rec.attempt;
+                s
+            }
+            None => CircuitState::opened(
+                now_ms,
+                SavedScaling {
+                    maximum_concurrency: mapping.maximum_concurrency,
+                },
+                Trigger::Manual,
+            ),
         };
-        let state = CircuitState::opened(now_ms, saved, Trigger::Manual);
         let input = json!({ "trigger": MANUAL_CLOSE, "resume": state });
         let arn = cloud.start(&r.state_machine_arn, &name, &input).await?;
         return Ok(Closed {
@@ -482,6 +518,57 @@ mod tests {
                 }
             ),
             "the open handler takes it as a manual close"
+        );
+    }
+
+    /// Issue 12, defect 2 (CLI side): a recovery ended mid-ramp, leaving the mapping enabled at
+    /// ramp level 2 with nothing running. On main `breaker close` called that "already closed"
+    /// (and with the mapping disabled it saved the current level as the original). Now the
+    /// record's original (50) is what the manual close restores.
+    #[tokio::test]
+    async fn close_after_a_recovery_ended_mid_ramp_restores_the_records_original() {
+        use breaker_core::record::{CircuitRecord, OriginalConfig, Phase};
+        let mut f = fake();
+        f.mapping.as_mut().unwrap().maximum_concurrency = Some(2);
+        f.record = Some(CircuitRecord {
+            revision: 9,
+            owner: Some("arn:dead".into()),
+            phase: Phase::Stuck,
+            original: Some(OriginalConfig {
+                enabled: true,
+                maximum_concurrency: Some(50),
+            }),
+            opened_at_ms: Some(4_000),
+            attempt: 6,
+            ..CircuitRecord::new_closed(1)
+        });
+        let mut outputs = crate::stack::tests::outputs();
+        outputs.insert("CircuitTableName".into(), "orders-circuit".into());
+        let r = StackResources::from_outputs("Example", &outputs).unwrap();
+        let closed = close(&r, &f, 9_000).await.unwrap();
+        assert!(!closed.already_closed);
+        let calls = f.calls();
+        assert!(
+            calls
+                .iter()
+                .any(|c| c.starts_with("record orders-circuit ")),
+            "{calls:?}"
+        );
+        let start = calls
+            .iter()
+            .find_map(|c| c.strip_prefix("start manual-close-9000 "))
+            .unwrap();
+        let input: Value = serde_json::from_str(start).unwrap();
+        assert_eq!(
+            input["resume"]["savedScaling"],
+            json!({"maximumConcurrency": 50})
+        );
+        assert_eq!(
+            (
+                input["resume"]["openedAtMs"].clone(),
+                input["resume"]["attempt"].clone()
+            ),
+            (json!(4_000), json!(6))
         );
     }
 

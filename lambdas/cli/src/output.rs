@@ -139,6 +139,28 @@ impl Output {
                         l
                     }
                 });
+                if let Some(rec) = &s.record {
+                    let mut l = format!(
+                        "  record    {}  owner {}",
+                        rec.phase.as_str(),
+                        rec.owner
+                            .as_deref()
+                            .map_or("none", |o| o.rsplit(':').next().unwrap_or(o))
+                    );
+                    if let Some(o) = rec.original {
+                        let limit = o
+                            .maximum_concurrency
+                            .map_or("unlimited".to_owned(), |n| n.to_string());
+                        l.push_str(&format!("  original max concurrency {limit}"));
+                    }
+                    if rec.retrip_pending() {
+                        l.push_str("  re-trip pending");
+                    }
+                    if !rec.duplicates.is_empty() {
+                        l.push_str(&format!("  {} duplicate(s) seen", rec.duplicates.len()));
+                    }
+                    lines.push(l);
+                }
                 lines.push(format!("  queue     {}", depth(&s.queue)));
                 if let Some(d) = &s.dlq {
                     lines.push(format!("  dlq       {}", depth(d)));
@@ -233,6 +255,7 @@ mod tests {
             },
             dlq: Some(QueueDepth::default()),
             flag: Some("fail".into()),
+            record: None,
         }
     }
 

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
+use breaker_core::record::CircuitRecord;
 use serde_json::Value;
 
 use crate::error::CliError;
@@ -22,6 +23,16 @@ pub trait StackOutputs: Send + Sync {
 pub trait Mappings: Send + Sync {
     /// State and scaling of mapping `uuid`.
     fn mapping(&self, uuid: &str) -> impl Future<Output = Result<MappingStatus, CliError>> + Send;
+}
+
+/// DynamoDB: the durable circuit record the breaker's handlers keep.
+pub trait Records: Send + Sync {
+    /// The record of `circuit` in `table` (a consistent read); `None` if never written.
+    fn record(
+        &self,
+        table: &str,
+        circuit: &str,
+    ) -> impl Future<Output = Result<Option<CircuitRecord>, CliError>> + Send;
 }
 
 /// CloudWatch: the trigger alarm.
@@ -99,6 +110,19 @@ pub mod testing {
         pub failing_sends: Vec<String>,
         pub sent: Mutex<Vec<(String, String)>>,
         pub log: Mutex<Vec<String>>,
+        /// The circuit record, if the table holds one.
+        pub record: Option<CircuitRecord>,
+    }
+
+    impl Records for Fake {
+        async fn record(
+            &self,
+            table: &str,
+            circuit: &str,
+        ) -> Result<Option<CircuitRecord>, CliError> {
+            self.note(format!("record {table} {circuit}"));
+            Ok(self.record.clone())
+        }
     }
 
     impl Fake {

@@ -26,6 +26,8 @@ pub mod keys {
     pub const FLAG_PARAMETER_NAME: &str = "FlagParameterName";
     /// Circuit name.
     pub const CIRCUIT_NAME: &str = "CircuitName";
+    /// The DynamoDB table of the durable circuit record (optional: stacks of older breakers).
+    pub const CIRCUIT_TABLE_NAME: &str = "CircuitTableName";
 }
 
 /// What the commands operate on.
@@ -50,6 +52,8 @@ pub struct StackResources {
     pub state_machine_arn: String,
     /// Failure flag parameter, if the stack has one (the example does).
     pub flag_parameter_name: Option<String>,
+    /// The circuit record's table, when the stack outputs it.
+    pub circuit_table_name: Option<String>,
 }
 
 impl StackResources {
@@ -79,6 +83,7 @@ impl StackResources {
             alarm_name: required(keys::ALARM_NAME)?,
             state_machine_arn: required(keys::STATE_MACHINE_ARN)?,
             flag_parameter_name: optional(keys::FLAG_PARAMETER_NAME),
+            circuit_table_name: optional(keys::CIRCUIT_TABLE_NAME),
         })
     }
 }

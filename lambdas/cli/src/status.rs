@@ -197,6 +197,8 @@ pub struct Status {
     pub dlq: Option<QueueDepth>,
     /// Failure flag value, if the stack has one.
     pub flag: Option<String>,
+    /// The durable circuit record, when the stack names its table and it holds one.
+    pub record: Option<breaker_core::record::CircuitRecord>,
 }
 
 #[cfg(test)]

@@ -46,7 +46,17 @@ pub mod defaults {
     pub const REJITTER_WORKERS: u32 = 4;
     /// `REJITTER_SLICE_SECONDS`.
     pub const REJITTER_SLICE_SECONDS: u64 = 60;
+    /// `HISTORY_EVENT_BUDGET`: well under Step Functions' 25,000 history events per execution
+    /// (see [`crate::history`]).
+    pub const HISTORY_EVENT_BUDGET: u32 = 10_000;
 }
+
+/// The largest `HISTORY_EVENT_BUDGET` accepted: a margin of 5,000 below Step Functions' limit of
+/// 25,000 history events per execution.
+pub const MAX_HISTORY_EVENT_BUDGET: u32 = 20_000;
+/// The smallest `HISTORY_EVENT_BUDGET` accepted (the configuration must also fit one full cycle,
+/// [`crate::history::Budget::min_limit`]).
+pub const MIN_HISTORY_EVENT_BUDGET: u32 = 1_000;
 
 /// Everything a breaker function needs to know about its circuit and policy.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +77,8 @@ pub struct Config {
     pub alarm_name: String,
     /// `EVENT_BUS_NAME`: bus for breaker events (default `default`).
     pub event_bus_name: String,
+    /// `CIRCUIT_TABLE_NAME`: the DynamoDB table holding the durable circuit record.
+    pub circuit_table_name: String,
     /// `BACKOFF_INITIAL_SECONDS` / `BACKOFF_MAX_SECONDS` / `BACKOFF_MULTIPLIER` (30 / 900 / 2).
     pub backoff: Backoff,
     /// `MAX_OPEN_SECONDS`: give up after this long open; `None` = never.
@@ -92,8 +104,9 @@ pub struct Config {
     pub rejitter_workers: u32,
     /// `REJITTER_SLICE_SECONDS`: time budget of one re-jitter invocation (default 60).
     pub rejitter_slice_seconds: u64,
-    /// `LOOP_BUDGET`: backoff/probe iterations per execution before continue-as-new (default 500).
-    pub loop_budget: u32,
+    /// `HISTORY_EVENT_BUDGET`: history events one execution may use before it continues as new
+    /// (default 10,000; see [`crate::history`]).
+    pub history_event_budget: u32,
 }
 
 impl Config {
@@ -147,7 +160,7 @@ impl Config {
                 reason: format!("must be ≥ REJITTER_MIN_SECONDS ({rejitter_min_seconds})"),
             });
         }
-        Ok(Self {
+        let config = Self {
             circuit_name: env.required("CIRCUIT_NAME")?,
             esm_uuid: env.required("ESM_UUID")?,
             queue_url: env.required("QUEUE_URL")?,
@@ -158,6 +171,7 @@ impl Config {
             event_bus_name: env
                 .optional("EVENT_BUS_NAME")
                 .unwrap_or_else(|| "default".into()),
+            circuit_table_name: env.required("CIRCUIT_TABLE_NAME")?,
             backoff,
             max_open_seconds: match env.optional("MAX_OPEN_SECONDS") {
                 None => None,
@@ -211,10 +225,30 @@ impl Config {
                     )
                 },
             )?,
-            loop_budget: env.parsed("LOOP_BUDGET", 500u32, |v| {
-                check((1..=1500).contains(v), "must be 1–1500")
-            })?,
-        })
+            history_event_budget: env.parsed(
+                "HISTORY_EVENT_BUDGET",
+                defaults::HISTORY_EVENT_BUDGET,
+                |v| {
+                    check(
+                        (MIN_HISTORY_EVENT_BUDGET..=MAX_HISTORY_EVENT_BUDGET).contains(v),
+                        "must be 1000–20000 (Step Functions keeps at most 25,000 events per execution)",
+                    )
+                },
+            )?,
+        };
+        let needed = crate::history::Budget::of(&config).min_limit();
+        if config.history_event_budget < needed {
+            return Err(ConfigError::Invalid {
+                name: "HISTORY_EVENT_BUDGET",
+                value: config.history_event_budget.to_string(),
+                reason: format!(
+                    "must hold one full cycle of this configuration (probe, re-jitter, \
+                     RAMP_STEPS={} ramp, relapse): at least {needed}",
+                    config.ramp.steps
+                ),
+            });
+        }
+        Ok(config)
     }
 }
 
@@ -310,6 +344,7 @@ pub(crate) mod tests {
             ),
             ("CONSUMER_FUNCTION_NAME", "orders-consumer".to_owned()),
             ("ALARM_NAME", "orders-errors".to_owned()),
+            ("CIRCUIT_TABLE_NAME", "orders-circuit".to_owned()),
         ])
     }
 
@@ -338,8 +373,12 @@ pub(crate) mod tests {
         assert!(c.rejitter_enabled);
         assert_eq!((c.rejitter_min_seconds, c.rejitter_max_seconds), (0, 300));
         assert_eq!(
-            (c.rejitter_workers, c.rejitter_slice_seconds, c.loop_budget),
-            (4, 60, 500)
+            (
+                c.rejitter_workers,
+                c.rejitter_slice_seconds,
+                c.history_event_budget
+            ),
+            (4, 60, 10_000)
         );
     }
 
@@ -363,7 +402,7 @@ pub(crate) mod tests {
             ("REJITTER_MAX_SECONDS", "900"),
             ("REJITTER_WORKERS", "8"),
             ("REJITTER_SLICE_SECONDS", "30"),
-            ("LOOP_BUDGET", "100"),
+            ("HISTORY_EVENT_BUDGET", "5000"),
         ] {
             env.insert(k, v.to_owned());
         }
@@ -385,8 +424,12 @@ pub(crate) mod tests {
         assert!(!c.rejitter_enabled);
         assert_eq!((c.rejitter_min_seconds, c.rejitter_max_seconds), (10, 900));
         assert_eq!(
-            (c.rejitter_workers, c.rejitter_slice_seconds, c.loop_budget),
-            (8, 30, 100)
+            (
+                c.rejitter_workers,
+                c.rejitter_slice_seconds,
+                c.history_event_budget
+            ),
+            (8, 30, 5_000)
         );
     }
 
@@ -399,6 +442,7 @@ pub(crate) mod tests {
             "QUEUE_ARN",
             "CONSUMER_FUNCTION_NAME",
             "ALARM_NAME",
+            "CIRCUIT_TABLE_NAME",
         ] {
             let mut env = minimal_env();
             env.remove(name);
@@ -422,7 +466,8 @@ pub(crate) mod tests {
             ("PROBE_VISIBILITY_SECONDS", "43201"),
             ("RELAPSE_ERROR_RATE_PERCENT", "0"),
             ("MAX_OPEN_SECONDS", "-1"),
-            ("LOOP_BUDGET", "0"),
+            ("HISTORY_EVENT_BUDGET", "999"),
+            ("HISTORY_EVENT_BUDGET", "20001"),
             ("QUEUE_ARN", "orders"),
         ] {
             let mut env = minimal_env();
@@ -432,6 +477,21 @@ pub(crate) mod tests {
                 other => panic!("{name}={value}: expected Invalid, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn history_budget_must_hold_one_full_cycle_of_the_configuration() {
+        let mut env = minimal_env();
+        env.insert("RAMP_STEPS", "100".into());
+        env.insert("HISTORY_EVENT_BUDGET", "5000".into());
+        let err = load(&env).unwrap_err();
+        assert!(
+            err.to_string().contains("HISTORY_EVENT_BUDGET")
+                && err.to_string().contains("RAMP_STEPS=100"),
+            "{err}"
+        );
+        env.insert("RAMP_STEPS", "3".into());
+        assert_eq!(load(&env).unwrap().history_event_budget, 5_000);
     }
 
     #[test]

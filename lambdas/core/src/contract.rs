@@ -140,6 +140,14 @@ pub struct CircuitState {
     /// executions started before this field existed still parse.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refreshed_at_ms: Option<u64>,
+    /// Upper bound of the history events this execution has used (`crate::history`); set by
+    /// `open`, charged by the loop's handlers, absent (0) in documents from before it existed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub history_events: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl CircuitState {
@@ -154,6 +162,7 @@ impl CircuitState {
             saved_scaling,
             trigger,
             refreshed_at_ms: None,
+            history_events: crate::history::OPENED,
         }
     }
 
@@ -169,6 +178,16 @@ impl CircuitState {
 pub struct StateInput {
     /// The circuit state.
     pub state: CircuitState,
+}
+
+/// Input of the handlers that act as the circuit's owner and only take the state (`close`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OwnedStateInput {
+    /// The circuit state.
+    pub state: CircuitState,
+    /// `$$.Execution.Id`: the execution acting, checked against the circuit record's owner.
+    pub execution_arn: String,
 }
 
 /// Input of `open`.
@@ -188,6 +207,9 @@ pub enum OpenRequest {
     Alarm {
         /// `detail.alarmName`.
         alarm_name: String,
+        /// When the alarm changed state (`detail.state.timestamp`, else the event's `time`), epoch
+        /// ms; `None` if the event carries neither as an RFC 3339 UTC time.
+        changed_at_ms: Option<u64>,
     },
     /// A manual trigger.
     Manual,
@@ -289,8 +311,12 @@ impl OpenInput {
             let alarm_name = str_at("/detail/alarmName")
                 .filter(|s| !s.is_empty())
                 .ok_or_else(|| InputError::new("input.detail.alarmName", "missing alarm name"))?;
+            let changed_at_ms = ["/detail/state/timestamp", "/time"]
+                .into_iter()
+                .find_map(|p| str_at(p).and_then(crate::record::parse_utc_ms));
             return Ok(OpenRequest::Alarm {
                 alarm_name: alarm_name.to_owned(),
+                changed_at_ms,
             });
         }
         Err(InputError::new(
@@ -306,6 +332,8 @@ impl OpenInput {
 pub struct RampInput {
     /// The circuit state.
     pub state: CircuitState,
+    /// `$$.Execution.Id`: the execution acting, checked against the circuit record's owner.
+    pub execution_arn: String,
     /// 0 on entry, then the `step` the previous call returned.
     pub step: u32,
 }
@@ -330,6 +358,8 @@ pub struct StuckInput {
     pub error: Option<CaughtError>,
     /// Why the given state or error could not be read, if they could not.
     pub input_problem: Option<String>,
+    /// `$$.Execution.Id` of the failing execution, if given as a string.
+    pub execution_arn: Option<String>,
 }
 
 impl StuckInput {
@@ -366,6 +396,10 @@ impl StuckInput {
             state,
             error,
             input_problem: (!problems.is_empty()).then(|| problems.join("; ")),
+            execution_arn: value
+                .get("executionArn")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         }
     }
 }
@@ -464,6 +498,11 @@ pub struct RejitterInput {
     /// disabled), whether or not re-jitter is enabled. Absent: false.
     #[serde(default)]
     pub keep_alive: bool,
+    /// Slices this worker may still run, this one included (the plan's `slicesPerWorker`, then
+    /// the previous slice's `slicesLeft`); absent: no limit (a definition from before the
+    /// history budget).
+    #[serde(default)]
+    pub slices_left: Option<u32>,
 }
 
 /// Input of `rejitter-plan`: the state, and whether this plans a keep-alive pass (which runs
@@ -490,7 +529,10 @@ pub struct RejitterPlanOutput {
     pub workers: Vec<u32>,
     /// Only messages sent before this instant (epoch ms) are re-jittered; copies are newer.
     pub cutoff_ms: u64,
-    /// The state, unchanged.
+    /// Slices each worker may run within this execution's history budget (`crate::history`).
+    #[serde(default)]
+    pub slices_per_worker: u32,
+    /// The state, charged with the plan and the whole re-jitter pass.
     pub state: CircuitState,
 }
 
@@ -506,8 +548,13 @@ pub struct RejitterOutput {
     pub failed: u64,
     /// `ApproximateNumberOfMessages` after the slice (includes messages not to re-jitter).
     pub remaining_estimate: u64,
-    /// True when the visible backlog of messages to re-jitter is drained.
+    /// True when the visible backlog of messages to re-jitter is drained, or when this worker
+    /// has used the slices it was given (`slicesLeft` 0; the rest stays in the queue, unspread).
     pub done: bool,
+    /// Slices this worker may still run (the input's `slicesLeft` minus this one); absent when
+    /// the input set no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slices_left: Option<u32>,
 }
 
 /// `ramp`'s decision.
@@ -546,10 +593,26 @@ pub struct RampOutput {
 pub struct CloseOutput {
     /// Always 1.
     pub version: Version,
-    /// Always true.
+    /// `closed`: the circuit is closed and the record released; `reopen`: a re-trip arrived
+    /// while the circuit was half-open, so the mapping was disabled again (go to backoff).
+    pub action: CloseAction,
+    /// True when closed.
     pub closed: bool,
     /// How long the circuit was open.
     pub open_seconds: u64,
+    /// The state to back off with, on `reopen` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<CircuitState>,
+}
+
+/// `close`'s outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CloseAction {
+    /// Closed; the record is released.
+    Closed,
+    /// Re-tripped while half-open: opened again, keep recovering.
+    Reopen,
 }
 
 /// Output of `stuck`.
@@ -582,6 +645,17 @@ mod tests {
         let s: CircuitState = parse(state_json()).unwrap();
         assert_eq!(s.saved_scaling.maximum_concurrency, Some(50));
         assert_eq!(serde_json::to_value(&s).unwrap(), state_json());
+    }
+
+    #[test]
+    fn history_events_are_optional_so_documents_from_before_still_parse() {
+        let s: CircuitState = parse(state_json()).unwrap();
+        assert_eq!(s.history_events, 0);
+        let mut j = state_json();
+        j["historyEvents"] = json!(1_234);
+        let s: CircuitState = parse(j.clone()).unwrap();
+        assert_eq!(s.history_events, 1_234);
+        assert_eq!(serde_json::to_value(&s).unwrap(), j);
     }
 
     #[test]
@@ -637,8 +711,12 @@ mod tests {
                 worker: 2,
                 cutoff_ms: 1_763_900_000_000,
                 keep_alive: false,
+                slices_left: None,
             }
         );
+        let capped: RejitterInput =
+            parse(json!({ "worker": 2, "cutoffMs": 5, "slicesLeft": 3 })).unwrap();
+        assert_eq!(capped.slices_left, Some(3));
         let field = |v: Value| parse::<RejitterInput>(v).unwrap_err().field;
         assert_eq!(field(json!({ "worker": 0 })), "cutoffMs");
         assert_eq!(field(json!({ "cutoffMs": 5 })), "worker");
@@ -683,11 +761,12 @@ mod tests {
             backlog: 45_000,
             workers: vec![0, 1, 2],
             cutoff_ms: 1_763_900_000_000,
+            slices_per_worker: 4,
             state,
         };
         assert_eq!(
             serde_json::to_value(&plan).unwrap(),
-            json!({ "version": 1, "backlog": 45_000, "workers": [0, 1, 2], "cutoffMs": 1_763_900_000_000u64, "state": state_json() })
+            json!({ "version": 1, "backlog": 45_000, "workers": [0, 1, 2], "cutoffMs": 1_763_900_000_000u64, "slicesPerWorker": 4, "state": state_json() })
         );
         let slice = RejitterOutput {
             version: Version,
@@ -695,10 +774,11 @@ mod tests {
             failed: 1,
             remaining_estimate: 3,
             done: false,
+            slices_left: Some(2),
         };
         assert_eq!(
             serde_json::to_value(&slice).unwrap(),
-            json!({ "version": 1, "moved": 10, "failed": 1, "remainingEstimate": 3, "done": false })
+            json!({ "version": 1, "moved": 10, "failed": 1, "remainingEstimate": 3, "done": false, "slicesLeft": 2 })
         );
     }
 
@@ -708,15 +788,29 @@ mod tests {
             execution_arn: "arn".into(),
             input: json!({
                 "source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change",
-                "detail": { "alarmName": "orders-errors", "state": { "value": "ALARM" } }
+                "time": "2026-11-30T12:00:00Z",
+                "detail": { "alarmName": "orders-errors", "state": { "value": "ALARM", "timestamp": "2026-11-30T11:59:59.250+0000" } }
             }),
         };
         assert_eq!(
             alarm.request().unwrap(),
             OpenRequest::Alarm {
-                alarm_name: "orders-errors".into()
+                alarm_name: "orders-errors".into(),
+                changed_at_ms: Some(1_796_039_999_250),
             }
         );
+        let mut only_time = alarm.clone();
+        only_time.input["detail"]["state"]
+            .as_object_mut()
+            .unwrap()
+            .remove("timestamp");
+        assert!(matches!(
+            only_time.request().unwrap(),
+            OpenRequest::Alarm {
+                changed_at_ms: Some(1_796_040_000_000),
+                ..
+            }
+        ));
         let manual = OpenInput {
             execution_arn: "arn".into(),
             input: json!({ "trigger": "manual" }),

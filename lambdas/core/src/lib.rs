@@ -6,12 +6,18 @@
 //! - [`ports`]: the small capability traits the handlers are generic over; the `breaker-aws`
 //!   crate implements them with the AWS SDK, tests implement them in memory.
 //! - [`backoff`]: exponential backoff with full jitter, capped.
+//! - [`history`]: the per-execution history-event budget and the table of what each workflow
+//!   path costs.
+//! - [`mapping`]: checking that the configured event-source mapping is the consumer's (function
+//!   and queue) before the breaker touches it.
 //! - [`policy`]: backoff step (wait / stuck / continue-as-new), single flight, ramp relapse.
 //! - [`probe`]: judging a probe and what happens to each probed message.
 //! - [`sqs_event`]: the faithful SQS event a probe invokes the consumer with.
 //! - [`events`]: the breaker's EventBridge events.
 //! - [`keepalive`]: when the open circuit re-sends the queue so no message expires.
 //! - [`ramp`]: the half-open concurrency schedule.
+//! - [`record`]: the durable circuit record (owner, phase, original configuration, pending
+//!   re-trip) and the pure decisions on it.
 //! - [`rejitter`]: re-jitter planning: delay window, copy recognition (`cutoffMs`), batch
 //!   splitting by count and size, worker sizing.
 //!
@@ -21,11 +27,14 @@ pub mod backoff;
 pub mod config;
 pub mod contract;
 pub mod events;
+pub mod history;
 pub mod keepalive;
+pub mod mapping;
 pub mod message;
 pub mod policy;
 pub mod ports;
 pub mod probe;
 pub mod ramp;
+pub mod record;
 pub mod rejitter;
 pub mod sqs_event;

@@ -4,6 +4,7 @@
 
 use crate::config::Config;
 use crate::contract::CircuitState;
+use crate::history;
 use crate::keepalive::{self, KeepAliveStep};
 use crate::ports::{ConsumerStats, RunningExecution};
 
@@ -14,7 +15,8 @@ pub enum BackoffDecision {
     Wait(u64),
     /// The circuit has been open for `MAX_OPEN_SECONDS`: stay open, announce it, stop.
     Stuck,
-    /// This execution used its loop budget: continue as a new execution.
+    /// One more cycle could take this execution past its history-event budget: continue as a
+    /// new execution.
     Continue,
     /// A keep-alive pass is due ([`with_keep_alive`]): copy the queue, then decide again.
     KeepAlive,
@@ -22,6 +24,9 @@ pub enum BackoffDecision {
 
 /// Decide the backoff step for `state` at `now_ms`. Stuck wins over continue; a wait never
 /// overshoots the max open duration by more than a second (so the last probe happens in time).
+/// Every loop passes through here (unhealthy probe, `ProbeFailed`, ramp relapse), so this is
+/// where an execution continues as new: when the events it has used plus the worst case of one
+/// more full cycle ([`history::Budget::cycle_reserve`]) would exceed `HISTORY_EVENT_BUDGET`.
 pub fn backoff_decision<R: rand::Rng + ?Sized>(
     state: &CircuitState,
     config: &Config,
@@ -34,7 +39,8 @@ pub fn backoff_decision<R: rand::Rng + ?Sized>(
     {
         return BackoffDecision::Stuck;
     }
-    if state.iteration >= config.loop_budget {
+    let budget = history::Budget::of(config);
+    if budget.used(state).saturating_add(budget.cycle_reserve()) > budget.limit {
         return BackoffDecision::Continue;
     }
     let mut wait = config.backoff.next_wait(state.attempt, rng);
@@ -184,20 +190,25 @@ mod tests {
     }
 
     #[test]
-    fn backoff_continues_as_new_when_the_loop_budget_is_spent() {
-        let c = config(&[("LOOP_BUDGET", "10")]);
+    fn backoff_continues_as_new_before_one_more_cycle_could_pass_the_history_budget() {
+        let c = config(&[("HISTORY_EVENT_BUDGET", "5000")]);
+        let last_fit = 5_000 - history::Budget::of(&c).cycle_reserve();
         let mut rng = StdRng::seed_from_u64(3);
+        let mut s = state(0, 50, 10);
+        s.history_events = last_fit + 1;
         assert_eq!(
-            backoff_decision(&state(0, 50, 10), &c, 1, &mut rng),
+            backoff_decision(&s, &c, 1, &mut rng),
             BackoffDecision::Continue
         );
+        s.history_events = last_fit;
         assert!(matches!(
-            backoff_decision(&state(0, 50, 9), &c, 1, &mut rng),
+            backoff_decision(&s, &c, 1, &mut rng),
             BackoffDecision::Wait(_)
         ));
-        let stuck_too = config(&[("LOOP_BUDGET", "10"), ("MAX_OPEN_SECONDS", "1")]);
+        s.history_events = last_fit + 1;
+        let stuck_too = config(&[("HISTORY_EVENT_BUDGET", "5000"), ("MAX_OPEN_SECONDS", "1")]);
         assert_eq!(
-            backoff_decision(&state(0, 50, 10), &stuck_too, 5_000, &mut rng),
+            backoff_decision(&s, &stuck_too, 5_000, &mut rng),
             BackoffDecision::Stuck
         );
     }
@@ -269,8 +280,9 @@ mod tests {
     #[test]
     fn keep_alive_leaves_stuck_continue_and_unknown_retention_alone() {
         let mut rng = StdRng::seed_from_u64(3);
-        let s = state(0, 3, 10);
-        let budget = config(&[("LOOP_BUDGET", "10")]);
+        let mut s = state(0, 3, 10);
+        let budget = config(&[]);
+        s.history_events = budget.history_event_budget;
         let late = 10 * 86_400_000;
         assert_eq!(
             with_keep_alive(
@@ -296,6 +308,18 @@ mod tests {
             with_keep_alive(BackoffDecision::Wait(900), &s, None, late),
             BackoffDecision::Wait(900)
         );
+    }
+
+    #[test]
+    fn turns_alone_no_longer_end_an_execution() {
+        let c = config(&[]);
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut s = state(0, 5_000, 5_000);
+        s.history_events = history::OPENED;
+        assert!(matches!(
+            backoff_decision(&s, &c, 1, &mut rng),
+            BackoffDecision::Wait(_)
+        ));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::events::BreakerEvent;
 use crate::message::{BatchOutcome, OutgoingMessage, QueueInfo, ReceivedMessage};
+use crate::record::CircuitRecord;
 
 /// How a failed call should be treated by the caller and, through the handler's error type, by
 /// Step Functions `Retry`/`Catch`.
@@ -146,6 +147,13 @@ pub struct EsmSnapshot {
     pub state: EsmState,
     /// `ScalingConfig.MaximumConcurrency`; `None` when there is no limit.
     pub maximum_concurrency: Option<u32>,
+    /// `FunctionArn`: the function the mapping invokes (a full ARN, with a qualifier when the
+    /// mapping is on an alias or version); `None` when the service did not report it.
+    #[serde(default)]
+    pub function_arn: Option<String>,
+    /// `EventSourceArn`: the queue the mapping reads; `None` when the service did not report it.
+    #[serde(default)]
+    pub event_source_arn: Option<String>,
 }
 
 /// The consumer's event-source mapping (Lambda `GetEventSourceMapping` /
@@ -254,6 +262,24 @@ pub trait Executions: Send + Sync {
         &self,
         state_machine_arn: &str,
     ) -> impl Future<Output = Result<Vec<RunningExecution>, PortError>> + Send;
+
+    /// Whether `execution_arn` is RUNNING now (`DescribeExecution`, strongly consistent); an
+    /// execution that does not exist is not running.
+    fn is_running(
+        &self,
+        execution_arn: &str,
+    ) -> impl Future<Output = Result<bool, PortError>> + Send;
+}
+
+/// The durable circuit record (one DynamoDB item per circuit), written only by compare-and-swap.
+pub trait CircuitRecords: Send + Sync {
+    /// The record as stored now (a strongly consistent read); `None` if never written.
+    fn load(&self) -> impl Future<Output = Result<Option<CircuitRecord>, PortError>> + Send;
+
+    /// Store `record` with `revision + 1` if the stored revision is still `record.revision`
+    /// (revision 0: only if nothing is stored). `Ok(false)`: another writer came first; reload and
+    /// decide again.
+    fn save(&self, record: &CircuitRecord) -> impl Future<Output = Result<bool, PortError>> + Send;
 }
 
 /// Wall-clock time, injectable for tests.

@@ -103,6 +103,7 @@ fn cold_start(bin: &str) -> (Duration, Duration) {
         .env("QUEUE_ARN", "arn:aws:sqs:us-east-1:123456789012:orders")
         .env("CONSUMER_FUNCTION_NAME", "orders-consumer")
         .env("ALARM_NAME", "orders-errors")
+        .env("CIRCUIT_TABLE_NAME", "orders-circuit")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

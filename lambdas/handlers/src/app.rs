@@ -4,7 +4,8 @@ use std::str::FromStr;
 
 use breaker_core::config::Config;
 use breaker_core::ports::{
-    Alarms, Clock, Consumer, EventSourceMappings, Events, Executions, Metrics, Queue,
+    Alarms, CircuitRecords, Clock, Consumer, EventSourceMappings, Events, Executions, Metrics,
+    Queue,
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -37,18 +38,32 @@ pub enum HandlerName {
 }
 
 impl HandlerName {
+    /// Every handler with its name in `_HANDLER`: the one table that dispatch and the
+    /// unknown-handler error read. `lambdas/handlers/handlers.json` lists the same names for the
+    /// construct's tests; a test on each side fails when they drift.
+    pub const ALL: [(Self, &'static str); 8] = [
+        (Self::Open, "open"),
+        (Self::Backoff, "backoff"),
+        (Self::Probe, "probe"),
+        (Self::RejitterPlan, "rejitter-plan"),
+        (Self::Rejitter, "rejitter"),
+        (Self::Ramp, "ramp"),
+        (Self::Close, "close"),
+        (Self::Stuck, "stuck"),
+    ];
+
     /// The name as it appears in `_HANDLER`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Open => "open",
-            Self::Backoff => "backoff",
-            Self::Probe => "probe",
-            Self::RejitterPlan => "rejitter-plan",
-            Self::Rejitter => "rejitter",
-            Self::Ramp => "ramp",
-            Self::Close => "close",
-            Self::Stuck => "stuck",
-        }
+        Self::ALL
+            .iter()
+            .find(|(h, _)| *h == self)
+            .map(|(_, n)| *n)
+            .expect("every handler is in HandlerName::ALL")
+    }
+
+    /// The names, comma-separated (for error messages).
+    pub fn names() -> String {
+        Self::ALL.map(|(_, n)| n).join(", ")
     }
 }
 
@@ -56,23 +71,18 @@ impl FromStr for HandlerName {
     type Err = HandlerError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s.trim() {
-            "open" => Self::Open,
-            "backoff" => Self::Backoff,
-            "probe" => Self::Probe,
-            "rejitter-plan" => Self::RejitterPlan,
-            "rejitter" => Self::Rejitter,
-            "ramp" => Self::Ramp,
-            "close" => Self::Close,
-            "stuck" => Self::Stuck,
-            other => return Err(HandlerError::UnknownHandler(other.to_owned())),
-        })
+        let name = s.trim();
+        Self::ALL
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(h, _)| *h)
+            .ok_or_else(|| HandlerError::UnknownHandler(name.to_owned()))
     }
 }
 
 /// The ports every handler may use, and the configuration.
 #[derive(Debug, Clone)]
-pub struct App<E, K, Q, A, M, V, X, C> {
+pub struct App<E, K, Q, A, M, V, X, R, C> {
     /// The configuration.
     pub config: Config,
     /// The consumer's event-source mapping.
@@ -89,13 +99,15 @@ pub struct App<E, K, Q, A, M, V, X, C> {
     pub events: V,
     /// The state machine's executions.
     pub executions: X,
+    /// The durable circuit record.
+    pub records: R,
     /// The clock.
     pub clock: C,
     /// Retry and wait bounds for mapping updates.
     pub esm_policy: EsmPolicy,
 }
 
-impl<E, K, Q, A, M, V, X, C> App<E, K, Q, A, M, V, X, C>
+impl<E, K, Q, A, M, V, X, R, C> App<E, K, Q, A, M, V, X, R, C>
 where
     E: EventSourceMappings,
     K: Consumer,
@@ -104,6 +116,7 @@ where
     M: Metrics,
     V: Events,
     X: Executions,
+    R: CircuitRecords,
     C: Clock,
 {
     /// Run handler `name` on `payload` and return its output document.
@@ -117,6 +130,7 @@ where
                     c,
                     &self.esm,
                     &self.executions,
+                    &self.records,
                     &self.events,
                     &self.clock,
                     p,
@@ -154,6 +168,7 @@ where
                     c,
                     &self.esm,
                     &self.metrics,
+                    &self.records,
                     &self.events,
                     &self.clock,
                     p,
@@ -166,6 +181,7 @@ where
                     c,
                     &self.esm,
                     &self.alarms,
+                    &self.records,
                     &self.events,
                     &self.clock,
                     p,
@@ -173,7 +189,15 @@ where
                 .await?,
             ),
             HandlerName::Stuck => to_value(
-                crate::stuck::stuck(payload, c, &self.esm, &self.events, &self.clock).await?,
+                crate::stuck::stuck(
+                    payload,
+                    c,
+                    &self.esm,
+                    &self.records,
+                    &self.events,
+                    &self.clock,
+                )
+                .await?,
             ),
             HandlerName::RejitterPlan => {
                 let settings = RejitterSettings::from_config(c)?;
@@ -202,8 +226,8 @@ mod tests {
 
     use super::*;
     use crate::testing::{
-        FakeAlarms, FakeConsumer, FakeEsm, FakeEvents, FakeExecutions, FakeMetrics, FixedClock,
-        config, state_json,
+        FakeAlarms, FakeConsumer, FakeEsm, FakeEvents, FakeExecutions, FakeMetrics, FakeRecords,
+        FixedClock, config, state_json,
     };
 
     type TestApp = App<
@@ -214,6 +238,7 @@ mod tests {
         FakeMetrics,
         FakeEvents,
         FakeExecutions,
+        FakeRecords,
         FixedClock,
     >;
 
@@ -227,28 +252,35 @@ mod tests {
             metrics: FakeMetrics::steady(0.0, 0.0),
             events: FakeEvents::default(),
             executions: FakeExecutions::default(),
+            records: FakeRecords::default(),
             clock: FixedClock::at(2_000),
             esm_policy: EsmPolicy::default(),
         }
     }
 
     #[test]
-    fn handler_names_round_trip_and_unknown_names_are_refused() {
-        for name in [
-            "open",
-            "backoff",
-            "probe",
-            "rejitter-plan",
-            "rejitter",
-            "ramp",
-            "close",
-            "stuck",
-        ] {
+    fn handler_names_round_trip_and_match_the_table_the_construct_is_tested_against() {
+        let table: Vec<String> = serde_json::from_str(include_str!("../handlers.json")).unwrap();
+        let ours: Vec<&str> = HandlerName::ALL.iter().map(|(_, n)| *n).collect();
+        assert_eq!(
+            table, ours,
+            "lambdas/handlers/handlers.json and HandlerName::ALL drifted"
+        );
+        for name in ours {
             assert_eq!(name.parse::<HandlerName>().unwrap().as_str(), name);
         }
+    }
+
+    #[test]
+    fn unknown_handler_names_are_refused_naming_the_known_ones() {
         let err = "bootstrap.handler".parse::<HandlerName>().unwrap_err();
         assert_eq!(err.error_type(), "NonRetryable");
         assert!(err.to_string().contains("bootstrap.handler"), "{err}");
+        assert!(
+            err.to_string()
+                .ends_with("open, backoff, probe, rejitter-plan, rejitter, ramp, close, stuck"),
+            "{err}"
+        );
     }
 
     #[tokio::test]

@@ -1,12 +1,15 @@
 //! `backoff`: the wait before the next probe (exponential, full jitter, capped), or `stuck`
-//! after `MAX_OPEN_SECONDS` (announcing `Circuit Stuck Open`), or `continue` when this
-//! execution's loop budget is spent, or `keepalive` when queued messages must be re-sent before
-//! their retention runs out (`breaker_core::keepalive`; announces `Messages Kept Alive`, or
-//! `Messages At Risk` on a FIFO queue, which is not copied).
+//! after `MAX_OPEN_SECONDS` (announcing `Circuit Stuck Open`), or `continue` when one more cycle
+//! could take this execution past its history-event budget, or `keepalive` when queued messages
+//! must be re-sent before their retention runs out (`breaker_core::keepalive`; announces
+//! `Messages Kept Alive`, or `Messages At Risk` on a FIFO queue, which is not copied). Each answer
+//! charges the state with the worst case of the path it sends the workflow on
+//! (`breaker_core::history`); `wait` pays for the probe too.
 
 use breaker_core::config::Config;
 use breaker_core::contract::{BackoffAction, BackoffOutput, StateInput, Version, parse};
 use breaker_core::events::{BreakerEvent, DetailType};
+use breaker_core::history::{self, COSTS};
 use breaker_core::keepalive;
 use breaker_core::policy::{BackoffDecision, backoff_decision, with_keep_alive};
 use breaker_core::ports::{Clock, Events, Queue};
@@ -37,19 +40,24 @@ where
     let decision = keep_alive(decision, &mut state, config, queue, events, now).await?;
     let (action, wait_seconds) = match decision {
         BackoffDecision::Wait(seconds) => {
+            // Charge first: a state from before the count is charged by its past turns.
+            history::Budget::of(config).charge(&mut state, COSTS.backoff_wait);
             state.iteration += 1;
-            info!(esm = %config.esm_uuid, attempt = state.attempt, iteration = state.iteration, wait_seconds = seconds, "backing off");
+            info!(esm = %config.esm_uuid, attempt = state.attempt, iteration = state.iteration, history_events = state.history_events, wait_seconds = seconds, "backing off");
             (BackoffAction::Wait, seconds)
         }
         BackoffDecision::KeepAlive => {
+            history::Budget::of(config).charge(&mut state, COSTS.backoff_keep_alive);
             state.iteration += 1;
             (BackoffAction::KeepAlive, 0)
         }
         BackoffDecision::Continue => {
-            info!(esm = %config.esm_uuid, iteration = state.iteration, generation = state.generation, "loop budget spent; continuing as new execution");
+            history::Budget::of(config).charge(&mut state, COSTS.backoff_continue);
+            info!(esm = %config.esm_uuid, iteration = state.iteration, generation = state.generation, history_events = state.history_events, budget = config.history_event_budget, "history budget nearly spent; continuing as new execution");
             (BackoffAction::Continue, 0)
         }
         BackoffDecision::Stuck => {
+            history::Budget::of(config).charge(&mut state, COSTS.backoff_stuck);
             let event = BreakerEvent::for_state(DetailType::StuckOpen, config, &state, now)
                 .with("reason", "max open duration reached")
                 .with("maxOpenSeconds", config.max_open_seconds)
@@ -279,6 +287,13 @@ mod tests {
             );
             assert_eq!(out.state.iteration, 8);
             assert_eq!(out.state.attempt, attempt);
+            assert_eq!(
+                out.state.history_events,
+                history::OPENED
+                    + 7 * history::Budget::of(&config(&[])).cycle_reserve()
+                    + COSTS.backoff_wait,
+                "a state from before the count is charged a full cycle per past turn"
+            );
         }
         assert!(events.events().is_empty());
     }
@@ -324,21 +339,31 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn backoff_continues_as_new_when_the_loop_budget_is_spent() {
+    async fn backoff_continues_as_new_before_the_history_budget_could_be_passed() {
         let events = FakeEvents::default();
-        let out = run(
-            json!({ "state": state_json(0, 600, 500, None) }),
-            &[],
-            10_000,
-            &events,
-        )
-        .await
-        .unwrap();
+        let reserve = history::Budget::of(&config(&[])).cycle_reserve();
+        let mut state = state_json(0, 600, 500, None);
+        state["historyEvents"] = json!(10_000 - reserve);
+        let out = run(json!({ "state": state.clone() }), &[], 10_000, &events)
+            .await
+            .unwrap();
+        assert_eq!(out.action, BackoffAction::Wait, "one more cycle still fits");
+        assert_eq!(
+            out.state.history_events,
+            10_000 - reserve + COSTS.backoff_wait
+        );
+
+        state["historyEvents"] = json!(10_000 - reserve + 1);
+        let out = run(json!({ "state": state }), &[], 10_000, &events)
+            .await
+            .unwrap();
         assert_eq!((out.action, out.wait_seconds), (BackoffAction::Continue, 0));
         assert_eq!(
-            out.state.iteration, 500,
-            "the next execution's open resets it"
+            (out.state.iteration, out.state.history_events),
+            (500, 10_000 - reserve + 1 + COSTS.backoff_continue),
+            "the next execution's open resets both"
         );
+        assert!(out.state.history_events <= 10_000);
         assert!(events.events().is_empty());
     }
 

@@ -1,23 +1,33 @@
-//! `close`: restore the original scaling exactly (no limit stays no limit), make sure the
-//! mapping is enabled, reset the trigger alarm to OK so a renewed failure fires again, and
-//! announce `Circuit Closed`.
+//! `close`: as the circuit's owner, restore the mapping's configuration from before the outage
+//! exactly (from the durable record; no limit stays no limit), make sure it is enabled, reset the
+//! trigger alarm to OK so a renewed failure fires again, then let go of the record and announce
+//! `Circuit Closed`. A trip that reached the record while the circuit was half-open (a re-trip
+//! that found this execution still owning it) is honoured instead: the mapping is disabled again,
+//! `Circuit Opened` says why, and the answer is `reopen` (back to backoff). Letting go is a
+//! conditional write, so a trip that lands between the alarm reset and the release is seen.
 
 use breaker_core::config::Config;
-use breaker_core::contract::{CloseOutput, StateInput, Version, parse};
+use breaker_core::contract::{
+    CircuitState, CloseAction, CloseOutput, OwnedStateInput, Version, parse,
+};
 use breaker_core::events::{BreakerEvent, DetailType};
-use breaker_core::ports::{Alarms, Clock, EventSourceMappings, Events};
+use breaker_core::ports::{Alarms, CircuitRecords, Clock, EventSourceMappings, Events};
+use breaker_core::record::{CircuitRecord, MAX_CONFLICTS, OriginalConfig, opened, released};
 use serde_json::Value;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::error::HandlerError;
-use crate::esm::{EsmPolicy, retry_in_use};
+use crate::esm::{EsmPolicy, disable_and_wait, retry_in_use};
+use crate::record::update_owned;
 
 /// Handle `close` (see `CONTRACT.md`).
-pub async fn close<E, A, V, C>(
+#[allow(clippy::too_many_arguments)]
+pub async fn close<E, A, R, V, C>(
     input: Value,
     config: &Config,
     esm: &E,
     alarms: &A,
+    records: &R,
     events: &V,
     clock: &C,
     policy: &EsmPolicy,
@@ -25,11 +35,29 @@ pub async fn close<E, A, V, C>(
 where
     E: EventSourceMappings,
     A: Alarms,
+    R: CircuitRecords,
     V: Events,
     C: Clock,
 {
-    let StateInput { state } = parse(input)?;
-    let restore = state.saved_scaling.maximum_concurrency;
+    let OwnedStateInput {
+        state,
+        execution_arn: me,
+    } = parse(input)?;
+    let record = owned(records.load().await?, &me)?;
+    let original = record.original.unwrap_or_else(|| {
+        warn!(esm = %config.esm_uuid, "the circuit record has no original configuration; restoring the state's");
+        OriginalConfig {
+            enabled: true,
+            maximum_concurrency: state.saved_scaling.maximum_concurrency,
+        }
+    });
+    if record.retrip_pending() {
+        return reopen(
+            config, esm, records, events, clock, policy, &me, state, original,
+        )
+        .await;
+    }
+    let restore = original.maximum_concurrency;
     let after = retry_in_use(policy, "restore", || esm.enable(&config.esm_uuid, restore)).await?;
     alarms
         .set_ok(&format!(
@@ -37,6 +65,25 @@ where
             config.circuit_name
         ))
         .await?;
+    // Let go, unless a re-trip reached the record meanwhile (then the write conflicts, and the
+    // re-read shows it).
+    let mut released_ok = false;
+    for _ in 0..MAX_CONFLICTS {
+        let current = owned(records.load().await?, &me)?;
+        if current.retrip_pending() {
+            return reopen(
+                config, esm, records, events, clock, policy, &me, state, original,
+            )
+            .await;
+        }
+        if records.save(&released(&current, clock.now_ms())).await? {
+            released_ok = true;
+            break;
+        }
+    }
+    if !released_ok {
+        return Err(HandlerError::RecordContended(MAX_CONFLICTS));
+    }
     let now = clock.now_ms();
     let open_seconds = state.open_seconds(now);
     let event = BreakerEvent::for_state(DetailType::Closed, config, &state, now)
@@ -47,8 +94,62 @@ where
     info!(esm = %config.esm_uuid, restored = ?restore, open_seconds, attempts = state.attempt, "circuit closed");
     Ok(CloseOutput {
         version: Version,
+        action: CloseAction::Closed,
         closed: true,
         open_seconds,
+        state: None,
+    })
+}
+
+fn owned(record: Option<CircuitRecord>, me: &str) -> Result<CircuitRecord, HandlerError> {
+    match record {
+        Some(r) if r.is_owned_by(me) => Ok(r),
+        other => Err(HandlerError::NotOwner {
+            me: me.to_owned(),
+            owner: other.and_then(|r| r.owner),
+        }),
+    }
+}
+
+/// Honour a re-trip: disable the mapping again (the record keeps the original), announce it and
+/// hand the state back to the backoff loop.
+#[allow(clippy::too_many_arguments)]
+async fn reopen<E, R, V, C>(
+    config: &Config,
+    esm: &E,
+    records: &R,
+    events: &V,
+    clock: &C,
+    policy: &EsmPolicy,
+    me: &str,
+    mut state: CircuitState,
+    original: OriginalConfig,
+) -> Result<CloseOutput, HandlerError>
+where
+    E: EventSourceMappings,
+    R: CircuitRecords,
+    V: Events,
+    C: Clock,
+{
+    let (before, after) = disable_and_wait(esm, &config.esm_uuid, policy).await?;
+    let now = clock.now_ms();
+    let record = update_owned(records, me, |current| opened(current, original, now).0).await?;
+    state.saved_scaling = original.scaling();
+    state.attempt = record.attempt.max(state.attempt);
+    let event = BreakerEvent::for_state(DetailType::Opened, config, &state, now)
+        .with("reason", "re-trip while half-open")
+        .with("executionArn", me)
+        .with("previousEsmState", before.state.as_str())
+        .with("esmState", after.state.as_str())
+        .with("savedMaximumConcurrency", original.maximum_concurrency);
+    events.put(&event).await?;
+    info!(esm = %config.esm_uuid, "a trip arrived while half-open: circuit opened again");
+    Ok(CloseOutput {
+        version: Version,
+        action: CloseAction::Reopen,
+        closed: false,
+        open_seconds: state.open_seconds(now),
+        state: Some(state),
     })
 }
 
@@ -59,10 +160,38 @@ mod tests {
     use breaker_core::ports::EsmState;
     use serde_json::json;
 
+    use breaker_core::record::Phase;
+
     use super::*;
     use crate::testing::{
-        EsmCall, FakeAlarms, FakeEsm, FakeEvents, FixedClock, config, state_json,
+        EsmCall, FakeAlarms, FakeEsm, FakeEvents, FakeRecords, FixedClock, config, state_json,
     };
+
+    const ME: &str = "arn:aws:states:eu-west-1:123456789012:execution:Breaker:run-a";
+
+    /// The record of a recovery `ME` owns, half-open since 1,500,000, with `original`.
+    fn half_open(original: Option<u32>) -> CircuitRecord {
+        CircuitRecord {
+            revision: 5,
+            owner: Some(ME.into()),
+            last_owner: Some(ME.into()),
+            phase: Phase::HalfOpen,
+            original: Some(OriginalConfig {
+                enabled: true,
+                maximum_concurrency: original,
+            }),
+            opened_at_ms: Some(1_000_000),
+            attempt: 4,
+            owned_since_ms: Some(1_000_000),
+            half_open_at_ms: Some(1_500_000),
+            ..CircuitRecord::new_closed(1)
+        }
+    }
+
+    /// `{"state": state, "executionArn": ME}`.
+    fn owned_input(state: Value) -> Value {
+        json!({ "state": state, "executionArn": ME })
+    }
 
     fn policy() -> EsmPolicy {
         EsmPolicy {
@@ -77,11 +206,27 @@ mod tests {
         alarms: &FakeAlarms,
         events: &FakeEvents,
     ) -> Result<CloseOutput, HandlerError> {
+        let saved = input
+            .pointer("/state/savedScaling/maximumConcurrency")
+            .and_then(Value::as_u64)
+            .map(|v| v as u32);
+        let records = FakeRecords::holding(half_open(saved));
+        run_with(input, esm, alarms, &records, events).await
+    }
+
+    async fn run_with(
+        input: Value,
+        esm: &FakeEsm,
+        alarms: &FakeAlarms,
+        records: &FakeRecords,
+        events: &FakeEvents,
+    ) -> Result<CloseOutput, HandlerError> {
         close(
             input,
             &config(&[]),
             esm,
             alarms,
+            records,
             events,
             &FixedClock::at(1_000_000 + 754_000),
             &policy(),
@@ -97,7 +242,7 @@ mod tests {
             FakeEvents::default(),
         );
         let out = run(
-            json!({ "state": state_json(1_000_000, 4, 2, Some(50)) }),
+            owned_input(state_json(1_000_000, 4, 2, Some(50))),
             &esm,
             &alarms,
             &events,
@@ -108,8 +253,10 @@ mod tests {
             out,
             CloseOutput {
                 version: Version,
+                action: CloseAction::Closed,
                 closed: true,
-                open_seconds: 754
+                open_seconds: 754,
+                state: None,
             }
         );
         assert_eq!(esm.updates(), vec![EsmCall::Enable(Some(50))]);
@@ -130,7 +277,7 @@ mod tests {
         );
         assert_eq!(
             serde_json::to_value(&out).unwrap(),
-            json!({ "version": 1, "closed": true, "openSeconds": 754 })
+            json!({ "version": 1, "action": "closed", "closed": true, "openSeconds": 754 })
         );
     }
 
@@ -142,7 +289,7 @@ mod tests {
             FakeEvents::default(),
         );
         run(
-            json!({ "state": state_json(1_000_000, 1, 1, None) }),
+            owned_input(state_json(1_000_000, 1, 1, None)),
             &esm,
             &alarms,
             &events,
@@ -165,7 +312,7 @@ mod tests {
             FakeEvents::default(),
         );
         run(
-            json!({ "state": state_json(1_000_000, 1, 1, Some(3)) }),
+            owned_input(state_json(1_000_000, 1, 1, Some(3))),
             &esm,
             &alarms,
             &events,
@@ -185,12 +332,157 @@ mod tests {
         );
         let mut bad = state_json(1, 1, 1, Some(3));
         bad["savedScaling"] = json!({ "maximumConcurrency": "lots" });
-        match run(json!({ "state": bad }), &esm, &alarms, &events).await {
+        match run(owned_input(bad), &esm, &alarms, &events).await {
             Err(HandlerError::Input(e)) => {
                 assert_eq!(e.field, "state.savedScaling.maximumConcurrency")
             }
             other => panic!("{other:?}"),
         }
         assert!(esm.calls().is_empty() && alarms.resets().is_empty() && events.events().is_empty());
+    }
+
+    #[tokio::test]
+    async fn close_restores_the_original_from_the_record_and_lets_go_of_it() {
+        let (esm, alarms, events) = (
+            FakeEsm::new(EsmState::Enabled, Some(2)),
+            FakeAlarms::default(),
+            FakeEvents::default(),
+        );
+        let records = FakeRecords::holding(half_open(Some(50)));
+        // The state carries a ramp level as "saved" (an interrupted outage): the record wins.
+        let out = run_with(
+            owned_input(state_json(1_000_000, 4, 2, Some(2))),
+            &esm,
+            &alarms,
+            &records,
+            &events,
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.action, CloseAction::Closed);
+        assert_eq!(esm.updates(), vec![EsmCall::Enable(Some(50))]);
+        let r = records.stored().unwrap();
+        assert_eq!(
+            (r.owner, r.phase, r.original, r.pending_trip_at_ms),
+            (None, Phase::Closed, None, None)
+        );
+        assert_eq!(r.last_owner.as_deref(), Some(ME));
+    }
+
+    /// Issue 12, defect 3: on main, a trip arriving after close reset the alarm but while the
+    /// execution still ran ended as a duplicate and was lost (the alarm stayed in ALARM, no new
+    /// state change came). Now the release is conditional: the trip is seen and honoured.
+    #[tokio::test]
+    async fn a_retrip_between_the_alarm_reset_and_the_release_reopens_the_circuit() {
+        let (esm, alarms, events) = (
+            FakeEsm::new(EsmState::Enabled, Some(2)),
+            FakeAlarms::default(),
+            FakeEvents::default(),
+        );
+        let records = FakeRecords::holding(half_open(Some(50)));
+        records.before_next_save(|stored| {
+            let r = stored.as_mut().unwrap();
+            r.pending_trip_at_ms = Some(1_750_000);
+            r.duplicates.push("arn:retrip".into());
+            r.revision += 1;
+        });
+        let out = run_with(
+            owned_input(state_json(1_000_000, 4, 2, Some(50))),
+            &esm,
+            &alarms,
+            &records,
+            &events,
+        )
+        .await
+        .unwrap();
+        assert_eq!((out.action, out.closed), (CloseAction::Reopen, false));
+        let state = out.state.unwrap();
+        assert_eq!(
+            (state.saved_scaling.maximum_concurrency, state.opened_at_ms),
+            (Some(50), 1_000_000)
+        );
+        assert_eq!(
+            esm.snapshot().state,
+            EsmState::Disabled,
+            "the consumer is protected again"
+        );
+        assert_eq!(events.detail_types(), vec![DetailType::Opened]);
+        assert_eq!(
+            events.events()[0].detail["reason"],
+            "re-trip while half-open"
+        );
+        let r = records.stored().unwrap();
+        assert_eq!(
+            (r.owner.as_deref(), r.phase, r.pending_trip_at_ms),
+            (Some(ME), Phase::Open, None)
+        );
+        assert_eq!(r.original.unwrap().maximum_concurrency, Some(50));
+        assert_eq!(
+            serde_json::to_value(CloseOutput {
+                state: None,
+                ..out_without_state()
+            })
+            .unwrap()["action"],
+            "reopen"
+        );
+    }
+
+    fn out_without_state() -> CloseOutput {
+        CloseOutput {
+            version: Version,
+            action: CloseAction::Reopen,
+            closed: false,
+            open_seconds: 0,
+            state: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_retrip_already_pending_reopens_without_enabling_first() {
+        let (esm, alarms, events) = (
+            FakeEsm::new(EsmState::Enabled, Some(2)),
+            FakeAlarms::default(),
+            FakeEvents::default(),
+        );
+        let mut record = half_open(None);
+        record.pending_trip_at_ms = Some(1_600_000);
+        let records = FakeRecords::holding(record);
+        let out = run_with(
+            owned_input(state_json(1_000_000, 4, 2, None)),
+            &esm,
+            &alarms,
+            &records,
+            &events,
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.action, CloseAction::Reopen);
+        assert_eq!(esm.updates(), vec![EsmCall::Disable]);
+        assert!(alarms.resets().is_empty());
+    }
+
+    #[tokio::test]
+    async fn close_by_an_execution_that_does_not_own_the_circuit_changes_nothing() {
+        let (esm, alarms, events) = (
+            FakeEsm::new(EsmState::Enabled, Some(2)),
+            FakeAlarms::default(),
+            FakeEvents::default(),
+        );
+        let mut record = half_open(Some(50));
+        record.owner = Some("arn:someone-else".into());
+        let records = FakeRecords::holding(record.clone());
+        let err = run_with(
+            owned_input(state_json(1_000_000, 4, 2, Some(50))),
+            &esm,
+            &alarms,
+            &records,
+            &events,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.error_type(), "NonRetryable");
+        assert!(err.to_string().contains("arn:someone-else"), "{err}");
+        assert!(esm.calls().is_empty() && alarms.resets().is_empty() && events.events().is_empty());
+        assert_eq!(records.stored(), Some(record));
     }
 }

@@ -43,10 +43,25 @@ pub enum HandlerError {
     #[error("probe could not be judged: {0}")]
     ProbeFailed(#[source] PortError),
     /// `_HANDLER` names no handler of this binary.
-    #[error(
-        "unknown handler {0:?}; expected one of open, backoff, probe, rejitter-plan, rejitter, ramp, close, stuck"
-    )]
+    #[error("unknown handler {0:?}; expected one of {names}", names = crate::app::HandlerName::names())]
     UnknownHandler(String),
+    /// This execution acts on a circuit another execution owns (or nobody does): it changed
+    /// nothing. Only an execution that lost the record (an operator stopped it and took over) can
+    /// see this.
+    #[error("execution {me} does not own the circuit (owner: {})", owner.as_deref().unwrap_or("nobody"))]
+    NotOwner {
+        /// This execution.
+        me: String,
+        /// The owner in the record.
+        owner: Option<String>,
+    },
+    /// The configured event-source mapping is not the consumer's and queue's this breaker was
+    /// built for: nothing was disabled.
+    #[error(transparent)]
+    Mapping(#[from] Box<breaker_core::mapping::MappingMismatch>),
+    /// The circuit record changed under every one of this many conditional writes.
+    #[error("the circuit record kept changing under {0} conditional writes; try again")]
+    RecordContended(u32),
     /// `rejitter-plan` or `rejitter` failed.
     #[error(transparent)]
     Rejitter(#[from] crate::rejitter::RejitterError),
@@ -62,7 +77,8 @@ impl HandlerError {
                 FaultKind::Retryable | FaultKind::InUse => RETRYABLE,
                 FaultKind::NonRetryable => NON_RETRYABLE,
             },
-            Self::NotSettled { .. } => RETRYABLE,
+            Self::NotSettled { .. } | Self::RecordContended(_) => RETRYABLE,
+            Self::NotOwner { .. } | Self::Mapping(_) => NON_RETRYABLE,
             Self::ProbeFailed(_) => PROBE_FAILED,
         }
     }

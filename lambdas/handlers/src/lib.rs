@@ -7,6 +7,8 @@
 //!   `CONTRACT.md`; each handler is an async function taking its input document, the
 //!   configuration and the ports it needs.
 //! - [`rejitter`]: `rejitter-plan` and `rejitter` (spread the backlog over a delay window).
+//! - [`record`]: claiming the durable circuit record (single flight) and changing it as its
+//!   owner.
 //! - [`esm`]: event-source mapping updates retried on `ResourceInUseException`, bounded wait
 //!   for `Disabled`.
 //! - [`error`]: [`error::HandlerError`] and its mapping to the runtime's `Diagnostic`
@@ -21,6 +23,7 @@ pub mod esm;
 pub mod open;
 pub mod probe;
 pub mod ramp;
+pub mod record;
 pub mod rejitter;
 pub mod stuck;
 #[cfg(any(test, feature = "testing"))]

@@ -4,6 +4,7 @@
 //! instead of crashing the runtime.
 
 use breaker_aws::cloudwatch::{CloudWatchAlarm, ConsumerMetrics};
+use breaker_aws::dynamodb::DynamoCircuitRecords;
 use breaker_aws::eventbridge::EventBus;
 use breaker_aws::lambda::{LambdaConsumer, LambdaEsm};
 use breaker_aws::sfn::StateMachineExecutions;
@@ -41,6 +42,7 @@ type AwsApp = App<
     ConsumerMetrics,
     EventBus,
     StateMachineExecutions,
+    DynamoCircuitRecords,
     SystemClock,
 >;
 
@@ -61,6 +63,11 @@ async fn setup() -> Result<(HandlerName, AwsApp), HandlerError> {
             &config.event_bus_name,
         ),
         executions: StateMachineExecutions::new(aws_sdk_sfn::Client::new(&sdk)),
+        records: DynamoCircuitRecords::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            &config.circuit_table_name,
+            &config.circuit_name,
+        ),
         clock: SystemClock,
         esm_policy: Default::default(),
         config,

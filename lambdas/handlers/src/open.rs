@@ -1,29 +1,41 @@
-//! `open`: single flight, then disable the consumer's event-source mapping (remembering its
-//! scaling), wait for `Disabled`, and announce `Circuit Opened`. A continue-as-new execution
-//! (`{"resume": state}`) only re-checks single flight and that the mapping is still disabled. A
-//! manual close (`{"trigger": "manual-close", "resume": state}`, started by `breaker close`)
-//! re-checks single flight only and answers `close`, so the state machine skips backoff and probe.
+//! `open`: single flight through the durable circuit record, then disable the consumer's
+//! event-source mapping and announce `Circuit Opened`. The mapping's configuration before the
+//! outage is written to the record *before* the mapping is touched, and an outage that an earlier
+//! recovery left unfinished keeps the configuration that recovery found (never a ramp level). A
+//! continue-as-new execution (`{"resume": state}`) takes the record over from the execution that
+//! started it and only makes sure the mapping is still disabled. A manual close
+//! (`{"trigger": "manual-close", "resume": state}`, started by `breaker close`) takes it over from
+//! the stopped recovery (or from nobody) and answers `close`, so the state machine skips backoff
+//! and probe. Whoever finds the circuit owned by a running execution ends as `duplicate`, named in
+//! the record; a trip that arrives while the owner is half-open is left pending for it.
 
 use breaker_core::config::Config;
 use breaker_core::contract::{
-    CircuitState, InputError, OpenAction, OpenInput, OpenOutput, OpenRequest, SavedScaling,
-    Trigger, Version, parse,
+    CircuitState, InputError, OpenAction, OpenInput, OpenOutput, OpenRequest, Trigger, Version,
+    parse,
 };
 use breaker_core::events::{BreakerEvent, DetailType};
-use breaker_core::policy::{owns_recovery, state_machine_arn};
-use breaker_core::ports::{Clock, EventSourceMappings, Events, Executions};
+use breaker_core::mapping::verify_mapping;
+use breaker_core::policy::state_machine_arn;
+use breaker_core::ports::{
+    CircuitRecords, Clock, EsmState, EventSourceMappings, Events, Executions,
+};
+use breaker_core::record::{Claim, OriginalConfig, opened};
 use serde_json::Value;
 use tracing::{info, warn};
 
 use crate::error::HandlerError;
 use crate::esm::{EsmPolicy, disable_and_wait};
+use crate::record::{Claimed, claim, update_owned};
 
 /// Handle `open` (see `CONTRACT.md`).
-pub async fn open<E, X, V, C>(
+#[allow(clippy::too_many_arguments)]
+pub async fn open<E, X, R, V, C>(
     input: Value,
     config: &Config,
     esm: &E,
     executions: &X,
+    records: &R,
     events: &V,
     clock: &C,
     policy: &EsmPolicy,
@@ -31,38 +43,61 @@ pub async fn open<E, X, V, C>(
 where
     E: EventSourceMappings,
     X: Executions,
+    R: CircuitRecords,
     V: Events,
     C: Clock,
 {
     let input: OpenInput = parse(input)?;
     let request = input.request()?;
-    let machine = state_machine_arn(&input.execution_arn).ok_or_else(|| {
+    state_machine_arn(&input.execution_arn).ok_or_else(|| {
         InputError::new(
             "executionArn",
             "expected a Step Functions execution ARN (arn:…:states:…:execution:…)",
         )
     })?;
+    let me = input.execution_arn.as_str();
 
-    let ignore = match &request {
+    // A trip acts on the mapping: make sure it is the one this breaker was built for before
+    // anything is claimed or touched (a wrong ESM_UUID must not disable someone else's consumer).
+    let found_mapping = if matches!(request, OpenRequest::Alarm { .. } | OpenRequest::Manual) {
+        let mapping = esm.get(&config.esm_uuid).await?;
+        verify_mapping(&mapping, config).map_err(Box::new)?;
+        Some(mapping)
+    } else {
+        None
+    };
+
+    let wanted = match &request {
+        OpenRequest::Alarm { changed_at_ms, .. } => Claim::Trip {
+            trip_at_ms: changed_at_ms.unwrap_or_else(|| clock.now_ms()),
+        },
+        OpenRequest::Manual => Claim::Trip {
+            trip_at_ms: clock.now_ms(),
+        },
         OpenRequest::Resume {
             previous_execution_arn,
             ..
-        }
-        | OpenRequest::ManualClose {
+        } => Claim::Continue {
+            previous: previous_execution_arn.as_deref(),
+        },
+        OpenRequest::ManualClose {
             previous_execution_arn,
             ..
-        } => previous_execution_arn.as_deref(),
-        _ => None,
+        } => Claim::ManualClose {
+            previous: previous_execution_arn.as_deref(),
+        },
     };
-    let running = executions.list_running(&machine).await?;
-    if !owns_recovery(&running, &input.execution_arn, ignore, clock.now_ms()) {
-        info!(execution = %input.execution_arn, running = running.len(), "another recovery owns this circuit; ending");
-        return Ok(OpenOutput {
-            version: Version,
-            action: OpenAction::Duplicate,
-            state: None,
-        });
-    }
+    let record = match claim(records, executions, clock, me, &wanted).await? {
+        Claimed::Owner(record) => record,
+        Claimed::Duplicate { owner } => {
+            info!(execution = %me, owner = %owner, "another recovery owns this circuit; ending");
+            return Ok(duplicate());
+        }
+        Claimed::Stale => {
+            info!(execution = %me, "this continuation's recovery no longer owns the circuit; ending");
+            return Ok(duplicate());
+        }
+    };
 
     let (trigger, alarm_name) = match request {
         OpenRequest::Resume {
@@ -72,37 +107,37 @@ where
             let (_, after) = disable_and_wait(esm, &config.esm_uuid, policy).await?;
             state.iteration = 0;
             state.generation += 1;
+            if let Some(original) = record.original {
+                state.saved_scaling = original.scaling();
+            }
+            state.history_events = breaker_core::history::OPENED;
             info!(
                 esm = %config.esm_uuid, generation = state.generation, attempt = state.attempt,
                 previous = previous_execution_arn.as_deref().unwrap_or("-"), esm_state = after.state.as_str(),
                 "continued as new execution"
             );
-            return Ok(OpenOutput {
-                version: Version,
-                action: OpenAction::Proceed,
-                state: Some(state),
-            });
+            return Ok(proceed(OpenAction::Proceed, state));
         }
         OpenRequest::ManualClose {
             mut state,
             previous_execution_arn,
         } => {
             // The operator asserts the downstream is healthy: no disable, no `Circuit Opened`;
-            // the ramp re-enables the mapping gradually and close restores the saved scaling.
+            // the ramp re-enables the mapping gradually and close restores the original.
             state.iteration = 0;
             state.generation += 1;
+            if let Some(original) = record.original {
+                state.saved_scaling = original.scaling();
+            }
+            state.history_events = breaker_core::history::OPENED;
             info!(
                 esm = %config.esm_uuid, generation = state.generation, attempt = state.attempt,
                 previous = previous_execution_arn.as_deref().unwrap_or("-"),
                 "manual close: skipping backoff and probe"
             );
-            return Ok(OpenOutput {
-                version: Version,
-                action: OpenAction::Close,
-                state: Some(state),
-            });
+            return Ok(proceed(OpenAction::Close, state));
         }
-        OpenRequest::Alarm { alarm_name } => {
+        OpenRequest::Alarm { alarm_name, .. } => {
             if alarm_name != config.alarm_name {
                 warn!(alarm = %alarm_name, configured = %config.alarm_name, "triggered by an alarm other than ALARM_NAME");
             }
@@ -111,26 +146,53 @@ where
         OpenRequest::Manual => (Trigger::Manual, None),
     };
 
-    let (before, after) = disable_and_wait(esm, &config.esm_uuid, policy).await?;
-    let now = clock.now_ms();
-    let saved = SavedScaling {
+    // Record the mapping as found before touching it; an unfinished outage keeps its original.
+    let before = match found_mapping {
+        Some(m) => m,
+        None => esm.get(&config.esm_uuid).await?,
+    };
+    let found = OriginalConfig {
+        enabled: !matches!(before.state, EsmState::Disabled | EsmState::Disabling),
         maximum_concurrency: before.maximum_concurrency,
     };
-    let state = CircuitState::opened(now, saved, trigger);
-    let event = BreakerEvent::for_state(DetailType::Opened, config, &state, now)
+    let interrupted = record.original.is_some();
+    let now = clock.now_ms();
+    let record = update_owned(records, me, |current| opened(current, found, now).0).await?;
+    let original = record.original.unwrap_or(found);
+    let (_, after) = disable_and_wait(esm, &config.esm_uuid, policy).await?;
+    let mut state = CircuitState::opened(
+        record.opened_at_ms.unwrap_or(now),
+        original.scaling(),
+        trigger,
+    );
+    state.attempt = record.attempt;
+    let event = BreakerEvent::for_state(DetailType::Opened, config, &state, clock.now_ms())
         .with("reason", "trigger")
         .with("alarmName", alarm_name)
-        .with("executionArn", &input.execution_arn)
+        .with("executionArn", me)
         .with("previousEsmState", before.state.as_str())
         .with("esmState", after.state.as_str())
-        .with("savedMaximumConcurrency", saved.maximum_concurrency);
+        .with("savedMaximumConcurrency", original.maximum_concurrency)
+        .with("resumedInterruptedRecovery", interrupted);
     events.put(&event).await?;
-    info!(esm = %config.esm_uuid, saved = ?saved.maximum_concurrency, trigger = ?state.trigger, "circuit opened");
-    Ok(OpenOutput {
+    info!(esm = %config.esm_uuid, saved = ?original.maximum_concurrency, interrupted, trigger = ?state.trigger, "circuit opened");
+    Ok(proceed(OpenAction::Proceed, state))
+}
+
+fn duplicate() -> OpenOutput {
+    OpenOutput {
         version: Version,
-        action: OpenAction::Proceed,
+        action: OpenAction::Duplicate,
+        state: None,
+    }
+}
+
+fn proceed(action: OpenAction, state: CircuitState) -> OpenOutput {
+    OpenOutput {
+        version: Version,
+        action,
         state: Some(state),
-    })
+    }
 }
 
 #[cfg(test)]
@@ -141,11 +203,12 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use breaker_core::record::{CircuitRecord, Phase};
+
     use crate::testing::{
-        EsmCall, FakeEsm, FakeEvents, FakeExecutions, FixedClock, config, state_json,
+        EsmCall, FakeEsm, FakeEvents, FakeExecutions, FakeRecords, FixedClock, config, state_json,
     };
 
-    const MACHINE: &str = "arn:aws:states:eu-west-1:123456789012:stateMachine:Breaker";
     const ME: &str = "arn:aws:states:eu-west-1:123456789012:execution:Breaker:run-b";
     const OLDER: &str = "arn:aws:states:eu-west-1:123456789012:execution:Breaker:run-a";
 
@@ -169,6 +232,7 @@ mod tests {
     struct World {
         esm: FakeEsm,
         executions: FakeExecutions,
+        records: FakeRecords,
         events: FakeEvents,
         clock: FixedClock,
     }
@@ -178,6 +242,7 @@ mod tests {
             Self {
                 esm,
                 executions: FakeExecutions::running(running),
+                records: FakeRecords::default(),
                 events: FakeEvents::default(),
                 clock: FixedClock::at(5_000_000),
             }
@@ -189,6 +254,7 @@ mod tests {
                 &config(&[]),
                 &self.esm,
                 &self.executions,
+                &self.records,
                 &self.events,
                 &self.clock,
                 &policy(),
@@ -216,7 +282,16 @@ mod tests {
         assert_eq!(state.trigger, Trigger::Alarm);
         assert_eq!(w.esm.updates(), vec![EsmCall::Disable]);
         assert_eq!(w.esm.snapshot().state, EsmState::Disabled);
-        assert_eq!(w.executions.listed(), vec![MACHINE.to_owned()]);
+        let record = w.records.stored().unwrap();
+        assert_eq!(
+            (record.owner.as_deref(), record.phase),
+            (Some(ME), Phase::Open)
+        );
+        assert_eq!(
+            record.original.map(|o| (o.enabled, o.maximum_concurrency)),
+            Some((true, Some(50)))
+        );
+        assert_eq!(record.opened_at_ms, Some(5_000_000));
         let events = w.events.events();
         assert_eq!(w.events.detail_types(), vec![DetailType::Opened]);
         let d = &events[0].detail;
@@ -269,7 +344,8 @@ mod tests {
         assert_eq!(w.esm.updates(), vec![EsmCall::Disable]);
         assert_eq!(
             w.esm.calls().iter().filter(|c| **c == EsmCall::Get).count(),
-            1 + 4
+            1 + 1 + 4,
+            "the original is read (and recorded) before the disable, which reads it again"
         );
         assert_eq!(started.elapsed(), Duration::from_millis(4 * 500));
     }
@@ -329,11 +405,37 @@ mod tests {
         assert!(w.events.events().is_empty());
     }
 
+    fn owned_by(owner: &str, phase: Phase, original: Option<u32>) -> CircuitRecord {
+        CircuitRecord {
+            revision: 3,
+            owner: Some(owner.into()),
+            last_owner: Some(owner.into()),
+            phase,
+            original: Some(OriginalConfig {
+                enabled: true,
+                maximum_concurrency: original,
+            }),
+            opened_at_ms: Some(100),
+            attempt: 7,
+            owned_since_ms: Some(100),
+            half_open_at_ms: (phase == Phase::HalfOpen).then_some(4_000_000),
+            ..CircuitRecord::new_closed(100)
+        }
+    }
+
+    fn world_with(esm: FakeEsm, running: &[(&str, u64)], record: CircuitRecord) -> World {
+        World {
+            records: FakeRecords::holding(record),
+            ..World::new(esm, running)
+        }
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn open_ends_as_duplicate_when_an_older_recovery_runs_and_touches_nothing() {
-        let w = World::new(
-            FakeEsm::new(EsmState::Enabled, Some(5)),
+    async fn open_ends_as_duplicate_when_a_running_recovery_owns_the_circuit_and_touches_nothing() {
+        let w = world_with(
+            FakeEsm::new(EsmState::Disabled, Some(5)),
             &[(ME, 2_000), (OLDER, 1_000)],
+            owned_by(OLDER, Phase::Open, Some(50)),
         );
         let out = w.open(alarm_input()).await.unwrap();
         assert_eq!(
@@ -344,45 +446,158 @@ mod tests {
                 state: None
             }
         );
-        assert!(w.esm.calls().is_empty());
+        assert!(
+            w.esm.updates().is_empty(),
+            "a duplicate only reads the mapping"
+        );
         assert!(w.events.events().is_empty());
         assert_eq!(
             serde_json::to_value(&out).unwrap(),
             json!({ "version": 1, "action": "duplicate" })
         );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn open_breaks_start_time_ties_by_arn() {
-        let w = World::new(
-            FakeEsm::new(EsmState::Enabled, Some(5)),
-            &[(ME, 1_000), (OLDER, 1_000)],
+        let record = w.records.stored().unwrap();
+        assert_eq!(record.owner.as_deref(), Some(OLDER));
+        assert_eq!(
+            record.duplicates,
+            vec![ME.to_owned()],
+            "the duplicate is visible in the record"
         );
         assert_eq!(
-            w.open(alarm_input()).await.unwrap().action,
-            OpenAction::Duplicate
-        );
-        let w = World::new(
-            FakeEsm::new(EsmState::Enabled, Some(5)),
-            &[
-                (ME, 1_000),
-                (
-                    "arn:aws:states:eu-west-1:123456789012:execution:Breaker:run-c",
-                    1_000,
-                ),
-            ],
-        );
-        assert_eq!(
-            w.open(alarm_input()).await.unwrap().action,
-            OpenAction::Proceed
+            record.pending_trip_at_ms, None,
+            "a trip while open is served by the open circuit"
         );
     }
 
+    /// Issue 12, defect 1: two executions started together. On main, single flight read
+    /// ListExecutions, where a just-started execution may not show yet (eventually consistent), so
+    /// both counted themselves the oldest and both acted. Now the record decides: exactly one acts.
     #[tokio::test(start_paused = true)]
-    async fn resume_ignores_the_previous_execution_and_starts_a_new_generation() {
-        let w = World::new(
+    async fn two_executions_started_together_exactly_one_acts() {
+        const TWIN: &str = "arn:aws:states:eu-west-1:123456789012:execution:Breaker:run-twin";
+        // One after the other, neither visible in the listing: the second is a duplicate.
+        let w = World::new(FakeEsm::new(EsmState::Enabled, Some(50)), &[]);
+        w.executions.start(ME);
+        w.executions.start(TWIN);
+        let first = w
+            .open(json!({ "executionArn": TWIN, "input": { "trigger": "manual" } }))
+            .await
+            .unwrap();
+        let second = w.open(alarm_input()).await.unwrap();
+        assert_eq!(
+            (first.action, second.action),
+            (OpenAction::Proceed, OpenAction::Duplicate)
+        );
+        assert_eq!(w.esm.updates(), vec![EsmCall::Disable]);
+        assert_eq!(w.events.detail_types(), vec![DetailType::Opened]);
+
+        // Interleaved: the twin's claim lands between this execution's read and its write.
+        let w = World::new(FakeEsm::new(EsmState::Enabled, Some(50)), &[]);
+        w.executions.start(ME);
+        w.executions.start(TWIN);
+        w.records.before_next_save(|stored| {
+            let mut twin = CircuitRecord::new_closed(1);
+            twin.owner = Some(TWIN.into());
+            twin.phase = Phase::Open;
+            twin.revision = 1;
+            *stored = Some(twin);
+        });
+        let out = w.open(alarm_input()).await.unwrap();
+        assert_eq!(out.action, OpenAction::Duplicate);
+        assert_eq!(w.records.conflicts(), 1, "the stale write was refused");
+        assert!(
+            w.esm.updates().is_empty(),
+            "the loser touched nothing: {:?}",
+            w.esm.calls()
+        );
+        let record = w.records.stored().unwrap();
+        assert_eq!(
+            (record.owner.as_deref(), record.duplicates.clone()),
+            (Some(TWIN), vec![ME.to_owned()])
+        );
+    }
+
+    /// Issue 12, defect 6: on main a wrong `ESM_UUID` made the breaker disable whatever mapping
+    /// it named. Now a mapping of another function or queue is left alone, the record untouched,
+    /// and the error (which the stuck handler announces) names both.
+    #[tokio::test(start_paused = true)]
+    async fn a_mapping_of_another_consumer_or_queue_is_not_disabled() {
+        for esm in [
+            FakeEsm::new(EsmState::Enabled, Some(5)).function_arn(Some(
+                "arn:aws:lambda:eu-west-1:123456789012:function:billing-consumer",
+            )),
+            FakeEsm::new(EsmState::Enabled, Some(5))
+                .event_source_arn(Some("arn:aws:sqs:eu-west-1:123456789012:billing")),
+        ] {
+            let w = World::new(esm, &[(ME, 1)]);
+            let err = w.open(alarm_input()).await.unwrap_err();
+            assert_eq!(err.error_type(), "NonRetryable");
+            let text = err.to_string();
+            assert!(
+                text.contains("orders-consumer") && text.contains(":orders"),
+                "{text}"
+            );
+            assert!(text.contains("billing"), "{text}");
+            assert!(w.esm.updates().is_empty(), "nothing disabled");
+            assert!(w.records.stored().is_none() && w.events.events().is_empty());
+        }
+    }
+
+    /// Issue 12, defect 2: a recovery died mid-ramp (mapping enabled at ramp level 2); the next
+    /// trip restores the original 50, not the ramp level.
+    #[tokio::test(start_paused = true)]
+    async fn a_trip_after_a_recovery_died_mid_ramp_keeps_the_original_configuration() {
+        let w = world_with(
+            FakeEsm::new(EsmState::Enabled, Some(2)),
+            &[(ME, 2_000)],
+            owned_by(OLDER, Phase::HalfOpen, Some(50)),
+        );
+        let out = w.open(alarm_input()).await.unwrap();
+        assert_eq!(out.action, OpenAction::Proceed);
+        let state = out.state.unwrap();
+        assert_eq!(
+            state.saved_scaling.maximum_concurrency,
+            Some(50),
+            "not the ramp level 2"
+        );
+        assert_eq!(
+            (state.opened_at_ms, state.attempt),
+            (100, 7),
+            "the outage goes on"
+        );
+        let record = w.records.stored().unwrap();
+        assert_eq!(record.owner.as_deref(), Some(ME));
+        assert_eq!(record.original.unwrap().maximum_concurrency, Some(50));
+        assert_eq!(w.esm.updates(), vec![EsmCall::Disable]);
+        assert_eq!(
+            w.events.events()[0].detail["resumedInterruptedRecovery"],
+            true
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_trip_while_the_owner_is_half_open_is_left_pending_for_it() {
+        let w = world_with(
+            FakeEsm::new(EsmState::Enabled, Some(2)),
+            &[(OLDER, 1), (ME, 2)],
+            owned_by(OLDER, Phase::HalfOpen, Some(50)),
+        );
+        let out = w
+            .open(json!({ "executionArn": ME, "input": { "trigger": "manual" } }))
+            .await
+            .unwrap();
+        assert_eq!(out.action, OpenAction::Duplicate);
+        let record = w.records.stored().unwrap();
+        assert_eq!(record.pending_trip_at_ms, Some(5_000_000));
+        assert!(record.retrip_pending());
+        assert!(w.esm.updates().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn resume_takes_over_from_the_previous_execution_and_starts_a_new_generation() {
+        let w = world_with(
             FakeEsm::new(EsmState::Disabled, Some(9)),
             &[(OLDER, 1_000), (ME, 2_000)],
+            owned_by(OLDER, Phase::Open, Some(50)),
         );
         let mut resume_state = state_json(100, 42, 500, Some(50));
         resume_state["generation"] = json!(2);
@@ -405,29 +620,56 @@ mod tests {
             w.events.events().is_empty(),
             "a continuation is not a new opening"
         );
+        assert_eq!(w.records.stored().unwrap().owner.as_deref(), Some(ME));
     }
 
     #[tokio::test(start_paused = true)]
-    async fn resume_is_still_single_flight_against_other_executions() {
-        let w = World::new(
+    async fn resume_from_an_execution_that_no_longer_owns_the_circuit_changes_nothing() {
+        const X: &str = "arn:aws:states:eu-west-1:123456789012:execution:Breaker:x";
+        let w = world_with(
             FakeEsm::new(EsmState::Disabled, None),
-            &[
-                (
-                    "arn:aws:states:eu-west-1:123456789012:execution:Breaker:x",
-                    10,
-                ),
-                (OLDER, 1_000),
-                (ME, 2_000),
-            ],
+            &[(X, 10), (OLDER, 1_000), (ME, 2_000)],
+            owned_by(X, Phase::Open, None),
         );
         let input = json!({ "executionArn": ME, "input": { "resume": state_json(1, 1, 1, None), "previousExecutionArn": OLDER } });
         assert_eq!(w.open(input).await.unwrap().action, OpenAction::Duplicate);
+        let closed = World::new(FakeEsm::new(EsmState::Enabled, None), &[(ME, 2_000)]);
+        let input = json!({ "executionArn": ME, "input": { "resume": state_json(1, 1, 1, None), "previousExecutionArn": OLDER } });
+        assert_eq!(
+            closed.open(input).await.unwrap().action,
+            OpenAction::Duplicate,
+            "a closed circuit is not re-opened by a stale continuation"
+        );
+        assert!(w.esm.calls().is_empty() && closed.esm.calls().is_empty());
     }
 
     #[tokio::test(start_paused = true)]
-    async fn manual_close_answers_close_with_the_resumed_state_and_touches_nothing() {
-        let w = World::new(FakeEsm::new(EsmState::Disabled, Some(9)), &[(ME, 2_000)]);
-        let mut resume_state = state_json(100, 7, 3, Some(50));
+    async fn a_trip_takes_over_from_an_owner_that_has_ended() {
+        let w = world_with(
+            FakeEsm::new(EsmState::Disabled, None),
+            &[(ME, 2_000)],
+            CircuitRecord {
+                phase: Phase::Stuck,
+                ..owned_by(OLDER, Phase::Open, Some(12))
+            },
+        );
+        let out = w.open(alarm_input()).await.unwrap();
+        assert_eq!(out.action, OpenAction::Proceed);
+        assert_eq!(
+            out.state.unwrap().saved_scaling.maximum_concurrency,
+            Some(12)
+        );
+        assert_eq!(w.records.stored().unwrap().phase, Phase::Open);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn manual_close_answers_close_with_the_original_from_the_record_and_touches_nothing() {
+        let w = world_with(
+            FakeEsm::new(EsmState::Disabled, Some(9)),
+            &[(ME, 2_000)],
+            owned_by(OLDER, Phase::Open, Some(50)),
+        );
+        let mut resume_state = state_json(100, 7, 3, Some(2));
         resume_state["generation"] = json!(1);
         let input = json!({ "executionArn": ME, "input": {
             "trigger": "manual-close", "resume": resume_state, "previousExecutionArn": OLDER
@@ -444,10 +686,13 @@ mod tests {
             ),
             (7, 0, 2, 100)
         );
-        assert_eq!(state.saved_scaling.maximum_concurrency, Some(50));
+        assert_eq!(
+            state.saved_scaling.maximum_concurrency,
+            Some(50),
+            "the record's original wins"
+        );
         assert!(w.esm.calls().is_empty(), "no disable: {:?}", w.esm.calls());
         assert!(w.events.events().is_empty(), "no Circuit Opened");
-        assert_eq!(w.executions.listed(), vec![MACHINE.to_owned()]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -463,17 +708,13 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn manual_close_is_single_flight_ignoring_only_the_stopped_recovery() {
-        let w = World::new(
+    async fn manual_close_is_single_flight_against_a_running_owner_other_than_the_stopped_one() {
+        const OTHER_CLOSE: &str =
+            "arn:aws:states:eu-west-1:123456789012:execution:Breaker:manual-close-1";
+        let w = world_with(
             FakeEsm::new(EsmState::Disabled, Some(9)),
-            &[
-                (
-                    "arn:aws:states:eu-west-1:123456789012:execution:Breaker:manual-close-1",
-                    10,
-                ),
-                (OLDER, 1_000),
-                (ME, 2_000),
-            ],
+            &[(OTHER_CLOSE, 10), (OLDER, 1_000), (ME, 2_000)],
+            owned_by(OTHER_CLOSE, Phase::HalfOpen, Some(9)),
         );
         let input = json!({ "executionArn": ME, "input": {
             "trigger": "manual-close", "resume": state_json(1, 1, 1, None), "previousExecutionArn": OLDER
@@ -481,6 +722,11 @@ mod tests {
         let out = w.open(input).await.unwrap();
         assert_eq!(out.action, OpenAction::Duplicate);
         assert!(w.esm.calls().is_empty() && w.events.events().is_empty());
+        assert_eq!(
+            w.records.stored().unwrap().pending_trip_at_ms,
+            None,
+            "a manual close is no trip"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -521,7 +767,7 @@ mod tests {
             }
             assert!(
                 w.esm.calls().is_empty()
-                    && w.executions.listed().is_empty()
+                    && w.records.stored().is_none()
                     && w.events.events().is_empty()
             );
         }

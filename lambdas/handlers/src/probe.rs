@@ -4,11 +4,19 @@
 //! processed → deleted with the newest receipt handle; failed → released (visibility 0), or,
 //! when its receive count is near `maxReceiveCount`, re-sent as a faithful copy and only then
 //! deleted. An empty queue is verdict `empty`.
+//!
+//! The SQS event never exceeds Lambda's synchronous payload limit
+//! ([`SYNC_INVOKE_PAYLOAD_LIMIT_BYTES`]): messages that do not fit are put back at once, as failed
+//! ones are, and the consumer is invoked with the rest. When the invoke itself fails, the
+//! messages are put back the same way; a transient failure emits `Probe Failed` and ends with
+//! `ProbeFailed` (the workflow backs off and probes again), a failure waiting will not heal
+//! (missing function or permission, a request Lambda refuses, a broken function configuration)
+//! ends with `NonRetryable` naming it, so the workflow reports the circuit stuck open at once.
 
 use std::collections::BTreeMap;
 
 use breaker_core::config::Config;
-use breaker_core::contract::{ProbeOutput, StateInput, Verdict, Version, parse};
+use breaker_core::contract::{CircuitState, ProbeOutput, StateInput, Verdict, Version, parse};
 use breaker_core::events::{BreakerEvent, DetailType};
 use breaker_core::message::ReceivedMessage;
 use breaker_core::ports::{Clock, Consumer, Events, PortError, Queue};
@@ -22,6 +30,10 @@ use crate::error::HandlerError;
 /// Long-poll time of the probe's receive: long enough that an empty answer means an empty
 /// queue (short polls sample a subset of servers), short enough to keep the probe cheap.
 pub const PROBE_WAIT_SECONDS: u8 = 2;
+
+/// Lambda's limit on the request payload of a synchronous (`RequestResponse`) invocation:
+/// 6 MB, 6,291,456 bytes. The probe's SQS event is kept at or under it.
+pub const SYNC_INVOKE_PAYLOAD_LIMIT_BYTES: usize = 6_291_456;
 
 /// What happened to the probed messages.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -69,20 +81,28 @@ where
             state,
         });
     }
+    let (fitting, payload) = fitting_event(&messages, config);
+    let (messages, held_back) = messages.split_at(fitting);
+    if !held_back.is_empty() {
+        // Not probed: put back at once, exactly as a failed message would be.
+        let held_back: Vec<&ReceivedMessage> = held_back.iter().collect();
+        let settled = settle_failed(queue, &held_back).await;
+        log_problems(config, &settled);
+        info!(
+            esm = %config.esm_uuid, probing = fitting, held_back = held_back.len(),
+            released = settled.released, resent = settled.resent,
+            limit = SYNC_INVOKE_PAYLOAD_LIMIT_BYTES,
+            "probe: messages beyond Lambda's synchronous payload limit put back"
+        );
+    }
     let probed = messages.len() as u32;
-    let payload = serde_json::to_vec(&sqs_event(&messages, &config.queue_arn, &config.region))
-        .expect("an SqsEvent always serializes");
     let reply = match consumer.invoke(payload).await {
         Ok(r) => ConsumerReply {
             function_error: r.function_error,
             payload: r.payload,
         },
         Err(e) => {
-            // The probe cannot be judged; put every message back safely before failing.
-            let all: Vec<&ReceivedMessage> = messages.iter().collect();
-            let settled = settle_failed(queue, &all).await;
-            warn!(esm = %config.esm_uuid, error = %e, released = settled.released, resent = settled.resent, "probe invoke failed");
-            return Err(HandlerError::ProbeFailed(e));
+            return Err(invoke_failed(e, messages, &state, config, queue, events, clock).await);
         }
     };
     let ids: Vec<&str> = messages.iter().map(|m| m.message_id.as_str()).collect();
@@ -97,9 +117,7 @@ where
     settled.resent += failed_settled.resent;
     settled.deleted += failed_settled.deleted;
     settled.problems.extend(failed_settled.problems);
-    for problem in &settled.problems {
-        warn!(esm = %config.esm_uuid, problem = %problem, "probe settlement problem (message kept in the queue)");
-    }
+    log_problems(config, &settled);
 
     if judgement.verdict == Verdict::Unhealthy {
         let now = clock.now_ms();
@@ -121,6 +139,90 @@ where
         probed,
         state,
     })
+}
+
+/// The SQS event for a prefix of `messages` whose JSON fits in
+/// [`SYNC_INVOKE_PAYLOAD_LIMIT_BYTES`] (all of them when they fit; otherwise as many as the
+/// average record size says, fewer if that still does not fit), and how many messages it holds.
+/// Never fewer than one: a
+/// single SQS message (≤ 1 MiB, at most about twice that once JSON-escaped and base64-encoded)
+/// always fits.
+fn fitting_event(messages: &[ReceivedMessage], config: &Config) -> (usize, Vec<u8>) {
+    let event = |n: usize| {
+        serde_json::to_vec(&sqs_event(
+            &messages[..n],
+            &config.queue_arn,
+            &config.region,
+        ))
+        .expect("an SqsEvent always serializes")
+    };
+    let mut n = messages.len();
+    loop {
+        let payload = event(n);
+        if payload.len() <= SYNC_INVOKE_PAYLOAD_LIMIT_BYTES || n <= 1 {
+            return (n, payload);
+        }
+        // Estimate how many records fit from the average record size, then check.
+        let average = payload.len() / n;
+        n = (SYNC_INVOKE_PAYLOAD_LIMIT_BYTES / average.max(1)).clamp(1, n - 1);
+    }
+}
+
+/// The consumer invoke failed: put every probed message back safely, then choose the error.
+/// Transient (`Retryable`/`InUse`): emit `Probe Failed` (a put failure is only logged) and fail
+/// with `ProbeFailed`, so the workflow backs off and probes again. Anything else will not heal by
+/// waiting: fail with a `NonRetryable` error naming the consumer and the cause, so the workflow
+/// reports the circuit stuck open instead of probing in vain.
+async fn invoke_failed<Q: Queue, V: Events, C: Clock>(
+    error: PortError,
+    messages: &[ReceivedMessage],
+    state: &CircuitState,
+    config: &Config,
+    queue: &Q,
+    events: &V,
+    clock: &C,
+) -> HandlerError {
+    let all: Vec<&ReceivedMessage> = messages.iter().collect();
+    let settled = settle_failed(queue, &all).await;
+    log_problems(config, &settled);
+    if !error.is_retryable() {
+        warn!(
+            esm = %config.esm_uuid, consumer = %config.consumer_function_name, error = %error,
+            released = settled.released, resent = settled.resent,
+            "probe invoke failed and waiting will not heal it"
+        );
+        return HandlerError::Port(PortError {
+            message: format!(
+                "consumer {} cannot be invoked, and waiting will not heal this: {}",
+                config.consumer_function_name, error.message
+            ),
+            ..error
+        });
+    }
+    warn!(
+        esm = %config.esm_uuid, error = %error, released = settled.released,
+        resent = settled.resent, "probe invoke failed"
+    );
+    let event = BreakerEvent::for_state(DetailType::ProbeFailed, config, state, clock.now_ms())
+        .with("probed", messages.len())
+        .with("failed", messages.len())
+        .with("released", settled.released)
+        .with("resent", settled.resent)
+        .with("reason", INVOKE_FAILED)
+        .with("error", error.to_string());
+    if let Err(put) = events.put(&event).await {
+        warn!(esm = %config.esm_uuid, error = %put, "could not put the Probe Failed event");
+    }
+    HandlerError::ProbeFailed(error)
+}
+
+/// `reason` of the `Probe Failed` event when the consumer invoke itself failed.
+pub const INVOKE_FAILED: &str = "invoke failed";
+
+fn log_problems(config: &Config, settled: &Settlement) {
+    for problem in &settled.problems {
+        warn!(esm = %config.esm_uuid, problem = %problem, "probe settlement problem (message kept in the queue)");
+    }
 }
 
 /// Delete processed messages with the receipt handles of this receive (the newest).
@@ -497,6 +599,243 @@ mod tests {
             "near the limit it was re-sent fresh"
         );
         assert!(queue.dead_lettered().is_empty());
+    }
+
+    /// A consumer whose every invoke fails with `kind`/`code`.
+    fn invoke_failing(kind: FaultKind, code: &'static str) -> FakeConsumer {
+        FakeConsumer::new(move |_| {
+            Err(PortError {
+                operation: "Invoke",
+                kind,
+                code: Some(code.into()),
+                message: format!("{code} from the service"),
+            })
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn permanent_invoke_error_ends_the_probe_non_retryable_naming_the_cause() {
+        for code in [
+            "AccessDeniedException",
+            "ResourceNotFoundException",
+            "RequestTooLargeException",
+            "KMSDisabledException",
+        ] {
+            // One message far from the limit (released), one near it (re-sent fresh).
+            let queue = FakeQueue::builder().max_receive_count(3).build();
+            let far = queue.push(order(1));
+            let consumer = invoke_failing(FaultKind::NonRetryable, code);
+            let events = FakeEvents::default();
+            let err = run(&queue, &consumer, &events, &[]).await.unwrap_err();
+            assert_eq!(err.error_type(), "NonRetryable", "{code}: {err}");
+            let message = err.to_string();
+            assert!(
+                message.contains(code) && message.contains("orders-consumer"),
+                "names the cause and the consumer: {message}"
+            );
+            assert!(
+                events.events().is_empty(),
+                "{code}: the stuck handler announces it, not the probe"
+            );
+            assert_eq!(consumer.invocations().len(), 1, "{code}: invoked once");
+            let messages = queue.messages();
+            assert_eq!(messages.len(), 1, "{code}: nothing lost");
+            assert!(!messages[0].in_flight, "{code}: put back at once");
+            assert_ne!(
+                messages[0].message_id, far,
+                "{code}: near the limit it was re-sent"
+            );
+            assert!(queue.dead_lettered().is_empty());
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn permanent_invoke_error_releases_a_message_far_from_the_limit_unchanged() {
+        let queue = FakeQueue::builder().max_receive_count(10).build();
+        let id = queue.push(order(1));
+        let consumer = invoke_failing(FaultKind::NonRetryable, "AccessDeniedException");
+        let err = run(&queue, &consumer, &FakeEvents::default(), &[])
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type(), "NonRetryable");
+        let m = &queue.messages()[0];
+        assert_eq!(
+            (m.message_id.as_str(), m.receive_count, m.in_flight),
+            (id.as_str(), 1, false)
+        );
+        assert_eq!(queue.call_count(Op::SendBatch), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_invoke_failure_announces_probe_failed_naming_the_error() {
+        for (kind, code) in [
+            (FaultKind::Retryable, "TooManyRequestsException"),
+            (FaultKind::Retryable, "ServiceException"),
+            (FaultKind::InUse, "ResourceConflictException"),
+        ] {
+            let queue = FakeQueue::builder().max_receive_count(10).build();
+            let id = queue.push(order(1));
+            let events = FakeEvents::default();
+            let err = run(&queue, &invoke_failing(kind, code), &events, &[])
+                .await
+                .unwrap_err();
+            assert_eq!(err.error_type(), "ProbeFailed", "{code}: {err}");
+            assert_eq!(
+                events.detail_types(),
+                vec![DetailType::ProbeFailed],
+                "{code}"
+            );
+            let d = &events.events()[0].detail;
+            assert_eq!(d["reason"], "invoke failed", "{code}");
+            assert!(
+                d["error"].as_str().is_some_and(|e| e.contains(code)),
+                "{code}: {d:?}"
+            );
+            assert_eq!(
+                (
+                    d["circuit"].clone(),
+                    d["esmUuid"].clone(),
+                    d["attempt"].clone(),
+                    d["openSeconds"].clone(),
+                    d["probed"].clone(),
+                    d["released"].clone()
+                ),
+                (
+                    json!("orders"),
+                    json!("esm-1"),
+                    json!(5),
+                    json!(30),
+                    json!(1),
+                    json!(1)
+                ),
+                "{code}"
+            );
+            let m = &queue.messages()[0];
+            assert_eq!(
+                (m.message_id.as_str(), m.in_flight),
+                (id.as_str(), false),
+                "{code}: released"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn probe_failed_is_returned_even_when_the_event_cannot_be_put() {
+        let queue = FakeQueue::builder().max_receive_count(10).build();
+        queue.push(order(1));
+        let events = FakeEvents::failing(PortError::new(
+            "PutEvents",
+            FaultKind::Retryable,
+            "ThrottlingException",
+        ));
+        let err = run(
+            &queue,
+            &invoke_failing(FaultKind::Retryable, "TooManyRequestsException"),
+            &events,
+            &[],
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.error_type(), "ProbeFailed", "{err}");
+        assert!(
+            err.to_string().contains("TooManyRequestsException"),
+            "{err}"
+        );
+        assert!(!queue.messages()[0].in_flight, "released");
+    }
+
+    /// A message of about 1 MiB (SQS's maximum) whose body needs JSON escaping throughout, so
+    /// that its record in the SQS event is about twice its size.
+    fn large(n: u32) -> OutgoingMessage {
+        let mut body = format!("{{\"order\":{n},\"blob\":\"");
+        while body.len() < 1_040_000 {
+            body.push_str("\"\\\n");
+        }
+        OutgoingMessage {
+            id: String::new(),
+            body,
+            message_attributes: BTreeMap::from([(
+                "sig".into(),
+                AttributeValue::binary("Binary", vec![0xff; 4_000]),
+            )]),
+            trace_header: None,
+            delay_seconds: 0,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ten_large_messages_are_probed_with_fewer_and_the_rest_released_unchanged() {
+        let queue = FakeQueue::builder().max_receive_count(10).build();
+        let ids: Vec<String> = (0..10).map(|n| queue.push(large(n))).collect();
+        let consumer = FakeConsumer::healthy();
+        let out = run(
+            &queue,
+            &consumer,
+            &FakeEvents::default(),
+            &[("PROBE_COUNT", "10")],
+        )
+        .await
+        .unwrap();
+        let invocations = consumer.invocations();
+        assert_eq!(invocations.len(), 1);
+        let size = serde_json::to_vec(&invocations[0]).unwrap().len();
+        let records = invocations[0]["Records"].as_array().unwrap();
+        assert!(
+            size <= SYNC_INVOKE_PAYLOAD_LIMIT_BYTES,
+            "the invoke payload ({size} bytes, {} records) exceeds Lambda's limit",
+            records.len()
+        );
+        assert!(
+            !records.is_empty() && records.len() < 10,
+            "{}",
+            records.len()
+        );
+        assert_eq!(
+            (out.verdict, out.probed as usize),
+            (Verdict::Healthy, records.len())
+        );
+        let invoked: Vec<&str> = records
+            .iter()
+            .map(|r| r["messageId"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            invoked,
+            ids[..records.len()]
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+        );
+        // The invoked ones were processed and deleted; the others are back, unchanged.
+        let left = queue.messages();
+        assert_eq!(
+            left.iter()
+                .map(|m| m.message_id.clone())
+                .collect::<Vec<_>>(),
+            ids[records.len()..].to_vec()
+        );
+        assert!(left.iter().all(|m| !m.in_flight && m.receive_count == 1));
+        assert_eq!(queue.call_count(Op::SendBatch), 0);
+        assert!(queue.dead_lettered().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_message_of_the_largest_size_always_fits_a_synchronous_invoke() {
+        let queue = FakeQueue::new();
+        for n in 0..10 {
+            queue.push(large(n));
+        }
+        let received = queue.receive(10, 0, 60).await.unwrap();
+        assert_eq!(received.len(), 10);
+        let config = config(&[]);
+        for m in &received {
+            let event = sqs_event(std::slice::from_ref(m), &config.queue_arn, &config.region);
+            let size = serde_json::to_vec(&event).unwrap().len();
+            assert!(m.body.len() > 1_000_000);
+            assert!(
+                size <= SYNC_INVOKE_PAYLOAD_LIMIT_BYTES,
+                "one message makes a {size}-byte event"
+            );
+        }
     }
 
     #[tokio::test(start_paused = true)]

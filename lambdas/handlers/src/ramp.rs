@@ -1,25 +1,36 @@
 //! `ramp` (half-open): step 0 re-enables the mapping at the first ramp level and announces
 //! `Circuit Half-Open`; each later step checks the consumer's error rate over the last interval,
 //! reopens on a relapse (mapping disabled again, `Circuit Opened`), else raises the limit to the
-//! next level. After the last level has been checked, `done` hands over to `close`.
+//! next level. After the last level has been checked, `done` hands over to `close`. Every step
+//! acts only as the owner in the circuit record: step 0 marks the record half-open *before* it
+//! enables (a trip after that is a re-trip the owner must honour), a relapse marks it open again,
+//! and an execution that no longer owns the circuit changes nothing. Each answer
+//! charges the state with the worst case of the path it sends the workflow on
+//! (`breaker_core::history`); the ramp loop is bounded by its levels (`step` only grows), and
+//! backoff and the re-jitter plan reserve all of it.
 
 use breaker_core::config::Config;
 use breaker_core::contract::{InputError, RampAction, RampInput, RampOutput, Version, parse};
 use breaker_core::events::{BreakerEvent, DetailType};
+use breaker_core::history::{self, COSTS};
 use breaker_core::policy::relapsed;
-use breaker_core::ports::{Clock, EventSourceMappings, Events, Metrics};
+use breaker_core::ports::{CircuitRecords, Clock, EventSourceMappings, Events, Metrics};
+use breaker_core::record::{OriginalConfig, half_opened, opened};
 use serde_json::Value;
 use tracing::{info, warn};
 
 use crate::error::HandlerError;
 use crate::esm::{EsmPolicy, disable_and_wait, retry_in_use};
+use crate::record::update_owned;
 
 /// Handle `ramp` (see `CONTRACT.md`).
-pub async fn ramp<E, M, V, C>(
+#[allow(clippy::too_many_arguments)]
+pub async fn ramp<E, M, R, V, C>(
     input: Value,
     config: &Config,
     esm: &E,
     metrics: &M,
+    records: &R,
     events: &V,
     clock: &C,
     policy: &EsmPolicy,
@@ -27,10 +38,15 @@ pub async fn ramp<E, M, V, C>(
 where
     E: EventSourceMappings,
     M: Metrics,
+    R: CircuitRecords,
     V: Events,
     C: Clock,
 {
-    let RampInput { state, step } = parse(input)?;
+    let RampInput {
+        state,
+        step,
+        execution_arn: me,
+    } = parse(input)?;
     let levels = config
         .ramp
         .schedule(state.saved_scaling.maximum_concurrency);
@@ -43,17 +59,27 @@ where
         .into());
     }
     let interval = config.ramp_interval_seconds;
-    let output = |action, step, wait_seconds, maximum_concurrency, state| RampOutput {
-        version: Version,
-        action,
-        step,
-        wait_seconds,
-        maximum_concurrency,
-        state,
+    let output = |action, step, wait_seconds, maximum_concurrency, mut state| {
+        let cost = match action {
+            RampAction::Step => COSTS.ramp_step,
+            RampAction::Reopen => COSTS.ramp_reopen,
+            RampAction::Done => COSTS.ramp_done,
+        };
+        history::Budget::of(config).charge(&mut state, cost);
+        RampOutput {
+            version: Version,
+            action,
+            step,
+            wait_seconds,
+            maximum_concurrency,
+            state,
+        }
     };
 
     if step == 0 {
         let level = levels[0];
+        let now = clock.now_ms();
+        update_owned(records, &me, |r| half_opened(r, state.attempt, now)).await?;
         retry_in_use(policy, "enable", || esm.enable(&config.esm_uuid, level)).await?;
         let now = clock.now_ms();
         let event = BreakerEvent::for_state(DetailType::HalfOpen, config, &state, now)
@@ -65,11 +91,23 @@ where
         return Ok(output(RampAction::Step, 1, interval, level, state));
     }
 
+    let record = records.load().await?;
+    if !record.as_ref().is_some_and(|r| r.is_owned_by(&me)) {
+        return Err(HandlerError::NotOwner {
+            me,
+            owner: record.and_then(|r| r.owner),
+        });
+    }
     let now = clock.now_ms();
     let since = now.saturating_sub(interval.saturating_mul(1000));
     let stats = metrics.consumer_stats(since, now).await?;
     let current = levels[step as usize - 1];
     if relapsed(stats, config.relapse_error_rate_percent) {
+        let original = OriginalConfig {
+            enabled: true,
+            maximum_concurrency: state.saved_scaling.maximum_concurrency,
+        };
+        update_owned(records, &me, |r| opened(r, original, now).0).await?;
         disable_and_wait(esm, &config.esm_uuid, policy).await?;
         let event = BreakerEvent::for_state(DetailType::Opened, config, &state, clock.now_ms())
             .with("reason", "relapse during ramp")
@@ -102,14 +140,33 @@ mod tests {
     use breaker_core::ports::EsmState;
     use serde_json::json;
 
+    use breaker_core::record::{CircuitRecord, Phase};
+
     use super::*;
     use crate::testing::{
-        EsmCall, FakeEsm, FakeEvents, FakeMetrics, FixedClock, config, state_json,
+        EsmCall, FakeEsm, FakeEvents, FakeMetrics, FakeRecords, FixedClock, config, state_json,
     };
+
+    const ME: &str = "arn:aws:states:eu-west-1:123456789012:execution:Breaker:run-a";
+
+    fn owned_by(owner: &str) -> CircuitRecord {
+        CircuitRecord {
+            revision: 2,
+            owner: Some(owner.into()),
+            phase: Phase::Open,
+            original: Some(OriginalConfig {
+                enabled: true,
+                maximum_concurrency: Some(50),
+            }),
+            opened_at_ms: Some(1_000),
+            ..CircuitRecord::new_closed(1)
+        }
+    }
 
     struct World {
         esm: FakeEsm,
         metrics: FakeMetrics,
+        records: FakeRecords,
         events: FakeEvents,
         clock: FixedClock,
     }
@@ -119,9 +176,15 @@ mod tests {
             Self {
                 esm,
                 metrics,
+                records: FakeRecords::holding(owned_by(ME)),
                 events: FakeEvents::default(),
                 clock: FixedClock::at(10_000_000),
             }
+        }
+
+        /// The count in the state every step is given.
+        fn charged_before(&self) -> u32 {
+            1_000
         }
 
         async fn step(&self, saved: Option<u32>, step: u32) -> Result<RampOutput, HandlerError> {
@@ -129,12 +192,15 @@ mod tests {
                 in_use_base: Duration::from_millis(5),
                 ..EsmPolicy::default()
             };
-            let input = json!({ "state": state_json(1_000, 3, 2, saved), "step": step });
+            let mut state = state_json(1_000, 3, 2, saved);
+            state["historyEvents"] = json!(self.charged_before());
+            let input = json!({ "state": state, "step": step, "executionArn": ME });
             ramp(
                 input,
                 &config(&[]),
                 &self.esm,
                 &self.metrics,
+                &self.records,
                 &self.events,
                 &self.clock,
                 &policy,
@@ -159,9 +225,41 @@ mod tests {
             ),
             (RampAction::Step, 1, 60, Some(2))
         );
+        assert_eq!(
+            out.state.history_events - w.charged_before(),
+            COSTS.ramp_step,
+            "a step pays for the ramp task, its choice and the hold"
+        );
         assert_eq!(w.esm.updates(), vec![EsmCall::Enable(Some(2))]);
         assert_eq!(w.events.detail_types(), vec![DetailType::HalfOpen]);
         assert!(w.metrics.asked().is_empty());
+        let r = w.records.stored().unwrap();
+        assert_eq!(
+            (r.phase, r.half_open_at_ms),
+            (Phase::HalfOpen, Some(10_000_000))
+        );
+    }
+
+    /// Issue 12, defect 1 (the harm): on main an execution that lost single flight could still
+    /// ramp and throttle the mapping back to the ramp's start after another had closed. Now a
+    /// ramp step of an execution that does not own the circuit changes nothing.
+    #[tokio::test]
+    async fn a_ramp_step_of_an_execution_that_does_not_own_the_circuit_changes_nothing() {
+        for step in [0, 1, 2] {
+            let mut w = World::new(
+                FakeEsm::new(EsmState::Enabled, Some(50)),
+                FakeMetrics::steady(9.0, 10.0),
+            );
+            w.records = FakeRecords::holding(owned_by("arn:someone-else"));
+            let err = w.step(Some(50), step).await.unwrap_err();
+            assert_eq!(err.error_type(), "NonRetryable", "step {step}: {err}");
+            assert!(w.esm.calls().is_empty(), "step {step}: {:?}", w.esm.calls());
+            assert!(w.events.events().is_empty());
+            assert_eq!(
+                w.records.stored().unwrap().owner.as_deref(),
+                Some("arn:someone-else")
+            );
+        }
     }
 
     #[tokio::test]
@@ -176,6 +274,10 @@ mod tests {
             let out = w.step(Some(50), step).await.unwrap();
             if out.action == RampAction::Done {
                 assert_eq!((out.wait_seconds, out.maximum_concurrency), (0, Some(50)));
+                assert_eq!(
+                    out.state.history_events - w.charged_before(),
+                    COSTS.ramp_done
+                );
                 break;
             }
             assert_eq!(out.action, RampAction::Step);
@@ -232,6 +334,10 @@ mod tests {
             (RampAction::Reopen, 2, 0, None)
         );
         assert_eq!(
+            out.state.history_events - w.charged_before(),
+            COSTS.ramp_reopen
+        );
+        assert_eq!(
             out.state.saved_scaling.maximum_concurrency,
             Some(50),
             "the original limit is kept for the next close"
@@ -274,9 +380,12 @@ mod tests {
         }
         let policy = EsmPolicy::default();
         for (input, field) in [
-            (json!({ "state": state_json(1, 1, 1, None) }), "step"),
             (
-                json!({ "state": state_json(1, 1, 1, None), "step": "one" }),
+                json!({ "state": state_json(1, 1, 1, None), "executionArn": ME }),
+                "step",
+            ),
+            (
+                json!({ "state": state_json(1, 1, 1, None), "step": "one", "executionArn": ME }),
                 "step",
             ),
         ] {
@@ -285,6 +394,7 @@ mod tests {
                 &config(&[]),
                 &w.esm,
                 &w.metrics,
+                &w.records,
                 &w.events,
                 &w.clock,
                 &policy,

@@ -3,7 +3,9 @@
 //!
 //! [`run_plan`] reads the queue depth, refuses FIFO queues, fixes the `cutoffMs` (only messages
 //! sent before it are moved; see `breaker_core::rejitter` for why copies are never moved twice)
-//! and sizes the worker fan-out. [`run_rejitter`] is one worker's time slice: `in_flight_batches`
+//! and sizes the worker fan-out, and gives each worker a number of slices that fits in the
+//! execution's history budget (`breaker_core::history`; the state is charged with the plan and
+//! the whole pass). [`run_rejitter`] is one worker's time slice: `in_flight_batches`
 //! lanes run concurrently on tokio, each a three-stage pipeline (receive 10 → `SendMessageBatch`
 //! copies with drawn `DelaySeconds` → `DeleteMessageBatch` the originals whose copies were
 //! confirmed) whose stages run independently, joined by one-slot channels — so each lane keeps a
@@ -22,6 +24,8 @@
 //! - a failed delete leaves the original in place: the message may arrive twice, never zero times;
 //! - messages sent at/after the cutoff stay hidden for the receive's visibility timeout (longer
 //!   than the slice), except those near `maxReceiveCount`, which are moved fresh;
+//! - a worker that has used its slices answers `done`: what it did not reach stays in the queue,
+//!   unspread (the consumer gets it through the ramp), never lost;
 //! - the handler is invoked by Step Functions, never by the queue, so Lambda's recursive-loop
 //!   detection does not apply to it.
 
@@ -30,10 +34,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use breaker_core::config::Config;
+use breaker_core::config::{Config, defaults};
 use breaker_core::contract::{
     self, InputError, PlanInput, RejitterInput, RejitterOutput, RejitterPlanOutput, Version,
 };
+use breaker_core::history::{self, COSTS};
 use breaker_core::message::{OutgoingMessage, ReceivedMessage};
 use breaker_core::ports::{PortError, Queue};
 use breaker_core::rejitter::{self, DelayWindow, Eligibility, WindowError};
@@ -111,6 +116,8 @@ pub struct RejitterSettings {
     pub receive_visibility_seconds: Option<u32>,
     /// Seed for the delay draws (tests); `None`: seeded from the OS.
     pub seed: Option<u64>,
+    /// The execution's history budget, which bounds the slices of a pass.
+    pub budget: history::Budget,
 }
 
 impl RejitterSettings {
@@ -133,18 +140,25 @@ impl RejitterSettings {
             in_flight_batches: Self::DEFAULT_IN_FLIGHT_BATCHES,
             receive_visibility_seconds: None,
             seed: None,
+            budget: history::Budget {
+                limit: defaults::HISTORY_EVENT_BUDGET,
+                ramp_steps: defaults::RAMP.steps,
+                workers: max_workers,
+            },
         })
     }
 
     /// The settings from the breaker's configuration (`REJITTER_*`).
     pub fn from_config(config: &Config) -> Result<Self, RejitterError> {
-        Self::new(
+        let mut settings = Self::new(
             config.rejitter_enabled,
             config.rejitter_min_seconds,
             config.rejitter_max_seconds,
             config.rejitter_workers,
             u32::try_from(config.rejitter_slice_seconds).unwrap_or(u32::MAX),
-        )
+        )?;
+        settings.budget = history::Budget::of(config);
+        Ok(settings)
     }
 
     fn visibility(&self) -> u32 {
@@ -154,44 +168,35 @@ impl RejitterSettings {
     }
 }
 
-/// `rejitter-plan`: `{ "state": <state> }` → `{ version, backlog, workers, cutoffMs, state }`.
-/// `now_ms` is the wall clock (epoch ms). Fails before any queue call on malformed input; no
-/// queue call when disabled; FIFO queues are refused.
+/// `rejitter-plan`: `{ "state": <state> }` →
+/// `{ version, backlog, workers, cutoffMs, slicesPerWorker, state }`. `now_ms` is the wall clock
+/// (epoch ms). Fails before any queue call on malformed input; no queue call when disabled; FIFO
+/// queues are refused. The state is charged with the plan and the worst case of the whole pass
+/// (every worker using every slice it is given).
 pub async fn run_plan<Q: Queue>(
     queue: &Q,
     settings: &RejitterSettings,
     input: Value,
     now_ms: u64,
 ) -> Result<RejitterPlanOutput, RejitterError> {
-    let PlanInput { state, keep_alive } = contract::parse(input)?;
+    let PlanInput {
+        mut state,
+        keep_alive,
+    } = contract::parse(input)?;
     let cutoff_ms = rejitter::cutoff_ms(now_ms);
+    let budget = settings.budget;
     if keep_alive {
-        let q = queue.info().await?;
-        // FIFO: never copied (reorder); the backoff step announced `Messages At Risk`.
-        let workers = if q.fifo {
-            0
-        } else {
-            rejitter::worker_count(q.visible, settings.max_workers)
-        };
-        info!(
-            backlog = q.visible,
-            workers, cutoff_ms, "keep-alive pass planned"
-        );
-        return Ok(RejitterPlanOutput {
-            version: Version,
-            backlog: q.visible,
-            workers: (0..workers).collect(),
-            cutoff_ms,
-            state,
-        });
+        return plan_keep_alive(queue, settings, state, cutoff_ms).await;
     }
     if !settings.enabled {
         info!("re-jitter disabled");
+        budget.charge(&mut state, COSTS.plan);
         return Ok(RejitterPlanOutput {
             version: Version,
             backlog: 0,
             workers: Vec::new(),
             cutoff_ms,
+            slices_per_worker: 0,
             state,
         });
     }
@@ -199,13 +204,94 @@ pub async fn run_plan<Q: Queue>(
     if q.fifo {
         return Err(RejitterError::Fifo);
     }
-    let workers = rejitter::worker_count(q.visible, settings.max_workers);
-    info!(backlog = q.visible, workers, cutoff_ms, "re-jitter planned");
+    let wanted = rejitter::worker_count(q.visible, settings.max_workers);
+    let fit = budget.plan_slices(budget.used(&state), wanted, q.visible);
+    if fit.workers < wanted {
+        warn!(
+            backlog = q.visible,
+            wanted,
+            workers = fit.workers,
+            used = budget.used(&state),
+            budget = budget.limit,
+            "history budget leaves room for fewer re-jitter workers; the rest of the backlog stays in the queue unspread"
+        );
+    }
+    budget.charge(
+        &mut state,
+        COSTS.plan + COSTS.rejitter(fit.workers, fit.slices_per_worker),
+    );
+    info!(
+        backlog = q.visible,
+        workers = fit.workers,
+        slices_per_worker = fit.slices_per_worker,
+        cutoff_ms,
+        history_events = state.history_events,
+        "re-jitter planned"
+    );
     Ok(RejitterPlanOutput {
         version: Version,
         backlog: q.visible,
-        workers: (0..workers).collect(),
+        workers: (0..fit.workers).collect(),
         cutoff_ms,
+        slices_per_worker: fit.slices_per_worker,
+        state,
+    })
+}
+
+/// The keep-alive half of `rejitter-plan` (`breaker_core::keepalive`): workers for the whole
+/// visible queue, with no delay, even when re-jitter is disabled; none on a FIFO queue (the
+/// backoff step announced `Messages At Risk`). Sized by the history budget like re-jitter, but
+/// keeping back only what the loop needs after the pass (the next backoff continuing as new, and a
+/// failure report). When the budget cannot give the backlog every slice it could need, the pass
+/// still runs what fits but is not counted as done: `refreshedAtMs` is cleared, so the next
+/// backoff turn (in this execution or, as the budget is then nearly spent, the next one) starts
+/// another pass at once.
+async fn plan_keep_alive<Q: Queue>(
+    queue: &Q,
+    settings: &RejitterSettings,
+    mut state: contract::CircuitState,
+    cutoff_ms: u64,
+) -> Result<RejitterPlanOutput, RejitterError> {
+    let budget = settings.budget;
+    let q = queue.info().await?;
+    let wanted = if q.fifo {
+        0
+    } else {
+        rejitter::worker_count(q.visible, settings.max_workers)
+    };
+    let fit = budget.plan_keep_alive(budget.used(&state), wanted, q.visible);
+    if fit.workers < wanted
+        || fit.slices_per_worker < history::slices_needed(q.visible, fit.workers)
+    {
+        warn!(
+            backlog = q.visible,
+            wanted,
+            workers = fit.workers,
+            slices_per_worker = fit.slices_per_worker,
+            used = budget.used(&state),
+            budget = budget.limit,
+            "history budget too small for the whole keep-alive pass: copying what fits, and another pass is due at once"
+        );
+        state.refreshed_at_ms = None;
+    }
+    budget.charge(
+        &mut state,
+        COSTS.plan + COSTS.rejitter(fit.workers, fit.slices_per_worker),
+    );
+    info!(
+        backlog = q.visible,
+        workers = fit.workers,
+        slices_per_worker = fit.slices_per_worker,
+        cutoff_ms,
+        history_events = state.history_events,
+        "keep-alive pass planned"
+    );
+    Ok(RejitterPlanOutput {
+        version: Version,
+        backlog: q.visible,
+        workers: (0..fit.workers).collect(),
+        cutoff_ms,
+        slices_per_worker: fit.slices_per_worker,
         state,
     })
 }
@@ -534,7 +620,16 @@ pub async fn run_rejitter<Q: Queue>(
         worker,
         cutoff_ms,
         keep_alive,
+        slices_left,
     } = contract::parse(input)?;
+    if slices_left == Some(0) {
+        return Err(InputError::new(
+            "slicesLeft",
+            "must be at least 1 (a worker with no slice left has answered done)",
+        )
+        .into());
+    }
+    let slices_left = slices_left.map(|n| n - 1);
     let started = Instant::now();
     let before = queue.info().await?;
     if before.fifo {
@@ -582,7 +677,15 @@ pub async fn run_rejitter<Q: Queue>(
             before.visible.saturating_sub(moved)
         }
     };
-    let done = drained && !stats.iter().any(|s| s.deadline_hit);
+    let drained = drained && !stats.iter().any(|s| s.deadline_hit);
+    let done = drained || slices_left == Some(0);
+    if !drained && done {
+        warn!(
+            worker,
+            remaining_estimate,
+            "re-jitter worker used its slices (history budget); the rest of the backlog stays in the queue unspread"
+        );
+    }
     info!(
         worker,
         moved,
@@ -599,6 +702,7 @@ pub async fn run_rejitter<Q: Queue>(
         failed,
         remaining_estimate,
         done,
+        slices_left,
     })
 }
 
@@ -739,7 +843,8 @@ mod tests {
                 moved: 95,
                 failed: 0,
                 remaining_estimate: 0,
-                done: true
+                done: true,
+                slices_left: None,
             }
         );
         let after = q.messages();
@@ -1054,20 +1159,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn plan_sizes_workers_from_the_backlog_and_passes_the_state_through() {
+    async fn plan_sizes_workers_from_the_backlog_and_charges_the_state_with_the_pass() {
         let q = FakeQueue::new();
         for i in 0..45_000 {
             q.push_body(i.to_string());
         }
-        let state = state_json(5, 3, 2, None);
+        let mut state = state_json(5, 3, 2, None);
+        state["historyEvents"] = json!(1_000);
         let out = run_plan(
             &q,
             &settings(0, 300),
-            json!({ "state": state }),
+            json!({ "state": state.clone() }),
             1_700_000_000_000,
         )
         .await
         .unwrap();
+        // 15,000 messages per worker: 15 slices each at the floor of 1,000 messages a slice.
+        let charged = 1_000 + COSTS.plan + COSTS.rejitter(3, 15);
+        state["historyEvents"] = json!(charged);
         assert_eq!(
             serde_json::to_value(out).unwrap(),
             json!({
@@ -1075,9 +1184,97 @@ mod tests {
                 "backlog": 45_000,
                 "workers": [0, 1, 2],
                 "cutoffMs": 1_699_999_999_000u64,
+                "slicesPerWorker": 15,
                 "state": state,
             })
         );
+    }
+
+    #[tokio::test]
+    async fn plan_gives_fewer_slices_and_workers_when_the_history_budget_is_nearly_spent() {
+        let q = FakeQueue::new();
+        for i in 0..45_000 {
+            q.push_body(i.to_string());
+        }
+        let s = settings(0, 300);
+        let b = s.budget;
+        // Room for the plan, the reserve after the pass and one slice of one worker only.
+        let used = b.limit - COSTS.plan - b.after_rejitter_reserve() - COSTS.rejitter(1, 1);
+        let mut state = state_json(5, 3, 2, None);
+        state["historyEvents"] = json!(used);
+        let out = run_plan(&q, &s, json!({ "state": state }), 1_700_000_000_000)
+            .await
+            .unwrap();
+        assert_eq!((out.workers, out.slices_per_worker), (vec![0], 1));
+        assert!(out.state.history_events + b.after_rejitter_reserve() <= b.limit);
+        // No room at all: no worker, the backlog stays in the queue.
+        let mut state = state_json(5, 3, 2, None);
+        state["historyEvents"] = json!(b.limit - 10);
+        let out = run_plan(&q, &s, json!({ "state": state }), 1_700_000_000_000)
+            .await
+            .unwrap();
+        assert!(out.workers.is_empty());
+        assert_eq!(q.len(), 45_000);
+    }
+
+    #[tokio::test]
+    async fn keep_alive_plan_keeps_back_only_the_loop_and_a_capped_pass_stays_due() {
+        let q = FakeQueue::new();
+        for i in 0..45_000 {
+            q.push_body(i.to_string());
+        }
+        let s = settings(0, 300);
+        let b = s.budget;
+        let keep_alive = |used: u32| {
+            let mut state = state_json(5, 3, 2, None);
+            state["historyEvents"] = json!(used);
+            state["refreshedAtMs"] = json!(1_699_000_000_000u64);
+            json!({ "state": state, "keepAlive": true })
+        };
+        // Plenty of budget: every slice the backlog could need (15 per worker), the pass counted.
+        let out = run_plan(&q, &s, keep_alive(1_000), 1_700_000_000_000)
+            .await
+            .unwrap();
+        assert_eq!((out.workers.len(), out.slices_per_worker), (3, 15));
+        assert_eq!(out.state.refreshed_at_ms, Some(1_699_000_000_000));
+        assert_eq!(
+            out.state.history_events,
+            1_000 + COSTS.plan + COSTS.rejitter(3, 15)
+        );
+        // Only the loop's own reserve is kept back (not the ramp's): a state re-jitter could give
+        // one slice of one worker still gets a keep-alive pass of every worker.
+        let used = b.limit - COSTS.plan - b.after_rejitter_reserve() - COSTS.rejitter(1, 1);
+        let out = run_plan(&q, &s, keep_alive(used), 1_700_000_000_000)
+            .await
+            .unwrap();
+        assert_eq!(out.workers.len(), 3);
+        assert!(out.slices_per_worker < 15);
+        assert!(out.state.history_events + b.after_keep_alive_reserve() <= b.limit);
+        // Capped: the pass copies what fits but is not counted, so the next turn passes again.
+        assert_eq!(out.state.refreshed_at_ms, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn worker_answers_done_when_its_slices_are_used_and_leaves_the_rest_in_the_queue() {
+        let (q, cutoff) = backlog(5_000);
+        q.set_latency(Duration::from_millis(100));
+        let mut s = settings(5, 60);
+        s.slice = Duration::from_secs(5);
+        let two_left = json!({"worker": 0, "cutoffMs": cutoff, "slicesLeft": 2});
+        let out = run_rejitter(&q, &s, two_left).await.unwrap();
+        assert_eq!((out.done, out.slices_left), (false, Some(1)));
+        let last = json!({"worker": 0, "cutoffMs": cutoff, "slicesLeft": 1});
+        let out = run_rejitter(&q, &s, last).await.unwrap();
+        assert_eq!((out.done, out.slices_left), (true, Some(0)));
+        assert!(out.remaining_estimate > 0, "not drained");
+        assert_eq!(q.len(), 5_000, "every message either moved or still there");
+        let none_left = json!({"worker": 0, "cutoffMs": cutoff, "slicesLeft": 0});
+        let calls = q.calls().len();
+        match run_rejitter(&q, &s, none_left).await {
+            Err(RejitterError::Input(e)) => assert_eq!(e.field, "slicesLeft"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(q.calls().len(), calls);
     }
 
     #[tokio::test]

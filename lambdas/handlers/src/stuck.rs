@@ -1,26 +1,30 @@
-//! `stuck`: the catch-all. Reads the mapping's state and announces `Circuit Stuck Open` with
-//! the caught error. Never fails on a bad `state` (it is the last resort); fails only if the
+//! `stuck`: the catch-all. Reads the mapping's state, marks the circuit record `stuck` (keeping
+//! its owner and original configuration, so the next trigger takes over from this ended execution
+//! and still restores the original), and announces `Circuit Stuck Open` with the caught error. Never fails on a bad `state` (it is the last resort); fails only if the
 //! event cannot be put.
 
 use breaker_core::config::Config;
 use breaker_core::contract::{StuckInput, StuckOutput, Version};
 use breaker_core::events::{BreakerEvent, DetailType};
-use breaker_core::ports::{Clock, EventSourceMappings, Events};
+use breaker_core::ports::{CircuitRecords, Clock, EventSourceMappings, Events};
 use serde_json::Value;
 use tracing::{error, warn};
 
 use crate::error::HandlerError;
+use crate::record::update_owned;
 
 /// Handle `stuck` (see `CONTRACT.md`).
-pub async fn stuck<E, V, C>(
+pub async fn stuck<E, R, V, C>(
     input: Value,
     config: &Config,
     esm: &E,
+    records: &R,
     events: &V,
     clock: &C,
 ) -> Result<StuckOutput, HandlerError>
 where
     E: EventSourceMappings,
+    R: CircuitRecords,
     V: Events,
     C: Clock,
 {
@@ -36,6 +40,21 @@ where
         }
     };
     let now = clock.now_ms();
+    let reason = input
+        .error
+        .as_ref()
+        .map(|e| format!("{}: {}", e.error, e.cause))
+        .unwrap_or_else(|| "recovery failed".to_owned());
+    if let Some(me) = &input.execution_arn {
+        // Best effort: the event below is what must get out.
+        if let Err(e) = update_owned(records, me, |r| {
+            breaker_core::record::stuck(r, &reason, now)
+        })
+        .await
+        {
+            warn!(error = %e, "could not mark the circuit record stuck");
+        }
+    }
     let event = match &input.state {
         Some(state) => BreakerEvent::for_state(DetailType::StuckOpen, config, state, now),
         None => BreakerEvent::bare(DetailType::StuckOpen, config, now),
@@ -59,14 +78,61 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::testing::{FakeEsm, FakeEvents, FixedClock, config, state_json};
+    use breaker_core::record::{CircuitRecord, Phase};
+
+    use crate::testing::{FakeEsm, FakeEvents, FakeRecords, FixedClock, config, state_json};
 
     async fn run(
         input: Value,
         esm: &FakeEsm,
         events: &FakeEvents,
     ) -> Result<StuckOutput, HandlerError> {
-        stuck(input, &config(&[]), esm, events, &FixedClock::at(61_000)).await
+        let records = FakeRecords::default();
+        stuck(
+            input,
+            &config(&[]),
+            esm,
+            &records,
+            events,
+            &FixedClock::at(61_000),
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn stuck_marks_the_record_and_keeps_owner_and_original_for_the_next_trigger() {
+        const ME: &str = "arn:aws:states:eu-west-1:1:execution:B:run";
+        let record = CircuitRecord {
+            revision: 1,
+            owner: Some(ME.into()),
+            phase: Phase::HalfOpen,
+            original: Some(breaker_core::record::OriginalConfig {
+                enabled: true,
+                maximum_concurrency: Some(9),
+            }),
+            ..CircuitRecord::new_closed(1)
+        };
+        let (esm, events, records) = (
+            FakeEsm::new(EsmState::Enabled, Some(2)),
+            FakeEvents::default(),
+            FakeRecords::holding(record),
+        );
+        let input = json!({ "state": state_json(1_000, 3, 2, Some(9)), "executionArn": ME, "error": { "Error": "Retryable", "Cause": "throttled" } });
+        stuck(
+            input,
+            &config(&[]),
+            &esm,
+            &records,
+            &events,
+            &FixedClock::at(61_000),
+        )
+        .await
+        .unwrap();
+        let r = records.stored().unwrap();
+        assert_eq!((r.phase, r.owner.as_deref()), (Phase::Stuck, Some(ME)));
+        assert_eq!(r.stuck_reason.as_deref(), Some("Retryable: throttled"));
+        assert_eq!(r.original.unwrap().maximum_concurrency, Some(9));
+        assert_eq!(events.events().len(), 1);
     }
 
     #[tokio::test]

@@ -7,9 +7,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use breaker_core::events::{BreakerEvent, DetailType};
 use breaker_core::ports::{
-    AlarmState, Alarms, Clock, Consumer, ConsumerStats, EsmSnapshot, EsmState, EventSourceMappings,
-    Events, Executions, FaultKind, InvokeResult, Metrics, PortError, RunningExecution,
+    AlarmState, Alarms, CircuitRecords, Clock, Consumer, ConsumerStats, EsmSnapshot, EsmState,
+    EventSourceMappings, Events, Executions, FaultKind, InvokeResult, Metrics, PortError,
+    RunningExecution,
 };
+use breaker_core::record::CircuitRecord;
 use serde_json::Value;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -45,13 +47,16 @@ struct EsmInner {
 pub struct FakeEsm(Arc<Mutex<EsmInner>>);
 
 impl FakeEsm {
-    /// A mapping `esm-1` in `state` with `maximum_concurrency`.
+    /// A mapping `esm-1` in `state` with `maximum_concurrency`, from [`config`]'s queue
+    /// ([`TEST_QUEUE_ARN`]) to its consumer ([`TEST_CONSUMER_ARN`]).
     pub fn new(state: EsmState, maximum_concurrency: Option<u32>) -> Self {
         Self(Arc::new(Mutex::new(EsmInner {
             snapshot: EsmSnapshot {
                 uuid: "esm-1".into(),
                 state,
                 maximum_concurrency,
+                function_arn: Some(TEST_CONSUMER_ARN.into()),
+                event_source_arn: Some(TEST_QUEUE_ARN.into()),
             },
             calls: Vec::new(),
             in_use_failures: 0,
@@ -59,6 +64,18 @@ impl FakeEsm {
             polls_left: 0,
             get_error: None,
         })))
+    }
+
+    /// The mapping reports this `FunctionArn` (`None`: none at all).
+    pub fn function_arn(self, arn: Option<&str>) -> Self {
+        lock(&self.0).snapshot.function_arn = arn.map(str::to_owned);
+        self
+    }
+
+    /// The mapping reports this `EventSourceArn` (`None`: none at all).
+    pub fn event_source_arn(self, arn: Option<&str>) -> Self {
+        lock(&self.0).snapshot.event_source_arn = arn.map(str::to_owned);
+        self
     }
 
     /// The next `n` updates fail with `ResourceInUseException`.
@@ -299,6 +316,21 @@ impl FakeExecutions {
     }
 }
 
+impl FakeExecutions {
+    /// `execution_arn` has ended (it is no longer running).
+    pub fn end(&self, execution_arn: &str) {
+        lock(&self.running).retain(|e| e.arn != execution_arn);
+    }
+
+    /// `execution_arn` runs from now on.
+    pub fn start(&self, execution_arn: &str) {
+        lock(&self.running).push(RunningExecution {
+            arn: execution_arn.into(),
+            start_ms: 0,
+        });
+    }
+}
+
 impl Executions for FakeExecutions {
     async fn list_running(
         &self,
@@ -306,6 +338,84 @@ impl Executions for FakeExecutions {
     ) -> Result<Vec<RunningExecution>, PortError> {
         lock(&self.listed).push(state_machine_arn.to_owned());
         Ok(lock(&self.running).clone())
+    }
+
+    async fn is_running(&self, execution_arn: &str) -> Result<bool, PortError> {
+        Ok(lock(&self.running).iter().any(|e| e.arn == execution_arn))
+    }
+}
+
+/// A hook run by [`FakeRecords`] just before a save is applied, e.g. to let a racing writer in.
+type SaveHook = Box<dyn FnMut(&mut Option<CircuitRecord>) + Send>;
+
+/// The durable circuit record, in memory, with the same compare-and-swap as DynamoDB.
+#[derive(Clone, Default)]
+pub struct FakeRecords {
+    stored: Arc<Mutex<Option<CircuitRecord>>>,
+    saves: Arc<Mutex<u32>>,
+    conflicts: Arc<Mutex<u32>>,
+    before_save: Arc<Mutex<Vec<SaveHook>>>,
+}
+
+impl std::fmt::Debug for FakeRecords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeRecords")
+            .field("stored", &*lock(&self.stored))
+            .finish()
+    }
+}
+
+impl FakeRecords {
+    /// A table holding `record` (as if written with its revision).
+    pub fn holding(record: CircuitRecord) -> Self {
+        let r = Self::default();
+        *lock(&r.stored) = Some(record);
+        r
+    }
+
+    /// The stored record.
+    pub fn stored(&self) -> Option<CircuitRecord> {
+        lock(&self.stored).clone()
+    }
+
+    /// Successful writes so far.
+    pub fn saves(&self) -> u32 {
+        *lock(&self.saves)
+    }
+
+    /// Writes refused for a stale revision so far.
+    pub fn conflicts(&self) -> u32 {
+        *lock(&self.conflicts)
+    }
+
+    /// Run `hook` on the stored record just before the next save is checked (once).
+    pub fn before_next_save(&self, hook: impl FnMut(&mut Option<CircuitRecord>) + Send + 'static) {
+        lock(&self.before_save).push(Box::new(hook));
+    }
+}
+
+impl CircuitRecords for FakeRecords {
+    async fn load(&self) -> Result<Option<CircuitRecord>, PortError> {
+        Ok(lock(&self.stored).clone())
+    }
+
+    async fn save(&self, record: &CircuitRecord) -> Result<bool, PortError> {
+        let hooks: Vec<SaveHook> = lock(&self.before_save).drain(..).collect();
+        let mut stored = lock(&self.stored);
+        for mut hook in hooks {
+            hook(&mut stored);
+        }
+        let current = stored.as_ref().map(|r| r.revision).unwrap_or(0);
+        if current != record.revision {
+            *lock(&self.conflicts) += 1;
+            return Ok(false);
+        }
+        *stored = Some(CircuitRecord {
+            revision: record.revision + 1,
+            ..record.clone()
+        });
+        *lock(&self.saves) += 1;
+        Ok(true)
     }
 }
 
@@ -407,6 +517,12 @@ impl Clock for FixedClock {
     }
 }
 
+/// `QUEUE_ARN` of [`config`].
+pub const TEST_QUEUE_ARN: &str = "arn:aws:sqs:eu-west-1:123456789012:orders";
+/// The ARN of [`config`]'s `CONSUMER_FUNCTION_NAME` (`orders-consumer`), as a mapping reports it.
+pub const TEST_CONSUMER_ARN: &str =
+    "arn:aws:lambda:eu-west-1:123456789012:function:orders-consumer";
+
 /// A valid configuration for tests: circuit `orders`, mapping `esm-1`, queue in eu-west-1,
 /// plus `extra` variables.
 pub fn config(extra: &[(&str, &str)]) -> breaker_core::config::Config {
@@ -414,9 +530,10 @@ pub fn config(extra: &[(&str, &str)]) -> breaker_core::config::Config {
         ("CIRCUIT_NAME", "orders"),
         ("ESM_UUID", "esm-1"),
         ("QUEUE_URL", "http://127.0.0.1:1/123456789012/orders"),
-        ("QUEUE_ARN", "arn:aws:sqs:eu-west-1:123456789012:orders"),
+        ("QUEUE_ARN", TEST_QUEUE_ARN),
         ("CONSUMER_FUNCTION_NAME", "orders-consumer"),
         ("ALARM_NAME", "orders-errors"),
+        ("CIRCUIT_TABLE_NAME", "orders-circuit"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -434,4 +551,38 @@ pub fn state_json(opened_at_ms: u64, attempt: u32, iteration: u32, saved: Option
         "version": 1, "openedAtMs": opened_at_ms, "attempt": attempt, "iteration": iteration,
         "generation": 0, "savedScaling": { "maximumConcurrency": saved }, "trigger": "alarm"
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use breaker_core::mapping::verify_mapping;
+
+    use super::*;
+
+    #[test]
+    fn the_default_fake_mapping_is_the_test_configurations_and_the_builder_changes_it() {
+        let config = config(&[]);
+        let esm = FakeEsm::new(EsmState::Enabled, Some(5));
+        assert_eq!(verify_mapping(&esm.snapshot(), &config), Ok(()));
+        let other = FakeEsm::new(EsmState::Enabled, Some(5))
+            .function_arn(Some(
+                "arn:aws:lambda:eu-west-1:123456789012:function:payments",
+            ))
+            .event_source_arn(None);
+        let err = verify_mapping(&other.snapshot(), &config).unwrap_err();
+        assert_eq!(
+            (
+                err.actual_function.as_deref(),
+                err.actual_queue.as_deref(),
+                err.function_matches,
+                err.queue_matches
+            ),
+            (
+                Some("arn:aws:lambda:eu-west-1:123456789012:function:payments"),
+                None,
+                false,
+                false
+            )
+        );
+    }
 }

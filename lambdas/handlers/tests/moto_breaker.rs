@@ -17,6 +17,7 @@ use aws_sdk_sqs::types::{
     MessageAttributeValue, MessageSystemAttributeNameForSends, MessageSystemAttributeValue,
     QueueAttributeName,
 };
+use breaker_aws::dynamodb::{DynamoCircuitRecords, KEY};
 use breaker_aws::eventbridge::EventBus;
 use breaker_aws::lambda::LambdaEsm;
 use breaker_aws::sfn::StateMachineExecutions;
@@ -72,12 +73,41 @@ fn create_role(port: u16, name: &str) -> String {
     format!("arn:aws:iam::{ACCOUNT_ID}:role/{name}")
 }
 
+/// The circuit table as the construct creates it (on-demand, key `circuit`).
+async fn create_circuit_table(sdk: &aws_config::SdkConfig) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    aws_sdk_dynamodb::Client::new(sdk)
+        .create_table()
+        .table_name("orders-circuit")
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(KEY)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(KEY)
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
 async fn cloud(max_receive_count: u32, maximum_concurrency: Option<i32>) -> Cloud {
     let moto = MotoServer::start();
     moto.configure(&json!({ "lambda": { "use_docker": false } }));
     let sdk = moto.sdk_config().await;
     let role = create_role(moto.port(), "breaker-test");
 
+    create_circuit_table(&sdk).await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let dlq_url = sqs
         .create_queue()
@@ -153,6 +183,7 @@ async fn cloud(max_receive_count: u32, maximum_concurrency: Option<i32>) -> Clou
         ("QUEUE_ARN", queue_arn),
         ("CONSUMER_FUNCTION_NAME", "orders-consumer".to_owned()),
         ("ALARM_NAME", "orders-errors".to_owned()),
+        ("CIRCUIT_TABLE_NAME", "orders-circuit".to_owned()),
     ]);
     let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
     Cloud {
@@ -190,6 +221,14 @@ impl Cloud {
             .execution_arn
     }
 
+    fn records(&self) -> DynamoCircuitRecords {
+        DynamoCircuitRecords::new(
+            aws_sdk_dynamodb::Client::new(&self.sdk),
+            &self.config.circuit_table_name,
+            &self.config.circuit_name,
+        )
+    }
+
     async fn open(&self, execution_arn: &str) -> breaker_core::contract::OpenOutput {
         let executions = StateMachineExecutions::new(aws_sdk_sfn::Client::new(&self.sdk));
         let input = json!({ "executionArn": execution_arn, "input": { "trigger": "manual" } });
@@ -198,6 +237,7 @@ impl Cloud {
             &self.config,
             &self.esm(),
             &executions,
+            &self.records(),
             &self.events(),
             &SystemClock,
             &EsmPolicy::default(),
@@ -221,12 +261,13 @@ impl Cloud {
     }
 
     /// `close` with this state against the real mapping and event bus and the alarms.
-    async fn close(&self, state: &CircuitState, alarms: &FakeAlarms) -> CloseOutput {
+    async fn close(&self, me: &str, state: &CircuitState, alarms: &FakeAlarms) -> CloseOutput {
         breaker_handlers::close::close(
-            json!({ "state": state }),
+            json!({ "state": state, "executionArn": me }),
             &self.config,
             &self.esm(),
             alarms,
+            &self.records(),
             &self.events(),
             &SystemClock,
             &EsmPolicy::default(),
@@ -339,7 +380,7 @@ async fn open_probe_close_round_trip_restores_the_mapping_and_resets_the_alarm()
     );
 
     let alarms = FakeAlarms::default();
-    let closed = cloud.close(&probed.state, &alarms).await;
+    let closed = cloud.close(&me, &probed.state, &alarms).await;
     assert!(closed.closed);
     let esm = cloud.mapping().await;
     assert_eq!(
@@ -366,7 +407,7 @@ async fn close_restores_no_limit_when_the_mapping_had_none() {
         .await
         .unwrap();
     let alarms = FakeAlarms::default();
-    cloud.close(&state, &alarms).await;
+    cloud.close(&me, &state, &alarms).await;
     let esm = cloud.mapping().await;
     assert_eq!(
         (esm.state, esm.maximum_concurrency),
@@ -374,18 +415,49 @@ async fn close_restores_no_limit_when_the_mapping_had_none() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn only_the_oldest_running_execution_opens_the_circuit() {
-    let cloud = cloud(3, Some(4)).await;
-    let first = cloud.start_execution("recovery-a").await;
-    let second = cloud.start_execution("recovery-b").await;
-    assert_eq!(cloud.open(&second).await.action, OpenAction::Duplicate);
+/// Issue 12 (single flight): six executions (three `breaker open`, three alarm deliveries in
+/// spirit) open at the same moment against moto's DynamoDB and Step Functions: exactly one acts,
+/// the others end as duplicates named in the record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn executions_opening_at_once_exactly_one_acts_and_the_record_names_the_others() {
+    use breaker_core::ports::CircuitRecords;
+    let cloud = std::sync::Arc::new(cloud(3, Some(4)).await);
+    let mut names = Vec::new();
+    for i in 0..6 {
+        names.push(cloud.start_execution(&format!("recovery-{i}")).await);
+    }
+    let outcomes = futures::future::join_all(names.iter().map(|me| {
+        let cloud = cloud.clone();
+        let me = me.clone();
+        tokio::spawn(async move { (me.clone(), cloud.open(&me).await.action) })
+    }))
+    .await;
+    let outcomes: Vec<(String, OpenAction)> = outcomes.into_iter().map(|o| o.unwrap()).collect();
+    let owners: Vec<&String> = outcomes
+        .iter()
+        .filter(|(_, a)| *a == OpenAction::Proceed)
+        .map(|(m, _)| m)
+        .collect();
+    assert_eq!(owners.len(), 1, "{outcomes:?}");
     assert_eq!(
-        cloud.mapping().await.state,
-        EsmState::Enabled,
-        "a duplicate touches nothing"
+        outcomes
+            .iter()
+            .filter(|(_, a)| *a == OpenAction::Duplicate)
+            .count(),
+        5
     );
-    assert_eq!(cloud.open(&first).await.action, OpenAction::Proceed);
+    let record = cloud.records().load().await.unwrap().unwrap();
+    assert_eq!(record.owner.as_ref(), Some(owners[0]));
+    let mut duplicates = record.duplicates.clone();
+    duplicates.sort();
+    let mut expected: Vec<String> = outcomes
+        .iter()
+        .filter(|(_, a)| *a == OpenAction::Duplicate)
+        .map(|(m, _)| m.clone())
+        .collect();
+    expected.sort();
+    assert_eq!(duplicates, expected);
+    assert_eq!(record.original.unwrap().maximum_concurrency, Some(4));
     assert_eq!(cloud.mapping().await.state, EsmState::Disabled);
 }
 

@@ -2,44 +2,17 @@
 tests use: concurrent requests lose and resurrect nothing, SendMessageBatch keeps the trace
 header, and the retention check still drops expired messages."""
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 
 import boto3
 import pytest
-import requests
 
 from localcloud import patches
 
-LAUNCHER = os.path.join(os.path.dirname(__file__), "..", "moto_server.py")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def sqs():
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, LAUNCHER, "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
-    while True:
-        try:
-            requests.get(f"{endpoint}/moto-api/data.json", timeout=1)
-            break
-        except requests.ConnectionError:
-            assert proc.poll() is None and time.time() < deadline, "moto_server.py did not start"
-            time.sleep(0.1)
+def sqs(patched_moto):
+    endpoint = patched_moto
 
     def client():
         return boto3.client(
@@ -47,9 +20,7 @@ def sqs():
             aws_access_key_id="testing", aws_secret_access_key="testing",
         )
 
-    yield client
-    proc.kill()
-    proc.wait()
+    return client
 
 
 def send(client, url, bodies):

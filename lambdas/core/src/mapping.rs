@@ -1,0 +1,340 @@
+//! Is the configured event-source mapping really the consumer's? [`verify_mapping`] compares the
+//! mapping's `FunctionArn` and `EventSourceArn` (as `GetEventSourceMapping` reports them) with
+//! `CONSUMER_FUNCTION_NAME` and `QUEUE_ARN`, so that a wrong `ESM_UUID` never makes the breaker
+//! disable another consumer's mapping.
+//!
+//! The rule:
+//! - `CONSUMER_FUNCTION_NAME` may be a name (`orders-consumer`), a partial ARN
+//!   (`123456789012:function:orders-consumer`) or a full ARN
+//!   (`arn:aws:lambda:eu-west-1:123456789012:function:orders-consumer`), each optionally with a
+//!   qualifier (`:live`, `:7`). The mapping's `FunctionArn` is a full ARN, optionally qualified.
+//! - The function names must be equal, and so must whatever else the configured value spells out:
+//!   the account (partial or full ARN), the region and the partition (full ARN).
+//! - The qualifiers must be equal, no qualifier meaning `$LATEST`. The probe invokes exactly
+//!   `CONSUMER_FUNCTION_NAME`, so it must be the code the mapping feeds: a mapping on
+//!   `orders-consumer:live` does not match a configured `orders-consumer` (that would probe
+//!   `$LATEST`), nor `orders-consumer:7` even if `live` points to version 7 today (an alias can be
+//!   moved; resolving it would take an API call and would still race).
+//! - The event source ARN must equal `QUEUE_ARN` exactly.
+//! - A mapping that reports no `FunctionArn` or no `EventSourceArn`, or a value that is not a
+//!   function reference, is a mismatch: nothing shows the mapping is this breaker's.
+
+use crate::config::Config;
+use crate::ports::EsmSnapshot;
+
+/// The qualifier an unqualified function reference invokes.
+pub const LATEST: &str = "$LATEST";
+
+/// The configured event-source mapping is not the configured consumer's, or does not read the
+/// configured queue. Names the expected and the actual function and queue.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "event-source mapping {uuid} is not this breaker's ({}): it invokes {} and reads {}, but the \
+     breaker is configured for consumer {expected_function} (CONSUMER_FUNCTION_NAME) and queue \
+     {expected_queue} (QUEUE_ARN)",
+    differences(*.function_matches, *.queue_matches),
+    shown(.actual_function.as_deref()),
+    shown(.actual_queue.as_deref())
+)]
+pub struct MappingMismatch {
+    /// The mapping's UUID.
+    pub uuid: String,
+    /// `CONSUMER_FUNCTION_NAME`.
+    pub expected_function: String,
+    /// The mapping's `FunctionArn`, if it reported one.
+    pub actual_function: Option<String>,
+    /// `QUEUE_ARN`.
+    pub expected_queue: String,
+    /// The mapping's `EventSourceArn`, if it reported one.
+    pub actual_queue: Option<String>,
+    /// Whether the function matched (see the module's rule).
+    pub function_matches: bool,
+    /// Whether the queue matched.
+    pub queue_matches: bool,
+}
+
+fn differences(function_matches: bool, queue_matches: bool) -> &'static str {
+    match (function_matches, queue_matches) {
+        (false, false) => "wrong function and wrong queue",
+        (false, true) => "wrong function",
+        (true, false) => "wrong queue",
+        (true, true) => "no difference",
+    }
+}
+
+fn shown(value: Option<&str>) -> &str {
+    value.unwrap_or("(not reported)")
+}
+
+/// Check that `snapshot` is the mapping from `config.queue_arn` to
+/// `config.consumer_function_name` (see the module documentation for the matching rule).
+#[expect(
+    clippy::result_large_err,
+    reason = "checked once per recovery, before any change; the error carries the four names it reports"
+)]
+pub fn verify_mapping(snapshot: &EsmSnapshot, config: &Config) -> Result<(), MappingMismatch> {
+    let function_matches = snapshot
+        .function_arn
+        .as_deref()
+        .is_some_and(|actual| function_matches(&config.consumer_function_name, actual));
+    let queue_matches = snapshot.event_source_arn.as_deref() == Some(config.queue_arn.as_str());
+    if function_matches && queue_matches {
+        return Ok(());
+    }
+    Err(MappingMismatch {
+        uuid: snapshot.uuid.clone(),
+        expected_function: config.consumer_function_name.clone(),
+        actual_function: snapshot.function_arn.clone(),
+        expected_queue: config.queue_arn.clone(),
+        actual_queue: snapshot.event_source_arn.clone(),
+        function_matches,
+        queue_matches,
+    })
+}
+
+/// A function reference taken apart; the parts a short form leaves out are `None`.
+#[derive(Debug, PartialEq, Eq)]
+struct FunctionRef<'a> {
+    partition: Option<&'a str>,
+    region: Option<&'a str>,
+    account: Option<&'a str>,
+    name: &'a str,
+    qualifier: &'a str,
+}
+
+impl<'a> FunctionRef<'a> {
+    /// Parse a name, partial ARN or full ARN, each optionally qualified; `None` if it is none of
+    /// them.
+    fn parse(s: &'a str) -> Option<Self> {
+        let parts: Vec<&str> = s.split(':').collect();
+        if parts.iter().any(|p| p.is_empty()) {
+            return None;
+        }
+        let (partition, region, account, rest) = match parts.as_slice() {
+            [
+                "arn",
+                partition,
+                "lambda",
+                region,
+                account,
+                "function",
+                rest @ ..,
+            ] => (Some(*partition), Some(*region), Some(*account), rest),
+            [account, "function", rest @ ..] => (None, None, Some(*account), rest),
+            rest => (None, None, None, rest),
+        };
+        let (name, qualifier) = match rest {
+            [name] => (*name, LATEST),
+            [name, qualifier] => (*name, *qualifier),
+            _ => return None,
+        };
+        Some(Self {
+            partition,
+            region,
+            account,
+            name,
+            qualifier,
+        })
+    }
+
+    /// True when this reference is a full ARN.
+    fn is_full(&self) -> bool {
+        self.partition.is_some() && self.region.is_some() && self.account.is_some()
+    }
+}
+
+/// True when the mapping's `actual` function ARN is what `configured` names.
+fn function_matches(configured: &str, actual: &str) -> bool {
+    let (Some(configured), Some(actual)) =
+        (FunctionRef::parse(configured), FunctionRef::parse(actual))
+    else {
+        return false;
+    };
+    let same_if_given = |c: Option<&str>, a: Option<&str>| c.is_none() || c == a;
+    actual.is_full()
+        && configured.name == actual.name
+        && configured.qualifier == actual.qualifier
+        && same_if_given(configured.account, actual.account)
+        && same_if_given(configured.region, actual.region)
+        && same_if_given(configured.partition, actual.partition)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::minimal_env;
+    use crate::ports::EsmState;
+
+    const QUEUE: &str = "arn:aws:sqs:eu-west-1:123456789012:orders";
+    const FN_ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:orders-consumer";
+
+    fn config(consumer: &str) -> Config {
+        let mut env = minimal_env();
+        env.insert("CONSUMER_FUNCTION_NAME", consumer.to_owned());
+        Config::from_lookup(|k| env.get(k).cloned()).unwrap()
+    }
+
+    fn mapping(function_arn: Option<&str>, event_source_arn: Option<&str>) -> EsmSnapshot {
+        EsmSnapshot {
+            uuid: "esm-1".into(),
+            state: EsmState::Enabled,
+            maximum_concurrency: None,
+            function_arn: function_arn.map(str::to_owned),
+            event_source_arn: event_source_arn.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn the_configured_function_in_any_form_matches_the_mapping_of_that_function() {
+        let alias_arn = format!("{FN_ARN}:live");
+        let cases: &[(&str, &str)] = &[
+            ("orders-consumer", FN_ARN),
+            ("123456789012:function:orders-consumer", FN_ARN),
+            (FN_ARN, FN_ARN),
+            ("orders-consumer:$LATEST", FN_ARN),
+            ("orders-consumer", &format!("{FN_ARN}:$LATEST")),
+            ("orders-consumer:live", &alias_arn),
+            ("123456789012:function:orders-consumer:live", &alias_arn),
+            (&alias_arn, &alias_arn),
+            ("orders-consumer:7", &format!("{FN_ARN}:7")),
+            (
+                "arn:aws-cn:lambda:cn-north-1:123456789012:function:orders-consumer",
+                "arn:aws-cn:lambda:cn-north-1:123456789012:function:orders-consumer",
+            ),
+        ];
+        for (configured, actual) in cases {
+            assert_eq!(
+                verify_mapping(&mapping(Some(actual), Some(QUEUE)), &config(configured)),
+                Ok(()),
+                "{configured} vs {actual}"
+            );
+        }
+    }
+
+    #[test]
+    fn another_function_qualifier_account_or_region_is_a_function_mismatch() {
+        let cases: &[(&str, &str)] = &[
+            // another function
+            (
+                "orders-consumer",
+                "arn:aws:lambda:eu-west-1:123456789012:function:payments",
+            ),
+            (
+                "orders-consumer",
+                "arn:aws:lambda:eu-west-1:123456789012:function:orders-consumer-v2",
+            ),
+            ("Orders-Consumer", FN_ARN),
+            // an alias on one side only, or different qualifiers
+            ("orders-consumer", &format!("{FN_ARN}:live")),
+            ("orders-consumer:live", FN_ARN),
+            ("orders-consumer:live", &format!("{FN_ARN}:canary")),
+            ("orders-consumer:live", &format!("{FN_ARN}:7")),
+            (&format!("{FN_ARN}:live"), FN_ARN),
+            // the same name in another account, region or partition
+            ("210987654321:function:orders-consumer", FN_ARN),
+            (
+                "arn:aws:lambda:us-east-1:123456789012:function:orders-consumer",
+                FN_ARN,
+            ),
+            (
+                "arn:aws-cn:lambda:eu-west-1:123456789012:function:orders-consumer",
+                FN_ARN,
+            ),
+            // not function references
+            ("orders-consumer", "orders-consumer"),
+            (
+                "orders-consumer",
+                "arn:aws:lambda:eu-west-1:123456789012:layer:orders-consumer",
+            ),
+            ("orders-consumer", ""),
+            ("orders-consumer:", FN_ARN),
+            ("a:b:c:d", FN_ARN),
+        ];
+        for (configured, actual) in cases {
+            let err = verify_mapping(&mapping(Some(actual), Some(QUEUE)), &config(configured))
+                .expect_err(&format!("{configured} vs {actual} must not match"));
+            assert_eq!(
+                (err.function_matches, err.queue_matches),
+                (false, true),
+                "{configured} vs {actual}"
+            );
+        }
+    }
+
+    #[test]
+    fn another_queue_is_a_queue_mismatch() {
+        for actual in [
+            "arn:aws:sqs:eu-west-1:123456789012:payments",
+            "arn:aws:sqs:eu-west-1:123456789012:orders-dlq",
+            "arn:aws:sqs:us-east-1:123456789012:orders",
+            "arn:aws:kinesis:eu-west-1:123456789012:stream/orders",
+        ] {
+            let err = verify_mapping(
+                &mapping(Some(FN_ARN), Some(actual)),
+                &config("orders-consumer"),
+            )
+            .expect_err(actual);
+            assert_eq!(
+                (err.function_matches, err.queue_matches),
+                (true, false),
+                "{actual}"
+            );
+        }
+    }
+
+    #[test]
+    fn missing_function_or_queue_is_a_mismatch() {
+        let cfg = config("orders-consumer");
+        let no_function = verify_mapping(&mapping(None, Some(QUEUE)), &cfg).unwrap_err();
+        assert_eq!(
+            (no_function.function_matches, no_function.queue_matches),
+            (false, true)
+        );
+        let no_queue = verify_mapping(&mapping(Some(FN_ARN), None), &cfg).unwrap_err();
+        assert_eq!(
+            (no_queue.function_matches, no_queue.queue_matches),
+            (true, false)
+        );
+        let neither = verify_mapping(&mapping(None, None), &cfg).unwrap_err();
+        assert_eq!(
+            (neither.function_matches, neither.queue_matches),
+            (false, false)
+        );
+        assert!(
+            neither
+                .to_string()
+                .contains("invokes (not reported) and reads (not reported)"),
+            "{neither}"
+        );
+    }
+
+    #[test]
+    fn mismatch_names_the_expected_and_the_actual_function_and_queue() {
+        let payments_fn = "arn:aws:lambda:eu-west-1:123456789012:function:payments";
+        let payments_q = "arn:aws:sqs:eu-west-1:123456789012:payments";
+        let err = verify_mapping(
+            &mapping(Some(payments_fn), Some(payments_q)),
+            &config("orders-consumer"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "event-source mapping esm-1 is not this breaker's (wrong function and wrong \
+                 queue): it invokes {payments_fn} and reads {payments_q}, but the breaker is \
+                 configured for consumer orders-consumer (CONSUMER_FUNCTION_NAME) and queue \
+                 {QUEUE} (QUEUE_ARN)"
+            )
+        );
+        let wrong_fn = verify_mapping(
+            &mapping(Some(payments_fn), Some(QUEUE)),
+            &config("orders-consumer"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            wrong_fn.contains("(wrong function)") && wrong_fn.contains(payments_fn),
+            "{wrong_fn}"
+        );
+    }
+}
