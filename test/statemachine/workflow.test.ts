@@ -122,7 +122,7 @@ describe('executing the workflow', () => {
     ]);
     const slices = run.calls.filter((c) => c.target === 'rejitter');
     expect(slices.every((c) => c.state === 'Keep-Alive Slice')).toBe(true);
-    expect(slices.map((c) => c.payload)).toEqual(expect.arrayContaining([{ worker: 0, cutoffMs: 1763900100000, keepAlive: true }, { worker: 1, cutoffMs: 1763900100000, keepAlive: true }]));
+    expect(slices.map((c) => c.payload)).toEqual(expect.arrayContaining([{ worker: 0, cutoffMs: 1763900100000, slicesLeft: 5, keepAlive: true }, { worker: 1, cutoffMs: 1763900100000, slicesLeft: 5, keepAlive: true }]));
     // After the pass: Compute Backoff again (with the refreshed state), then Back Off and a probe.
     const after = run.states.slice(run.states.indexOf('Keep Messages Alive'));
     expect(after.filter((n) => !/Slice|Worker/.test(n)).slice(0, 4)).toEqual(['Keep Messages Alive', 'Compute Backoff', 'Route Backoff Decision', 'Back Off']);
