@@ -1,12 +1,10 @@
-//! Dispatch from Lambda's handler name (`_HANDLER`) to the handler, with the ports built once.
+//! Dispatch from Lambda's handler name (`_HANDLER`) to the handler, with the [`App`] (configuration
+//! and [`Ports`] bundle) built once.
 
 use std::str::FromStr;
 
 use breaker_core::config::Config;
-use breaker_core::ports::{
-    Alarms, CircuitRecords, Clock, Consumer, EventSourceMappings, Events, Executions, Metrics,
-    Queue,
-};
+use breaker_core::ports::Clock;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::Serialize;
@@ -14,6 +12,7 @@ use serde_json::Value;
 
 use crate::error::HandlerError;
 use crate::esm::EsmPolicy;
+use crate::ports::Ports;
 use crate::rejitter::{self, RejitterSettings};
 
 /// The handlers of the contract.
@@ -80,135 +79,47 @@ impl FromStr for HandlerName {
     }
 }
 
-/// The ports every handler may use, and the configuration.
+/// What every handler reads: the configuration, the ports and the mapping-update policy.
 #[derive(Debug, Clone)]
-pub struct App<E, K, Q, A, M, V, X, R, C> {
+pub struct App<P> {
     /// The configuration.
     pub config: Config,
-    /// The consumer's event-source mapping.
-    pub esm: E,
-    /// The consumer function.
-    pub consumer: K,
-    /// The consumer's queue.
-    pub queue: Q,
-    /// The trigger alarm.
-    pub alarms: A,
-    /// The consumer's metrics.
-    pub metrics: M,
-    /// The breaker's event bus.
-    pub events: V,
-    /// The state machine's executions.
-    pub executions: X,
-    /// The durable circuit record.
-    pub records: R,
-    /// The clock.
-    pub clock: C,
+    /// The ports.
+    pub ports: P,
     /// Retry and wait bounds for mapping updates.
     pub esm_policy: EsmPolicy,
 }
 
-impl<E, K, Q, A, M, V, X, R, C> App<E, K, Q, A, M, V, X, R, C>
-where
-    E: EventSourceMappings,
-    K: Consumer,
-    Q: Queue,
-    A: Alarms,
-    M: Metrics,
-    V: Events,
-    X: Executions,
-    R: CircuitRecords,
-    C: Clock,
-{
+impl<P: Ports> App<P> {
+    /// The configuration and the ports, with the default mapping-update policy.
+    pub fn new(config: Config, ports: P) -> Self {
+        Self {
+            config,
+            ports,
+            esm_policy: EsmPolicy::default(),
+        }
+    }
+
     /// Run handler `name` on `payload` and return its output document.
     pub async fn dispatch(&self, name: HandlerName, payload: Value) -> Result<Value, HandlerError> {
-        let c = &self.config;
-        let p = &self.esm_policy;
         match name {
-            HandlerName::Open => to_value(
-                crate::open::open(
-                    payload,
-                    c,
-                    &self.esm,
-                    &self.executions,
-                    &self.records,
-                    &self.events,
-                    &self.clock,
-                    p,
-                )
-                .await?,
-            ),
+            HandlerName::Open => to_value(crate::open::open(payload, self).await?),
             HandlerName::Backoff => {
                 let mut rng = StdRng::from_rng(&mut rand::rng());
-                to_value(
-                    crate::backoff::backoff(
-                        payload,
-                        c,
-                        &self.queue,
-                        &self.events,
-                        &self.clock,
-                        &mut rng,
-                    )
-                    .await?,
-                )
+                to_value(crate::backoff::backoff(payload, self, &mut rng).await?)
             }
-            HandlerName::Probe => to_value(
-                crate::probe::probe(
-                    payload,
-                    c,
-                    &self.queue,
-                    &self.consumer,
-                    &self.events,
-                    &self.clock,
-                )
-                .await?,
-            ),
-            HandlerName::Ramp => to_value(
-                crate::ramp::ramp(
-                    payload,
-                    c,
-                    &self.esm,
-                    &self.metrics,
-                    &self.records,
-                    &self.events,
-                    &self.clock,
-                    p,
-                )
-                .await?,
-            ),
-            HandlerName::Close => to_value(
-                crate::close::close(
-                    payload,
-                    c,
-                    &self.esm,
-                    &self.alarms,
-                    &self.records,
-                    &self.events,
-                    &self.clock,
-                    p,
-                )
-                .await?,
-            ),
-            HandlerName::Stuck => to_value(
-                crate::stuck::stuck(
-                    payload,
-                    c,
-                    &self.esm,
-                    &self.records,
-                    &self.events,
-                    &self.clock,
-                )
-                .await?,
-            ),
+            HandlerName::Probe => to_value(crate::probe::probe(payload, self).await?),
+            HandlerName::Ramp => to_value(crate::ramp::ramp(payload, self).await?),
+            HandlerName::Close => to_value(crate::close::close(payload, self).await?),
+            HandlerName::Stuck => to_value(crate::stuck::stuck(payload, self).await?),
             HandlerName::RejitterPlan => {
-                let settings = RejitterSettings::from_config(c)?;
-                to_value(
-                    rejitter::run_plan(&self.queue, &settings, payload, self.clock.now_ms())
-                        .await?,
-                )
+                let settings = RejitterSettings::from_config(&self.config)?;
+                let now_ms = self.ports.clock().now_ms();
+                to_value(rejitter::run_plan(self.ports.queue(), &settings, payload, now_ms).await?)
             }
             HandlerName::Rejitter => {
-                let settings = RejitterSettings::from_config(c)?;
-                to_value(rejitter::run_rejitter(&self.queue, &settings, payload).await?)
+                let settings = RejitterSettings::from_config(&self.config)?;
+                to_value(rejitter::run_rejitter(self.ports.queue(), &settings, payload).await?)
             }
         }
     }
@@ -220,40 +131,18 @@ fn to_value<T: Serialize>(output: T) -> Result<Value, HandlerError> {
 
 #[cfg(test)]
 mod tests {
-    use breaker_core::ports::EsmState;
-    use breaker_testkit::FakeQueue;
     use serde_json::json;
 
     use super::*;
-    use crate::testing::{
-        FakeAlarms, FakeConsumer, FakeEsm, FakeEvents, FakeExecutions, FakeMetrics, FakeRecords,
-        FixedClock, config, state_json,
-    };
+    use crate::testing::{Fakes, FixedClock, config, state_json};
 
-    type TestApp = App<
-        FakeEsm,
-        FakeConsumer,
-        FakeQueue,
-        FakeAlarms,
-        FakeMetrics,
-        FakeEvents,
-        FakeExecutions,
-        FakeRecords,
-        FixedClock,
-    >;
-
-    fn app() -> TestApp {
+    fn app() -> App<Fakes> {
         App {
             config: config(&[]),
-            esm: FakeEsm::new(EsmState::Enabled, Some(10)),
-            consumer: FakeConsumer::healthy(),
-            queue: FakeQueue::new(),
-            alarms: FakeAlarms::default(),
-            metrics: FakeMetrics::steady(0.0, 0.0),
-            events: FakeEvents::default(),
-            executions: FakeExecutions::default(),
-            records: FakeRecords::default(),
-            clock: FixedClock::at(2_000),
+            ports: Fakes {
+                clock: FixedClock::at(2_000),
+                ..Fakes::default()
+            },
             esm_policy: EsmPolicy::default(),
         }
     }
@@ -319,9 +208,9 @@ mod tests {
             assert_eq!(err.error_type(), "NonRetryable", "{name:?}: {err}");
         }
         assert!(
-            app.esm.calls().is_empty()
-                && app.queue.calls().is_empty()
-                && app.events.events().is_empty()
+            app.ports.esm.calls().is_empty()
+                && app.ports.queue.calls().is_empty()
+                && app.ports.events.events().is_empty()
         );
     }
 
@@ -346,6 +235,6 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.error_type(), "NonRetryable");
         assert!(err.to_string().contains("cutoffMs"), "{err}");
-        assert!(app.queue.calls().is_empty());
+        assert!(app.ports.queue.calls().is_empty());
     }
 }

@@ -17,25 +17,24 @@ use breaker_core::rejitter::cutoff_ms;
 use serde_json::Value;
 use tracing::{info, warn};
 
+use crate::app::App;
 use crate::error::HandlerError;
+use crate::ports::Ports;
 
 /// Handle `backoff` (see `CONTRACT.md`).
-pub async fn backoff<Q, V, C, R>(
+pub async fn backoff<P, R>(
     input: Value,
-    config: &Config,
-    queue: &Q,
-    events: &V,
-    clock: &C,
+    app: &App<P>,
     rng: &mut R,
 ) -> Result<BackoffOutput, HandlerError>
 where
-    Q: Queue,
-    V: Events,
-    C: Clock,
+    P: Ports,
     R: rand::Rng + Send + ?Sized,
 {
+    let (config, ports) = (&app.config, &app.ports);
+    let (queue, events) = (ports.queue(), ports.events());
     let StateInput { mut state } = parse(input)?;
-    let now = clock.now_ms();
+    let now = ports.clock().now_ms();
     let decision = backoff_decision(&state, config, now, rng);
     let decision = keep_alive(decision, &mut state, config, queue, events, now).await?;
     let (action, wait_seconds) = match decision {
@@ -144,7 +143,7 @@ mod tests {
     use breaker_testkit::FakeQueue;
 
     use super::*;
-    use crate::testing::{FakeEvents, FixedClock, config, state_json};
+    use crate::testing::{FakeEvents, Fakes, FixedClock, config, state_json};
 
     async fn run(
         input: Value,
@@ -167,15 +166,13 @@ mod tests {
         events: &FakeEvents,
     ) -> Result<BackoffOutput, HandlerError> {
         let mut rng = StdRng::seed_from_u64(11);
-        backoff(
-            input,
-            &config(extra),
-            queue,
-            events,
-            &FixedClock::at(now_ms),
-            &mut rng,
-        )
-        .await
+        let ports = Fakes {
+            queue: queue.clone(),
+            events: events.clone(),
+            clock: FixedClock::at(now_ms),
+            ..Fakes::default()
+        };
+        backoff(input, &App::new(config(extra), ports), &mut rng).await
     }
 
     #[tokio::test]

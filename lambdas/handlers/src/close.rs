@@ -6,7 +6,6 @@
 //! `Circuit Opened` says why, and the answer is `reopen` (back to backoff). Letting go is a
 //! conditional write, so a trip that lands between the alarm reset and the release is seen.
 
-use breaker_core::config::Config;
 use breaker_core::contract::{
     CircuitState, CloseAction, CloseOutput, OwnedStateInput, Version, parse,
 };
@@ -16,29 +15,18 @@ use breaker_core::record::{CircuitRecord, MAX_CONFLICTS, OriginalConfig, opened,
 use serde_json::Value;
 use tracing::{info, warn};
 
+use crate::app::App;
 use crate::error::HandlerError;
-use crate::esm::{EsmPolicy, disable_and_wait, retry_in_use};
+use crate::esm::{disable_and_wait, retry_in_use};
+use crate::ports::Ports;
 use crate::record::update_owned;
 
 /// Handle `close` (see `CONTRACT.md`).
-#[allow(clippy::too_many_arguments)]
-pub async fn close<E, A, R, V, C>(
-    input: Value,
-    config: &Config,
-    esm: &E,
-    alarms: &A,
-    records: &R,
-    events: &V,
-    clock: &C,
-    policy: &EsmPolicy,
-) -> Result<CloseOutput, HandlerError>
-where
-    E: EventSourceMappings,
-    A: Alarms,
-    R: CircuitRecords,
-    V: Events,
-    C: Clock,
-{
+pub async fn close<P: Ports>(input: Value, app: &App<P>) -> Result<CloseOutput, HandlerError> {
+    let (config, policy) = (&app.config, &app.esm_policy);
+    let ports = &app.ports;
+    let (esm, alarms, records) = (ports.esm(), ports.alarms(), ports.records());
+    let (events, clock) = (ports.events(), ports.clock());
     let OwnedStateInput {
         state,
         execution_arn: me,
@@ -52,10 +40,7 @@ where
         }
     });
     if record.retrip_pending() {
-        return reopen(
-            config, esm, records, events, clock, policy, &me, state, original,
-        )
-        .await;
+        return reopen(app, &me, state, original).await;
     }
     let restore = original.maximum_concurrency;
     let after = retry_in_use(policy, "restore", || esm.enable(&config.esm_uuid, restore)).await?;
@@ -71,10 +56,7 @@ where
     for _ in 0..MAX_CONFLICTS {
         let current = owned(records.load().await?, &me)?;
         if current.retrip_pending() {
-            return reopen(
-                config, esm, records, events, clock, policy, &me, state, original,
-            )
-            .await;
+            return reopen(app, &me, state, original).await;
         }
         if records.save(&released(&current, clock.now_ms())).await? {
             released_ok = true;
@@ -113,27 +95,19 @@ fn owned(record: Option<CircuitRecord>, me: &str) -> Result<CircuitRecord, Handl
 
 /// Honour a re-trip: disable the mapping again (the record keeps the original), announce it and
 /// hand the state back to the backoff loop.
-#[allow(clippy::too_many_arguments)]
-async fn reopen<E, R, V, C>(
-    config: &Config,
-    esm: &E,
-    records: &R,
-    events: &V,
-    clock: &C,
-    policy: &EsmPolicy,
+async fn reopen<P: Ports>(
+    app: &App<P>,
     me: &str,
     mut state: CircuitState,
     original: OriginalConfig,
-) -> Result<CloseOutput, HandlerError>
-where
-    E: EventSourceMappings,
-    R: CircuitRecords,
-    V: Events,
-    C: Clock,
-{
-    let (before, after) = disable_and_wait(esm, &config.esm_uuid, policy).await?;
-    let now = clock.now_ms();
-    let record = update_owned(records, me, |current| opened(current, original, now).0).await?;
+) -> Result<CloseOutput, HandlerError> {
+    let (config, ports) = (&app.config, &app.ports);
+    let (before, after) = disable_and_wait(ports.esm(), &config.esm_uuid, &app.esm_policy).await?;
+    let now = ports.clock().now_ms();
+    let record = update_owned(ports.records(), me, |current| {
+        opened(current, original, now).0
+    })
+    .await?;
     state.saved_scaling = original.scaling();
     state.attempt = record.attempt.max(state.attempt);
     let event = BreakerEvent::for_state(DetailType::Opened, config, &state, now)
@@ -142,7 +116,7 @@ where
         .with("previousEsmState", before.state.as_str())
         .with("esmState", after.state.as_str())
         .with("savedMaximumConcurrency", original.maximum_concurrency);
-    events.put(&event).await?;
+    ports.events().put(&event).await?;
     info!(esm = %config.esm_uuid, "a trip arrived while half-open: circuit opened again");
     Ok(CloseOutput {
         version: Version,
@@ -163,8 +137,10 @@ mod tests {
     use breaker_core::record::Phase;
 
     use super::*;
+    use crate::esm::EsmPolicy;
     use crate::testing::{
-        EsmCall, FakeAlarms, FakeEsm, FakeEvents, FakeRecords, FixedClock, config, state_json,
+        EsmCall, FakeAlarms, FakeEsm, FakeEvents, FakeRecords, Fakes, FixedClock, config,
+        state_json,
     };
 
     const ME: &str = "arn:aws:states:eu-west-1:123456789012:execution:Breaker:run-a";
@@ -221,17 +197,20 @@ mod tests {
         records: &FakeRecords,
         events: &FakeEvents,
     ) -> Result<CloseOutput, HandlerError> {
-        close(
-            input,
-            &config(&[]),
-            esm,
-            alarms,
-            records,
-            events,
-            &FixedClock::at(1_000_000 + 754_000),
-            &policy(),
-        )
-        .await
+        let ports = Fakes {
+            esm: esm.clone(),
+            alarms: alarms.clone(),
+            records: records.clone(),
+            events: events.clone(),
+            clock: FixedClock::at(1_000_000 + 754_000),
+            ..Fakes::default()
+        };
+        let app = App {
+            config: config(&[]),
+            ports,
+            esm_policy: policy(),
+        };
+        close(input, &app).await
     }
 
     #[tokio::test]

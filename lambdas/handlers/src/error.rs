@@ -4,6 +4,7 @@
 use breaker_core::config::ConfigError;
 use breaker_core::contract::InputError;
 use breaker_core::ports::{FaultKind, PortError};
+use breaker_core::rejitter::WindowError;
 use lambda_runtime::Diagnostic;
 
 /// `errorType` for throttling, 5xx, timeouts, ResourceInUse after the handler's own retries.
@@ -62,9 +63,15 @@ pub enum HandlerError {
     /// The circuit record changed under every one of this many conditional writes.
     #[error("the circuit record kept changing under {0} conditional writes; try again")]
     RecordContended(u32),
-    /// `rejitter-plan` or `rejitter` failed.
-    #[error(transparent)]
-    Rejitter(#[from] crate::rejitter::RejitterError),
+    /// The re-jitter settings are invalid (names the variable).
+    #[error("invalid re-jitter configuration: {0}")]
+    RejitterSettings(#[from] WindowError),
+    /// `rejitter-plan` or `rejitter` on a FIFO queue: re-jitter is impossible there.
+    #[error(
+        "re-jitter refused: the queue is FIFO (per-message DelaySeconds is not supported and \
+         re-ordering would break message groups); set REJITTER_ENABLED=false"
+    )]
+    RejitterFifo,
 }
 
 impl HandlerError {
@@ -72,7 +79,7 @@ impl HandlerError {
     pub fn error_type(&self) -> &'static str {
         match self {
             Self::Input(_) | Self::Config(_) | Self::UnknownHandler(_) => NON_RETRYABLE,
-            Self::Rejitter(e) => e.error_type(),
+            Self::RejitterSettings(_) | Self::RejitterFifo => NON_RETRYABLE,
             Self::Port(e) => match e.kind {
                 FaultKind::Retryable | FaultKind::InUse => RETRYABLE,
                 FaultKind::NonRetryable => NON_RETRYABLE,
@@ -114,6 +121,17 @@ mod tests {
         let probe =
             HandlerError::ProbeFailed(PortError::new("Invoke", FaultKind::Retryable, "throttled"));
         assert_eq!(probe.error_type(), "ProbeFailed");
+        let window = breaker_core::rejitter::DelayWindow::new(10, 5).unwrap_err();
+        let settings = HandlerError::RejitterSettings(window);
+        assert_eq!(settings.error_type(), "NonRetryable");
+        assert!(
+            settings
+                .to_string()
+                .starts_with("invalid re-jitter configuration: "),
+            "{settings}"
+        );
+        assert_eq!(HandlerError::RejitterFifo.error_type(), "NonRetryable");
+        assert!(HandlerError::RejitterFifo.to_string().contains("FIFO"));
         let d = Diagnostic::from(HandlerError::Input(InputError::new(
             "state.attempt",
             "missing field",

@@ -34,25 +34,29 @@ async fn main() -> Result<(), Error> {
     .await
 }
 
-type AwsApp = App<
-    LambdaEsm,
-    LambdaConsumer,
-    SqsQueue,
-    CloudWatchAlarm,
-    ConsumerMetrics,
-    EventBus,
-    StateMachineExecutions,
-    DynamoCircuitRecords,
-    SystemClock,
->;
+breaker_handlers::ports_bundle! {
+    /// The ports as the AWS adapters (SDK clients built once per execution environment).
+    #[derive(Debug, Clone)]
+    struct AwsPorts {
+        esm: LambdaEsm,
+        consumer: LambdaConsumer,
+        queue: SqsQueue,
+        alarms: CloudWatchAlarm,
+        metrics: ConsumerMetrics,
+        events: EventBus,
+        executions: StateMachineExecutions,
+        records: DynamoCircuitRecords,
+        clock: SystemClock,
+    }
+}
 
-async fn setup() -> Result<(HandlerName, AwsApp), HandlerError> {
+async fn setup() -> Result<(HandlerName, App<AwsPorts>), HandlerError> {
     let name: HandlerName = std::env::var("_HANDLER").unwrap_or_default().parse()?;
     let config = Config::from_env()?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let lambda = aws_sdk_lambda::Client::new(&sdk);
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&sdk);
-    let app = App {
+    let ports = AwsPorts {
         esm: LambdaEsm::new(lambda.clone()),
         consumer: LambdaConsumer::new(lambda, &config.consumer_function_name),
         queue: SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &config.queue_url),
@@ -69,8 +73,6 @@ async fn setup() -> Result<(HandlerName, AwsApp), HandlerError> {
             &config.circuit_name,
         ),
         clock: SystemClock,
-        esm_policy: Default::default(),
-        config,
     };
-    Ok((name, app))
+    Ok((name, App::new(config, ports)))
 }

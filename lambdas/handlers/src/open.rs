@@ -9,7 +9,6 @@
 //! and probe. Whoever finds the circuit owned by a running execution ends as `duplicate`, named in
 //! the record; a trip that arrives while the owner is half-open is left pending for it.
 
-use breaker_core::config::Config;
 use breaker_core::contract::{
     CircuitState, InputError, OpenAction, OpenInput, OpenOutput, OpenRequest, Trigger, Version,
     parse,
@@ -17,36 +16,23 @@ use breaker_core::contract::{
 use breaker_core::events::{BreakerEvent, DetailType};
 use breaker_core::mapping::verify_mapping;
 use breaker_core::policy::state_machine_arn;
-use breaker_core::ports::{
-    CircuitRecords, Clock, EsmState, EventSourceMappings, Events, Executions,
-};
+use breaker_core::ports::{Clock, EsmState, EventSourceMappings, Events};
 use breaker_core::record::{Claim, OriginalConfig, opened};
 use serde_json::Value;
 use tracing::{info, warn};
 
+use crate::app::App;
 use crate::error::HandlerError;
-use crate::esm::{EsmPolicy, disable_and_wait};
+use crate::esm::disable_and_wait;
+use crate::ports::Ports;
 use crate::record::{Claimed, claim, update_owned};
 
 /// Handle `open` (see `CONTRACT.md`).
-#[allow(clippy::too_many_arguments)]
-pub async fn open<E, X, R, V, C>(
-    input: Value,
-    config: &Config,
-    esm: &E,
-    executions: &X,
-    records: &R,
-    events: &V,
-    clock: &C,
-    policy: &EsmPolicy,
-) -> Result<OpenOutput, HandlerError>
-where
-    E: EventSourceMappings,
-    X: Executions,
-    R: CircuitRecords,
-    V: Events,
-    C: Clock,
-{
+pub async fn open<P: Ports>(input: Value, app: &App<P>) -> Result<OpenOutput, HandlerError> {
+    let (config, policy) = (&app.config, &app.esm_policy);
+    let ports = &app.ports;
+    let (esm, executions, records) = (ports.esm(), ports.executions(), ports.records());
+    let (events, clock) = (ports.events(), ports.clock());
     let input: OpenInput = parse(input)?;
     let request = input.request()?;
     state_machine_arn(&input.execution_arn).ok_or_else(|| {
@@ -205,8 +191,10 @@ mod tests {
     use super::*;
     use breaker_core::record::{CircuitRecord, Phase};
 
+    use crate::esm::EsmPolicy;
     use crate::testing::{
-        EsmCall, FakeEsm, FakeEvents, FakeExecutions, FakeRecords, FixedClock, config, state_json,
+        EsmCall, FakeEsm, FakeEvents, FakeExecutions, FakeRecords, Fakes, FixedClock, config,
+        state_json,
     };
 
     const ME: &str = "arn:aws:states:eu-west-1:123456789012:execution:Breaker:run-b";
@@ -249,17 +237,20 @@ mod tests {
         }
 
         async fn open(&self, input: Value) -> Result<OpenOutput, HandlerError> {
-            open(
-                input,
-                &config(&[]),
-                &self.esm,
-                &self.executions,
-                &self.records,
-                &self.events,
-                &self.clock,
-                &policy(),
-            )
-            .await
+            let ports = Fakes {
+                esm: self.esm.clone(),
+                executions: self.executions.clone(),
+                records: self.records.clone(),
+                events: self.events.clone(),
+                clock: self.clock.clone(),
+                ..Fakes::default()
+            };
+            let app = App {
+                config: config(&[]),
+                ports,
+                esm_policy: policy(),
+            };
+            open(input, &app).await
         }
     }
 

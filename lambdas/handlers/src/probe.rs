@@ -25,7 +25,9 @@ use breaker_core::sqs_event::sqs_event;
 use serde_json::Value;
 use tracing::{info, warn};
 
+use crate::app::App;
 use crate::error::HandlerError;
+use crate::ports::Ports;
 
 /// Long-poll time of the probe's receive: long enough that an empty answer means an empty
 /// queue (short polls sample a subset of servers), short enough to keep the probe cheap.
@@ -49,20 +51,10 @@ pub struct Settlement {
 }
 
 /// Handle `probe` (see `CONTRACT.md`).
-pub async fn probe<Q, K, V, C>(
-    input: Value,
-    config: &Config,
-    queue: &Q,
-    consumer: &K,
-    events: &V,
-    clock: &C,
-) -> Result<ProbeOutput, HandlerError>
-where
-    Q: Queue,
-    K: Consumer,
-    V: Events,
-    C: Clock,
-{
+pub async fn probe<P: Ports>(input: Value, app: &App<P>) -> Result<ProbeOutput, HandlerError> {
+    let (config, ports) = (&app.config, &app.ports);
+    let (queue, consumer) = (ports.queue(), ports.consumer());
+    let (events, clock) = (ports.events(), ports.clock());
     let StateInput { mut state } = parse(input)?;
     let messages = queue
         .receive(
@@ -353,7 +345,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::testing::{FakeConsumer, FakeEvents, FixedClock, config, state_json};
+    use crate::testing::{FakeConsumer, FakeEvents, Fakes, FixedClock, config, state_json};
 
     fn order(n: u32) -> OutgoingMessage {
         OutgoingMessage {
@@ -377,15 +369,33 @@ mod tests {
         events: &FakeEvents,
         extra: &[(&str, &str)],
     ) -> Result<ProbeOutput, HandlerError> {
-        probe(
+        run_input(
             json!({ "state": state_json(1_000, 4, 2, Some(10)) }),
-            &config(extra),
             queue,
             consumer,
             events,
-            &FixedClock::at(31_000),
+            extra,
+            31_000,
         )
         .await
+    }
+
+    async fn run_input(
+        input: Value,
+        queue: &FakeQueue,
+        consumer: &FakeConsumer,
+        events: &FakeEvents,
+        extra: &[(&str, &str)],
+        now_ms: u64,
+    ) -> Result<ProbeOutput, HandlerError> {
+        let ports = Fakes {
+            queue: queue.clone(),
+            consumer: consumer.clone(),
+            events: events.clone(),
+            clock: FixedClock::at(now_ms),
+            ..Fakes::default()
+        };
+        probe(input, &App::new(config(extra), ports)).await
     }
 
     #[tokio::test(start_paused = true)]
@@ -882,13 +892,13 @@ mod tests {
         let consumer = FakeConsumer::healthy();
         let mut bad = state_json(1, 1, 1, None);
         bad["attempt"] = json!(-3);
-        let err = probe(
+        let err = run_input(
             json!({ "state": bad }),
-            &config(&[]),
             &queue,
             &consumer,
             &FakeEvents::default(),
-            &FixedClock::at(1),
+            &[],
+            1,
         )
         .await
         .unwrap_err();

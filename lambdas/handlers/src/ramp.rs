@@ -9,7 +9,6 @@
 //! (`breaker_core::history`); the ramp loop is bounded by its levels (`step` only grows), and
 //! backoff and the re-jitter plan reserve all of it.
 
-use breaker_core::config::Config;
 use breaker_core::contract::{InputError, RampAction, RampInput, RampOutput, Version, parse};
 use breaker_core::events::{BreakerEvent, DetailType};
 use breaker_core::history::{self, COSTS};
@@ -19,29 +18,18 @@ use breaker_core::record::{OriginalConfig, half_opened, opened};
 use serde_json::Value;
 use tracing::{info, warn};
 
+use crate::app::App;
 use crate::error::HandlerError;
-use crate::esm::{EsmPolicy, disable_and_wait, retry_in_use};
+use crate::esm::{disable_and_wait, retry_in_use};
+use crate::ports::Ports;
 use crate::record::update_owned;
 
 /// Handle `ramp` (see `CONTRACT.md`).
-#[allow(clippy::too_many_arguments)]
-pub async fn ramp<E, M, R, V, C>(
-    input: Value,
-    config: &Config,
-    esm: &E,
-    metrics: &M,
-    records: &R,
-    events: &V,
-    clock: &C,
-    policy: &EsmPolicy,
-) -> Result<RampOutput, HandlerError>
-where
-    E: EventSourceMappings,
-    M: Metrics,
-    R: CircuitRecords,
-    V: Events,
-    C: Clock,
-{
+pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, HandlerError> {
+    let (config, policy) = (&app.config, &app.esm_policy);
+    let ports = &app.ports;
+    let (esm, metrics, records) = (ports.esm(), ports.metrics(), ports.records());
+    let (events, clock) = (ports.events(), ports.clock());
     let RampInput {
         state,
         step,
@@ -143,8 +131,10 @@ mod tests {
     use breaker_core::record::{CircuitRecord, Phase};
 
     use super::*;
+    use crate::esm::EsmPolicy;
     use crate::testing::{
-        EsmCall, FakeEsm, FakeEvents, FakeMetrics, FakeRecords, FixedClock, config, state_json,
+        EsmCall, FakeEsm, FakeEvents, FakeMetrics, FakeRecords, Fakes, FixedClock, config,
+        state_json,
     };
 
     const ME: &str = "arn:aws:states:eu-west-1:123456789012:execution:Breaker:run-a";
@@ -195,17 +185,24 @@ mod tests {
             let mut state = state_json(1_000, 3, 2, saved);
             state["historyEvents"] = json!(self.charged_before());
             let input = json!({ "state": state, "step": step, "executionArn": ME });
-            ramp(
-                input,
-                &config(&[]),
-                &self.esm,
-                &self.metrics,
-                &self.records,
-                &self.events,
-                &self.clock,
-                &policy,
-            )
-            .await
+            ramp(input, &self.app(policy)).await
+        }
+
+        /// The app on this world's fakes.
+        fn app(&self, esm_policy: EsmPolicy) -> App<Fakes> {
+            let ports = Fakes {
+                esm: self.esm.clone(),
+                metrics: self.metrics.clone(),
+                records: self.records.clone(),
+                events: self.events.clone(),
+                clock: self.clock.clone(),
+                ..Fakes::default()
+            };
+            App {
+                config: config(&[]),
+                ports,
+                esm_policy,
+            }
         }
     }
 
@@ -389,18 +386,7 @@ mod tests {
                 "step",
             ),
         ] {
-            match ramp(
-                input,
-                &config(&[]),
-                &w.esm,
-                &w.metrics,
-                &w.records,
-                &w.events,
-                &w.clock,
-                &policy,
-            )
-            .await
-            {
+            match ramp(input, &w.app(policy)).await {
                 Err(HandlerError::Input(e)) => assert_eq!(e.field, field),
                 other => panic!("{other:?}"),
             }

@@ -41,7 +41,7 @@ use breaker_core::contract::{
 use breaker_core::history::{self, COSTS};
 use breaker_core::message::{OutgoingMessage, ReceivedMessage};
 use breaker_core::ports::{PortError, Queue};
-use breaker_core::rejitter::{self, DelayWindow, Eligibility, WindowError};
+use breaker_core::rejitter::{self, DelayWindow, Eligibility};
 use futures::future::join_all;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -49,6 +49,8 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{info, warn};
+
+use crate::error::HandlerError;
 
 /// Long-poll wait of each receive: short, so an empty queue ends the slice quickly.
 pub const RECEIVE_WAIT_SECONDS: u8 = 1;
@@ -58,45 +60,6 @@ pub const ATTEMPTS: u32 = 3;
 pub const EMPTY_ROUNDS_TO_DRAIN: u32 = 3;
 /// Consecutive retryable receive errors after which a lane gives up.
 pub const MAX_RECEIVE_ERRORS: u32 = 5;
-
-/// Why a re-jitter handler failed; [`RejitterError::error_type`] is the contract's `errorType`.
-#[derive(Debug, thiserror::Error)]
-pub enum RejitterError {
-    /// The input document is malformed (names the field); nothing was called.
-    #[error(transparent)]
-    Input(#[from] InputError),
-    /// The settings are invalid (names the variable).
-    #[error("invalid re-jitter configuration: {0}")]
-    Settings(#[from] WindowError),
-    /// Re-jitter is impossible on FIFO queues.
-    #[error(
-        "re-jitter refused: the queue is FIFO (per-message DelaySeconds is not supported and \
-         re-ordering would break message groups); set REJITTER_ENABLED=false"
-    )]
-    Fifo,
-    /// A queue call failed.
-    #[error(transparent)]
-    Queue(#[from] PortError),
-}
-
-impl RejitterError {
-    /// `Retryable` or `NonRetryable`, for Step Functions `Retry`/`Catch`.
-    pub fn error_type(&self) -> &'static str {
-        match self {
-            RejitterError::Queue(e) if e.is_retryable() => "Retryable",
-            _ => "NonRetryable",
-        }
-    }
-}
-
-impl From<RejitterError> for lambda_runtime::Diagnostic {
-    fn from(e: RejitterError) -> Self {
-        lambda_runtime::Diagnostic {
-            error_type: e.error_type().to_owned(),
-            error_message: e.to_string(),
-        }
-    }
-}
 
 /// Re-jitter settings (from `REJITTER_*` in the environment, wired by the caller).
 #[derive(Debug, Clone)]
@@ -131,7 +94,7 @@ impl RejitterSettings {
         max_seconds: u32,
         max_workers: u32,
         slice_seconds: u32,
-    ) -> Result<Self, RejitterError> {
+    ) -> Result<Self, HandlerError> {
         Ok(Self {
             enabled,
             window: DelayWindow::new(min_seconds, max_seconds)?,
@@ -149,7 +112,7 @@ impl RejitterSettings {
     }
 
     /// The settings from the breaker's configuration (`REJITTER_*`).
-    pub fn from_config(config: &Config) -> Result<Self, RejitterError> {
+    pub fn from_config(config: &Config) -> Result<Self, HandlerError> {
         let mut settings = Self::new(
             config.rejitter_enabled,
             config.rejitter_min_seconds,
@@ -178,7 +141,7 @@ pub async fn run_plan<Q: Queue>(
     settings: &RejitterSettings,
     input: Value,
     now_ms: u64,
-) -> Result<RejitterPlanOutput, RejitterError> {
+) -> Result<RejitterPlanOutput, HandlerError> {
     let PlanInput {
         mut state,
         keep_alive,
@@ -202,7 +165,7 @@ pub async fn run_plan<Q: Queue>(
     }
     let q = queue.info().await?;
     if q.fifo {
-        return Err(RejitterError::Fifo);
+        return Err(HandlerError::RejitterFifo);
     }
     let wanted = rejitter::worker_count(q.visible, settings.max_workers);
     let fit = budget.plan_slices(budget.used(&state), wanted, q.visible);
@@ -251,7 +214,7 @@ async fn plan_keep_alive<Q: Queue>(
     settings: &RejitterSettings,
     mut state: contract::CircuitState,
     cutoff_ms: u64,
-) -> Result<RejitterPlanOutput, RejitterError> {
+) -> Result<RejitterPlanOutput, HandlerError> {
     let budget = settings.budget;
     let q = queue.info().await?;
     let wanted = if q.fifo {
@@ -615,7 +578,7 @@ pub async fn run_rejitter<Q: Queue>(
     queue: &Q,
     settings: &RejitterSettings,
     input: Value,
-) -> Result<RejitterOutput, RejitterError> {
+) -> Result<RejitterOutput, HandlerError> {
     let RejitterInput {
         worker,
         cutoff_ms,
@@ -633,7 +596,7 @@ pub async fn run_rejitter<Q: Queue>(
     let started = Instant::now();
     let before = queue.info().await?;
     if before.fifo {
-        return Err(RejitterError::Fifo);
+        return Err(HandlerError::RejitterFifo);
     }
     // Leave time after the last receive for the pipeline to drain and for the final estimate.
     let margin = (settings.slice / 5).min(Duration::from_secs(10));
@@ -1060,13 +1023,13 @@ mod tests {
         let err = run_rejitter(&q, &settings(5, 60), input(1))
             .await
             .unwrap_err();
-        assert!(matches!(err, RejitterError::Fifo));
+        assert!(matches!(err, HandlerError::RejitterFifo));
         assert!(err.to_string().contains("FIFO"));
         assert_eq!(q.calls(), vec![Op::Info]);
         let err = run_plan(&q, &settings(5, 60), plan_input(), 10)
             .await
             .unwrap_err();
-        assert!(matches!(err, RejitterError::Fifo));
+        assert!(matches!(err, HandlerError::RejitterFifo));
     }
 
     #[tokio::test]
@@ -1097,7 +1060,7 @@ mod tests {
         ];
         for (doc, expected) in cases {
             let err = run_rejitter(&q, &s, doc.clone()).await.unwrap_err();
-            assert!(matches!(err, RejitterError::Input(_)), "{doc}: {err:?}");
+            assert!(matches!(err, HandlerError::Input(_)), "{doc}: {err:?}");
             assert_eq!(err.error_type(), "NonRetryable");
             assert!(err.to_string().starts_with(expected), "{doc}: {err}");
         }
@@ -1142,7 +1105,7 @@ mod tests {
         ];
         for (doc, expected) in plans {
             let err = run_plan(&q, &s, doc.clone(), 10).await.unwrap_err();
-            assert!(matches!(err, RejitterError::Input(_)), "{doc}: {err:?}");
+            assert!(matches!(err, HandlerError::Input(_)), "{doc}: {err:?}");
             assert_eq!(err.error_type(), "NonRetryable");
             assert!(err.to_string().starts_with(expected), "{doc}: {err}");
         }
@@ -1271,7 +1234,7 @@ mod tests {
         let none_left = json!({"worker": 0, "cutoffMs": cutoff, "slicesLeft": 0});
         let calls = q.calls().len();
         match run_rejitter(&q, &s, none_left).await {
-            Err(RejitterError::Input(e)) => assert_eq!(e.field, "slicesLeft"),
+            Err(HandlerError::Input(e)) => assert_eq!(e.field, "slicesLeft"),
             other => panic!("{other:?}"),
         }
         assert_eq!(q.calls().len(), calls);

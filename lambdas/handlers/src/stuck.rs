@@ -3,31 +3,22 @@
 //! and still restores the original), and announces `Circuit Stuck Open` with the caught error. Never fails on a bad `state` (it is the last resort); fails only if the
 //! event cannot be put.
 
-use breaker_core::config::Config;
 use breaker_core::contract::{StuckInput, StuckOutput, Version};
 use breaker_core::events::{BreakerEvent, DetailType};
-use breaker_core::ports::{CircuitRecords, Clock, EventSourceMappings, Events};
+use breaker_core::ports::{Clock, EventSourceMappings, Events};
 use serde_json::Value;
 use tracing::{error, warn};
 
+use crate::app::App;
 use crate::error::HandlerError;
+use crate::ports::Ports;
 use crate::record::update_owned;
 
 /// Handle `stuck` (see `CONTRACT.md`).
-pub async fn stuck<E, R, V, C>(
-    input: Value,
-    config: &Config,
-    esm: &E,
-    records: &R,
-    events: &V,
-    clock: &C,
-) -> Result<StuckOutput, HandlerError>
-where
-    E: EventSourceMappings,
-    R: CircuitRecords,
-    V: Events,
-    C: Clock,
-{
+pub async fn stuck<P: Ports>(input: Value, app: &App<P>) -> Result<StuckOutput, HandlerError> {
+    let (config, ports) = (&app.config, &app.ports);
+    let (esm, records, events, clock) =
+        (ports.esm(), ports.records(), ports.events(), ports.clock());
     let input = StuckInput::lenient(&input);
     if let Some(problem) = &input.input_problem {
         warn!(problem = %problem, "stuck handler got a malformed input; notifying anyway");
@@ -80,23 +71,30 @@ mod tests {
     use super::*;
     use breaker_core::record::{CircuitRecord, Phase};
 
-    use crate::testing::{FakeEsm, FakeEvents, FakeRecords, FixedClock, config, state_json};
+    use crate::testing::{FakeEsm, FakeEvents, FakeRecords, Fakes, FixedClock, config, state_json};
 
     async fn run(
         input: Value,
         esm: &FakeEsm,
         events: &FakeEvents,
     ) -> Result<StuckOutput, HandlerError> {
-        let records = FakeRecords::default();
-        stuck(
-            input,
-            &config(&[]),
-            esm,
-            &records,
-            events,
-            &FixedClock::at(61_000),
-        )
-        .await
+        run_with(input, esm, &FakeRecords::default(), events).await
+    }
+
+    async fn run_with(
+        input: Value,
+        esm: &FakeEsm,
+        records: &FakeRecords,
+        events: &FakeEvents,
+    ) -> Result<StuckOutput, HandlerError> {
+        let ports = Fakes {
+            esm: esm.clone(),
+            records: records.clone(),
+            events: events.clone(),
+            clock: FixedClock::at(61_000),
+            ..Fakes::default()
+        };
+        stuck(input, &App::new(config(&[]), ports)).await
     }
 
     #[tokio::test]
@@ -118,16 +116,7 @@ mod tests {
             FakeRecords::holding(record),
         );
         let input = json!({ "state": state_json(1_000, 3, 2, Some(9)), "executionArn": ME, "error": { "Error": "Retryable", "Cause": "throttled" } });
-        stuck(
-            input,
-            &config(&[]),
-            &esm,
-            &records,
-            &events,
-            &FixedClock::at(61_000),
-        )
-        .await
-        .unwrap();
+        run_with(input, &esm, &records, &events).await.unwrap();
         let r = records.stored().unwrap();
         assert_eq!((r.phase, r.owner.as_deref()), (Phase::Stuck, Some(ME)));
         assert_eq!(r.stuck_reason.as_deref(), Some("Retryable: throttled"));

@@ -1,5 +1,8 @@
 //! In-memory fakes of the ports (the queue's fake, `FakeQueue`, lives in `breaker-testkit`).
 //! Each records its calls so tests can assert what a handler did — and that it did nothing.
+//! The fakes are `Clone` with shared state: a test puts clones into a [`Ports`](crate::ports::Ports)
+//! bundle (`Fakes`, in this crate's unit tests, where `breaker-testkit` is available) and inspects
+//! the originals afterwards.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -514,6 +517,43 @@ impl FixedClock {
 impl Clock for FixedClock {
     fn now_ms(&self) -> u64 {
         self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+crate::ports_bundle! {
+    /// Every port as its in-memory fake. [`Default`]: the mapping `esm-1` enabled with a limit of
+    /// 10 (from [`config`]'s queue to its consumer), a healthy consumer, an empty queue, the alarm
+    /// in `ALARM`, zero errors and invocations, no running execution or stored record, the clock
+    /// at 0.
+    #[derive(Debug, Clone)]
+    pub struct Fakes {
+        esm: FakeEsm,
+        consumer: FakeConsumer,
+        queue: breaker_testkit::FakeQueue,
+        alarms: FakeAlarms,
+        metrics: FakeMetrics,
+        events: FakeEvents,
+        executions: FakeExecutions,
+        records: FakeRecords,
+        clock: FixedClock,
+    }
+}
+
+#[cfg(test)]
+impl Default for Fakes {
+    fn default() -> Self {
+        Self {
+            esm: FakeEsm::new(EsmState::Enabled, Some(10)),
+            consumer: FakeConsumer::healthy(),
+            queue: breaker_testkit::FakeQueue::new(),
+            alarms: FakeAlarms::default(),
+            metrics: FakeMetrics::steady(0.0, 0.0),
+            events: FakeEvents::default(),
+            executions: FakeExecutions::default(),
+            records: FakeRecords::default(),
+            clock: FixedClock::default(),
+        }
     }
 }
 

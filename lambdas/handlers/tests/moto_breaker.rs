@@ -25,11 +25,27 @@ use breaker_aws::sqs::SqsQueue;
 use breaker_core::config::Config;
 use breaker_core::contract::{CircuitState, CloseOutput, OpenAction, ProbeOutput, Verdict};
 use breaker_core::ports::{EsmSnapshot, EsmState, EventSourceMappings, SystemClock};
-use breaker_handlers::esm::EsmPolicy;
-use breaker_handlers::testing::{FakeAlarms, FakeConsumer};
+use breaker_handlers::app::App;
+use breaker_handlers::testing::{FakeAlarms, FakeConsumer, FakeMetrics};
 use breaker_testkit::MotoServer;
 use breaker_testkit::moto::{ACCOUNT_ID, REGION};
 use serde_json::{Value, json};
+
+breaker_handlers::ports_bundle! {
+    /// The ports of these tests: the real adapters talking to moto, the consumer and the alarm in
+    /// memory (see above); the metrics, which `open`, `probe` and `close` do not read, too.
+    struct MotoPorts {
+        esm: LambdaEsm,
+        consumer: FakeConsumer,
+        queue: SqsQueue,
+        alarms: FakeAlarms,
+        metrics: FakeMetrics,
+        events: EventBus,
+        executions: StateMachineExecutions,
+        records: DynamoCircuitRecords,
+        clock: SystemClock,
+    }
+}
 
 /// Everything one test needs, created in moto.
 struct Cloud {
@@ -229,51 +245,42 @@ impl Cloud {
         )
     }
 
+    /// The app on moto's mapping, queue, event bus, executions and record table, with `consumer`
+    /// and `alarms`, and the default mapping-update policy.
+    fn app(&self, consumer: &FakeConsumer, alarms: &FakeAlarms) -> App<MotoPorts> {
+        let ports = MotoPorts {
+            esm: self.esm(),
+            consumer: consumer.clone(),
+            queue: self.queue(),
+            alarms: alarms.clone(),
+            metrics: FakeMetrics::default(),
+            events: self.events(),
+            executions: StateMachineExecutions::new(aws_sdk_sfn::Client::new(&self.sdk)),
+            records: self.records(),
+            clock: SystemClock,
+        };
+        App::new(self.config.clone(), ports)
+    }
+
     async fn open(&self, execution_arn: &str) -> breaker_core::contract::OpenOutput {
-        let executions = StateMachineExecutions::new(aws_sdk_sfn::Client::new(&self.sdk));
         let input = json!({ "executionArn": execution_arn, "input": { "trigger": "manual" } });
-        breaker_handlers::open::open(
-            input,
-            &self.config,
-            &self.esm(),
-            &executions,
-            &self.records(),
-            &self.events(),
-            &SystemClock,
-            &EsmPolicy::default(),
-        )
-        .await
-        .unwrap()
+        let app = self.app(&FakeConsumer::healthy(), &FakeAlarms::default());
+        breaker_handlers::open::open(input, &app).await.unwrap()
     }
 
     /// `probe` with this state against the real queue, the consumer and the real event bus.
     async fn probe(&self, state: &CircuitState, consumer: &FakeConsumer) -> ProbeOutput {
-        breaker_handlers::probe::probe(
-            json!({ "state": state }),
-            &self.config,
-            &self.queue(),
-            consumer,
-            &self.events(),
-            &SystemClock,
-        )
-        .await
-        .unwrap()
+        let app = self.app(consumer, &FakeAlarms::default());
+        breaker_handlers::probe::probe(json!({ "state": state }), &app)
+            .await
+            .unwrap()
     }
 
     /// `close` with this state against the real mapping and event bus and the alarms.
     async fn close(&self, me: &str, state: &CircuitState, alarms: &FakeAlarms) -> CloseOutput {
-        breaker_handlers::close::close(
-            json!({ "state": state, "executionArn": me }),
-            &self.config,
-            &self.esm(),
-            alarms,
-            &self.records(),
-            &self.events(),
-            &SystemClock,
-            &EsmPolicy::default(),
-        )
-        .await
-        .unwrap()
+        let input = json!({ "state": state, "executionArn": me });
+        let app = self.app(&FakeConsumer::healthy(), alarms);
+        breaker_handlers::close::close(input, &app).await.unwrap()
     }
 
     /// The event-source mapping as it is now.
