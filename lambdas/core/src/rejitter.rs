@@ -45,6 +45,10 @@ pub const BATCH_BUDGET_BYTES: usize = MAX_BATCH_BYTES - 16 * 1024;
 pub const CUTOFF_SKEW_MARGIN_MS: u64 = 1_000;
 /// Backlog one worker is expected to move; more backlog adds workers (up to the maximum).
 pub const MESSAGES_PER_WORKER: u64 = 20_000;
+/// Consecutive receives without an eligible message after which a worker's lane counts as
+/// drained: copies (and new arrivals) come back after their delay and would otherwise keep a
+/// pass over a large backlog receiving for ever.
+pub const EMPTY_ROUNDS_TO_DRAIN: u32 = 3;
 
 /// Invalid re-jitter settings; each names the setting.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -57,7 +57,7 @@ pub const RECEIVE_WAIT_SECONDS: u8 = 1;
 /// Attempts for a send or delete entry before it is released / left in place.
 pub const ATTEMPTS: u32 = 3;
 /// Consecutive receives without an eligible message after which a lane counts as drained.
-pub const EMPTY_ROUNDS_TO_DRAIN: u32 = 3;
+pub use breaker_core::rejitter::EMPTY_ROUNDS_TO_DRAIN;
 /// Consecutive retryable receive errors after which a lane gives up.
 pub const MAX_RECEIVE_ERRORS: u32 = 5;
 

@@ -1037,7 +1037,8 @@ impl World {
     /// before `cutoff` is copied with a delay drawn from the window and deleted; a later one
     /// (a copy, or a new arrival) is left hidden for the receive's visibility (longer than the
     /// slice), unless one more receive could dead-letter it, then it is moved fresh.
-    /// Returns whether the pass is done (nothing visible left).
+    /// Returns whether the pass is done: nothing visible left, or
+    /// [`rejitter::EMPTY_ROUNDS_TO_DRAIN`] receives in a row with nothing to move.
     /// A keep-alive pass (`keep_alive`) copies with no delay.
     fn rejitter_second(
         &mut self,
@@ -1057,20 +1058,17 @@ impl World {
             if got.is_empty() {
                 return true;
             }
-            // Like the handler's lanes (EMPTY_ROUNDS_TO_DRAIN = 3): a keep-alive pass is done
-            // after three receives with nothing to move. Its undelayed copies are visible at once
-            // and come back after the receive visibility, so the queue never looks empty.
+            // Like the handler's lanes: a pass is done after EMPTY_ROUNDS_TO_DRAIN receives with
+            // nothing to move. Copies come back after their delay (at once in a keep-alive pass)
+            // and after the receive visibility, so over a large backlog the queue never looks
+            // empty: without this rule a pass would receive them for ever.
             let eligible = got.iter().any(|m| {
                 let sent = self.queue.get(m.id).map(|q| q.sent).unwrap_or(0);
                 Eligibility::of(&as_core(m, sent), cutoff, Some(max_receive)) != Eligibility::Skip
             });
             idle_rounds = if eligible { 0 } else { idle_rounds + 1 };
-            if keep_alive && idle_rounds >= 3 {
-                for msg in got {
-                    self.queue
-                        .change_visibility(self.now, msg.id, msg.receipt, visibility);
-                }
-                return true;
+            if idle_rounds >= rejitter::EMPTY_ROUNDS_TO_DRAIN {
+                return true; // what it received stays hidden for the receive's visibility
             }
             for msg in got {
                 handled += 1;
