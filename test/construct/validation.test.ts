@@ -89,6 +89,13 @@ describe('props validation', () => {
     expect(() => breakerStack({ probe: { visibilityTimeout: cdk.Duration.seconds(11) } })).not.toThrow();
   });
 
+  test('re-jitter workers beyond what the handlers accept are refused at synth', () => {
+    // The handlers refuse REJITTER_WORKERS above 40 at start-up (an inline Map runs at most 40
+    // iterations at once); a synth that passed would give a breaker whose every recovery fails.
+    expect(() => breakerStack({ rejitter: { workers: 45 } })).toThrow(exactly(HEAD
+      + '  - rejitter.workers: must be a whole number from 1 to 40, got 45 (a Step Functions inline Map runs at most 40 iterations at once)'));
+  });
+
   test('min delay above max delay is refused', () => {
     expect(() => breakerStack({ rejitter: { minDelay: cdk.Duration.minutes(6), maxDelay: cdk.Duration.minutes(5) } })).toThrow(exactly(HEAD
       + '  - rejitter.minDelay: must not exceed rejitter.maxDelay (300 seconds), got 360 seconds'));
