@@ -1,31 +1,36 @@
 import * as cdk from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import limitsTable from './limits.json';
 import { SqsCircuitBreakerProps } from './props';
 
-/** Defaults of every tunable, in the units the handlers' environment uses (see CONTRACT.md). */
-export const DEFAULTS = {
-  errorRateThresholdPercent: 50,
-  minInvocations: 5,
-  alarmPeriodSeconds: 60,
-  evaluationPeriods: 3,
-  datapointsToAlarm: 2,
-  backoffInitialSeconds: 30,
-  backoffMaxSeconds: 900,
-  backoffMultiplier: 2,
-  probeCount: 1,
-  probeVisibilitySeconds: 960,
-  rejitterMinSeconds: 0,
-  rejitterMaxSeconds: 300,
-  rejitterWorkers: 4,
-  rejitterSliceSeconds: 60,
-  rampStart: 2,
-  rampSteps: 3,
-  rampIntervalSeconds: 60,
-  relapseErrorRatePercent: 50,
-  /** `HISTORY_EVENT_BUDGET`: `breaker_core::config::defaults::HISTORY_EVENT_BUDGET`. */
-  historyEventBudget: 10_000,
-  lambdaMemorySize: 128,
-} as const;
+/** One tunable as `limits.json` describes it. */
+interface Limit {
+  /** The prop, as validation errors name it (`rejitter.workers`). */
+  readonly prop: string;
+  /** The environment variable the handlers read it from; null when only the construct uses it. */
+  readonly env: string | null;
+  /** How the value is judged: see `about` in `limits.json`. */
+  readonly kind: 'integer' | 'seconds' | 'number' | 'percent' | 'boolean';
+  /** The default, in the units of the variable; null when unset means off. */
+  readonly default: number | boolean | null;
+  /** Smallest accepted value (exclusive for a percent). */
+  readonly min?: number;
+  /** Largest accepted value. */
+  readonly max?: number;
+  /** Why the range is what it is, or what else limits the value. */
+  readonly why?: string;
+}
+
+/**
+ * Every tunable's prop, variable, default and range: the one table that the construct, the Rust
+ * loader (`breaker_core::config`) and `CONTRACT.md` follow (tests on both sides check them).
+ */
+const LIMITS = limitsTable.settings as Record<keyof typeof limitsTable.settings, Limit>;
+
+function numberDefault(l: Limit): number {
+  if (typeof l.default !== 'number') throw new Error(`limits.json: ${l.prop} has no numeric default`);
+  return l.default;
+}
 
 /** Props reduced to plain numbers, after validation. Unresolved tokens are passed through. */
 export interface ResolvedConfig {
@@ -66,43 +71,44 @@ class Problems {
     this.list.push(`${prop}: ${problem}`);
   }
 
-  /** A whole number of seconds > 0 (or >= 0 with `allowZero`), within `max` when given. */
-  seconds(prop: string, value: cdk.Duration | undefined, fallback: number, opts: { allowZero?: boolean; max?: number; fix?: string } = {}): number {
-    if (value === undefined) return fallback;
+  /** A whole number of seconds in the limit's range (zero allowed when its min is 0). */
+  seconds(l: Limit, value: cdk.Duration | undefined, fix = ''): number {
+    if (value === undefined) return typeof l.default === 'number' ? l.default : 0;
     if (value.isUnresolved()) return value.toSeconds();
     const ms = value.toMilliseconds();
-    const fix = opts.fix ?? '';
-    if (ms < 0 || (ms === 0 && !opts.allowZero)) {
-      this.add(prop, `must be ${opts.allowZero ? 'zero or positive' : 'positive'}, got ${ms / 1000} seconds${fix}`);
+    const allowZero = l.min === 0;
+    const fallback = typeof l.default === 'number' ? l.default : 0;
+    if (ms < 0 || (ms === 0 && !allowZero)) {
+      this.add(l.prop, `must be ${allowZero ? 'zero or positive' : 'positive'}, got ${ms / 1000} seconds${fix}`);
       return fallback;
     }
     if (ms % 1000 !== 0) {
-      this.add(prop, `must be a whole number of seconds, got ${ms} ms; use Duration.seconds(${Math.ceil(ms / 1000)})`);
+      this.add(l.prop, `must be a whole number of seconds, got ${ms} ms; use Duration.seconds(${Math.ceil(ms / 1000)})`);
       return fallback;
     }
     const s = ms / 1000;
-    if (opts.max !== undefined && s > opts.max) {
-      this.add(prop, `must be at most ${opts.max} seconds, got ${s} seconds${fix}`);
+    if (l.max !== undefined && s > l.max) {
+      this.add(l.prop, `must be at most ${l.max} seconds, got ${s} seconds${fix}`);
     }
     return s;
   }
 
-  /** An integer in [min, max]. */
-  integer(prop: string, value: number | undefined, fallback: number, min: number, max: number, fix = ''): number {
-    if (value === undefined) return fallback;
+  /** An integer in the limit's [min, max]. */
+  integer(l: Limit, value: number | undefined, fix = ''): number {
+    if (value === undefined) return numberDefault(l);
     if (cdk.Token.isUnresolved(value)) return value;
-    if (!Number.isInteger(value) || value < min || value > max) {
-      this.add(prop, `must be a whole number from ${min} to ${max}, got ${value}${fix}`);
+    if (!Number.isInteger(value) || value < l.min! || value > l.max!) {
+      this.add(l.prop, `must be a whole number from ${l.min} to ${l.max}, got ${value}${fix}`);
     }
     return value;
   }
 
-  /** A percentage in (0, 100]. */
-  percent(prop: string, value: number | undefined, fallback: number): number {
-    if (value === undefined) return fallback;
+  /** A percentage in the limit's (min, max], i.e. (0, 100]. */
+  percent(l: Limit, value: number | undefined): number {
+    if (value === undefined) return numberDefault(l);
     if (cdk.Token.isUnresolved(value)) return value;
-    if (!Number.isFinite(value) || value <= 0 || value > 100) {
-      this.add(prop, `must be greater than 0 and at most 100, got ${value}`);
+    if (!Number.isFinite(value) || value <= l.min! || value > l.max!) {
+      this.add(l.prop, `must be greater than ${l.min} and at most ${l.max}, got ${value}`);
     }
     return value;
   }
@@ -132,17 +138,17 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
     p.add('alarmSettings', 'cannot be combined with alarm; remove alarmSettings to use your alarm, or remove alarm to let the breaker create one');
   }
   const a = props.alarmSettings ?? {};
-  const errorRateThresholdPercent = p.percent('alarmSettings.errorRateThresholdPercent', a.errorRateThresholdPercent, DEFAULTS.errorRateThresholdPercent);
-  const minInvocations = p.integer('alarmSettings.minInvocations', a.minInvocations, DEFAULTS.minInvocations, 1, 1_000_000);
-  const alarmPeriodSeconds = p.seconds('alarmSettings.period', a.period, DEFAULTS.alarmPeriodSeconds);
+  const errorRateThresholdPercent = p.percent(LIMITS.errorRateThresholdPercent, a.errorRateThresholdPercent);
+  const minInvocations = p.integer(LIMITS.minInvocations, a.minInvocations);
+  const alarmPeriodSeconds = p.seconds(LIMITS.alarmPeriodSeconds, a.period);
   // CloudWatch accepts 10, 20 and 30 s (high-resolution metrics) or whole minutes. AWS/Lambda
   // metrics are per minute, so sub-minute periods only make sense where metrics are published at
   // high resolution (e.g. the local cloud's demo); the default is 60 s.
   if (known(alarmPeriodSeconds) && alarmPeriodSeconds > 0 && alarmPeriodSeconds % 60 !== 0 && ![10, 20, 30].includes(alarmPeriodSeconds)) {
     p.add('alarmSettings.period', `must be 10, 20 or 30 seconds or a whole number of minutes (CloudWatch alarm periods), got ${alarmPeriodSeconds} seconds`);
   }
-  const evaluationPeriods = p.integer('alarmSettings.evaluationPeriods', a.evaluationPeriods, DEFAULTS.evaluationPeriods, 1, 1440);
-  const datapointsToAlarm = p.integer('alarmSettings.datapointsToAlarm', a.datapointsToAlarm, DEFAULTS.datapointsToAlarm, 1, 1440);
+  const evaluationPeriods = p.integer(LIMITS.evaluationPeriods, a.evaluationPeriods);
+  const datapointsToAlarm = p.integer(LIMITS.datapointsToAlarm, a.datapointsToAlarm);
   if (known(datapointsToAlarm, evaluationPeriods) && datapointsToAlarm > evaluationPeriods) {
     p.add('alarmSettings.datapointsToAlarm', `must not exceed evaluationPeriods (${evaluationPeriods}), got ${datapointsToAlarm}`);
   }
@@ -152,23 +158,24 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
 
   // Backoff.
   const b = props.backoff ?? {};
-  const backoffInitialSeconds = p.seconds('backoff.initialDelay', b.initialDelay, DEFAULTS.backoffInitialSeconds);
-  const backoffMaxSeconds = p.seconds('backoff.maxDelay', b.maxDelay, DEFAULTS.backoffMaxSeconds, { max: 86_400, fix: '; probe at least once a day' });
+  const backoffInitialSeconds = p.seconds(LIMITS.backoffInitialSeconds, b.initialDelay);
+  const backoffMaxSeconds = p.seconds(LIMITS.backoffMaxSeconds, b.maxDelay, '; probe at least once a day');
   if (known(backoffMaxSeconds, backoffInitialSeconds) && backoffMaxSeconds < backoffInitialSeconds) {
     p.add('backoff.maxDelay', `must be at least backoff.initialDelay (${backoffInitialSeconds} seconds), got ${backoffMaxSeconds} seconds`);
   }
-  let backoffMultiplier: number = DEFAULTS.backoffMultiplier;
+  let backoffMultiplier = numberDefault(LIMITS.backoffMultiplier);
   if (b.multiplier !== undefined && !cdk.Token.isUnresolved(b.multiplier)) {
     backoffMultiplier = b.multiplier;
-    if (!Number.isFinite(b.multiplier) || b.multiplier < 1 || b.multiplier > 100) {
-      p.add('backoff.multiplier', `must be from 1 (constant backoff) to 100, got ${b.multiplier}`);
+    const m = LIMITS.backoffMultiplier;
+    if (!Number.isFinite(b.multiplier) || b.multiplier < m.min! || b.multiplier > m.max!) {
+      p.add(m.prop, `must be from ${m.min} (constant backoff) to ${m.max}, got ${b.multiplier}`);
     }
   }
 
   // Probe.
   const pr = props.probe ?? {};
-  const probeCount = p.integer('probe.messageCount', pr.messageCount, DEFAULTS.probeCount, 1, 10, ' (SQS receives at most 10 messages at once)');
-  const probeVisibilitySeconds = p.seconds('probe.visibilityTimeout', pr.visibilityTimeout, DEFAULTS.probeVisibilitySeconds, { max: 43_200, fix: ' (the SQS visibility limit)' });
+  const probeCount = p.integer(LIMITS.probeCount, pr.messageCount, ' (SQS receives at most 10 messages at once)');
+  const probeVisibilitySeconds = p.seconds(LIMITS.probeVisibilitySeconds, pr.visibilityTimeout, ' (the SQS visibility limit)');
   // A probed message must stay invisible while the consumer works on it; when the consumer is a
   // Function of this app its timeout is known.
   const consumerTimeout = props.consumer instanceof lambda.Function ? props.consumer.timeout : undefined;
@@ -183,30 +190,30 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
   if (fifo && r.enabled === true) {
     p.add('rejitter.enabled', 'must be false for a FIFO queue (SQS has no per-message delay there and re-ordering would break message groups); set rejitter: { enabled: false }');
   }
-  const rejitterMinSeconds = p.seconds('rejitter.minDelay', r.minDelay, DEFAULTS.rejitterMinSeconds, { allowZero: true, max: 900, fix: ' (the SQS DelaySeconds limit)' });
-  const rejitterMaxSeconds = p.seconds('rejitter.maxDelay', r.maxDelay, DEFAULTS.rejitterMaxSeconds, { max: 900, fix: ' (the SQS DelaySeconds limit); use at most Duration.minutes(15)' });
+  const rejitterMinSeconds = p.seconds(LIMITS.rejitterMinSeconds, r.minDelay, ' (the SQS DelaySeconds limit)');
+  const rejitterMaxSeconds = p.seconds(LIMITS.rejitterMaxSeconds, r.maxDelay, ' (the SQS DelaySeconds limit); use at most Duration.minutes(15)');
   if (known(rejitterMinSeconds, rejitterMaxSeconds) && rejitterMinSeconds > rejitterMaxSeconds) {
     p.add('rejitter.minDelay', `must not exceed rejitter.maxDelay (${rejitterMaxSeconds} seconds), got ${rejitterMinSeconds} seconds`);
   }
-  const rejitterWorkers = p.integer('rejitter.workers', r.workers, DEFAULTS.rejitterWorkers, 1, 50);
-  const rejitterSliceSeconds = p.seconds('rejitter.sliceDuration', r.sliceDuration, DEFAULTS.rejitterSliceSeconds, { max: 840, fix: ' (a Lambda runs at most 15 minutes; one minute is kept as margin)' });
+  const rejitterWorkers = p.integer(LIMITS.rejitterWorkers, r.workers, ` (${LIMITS.rejitterWorkers.why})`);
+  const rejitterSliceSeconds = p.seconds(LIMITS.rejitterSliceSeconds, r.sliceDuration, ' (a Lambda runs at most 15 minutes; one minute is kept as margin)');
 
   // Ramp.
   const rp = props.ramp ?? {};
-  const rampStart = p.integer('ramp.startConcurrency', rp.startConcurrency, DEFAULTS.rampStart, 2, 1000, ' (the limits of an event-source mapping\'s MaximumConcurrency)');
-  const rampSteps = p.integer('ramp.steps', rp.steps, DEFAULTS.rampSteps, 1, 100);
-  const rampIntervalSeconds = p.seconds('ramp.stepInterval', rp.stepInterval, DEFAULTS.rampIntervalSeconds, { max: 86_400 });
-  const relapseErrorRatePercent = p.percent('ramp.relapseErrorRatePercent', rp.relapseErrorRatePercent, DEFAULTS.relapseErrorRatePercent);
+  const rampStart = p.integer(LIMITS.rampStart, rp.startConcurrency, ' (the limits of an event-source mapping\'s MaximumConcurrency)');
+  const rampSteps = p.integer(LIMITS.rampSteps, rp.steps);
+  const rampIntervalSeconds = p.seconds(LIMITS.rampIntervalSeconds, rp.stepInterval);
+  const relapseErrorRatePercent = p.percent(LIMITS.relapseErrorRatePercent, rp.relapseErrorRatePercent);
 
   // Lifetime.
-  const maxOpenSeconds = props.maxOpenDuration === undefined ? undefined : p.seconds('maxOpenDuration', props.maxOpenDuration, 0, { max: 366 * 86_400 });
+  const maxOpenSeconds = props.maxOpenDuration === undefined ? undefined : p.seconds(LIMITS.maxOpenSeconds, props.maxOpenDuration);
   if (props.maxIterationsPerExecution !== undefined) {
     p.add('maxIterationsPerExecution', 'was replaced by historyEventBudget (the budget now counts history events, not backoff turns, so that re-jitter slices, ramp steps and relapses count too); remove it');
   }
-  const historyEventBudget = p.integer('historyEventBudget', props.historyEventBudget, DEFAULTS.historyEventBudget, 1000, 20_000, ' (history events per execution before it continues as new; Step Functions holds at most 25,000)');
+  const historyEventBudget = p.integer(LIMITS.historyEventBudget, props.historyEventBudget, ' (history events per execution before it continues as new; Step Functions holds at most 25,000)');
 
   // Lambda.
-  const lambdaMemorySize = p.integer('lambdaMemorySize', props.lambdaMemorySize, DEFAULTS.lambdaMemorySize, 128, 10_240);
+  const lambdaMemorySize = p.integer(LIMITS.lambdaMemorySize, props.lambdaMemorySize);
   if (props.lambdaArchitecture !== undefined && props.lambdaArchitecture.name !== lambda.Architecture.ARM_64.name && props.lambdaCode === undefined) {
     p.add('lambdaArchitecture', `${props.lambdaArchitecture.name} needs lambdaCode built for it; the shipped bootstrap is arm64 (or remove lambdaArchitecture)`);
   }

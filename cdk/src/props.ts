@@ -121,7 +121,8 @@ export interface CircuitRejitterSettings {
   readonly maxDelay?: cdk.Duration;
 
   /**
-   * Re-jitter workers running in parallel (1 to 50).
+   * Re-jitter workers running in parallel (1 to 40: a Step Functions inline Map runs at most 40
+   * iterations at once).
    *
    * @default 4
    */

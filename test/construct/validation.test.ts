@@ -22,7 +22,7 @@ describe('props validation', () => {
       '  - probe.messageCount: must be a whole number from 1 to 10, got 11 (SQS receives at most 10 messages at once)',
       '  - rejitter.minDelay: must be at most 900 seconds, got 960 seconds (the SQS DelaySeconds limit)',
       '  - rejitter.maxDelay: must be at most 900 seconds, got 1200 seconds (the SQS DelaySeconds limit); use at most Duration.minutes(15)',
-      '  - rejitter.workers: must be a whole number from 1 to 50, got 0',
+      '  - rejitter.workers: must be a whole number from 1 to 40, got 0 (a Step Functions inline Map runs at most 40 iterations at once)',
       "  - ramp.startConcurrency: must be a whole number from 2 to 1000, got 1 (the limits of an event-source mapping's MaximumConcurrency)",
       '  - ramp.steps: must be a whole number from 1 to 100, got 0',
     ].join('\n')));
