@@ -1,10 +1,16 @@
 //! The breaker's configuration, read from the environment in one place (see `CONTRACT.md`).
 //! Every error names the variable that is missing or malformed.
+//!
+//! Defaults ([`defaults`]) and accepted ranges ([`limits`]) follow the one table of tunables,
+//! `cdk/src/limits.json`, that the construct validates its props against; the test
+//! `limits_follow_the_table` loads every variable at and beyond the table's bounds.
 
+use std::fmt::Display;
+use std::ops::RangeInclusive;
 use std::str::FromStr;
 
 use crate::backoff::Backoff;
-use crate::ramp::{MAX_MAXIMUM_CONCURRENCY, MIN_MAXIMUM_CONCURRENCY, Ramp};
+use crate::ramp::Ramp;
 
 /// A configuration problem, naming the environment variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,12 +42,22 @@ pub mod defaults {
         max_seconds: 900,
         multiplier: 2.0,
     };
+    /// `PROBE_COUNT`.
+    pub const PROBE_COUNT: u8 = 1;
     /// `PROBE_VISIBILITY_SECONDS`.
     pub const PROBE_VISIBILITY_SECONDS: u32 = 960;
     /// `RAMP_START` / `RAMP_STEPS`.
     pub const RAMP: Ramp = Ramp { start: 2, steps: 3 };
     /// `RAMP_INTERVAL_SECONDS`.
     pub const RAMP_INTERVAL_SECONDS: u64 = 60;
+    /// `RELAPSE_ERROR_RATE_PERCENT`.
+    pub const RELAPSE_ERROR_RATE_PERCENT: f64 = 50.0;
+    /// `REJITTER_ENABLED`.
+    pub const REJITTER_ENABLED: bool = true;
+    /// `REJITTER_MIN_SECONDS`.
+    pub const REJITTER_MIN_SECONDS: u32 = 0;
+    /// `REJITTER_MAX_SECONDS`.
+    pub const REJITTER_MAX_SECONDS: u32 = 300;
     /// `REJITTER_WORKERS`.
     pub const REJITTER_WORKERS: u32 = 4;
     /// `REJITTER_SLICE_SECONDS`.
@@ -49,6 +65,49 @@ pub mod defaults {
     /// `HISTORY_EVENT_BUDGET`: well under Step Functions' 25,000 history events per execution
     /// (see [`crate::history`]).
     pub const HISTORY_EVENT_BUDGET: u32 = 10_000;
+}
+
+/// The accepted range of each numeric variable (`cdk/src/limits.json`); `RELAPSE_ERROR_RATE_PERCENT`
+/// is a percentage in (0, 100].
+pub mod limits {
+    use std::ops::RangeInclusive;
+
+    use super::{MAX_HISTORY_EVENT_BUDGET, MIN_HISTORY_EVENT_BUDGET};
+    use crate::ramp::{MAX_MAXIMUM_CONCURRENCY, MIN_MAXIMUM_CONCURRENCY};
+
+    /// One day: the longest backoff delay and ramp interval (probe at least once a day).
+    const DAY: u64 = 86_400;
+
+    /// `BACKOFF_INITIAL_SECONDS` (and at most `BACKOFF_MAX_SECONDS`).
+    pub const BACKOFF_INITIAL_SECONDS: RangeInclusive<u64> = 1..=DAY;
+    /// `BACKOFF_MAX_SECONDS`.
+    pub const BACKOFF_MAX_SECONDS: RangeInclusive<u64> = 1..=DAY;
+    /// `BACKOFF_MULTIPLIER` (1 is a constant backoff).
+    pub const BACKOFF_MULTIPLIER: RangeInclusive<f64> = 1.0..=100.0;
+    /// `MAX_OPEN_SECONDS`: at most 366 days.
+    pub const MAX_OPEN_SECONDS: RangeInclusive<u64> = 1..=366 * DAY;
+    /// `PROBE_COUNT`: SQS receives at most 10 messages at once.
+    pub const PROBE_COUNT: RangeInclusive<u8> = 1..=10;
+    /// `PROBE_VISIBILITY_SECONDS`: the SQS visibility limit.
+    pub const PROBE_VISIBILITY_SECONDS: RangeInclusive<u32> = 1..=43_200;
+    /// `RAMP_START`: the range of an event-source mapping's `MaximumConcurrency`.
+    pub const RAMP_START: RangeInclusive<u32> = MIN_MAXIMUM_CONCURRENCY..=MAX_MAXIMUM_CONCURRENCY;
+    /// `RAMP_STEPS`.
+    pub const RAMP_STEPS: RangeInclusive<u32> = 1..=100;
+    /// `RAMP_INTERVAL_SECONDS`.
+    pub const RAMP_INTERVAL_SECONDS: RangeInclusive<u64> = 1..=DAY;
+    /// `REJITTER_MIN_SECONDS`: the SQS `DelaySeconds` limit.
+    pub const REJITTER_MIN_SECONDS: RangeInclusive<u32> = 0..=900;
+    /// `REJITTER_MAX_SECONDS`: the SQS `DelaySeconds` limit.
+    pub const REJITTER_MAX_SECONDS: RangeInclusive<u32> = 1..=900;
+    /// `REJITTER_WORKERS`: the workers run as the iterations of an inline Map state, and Step
+    /// Functions runs at most 40 of those at once.
+    pub const REJITTER_WORKERS: RangeInclusive<u32> = 1..=40;
+    /// `REJITTER_SLICE_SECONDS`: leave room in Lambda's 900 s limit.
+    pub const REJITTER_SLICE_SECONDS: RangeInclusive<u64> = 1..=840;
+    /// `HISTORY_EVENT_BUDGET`: Step Functions keeps at most 25,000 events per execution.
+    pub const HISTORY_EVENT_BUDGET: RangeInclusive<u32> =
+        MIN_HISTORY_EVENT_BUDGET..=MAX_HISTORY_EVENT_BUDGET;
 }
 
 /// The largest `HISTORY_EVENT_BUDGET` accepted: a margin of 5,000 below Step Functions' limit of
@@ -128,13 +187,17 @@ impl Config {
             initial_seconds: env.parsed(
                 "BACKOFF_INITIAL_SECONDS",
                 defaults::BACKOFF.initial_seconds,
-                |v| check(*v >= 1, "must be at least 1"),
+                |v| within(v, limits::BACKOFF_INITIAL_SECONDS, ""),
             )?,
             max_seconds: env.parsed("BACKOFF_MAX_SECONDS", defaults::BACKOFF.max_seconds, |v| {
-                check(*v >= 1, "must be at least 1")
+                within(
+                    v,
+                    limits::BACKOFF_MAX_SECONDS,
+                    " (probe at least once a day)",
+                )
             })?,
             multiplier: env.parsed("BACKOFF_MULTIPLIER", defaults::BACKOFF.multiplier, |v| {
-                check(v.is_finite() && *v >= 1.0, "must be a number ≥ 1")
+                within(v, limits::BACKOFF_MULTIPLIER, " (1 is a constant backoff)")
             })?,
         };
         if backoff.max_seconds < backoff.initial_seconds {
@@ -147,12 +210,28 @@ impl Config {
                 ),
             });
         }
-        let rejitter_min_seconds = env.parsed("REJITTER_MIN_SECONDS", 0u32, |v| {
-            check(*v <= 900, "must be 0–900")
-        })?;
-        let rejitter_max_seconds = env.parsed("REJITTER_MAX_SECONDS", 300u32, |v| {
-            check(*v <= 900, "must be 0–900")
-        })?;
+        let rejitter_min_seconds = env.parsed(
+            "REJITTER_MIN_SECONDS",
+            defaults::REJITTER_MIN_SECONDS,
+            |v| {
+                within(
+                    v,
+                    limits::REJITTER_MIN_SECONDS,
+                    " (the SQS DelaySeconds limit)",
+                )
+            },
+        )?;
+        let rejitter_max_seconds = env.parsed(
+            "REJITTER_MAX_SECONDS",
+            defaults::REJITTER_MAX_SECONDS,
+            |v| {
+                within(
+                    v,
+                    limits::REJITTER_MAX_SECONDS,
+                    " (the SQS DelaySeconds limit)",
+                )
+            },
+        )?;
         if rejitter_max_seconds < rejitter_min_seconds {
             return Err(ConfigError::Invalid {
                 name: "REJITTER_MAX_SECONDS",
@@ -176,52 +255,64 @@ impl Config {
             max_open_seconds: match env.optional("MAX_OPEN_SECONDS") {
                 None => None,
                 Some(_) => Some(env.parsed("MAX_OPEN_SECONDS", 0u64, |v| {
-                    check(*v >= 1, "must be at least 1")
+                    within(v, limits::MAX_OPEN_SECONDS, " (366 days)")
                 })?),
             },
-            probe_count: env.parsed("PROBE_COUNT", 1u8, |v| {
-                check((1..=10).contains(v), "must be 1–10")
+            probe_count: env.parsed("PROBE_COUNT", defaults::PROBE_COUNT, |v| {
+                within(v, limits::PROBE_COUNT, "")
             })?,
             probe_visibility_seconds: env.parsed(
                 "PROBE_VISIBILITY_SECONDS",
                 defaults::PROBE_VISIBILITY_SECONDS,
-                |v| check((1..=43_200).contains(v), "must be 1–43200"),
+                |v| {
+                    within(
+                        v,
+                        limits::PROBE_VISIBILITY_SECONDS,
+                        " (the SQS visibility limit)",
+                    )
+                },
             )?,
             ramp: Ramp {
                 start: env.parsed("RAMP_START", defaults::RAMP.start, |v| {
-                    check(
-                        (MIN_MAXIMUM_CONCURRENCY..=MAX_MAXIMUM_CONCURRENCY).contains(v),
-                        "must be 2–1000 (the ESM MaximumConcurrency range)",
-                    )
+                    within(v, limits::RAMP_START, " (the ESM MaximumConcurrency range)")
                 })?,
                 steps: env.parsed("RAMP_STEPS", defaults::RAMP.steps, |v| {
-                    check(*v <= 100, "must be 0–100")
+                    within(v, limits::RAMP_STEPS, "")
                 })?,
             },
             ramp_interval_seconds: env.parsed(
                 "RAMP_INTERVAL_SECONDS",
                 defaults::RAMP_INTERVAL_SECONDS,
-                |v| check(*v >= 1, "must be at least 1"),
+                |v| within(v, limits::RAMP_INTERVAL_SECONDS, ""),
             )?,
-            relapse_error_rate_percent: env.parsed("RELAPSE_ERROR_RATE_PERCENT", 50.0f64, |v| {
-                check(
-                    v.is_finite() && *v > 0.0 && *v <= 100.0,
-                    "must be a percentage in (0, 100]",
-                )
-            })?,
-            rejitter_enabled: env.parsed_bool("REJITTER_ENABLED", true)?,
+            relapse_error_rate_percent: env.parsed(
+                "RELAPSE_ERROR_RATE_PERCENT",
+                defaults::RELAPSE_ERROR_RATE_PERCENT,
+                |v| {
+                    check(
+                        v.is_finite() && *v > 0.0 && *v <= 100.0,
+                        "must be a percentage in (0, 100]",
+                    )
+                },
+            )?,
+            rejitter_enabled: env.parsed_bool("REJITTER_ENABLED", defaults::REJITTER_ENABLED)?,
             rejitter_min_seconds,
             rejitter_max_seconds,
             rejitter_workers: env.parsed("REJITTER_WORKERS", defaults::REJITTER_WORKERS, |v| {
-                check((1..=40).contains(v), "must be 1–40")
+                within(
+                    v,
+                    limits::REJITTER_WORKERS,
+                    " (a Step Functions inline Map runs at most 40 iterations at once)",
+                )
             })?,
             rejitter_slice_seconds: env.parsed(
                 "REJITTER_SLICE_SECONDS",
                 defaults::REJITTER_SLICE_SECONDS,
                 |v| {
-                    check(
-                        (1..=840).contains(v),
-                        "must be 1–840 (leave room in Lambda's 900 s limit)",
+                    within(
+                        v,
+                        limits::REJITTER_SLICE_SECONDS,
+                        " (leave room in Lambda's 900 s limit)",
                     )
                 },
             )?,
@@ -229,9 +320,10 @@ impl Config {
                 "HISTORY_EVENT_BUDGET",
                 defaults::HISTORY_EVENT_BUDGET,
                 |v| {
-                    check(
-                        (MIN_HISTORY_EVENT_BUDGET..=MAX_HISTORY_EVENT_BUDGET).contains(v),
-                        "must be 1000–20000 (Step Functions keeps at most 25,000 events per execution)",
+                    within(
+                        v,
+                        limits::HISTORY_EVENT_BUDGET,
+                        " (Step Functions keeps at most 25,000 events per execution)",
                     )
                 },
             )?,
@@ -266,8 +358,20 @@ pub fn region_of_arn(arn: &str) -> Option<String> {
     (arn_tag == "arn" && !region.is_empty() && !resource.is_empty()).then(|| region.to_owned())
 }
 
-fn check(ok: bool, reason: &'static str) -> Result<(), &'static str> {
-    if ok { Ok(()) } else { Err(reason) }
+fn check(ok: bool, reason: &str) -> Result<(), String> {
+    if ok { Ok(()) } else { Err(reason.to_owned()) }
+}
+
+/// `Ok` when `v` lies in `range`, else a reason naming the range and `why` it is so.
+fn within<T: PartialOrd + Display>(
+    v: &T,
+    range: RangeInclusive<T>,
+    why: &str,
+) -> Result<(), String> {
+    check(
+        range.contains(v),
+        &format!("must be {}–{}{why}", range.start(), range.end()),
+    )
 }
 
 struct Env<'a, F: Fn(&str) -> Option<String>>(&'a F);
@@ -287,7 +391,7 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
         &self,
         name: &'static str,
         default: T,
-        valid: impl Fn(&T) -> Result<(), &'static str>,
+        valid: impl Fn(&T) -> Result<(), String>,
     ) -> Result<T, ConfigError> {
         let Some(raw) = self.optional(name) else {
             return Ok(default);
@@ -300,7 +404,7 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
         let value: T = raw
             .parse()
             .map_err(|_| invalid("not a valid number for this setting".into()))?;
-        valid(&value).map_err(|r| invalid(r.into()))?;
+        valid(&value).map_err(invalid)?;
         Ok(value)
     }
 
@@ -492,6 +596,135 @@ pub(crate) mod tests {
         );
         env.insert("RAMP_STEPS", "3".into());
         assert_eq!(load(&env).unwrap().history_event_budget, 5_000);
+    }
+
+    /// The value of the setting `env` names, as `cdk/src/limits.json` writes it.
+    const TUNABLES: [(&str, fn(&Config) -> serde_json::Value); 17] = [
+        ("BACKOFF_INITIAL_SECONDS", |c| {
+            c.backoff.initial_seconds.into()
+        }),
+        ("BACKOFF_MAX_SECONDS", |c| c.backoff.max_seconds.into()),
+        ("BACKOFF_MULTIPLIER", |c| c.backoff.multiplier.into()),
+        ("MAX_OPEN_SECONDS", |c| c.max_open_seconds.into()),
+        ("PROBE_COUNT", |c| c.probe_count.into()),
+        ("PROBE_VISIBILITY_SECONDS", |c| {
+            c.probe_visibility_seconds.into()
+        }),
+        ("RAMP_START", |c| c.ramp.start.into()),
+        ("RAMP_STEPS", |c| c.ramp.steps.into()),
+        ("RAMP_INTERVAL_SECONDS", |c| c.ramp_interval_seconds.into()),
+        ("RELAPSE_ERROR_RATE_PERCENT", |c| {
+            c.relapse_error_rate_percent.into()
+        }),
+        ("REJITTER_ENABLED", |c| c.rejitter_enabled.into()),
+        ("REJITTER_MIN_SECONDS", |c| c.rejitter_min_seconds.into()),
+        ("REJITTER_MAX_SECONDS", |c| c.rejitter_max_seconds.into()),
+        ("REJITTER_WORKERS", |c| c.rejitter_workers.into()),
+        ("REJITTER_SLICE_SECONDS", |c| {
+            c.rejitter_slice_seconds.into()
+        }),
+        ("HISTORY_EVENT_BUDGET", |c| c.history_event_budget.into()),
+        ("EVENT_BUS_NAME", |c| c.event_bus_name.clone().into()),
+    ];
+
+    /// Numbers compare by value (`2` and `2.0` are the same default).
+    fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+        match (a.as_f64(), b.as_f64()) {
+            (Some(x), Some(y)) => x == y,
+            _ => a == b,
+        }
+    }
+
+    /// Settings a probe of `name` at `value` needs so that only `name` is judged: the backoff
+    /// delays and the re-jitter window are ordered pairs.
+    fn companions(name: &str) -> &'static [(&'static str, &'static str)] {
+        match name {
+            "BACKOFF_INITIAL_SECONDS" => &[("BACKOFF_MAX_SECONDS", "86400")],
+            "BACKOFF_MAX_SECONDS" => &[("BACKOFF_INITIAL_SECONDS", "1")],
+            "REJITTER_MIN_SECONDS" => &[("REJITTER_MAX_SECONDS", "900")],
+            _ => &[],
+        }
+    }
+
+    /// The one table of tunables (`cdk/src/limits.json`, which the construct validates its props
+    /// against and `CONTRACT.md` lists): every variable in it is read here with its default, its
+    /// bounds are accepted and the values just beyond them refused, naming the variable.
+    #[test]
+    fn limits_follow_the_table() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../cdk/src/limits.json");
+        let table: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let defaults = load(&minimal_env()).unwrap();
+        let mut in_table = Vec::new();
+        for (key, limit) in table["settings"].as_object().unwrap() {
+            let Some(wanted) = limit["env"].as_str() else {
+                continue;
+            };
+            let &(name, value_of) = TUNABLES
+                .iter()
+                .find(|(n, _)| *n == wanted)
+                .unwrap_or_else(|| panic!("{key}: the loader reads no variable {wanted}"));
+            in_table.push(name);
+            assert!(
+                same(&value_of(&defaults), &limit["default"]),
+                "{name}: the loader's default is {}, the table's {}",
+                value_of(&defaults),
+                limit["default"]
+            );
+            let (Some(min), Some(max)) = (limit["min"].as_f64(), limit["max"].as_f64()) else {
+                continue;
+            };
+            let kind = limit["kind"].as_str().unwrap();
+            let step = if kind == "integer" || kind == "seconds" {
+                1.0
+            } else {
+                0.5
+            };
+            let mut accepted = vec![max];
+            let mut refused = vec![max + step];
+            if kind == "percent" {
+                // (min, max]: the minimum itself is refused.
+                accepted.push(min + step);
+                refused.push(min);
+            } else {
+                accepted.push(min);
+                refused.push(min - step);
+            }
+            let probe = |value: f64| {
+                let mut env = minimal_env();
+                for (k, v) in companions(name) {
+                    env.insert(k, (*v).to_owned());
+                }
+                env.insert(name, value.to_string());
+                load(&env)
+            };
+            for value in accepted {
+                match probe(value) {
+                    Ok(c) => assert!(
+                        same(&value_of(&c), &value.into()),
+                        "{name}={value} read as {}",
+                        value_of(&c)
+                    ),
+                    Err(e) => panic!("{name}={value} is within the table's range but refused: {e}"),
+                }
+            }
+            for value in refused {
+                match probe(value) {
+                    Err(ConfigError::Invalid { name: n, .. }) => {
+                        assert_eq!(n, name, "{name}={value}")
+                    }
+                    other => panic!("{name}={value} is outside the table's range: {other:?}"),
+                }
+            }
+        }
+        let mut tunables: Vec<&str> = TUNABLES
+            .iter()
+            .map(|(n, _)| *n)
+            .filter(|n| *n != "EVENT_BUS_NAME")
+            .collect();
+        tunables.sort_unstable();
+        in_table.sort_unstable();
+        assert_eq!(tunables, in_table, "tunables of the loader and of {path}");
     }
 
     #[test]
