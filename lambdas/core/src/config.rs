@@ -598,8 +598,11 @@ pub(crate) mod tests {
         assert_eq!(load(&env).unwrap().history_event_budget, 5_000);
     }
 
-    /// The value of the setting `env` names, as `cdk/src/limits.json` writes it.
-    const TUNABLES: [(&str, fn(&Config) -> serde_json::Value); 17] = [
+    /// Reads one setting of a loaded configuration, as `cdk/src/limits.json` writes it.
+    type Setting = fn(&Config) -> serde_json::Value;
+
+    /// Each variable of the loader that has a default, and its setting.
+    const TUNABLES: [(&str, Setting); 17] = [
         ("BACKOFF_INITIAL_SECONDS", |c| {
             c.backoff.initial_seconds.into()
         }),
