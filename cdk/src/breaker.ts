@@ -71,6 +71,11 @@ export class SqsCircuitBreaker extends Construct {
     super(scope, id);
     const config = resolveConfig(this.node.path, props);
     const stack = cdk.Stack.of(this);
+    if (config.consumerTimeoutAssumed) {
+      cdk.Annotations.of(this).addWarningV2('sqs-circuit-breaker:consumerTimeout',
+        `The consumer's timeout is unknown (an imported function): the probe assumes ${config.consumerTimeoutSeconds} seconds, the longest that fits in the probe function. `
+        + 'If the consumer\'s timeout is shorter, pass consumerTimeout so that a hung invoke is given up sooner.');
+    }
 
     this.circuitName = props.circuitName ?? cdk.Names.uniqueResourceName(this, { maxLength: 64, separator: '-' });
     const esmId = props.eventSourceMapping?.eventSourceMappingId ?? props.eventSourceMappingId!;
