@@ -28,7 +28,8 @@ export const DEFAULTS = {
 } as const;
 
 /**
- * The probe's time budget, in seconds (`breaker_core::timeouts`, CONTRACT.md "Timeouts"). The probe
+ * The probe's time budget, in seconds: a copy of `breaker_core::timeouts` (PROBE_FUNCTION_TIMEOUT_SECONDS,
+ * PROBE_RECEIVE_SECONDS, INVOKE_MARGIN_SECONDS, PROBE_SETTLE_SECONDS; CONTRACT.md "Timeouts"). The probe
  * function runs at most `functionSeconds`; before the invoke it receives (an SDK call that gives up
  * after `receiveSeconds`), the invoke may last `invokeMarginSeconds` beyond the consumer's timeout
  * (cold start, network), and afterwards the probe settles the messages within `settleSeconds`.

@@ -4,6 +4,7 @@
 
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::config::retry::RetryConfig;
+use aws_sdk_lambda::config::timeout::TimeoutConfig;
 use aws_sdk_lambda::operation::get_event_source_mapping::GetEventSourceMappingOutput;
 use aws_sdk_lambda::operation::update_event_source_mapping::UpdateEventSourceMappingOutput;
 use aws_sdk_lambda::primitives::Blob;
@@ -14,6 +15,7 @@ use breaker_core::ports::{
 use tracing::debug;
 
 use crate::error::{classify, malformed};
+use crate::timeouts::invoke_timeouts;
 
 /// Event-source mappings through one Lambda client.
 #[derive(Debug, Clone)]
@@ -190,14 +192,22 @@ fn snapshot_of_update(
 pub struct LambdaConsumer {
     client: Client,
     function_name: String,
+    timeouts: TimeoutConfig,
 }
 
 impl LambdaConsumer {
-    /// Invoke `function_name` through `client`.
-    pub fn new(client: Client, function_name: impl Into<String>) -> Self {
+    /// Invoke `function_name` through `client`; an invoke gives up `consumer_timeout_seconds`
+    /// plus the invoke margin after it started ([`crate::timeouts::invoke_timeouts`]), whatever
+    /// the client's own timeouts.
+    pub fn new(
+        client: Client,
+        function_name: impl Into<String>,
+        consumer_timeout_seconds: u32,
+    ) -> Self {
         Self {
             client,
             function_name: function_name.into(),
+            timeouts: invoke_timeouts(consumer_timeout_seconds),
         }
     }
 }
@@ -215,7 +225,11 @@ impl Consumer for LambdaConsumer {
             // Never retried by the SDK: a 5xx or a timeout may come after the consumer already
             // ran, and a second attempt would process the probed messages twice. The probe
             // settles the messages and the workflow probes again later instead.
-            .config_override(aws_sdk_lambda::Config::builder().retry_config(RetryConfig::disabled()))
+            .config_override(
+                aws_sdk_lambda::Config::builder()
+                    .retry_config(RetryConfig::disabled())
+                    .timeout_config(self.timeouts.clone()),
+            )
             .send()
             .await
             .map_err(|e| classify(OP, e))?;
@@ -541,7 +555,7 @@ mod tests {
                     .payload(Blob::new(b"{\"errorMessage\":\"boom\"}".to_vec()))
                     .build()
             });
-        let consumer = LambdaConsumer::new(client(&[&rule]), "consumer");
+        let consumer = LambdaConsumer::new(client(&[&rule]), "consumer", 60);
         let out = consumer.invoke(b"{\"Records\":[]}".to_vec()).await.unwrap();
         assert_eq!(out.status, 200);
         assert_eq!(out.function_error.as_deref(), Some("Unhandled"));
@@ -570,7 +584,7 @@ mod tests {
                 response
             })
             .build();
-        LambdaConsumer::new(client(&[&rule]), "consumer")
+        LambdaConsumer::new(client(&[&rule]), "consumer", 60)
             .invoke(b"{}".to_vec())
             .await
             .unwrap_err()
@@ -659,7 +673,7 @@ mod tests {
             .http_status(503, None)
             .output(|| InvokeOutput::builder().status_code(200).build())
             .build();
-        let err = LambdaConsumer::new(retrying_client(&[&rule]), "consumer")
+        let err = LambdaConsumer::new(retrying_client(&[&rule]), "consumer", 60)
             .invoke(b"{}".to_vec())
             .await
             .unwrap_err();
@@ -696,7 +710,7 @@ mod tests {
                     .build(),
             )
         });
-        let err = LambdaConsumer::new(client(&[&rule]), "consumer")
+        let err = LambdaConsumer::new(client(&[&rule]), "consumer", 60)
             .invoke(vec![])
             .await
             .unwrap_err();

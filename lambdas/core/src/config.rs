@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use crate::backoff::Backoff;
 use crate::ramp::{MAX_MAXIMUM_CONCURRENCY, MIN_MAXIMUM_CONCURRENCY, Ramp};
+use crate::timeouts::MAX_CONSUMER_TIMEOUT_SECONDS;
 
 /// A configuration problem, naming the environment variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -85,6 +86,10 @@ pub struct Config {
     pub max_open_seconds: Option<u64>,
     /// `PROBE_COUNT`: messages per probe, 1–10 (default 1).
     pub probe_count: u8,
+    /// `CONSUMER_TIMEOUT_SECONDS`: the consumer's timeout, 1–795 (default 795, the longest the
+    /// probe function holds; see [`crate::timeouts`]); the probe's invoke may last this plus
+    /// [`crate::timeouts::INVOKE_MARGIN_SECONDS`].
+    pub consumer_timeout_seconds: u32,
     /// `PROBE_VISIBILITY_SECONDS`: visibility while probing, longer than the consumer's timeout
     /// (default 960, at most 43,200).
     pub probe_visibility_seconds: u32,
@@ -182,6 +187,17 @@ impl Config {
             probe_count: env.parsed("PROBE_COUNT", 1u8, |v| {
                 check((1..=10).contains(v), "must be 1–10")
             })?,
+            consumer_timeout_seconds: env.parsed(
+                "CONSUMER_TIMEOUT_SECONDS",
+                MAX_CONSUMER_TIMEOUT_SECONDS,
+                |v| {
+                    check(
+                        (1..=MAX_CONSUMER_TIMEOUT_SECONDS).contains(v),
+                        "must be 1–795 (the probe function holds its receive, the invoke and \
+                         settling the messages in Lambda's 900 s)",
+                    )
+                },
+            )?,
             probe_visibility_seconds: env.parsed(
                 "PROBE_VISIBILITY_SECONDS",
                 defaults::PROBE_VISIBILITY_SECONDS,
@@ -367,6 +383,7 @@ pub(crate) mod tests {
         );
         assert_eq!(c.max_open_seconds, None);
         assert_eq!((c.probe_count, c.probe_visibility_seconds), (1, 960));
+        assert_eq!(c.consumer_timeout_seconds, 795);
         assert_eq!(c.ramp, Ramp { start: 2, steps: 3 });
         assert_eq!(c.ramp_interval_seconds, 60);
         assert_eq!(c.relapse_error_rate_percent, 50.0);
@@ -393,6 +410,7 @@ pub(crate) mod tests {
             ("MAX_OPEN_SECONDS", "3600"),
             ("PROBE_COUNT", "3"),
             ("PROBE_VISIBILITY_SECONDS", "120"),
+            ("CONSUMER_TIMEOUT_SECONDS", "60"),
             ("RAMP_START", "4"),
             ("RAMP_STEPS", "5"),
             ("RAMP_INTERVAL_SECONDS", "30"),
@@ -418,6 +436,7 @@ pub(crate) mod tests {
         );
         assert_eq!(c.max_open_seconds, Some(3600));
         assert_eq!((c.probe_count, c.probe_visibility_seconds), (3, 120));
+        assert_eq!(c.consumer_timeout_seconds, 60);
         assert_eq!(c.ramp, Ramp { start: 4, steps: 5 });
         assert_eq!(c.ramp_interval_seconds, 30);
         assert_eq!(c.relapse_error_rate_percent, 25.0);
@@ -464,6 +483,8 @@ pub(crate) mod tests {
             ("REJITTER_MAX_SECONDS", "901"),
             ("REJITTER_ENABLED", "yes"),
             ("PROBE_VISIBILITY_SECONDS", "43201"),
+            ("CONSUMER_TIMEOUT_SECONDS", "0"),
+            ("CONSUMER_TIMEOUT_SECONDS", "796"),
             ("RELAPSE_ERROR_RATE_PERCENT", "0"),
             ("MAX_OPEN_SECONDS", "-1"),
             ("HISTORY_EVENT_BUDGET", "999"),
