@@ -9,7 +9,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct, IConstruct } from 'constructs';
 import { bootstrapAssetPath } from './assets';
-import { ResolvedConfig, resolveConfig } from './config';
+import { PROBE_BUDGET, ResolvedConfig, resolveConfig } from './config';
 import { SqsCircuitBreakerProps } from './props';
 import { buildWorkflow, CircuitBreakerFunctions, METRIC_NAMESPACE, PUT_METRIC_STATEMENT } from './workflow';
 
@@ -17,7 +17,7 @@ import { buildWorkflow, CircuitBreakerFunctions, METRIC_NAMESPACE, PUT_METRIC_ST
 const HANDLERS: ReadonlyArray<{ key: keyof CircuitBreakerFunctions; handler: string; id: string; timeout: (c: ResolvedConfig) => number; why: string }> = [
   { key: 'open', handler: 'open', id: 'OpenFunction', timeout: () => 300, why: 'waits until the mapping is Disabled' },
   { key: 'backoff', handler: 'backoff', id: 'BackoffFunction', timeout: () => 60, why: 'pure computation, one queue read, at most one event' },
-  { key: 'probe', handler: 'probe', id: 'ProbeFunction', timeout: () => 900, why: 'invokes the consumer synchronously, which may run up to 15 minutes' },
+  { key: 'probe', handler: 'probe', id: 'ProbeFunction', timeout: () => PROBE_BUDGET.functionSeconds, why: 'receives, invokes the consumer synchronously (its timeout, at most 795 s, plus 15 s), settles' },
   { key: 'rejitterPlan', handler: 'rejitter-plan', id: 'RejitterPlanFunction', timeout: () => 60, why: 'reads queue attributes' },
   { key: 'rejitter', handler: 'rejitter', id: 'RejitterFunction', timeout: (c) => (cdk.Token.isUnresolved(c.rejitterSliceSeconds) ? 900 : c.rejitterSliceSeconds + 60), why: 'one slice plus one minute of margin' },
   { key: 'ramp', handler: 'ramp', id: 'RampFunction', timeout: () => 300, why: 'waits until the mapping is Enabled' },
@@ -71,6 +71,11 @@ export class SqsCircuitBreaker extends Construct {
     super(scope, id);
     const config = resolveConfig(this.node.path, props);
     const stack = cdk.Stack.of(this);
+    if (config.consumerTimeoutAssumed) {
+      cdk.Annotations.of(this).addWarningV2('sqs-circuit-breaker:consumerTimeout',
+        `The consumer's timeout is unknown (an imported function): the probe assumes ${config.consumerTimeoutSeconds} seconds, the longest that fits in the probe function. `
+        + 'If the consumer\'s timeout is shorter, pass consumerTimeout so that a hung invoke is given up sooner.');
+    }
 
     this.circuitName = props.circuitName ?? cdk.Names.uniqueResourceName(this, { maxLength: 64, separator: '-' });
     const esmId = props.eventSourceMapping?.eventSourceMappingId ?? props.eventSourceMappingId!;
@@ -112,6 +117,7 @@ export class SqsCircuitBreaker extends Construct {
       BACKOFF_MULTIPLIER: String(config.backoffMultiplier),
       PROBE_COUNT: String(config.probeCount),
       PROBE_VISIBILITY_SECONDS: String(config.probeVisibilitySeconds),
+      CONSUMER_TIMEOUT_SECONDS: String(config.consumerTimeoutSeconds),
       RAMP_START: String(config.rampStart),
       RAMP_STEPS: String(config.rampSteps),
       RAMP_INTERVAL_SECONDS: String(config.rampIntervalSeconds),

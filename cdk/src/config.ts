@@ -32,6 +32,43 @@ function numberDefault(l: Limit): number {
   return l.default;
 }
 
+/**
+ * The probe's time budget, in seconds: a copy of `breaker_core::timeouts` (PROBE_FUNCTION_TIMEOUT_SECONDS,
+ * PROBE_RECEIVE_SECONDS, INVOKE_MARGIN_SECONDS, PROBE_SETTLE_SECONDS; CONTRACT.md "Timeouts"). The probe
+ * function runs at most `functionSeconds`; before the invoke it receives (an SDK call that gives up
+ * after `receiveSeconds`), the invoke may last `invokeMarginSeconds` beyond the consumer's timeout
+ * (cold start, network), and afterwards the probe settles the messages within `settleSeconds`.
+ */
+export const PROBE_BUDGET = {
+  functionSeconds: 900,
+  receiveSeconds: 30,
+  invokeMarginSeconds: 15,
+  settleSeconds: 60,
+} as const;
+
+/** The longest consumer timeout a probe accommodates: 795 seconds. */
+export const MAX_CONSUMER_TIMEOUT_SECONDS = PROBE_BUDGET.functionSeconds - PROBE_BUDGET.receiveSeconds - PROBE_BUDGET.invokeMarginSeconds - PROBE_BUDGET.settleSeconds;
+
+/**
+ * `consumerTimeout`: not a tunable of `limits.json` (the handlers get the consumer's timeout, not a
+ * default), so judged here: whole seconds, and the fit in the probe function is checked below.
+ */
+const CONSUMER_TIMEOUT: Limit = { prop: 'consumerTimeout', env: 'CONSUMER_TIMEOUT_SECONDS', kind: 'seconds', default: 0, min: 0, max: 43_200 };
+
+/** Lambda's timeout of a function that sets none. */
+const LAMBDA_DEFAULT_TIMEOUT_SECONDS = 3;
+
+/**
+ * The function behind `consumer` when it is defined in this app (directly, or through an alias or a
+ * version of it), so that its timeout is known; `undefined` for an imported function.
+ */
+function consumerFunction(consumer: lambda.IFunction): lambda.Function | undefined {
+  if (consumer instanceof lambda.Function) return consumer;
+  if (consumer instanceof lambda.Alias) return consumerFunction(consumer.version.lambda);
+  if (consumer instanceof lambda.Version) return consumerFunction(consumer.lambda);
+  return undefined;
+}
+
 /** Props reduced to plain numbers, after validation. Unresolved tokens are passed through. */
 export interface ResolvedConfig {
   readonly errorRateThresholdPercent: number;
@@ -44,6 +81,10 @@ export interface ResolvedConfig {
   readonly backoffMultiplier: number;
   readonly probeCount: number;
   readonly probeVisibilitySeconds: number;
+  /** The consumer's timeout (`consumerTimeout`, or the consumer function's own). */
+  readonly consumerTimeoutSeconds: number;
+  /** True when the consumer's timeout is not known and `consumerTimeoutSeconds` is assumed. */
+  readonly consumerTimeoutAssumed: boolean;
   readonly rejitterEnabled: boolean;
   readonly rejitterMinSeconds: number;
   readonly rejitterMaxSeconds: number;
@@ -176,11 +217,35 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
   const pr = props.probe ?? {};
   const probeCount = p.integer(LIMITS.probeCount, pr.messageCount, ' (SQS receives at most 10 messages at once)');
   const probeVisibilitySeconds = p.seconds(LIMITS.probeVisibilitySeconds, pr.visibilityTimeout, ' (the SQS visibility limit)');
-  // A probed message must stay invisible while the consumer works on it; when the consumer is a
-  // Function of this app its timeout is known.
-  const consumerTimeout = props.consumer instanceof lambda.Function ? props.consumer.timeout : undefined;
-  if (consumerTimeout !== undefined && !consumerTimeout.isUnresolved() && known(probeVisibilitySeconds) && probeVisibilitySeconds <= consumerTimeout.toSeconds()) {
-    p.add('probe.visibilityTimeout', `must exceed the consumer's timeout (${consumerTimeout.toSeconds()} seconds), got ${probeVisibilitySeconds} seconds`);
+  // The consumer's timeout: its own when it is a function of this app, else `consumerTimeout`,
+  // else the longest a probe accommodates (the construct warns).
+  const own = consumerFunction(props.consumer);
+  const ownSeconds = own === undefined ? undefined : (own.timeout?.toSeconds() ?? LAMBDA_DEFAULT_TIMEOUT_SECONDS);
+  const givenSeconds = props.consumerTimeout === undefined ? undefined : p.seconds(CONSUMER_TIMEOUT, props.consumerTimeout);
+  let consumerTimeoutSeconds: number = MAX_CONSUMER_TIMEOUT_SECONDS;
+  let timeoutProp = 'consumer';
+  if (givenSeconds !== undefined && ownSeconds !== undefined && known(givenSeconds, ownSeconds) && givenSeconds !== ownSeconds) {
+    p.add('consumerTimeout', `must match the consumer's own timeout (${ownSeconds} seconds), got ${givenSeconds} seconds; remove it (the breaker reads the timeout of a function defined in this app)`);
+  } else if (ownSeconds !== undefined) {
+    consumerTimeoutSeconds = ownSeconds;
+  } else if (givenSeconds !== undefined && givenSeconds > 0) {
+    consumerTimeoutSeconds = givenSeconds;
+    timeoutProp = 'consumerTimeout';
+  }
+  const consumerTimeoutAssumed = ownSeconds === undefined && givenSeconds === undefined;
+  // The probe function must hold the receive, the invoke and the settling after it.
+  if (known(consumerTimeoutSeconds) && consumerTimeoutSeconds > MAX_CONSUMER_TIMEOUT_SECONDS) {
+    const b = PROBE_BUDGET;
+    p.add(timeoutProp, `the consumer's timeout (${consumerTimeoutSeconds} seconds) does not fit in the probe function's ${b.functionSeconds} seconds `
+      + `beside the probe's receive (${b.receiveSeconds} seconds), the invoke's margin (${b.invokeMarginSeconds}) and settling the messages (${b.settleSeconds}); `
+      + `lower the consumer's timeout to at most ${MAX_CONSUMER_TIMEOUT_SECONDS} seconds`);
+  }
+  // A probed message must stay invisible for as long as the invoke may last (judged once the
+  // consumer fits: lowering its timeout changes what is needed).
+  const invokeSeconds = consumerTimeoutSeconds + PROBE_BUDGET.invokeMarginSeconds;
+  if (known(probeVisibilitySeconds, consumerTimeoutSeconds) && consumerTimeoutSeconds <= MAX_CONSUMER_TIMEOUT_SECONDS && probeVisibilitySeconds <= invokeSeconds) {
+    p.add('probe.visibilityTimeout', `must exceed the consumer's timeout (${consumerTimeoutSeconds} seconds) plus the invoke's margin (${PROBE_BUDGET.invokeMarginSeconds} seconds), `
+      + `${invokeSeconds} seconds, got ${probeVisibilitySeconds} seconds${consumerTimeoutAssumed ? ' (the consumer\'s timeout is assumed; pass consumerTimeout)' : ''}`);
   }
 
   // Re-jitter.
@@ -233,6 +298,8 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
     backoffMultiplier,
     probeCount,
     probeVisibilitySeconds,
+    consumerTimeoutSeconds,
+    consumerTimeoutAssumed,
     rejitterEnabled,
     rejitterMinSeconds,
     rejitterMaxSeconds,

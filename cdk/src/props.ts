@@ -89,7 +89,7 @@ export interface CircuitProbeSettings {
 
   /**
    * Visibility timeout the probed messages get while the consumer works on them. Must exceed the
-   * consumer's own timeout; at most 12 hours.
+   * consumer's timeout plus 15 seconds (the longest the probe's invoke may last); at most 12 hours.
    *
    * @default Duration.seconds(960)
    */
@@ -173,6 +173,19 @@ export interface CircuitRampSettings {
 export interface SqsCircuitBreakerProps {
   /** The Lambda function consuming the queue (the breaker probes it and watches its metrics). */
   readonly consumer: lambda.IFunction;
+
+  /**
+   * The consumer's timeout, for a consumer imported into this app (whose timeout the breaker
+   * cannot read). The probe's invoke of the consumer gives up this long plus 15 seconds after it
+   * starts, and the timeout must fit in the probe function: at most 795 seconds (900 minus the
+   * probe's receive, the invoke's margin and settling the messages). For a function defined in
+   * this app (or an alias or version of one) leave it unset: its own timeout is used, and a
+   * different value is an error.
+   *
+   * @default - the consumer function's own timeout; for an imported consumer, 795 seconds (the
+   * longest that fits), with a synth warning
+   */
+  readonly consumerTimeout?: cdk.Duration;
 
   /** The queue the consumer reads through its event-source mapping. */
   readonly queue: sqs.IQueue;

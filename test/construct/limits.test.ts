@@ -81,14 +81,22 @@ describe('the table of limits (cdk/src/limits.json)', () => {
   test.each(RANGED)('%s: its bounds are accepted, the values beyond refused', (_key, l) => {
     const step = l.kind === 'integer' || l.kind === 'seconds' ? 1 : 0.5;
     // A percent's minimum is exclusive; a Duration cannot be negative, so there is nothing below 0 s.
-    const accepted = [l.max!, l.kind === 'percent' ? l.min! + step : l.min!];
-    const refused = [l.max! + step, ...(l.kind === 'percent' ? [l.min!] : l.kind === 'seconds' && l.min === 0 ? [] : [l.min! - step])];
+    let accepted = [l.max!, l.kind === 'percent' ? l.min! + step : l.min!];
+    let refused = [l.max! + step, ...(l.kind === 'percent' ? [l.min!] : l.kind === 'seconds' && l.min === 0 ? [] : [l.min! - step])];
+    let extra: Record<string, unknown> = {};
+    if (l.prop === 'probe.visibilityTimeout') {
+      // Also bounded below by the consumer: it must outlast the invoke, the consumer's timeout
+      // plus 15 s (validation.test.ts). With the shortest consumer (1 s) the least is 17 s.
+      extra = { consumerTimeout: cdk.Duration.seconds(1) };
+      accepted = [l.max!, 17];
+      refused = [l.max! + step, 16];
+    }
     for (const value of accepted) {
-      const env = synth(propsFor(l, value));
+      const env = synth({ ...propsFor(l, value), ...extra });
       if (l.env !== null) expect([l.env, env[l.env]]).toEqual([l.env, String(value)]);
     }
     for (const value of refused) {
-      expect(() => synth(propsFor(l, value))).toThrow(`\n  - ${l.prop}: `);
+      expect(() => synth({ ...propsFor(l, value), ...extra })).toThrow(`\n  - ${l.prop}: `);
     }
   });
 

@@ -1,6 +1,8 @@
 import * as cdk from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { SqsCircuitBreaker } from 'sqs-circuit-breaker';
 import { breakerStack, consumerStack, ENV } from './fixture';
 
@@ -82,11 +84,55 @@ describe('props validation', () => {
     ].join('\n')));
   });
 
-  test('a probe visibility not above the consumer timeout is refused', () => {
-    // The fixture's consumer times out after 10 seconds.
-    expect(() => breakerStack({ probe: { visibilityTimeout: cdk.Duration.seconds(10) } })).toThrow(exactly(HEAD
-      + "  - probe.visibilityTimeout: must exceed the consumer's timeout (10 seconds), got 10 seconds"));
-    expect(() => breakerStack({ probe: { visibilityTimeout: cdk.Duration.seconds(11) } })).not.toThrow();
+  test('a probe visibility that the invoke can outlast is refused', () => {
+    // The fixture's consumer times out after 10 seconds; the invoke may last 15 seconds longer.
+    expect(() => breakerStack({ probe: { visibilityTimeout: cdk.Duration.seconds(25) } })).toThrow(exactly(HEAD
+      + "  - probe.visibilityTimeout: must exceed the consumer's timeout (10 seconds) plus the invoke's margin (15 seconds), 25 seconds, got 25 seconds"));
+    expect(() => breakerStack({ probe: { visibilityTimeout: cdk.Duration.seconds(26) } })).not.toThrow();
+  });
+
+  const DOES_NOT_FIT = (prop: string, seconds: number): string => `  - ${prop}: the consumer's timeout (${seconds} seconds) does not fit in the probe function's 900 seconds `
+    + 'beside the probe\'s receive (30 seconds), the invoke\'s margin (15) and settling the messages (60); '
+    + 'lower the consumer\'s timeout to at most 795 seconds';
+
+  test('a consumer whose timeout does not fit in the probe function is refused', () => {
+    const tooLong = new cdk.App();
+    const stack = new cdk.Stack(tooLong, 'TestStack', { env: ENV });
+    const consumer = new lambda.Function(stack, 'Consumer', {
+      runtime: lambda.Runtime.NODEJS_22_X,
+      handler: 'index.handler',
+      code: lambda.Code.fromInline('exports.handler = async () => ({});'),
+      timeout: cdk.Duration.minutes(15),
+    });
+    const queue = new sqs.Queue(stack, 'Queue', { enforceSSL: true });
+    expect(() => new SqsCircuitBreaker(stack, 'OrdersBreaker', { consumer, queue, eventSourceMappingId: 'esm-1' }))
+      .toThrow(exactly(HEAD + DOES_NOT_FIT('consumer', 900)));
+    // Through an alias of it, too.
+    const alias = new lambda.Alias(stack, 'Live', { aliasName: 'live', version: consumer.currentVersion });
+    expect(() => new SqsCircuitBreaker(stack, 'AliasBreaker', { consumer: alias, queue, eventSourceMappingId: 'esm-1' }))
+      .toThrow(exactly(HEAD.replace('OrdersBreaker', 'AliasBreaker') + DOES_NOT_FIT('consumer', 900)));
+  });
+
+  test('an imported consumer is checked against consumerTimeout', () => {
+    const f = consumerStack();
+    const imported = lambda.Function.fromFunctionArn(f.stack, 'Imported', 'arn:aws:lambda:eu-west-1:123456789012:function:orders');
+    const props = { consumer: imported, queue: f.queue, eventSourceMappingId: 'esm-1' };
+    expect(() => new SqsCircuitBreaker(f.stack, 'OrdersBreaker', { ...props, consumerTimeout: cdk.Duration.seconds(796) }))
+      .toThrow(exactly(HEAD + DOES_NOT_FIT('consumerTimeout', 796)));
+    expect(() => new SqsCircuitBreaker(f.stack, 'Fits', { ...props, consumerTimeout: cdk.Duration.seconds(795) })).not.toThrow();
+  });
+
+  test('an imported consumer without consumerTimeout is assumed to take the longest that fits, with a warning naming the prop', () => {
+    const f = consumerStack();
+    const imported = lambda.Function.fromFunctionArn(f.stack, 'Imported', 'arn:aws:lambda:eu-west-1:123456789012:function:orders');
+    new SqsCircuitBreaker(f.stack, 'OrdersBreaker', { consumer: imported, queue: f.queue, eventSourceMappingId: 'esm-1' });
+    Annotations.fromStack(f.stack).hasWarning('/TestStack/OrdersBreaker', Match.stringLikeRegexp(
+      "The consumer's timeout is unknown \\(an imported function\\): the probe assumes 795 seconds.*pass consumerTimeout"));
+  });
+
+  test('consumerTimeout that contradicts the consumer function is refused', () => {
+    expect(() => breakerStack({ consumerTimeout: cdk.Duration.seconds(20) })).toThrow(exactly(HEAD
+      + "  - consumerTimeout: must match the consumer's own timeout (10 seconds), got 20 seconds; remove it (the breaker reads the timeout of a function defined in this app)"));
   });
 
   test('re-jitter workers beyond what the handlers accept are refused at synth', () => {

@@ -3,6 +3,8 @@
 //! synchronous `Invoke`).
 
 use aws_sdk_lambda::Client;
+use aws_sdk_lambda::config::retry::RetryConfig;
+use aws_sdk_lambda::config::timeout::TimeoutConfig;
 use aws_sdk_lambda::operation::get_event_source_mapping::GetEventSourceMappingOutput;
 use aws_sdk_lambda::operation::update_event_source_mapping::UpdateEventSourceMappingOutput;
 use aws_sdk_lambda::primitives::Blob;
@@ -13,6 +15,7 @@ use breaker_core::ports::{
 use tracing::debug;
 
 use crate::error::{classify, malformed};
+use crate::timeouts::invoke_timeouts;
 
 /// Event-source mappings through one Lambda client.
 #[derive(Debug, Clone)]
@@ -182,19 +185,29 @@ fn snapshot_of_update(
     )
 }
 
-/// The consumer function, invoked synchronously through one Lambda client.
+/// The consumer function, invoked synchronously through one Lambda client. The SDK never
+/// retries the `Invoke` (whatever the client's retry configuration): an attempt that failed may
+/// have reached the consumer, and the probe must not hand it the same messages twice.
 #[derive(Debug, Clone)]
 pub struct LambdaConsumer {
     client: Client,
     function_name: String,
+    timeouts: TimeoutConfig,
 }
 
 impl LambdaConsumer {
-    /// Invoke `function_name` through `client`.
-    pub fn new(client: Client, function_name: impl Into<String>) -> Self {
+    /// Invoke `function_name` through `client`; an invoke gives up `consumer_timeout_seconds`
+    /// plus the invoke margin after it started ([`crate::timeouts::invoke_timeouts`]), whatever
+    /// the client's own timeouts.
+    pub fn new(
+        client: Client,
+        function_name: impl Into<String>,
+        consumer_timeout_seconds: u32,
+    ) -> Self {
         Self {
             client,
             function_name: function_name.into(),
+            timeouts: invoke_timeouts(consumer_timeout_seconds),
         }
     }
 }
@@ -208,6 +221,15 @@ impl Consumer for LambdaConsumer {
             .function_name(&self.function_name)
             .invocation_type(InvocationType::RequestResponse)
             .payload(Blob::new(payload))
+            .customize()
+            // Never retried by the SDK: a 5xx or a timeout may come after the consumer already
+            // ran, and a second attempt would process the probed messages twice. The probe
+            // settles the messages and the workflow probes again later instead.
+            .config_override(
+                aws_sdk_lambda::Config::builder()
+                    .retry_config(RetryConfig::disabled())
+                    .timeout_config(self.timeouts.clone()),
+            )
             .send()
             .await
             .map_err(|e| classify(OP, e))?;
@@ -224,7 +246,6 @@ impl Consumer for LambdaConsumer {
 
 #[cfg(test)]
 mod tests {
-    use aws_sdk_lambda::config::retry::RetryConfig;
     use aws_sdk_lambda::error::ErrorMetadata;
     use aws_sdk_lambda::operation::get_event_source_mapping::GetEventSourceMappingError;
     use aws_sdk_lambda::operation::invoke::{InvokeError, InvokeOutput};
@@ -534,7 +555,7 @@ mod tests {
                     .payload(Blob::new(b"{\"errorMessage\":\"boom\"}".to_vec()))
                     .build()
             });
-        let consumer = LambdaConsumer::new(client(&[&rule]), "consumer");
+        let consumer = LambdaConsumer::new(client(&[&rule]), "consumer", 60);
         let out = consumer.invoke(b"{\"Records\":[]}".to_vec()).await.unwrap();
         assert_eq!(out.status, 200);
         assert_eq!(out.function_error.as_deref(), Some("Unhandled"));
@@ -563,7 +584,7 @@ mod tests {
                 response
             })
             .build();
-        LambdaConsumer::new(client(&[&rule]), "consumer")
+        LambdaConsumer::new(client(&[&rule]), "consumer", 60)
             .invoke(b"{}".to_vec())
             .await
             .unwrap_err()
@@ -633,6 +654,53 @@ mod tests {
         .await;
     }
 
+    /// A client that retries like the SDK's default (three attempts), with a tiny backoff.
+    fn retrying_client(rules: &[&Rule]) -> Client {
+        mock_client!(aws_sdk_lambda, RuleMode::Sequential, rules, |c| c
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(3)
+                    .with_initial_backoff(std::time::Duration::from_millis(1))
+            ))
+    }
+
+    #[tokio::test]
+    async fn invoke_is_never_retried_by_the_sdk_even_when_the_client_retries() {
+        // A 5xx (or a timeout) may come after the consumer already ran: a second Invoke would
+        // process the probed messages twice.
+        let rule = mock!(Client::invoke)
+            .sequence()
+            .http_status(503, None)
+            .output(|| InvokeOutput::builder().status_code(200).build())
+            .build();
+        let err = LambdaConsumer::new(retrying_client(&[&rule]), "consumer", 60)
+            .invoke(b"{}".to_vec())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, FaultKind::Retryable, "{err}");
+        assert_eq!(rule.num_calls(), 1, "the consumer was invoked twice");
+    }
+
+    #[tokio::test]
+    async fn the_mappings_keep_the_sdk_retries_of_the_shared_client() {
+        let rule = mock!(Client::get_event_source_mapping)
+            .sequence()
+            .http_status(503, None)
+            .output(|| {
+                GetEventSourceMappingOutput::builder()
+                    .uuid("esm-1")
+                    .state("Enabled")
+                    .build()
+            })
+            .build();
+        let snap = LambdaEsm::new(retrying_client(&[&rule]))
+            .get("esm-1")
+            .await
+            .unwrap();
+        assert_eq!(snap.state, EsmState::Enabled);
+        assert_eq!(rule.num_calls(), 2);
+    }
+
     #[tokio::test]
     async fn invoke_throttling_is_retryable() {
         let rule = mock!(Client::invoke).then_error(|| {
@@ -642,7 +710,7 @@ mod tests {
                     .build(),
             )
         });
-        let err = LambdaConsumer::new(client(&[&rule]), "consumer")
+        let err = LambdaConsumer::new(client(&[&rule]), "consumer", 60)
             .invoke(vec![])
             .await
             .unwrap_err();

@@ -13,6 +13,7 @@
 //!   writes on its revision).
 //! - [`sfn`]: running executions of the breaker's state machine; starting, stopping and reading
 //!   the history of executions (operator CLI).
+//! - [`timeouts`]: the SDK timeouts of every client and of the consumer's `Invoke`.
 
 pub mod cloudwatch;
 pub mod dynamodb;
@@ -21,3 +22,4 @@ pub mod eventbridge;
 pub mod lambda;
 pub mod sfn;
 pub mod sqs;
+pub mod timeouts;

@@ -4,10 +4,8 @@
 //! [`PortError`]s into [`CliError`]s an operator can act on.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use aws_config::BehaviorVersion;
-use aws_config::timeout::TimeoutConfig;
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use breaker_aws::cloudwatch::CloudWatchAlarm;
 use breaker_aws::dynamodb::DynamoCircuitRecords;
@@ -15,6 +13,7 @@ use breaker_aws::error::{classify, is_unanswered};
 use breaker_aws::lambda::LambdaEsm;
 use breaker_aws::sfn::{HistoryEntry, StateMachineExecutions};
 use breaker_aws::sqs::SqsQueue;
+use breaker_aws::timeouts::sdk_timeouts;
 use breaker_core::message::{AttributeValue, OutgoingMessage};
 use breaker_core::ports::CircuitRecords as _;
 use breaker_core::ports::{AlarmState, Executions, PortError, Queue};
@@ -53,12 +52,8 @@ impl Aws {
         region: Option<String>,
         endpoint_url: Option<String>,
     ) -> Result<Self, CliError> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .operation_timeout(Duration::from_secs(30))
-                .build(),
-        );
+        let mut loader =
+            aws_config::defaults(BehaviorVersion::latest()).timeout_config(sdk_timeouts());
         if let Some(r) = region {
             loader = loader.region(aws_config::Region::new(r));
         }

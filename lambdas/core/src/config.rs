@@ -11,6 +11,7 @@ use std::str::FromStr;
 
 use crate::backoff::Backoff;
 use crate::ramp::Ramp;
+use crate::timeouts::MAX_CONSUMER_TIMEOUT_SECONDS;
 
 /// A configuration problem, naming the environment variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -88,6 +89,10 @@ pub mod limits {
     pub const MAX_OPEN_SECONDS: RangeInclusive<u64> = 1..=366 * DAY;
     /// `PROBE_COUNT`: SQS receives at most 10 messages at once.
     pub const PROBE_COUNT: RangeInclusive<u8> = 1..=10;
+    /// `CONSUMER_TIMEOUT_SECONDS`: derived by the construct from the consumer, not a tunable of
+    /// `limits.json`; at most what the probe function holds (`crate::timeouts`).
+    pub const CONSUMER_TIMEOUT_SECONDS: RangeInclusive<u32> =
+        1..=crate::timeouts::MAX_CONSUMER_TIMEOUT_SECONDS;
     /// `PROBE_VISIBILITY_SECONDS`: the SQS visibility limit.
     pub const PROBE_VISIBILITY_SECONDS: RangeInclusive<u32> = 1..=43_200;
     /// `RAMP_START`: the range of an event-source mapping's `MaximumConcurrency`.
@@ -144,6 +149,10 @@ pub struct Config {
     pub max_open_seconds: Option<u64>,
     /// `PROBE_COUNT`: messages per probe, 1–10 (default 1).
     pub probe_count: u8,
+    /// `CONSUMER_TIMEOUT_SECONDS`: the consumer's timeout, 1–795 (default 795, the longest the
+    /// probe function holds; see [`crate::timeouts`]); the probe's invoke may last this plus
+    /// [`crate::timeouts::INVOKE_MARGIN_SECONDS`].
+    pub consumer_timeout_seconds: u32,
     /// `PROBE_VISIBILITY_SECONDS`: visibility while probing, longer than the consumer's timeout
     /// (default 960, at most 43,200).
     pub probe_visibility_seconds: u32,
@@ -261,6 +270,18 @@ impl Config {
             probe_count: env.parsed("PROBE_COUNT", defaults::PROBE_COUNT, |v| {
                 within(v, limits::PROBE_COUNT, "")
             })?,
+            consumer_timeout_seconds: env.parsed(
+                "CONSUMER_TIMEOUT_SECONDS",
+                MAX_CONSUMER_TIMEOUT_SECONDS,
+                |v| {
+                    within(
+                        v,
+                        limits::CONSUMER_TIMEOUT_SECONDS,
+                        " (the probe function holds its receive, the invoke and settling the \
+                         messages in Lambda's 900 s)",
+                    )
+                },
+            )?,
             probe_visibility_seconds: env.parsed(
                 "PROBE_VISIBILITY_SECONDS",
                 defaults::PROBE_VISIBILITY_SECONDS,
@@ -471,6 +492,7 @@ pub(crate) mod tests {
         );
         assert_eq!(c.max_open_seconds, None);
         assert_eq!((c.probe_count, c.probe_visibility_seconds), (1, 960));
+        assert_eq!(c.consumer_timeout_seconds, 795);
         assert_eq!(c.ramp, Ramp { start: 2, steps: 3 });
         assert_eq!(c.ramp_interval_seconds, 60);
         assert_eq!(c.relapse_error_rate_percent, 50.0);
@@ -497,6 +519,7 @@ pub(crate) mod tests {
             ("MAX_OPEN_SECONDS", "3600"),
             ("PROBE_COUNT", "3"),
             ("PROBE_VISIBILITY_SECONDS", "120"),
+            ("CONSUMER_TIMEOUT_SECONDS", "60"),
             ("RAMP_START", "4"),
             ("RAMP_STEPS", "5"),
             ("RAMP_INTERVAL_SECONDS", "30"),
@@ -522,6 +545,7 @@ pub(crate) mod tests {
         );
         assert_eq!(c.max_open_seconds, Some(3600));
         assert_eq!((c.probe_count, c.probe_visibility_seconds), (3, 120));
+        assert_eq!(c.consumer_timeout_seconds, 60);
         assert_eq!(c.ramp, Ramp { start: 4, steps: 5 });
         assert_eq!(c.ramp_interval_seconds, 30);
         assert_eq!(c.relapse_error_rate_percent, 25.0);
@@ -568,6 +592,8 @@ pub(crate) mod tests {
             ("REJITTER_MAX_SECONDS", "901"),
             ("REJITTER_ENABLED", "yes"),
             ("PROBE_VISIBILITY_SECONDS", "43201"),
+            ("CONSUMER_TIMEOUT_SECONDS", "0"),
+            ("CONSUMER_TIMEOUT_SECONDS", "796"),
             ("RELAPSE_ERROR_RATE_PERCENT", "0"),
             ("MAX_OPEN_SECONDS", "-1"),
             ("HISTORY_EVENT_BUDGET", "999"),

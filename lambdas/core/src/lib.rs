@@ -20,6 +20,7 @@
 //!   re-trip) and the pure decisions on it.
 //! - [`rejitter`]: re-jitter planning: delay window, copy recognition (`cutoffMs`), batch
 //!   splitting by count and size, worker sizing.
+//! - [`timeouts`]: time limits of every SDK call, of the probe's invoke and the probe's budget.
 //!
 //! The same policy code runs in the Lambdas and in the simulator (`lambdas/sim`).
 
@@ -38,3 +39,4 @@ pub mod ramp;
 pub mod record;
 pub mod rejitter;
 pub mod sqs_event;
+pub mod timeouts;

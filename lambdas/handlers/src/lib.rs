@@ -3,6 +3,8 @@
 //!
 //! - [`app`]: [`app::HandlerName`] (from `_HANDLER`) and [`app::App`] (the configuration, the
 //!   ports and the mapping-update policy, built once) with the dispatch to the handler.
+//! - [`aws`]: [`aws::AwsPorts`], the ports as the AWS adapters, and how their SDK clients are
+//!   built.
 //! - [`ports`]: [`ports::Ports`], every port as one bundle, and [`ports_bundle!`] to declare one.
 //! - [`open`], [`backoff`], [`probe`], [`ramp`], [`close`], [`stuck`]: one module per handler of
 //!   `CONTRACT.md`; each handler is an async function taking its input document and the
@@ -18,6 +20,7 @@
 //!   unit tests, `Fakes`, the bundle of them).
 
 pub mod app;
+pub mod aws;
 pub mod backoff;
 pub mod close;
 pub mod error;

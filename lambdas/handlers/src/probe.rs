@@ -32,6 +32,9 @@ use crate::ports::Ports;
 /// Long-poll time of the probe's receive: long enough that an empty answer means an empty
 /// queue (short polls sample a subset of servers), short enough to keep the probe cheap.
 pub const PROBE_WAIT_SECONDS: u8 = 2;
+// The long poll ends well before an SDK attempt gives up.
+const _: () =
+    assert!((PROBE_WAIT_SECONDS as u64) * 2 <= breaker_core::timeouts::SDK_ATTEMPT_TIMEOUT_SECONDS);
 
 /// Lambda's limit on the request payload of a synchronous (`RequestResponse`) invocation:
 /// 6 MB, 6,291,456 bytes. The probe's SQS event is kept at or under it.

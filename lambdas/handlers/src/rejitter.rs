@@ -54,6 +54,10 @@ use crate::error::HandlerError;
 
 /// Long-poll wait of each receive: short, so an empty queue ends the slice quickly.
 pub const RECEIVE_WAIT_SECONDS: u8 = 1;
+// The long poll ends well before an SDK attempt gives up.
+const _: () = assert!(
+    (RECEIVE_WAIT_SECONDS as u64) * 2 <= breaker_core::timeouts::SDK_ATTEMPT_TIMEOUT_SECONDS
+);
 /// Attempts for a send or delete entry before it is released / left in place.
 pub const ATTEMPTS: u32 = 3;
 /// Consecutive receives without an eligible message after which a lane counts as drained.
