@@ -1447,6 +1447,75 @@ mod moto_tests {
         );
     }
 
+    /// Issue 13 item 5 on moto: a queue with a DLQ at maxReceiveCount 1, 2 and 3; a pass over 30
+    /// messages with a 0–1 s window (copies come back during the slice) ends drained, dead-letters
+    /// nothing, and leaves every order exactly once. (With the near-limit copy sent undelayed it
+    /// failed: the slice moved its own copies until its deadline and answered not done.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn moto_a_pass_at_max_receive_count_1_2_and_3_ends_and_dead_letters_nothing() {
+        use aws_sdk_sqs::types::QueueAttributeName;
+        let moto = MotoServer::start();
+        let sqs = moto.sqs().await;
+        for max in [1u32, 2, 3] {
+            let dlq = sqs
+                .create_queue()
+                .queue_name(format!("low-{max}-dlq"))
+                .send()
+                .await
+                .unwrap()
+                .queue_url
+                .unwrap();
+            let dlq_arn = sqs
+                .get_queue_attributes()
+                .queue_url(&dlq)
+                .attribute_names(QueueAttributeName::QueueArn)
+                .send()
+                .await
+                .unwrap()
+                .attributes
+                .unwrap()[&QueueAttributeName::QueueArn]
+                .clone();
+            let url = sqs
+                .create_queue()
+                .queue_name(format!("low-{max}"))
+                .attributes(
+                    QueueAttributeName::RedrivePolicy,
+                    json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": max }).to_string(),
+                )
+                .send()
+                .await
+                .unwrap()
+                .queue_url
+                .unwrap();
+            let queue = SqsQueue::new(sqs.clone(), url);
+            for b in (0..30).step_by(10) {
+                let out = queue
+                    .send_batch((b..b + 10).map(message).collect())
+                    .await
+                    .unwrap();
+                assert_eq!(out.succeeded.len(), 10);
+            }
+            tokio::time::sleep(Duration::from_millis(1_200)).await;
+            let mut settings = RejitterSettings::new(true, 0, 1, 4, 20).unwrap();
+            settings.receive_visibility_seconds = Some(30);
+            let cutoff = rejitter::cutoff_ms(epoch_ms());
+            let out = run_rejitter(&queue, &settings, json!({"worker": 0, "cutoffMs": cutoff}))
+                .await
+                .unwrap();
+            assert!(out.done, "max {max}: not drained: {out:?}");
+            assert!((30..=60).contains(&out.moved), "max {max}: {out:?}");
+            let dlq = SqsQueue::new(sqs.clone(), dlq);
+            let d = dlq.info().await.unwrap();
+            assert_eq!(
+                d.visible + d.in_flight + d.delayed,
+                0,
+                "max {max}: dead-lettered"
+            );
+            let q = queue.info().await.unwrap();
+            assert_eq!(q.visible + q.in_flight + q.delayed, 30, "max {max}: {q:?}");
+        }
+    }
+
     /// 5,000 messages in one queue. Runs on the local cloud's moto launcher (see
     /// `breaker_testkit::moto`), whose SQS speed patches keep moto 5.2.5's per-message queue scans
     /// cheap; on plain moto this test takes many minutes.
