@@ -19,8 +19,11 @@
 //! Messages at or after the cutoff (copies, or arrivals since the plan) are not released: they
 //! stay hidden for the receive's visibility timeout (longer than the slice), so a pass does not
 //! receive them again and again — every receive raises `ApproximateReceiveCount`. One that is
-//! close to the queue's `maxReceiveCount` is moved fresh (delay 0) instead, so the breaker's own
-//! receives can never dead-letter it ([`Eligibility::NearReceiveLimit`]).
+//! close to the queue's `maxReceiveCount` is moved fresh instead, so the breaker's own receives can
+//! never dead-letter it ([`Eligibility::NearReceiveLimit`]). That fresh copy is delayed by
+//! [`near_limit_delay_seconds`] (900 s, more than the longest slice): at a `maxReceiveCount` of 1
+//! or 2 every copy a pass receives is near the limit, and a copy visible at once came straight back
+//! and was moved again until the slice's deadline, for ever.
 //!
 //! # Batches
 //! `SendMessageBatch` takes ≤ 10 entries and ≤ 1 MiB in all. [`split_batches`] packs copies in
@@ -108,6 +111,15 @@ impl DelayWindow {
     }
 }
 
+/// The delay of a fresh copy of a message near the receive limit: SQS's longest, 900 s, so the
+/// slice that moved it (at most 840 s) never receives it again; on a queue whose retention is
+/// under an hour, a quarter of the retention instead, so the copy is visible with most of its
+/// retention left.
+pub fn near_limit_delay_seconds(retention_seconds: Option<u64>) -> u32 {
+    let cap = retention_seconds.map_or(u64::from(MAX_DELAY_SECONDS), |r| r / 4);
+    u32::try_from(cap.min(u64::from(MAX_DELAY_SECONDS))).unwrap_or(MAX_DELAY_SECONDS)
+}
+
 /// The cutoff a plan made at `now_ms` hands to its workers (see the module docs).
 pub fn cutoff_ms(now_ms: u64) -> u64 {
     now_ms.saturating_sub(CUTOFF_SKEW_MARGIN_MS)
@@ -192,6 +204,15 @@ mod tests {
 
     use super::*;
     use crate::message::AttributeValue;
+
+    #[test]
+    fn a_near_limit_copy_waits_out_the_longest_slice_unless_the_retention_is_short() {
+        assert_eq!(near_limit_delay_seconds(None), 900);
+        assert_eq!(near_limit_delay_seconds(Some(4 * 86_400)), 900);
+        assert_eq!(near_limit_delay_seconds(Some(3_600)), 900);
+        assert_eq!(near_limit_delay_seconds(Some(120)), 30);
+        assert_eq!(near_limit_delay_seconds(Some(60)), 15);
+    }
 
     fn outgoing(id: usize, body_len: usize) -> OutgoingMessage {
         OutgoingMessage {

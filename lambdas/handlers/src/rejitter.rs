@@ -23,7 +23,8 @@
 //!   receive count), never dropped;
 //! - a failed delete leaves the original in place: the message may arrive twice, never zero times;
 //! - messages sent at/after the cutoff stay hidden for the receive's visibility timeout (longer
-//!   than the slice), except those near `maxReceiveCount`, which are moved fresh;
+//!   than the slice), except those near `maxReceiveCount`, which are moved fresh, delayed past
+//!   the slice (`breaker_core::rejitter::near_limit_delay_seconds`) so it cannot move them again;
 //! - a worker that has used its slices answers `done`: what it did not reach stays in the queue,
 //!   unspread (the consumer gets it through the ramp), never lost;
 //! - the handler is invoked by Step Functions, never by the queue, so Lambda's recursive-loop
@@ -300,6 +301,8 @@ struct Pass<'a, Q> {
     /// A keep-alive pass: copies get no delay.
     keep_alive: bool,
     max_receive_count: Option<u32>,
+    /// Delay of a near-limit message's fresh copy (`rejitter::near_limit_delay_seconds`).
+    near_limit_delay: u32,
     visibility: u32,
     receive_deadline: Instant,
     stop: AtomicBool,
@@ -340,7 +343,7 @@ impl<Q: Queue> Pass<'_, Q> {
             let delay = match Eligibility::of(&m, self.cutoff_ms, self.max_receive_count) {
                 Eligibility::Rejitter if self.keep_alive => 0,
                 Eligibility::Rejitter => self.settings.window.draw(rng),
-                Eligibility::NearReceiveLimit => 0,
+                Eligibility::NearReceiveLimit => self.near_limit_delay,
                 Eligibility::Skip => continue,
             };
             let id = i.to_string();
@@ -610,6 +613,7 @@ pub async fn run_rejitter<Q: Queue>(
         cutoff_ms,
         keep_alive,
         max_receive_count: before.max_receive_count,
+        near_limit_delay: rejitter::near_limit_delay_seconds(before.retention_seconds),
         visibility: settings.visibility(),
         receive_deadline: started + settings.slice.saturating_sub(margin),
         stop: AtomicBool::new(false),
@@ -1003,8 +1007,41 @@ mod tests {
         let after = q.messages();
         assert_eq!(after.len(), 1);
         assert_ne!(after[0].message_id, id, "a fresh copy replaced it");
-        assert_eq!(after[0].delay_seconds, 0);
+        assert_eq!(after[0].delay_seconds, 900, "out of this slice's way");
         assert!(q.dead_lettered().is_empty());
+    }
+
+    /// Issue 13 item 5: at a low `maxReceiveCount` every copy that comes back during the pass is
+    /// "near the limit" the moment the pass receives it; moved with no delay it came straight
+    /// back and was moved again until the slice deadline (the Map looped, the mapping stayed
+    /// disabled). A pass over a backlog at maxReceiveCount 1, 2 and 3 ends drained within its
+    /// slice, moves each original once and a copy of its own at most once more, and
+    /// dead-letters nothing.
+    #[tokio::test(start_paused = true)]
+    async fn a_pass_at_max_receive_count_1_2_and_3_ends_drained_and_dead_letters_nothing() {
+        for max in [1, 2, 3] {
+            let q = FakeQueue::builder().max_receive_count(max).build();
+            let now = q.now_ms();
+            for i in 0..30 {
+                q.push_sent_at(message(i), now - OLD_MS);
+            }
+            let cutoff = rejitter::cutoff_ms(now);
+            let out = run_rejitter(&q, &settings(0, 1), input(cutoff))
+                .await
+                .unwrap();
+            assert!(out.done, "max {max}: the pass never drained: {out:?}");
+            assert!(
+                (30..=60).contains(&out.moved),
+                "max {max}: moved {} for 30 originals",
+                out.moved
+            );
+            assert!(q.dead_lettered().is_empty(), "max {max}");
+            let mut bodies: Vec<String> = q.messages().into_iter().map(|m| m.body).collect();
+            bodies.sort();
+            let mut want: Vec<String> = (0..30).map(|i| message(i).body).collect();
+            want.sort();
+            assert_eq!(bodies, want, "max {max}: each message exactly once");
+        }
     }
 
     #[tokio::test(start_paused = true)]
@@ -1412,6 +1449,75 @@ mod moto_tests {
             (info.visible, info.in_flight, info.delayed),
             (0, count as u64, 0)
         );
+    }
+
+    /// Issue 13 item 5 on moto: a queue with a DLQ at maxReceiveCount 1, 2 and 3; a pass over 30
+    /// messages with a 0–1 s window (copies come back during the slice) ends drained, dead-letters
+    /// nothing, and leaves every order exactly once. (With the near-limit copy sent undelayed it
+    /// failed: the slice moved its own copies until its deadline and answered not done.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn moto_a_pass_at_max_receive_count_1_2_and_3_ends_and_dead_letters_nothing() {
+        use aws_sdk_sqs::types::QueueAttributeName;
+        let moto = MotoServer::start();
+        let sqs = moto.sqs().await;
+        for max in [1u32, 2, 3] {
+            let dlq = sqs
+                .create_queue()
+                .queue_name(format!("low-{max}-dlq"))
+                .send()
+                .await
+                .unwrap()
+                .queue_url
+                .unwrap();
+            let dlq_arn = sqs
+                .get_queue_attributes()
+                .queue_url(&dlq)
+                .attribute_names(QueueAttributeName::QueueArn)
+                .send()
+                .await
+                .unwrap()
+                .attributes
+                .unwrap()[&QueueAttributeName::QueueArn]
+                .clone();
+            let url = sqs
+                .create_queue()
+                .queue_name(format!("low-{max}"))
+                .attributes(
+                    QueueAttributeName::RedrivePolicy,
+                    json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": max }).to_string(),
+                )
+                .send()
+                .await
+                .unwrap()
+                .queue_url
+                .unwrap();
+            let queue = SqsQueue::new(sqs.clone(), url);
+            for b in (0..30).step_by(10) {
+                let out = queue
+                    .send_batch((b..b + 10).map(message).collect())
+                    .await
+                    .unwrap();
+                assert_eq!(out.succeeded.len(), 10);
+            }
+            tokio::time::sleep(Duration::from_millis(1_200)).await;
+            let mut settings = RejitterSettings::new(true, 0, 1, 4, 20).unwrap();
+            settings.receive_visibility_seconds = Some(30);
+            let cutoff = rejitter::cutoff_ms(epoch_ms());
+            let out = run_rejitter(&queue, &settings, json!({"worker": 0, "cutoffMs": cutoff}))
+                .await
+                .unwrap();
+            assert!(out.done, "max {max}: not drained: {out:?}");
+            assert!((30..=60).contains(&out.moved), "max {max}: {out:?}");
+            let dlq = SqsQueue::new(sqs.clone(), dlq);
+            let d = dlq.info().await.unwrap();
+            assert_eq!(
+                d.visible + d.in_flight + d.delayed,
+                0,
+                "max {max}: dead-lettered"
+            );
+            let q = queue.info().await.unwrap();
+            assert_eq!(q.visible + q.in_flight + q.delayed, 30, "max {max}: {q:?}");
+        }
     }
 
     /// 5,000 messages in one queue. Runs on the local cloud's moto launcher (see

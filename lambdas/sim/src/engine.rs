@@ -1078,7 +1078,11 @@ impl World {
                     Eligibility::Rejitter => {
                         config.rejitter_window.draw(&mut self.breaker_rng) as Millis * SECOND
                     }
-                    Eligibility::NearReceiveLimit => 0,
+                    Eligibility::NearReceiveLimit => {
+                        Millis::from(rejitter::near_limit_delay_seconds(Some(
+                            self.scenario.queue.retention / SECOND,
+                        ))) * SECOND
+                    }
                     Eligibility::Skip => continue,
                 };
                 self.queue.send(self.now, msg.body, delay);
