@@ -515,6 +515,17 @@ async fn failed_probes_keep_the_message(max_receive_count: u32) {
     drop(cloud.moto);
 }
 
+/// Issue 13 item 5: the lowest redrive settings SQS allows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_failed_probes_never_lose_or_dead_letter_a_message_with_max_receive_count_1() {
+    failed_probes_keep_the_message(1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_failed_probes_never_lose_or_dead_letter_a_message_with_max_receive_count_2() {
+    failed_probes_keep_the_message(2).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thirty_failed_probes_never_lose_or_dead_letter_a_message_with_max_receive_count_3() {
     failed_probes_keep_the_message(3).await;
