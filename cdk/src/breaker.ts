@@ -7,6 +7,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct, IConstruct } from 'constructs';
 import { bootstrapAssetPath } from './assets';
 import { PROBE_BUDGET, ResolvedConfig, resolveConfig } from './config';
@@ -75,6 +76,13 @@ export class SqsCircuitBreaker extends Construct {
       cdk.Annotations.of(this).addWarningV2('sqs-circuit-breaker:consumerTimeout',
         `The consumer's timeout is unknown (an imported function): the probe assumes ${config.consumerTimeoutSeconds} seconds, the longest that fits in the probe function. `
         + 'If the consumer\'s timeout is shorter, pass consumerTimeout so that a hung invoke is given up sooner.');
+    }
+
+    if (props.queueEncryptionKey === undefined && props.queue.encryptionMasterKey === undefined && !(props.queue instanceof sqs.Queue)) {
+      cdk.Annotations.of(this).addWarningV2('sqs-circuit-breaker:queueEncryptionKey',
+        'The queue is imported without its KMS key. If it is encrypted with a customer-managed key, pass queueEncryptionKey '
+        + '(or import it with Queue.fromQueueAttributes({ keyArn })): without key permissions the probe and re-jitter cannot receive or send, '
+        + 'and the first recovery ends stuck open. Unencrypted and SQS-managed (SSE-SQS) queues need nothing.');
     }
 
     this.circuitName = props.circuitName ?? cdk.Names.uniqueResourceName(this, { maxLength: 64, separator: '-' });
@@ -186,6 +194,11 @@ export class SqsCircuitBreaker extends Construct {
     fns.rejitterPlan.addToRolePolicy(new iam.PolicyStatement({ actions: ['sqs:GetQueueAttributes'], resources: [props.queue.queueArn] }));
     props.queue.grantConsumeMessages(fns.rejitter);
     props.queue.grantSendMessages(fns.rejitter);
+    // A customer-managed key CDK does not know (an imported queue): receive decrypts, send asks
+    // for a data key. The queue's own grants above cover a key CDK knows.
+    if (props.queueEncryptionKey !== undefined && props.queue.encryptionMasterKey === undefined) {
+      for (const fn of [fns.probe, fns.rejitter]) props.queueEncryptionKey.grant(fn, 'kms:Decrypt', 'kms:GenerateDataKey');
+    }
     // Ramp: health between steps from the consumer's metrics (GetMetricData has no resource scope).
     fns.ramp.addToRolePolicy(new iam.PolicyStatement({ actions: ['cloudwatch:GetMetricData'], resources: ['*'] }));
     // Close: reset the alarm to OK so that a renewed failure trips it again.

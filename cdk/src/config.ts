@@ -221,6 +221,10 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
   // else the longest a probe accommodates (the construct warns).
   const own = consumerFunction(props.consumer);
   const ownSeconds = own === undefined ? undefined : (own.timeout?.toSeconds() ?? LAMBDA_DEFAULT_TIMEOUT_SECONDS);
+  // The queue's KMS key: the queue's own when CDK knows it, else `queueEncryptionKey`, never both.
+  if (props.queueEncryptionKey !== undefined && props.queue.encryptionMasterKey !== undefined && props.queueEncryptionKey !== props.queue.encryptionMasterKey) {
+    p.add('queueEncryptionKey', 'the queue already has its KMS key (a queue of this app, or imported with keyArn), and its grants cover it; remove queueEncryptionKey');
+  }
   const givenSeconds = props.consumerTimeout === undefined ? undefined : p.seconds(CONSUMER_TIMEOUT, props.consumerTimeout);
   let consumerTimeoutSeconds: number = MAX_CONSUMER_TIMEOUT_SECONDS;
   let timeoutProp = 'consumer';

@@ -1,6 +1,7 @@
 import * as cdk from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -189,6 +190,18 @@ export interface SqsCircuitBreakerProps {
 
   /** The queue the consumer reads through its event-source mapping. */
   readonly queue: sqs.IQueue;
+
+  /**
+   * The customer-managed KMS key `queue` is encrypted with, when the queue is imported without it
+   * (`Queue.fromQueueAttributes` with no `keyArn`): the probe and re-jitter functions get
+   * `kms:Decrypt` and `kms:GenerateDataKey` on it to receive and send. Leave it unset for a queue
+   * defined in this app or imported with its `keyArn` (the queue's own grants cover its key; a
+   * second key is an error), and for unencrypted or SQS-managed (SSE-SQS) queues.
+   *
+   * @default - the queue's own key when CDK knows it; none otherwise (a synth warning for an
+   * imported queue)
+   */
+  readonly queueEncryptionKey?: kms.IKey;
 
   /**
    * The consumer's event-source mapping for `queue`. Give either this or `eventSourceMappingId`.

@@ -1,10 +1,12 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as cdk from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { SqsCircuitBreaker } from 'sqs-circuit-breaker';
 import { addConsumer, breakerStack, consumerStack, ENV } from './fixture';
 
@@ -277,5 +279,68 @@ describe('SqsCircuitBreaker options', () => {
     // Any folder stands in for an x86_64 build here; the template only references it.
     const { stack } = breakerStack({ lambdaArchitecture: lambda.Architecture.X86_64, lambdaCode: lambda.Code.fromAsset(SqsCircuitBreaker.bootstrapAssetPath()) });
     expect(fnWithHandler(Template.fromStack(stack), 'open').props.Architectures).toEqual(['x86_64']);
+  });
+});
+
+describe('a KMS-encrypted queue (issue 13 item 7)', () => {
+  const KEY = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+  const QUEUE = 'arn:aws:sqs:eu-west-1:123456789012:orders';
+
+  /** A breaker on the imported `orders` queue; returns the template and the stack. */
+  function onImportedQueue(withKey: { keyArn?: string; prop?: boolean }): { t: Template; stack: cdk.Stack } {
+    const f = consumerStack();
+    const queue = sqs.Queue.fromQueueAttributes(f.stack, 'Imported', { queueArn: QUEUE, keyArn: withKey.keyArn });
+    const queueEncryptionKey = withKey.prop ? kms.Key.fromKeyArn(f.stack, 'Key', KEY) : undefined;
+    new SqsCircuitBreaker(f.stack, 'B', { consumer: f.consumer, queue, eventSourceMappingId: 'esm-uuid', queueEncryptionKey });
+    return { t: Template.fromStack(f.stack), stack: f.stack };
+  }
+
+  /** The KMS actions `handler` may use on KEY. */
+  function kmsActionsOnKey(t: Template, handler: string): string[] {
+    return statementsOf(t, handler)
+      .filter((s) => JSON.stringify(s.Resource).includes('1234abcd'))
+      .flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]))
+      .filter((a) => a.startsWith('kms:'))
+      .sort();
+  }
+
+  test('the key of a queue imported with keyArn lets probe and re-jitter receive and send', () => {
+    const { t } = onImportedQueue({ keyArn: KEY });
+    for (const h of ['probe', 'rejitter']) {
+      // CDK's own queue grants (they include the key it knows about).
+      const actions = kmsActionsOnKey(t, h);
+      expect([h, actions.includes('kms:Decrypt'), actions.some((a) => a.startsWith('kms:GenerateDataKey'))]).toEqual([h, true, true]);
+    }
+  });
+
+  test('queueEncryptionKey gives probe and re-jitter exactly decrypt and data keys on that key, no wildcard', () => {
+    const { t } = onImportedQueue({ prop: true });
+    for (const h of ['probe', 'rejitter']) {
+      expect([h, kmsActionsOnKey(t, h)]).toEqual([h, ['kms:Decrypt', 'kms:GenerateDataKey']]);
+    }
+    for (const h of ['open', 'backoff', 'ramp', 'close', 'stuck', 'rejitter-plan']) {
+      expect([h, kmsActionsOnKey(t, h)]).toEqual([h, []]);
+    }
+  });
+
+  test('a queue imported without its key gets a synth warning naming queueEncryptionKey', () => {
+    const { stack } = onImportedQueue({});
+    const warnings = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('queueEncryptionKey'));
+    expect(warnings).toHaveLength(1);
+    expect(JSON.stringify(warnings[0].entry.data)).toContain('keyArn');
+    // No warning when the key is known either way, or for a queue of this app.
+    for (const known of [{ keyArn: KEY }, { prop: true }]) {
+      expect(Annotations.fromStack(onImportedQueue(known).stack).findWarning('*', Match.stringLikeRegexp('queueEncryptionKey'))).toHaveLength(0);
+    }
+    const { stack: own } = breakerStack();
+    expect(Annotations.fromStack(own).findWarning('*', Match.stringLikeRegexp('queueEncryptionKey'))).toHaveLength(0);
+  });
+
+  test('queueEncryptionKey for a queue whose key CDK already knows is refused', () => {
+    expect(() => {
+      const f = consumerStack();
+      const queue = sqs.Queue.fromQueueAttributes(f.stack, 'Imported', { queueArn: QUEUE, keyArn: KEY });
+      new SqsCircuitBreaker(f.stack, 'B', { consumer: f.consumer, queue, eventSourceMappingId: 'esm-uuid', queueEncryptionKey: kms.Key.fromKeyArn(f.stack, 'Other', KEY.replace('1234abcd', '9999abcd')) });
+    }).toThrow(/queueEncryptionKey: .*already/);
   });
 });
