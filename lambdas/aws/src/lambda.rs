@@ -8,9 +8,9 @@ use aws_sdk_lambda::config::timeout::TimeoutConfig;
 use aws_sdk_lambda::operation::get_event_source_mapping::GetEventSourceMappingOutput;
 use aws_sdk_lambda::operation::update_event_source_mapping::UpdateEventSourceMappingOutput;
 use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::{InvocationType, ScalingConfig};
+use aws_sdk_lambda::types::{InvocationType, ProvisionedPollerConfig, ScalingConfig};
 use breaker_core::ports::{
-    Consumer, EsmSnapshot, EsmState, EventSourceMappings, InvokeResult, PortError,
+    Consumer, EsmSnapshot, EsmState, EventSourceMappings, InvokeResult, PollerConfig, PortError,
 };
 use tracing::debug;
 
@@ -119,6 +119,7 @@ struct Reported<'a> {
     scaling: Option<&'a ScalingConfig>,
     function_arn: Option<&'a str>,
     event_source_arn: Option<&'a str>,
+    pollers: Option<&'a ProvisionedPollerConfig>,
 }
 
 fn snapshot(operation: &'static str, reported: Reported<'_>) -> Result<EsmSnapshot, PortError> {
@@ -128,6 +129,7 @@ fn snapshot(operation: &'static str, reported: Reported<'_>) -> Result<EsmSnapsh
         scaling,
         function_arn,
         event_source_arn,
+        pollers,
     } = reported;
     let state = state.ok_or_else(|| {
         malformed(
@@ -142,12 +144,26 @@ fn snapshot(operation: &'static str, reported: Reported<'_>) -> Result<EsmSnapsh
                 .map_err(|_| malformed(operation, format!("MaximumConcurrency {v} is negative")))
         })
         .transpose()?;
+    let pollers_field = |v: Option<i32>, name: &str| {
+        v.map(|n| {
+            u32::try_from(n).map_err(|_| malformed(operation, format!("{name} {n} is negative")))
+        })
+        .transpose()
+    };
+    let provisioned_poller_config = match pollers {
+        Some(p) => Some(PollerConfig {
+            minimum_pollers: pollers_field(p.minimum_pollers(), "MinimumPollers")?,
+            maximum_pollers: pollers_field(p.maximum_pollers(), "MaximumPollers")?,
+        }),
+        None => None,
+    };
     Ok(EsmSnapshot {
         uuid: uuid.to_owned(),
         state: EsmState::parse(state),
         maximum_concurrency,
         function_arn: function_arn.map(str::to_owned),
         event_source_arn: event_source_arn.map(str::to_owned),
+        provisioned_poller_config,
     })
 }
 
@@ -164,6 +180,7 @@ fn snapshot_of_get(
             scaling: out.scaling_config(),
             function_arn: out.function_arn(),
             event_source_arn: out.event_source_arn(),
+            pollers: out.provisioned_poller_config(),
         },
     )
 }
@@ -181,6 +198,7 @@ fn snapshot_of_update(
             scaling: out.scaling_config(),
             function_arn: out.function_arn(),
             event_source_arn: out.event_source_arn(),
+            pollers: out.provisioned_poller_config(),
         },
     )
 }
@@ -292,6 +310,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn get_reports_a_provisioned_mappings_poller_configuration() {
+        let rule = mock!(Client::get_event_source_mapping).then_output(|| {
+            GetEventSourceMappingOutput::builder()
+                .uuid("esm-1")
+                .state("Enabled")
+                .provisioned_poller_config(
+                    ProvisionedPollerConfig::builder()
+                        .minimum_pollers(2)
+                        .maximum_pollers(20)
+                        .build(),
+                )
+                .build()
+        });
+        let esm = LambdaEsm::new(client(&[&rule]));
+        let got = esm.get("esm-1").await.unwrap();
+        assert_eq!(
+            got.provisioned_poller_config,
+            Some(PollerConfig {
+                minimum_pollers: Some(2),
+                maximum_pollers: Some(20),
+            })
+        );
+        assert_eq!(got.maximum_concurrency, None);
+    }
+
+    #[tokio::test]
     async fn get_reports_state_and_maximum_concurrency() {
         let rule = mapping_rule("Enabled", 50, 10);
         let esm = LambdaEsm::new(client(&[&rule]));
@@ -304,6 +348,7 @@ mod tests {
                 maximum_concurrency: Some(50),
                 function_arn: Some(CONSUMER_ARN.into()),
                 event_source_arn: Some(QUEUE_ARN.into()),
+                provisioned_poller_config: None,
             }
         );
     }
@@ -534,6 +579,7 @@ mod tests {
                     maximum_concurrency: Some(5),
                     function_arn: Some(CONSUMER_ARN.into()),
                     event_source_arn: Some(QUEUE_ARN.into()),
+                    provisioned_poller_config: None,
                 },
                 batch_size: Some(10)
             }

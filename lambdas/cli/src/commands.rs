@@ -537,6 +537,7 @@ mod tests {
             original: Some(OriginalConfig {
                 enabled: true,
                 maximum_concurrency: Some(50),
+                provisioned_poller_config: None,
             }),
             opened_at_ms: Some(4_000),
             attempt: 6,

@@ -152,6 +152,15 @@ impl Output {
                             .maximum_concurrency
                             .map_or("unlimited".to_owned(), |n| n.to_string());
                         l.push_str(&format!("  original max concurrency {limit}"));
+                        if let Some(p) = o.provisioned_poller_config {
+                            let n =
+                                |v: Option<u32>| v.map_or("default".to_owned(), |n| n.to_string());
+                            l.push_str(&format!(
+                                "  pollers {}–{}",
+                                n(p.minimum_pollers),
+                                n(p.maximum_pollers)
+                            ));
+                        }
                     }
                     if rec.retrip_pending() {
                         l.push_str("  re-trip pending");

@@ -181,6 +181,7 @@ mod tests {
             maximum_concurrency: None,
             function_arn: function_arn.map(str::to_owned),
             event_source_arn: event_source_arn.map(str::to_owned),
+            provisioned_poller_config: None,
         }
     }
 

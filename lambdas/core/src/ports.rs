@@ -154,6 +154,19 @@ pub struct EsmSnapshot {
     /// `EventSourceArn`: the queue the mapping reads; `None` when the service did not report it.
     #[serde(default)]
     pub event_source_arn: Option<String>,
+    /// `ProvisionedPollerConfig` of a mapping in provisioned mode; `None` in on-demand mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioned_poller_config: Option<PollerConfig>,
+}
+
+/// An event-source mapping's `ProvisionedPollerConfig` (provisioned mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PollerConfig {
+    /// `MinimumPollers`, when set.
+    pub minimum_pollers: Option<u32>,
+    /// `MaximumPollers`, when set.
+    pub maximum_pollers: Option<u32>,
 }
 
 /// The consumer's event-source mapping (Lambda `GetEventSourceMapping` /

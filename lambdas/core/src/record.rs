@@ -53,6 +53,10 @@ pub struct OriginalConfig {
     pub enabled: bool,
     /// `ScalingConfig.MaximumConcurrency`; `None` when it had no limit.
     pub maximum_concurrency: Option<u32>,
+    /// `ProvisionedPollerConfig` where the mapping was in provisioned mode (absent otherwise, and
+    /// in records written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioned_poller_config: Option<crate::ports::PollerConfig>,
 }
 
 impl OriginalConfig {
@@ -359,9 +363,34 @@ mod tests {
 
     const ME: &str = "exec-me";
     const OTHER: &str = "exec-other";
+    #[test]
+    fn a_record_without_poller_configuration_parses_and_one_with_it_round_trips() {
+        let old: OriginalConfig =
+            serde_json::from_value(serde_json::json!({ "enabled": true, "maximumConcurrency": 5 }))
+                .unwrap();
+        assert_eq!(old.provisioned_poller_config, None);
+        let with = OriginalConfig {
+            provisioned_poller_config: Some(crate::ports::PollerConfig {
+                minimum_pollers: Some(1),
+                maximum_pollers: None,
+            }),
+            ..old
+        };
+        let json = serde_json::to_value(with).unwrap();
+        assert_eq!(
+            json["provisionedPollerConfig"],
+            serde_json::json!({ "minimumPollers": 1, "maximumPollers": null })
+        );
+        assert_eq!(
+            serde_json::from_value::<OriginalConfig>(json).unwrap(),
+            with
+        );
+    }
+
     const ORIGINAL: OriginalConfig = OriginalConfig {
         enabled: true,
         maximum_concurrency: Some(50),
+        provisioned_poller_config: None,
     };
 
     fn owned_by(owner: &str, phase: Phase) -> CircuitRecord {
@@ -511,6 +540,7 @@ mod tests {
         let at_ramp_level = OriginalConfig {
             enabled: true,
             maximum_concurrency: Some(2),
+            provisioned_poller_config: None,
         };
         let (r, original) = opened(&taken, at_ramp_level, 20_000);
         assert_eq!(original, ORIGINAL);
@@ -529,6 +559,7 @@ mod tests {
         let found = OriginalConfig {
             enabled: true,
             maximum_concurrency: None,
+            provisioned_poller_config: None,
         };
         let (r, original) = opened(&t, found, 10);
         assert_eq!(

@@ -37,6 +37,7 @@ pub async fn close<P: Ports>(input: Value, app: &App<P>) -> Result<CloseOutput, 
         OriginalConfig {
             enabled: true,
             maximum_concurrency: state.saved_scaling.maximum_concurrency,
+            provisioned_poller_config: None,
         }
     });
     if record.retrip_pending() {
@@ -155,6 +156,7 @@ mod tests {
             original: Some(OriginalConfig {
                 enabled: true,
                 maximum_concurrency: original,
+                provisioned_poller_config: None,
             }),
             opened_at_ms: Some(1_000_000),
             attempt: 4,

@@ -140,6 +140,7 @@ pub async fn open<P: Ports>(input: Value, app: &App<P>) -> Result<OpenOutput, Ha
     let found = OriginalConfig {
         enabled: !matches!(before.state, EsmState::Disabled | EsmState::Disabling),
         maximum_concurrency: before.maximum_concurrency,
+        provisioned_poller_config: before.provisioned_poller_config,
     };
     let interrupted = record.original.is_some();
     let now = clock.now_ms();
@@ -405,6 +406,7 @@ mod tests {
             original: Some(OriginalConfig {
                 enabled: true,
                 maximum_concurrency: original,
+                provisioned_poller_config: None,
             }),
             opened_at_ms: Some(100),
             attempt: 7,
@@ -563,6 +565,27 @@ mod tests {
             w.events.events()[0].detail["resumedInterruptedRecovery"],
             true
         );
+    }
+
+    /// Issue 12: the record keeps the mapping's original configuration "Enabled, ScalingConfig,
+    /// and ProvisionedPollerConfig where set".
+    #[tokio::test(start_paused = true)]
+    async fn the_record_keeps_a_provisioned_mappings_poller_configuration() {
+        let w = World::new(
+            FakeEsm::new(EsmState::Enabled, None).provisioned_pollers(Some(2), Some(20)),
+            &[(ME, 2_000)],
+        );
+        let out = w.open(alarm_input()).await.unwrap();
+        assert_eq!(out.action, OpenAction::Proceed);
+        let original = w.records.stored().unwrap().original.unwrap();
+        assert_eq!(
+            original.provisioned_poller_config,
+            Some(breaker_core::ports::PollerConfig {
+                minimum_pollers: Some(2),
+                maximum_pollers: Some(20),
+            })
+        );
+        assert!(original.enabled);
     }
 
     #[tokio::test(start_paused = true)]

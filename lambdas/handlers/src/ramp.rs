@@ -94,6 +94,7 @@ pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, Ha
         let original = OriginalConfig {
             enabled: true,
             maximum_concurrency: state.saved_scaling.maximum_concurrency,
+            provisioned_poller_config: None,
         };
         update_owned(records, &me, |r| opened(r, original, now).0).await?;
         disable_and_wait(esm, &config.esm_uuid, policy).await?;
@@ -147,6 +148,7 @@ mod tests {
             original: Some(OriginalConfig {
                 enabled: true,
                 maximum_concurrency: Some(50),
+                provisioned_poller_config: None,
             }),
             opened_at_ms: Some(1_000),
             ..CircuitRecord::new_closed(1)

@@ -107,6 +107,7 @@ mod tests {
             original: Some(breaker_core::record::OriginalConfig {
                 enabled: true,
                 maximum_concurrency: Some(9),
+                provisioned_poller_config: None,
             }),
             ..CircuitRecord::new_closed(1)
         };

@@ -60,6 +60,7 @@ impl FakeEsm {
                 maximum_concurrency,
                 function_arn: Some(TEST_CONSUMER_ARN.into()),
                 event_source_arn: Some(TEST_QUEUE_ARN.into()),
+                provisioned_poller_config: None,
             },
             calls: Vec::new(),
             in_use_failures: 0,
@@ -78,6 +79,16 @@ impl FakeEsm {
     /// The mapping reports this `EventSourceArn` (`None`: none at all).
     pub fn event_source_arn(self, arn: Option<&str>) -> Self {
         lock(&self.0).snapshot.event_source_arn = arn.map(str::to_owned);
+        self
+    }
+
+    /// The mapping is in provisioned mode with this `ProvisionedPollerConfig`.
+    pub fn provisioned_pollers(self, minimum: Option<u32>, maximum: Option<u32>) -> Self {
+        lock(&self.0).snapshot.provisioned_poller_config =
+            Some(breaker_core::ports::PollerConfig {
+                minimum_pollers: minimum,
+                maximum_pollers: maximum,
+            });
         self
     }
 
