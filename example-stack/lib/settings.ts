@@ -9,7 +9,9 @@ import * as cdk from 'aws-cdk-lib';
  *
  * `-c alarmPeriodSeconds=N` overrides the alarm period of either profile;
  * `-c queueRetentionSeconds=N` the orders queue's retention (60–1,209,600 s; the keep-alive
- * end-to-end test uses a short one).
+ * end-to-end test uses a short one);
+ * `-c maxReceiveCount=N` the orders queue's redrive `maxReceiveCount` (1–1,000; the low-limit
+ * end-to-end test uses 2).
  */
 export interface ExampleSettings {
   /** Which profile these settings came from. */
@@ -87,10 +89,21 @@ const DEMO: ExampleSettings = {
   rampInterval: cdk.Duration.seconds(20),
 };
 
-/** Reads the settings from the app's context (`demo`, `alarmPeriodSeconds`, `queueRetentionSeconds`). */
+/**
+ * Reads the settings from the app's context (`demo`, `alarmPeriodSeconds`, `queueRetentionSeconds`,
+ * `maxReceiveCount`).
+ */
 export function settingsFromContext(node: { tryGetContext(key: string): unknown }): ExampleSettings {
   const demo = node.tryGetContext('demo');
   let base = demo === true || demo === 'true' ? DEMO : DEFAULT;
+  const receives = node.tryGetContext('maxReceiveCount');
+  if (receives !== undefined) {
+    const n = Number(receives);
+    if (!Number.isInteger(n) || n < 1 || n > 1000) {
+      throw new Error(`context maxReceiveCount must be a whole number from 1 to 1000 (SQS's redrive policy limits), got ${JSON.stringify(receives)}`);
+    }
+    base = { ...base, maxReceiveCount: n };
+  }
   const retention = node.tryGetContext('queueRetentionSeconds');
   if (retention !== undefined) {
     const seconds = Number(retention);

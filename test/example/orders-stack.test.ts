@@ -110,6 +110,16 @@ describe('demo profile (-c demo=true)', () => {
       );
     }
   });
+
+  test("the orders queue's maxReceiveCount comes from the context, within SQS limits (the low-limit end-to-end test)", () => {
+    const t = synth({ demo: 'true', maxReceiveCount: '2' }).template;
+    t.hasResourceProperties('AWS::SQS::Queue', { RedrivePolicy: Match.objectLike({ maxReceiveCount: 2 }) });
+    for (const bad of ['0', '1001', 'two', '1.5']) {
+      expect(() => synth({ maxReceiveCount: bad })).toThrow(
+        `context maxReceiveCount must be a whole number from 1 to 1000 (SQS's redrive policy limits), got "${bad}"`,
+      );
+    }
+  });
 });
 
 describe.each([

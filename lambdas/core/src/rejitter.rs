@@ -21,9 +21,9 @@
 //! receive them again and again — every receive raises `ApproximateReceiveCount`. One that is
 //! close to the queue's `maxReceiveCount` is moved fresh instead, so the breaker's own receives can
 //! never dead-letter it ([`Eligibility::NearReceiveLimit`]). That fresh copy is delayed by
-//! [`near_limit_delay_seconds`] (900 s, more than the longest slice): at a `maxReceiveCount` of 1
-//! or 2 every copy a pass receives is near the limit, and a copy visible at once came straight back
-//! and was moved again until the slice's deadline, for ever.
+//! [`near_limit_delay_seconds`] (two slices): at a `maxReceiveCount` of 1 or 2 every copy a pass
+//! receives is near the limit, and a copy visible at once came straight back and was moved again
+//! until the slice's deadline, for ever.
 //!
 //! # Batches
 //! `SendMessageBatch` takes ≤ 10 entries and ≤ 1 MiB in all. [`split_batches`] packs copies in
@@ -111,13 +111,19 @@ impl DelayWindow {
     }
 }
 
-/// The delay of a fresh copy of a message near the receive limit: SQS's longest, 900 s, so the
-/// slice that moved it (at most 840 s) never receives it again; on a queue whose retention is
-/// under an hour, a quarter of the retention instead, so the copy is visible with most of its
-/// retention left.
-pub fn near_limit_delay_seconds(retention_seconds: Option<u64>) -> u32 {
-    let cap = retention_seconds.map_or(u64::from(MAX_DELAY_SECONDS), |r| r / 4);
-    u32::try_from(cap.min(u64::from(MAX_DELAY_SECONDS))).unwrap_or(MAX_DELAY_SECONDS)
+/// The delay of a fresh copy of a message near the receive limit: two slices, so neither the
+/// slice that moved it nor any other worker's slice running beside it receives it again (a later
+/// slice may move it once more, fresh each time: bounded by the slices left), at most SQS's
+/// longest delay (900 s); on a queue whose retention is under an hour, at most a quarter of the
+/// retention, so the copy is visible with most of its retention left. Not longer than that: the
+/// copy waits for the consumer, which gets it once the mapping is enabled.
+pub fn near_limit_delay_seconds(retention_seconds: Option<u64>, slice_seconds: u64) -> u32 {
+    let retention_cap = retention_seconds.map_or(u64::MAX, |r| r / 4);
+    let delay = slice_seconds
+        .saturating_mul(2)
+        .min(retention_cap)
+        .min(u64::from(MAX_DELAY_SECONDS));
+    u32::try_from(delay).unwrap_or(MAX_DELAY_SECONDS)
 }
 
 /// The cutoff a plan made at `now_ms` hands to its workers (see the module docs).
@@ -206,12 +212,14 @@ mod tests {
     use crate::message::AttributeValue;
 
     #[test]
-    fn a_near_limit_copy_waits_out_the_longest_slice_unless_the_retention_is_short() {
-        assert_eq!(near_limit_delay_seconds(None), 900);
-        assert_eq!(near_limit_delay_seconds(Some(4 * 86_400)), 900);
-        assert_eq!(near_limit_delay_seconds(Some(3_600)), 900);
-        assert_eq!(near_limit_delay_seconds(Some(120)), 30);
-        assert_eq!(near_limit_delay_seconds(Some(60)), 15);
+    fn a_near_limit_copy_waits_two_slices_at_most_900_s_and_a_quarter_of_a_short_retention() {
+        assert_eq!(near_limit_delay_seconds(None, 10), 20);
+        assert_eq!(near_limit_delay_seconds(Some(4 * 86_400), 60), 120);
+        assert_eq!(near_limit_delay_seconds(Some(4 * 86_400), 840), 900);
+        assert_eq!(near_limit_delay_seconds(None, 840), 900);
+        assert_eq!(near_limit_delay_seconds(Some(3_600), 840), 900);
+        assert_eq!(near_limit_delay_seconds(Some(120), 60), 30);
+        assert_eq!(near_limit_delay_seconds(Some(60), 10), 15);
     }
 
     fn outgoing(id: usize, body_len: usize) -> OutgoingMessage {

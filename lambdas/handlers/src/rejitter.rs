@@ -24,7 +24,7 @@
 //! - a failed delete leaves the original in place: the message may arrive twice, never zero times;
 //! - messages sent at/after the cutoff stay hidden for the receive's visibility timeout (longer
 //!   than the slice), except those near `maxReceiveCount`, which are moved fresh, delayed past
-//!   the slice (`breaker_core::rejitter::near_limit_delay_seconds`) so it cannot move them again;
+//!   two slices (`breaker_core::rejitter::near_limit_delay_seconds`) so the slice cannot move them again;
 //! - a worker that has used its slices answers `done`: what it did not reach stays in the queue,
 //!   unspread (the consumer gets it through the ramp), never lost;
 //! - the handler is invoked by Step Functions, never by the queue, so Lambda's recursive-loop
@@ -613,7 +613,10 @@ pub async fn run_rejitter<Q: Queue>(
         cutoff_ms,
         keep_alive,
         max_receive_count: before.max_receive_count,
-        near_limit_delay: rejitter::near_limit_delay_seconds(before.retention_seconds),
+        near_limit_delay: rejitter::near_limit_delay_seconds(
+            before.retention_seconds,
+            settings.slice.as_secs(),
+        ),
         visibility: settings.visibility(),
         receive_deadline: started + settings.slice.saturating_sub(margin),
         stop: AtomicBool::new(false),
@@ -1007,7 +1010,10 @@ mod tests {
         let after = q.messages();
         assert_eq!(after.len(), 1);
         assert_ne!(after[0].message_id, id, "a fresh copy replaced it");
-        assert_eq!(after[0].delay_seconds, 900, "out of this slice's way");
+        assert_eq!(
+            after[0].delay_seconds, 120,
+            "two 60 s slices: out of this slice's way and of the slices beside it"
+        );
         assert!(q.dead_lettered().is_empty());
     }
 

@@ -1079,9 +1079,10 @@ impl World {
                         config.rejitter_window.draw(&mut self.breaker_rng) as Millis * SECOND
                     }
                     Eligibility::NearReceiveLimit => {
-                        Millis::from(rejitter::near_limit_delay_seconds(Some(
-                            self.scenario.queue.retention / SECOND,
-                        ))) * SECOND
+                        Millis::from(rejitter::near_limit_delay_seconds(
+                            Some(self.scenario.queue.retention / SECOND),
+                            config.rejitter_slice / SECOND,
+                        )) * SECOND
                     }
                     Eligibility::Skip => continue,
                 };
