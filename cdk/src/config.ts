@@ -33,18 +33,18 @@ function numberDefault(l: Limit): number {
 }
 
 /**
- * The probe's time budget, in seconds: a copy of `breaker_core::timeouts` (PROBE_FUNCTION_TIMEOUT_SECONDS,
- * PROBE_RECEIVE_SECONDS, INVOKE_MARGIN_SECONDS, PROBE_SETTLE_SECONDS; CONTRACT.md "Timeouts"). The probe
- * function runs at most `functionSeconds`; before the invoke it receives (an SDK call that gives up
- * after `receiveSeconds`), the invoke may last `invokeMarginSeconds` beyond the consumer's timeout
- * (cold start, network), and afterwards the probe settles the messages within `settleSeconds`.
+ * The probe's time budget, in seconds, from `limits.json` (`probeBudget`, which the Rust
+ * `breaker_core::timeouts` follows; CONTRACT.md "Timeouts"). The probe function runs at most
+ * `functionSeconds`; before the invoke it receives (an SDK call that gives up after
+ * `receiveSeconds`), the invoke may last `invokeMarginSeconds` beyond the consumer's timeout (cold
+ * start, network), and afterwards the probe settles the messages within `settleSeconds`.
  */
-export const PROBE_BUDGET = {
-  functionSeconds: 900,
-  receiveSeconds: 30,
-  invokeMarginSeconds: 15,
-  settleSeconds: 60,
-} as const;
+export const PROBE_BUDGET: { readonly functionSeconds: number; readonly receiveSeconds: number; readonly invokeMarginSeconds: number; readonly settleSeconds: number } = {
+  functionSeconds: limitsTable.probeBudget.functionSeconds,
+  receiveSeconds: limitsTable.probeBudget.receiveSeconds,
+  invokeMarginSeconds: limitsTable.probeBudget.invokeMarginSeconds,
+  settleSeconds: limitsTable.probeBudget.settleSeconds,
+};
 
 /** The longest consumer timeout a probe accommodates: 795 seconds. */
 export const MAX_CONSUMER_TIMEOUT_SECONDS = PROBE_BUDGET.functionSeconds - PROBE_BUDGET.receiveSeconds - PROBE_BUDGET.invokeMarginSeconds - PROBE_BUDGET.settleSeconds;

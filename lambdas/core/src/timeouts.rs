@@ -1,5 +1,6 @@
-//! Time limits of the breaker's AWS calls and of the probe, in one place (the construct's
-//! `PROBE_BUDGET` in `cdk/src/config.ts` mirrors them; `CONTRACT.md` "Timeouts").
+//! Time limits of the breaker's AWS calls and of the probe, in one place (the probe's budget is
+//! the table's `probeBudget` in `cdk/src/limits.json`, which the construct reads; the test
+//! `probe_budget_follows_the_table` keeps these constants equal to it; `CONTRACT.md` "Timeouts").
 //!
 //! Every SDK call gives up: an attempt after [`SDK_ATTEMPT_TIMEOUT_SECONDS`], the call with its
 //! retries after [`SDK_OPERATION_TIMEOUT_SECONDS`], well inside the shortest handler timeout
@@ -58,5 +59,21 @@ mod tests {
                 + PROBE_SETTLE_SECONDS,
             PROBE_FUNCTION_TIMEOUT_SECONDS
         );
+    }
+
+    #[test]
+    fn probe_budget_follows_the_table() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../cdk/src/limits.json");
+        let table: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let b = &table["probeBudget"];
+        let n = |k: &str| {
+            b[k].as_u64()
+                .unwrap_or_else(|| panic!("limits.json probeBudget.{k} is not a number"))
+        };
+        assert_eq!(n("functionSeconds"), u64::from(PROBE_FUNCTION_TIMEOUT_SECONDS));
+        assert_eq!(n("receiveSeconds"), u64::from(PROBE_RECEIVE_SECONDS));
+        assert_eq!(n("invokeMarginSeconds"), u64::from(INVOKE_MARGIN_SECONDS));
+        assert_eq!(n("settleSeconds"), u64::from(PROBE_SETTLE_SECONDS));
     }
 }
