@@ -71,7 +71,10 @@ mod tests {
             b[k].as_u64()
                 .unwrap_or_else(|| panic!("limits.json probeBudget.{k} is not a number"))
         };
-        assert_eq!(n("functionSeconds"), u64::from(PROBE_FUNCTION_TIMEOUT_SECONDS));
+        assert_eq!(
+            n("functionSeconds"),
+            u64::from(PROBE_FUNCTION_TIMEOUT_SECONDS)
+        );
         assert_eq!(n("receiveSeconds"), u64::from(PROBE_RECEIVE_SECONDS));
         assert_eq!(n("invokeMarginSeconds"), u64::from(INVOKE_MARGIN_SECONDS));
         assert_eq!(n("settleSeconds"), u64::from(PROBE_SETTLE_SECONDS));
