@@ -61,6 +61,8 @@ impl FakeEsm {
                 function_arn: Some(TEST_CONSUMER_ARN.into()),
                 event_source_arn: Some(TEST_QUEUE_ARN.into()),
                 provisioned_poller_config: None,
+                filter_patterns: Vec::new(),
+                filter_criteria_error: None,
             },
             calls: Vec::new(),
             in_use_failures: 0,
