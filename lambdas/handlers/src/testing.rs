@@ -84,6 +84,18 @@ impl FakeEsm {
         self
     }
 
+    /// The mapping has these `FilterCriteria` patterns.
+    pub fn filter_patterns(self, patterns: &[&str]) -> Self {
+        lock(&self.0).snapshot.filter_patterns = patterns.iter().map(|p| (*p).to_owned()).collect();
+        self
+    }
+
+    /// The mapping reports this `FilterCriteriaError` instead of its patterns.
+    pub fn filter_criteria_error(self, error: &str) -> Self {
+        lock(&self.0).snapshot.filter_criteria_error = Some(error.to_owned());
+        self
+    }
+
     /// The mapping is in provisioned mode with this `ProvisionedPollerConfig`.
     pub fn provisioned_pollers(self, minimum: Option<u32>, maximum: Option<u32>) -> Self {
         lock(&self.0).snapshot.provisioned_poller_config =
