@@ -174,6 +174,8 @@ export class SqsCircuitBreaker extends Construct {
     const esmWrite = new iam.PolicyStatement({ actions: ['lambda:GetEventSourceMapping', 'lambda:UpdateEventSourceMapping'], resources: [esmArn] });
     for (const fn of [fns.open, fns.ramp, fns.close]) fn.addToRolePolicy(esmWrite);
     fns.stuck.addToRolePolicy(esmRead);
+    // Probe: the mapping's FilterCriteria, so the consumer gets only what the mapping delivers.
+    fns.probe.addToRolePolicy(esmRead);
     fns.backoff.addToRolePolicy(esmRead);
     // Keep-alive: the backoff step reads the queue's retention (and depth, for its event).
     fns.backoff.addToRolePolicy(new iam.PolicyStatement({ actions: ['sqs:GetQueueAttributes'], resources: [props.queue.queueArn] }));

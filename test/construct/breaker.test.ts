@@ -141,10 +141,12 @@ describe('SqsCircuitBreaker resources', () => {
     expect(stack.resolve(breaker.stateMachine.stateMachineName)).toEqual({ 'Fn::GetAtt': [expect.any(String), 'Name'] });
   });
 
-  test('probe may use this queue and invoke exactly this consumer', () => {
+  test('probe may use this queue, read this mapping (its FilterCriteria) and invoke exactly this consumer', () => {
     const actions = actionsOf(t, 'probe');
-    expect(actions).toEqual(expect.arrayContaining(['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:SendMessage', 'lambda:InvokeFunction']));
+    expect(actions).toEqual(expect.arrayContaining(['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:SendMessage', 'lambda:InvokeFunction', 'lambda:GetEventSourceMapping']));
     expect(actions).not.toContain('lambda:UpdateEventSourceMapping');
+    const read = statementsOf(t, 'probe').find((s) => s.Action === 'lambda:GetEventSourceMapping')!;
+    expect(JSON.stringify(read.Resource)).toMatch(/event-source-mapping:/);
     const invoke = statementsOf(t, 'probe').find((s) => s.Action === 'lambda:InvokeFunction')!;
     expect(invoke.Resource).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^OrdersConsumer/), 'Arn'] });
     for (const s of statementsOf(t, 'probe').filter((x) => JSON.stringify(x.Action).includes('sqs:'))) {

@@ -5,8 +5,10 @@ For every SQS mapping that is Enabled it keeps ``ScalingConfig.MaximumConcurrenc
 the queue's visibility timeout, invokes the function with a faithful SQS event and then deletes
 what succeeded: every message on success, nothing on a function error or throttle (they return
 after the visibility timeout), all but the reported items with ``ReportBatchItemFailures``
-(a malformed report fails the whole batch, as Lambda does). Workers above the target finish
-their batch and exit, so disabling a mapping or lowering its concurrency takes effect at once.
+(a malformed report fails the whole batch, as Lambda does). Messages the mapping's
+``FilterCriteria`` do not match (``filtering``) are deleted without an invoke, as Lambda removes
+them from the queue. Workers above the target finish their batch and exit, so disabling a
+mapping or lowering its concurrency takes effect at once.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
+from . import filtering
+
 log = logging.getLogger("localcloud.esm")
 
 
@@ -28,6 +32,7 @@ class EsmStats:
     deleted: int = 0
     failed_batches: int = 0
     throttled: int = 0
+    filtered_out: int = 0
 
 
 @dataclass
@@ -179,6 +184,17 @@ class EsmPoller:
         if not messages:
             return False
         stats = self.stats[cfg["UUID"]]
+        patterns = filtering.parse(filtering.patterns_of(cfg.get("FilterCriteria")))
+        records = sqs_event(messages, queue_arn, region)["Records"]
+        dropped = [m for m, r in zip(messages, records) if not filtering.matches(patterns, r)]
+        if dropped:
+            # "If an Amazon SQS message doesn't satisfy your filter criteria, Lambda automatically
+            # removes the message from the queue."
+            self._delete(sqs, queue_url, dropped)
+            stats.filtered_out += len(dropped)
+            messages = [m for m in messages if m not in dropped]
+            if not messages:
+                return True
         stats.batches += 1
         stats.messages += len(messages)
         event = json.dumps(sqs_event(messages, queue_arn, region)).encode()
@@ -198,14 +214,18 @@ class EsmPoller:
                 stats.failed_batches += 1
                 return True
             done = [m for m in messages if m["MessageId"] not in failed]
-        for i in range(0, len(done), 10):
-            chunk = done[i : i + 10]
+        self._delete(sqs, queue_url, done)
+        stats.deleted += len(done)
+        return True
+
+    @staticmethod
+    def _delete(sqs, queue_url: str, messages: list[dict]) -> None:
+        for i in range(0, len(messages), 10):
+            chunk = messages[i : i + 10]
             sqs.delete_message_batch(
                 QueueUrl=queue_url,
                 Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(chunk)],
             )
-        stats.deleted += len(done)
-        return True
 
     @staticmethod
     def _release(sqs, queue_url: str, messages: list[dict]) -> None:

@@ -24,6 +24,10 @@
     after ``maxReceiveCount`` such receives is dead-lettered: the local cloud turned an expiry
     into a dead letter). Expired messages are now deleted before every receive and attribute
     read, and recorded in ``expired_messages`` (queue name, message) for tests.
+- Lambda event-source mappings (``fix_lambda_filters``): CreateEventSourceMapping and
+  UpdateEventSourceMapping refuse ``FilterCriteria`` patterns that cannot be applied
+  (``filtering.parse``) with ``InvalidParameterValueException``, as Lambda validates them; moto
+  stores any string.
 """
 
 from __future__ import annotations
@@ -249,6 +253,38 @@ _moto_get_queue_attributes = SQSBackend.get_queue_attributes
 _sqs_fixed = False
 
 
+def _checked_filter_criteria(method):
+    @functools.wraps(method)
+    def checked(self, *args, **kwargs):
+        spec = args[-1] if args else kwargs.get("spec", {})
+        from moto.awslambda.exceptions import InvalidParameterValueException
+
+        from .filtering import InvalidFilter, parse, patterns_of
+
+        try:
+            parse(patterns_of(spec.get("FilterCriteria")))
+        except InvalidFilter as e:
+            raise InvalidParameterValueException(f"Invalid filter pattern definition: {e}") from None
+        return method(self, *args, **kwargs)
+
+    return checked
+
+
+_lambda_filters_fixed = False
+
+
+def fix_lambda_filters() -> None:
+    """Validate ESM FilterCriteria on create and update (see the module doc), once per process."""
+    global _lambda_filters_fixed
+    if _lambda_filters_fixed:
+        return
+    from moto.awslambda.models import LambdaBackend
+
+    LambdaBackend.create_event_source_mapping = _checked_filter_criteria(LambdaBackend.create_event_source_mapping)
+    LambdaBackend.update_event_source_mapping = _checked_filter_criteria(LambdaBackend.update_event_source_mapping)
+    _lambda_filters_fixed = True
+
+
 def fix_sqs() -> None:
     """Install the SQS thread-safety and speed patches (see the module doc) once per process."""
     global _sqs_fixed
@@ -271,6 +307,7 @@ def apply() -> None:
         return
     fix_sqs()
     fix_dynamodb()
+    fix_lambda_filters()
     LambdaSimpleBackend.invoke = _lambda_invoke
     Queue.lambda_event_source_mappings = property(_no_queue_delivery, _ignore_assignment)
     Rule.send_to_targets = _send_to_targets

@@ -8,7 +8,9 @@ use aws_sdk_lambda::config::timeout::TimeoutConfig;
 use aws_sdk_lambda::operation::get_event_source_mapping::GetEventSourceMappingOutput;
 use aws_sdk_lambda::operation::update_event_source_mapping::UpdateEventSourceMappingOutput;
 use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::{InvocationType, ProvisionedPollerConfig, ScalingConfig};
+use aws_sdk_lambda::types::{
+    FilterCriteria, FilterCriteriaError, InvocationType, ProvisionedPollerConfig, ScalingConfig,
+};
 use breaker_core::ports::{
     Consumer, EsmSnapshot, EsmState, EventSourceMappings, InvokeResult, PollerConfig, PortError,
 };
@@ -120,6 +122,8 @@ struct Reported<'a> {
     function_arn: Option<&'a str>,
     event_source_arn: Option<&'a str>,
     pollers: Option<&'a ProvisionedPollerConfig>,
+    filter: Option<&'a FilterCriteria>,
+    filter_error: Option<&'a FilterCriteriaError>,
 }
 
 fn snapshot(operation: &'static str, reported: Reported<'_>) -> Result<EsmSnapshot, PortError> {
@@ -130,6 +134,8 @@ fn snapshot(operation: &'static str, reported: Reported<'_>) -> Result<EsmSnapsh
         function_arn,
         event_source_arn,
         pollers,
+        filter,
+        filter_error,
     } = reported;
     let state = state.ok_or_else(|| {
         malformed(
@@ -164,6 +170,22 @@ fn snapshot(operation: &'static str, reported: Reported<'_>) -> Result<EsmSnapsh
         function_arn: function_arn.map(str::to_owned),
         event_source_arn: event_source_arn.map(str::to_owned),
         provisioned_poller_config,
+        // A filter without a pattern is kept as "" so that applying it fails, never matches all.
+        filter_patterns: filter
+            .map(|f| {
+                f.filters()
+                    .iter()
+                    .map(|p| p.pattern().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        filter_criteria_error: filter_error.map(|e| {
+            format!(
+                "{}: {}",
+                e.error_code().unwrap_or("FilterCriteriaError"),
+                e.message().unwrap_or("(no message)")
+            )
+        }),
     })
 }
 
@@ -181,6 +203,8 @@ fn snapshot_of_get(
             function_arn: out.function_arn(),
             event_source_arn: out.event_source_arn(),
             pollers: out.provisioned_poller_config(),
+            filter: out.filter_criteria(),
+            filter_error: out.filter_criteria_error(),
         },
     )
 }
@@ -199,6 +223,8 @@ fn snapshot_of_update(
             function_arn: out.function_arn(),
             event_source_arn: out.event_source_arn(),
             pollers: out.provisioned_poller_config(),
+            filter: out.filter_criteria(),
+            filter_error: out.filter_criteria_error(),
         },
     )
 }
@@ -268,6 +294,7 @@ mod tests {
     use aws_sdk_lambda::operation::get_event_source_mapping::GetEventSourceMappingError;
     use aws_sdk_lambda::operation::invoke::{InvokeError, InvokeOutput};
     use aws_sdk_lambda::operation::update_event_source_mapping::UpdateEventSourceMappingError;
+    use aws_sdk_lambda::types::Filter;
     use aws_sdk_lambda::types::error::{
         ResourceInUseException, ResourceNotFoundException, TooManyRequestsException,
     };
@@ -310,6 +337,55 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn get_reports_the_filter_patterns_in_order() {
+        let rule = mock!(Client::get_event_source_mapping).then_output(|| {
+            GetEventSourceMappingOutput::builder()
+                .uuid("esm-1")
+                .state("Disabled")
+                .filter_criteria(
+                    FilterCriteria::builder()
+                        .filters(
+                            Filter::builder()
+                                .pattern(r#"{"body":{"kind":["a"]}}"#)
+                                .build(),
+                        )
+                        .filters(Filter::builder().build())
+                        .build(),
+                )
+                .build()
+        });
+        let got = LambdaEsm::new(client(&[&rule])).get("esm-1").await.unwrap();
+        assert_eq!(
+            got.filter_patterns,
+            vec![r#"{"body":{"kind":["a"]}}"#.to_owned(), String::new()],
+            "a filter without a pattern stays visible (and is refused when applied)"
+        );
+        assert_eq!(got.filter_criteria_error, None);
+    }
+
+    #[tokio::test]
+    async fn get_reports_filter_criteria_it_cannot_read() {
+        let rule = mock!(Client::get_event_source_mapping).then_output(|| {
+            GetEventSourceMappingOutput::builder()
+                .uuid("esm-1")
+                .state("Disabled")
+                .filter_criteria_error(
+                    FilterCriteriaError::builder()
+                        .error_code("KMSAccessDeniedException")
+                        .message("no kms:Decrypt")
+                        .build(),
+                )
+                .build()
+        });
+        let got = LambdaEsm::new(client(&[&rule])).get("esm-1").await.unwrap();
+        assert!(got.filter_patterns.is_empty());
+        assert_eq!(
+            got.filter_criteria_error.as_deref(),
+            Some("KMSAccessDeniedException: no kms:Decrypt")
+        );
+    }
+
+    #[tokio::test]
     async fn get_reports_a_provisioned_mappings_poller_configuration() {
         let rule = mock!(Client::get_event_source_mapping).then_output(|| {
             GetEventSourceMappingOutput::builder()
@@ -349,6 +425,8 @@ mod tests {
                 function_arn: Some(CONSUMER_ARN.into()),
                 event_source_arn: Some(QUEUE_ARN.into()),
                 provisioned_poller_config: None,
+                filter_patterns: Vec::new(),
+                filter_criteria_error: None,
             }
         );
     }
@@ -580,6 +658,8 @@ mod tests {
                     function_arn: Some(CONSUMER_ARN.into()),
                     event_source_arn: Some(QUEUE_ARN.into()),
                     provisioned_poller_config: None,
+                    filter_patterns: Vec::new(),
+                    filter_criteria_error: None,
                 },
                 batch_size: Some(10)
             }

@@ -482,6 +482,10 @@ pub struct ProbeOutput {
     pub verdict: Verdict,
     /// How many messages were probed.
     pub probed: u32,
+    /// How many received messages the mapping's `FilterCriteria` would not deliver: deleted, as
+    /// the mapping deletes them (absent in outputs from before filtering: 0).
+    #[serde(default)]
+    pub filtered_out: u32,
     /// The state (`attempt` incremented).
     pub state: CircuitState,
 }

@@ -14,6 +14,8 @@
 //! - [`probe`]: judging a probe and what happens to each probed message.
 //! - [`sqs_event`]: the faithful SQS event a probe invokes the consumer with.
 //! - [`events`]: the breaker's EventBridge events.
+//! - [`filter`]: the event-source mapping's `FilterCriteria`, applied to an SQS record as Lambda
+//!   applies it (the probe invokes the consumer only with messages the mapping would deliver).
 //! - [`keepalive`]: when the open circuit re-sends the queue so no message expires.
 //! - [`ramp`]: the half-open concurrency schedule.
 //! - [`record`]: the durable circuit record (owner, phase, original configuration, pending
@@ -28,6 +30,7 @@ pub mod backoff;
 pub mod config;
 pub mod contract;
 pub mod events;
+pub mod filter;
 pub mod history;
 pub mod keepalive;
 pub mod mapping;

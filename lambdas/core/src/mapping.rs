@@ -182,6 +182,8 @@ mod tests {
             function_arn: function_arn.map(str::to_owned),
             event_source_arn: event_source_arn.map(str::to_owned),
             provisioned_poller_config: None,
+            filter_patterns: Vec::new(),
+            filter_criteria_error: None,
         }
     }
 

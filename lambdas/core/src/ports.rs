@@ -157,6 +157,15 @@ pub struct EsmSnapshot {
     /// `ProvisionedPollerConfig` of a mapping in provisioned mode; `None` in on-demand mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioned_poller_config: Option<PollerConfig>,
+    /// `FilterCriteria.Filters[].Pattern`, in order: the messages the mapping delivers (see
+    /// `crate::filter`); empty when the mapping has no filter.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filter_patterns: Vec<String>,
+    /// `FilterCriteriaError` (`"code: message"`): Lambda could not show the filter criteria (e.g.
+    /// they are encrypted with a KMS key the caller may not decrypt with), so the patterns are
+    /// unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_criteria_error: Option<String>,
 }
 
 /// An event-source mapping's `ProvisionedPollerConfig` (provisioned mode).

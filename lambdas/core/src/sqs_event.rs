@@ -17,12 +17,14 @@ pub fn sqs_event(messages: &[ReceivedMessage], queue_arn: &str, region: &str) ->
     let mut event = SqsEvent::default();
     event.records = messages
         .iter()
-        .map(|m| record(m, queue_arn, region))
+        .map(|m| sqs_record(m, queue_arn, region))
         .collect();
     event
 }
 
-fn record(m: &ReceivedMessage, queue_arn: &str, region: &str) -> SqsMessage {
+/// One record of [`sqs_event`]: what the consumer gets for `m`, and what the mapping's
+/// `FilterCriteria` are matched against (`crate::filter`).
+pub fn sqs_record(m: &ReceivedMessage, queue_arn: &str, region: &str) -> SqsMessage {
     let mut r = SqsMessage::default();
     r.message_id = Some(m.message_id.clone());
     r.receipt_handle = Some(m.receipt_handle.clone());

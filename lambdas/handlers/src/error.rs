@@ -58,6 +58,9 @@ pub enum HandlerError {
     },
     /// The configured event-source mapping is not the consumer's and queue's this breaker was
     /// built for: nothing was disabled.
+    /// The mapping's `FilterCriteria` cannot be applied (invalid, unsupported or unreadable).
+    #[error(transparent)]
+    Filter(#[from] breaker_core::filter::FilterError),
     #[error(transparent)]
     Mapping(#[from] Box<breaker_core::mapping::MappingMismatch>),
     /// The circuit record changed under every one of this many conditional writes.
@@ -85,7 +88,7 @@ impl HandlerError {
                 FaultKind::NonRetryable => NON_RETRYABLE,
             },
             Self::NotSettled { .. } | Self::RecordContended(_) => RETRYABLE,
-            Self::NotOwner { .. } | Self::Mapping(_) => NON_RETRYABLE,
+            Self::NotOwner { .. } | Self::Mapping(_) | Self::Filter(_) => NON_RETRYABLE,
             Self::ProbeFailed(_) => PROBE_FAILED,
         }
     }

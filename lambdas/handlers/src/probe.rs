@@ -5,6 +5,13 @@
 //! when its receive count is near `maxReceiveCount`, re-sent as a faithful copy and only then
 //! deleted. An empty queue is verdict `empty`.
 //!
+//! The consumer gets only messages the mapping would deliver: the mapping's `FilterCriteria`
+//! (read with `GetEventSourceMapping` on every probe) are applied to each received record as
+//! Lambda applies them (`breaker_core::filter`); a message they do not deliver is deleted, as the
+//! mapping deletes it, counted in `filteredOut`, and the probe receives again (at most
+//! [`FILTER_RECEIVES`] times). Patterns it cannot apply fail the probe `NonRetryable` before it
+//! touches the queue.
+//!
 //! The SQS event never exceeds Lambda's synchronous payload limit
 //! ([`SYNC_INVOKE_PAYLOAD_LIMIT_BYTES`]): messages that do not fit are put back at once, as failed
 //! ones are, and the consumer is invoked with the rest. When the invoke itself fails, the
@@ -18,10 +25,12 @@ use std::collections::BTreeMap;
 use breaker_core::config::Config;
 use breaker_core::contract::{CircuitState, ProbeOutput, StateInput, Verdict, Version, parse};
 use breaker_core::events::{BreakerEvent, DetailType};
+use breaker_core::filter::{FilterCriteria, FilterError};
 use breaker_core::message::ReceivedMessage;
-use breaker_core::ports::{Clock, Consumer, Events, PortError, Queue};
+use breaker_core::ports::{Clock, Consumer, EventSourceMappings, Events, PortError, Queue};
 use breaker_core::probe::{ConsumerReply, Disposition, failed_disposition, judge};
-use breaker_core::sqs_event::sqs_event;
+use breaker_core::sqs_event::{sqs_event, sqs_record};
+use breaker_core::timeouts::PROBE_RECEIVE_SECONDS;
 use serde_json::Value;
 use tracing::{info, warn};
 
@@ -35,6 +44,11 @@ pub const PROBE_WAIT_SECONDS: u8 = 2;
 // The long poll ends well before an SDK attempt gives up.
 const _: () =
     assert!((PROBE_WAIT_SECONDS as u64) * 2 <= breaker_core::timeouts::SDK_ATTEMPT_TIMEOUT_SECONDS);
+
+/// At most this many receives per probe when the mapping's `FilterCriteria` filters messages
+/// out: the probe deletes those (as the mapping would) and receives again for a message the
+/// mapping delivers.
+pub const FILTER_RECEIVES: u8 = 5;
 
 /// Lambda's limit on the request payload of a synchronous (`RequestResponse`) invocation:
 /// 6 MB, 6,291,456 bytes. The probe's SQS event is kept at or under it.
@@ -59,20 +73,45 @@ pub async fn probe<P: Ports>(input: Value, app: &App<P>) -> Result<ProbeOutput, 
     let (queue, consumer) = (ports.queue(), ports.consumer());
     let (events, clock) = (ports.events(), ports.clock());
     let StateInput { mut state } = parse(input)?;
-    let messages = queue
-        .receive(
-            config.probe_count,
-            PROBE_WAIT_SECONDS,
-            config.probe_visibility_seconds,
-        )
-        .await?;
+    let filter = mapping_filter(ports.esm(), config).await?;
+    let Received {
+        messages,
+        filtered_out,
+        exhausted,
+    } = receive_deliverable(queue, &filter, config, clock).await?;
     state.attempt += 1;
+    if messages.is_empty() && exhausted {
+        // Only messages the mapping would not deliver, as far as this probe looked: no evidence
+        // of health either way, so the circuit stays open and the next probe goes on.
+        let reason = format!(
+            "no message the mapping's FilterCriteria deliver within {FILTER_RECEIVES} receives \
+             ({filtered_out} filtered out and deleted, as the mapping deletes them)"
+        );
+        let event =
+            BreakerEvent::for_state(DetailType::ProbeFailed, config, &state, clock.now_ms())
+                .with("probed", 0)
+                .with("failed", 0)
+                .with("released", 0)
+                .with("resent", 0)
+                .with("filteredOut", filtered_out)
+                .with("reason", &reason);
+        events.put(&event).await?;
+        info!(esm = %config.esm_uuid, attempt = state.attempt, filtered_out, "probe: {reason}");
+        return Ok(ProbeOutput {
+            version: Version,
+            verdict: Verdict::Unhealthy,
+            probed: 0,
+            filtered_out,
+            state,
+        });
+    }
     if messages.is_empty() {
-        info!(esm = %config.esm_uuid, attempt = state.attempt, "probe: queue empty");
+        info!(esm = %config.esm_uuid, attempt = state.attempt, filtered_out, "probe: queue empty");
         return Ok(ProbeOutput {
             version: Version,
             verdict: Verdict::Empty,
             probed: 0,
+            filtered_out,
             state,
         });
     }
@@ -121,19 +160,113 @@ pub async fn probe<P: Ports>(input: Value, app: &App<P>) -> Result<ProbeOutput, 
             .with("failed", failed.len())
             .with("released", settled.released)
             .with("resent", settled.resent)
+            .with("filteredOut", filtered_out)
             .with("reason", &judgement.reason);
         events.put(&event).await?;
     }
     info!(
         esm = %config.esm_uuid, attempt = state.attempt, verdict = ?judgement.verdict, probed,
-        deleted = settled.deleted, released = settled.released, resent = settled.resent, "probe judged"
+        deleted = settled.deleted, released = settled.released, resent = settled.resent, filtered_out,
+        "probe judged"
     );
     Ok(ProbeOutput {
         version: Version,
         verdict: judgement.verdict,
         probed,
+        filtered_out,
         state,
     })
+}
+
+/// The mapping's `FilterCriteria`, read now (the probe must hand the consumer only what the
+/// mapping would deliver today). Patterns the matcher cannot apply, or criteria Lambda would not
+/// show, fail the probe before it touches the queue.
+async fn mapping_filter<E: EventSourceMappings>(
+    esm: &E,
+    config: &Config,
+) -> Result<FilterCriteria, HandlerError> {
+    let mapping = esm.get(&config.esm_uuid).await?;
+    if let Some(error) = mapping.filter_criteria_error {
+        return Err(FilterError::Unreadable(error).into());
+    }
+    Ok(FilterCriteria::parse(&mapping.filter_patterns)?)
+}
+
+/// What the probe received for the consumer.
+struct Received {
+    /// Messages the mapping delivers, in the order received (at most `PROBE_COUNT`).
+    messages: Vec<ReceivedMessage>,
+    /// Messages the mapping does not deliver, deleted as the mapping deletes them.
+    filtered_out: u32,
+    /// The last receive still found only messages the mapping does not deliver (the limit of
+    /// [`FILTER_RECEIVES`] receives, or of the receive budget, was reached).
+    exhausted: bool,
+}
+
+/// Receive up to `PROBE_COUNT` messages the mapping delivers. Messages its `FilterCriteria` do
+/// not deliver are deleted at once ("If an Amazon SQS message doesn't satisfy your filter
+/// criteria, Lambda automatically removes the message from the queue"), and the probe receives
+/// again, at most [`FILTER_RECEIVES`] times and only within half the receive budget
+/// (`PROBE_RECEIVE_SECONDS`). Without a filter this is the single receive it always was. A
+/// failed first receive fails the probe; a failed later one ends the search with what was found.
+async fn receive_deliverable<Q: Queue, C: Clock>(
+    queue: &Q,
+    filter: &FilterCriteria,
+    config: &Config,
+    clock: &C,
+) -> Result<Received, PortError> {
+    let started = clock.now_ms();
+    let budget_ms = u64::from(PROBE_RECEIVE_SECONDS) * 1_000 / 2;
+    let mut received = Received {
+        messages: Vec::new(),
+        filtered_out: 0,
+        exhausted: false,
+    };
+    for round in 0..FILTER_RECEIVES {
+        let wanted = config.probe_count - received.messages.len() as u8;
+        let batch = match queue
+            .receive(wanted, PROBE_WAIT_SECONDS, config.probe_visibility_seconds)
+            .await
+        {
+            Ok(batch) => batch,
+            Err(e) if round == 0 => return Err(e),
+            Err(e) => {
+                warn!(esm = %config.esm_uuid, error = %e, "probe: a further receive failed; probing what was found");
+                break;
+            }
+        };
+        if batch.is_empty() {
+            break;
+        }
+        let (deliver, drop): (Vec<ReceivedMessage>, Vec<ReceivedMessage>) =
+            batch.into_iter().partition(|m| {
+                let record = serde_json::to_value(sqs_record(m, &config.queue_arn, &config.region))
+                    .expect("an SQS record always serializes");
+                filter.matches(&record)
+            });
+        received.messages.extend(deliver);
+        if drop.is_empty() {
+            break;
+        }
+        let dropped: Vec<&ReceivedMessage> = drop.iter().collect();
+        let settled = delete(queue, &dropped).await;
+        received.filtered_out += settled.deleted;
+        log_problems(config, &settled);
+        info!(
+            esm = %config.esm_uuid, filtered_out = settled.deleted, round,
+            "probe: messages the mapping's FilterCriteria do not deliver deleted, as the mapping deletes them"
+        );
+        let full = received.messages.len() >= usize::from(config.probe_count);
+        let out_of_time = clock.now_ms().saturating_sub(started) >= budget_ms;
+        if full {
+            break;
+        }
+        if round + 1 == FILTER_RECEIVES || out_of_time {
+            received.exhausted = received.messages.is_empty();
+            break;
+        }
+    }
+    Ok(received)
 }
 
 /// The SQS event for a prefix of `messages` whose JSON fits in
@@ -348,7 +481,11 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::testing::{FakeConsumer, FakeEvents, Fakes, FixedClock, config, state_json};
+    use breaker_core::ports::EsmState;
+
+    use crate::testing::{
+        FakeConsumer, FakeEsm, FakeEvents, Fakes, FixedClock, config, state_json,
+    };
 
     fn order(n: u32) -> OutgoingMessage {
         OutgoingMessage {
@@ -391,7 +528,33 @@ mod tests {
         extra: &[(&str, &str)],
         now_ms: u64,
     ) -> Result<ProbeOutput, HandlerError> {
+        let esm = FakeEsm::new(EsmState::Disabled, Some(10));
+        run_with(esm, input, queue, consumer, events, extra, now_ms).await
+    }
+
+    /// [`run`] against a mapping configured by the test (its `FilterCriteria`).
+    async fn run_filtered(
+        esm: FakeEsm,
+        queue: &FakeQueue,
+        consumer: &FakeConsumer,
+        events: &FakeEvents,
+        extra: &[(&str, &str)],
+    ) -> Result<ProbeOutput, HandlerError> {
+        let input = json!({ "state": state_json(1_000, 4, 2, Some(10)) });
+        run_with(esm, input, queue, consumer, events, extra, 31_000).await
+    }
+
+    async fn run_with(
+        esm: FakeEsm,
+        input: Value,
+        queue: &FakeQueue,
+        consumer: &FakeConsumer,
+        events: &FakeEvents,
+        extra: &[(&str, &str)],
+        now_ms: u64,
+    ) -> Result<ProbeOutput, HandlerError> {
         let ports = Fakes {
+            esm,
             queue: queue.clone(),
             consumer: consumer.clone(),
             events: events.clone(),
@@ -909,6 +1072,209 @@ mod tests {
             HandlerError::Input(e) => assert_eq!(e.field, "state.attempt"),
             other => panic!("{other:?}"),
         }
+        assert!(queue.calls().is_empty());
+        assert!(consumer.invocations().is_empty());
+    }
+
+    /// A mapping that delivers only orders whose number is in `numbers`.
+    fn orders_filter(numbers: &[u32]) -> FakeEsm {
+        FakeEsm::new(EsmState::Disabled, Some(10)).filter_patterns(&[&format!(
+            r#"{{"body":{{"order":{}}}}}"#,
+            serde_json::to_string(numbers).unwrap()
+        )])
+    }
+
+    fn invoked_bodies(consumer: &FakeConsumer) -> Vec<Vec<String>> {
+        consumer
+            .invocations()
+            .iter()
+            .map(|event| {
+                event["Records"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r["body"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_message_the_mapping_filters_out_is_never_handed_to_the_consumer() {
+        let queue = FakeQueue::builder().max_receive_count(10).build();
+        queue.push(order(1));
+        let wanted = queue.push(order(2));
+        let consumer = FakeConsumer::healthy();
+        let out = run_filtered(
+            orders_filter(&[2]),
+            &queue,
+            &consumer,
+            &FakeEvents::default(),
+            &[],
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            invoked_bodies(&consumer),
+            vec![vec![order(2).body]],
+            "the consumer gets only what the mapping would deliver"
+        );
+        assert_eq!(
+            consumer.invocations()[0]["Records"][0]["messageId"],
+            wanted.as_str()
+        );
+        assert_eq!((out.verdict, out.probed), (Verdict::Healthy, 1));
+        assert!(
+            queue.is_empty(),
+            "the filtered-out message is deleted as the mapping deletes it, the probed one processed"
+        );
+        assert!(queue.dead_lettered().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn filtered_out_messages_are_counted_and_the_probe_goes_on_to_the_next_message() {
+        let queue = FakeQueue::builder().max_receive_count(10).build();
+        for n in [1, 3, 5, 2, 4] {
+            queue.push(order(n));
+        }
+        let consumer = FakeConsumer::healthy();
+        let out = run_filtered(
+            orders_filter(&[2, 4]),
+            &queue,
+            &consumer,
+            &FakeEvents::default(),
+            &[("PROBE_COUNT", "2")],
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            invoked_bodies(&consumer),
+            vec![vec![order(2).body, order(4).body]]
+        );
+        assert_eq!(
+            (out.verdict, out.probed, out.filtered_out),
+            (Verdict::Healthy, 2, 3)
+        );
+        assert!(queue.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_queue_of_filtered_out_messages_only_is_verdict_empty() {
+        let queue = FakeQueue::builder().max_receive_count(10).build();
+        queue.push(order(1));
+        let consumer = FakeConsumer::healthy();
+        let out = run_filtered(
+            orders_filter(&[2]),
+            &queue,
+            &consumer,
+            &FakeEvents::default(),
+            &[],
+        )
+        .await
+        .unwrap();
+        assert!(consumer.invocations().is_empty());
+        assert_eq!(
+            (out.verdict, out.probed, out.filtered_out),
+            (Verdict::Empty, 0, 1)
+        );
+        assert!(queue.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_deliverable_message_within_the_receive_limit_is_unhealthy_and_announced() {
+        let queue = FakeQueue::builder().max_receive_count(10).build();
+        let rounds = FILTER_RECEIVES as u32;
+        for n in 0..rounds {
+            queue.push(order(100 + n));
+        }
+        let kept = queue.push(order(2));
+        let (consumer, events) = (FakeConsumer::healthy(), FakeEvents::default());
+        let out = run_filtered(orders_filter(&[2]), &queue, &consumer, &events, &[])
+            .await
+            .unwrap();
+        assert!(consumer.invocations().is_empty());
+        assert_eq!(
+            (out.verdict, out.probed, out.filtered_out),
+            (Verdict::Unhealthy, 0, rounds)
+        );
+        let left: Vec<String> = queue.messages().into_iter().map(|m| m.message_id).collect();
+        assert_eq!(
+            left,
+            vec![kept],
+            "the deliverable message waits for the next probe"
+        );
+        assert_eq!(events.detail_types(), vec![DetailType::ProbeFailed]);
+        let d = &events.events()[0].detail;
+        assert_eq!(
+            (d["probed"].clone(), d["filteredOut"].clone()),
+            (json!(0), json!(rounds))
+        );
+        assert!(
+            d["reason"].as_str().unwrap().contains("FilterCriteria"),
+            "{d:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unhealthy_probe_reports_the_filtered_out_messages_too() {
+        let queue = FakeQueue::builder().max_receive_count(10).build();
+        queue.push(order(1));
+        queue.push(order(2));
+        let events = FakeEvents::default();
+        let out = run_filtered(
+            orders_filter(&[2]),
+            &queue,
+            &FakeConsumer::failing(),
+            &events,
+            &[],
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (out.verdict, out.probed, out.filtered_out),
+            (Verdict::Unhealthy, 1, 1)
+        );
+        assert_eq!(events.events()[0].detail["filteredOut"], json!(1));
+        let left = queue.messages();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].body, order(2).body, "the failed one is put back");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_invalid_filter_pattern_fails_non_retryable_and_touches_nothing() {
+        let queue = FakeQueue::new();
+        queue.push(order(1));
+        let consumer = FakeConsumer::healthy();
+        let esm = FakeEsm::new(EsmState::Disabled, Some(10))
+            .filter_patterns(&[r#"{"body":{"order":[1]}}"#, r#"{"body":{"order":1}}"#]);
+        let err = run_filtered(esm, &queue, &consumer, &FakeEvents::default(), &[])
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type(), "NonRetryable", "{err}");
+        let message = err.to_string();
+        assert!(
+            message.contains("filter pattern 1 ") && message.contains(r#"{"body":{"order":1}}"#),
+            "names the pattern: {message}"
+        );
+        assert!(queue.calls().is_empty(), "{:?}", queue.calls());
+        assert!(consumer.invocations().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn filter_criteria_the_breaker_cannot_read_fail_non_retryable_and_touch_nothing() {
+        let queue = FakeQueue::new();
+        queue.push(order(1));
+        let consumer = FakeConsumer::healthy();
+        let esm = FakeEsm::new(EsmState::Disabled, Some(10))
+            .filter_criteria_error("KMSAccessDeniedException: no kms:Decrypt");
+        let err = run_filtered(esm, &queue, &consumer, &FakeEvents::default(), &[])
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type(), "NonRetryable", "{err}");
+        assert!(
+            err.to_string().contains("KMSAccessDeniedException"),
+            "{err}"
+        );
         assert!(queue.calls().is_empty());
         assert!(consumer.invocations().is_empty());
     }

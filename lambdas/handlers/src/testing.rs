@@ -61,6 +61,8 @@ impl FakeEsm {
                 function_arn: Some(TEST_CONSUMER_ARN.into()),
                 event_source_arn: Some(TEST_QUEUE_ARN.into()),
                 provisioned_poller_config: None,
+                filter_patterns: Vec::new(),
+                filter_criteria_error: None,
             },
             calls: Vec::new(),
             in_use_failures: 0,
@@ -79,6 +81,18 @@ impl FakeEsm {
     /// The mapping reports this `EventSourceArn` (`None`: none at all).
     pub fn event_source_arn(self, arn: Option<&str>) -> Self {
         lock(&self.0).snapshot.event_source_arn = arn.map(str::to_owned);
+        self
+    }
+
+    /// The mapping has these `FilterCriteria` patterns.
+    pub fn filter_patterns(self, patterns: &[&str]) -> Self {
+        lock(&self.0).snapshot.filter_patterns = patterns.iter().map(|p| (*p).to_owned()).collect();
+        self
+    }
+
+    /// The mapping reports this `FilterCriteriaError` instead of its patterns.
+    pub fn filter_criteria_error(self, error: &str) -> Self {
+        lock(&self.0).snapshot.filter_criteria_error = Some(error.to_owned());
         self
     }
 

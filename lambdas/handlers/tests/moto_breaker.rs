@@ -283,6 +283,22 @@ impl Cloud {
         breaker_handlers::close::close(input, &app).await.unwrap()
     }
 
+    /// Give the mapping these `FilterCriteria` patterns (`UpdateEventSourceMapping`).
+    async fn filter_mapping(&self, patterns: &[&str]) {
+        let mut criteria = aws_sdk_lambda::types::FilterCriteria::builder();
+        for p in patterns {
+            criteria =
+                criteria.filters(aws_sdk_lambda::types::Filter::builder().pattern(*p).build());
+        }
+        aws_sdk_lambda::Client::new(&self.sdk)
+            .update_event_source_mapping()
+            .uuid(&self.config.esm_uuid)
+            .filter_criteria(criteria.build())
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// The event-source mapping as it is now.
     async fn mapping(&self) -> EsmSnapshot {
         self.esm().get(&self.config.esm_uuid).await.unwrap()
@@ -535,4 +551,42 @@ async fn thirty_failed_probes_never_lose_or_dead_letter_a_message_with_max_recei
 async fn thirty_failed_probes_mixing_release_and_resend_keep_the_message_with_max_receive_count_5()
 {
     failed_probes_keep_the_message(5).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probe_hands_the_consumer_only_what_the_mappings_filter_delivers() {
+    let cloud = cloud(5, Some(7)).await;
+    let me = cloud.start_execution("recovery-filtered").await;
+    let state = cloud.open(&me).await.state.unwrap();
+    cloud.filter_mapping(&[r#"{"body":{"order":[2]}}"#]).await;
+    assert_eq!(
+        cloud.mapping().await.filter_patterns,
+        vec![r#"{"body":{"order":[2]}}"#.to_owned()],
+        "the local cloud stores and returns FilterCriteria, as Lambda does"
+    );
+    cloud.send_order(1).await;
+    cloud.send_order(2).await;
+    let consumer = FakeConsumer::healthy();
+    let out = cloud.probe(&state, &consumer).await;
+    let bodies: Vec<Value> = consumer
+        .invocations()
+        .iter()
+        .flat_map(|e| e["Records"].as_array().unwrap().clone())
+        .map(|r| r["body"].clone())
+        .collect();
+    assert_eq!(
+        bodies,
+        vec![json!("{\"order\":2}")],
+        "never the filtered-out order 1"
+    );
+    assert_eq!(
+        (out.verdict, out.probed, out.filtered_out),
+        (Verdict::Healthy, 1, 1)
+    );
+    assert_eq!(
+        cloud.count(&cloud.queue_url).await,
+        (0, 0),
+        "order 1 deleted as the mapping deletes it, order 2 processed"
+    );
+    assert_eq!(cloud.count(&cloud.dlq_url).await, (0, 0));
 }
