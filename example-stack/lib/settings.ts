@@ -9,7 +9,11 @@ import * as cdk from 'aws-cdk-lib';
  *
  * `-c alarmPeriodSeconds=N` overrides the alarm period of either profile;
  * `-c queueRetentionSeconds=N` the orders queue's retention (60–1,209,600 s; the keep-alive
- * end-to-end test uses a short one).
+ * end-to-end test uses a short one);
+ * `-c mappingMode=provisioned` puts the orders mapping in provisioned mode
+ * (`ProvisionedPollerConfig` MinimumPollers 2, MaximumPollers 10, and no `maxConcurrency`: AWS
+ * refuses the two together), which the breaker ramps through its pollers (the provisioned-mode
+ * end-to-end test); `on-demand` (the default) keeps `maxConcurrency` 10.
  */
 export interface ExampleSettings {
   /** Which profile these settings came from. */
@@ -44,6 +48,12 @@ export interface ExampleSettings {
   readonly rampSteps: number;
   /** Time between ramp steps. */
   readonly rampInterval: cdk.Duration;
+  /**
+   * The orders mapping's provisioned mode, when it has one.
+   *
+   * @default - on-demand mode with `maxConcurrency` 10
+   */
+  readonly provisionedPollers?: { readonly minimumPollers: number; readonly maximumPollers: number };
 }
 
 const DEFAULT: ExampleSettings = {
@@ -87,10 +97,17 @@ const DEMO: ExampleSettings = {
   rampInterval: cdk.Duration.seconds(20),
 };
 
-/** Reads the settings from the app's context (`demo`, `alarmPeriodSeconds`, `queueRetentionSeconds`). */
+/** Reads the settings from the app's context (`demo`, `alarmPeriodSeconds`, `queueRetentionSeconds`, `mappingMode`). */
 export function settingsFromContext(node: { tryGetContext(key: string): unknown }): ExampleSettings {
   const demo = node.tryGetContext('demo');
   let base = demo === true || demo === 'true' ? DEMO : DEFAULT;
+  const mode = node.tryGetContext('mappingMode');
+  if (mode !== undefined && mode !== 'on-demand' && mode !== 'provisioned') {
+    throw new Error(`context mappingMode must be on-demand or provisioned, got ${JSON.stringify(mode)}`);
+  }
+  if (mode === 'provisioned') {
+    base = { ...base, provisionedPollers: { minimumPollers: 2, maximumPollers: 10 } };
+  }
   const retention = node.tryGetContext('queueRetentionSeconds');
   if (retention !== undefined) {
     const seconds = Number(retention);
