@@ -141,7 +141,10 @@ export interface CircuitRejitterSettings {
 /** The half-open ramp: how the consumer's concurrency is raised again after recovery. */
 export interface CircuitRampSettings {
   /**
-   * `MaximumConcurrency` of the event-source mapping on the first ramp step (2 to 1000).
+   * `MaximumConcurrency` of the event-source mapping on the first ramp step (2 to 1000). A
+   * mapping in provisioned mode (`ProvisionedPollerConfig`), which AWS does not let take a
+   * `MaximumConcurrency`, is ramped through its `MaximumPollers` instead, starting at this many
+   * invocations in pollers (a poller runs up to 10 at once; at least 2).
    *
    * @default 2
    */

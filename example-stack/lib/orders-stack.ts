@@ -28,7 +28,8 @@ export interface OrdersStackProps extends cdk.StackProps {
   /**
    * Timings.
    *
-   * @default - read from the app's context (`demo`, `alarmPeriodSeconds`), see `settings.ts`
+   * @default - read from the app's context (`demo`, `alarmPeriodSeconds`, `queueRetentionSeconds`,
+   *   `mappingMode`), see `settings.ts`
    */
   readonly settings?: ExampleSettings;
 
@@ -116,8 +117,12 @@ export class OrdersStack extends cdk.Stack {
       eventSourceArn: this.queue.queueArn,
       batchSize: 10,
       reportBatchItemFailures: true,
-      // The breaker lowers this while ramping and restores exactly this value when it closes.
-      maxConcurrency: 10,
+      // The breaker lowers this while ramping and restores exactly this value when it closes; in
+      // provisioned mode it ramps MaximumPollers instead and restores the poller configuration
+      // (AWS refuses a concurrency limit on a provisioned mapping).
+      ...(s.provisionedPollers
+        ? { provisionedPollerConfig: s.provisionedPollers }
+        : { maxConcurrency: 10 }),
     });
     // The mapping needs the consumer's queue permissions before AWS validates it.
     this.eventSourceMapping.node.addDependency(role);

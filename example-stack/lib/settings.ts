@@ -11,7 +11,11 @@ import * as cdk from 'aws-cdk-lib';
  * `-c queueRetentionSeconds=N` the orders queue's retention (60–1,209,600 s; the keep-alive
  * end-to-end test uses a short one);
  * `-c maxReceiveCount=N` the orders queue's redrive `maxReceiveCount` (1–1,000; the low-limit
- * end-to-end test uses 2).
+ * end-to-end test uses 2);
+ * `-c mappingMode=provisioned` puts the orders mapping in provisioned mode
+ * (`ProvisionedPollerConfig` MinimumPollers 2, MaximumPollers 10, and no `maxConcurrency`: AWS
+ * refuses the two together), which the breaker ramps through its pollers (the provisioned-mode
+ * end-to-end test); `on-demand` (the default) keeps `maxConcurrency` 10.
  */
 export interface ExampleSettings {
   /** Which profile these settings came from. */
@@ -46,6 +50,12 @@ export interface ExampleSettings {
   readonly rampSteps: number;
   /** Time between ramp steps. */
   readonly rampInterval: cdk.Duration;
+  /**
+   * The orders mapping's provisioned mode, when it has one.
+   *
+   * @default - on-demand mode with `maxConcurrency` 10
+   */
+  readonly provisionedPollers?: { readonly minimumPollers: number; readonly maximumPollers: number };
 }
 
 const DEFAULT: ExampleSettings = {
@@ -91,7 +101,7 @@ const DEMO: ExampleSettings = {
 
 /**
  * Reads the settings from the app's context (`demo`, `alarmPeriodSeconds`, `queueRetentionSeconds`,
- * `maxReceiveCount`).
+ * `maxReceiveCount`, `mappingMode`).
  */
 export function settingsFromContext(node: { tryGetContext(key: string): unknown }): ExampleSettings {
   const demo = node.tryGetContext('demo');
@@ -103,6 +113,13 @@ export function settingsFromContext(node: { tryGetContext(key: string): unknown 
       throw new Error(`context maxReceiveCount must be a whole number from 1 to 1000 (SQS's redrive policy limits), got ${JSON.stringify(receives)}`);
     }
     base = { ...base, maxReceiveCount: n };
+  }
+  const mode = node.tryGetContext('mappingMode');
+  if (mode !== undefined && mode !== 'on-demand' && mode !== 'provisioned') {
+    throw new Error(`context mappingMode must be on-demand or provisioned, got ${JSON.stringify(mode)}`);
+  }
+  if (mode === 'provisioned') {
+    base = { ...base, provisionedPollers: { minimumPollers: 2, maximumPollers: 10 } };
   }
   const retention = node.tryGetContext('queueRetentionSeconds');
   if (retention !== undefined) {

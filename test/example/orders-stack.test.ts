@@ -122,9 +122,31 @@ describe('demo profile (-c demo=true)', () => {
   });
 });
 
+describe('provisioned mapping (-c mappingMode=provisioned)', () => {
+  test('the orders mapping is in provisioned mode with no concurrency limit (AWS refuses both)', () => {
+    const { stack, template } = synth({ demo: 'true', mappingMode: 'provisioned' });
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: ref(stack, stack.consumer) },
+      ProvisionedPollerConfig: { MinimumPollers: 2, MaximumPollers: 10 },
+      ScalingConfig: Match.absent(),
+    });
+  });
+
+  test('on-demand is the default and an unknown mode fails synth naming the key', () => {
+    synth({ mappingMode: 'on-demand' }).template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      ScalingConfig: { MaximumConcurrency: 10 },
+      ProvisionedPollerConfig: Match.absent(),
+    });
+    expect(() => synth({ mappingMode: 'turbo' })).toThrow(
+      'context mappingMode must be on-demand or provisioned, got "turbo"',
+    );
+  });
+});
+
 describe.each([
   ['default', {}],
   ['demo', { demo: 'true' }],
+  ['provisioned', { demo: 'true', mappingMode: 'provisioned' }],
 ])('%s profile passes the template checks', (_name, context: Record<string, string>) => {
   const { stack } = synth(context);
 

@@ -1,7 +1,9 @@
 """SQS event-source mapping poller, standing in for Lambda's pollers.
 
 For every SQS mapping that is Enabled it keeps ``ScalingConfig.MaximumConcurrency`` workers
-(``default_concurrency`` when unset). A worker receives up to ``BatchSize`` (≤ 10) messages with
+(``default_concurrency`` when unset); a mapping in provisioned mode keeps one worker per
+``ProvisionedPollerConfig.MaximumPollers`` (a real poller runs up to 10 invocations at once; one
+each keeps the thread count bounded and still makes a ramp through the pollers visible). A worker receives up to ``BatchSize`` (≤ 10) messages with
 the queue's visibility timeout, invokes the function with a faithful SQS event and then deletes
 what succeeded: every message on success, nothing on a function error or throttle (they return
 after the visibility timeout), all but the reported items with ``ReportBatchItemFailures``
@@ -139,7 +141,7 @@ class EsmPoller:
                     self.stats.setdefault(uuid, EsmStats())
                     m.config = cfg
                     enabled = cfg.get("State") == "Enabled"
-                    limit = (cfg.get("ScalingConfig") or {}).get("MaximumConcurrency") or self.default_concurrency
+                    limit = self._workers_for(cfg)
                     m.target = int(limit) if enabled else 0
                     m.workers = [w for w in m.workers if w.is_alive()]
                     while len(m.workers) < m.target:
@@ -152,6 +154,12 @@ class EsmPoller:
                 if uuid not in seen:
                     self._mappings[uuid].target = 0
                     del self._mappings[uuid]
+
+    def _workers_for(self, cfg: dict) -> int:
+        pollers = cfg.get("ProvisionedPollerConfig")
+        if pollers:
+            return int(pollers.get("MaximumPollers") or 200)
+        return (cfg.get("ScalingConfig") or {}).get("MaximumConcurrency") or self.default_concurrency
 
     def _work(self, m: _Mapping, index: int) -> None:
         sqs = self.cloud.client("sqs")

@@ -28,6 +28,17 @@
   UpdateEventSourceMapping refuse ``FilterCriteria`` patterns that cannot be applied
   (``filtering.parse``) with ``InvalidParameterValueException``, as Lambda validates them; moto
   stores any string.
+- Lambda event-source mappings (``fix_lambda_esm``, also used by ``moto_server.py``): moto stores
+  ``ProvisionedPollerConfig`` and ``ScalingConfig`` as given. Like AWS, an SQS mapping now refuses
+  (InvalidParameterValueException, nothing changed) MinimumPollers outside 2-200, MaximumPollers
+  outside 2-2,000 and a minimum above the maximum, fills a field left out with its documented
+  default (2, 200), and refuses ``MaximumConcurrency`` together with a poller configuration, on
+  Create and on Update (whatever the update leaves of the mapping's current settings). Sources:
+  the Lambda API reference ``ProvisionedPollerConfig`` and the CloudFormation resource reference
+  (ranges, defaults; a newer API page says MaximumPollers up to 10,000 for SQS: the stricter 2,000
+  of the CloudFormation schema is kept), and the Lambda guide "Configuring scaling behavior for
+  SQS event source mappings" ("maximum concurrency settings or ... provisioned mode. These are
+  mutually exclusive options").
 """
 
 from __future__ import annotations
@@ -214,6 +225,83 @@ def _send_batch_with_system_attributes(self, queue_name: str, entries: dict):
     return messages, failed
 
 
+# Provisioned mode on an SQS mapping (see the module doc).
+MIN_POLLERS, MAX_MINIMUM_POLLERS, MAX_MAXIMUM_POLLERS = 2, 200, 2000
+DEFAULT_POLLERS = {"MinimumPollers": 2, "MaximumPollers": 200}
+
+
+def _esm_invalid(message: str) -> Exception:
+    from moto.core.exceptions import JsonRESTError  # Lambda speaks JSON
+
+    return JsonRESTError("InvalidParameterValueException", message)
+
+
+def _checked_pollers(pollers, event_source_arn: str):
+    """The poller configuration as the mapping keeps it, or an InvalidParameterValueException."""
+    if pollers is None:
+        return None
+    if ":sqs:" not in event_source_arn:
+        raise _esm_invalid("ProvisionedPollerConfig is supported for Amazon SQS, Amazon MSK and "
+                           "self-managed Apache Kafka event sources only")
+    unknown = set(pollers) - set(DEFAULT_POLLERS)
+    if unknown:
+        raise _esm_invalid(f"ProvisionedPollerConfig: {sorted(unknown)} not supported for Amazon SQS")
+    kept = {**DEFAULT_POLLERS, **{k: int(v) for k, v in pollers.items()}}
+    low, high = kept["MinimumPollers"], kept["MaximumPollers"]
+    if not MIN_POLLERS <= low <= MAX_MINIMUM_POLLERS:
+        raise _esm_invalid(f"MinimumPollers {low} is outside {MIN_POLLERS}-{MAX_MINIMUM_POLLERS} "
+                           "for an Amazon SQS event source")
+    if not MIN_POLLERS <= high <= MAX_MAXIMUM_POLLERS:
+        raise _esm_invalid(f"MaximumPollers {high} is outside {MIN_POLLERS}-{MAX_MAXIMUM_POLLERS} "
+                           "for an Amazon SQS event source")
+    if low > high:
+        raise _esm_invalid(f"MinimumPollers {low} is greater than MaximumPollers {high}")
+    return kept
+
+
+def _check_exclusive(scaling, pollers) -> None:
+    if pollers is not None and (scaling or {}).get("MaximumConcurrency") is not None:
+        raise _esm_invalid("MaximumConcurrency (ScalingConfig) and ProvisionedPollerConfig are "
+                           "mutually exclusive on an Amazon SQS event source mapping")
+
+
+def _strict_create_esm(self, spec):
+    pollers = _checked_pollers(spec.get("ProvisionedPollerConfig"), spec.get("EventSourceArn") or "")
+    _check_exclusive(spec.get("ScalingConfig"), pollers)
+    if pollers is not None:
+        spec = {**spec, "ProvisionedPollerConfig": pollers}
+    return _moto_create_esm(self, spec)
+
+
+def _strict_update_esm(self, uuid, spec):
+    esm = self.get_event_source_mapping(uuid)
+    if esm:
+        pollers = esm.poller_config
+        if "ProvisionedPollerConfig" in spec:
+            pollers = _checked_pollers(spec["ProvisionedPollerConfig"], esm.event_source_arn)
+            spec = {**spec, "ProvisionedPollerConfig": pollers}
+        _check_exclusive(spec.get("ScalingConfig", esm.scaling_config), pollers)
+    return _moto_update_esm(self, uuid, spec)
+
+
+_lambda_esm_fixed = False
+
+
+def fix_lambda_esm() -> None:
+    """Validate SQS provisioned mode on event-source mappings as AWS does (see the module doc).
+    Once per process."""
+    global _lambda_esm_fixed, _moto_create_esm, _moto_update_esm
+    if _lambda_esm_fixed:
+        return
+    from moto.awslambda.models import LambdaBackend
+
+    _moto_create_esm = LambdaBackend.create_event_source_mapping
+    _moto_update_esm = LambdaBackend.update_event_source_mapping
+    LambdaBackend.create_event_source_mapping = _strict_create_esm
+    LambdaBackend.update_event_source_mapping = _strict_update_esm
+    _lambda_esm_fixed = True
+
+
 _dynamodb_lock = threading.RLock()
 
 
@@ -308,6 +396,7 @@ def apply() -> None:
     fix_sqs()
     fix_dynamodb()
     fix_lambda_filters()
+    fix_lambda_esm()
     LambdaSimpleBackend.invoke = _lambda_invoke
     Queue.lambda_event_source_mappings = property(_no_queue_delivery, _ignore_assignment)
     Rule.send_to_targets = _send_to_targets

@@ -172,6 +172,7 @@ class Scenario:
         self._sender: Optional[threading.Thread] = None
         self._events_queue = self._capture_breaker_events()
         self.original_scaling = self.esm().get("ScalingConfig") or {}
+        self.original_pollers = self.esm().get("ProvisionedPollerConfig")  # provisioned mode only
         alarm = self.cw.describe_alarms(AlarmNames=[outputs["AlarmName"]])["MetricAlarms"][0]
         self.alarm_period = int(alarm.get("Period") or next(
             q["MetricStat"]["Period"] for q in alarm["Metrics"] if "MetricStat" in q))
@@ -268,6 +269,7 @@ class Scenario:
             "t": round(time.time() - self.started, 1),
             "esm": esm.get("State"),
             "concurrency": (esm.get("ScalingConfig") or {}).get("MaximumConcurrency"),
+            "pollers": (esm.get("ProvisionedPollerConfig") or {}).get("MaximumPollers"),
             "alarm": self.alarm_state(),
             "queue": q["Messages"] + q["MessagesDelayed"],
             "inflight": q["MessagesNotVisible"],
@@ -294,7 +296,9 @@ class Scenario:
 
     def is_closed(self, s: dict) -> bool:
         want = self.original_scaling.get("MaximumConcurrency")
-        return s["esm"] == "Enabled" and s["running"] == 0 and s["concurrency"] == want
+        pollers = (self.original_pollers or {}).get("MaximumPollers")
+        return (s["esm"] == "Enabled" and s["running"] == 0 and s["concurrency"] == want
+                and s["pollers"] == pollers)
 
     def inject_alarm_event(self) -> None:
         """A second, duplicate ALARM state-change event, as a flapping alarm would produce."""

@@ -13,6 +13,7 @@ use aws_sdk_lambda::types::{
 };
 use breaker_core::ports::{
     Consumer, EsmSnapshot, EsmState, EventSourceMappings, InvokeResult, PollerConfig, PortError,
+    Scaling,
 };
 use tracing::debug;
 
@@ -61,7 +62,7 @@ impl LambdaEsm {
         &self,
         uuid: &str,
         enabled: Option<bool>,
-        scaling: Option<Option<u32>>,
+        scaling: Option<Scaling>,
     ) -> Result<EsmSnapshot, PortError> {
         const OP: &str = "UpdateEventSourceMapping";
         let mut req = self
@@ -69,12 +70,24 @@ impl LambdaEsm {
             .update_event_source_mapping()
             .uuid(uuid)
             .set_enabled(enabled);
-        if let Some(limit) = scaling {
+        match scaling {
             // An empty ScalingConfig removes the limit.
-            let config = ScalingConfig::builder()
-                .set_maximum_concurrency(limit.map(to_i32))
-                .build();
-            req = req.scaling_config(config);
+            Some(Scaling::Concurrency(limit)) => {
+                let config = ScalingConfig::builder()
+                    .set_maximum_concurrency(limit.map(to_i32))
+                    .build();
+                req = req.scaling_config(config);
+            }
+            // Provisioned mode: the poller configuration alone (AWS refuses a ScalingConfig
+            // with MaximumConcurrency on such a mapping).
+            Some(Scaling::Pollers(pollers)) => {
+                let config = ProvisionedPollerConfig::builder()
+                    .set_minimum_pollers(pollers.minimum_pollers.map(to_i32))
+                    .set_maximum_pollers(pollers.maximum_pollers.map(to_i32))
+                    .build();
+                req = req.provisioned_poller_config(config);
+            }
+            None => {}
         }
         let out = req.send().await.map_err(|e| classify(OP, e))?;
         debug!(esm = uuid, ?enabled, ?scaling, state = ?out.state(), "event-source mapping updated");
@@ -91,21 +104,12 @@ impl EventSourceMappings for LambdaEsm {
         self.update(uuid, Some(false), None).await
     }
 
-    async fn enable(
-        &self,
-        uuid: &str,
-        maximum_concurrency: Option<u32>,
-    ) -> Result<EsmSnapshot, PortError> {
-        self.update(uuid, Some(true), Some(maximum_concurrency))
-            .await
+    async fn enable(&self, uuid: &str, scaling: Scaling) -> Result<EsmSnapshot, PortError> {
+        self.update(uuid, Some(true), Some(scaling)).await
     }
 
-    async fn update_scaling(
-        &self,
-        uuid: &str,
-        maximum_concurrency: Option<u32>,
-    ) -> Result<EsmSnapshot, PortError> {
-        self.update(uuid, None, Some(maximum_concurrency)).await
+    async fn update_scaling(&self, uuid: &str, scaling: Scaling) -> Result<EsmSnapshot, PortError> {
+        self.update(uuid, None, Some(scaling)).await
     }
 }
 
@@ -510,10 +514,44 @@ mod tests {
                     .build()
             });
         LambdaEsm::new(client(&[&rule]))
-            .enable("esm-1", Some(2))
+            .enable("esm-1", Some(2).into())
             .await
             .unwrap();
         assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_poller_configuration_is_sent_alone_without_a_scaling_config() {
+        let rule = mock!(Client::update_event_source_mapping)
+            .match_requests(|r| {
+                r.enabled() == Some(true)
+                    && r.scaling_config().is_none()
+                    && r.provisioned_poller_config().is_some_and(|p| {
+                        (p.minimum_pollers(), p.maximum_pollers()) == (Some(3), Some(40))
+                    })
+            })
+            .then_output(|| {
+                UpdateEventSourceMappingOutput::builder()
+                    .uuid("esm-1")
+                    .state("Enabling")
+                    .provisioned_poller_config(
+                        ProvisionedPollerConfig::builder()
+                            .minimum_pollers(3)
+                            .maximum_pollers(40)
+                            .build(),
+                    )
+                    .build()
+            });
+        let pollers = PollerConfig {
+            minimum_pollers: Some(3),
+            maximum_pollers: Some(40),
+        };
+        let snap = LambdaEsm::new(client(&[&rule]))
+            .enable("esm-1", Scaling::Pollers(pollers))
+            .await
+            .unwrap();
+        assert_eq!(rule.num_calls(), 1);
+        assert_eq!(snap.provisioned_poller_config, Some(pollers));
     }
 
     #[tokio::test]
@@ -531,7 +569,7 @@ mod tests {
                     .build()
             });
         LambdaEsm::new(client(&[&rule]))
-            .update_scaling("esm-1", None)
+            .update_scaling("esm-1", None.into())
             .await
             .unwrap();
         assert_eq!(rule.num_calls(), 1);
@@ -575,7 +613,7 @@ mod tests {
             })
             .build();
         let err = LambdaEsm::new(client(&[&rule]))
-            .update_scaling("esm-1", Some(4))
+            .update_scaling("esm-1", Some(4).into())
             .await
             .unwrap_err();
         assert_eq!(

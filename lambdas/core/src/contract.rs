@@ -585,8 +585,13 @@ pub struct RampOutput {
     pub step: u32,
     /// Seconds to wait before the next call (0 unless `step`).
     pub wait_seconds: u64,
-    /// The ESM's `MaximumConcurrency` now; `null` for no limit (or when reopened).
+    /// The ESM's `MaximumConcurrency` now; `null` for no limit (or when reopened, or for a
+    /// mapping in provisioned mode).
     pub maximum_concurrency: Option<u32>,
+    /// The ESM's `ProvisionedPollerConfig` now, for a mapping in provisioned mode (whose ramp
+    /// goes through its pollers); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioned_poller_config: Option<crate::ports::PollerConfig>,
     /// The state.
     pub state: CircuitState,
 }
@@ -946,6 +951,7 @@ mod tests {
             step: 1,
             wait_seconds: 60,
             maximum_concurrency: None,
+            provisioned_poller_config: None,
             state: state.clone(),
         };
         assert_eq!(

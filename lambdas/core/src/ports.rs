@@ -178,6 +178,42 @@ pub struct PollerConfig {
     pub maximum_pollers: Option<u32>,
 }
 
+impl PollerConfig {
+    /// This configuration with the fields it leaves out set to what AWS documents as their
+    /// defaults for SQS ([`crate::ramp::DEFAULT_MINIMUM_POLLERS`],
+    /// [`crate::ramp::DEFAULT_MAXIMUM_POLLERS`]): what the mapping runs with.
+    pub fn effective(self) -> Self {
+        Self {
+            minimum_pollers: Some(
+                self.minimum_pollers
+                    .unwrap_or(crate::ramp::DEFAULT_MINIMUM_POLLERS),
+            ),
+            maximum_pollers: Some(
+                self.maximum_pollers
+                    .unwrap_or(crate::ramp::DEFAULT_MAXIMUM_POLLERS),
+            ),
+        }
+    }
+}
+
+/// What one update sets on a mapping's scaling: its concurrency limit (on-demand mode) or its
+/// poller configuration (provisioned mode). AWS documents the two as mutually exclusive on an
+/// SQS mapping, so an update carries one or the other, never both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Scaling {
+    /// `ScalingConfig.MaximumConcurrency`; `None` removes the limit (an empty `ScalingConfig`).
+    Concurrency(Option<u32>),
+    /// `ProvisionedPollerConfig`, sent as given; no `ScalingConfig`.
+    Pollers(PollerConfig),
+}
+
+impl From<Option<u32>> for Scaling {
+    fn from(maximum_concurrency: Option<u32>) -> Self {
+        Self::Concurrency(maximum_concurrency)
+    }
+}
+
 /// The consumer's event-source mapping (Lambda `GetEventSourceMapping` /
 /// `UpdateEventSourceMapping`). Concurrent updates fail with [`FaultKind::InUse`].
 pub trait EventSourceMappings: Send + Sync {
@@ -187,18 +223,18 @@ pub trait EventSourceMappings: Send + Sync {
     /// Set `Enabled = false`; scaling untouched.
     fn disable(&self, uuid: &str) -> impl Future<Output = Result<EsmSnapshot, PortError>> + Send;
 
-    /// Set `Enabled = true` and the scaling in the same update (`None` removes the limit).
+    /// Set `Enabled = true` and the scaling in the same update.
     fn enable(
         &self,
         uuid: &str,
-        maximum_concurrency: Option<u32>,
+        scaling: Scaling,
     ) -> impl Future<Output = Result<EsmSnapshot, PortError>> + Send;
 
-    /// Change only the scaling (`None` removes the limit).
+    /// Change only the scaling.
     fn update_scaling(
         &self,
         uuid: &str,
-        maximum_concurrency: Option<u32>,
+        scaling: Scaling,
     ) -> impl Future<Output = Result<EsmSnapshot, PortError>> + Send;
 }
 

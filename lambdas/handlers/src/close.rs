@@ -5,12 +5,16 @@
 //! that found this execution still owning it) is honoured instead: the mapping is disabled again,
 //! `Circuit Opened` says why, and the answer is `reopen` (back to backoff). Letting go is a
 //! conditional write, so a trip that lands between the alarm reset and the release is seen.
+//!
+//! A mapping in provisioned mode gets its `ProvisionedPollerConfig` back (a field the original
+//! left out at its documented default, so that no ramp level stays) and never a `ScalingConfig`:
+//! AWS refuses `MaximumConcurrency` together with a poller configuration.
 
 use breaker_core::contract::{
     CircuitState, CloseAction, CloseOutput, OwnedStateInput, Version, parse,
 };
 use breaker_core::events::{BreakerEvent, DetailType};
-use breaker_core::ports::{Alarms, CircuitRecords, Clock, EventSourceMappings, Events};
+use breaker_core::ports::{Alarms, CircuitRecords, Clock, EventSourceMappings, Events, Scaling};
 use breaker_core::record::{CircuitRecord, MAX_CONFLICTS, OriginalConfig, opened, released};
 use serde_json::Value;
 use tracing::{info, warn};
@@ -43,7 +47,10 @@ pub async fn close<P: Ports>(input: Value, app: &App<P>) -> Result<CloseOutput, 
     if record.retrip_pending() {
         return reopen(app, &me, state, original).await;
     }
-    let restore = original.maximum_concurrency;
+    let restore = match original.provisioned_poller_config {
+        Some(pollers) => Scaling::Pollers(pollers.effective()),
+        None => Scaling::Concurrency(original.maximum_concurrency),
+    };
     let after = retry_in_use(policy, "restore", || esm.enable(&config.esm_uuid, restore)).await?;
     alarms
         .set_ok(&format!(
@@ -70,9 +77,13 @@ pub async fn close<P: Ports>(input: Value, app: &App<P>) -> Result<CloseOutput, 
     let now = clock.now_ms();
     let open_seconds = state.open_seconds(now);
     let event = BreakerEvent::for_state(DetailType::Closed, config, &state, now)
-        .with("restoredMaximumConcurrency", restore)
-        .with("esmState", after.state.as_str())
-        .with("alarmReset", true);
+        .with("restoredMaximumConcurrency", original.maximum_concurrency);
+    let event = match restore {
+        Scaling::Pollers(pollers) => event.with("restoredProvisionedPollerConfig", pollers),
+        Scaling::Concurrency(_) => event,
+    }
+    .with("esmState", after.state.as_str())
+    .with("alarmReset", true);
     events.put(&event).await?;
     info!(esm = %config.esm_uuid, restored = ?restore, open_seconds, attempts = state.attempt, "circuit closed");
     Ok(CloseOutput {
@@ -259,6 +270,90 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&out).unwrap(),
             json!({ "version": 1, "action": "closed", "closed": true, "openSeconds": 754 })
+        );
+    }
+
+    /// Issue 13 item 2: on main, close restored only `MaximumConcurrency`, so a mapping in
+    /// provisioned mode kept the ramp's poller configuration. Now its `ProvisionedPollerConfig`
+    /// is restored exactly, and no concurrency limit is sent to it.
+    #[tokio::test]
+    async fn close_restores_a_provisioned_mappings_poller_configuration_exactly() {
+        let original = breaker_core::ports::PollerConfig {
+            minimum_pollers: Some(3),
+            maximum_pollers: Some(40),
+        };
+        let (esm, alarms, events) = (
+            FakeEsm::new(EsmState::Enabled, None).provisioned_pollers(Some(3), Some(15)),
+            FakeAlarms::default(),
+            FakeEvents::default(),
+        );
+        let mut record = half_open(None);
+        record.original = Some(OriginalConfig {
+            enabled: true,
+            maximum_concurrency: None,
+            provisioned_poller_config: Some(original),
+        });
+        let records = FakeRecords::holding(record);
+        let out = run_with(
+            owned_input(state_json(1_000_000, 4, 2, None)),
+            &esm,
+            &alarms,
+            &records,
+            &events,
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.action, CloseAction::Closed);
+        let now = esm.snapshot();
+        assert_eq!(
+            (
+                now.state,
+                now.maximum_concurrency,
+                now.provisioned_poller_config
+            ),
+            (EsmState::Enabled, None, Some(original))
+        );
+        assert_eq!(
+            events.events()[0].detail["restoredProvisionedPollerConfig"],
+            json!({ "minimumPollers": 3, "maximumPollers": 40 })
+        );
+    }
+
+    /// A recorded original that leaves a field out is restored with that field at its
+    /// documented default, so no ramp level stays behind whichever way the service reads an
+    /// absent field.
+    #[tokio::test]
+    async fn close_restores_a_field_the_original_left_out_at_its_default() {
+        let (esm, alarms, events) = (
+            FakeEsm::new(EsmState::Enabled, None).provisioned_pollers(Some(2), Some(15)),
+            FakeAlarms::default(),
+            FakeEvents::default(),
+        );
+        let mut record = half_open(None);
+        record.original = Some(OriginalConfig {
+            enabled: true,
+            maximum_concurrency: None,
+            provisioned_poller_config: Some(breaker_core::ports::PollerConfig {
+                minimum_pollers: Some(4),
+                maximum_pollers: None,
+            }),
+        });
+        let records = FakeRecords::holding(record);
+        run_with(
+            owned_input(state_json(1_000_000, 4, 2, None)),
+            &esm,
+            &alarms,
+            &records,
+            &events,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            esm.updates(),
+            vec![EsmCall::EnablePollers(breaker_core::ports::PollerConfig {
+                minimum_pollers: Some(4),
+                maximum_pollers: Some(200),
+            })]
         );
     }
 

@@ -13,8 +13,10 @@ use breaker_core::contract::{InputError, RampAction, RampInput, RampOutput, Vers
 use breaker_core::events::{BreakerEvent, DetailType};
 use breaker_core::history::{self, COSTS};
 use breaker_core::policy::relapsed;
-use breaker_core::ports::{CircuitRecords, Clock, EventSourceMappings, Events, Metrics};
-use breaker_core::record::{OriginalConfig, half_opened, opened};
+use breaker_core::ports::{
+    CircuitRecords, Clock, EventSourceMappings, Events, Metrics, PollerConfig, Scaling,
+};
+use breaker_core::record::{CircuitRecord, OriginalConfig, half_opened, opened};
 use serde_json::Value;
 use tracing::{info, warn};
 
@@ -25,6 +27,12 @@ use crate::ports::Ports;
 use crate::record::update_owned;
 
 /// Handle `ramp` (see `CONTRACT.md`).
+///
+/// The levels come from the mapping's original configuration: `MaximumConcurrency` levels up to
+/// the state's saved limit, or, for a mapping the record shows in provisioned mode,
+/// `ProvisionedPollerConfig` levels up to the recorded poller configuration
+/// (`breaker_core::ramp::Ramp::levels`). A provisioned mapping never gets a `MaximumConcurrency`:
+/// AWS refuses it together with a poller configuration.
 pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, HandlerError> {
     let (config, policy) = (&app.config, &app.esm_policy);
     let ports = &app.ports;
@@ -35,9 +43,71 @@ pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, Ha
         step,
         execution_arn: me,
     } = parse(input)?;
-    let levels = config
-        .ramp
-        .schedule(state.saved_scaling.maximum_concurrency);
+    let interval = config.ramp_interval_seconds;
+    let levels_of = |record: &CircuitRecord| {
+        let pollers = record
+            .original
+            .and_then(|original| original.provisioned_poller_config);
+        config
+            .ramp
+            .levels(state.saved_scaling.maximum_concurrency, pollers)
+    };
+    let output = |action, step, wait_seconds, level: Option<Scaling>, mut state| {
+        let cost = match action {
+            RampAction::Step => COSTS.ramp_step,
+            RampAction::Reopen => COSTS.ramp_reopen,
+            RampAction::Done => COSTS.ramp_done,
+        };
+        history::Budget::of(config).charge(&mut state, cost);
+        let (maximum_concurrency, provisioned_poller_config) = match level {
+            Some(Scaling::Concurrency(limit)) => (limit, None),
+            Some(Scaling::Pollers(pollers)) => (None, Some(pollers)),
+            None => (None, None),
+        };
+        RampOutput {
+            version: Version,
+            action,
+            step,
+            wait_seconds,
+            maximum_concurrency,
+            provisioned_poller_config,
+            state,
+        }
+    };
+
+    if step == 0 {
+        let now = clock.now_ms();
+        let record = update_owned(records, &me, |r| half_opened(r, state.attempt, now)).await?;
+        let levels = levels_of(&record);
+        let level = levels[0];
+        retry_in_use(policy, "enable", || esm.enable(&config.esm_uuid, level)).await?;
+        let now = clock.now_ms();
+        let event = BreakerEvent::for_state(DetailType::HalfOpen, config, &state, now);
+        let event = match level {
+            Scaling::Concurrency(limit) => event
+                .with("maximumConcurrency", limit)
+                .with("levels", concurrency_levels(&levels)),
+            Scaling::Pollers(pollers) => event
+                .with("provisionedPollerConfig", pollers)
+                .with("levels", poller_levels(&levels)),
+        }
+        .with("stepSeconds", interval);
+        events.put(&event).await?;
+        info!(esm = %config.esm_uuid, level = ?level, levels = ?levels, "half-open: mapping re-enabled");
+        return Ok(output(RampAction::Step, 1, interval, Some(level), state));
+    }
+
+    let record = records.load().await?;
+    let record = match record {
+        Some(r) if r.is_owned_by(&me) => r,
+        other => {
+            return Err(HandlerError::NotOwner {
+                me,
+                owner: other.and_then(|r| r.owner),
+            });
+        }
+    };
+    let levels = levels_of(&record);
     let last = levels.len() as u32;
     if step > last {
         return Err(InputError::new(
@@ -46,72 +116,35 @@ pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, Ha
         )
         .into());
     }
-    let interval = config.ramp_interval_seconds;
-    let output = |action, step, wait_seconds, maximum_concurrency, mut state| {
-        let cost = match action {
-            RampAction::Step => COSTS.ramp_step,
-            RampAction::Reopen => COSTS.ramp_reopen,
-            RampAction::Done => COSTS.ramp_done,
-        };
-        history::Budget::of(config).charge(&mut state, cost);
-        RampOutput {
-            version: Version,
-            action,
-            step,
-            wait_seconds,
-            maximum_concurrency,
-            state,
-        }
-    };
-
-    if step == 0 {
-        let level = levels[0];
-        let now = clock.now_ms();
-        update_owned(records, &me, |r| half_opened(r, state.attempt, now)).await?;
-        retry_in_use(policy, "enable", || esm.enable(&config.esm_uuid, level)).await?;
-        let now = clock.now_ms();
-        let event = BreakerEvent::for_state(DetailType::HalfOpen, config, &state, now)
-            .with("maximumConcurrency", level)
-            .with("levels", &levels)
-            .with("stepSeconds", interval);
-        events.put(&event).await?;
-        info!(esm = %config.esm_uuid, level = ?level, levels = ?levels, "half-open: mapping re-enabled");
-        return Ok(output(RampAction::Step, 1, interval, level, state));
-    }
-
-    let record = records.load().await?;
-    if !record.as_ref().is_some_and(|r| r.is_owned_by(&me)) {
-        return Err(HandlerError::NotOwner {
-            me,
-            owner: record.and_then(|r| r.owner),
-        });
-    }
     let now = clock.now_ms();
     let since = now.saturating_sub(interval.saturating_mul(1000));
     let stats = metrics.consumer_stats(since, now).await?;
     let current = levels[step as usize - 1];
     if relapsed(stats, config.relapse_error_rate_percent) {
-        let original = OriginalConfig {
+        let found = record.original.unwrap_or(OriginalConfig {
             enabled: true,
             maximum_concurrency: state.saved_scaling.maximum_concurrency,
             provisioned_poller_config: None,
-        };
-        update_owned(records, &me, |r| opened(r, original, now).0).await?;
+        });
+        update_owned(records, &me, |r| opened(r, found, now).0).await?;
         disable_and_wait(esm, &config.esm_uuid, policy).await?;
         let event = BreakerEvent::for_state(DetailType::Opened, config, &state, clock.now_ms())
             .with("reason", "relapse during ramp")
-            .with("rampStep", step)
-            .with("maximumConcurrency", current)
-            .with("errors", stats.errors)
-            .with("invocations", stats.invocations)
-            .with("esmState", "Disabled");
+            .with("rampStep", step);
+        let event = match current {
+            Scaling::Concurrency(limit) => event.with("maximumConcurrency", limit),
+            Scaling::Pollers(pollers) => event.with("provisionedPollerConfig", pollers),
+        }
+        .with("errors", stats.errors)
+        .with("invocations", stats.invocations)
+        .with("esmState", "Disabled");
         events.put(&event).await?;
         warn!(esm = %config.esm_uuid, step, errors = stats.errors, invocations = stats.invocations, "relapse during ramp; reopened");
         return Ok(output(RampAction::Reopen, step, 0, None, state));
     }
     if step == last {
         info!(esm = %config.esm_uuid, level = ?current, "ramp complete");
-        return Ok(output(RampAction::Done, step + 1, 0, current, state));
+        return Ok(output(RampAction::Done, step + 1, 0, Some(current), state));
     }
     let next = levels[step as usize];
     retry_in_use(policy, "raise", || {
@@ -119,7 +152,35 @@ pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, Ha
     })
     .await?;
     info!(esm = %config.esm_uuid, step, level = ?next, errors = stats.errors, invocations = stats.invocations, "ramp raised");
-    Ok(output(RampAction::Step, step + 1, interval, next, state))
+    Ok(output(
+        RampAction::Step,
+        step + 1,
+        interval,
+        Some(next),
+        state,
+    ))
+}
+
+/// The `ProvisionedPollerConfig` of each level of a provisioned mapping's ramp.
+fn poller_levels(levels: &[Scaling]) -> Vec<PollerConfig> {
+    levels
+        .iter()
+        .filter_map(|level| match level {
+            Scaling::Pollers(pollers) => Some(*pollers),
+            Scaling::Concurrency(_) => None,
+        })
+        .collect()
+}
+
+/// The `MaximumConcurrency` of each level, as `Circuit Half-Open` has always listed them.
+fn concurrency_levels(levels: &[Scaling]) -> Vec<Option<u32>> {
+    levels
+        .iter()
+        .map(|level| match level {
+            Scaling::Concurrency(limit) => *limit,
+            Scaling::Pollers(_) => None,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -314,6 +375,82 @@ mod tests {
         assert_eq!(last, Some(None));
         assert_eq!(w.esm.updates().last(), Some(&EsmCall::UpdateScaling(None)));
         assert_eq!(w.esm.snapshot().maximum_concurrency, None);
+    }
+
+    /// The record of a recovery `ME` owns, of a mapping in provisioned mode with `pollers`.
+    fn provisioned(pollers: PollerConfig) -> CircuitRecord {
+        let mut r = owned_by(ME);
+        r.original = Some(OriginalConfig {
+            enabled: true,
+            maximum_concurrency: None,
+            provisioned_poller_config: Some(pollers),
+        });
+        r
+    }
+
+    fn pollers(minimum: u32, maximum: u32) -> PollerConfig {
+        PollerConfig {
+            minimum_pollers: Some(minimum),
+            maximum_pollers: Some(maximum),
+        }
+    }
+
+    /// Issue 13 item 2: on main, step 0 set `MaximumConcurrency` on a mapping in provisioned
+    /// mode, which AWS refuses (the two are mutually exclusive), so the recovery of such a
+    /// mapping ended "Stuck Open". Now the ramp goes through `MaximumPollers`, from the smallest
+    /// AWS accepts (2) to the original, and never sends a concurrency limit.
+    #[tokio::test]
+    async fn a_provisioned_mapping_ramps_through_its_maximum_pollers_to_the_original() {
+        let mut w = World::new(
+            FakeEsm::new(EsmState::Disabled, None).provisioned_pollers(Some(3), Some(40)),
+            FakeMetrics::steady(0.0, 10.0),
+        );
+        w.records = FakeRecords::holding(provisioned(pollers(3, 40)));
+        let mut seen = vec![];
+        let mut step = 0;
+        for _ in 0..10 {
+            let out = w.step(None, step).await.expect("every ramp step succeeds");
+            let now = w.esm.snapshot();
+            assert_eq!(now.maximum_concurrency, None, "never a concurrency limit");
+            assert_eq!(now.state, EsmState::Enabled);
+            if out.action == RampAction::Done {
+                break;
+            }
+            seen.push(now.provisioned_poller_config.unwrap());
+            step = out.step;
+            w.clock.advance_ms(60_000);
+        }
+        assert_eq!(
+            seen,
+            vec![pollers(2, 2), pollers(3, 5), pollers(3, 15), pollers(3, 40)]
+        );
+        assert_eq!(w.events.detail_types(), vec![DetailType::HalfOpen]);
+    }
+
+    #[tokio::test]
+    async fn a_relapse_on_a_provisioned_ramp_disables_again_and_keeps_the_original_pollers() {
+        let mut w = World::new(
+            FakeEsm::new(EsmState::Enabled, None).provisioned_pollers(Some(3), Some(5)),
+            FakeMetrics::steady(30.0, 40.0),
+        );
+        w.records = FakeRecords::holding(provisioned(pollers(3, 40)));
+        let out = w.step(None, 2).await.unwrap();
+        assert_eq!(out.action, RampAction::Reopen);
+        assert_eq!(w.esm.updates(), vec![EsmCall::Disable]);
+        assert_eq!(
+            w.records
+                .stored()
+                .unwrap()
+                .original
+                .unwrap()
+                .provisioned_poller_config,
+            Some(pollers(3, 40))
+        );
+        let d = &w.events.events()[0].detail;
+        assert_eq!(
+            d["provisionedPollerConfig"],
+            json!({ "minimumPollers": 3, "maximumPollers": 5 })
+        );
     }
 
     #[tokio::test]

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use breaker_core::events::{BreakerEvent, DetailType};
 use breaker_core::ports::{
     AlarmState, Alarms, CircuitRecords, Clock, Consumer, ConsumerStats, EsmSnapshot, EsmState,
-    EventSourceMappings, Events, Executions, FaultKind, InvokeResult, Metrics, PortError,
-    RunningExecution,
+    EventSourceMappings, Events, Executions, FaultKind, InvokeResult, Metrics, PollerConfig,
+    PortError, RunningExecution, Scaling,
 };
 use breaker_core::record::CircuitRecord;
 use serde_json::Value;
@@ -32,6 +32,10 @@ pub enum EsmCall {
     Enable(Option<u32>),
     /// `update_scaling` to this limit
     UpdateScaling(Option<u32>),
+    /// `enable` with this poller configuration (provisioned mode)
+    EnablePollers(PollerConfig),
+    /// `update_scaling` to this poller configuration (provisioned mode)
+    UpdatePollers(PollerConfig),
 }
 
 #[derive(Debug)]
@@ -98,11 +102,10 @@ impl FakeEsm {
 
     /// The mapping is in provisioned mode with this `ProvisionedPollerConfig`.
     pub fn provisioned_pollers(self, minimum: Option<u32>, maximum: Option<u32>) -> Self {
-        lock(&self.0).snapshot.provisioned_poller_config =
-            Some(breaker_core::ports::PollerConfig {
-                minimum_pollers: minimum,
-                maximum_pollers: maximum,
-            });
+        lock(&self.0).snapshot.provisioned_poller_config = Some(PollerConfig {
+            minimum_pollers: minimum,
+            maximum_pollers: maximum,
+        });
         self
     }
 
@@ -154,6 +157,21 @@ impl FakeEsm {
                 message: "busy".into(),
             });
         }
+        // AWS documents MaximumConcurrency and provisioned mode as mutually exclusive on an SQS
+        // mapping ("Configuring scaling behavior for SQS event source mappings"): a limit sent to
+        // a mapping with a ProvisionedPollerConfig is refused, as the service refuses it.
+        if let EsmCall::Enable(Some(limit)) | EsmCall::UpdateScaling(Some(limit)) = call
+            && inner.snapshot.provisioned_poller_config.is_some()
+        {
+            return Err(PortError {
+                operation: "UpdateEventSourceMapping",
+                kind: FaultKind::NonRetryable,
+                code: Some("InvalidParameterValueException".into()),
+                message: format!(
+                    "MaximumConcurrency {limit} cannot be set on a mapping in provisioned mode"
+                ),
+            });
+        }
         match call {
             EsmCall::Disable => {
                 if !matches!(
@@ -173,6 +191,13 @@ impl FakeEsm {
                 inner.snapshot.maximum_concurrency = limit;
             }
             EsmCall::UpdateScaling(limit) => inner.snapshot.maximum_concurrency = limit,
+            EsmCall::EnablePollers(pollers) => {
+                inner.snapshot.state = EsmState::Enabled;
+                inner.snapshot.provisioned_poller_config = Some(pollers);
+            }
+            EsmCall::UpdatePollers(pollers) => {
+                inner.snapshot.provisioned_poller_config = Some(pollers)
+            }
             EsmCall::Get => {}
         }
         Ok(inner.snapshot.clone())
@@ -199,20 +224,22 @@ impl EventSourceMappings for FakeEsm {
         self.update(EsmCall::Disable)
     }
 
-    async fn enable(
-        &self,
-        _uuid: &str,
-        maximum_concurrency: Option<u32>,
-    ) -> Result<EsmSnapshot, PortError> {
-        self.update(EsmCall::Enable(maximum_concurrency))
+    async fn enable(&self, _uuid: &str, scaling: Scaling) -> Result<EsmSnapshot, PortError> {
+        self.update(match scaling {
+            Scaling::Concurrency(limit) => EsmCall::Enable(limit),
+            Scaling::Pollers(pollers) => EsmCall::EnablePollers(pollers),
+        })
     }
 
     async fn update_scaling(
         &self,
         _uuid: &str,
-        maximum_concurrency: Option<u32>,
+        scaling: Scaling,
     ) -> Result<EsmSnapshot, PortError> {
-        self.update(EsmCall::UpdateScaling(maximum_concurrency))
+        self.update(match scaling {
+            Scaling::Concurrency(limit) => EsmCall::UpdateScaling(limit),
+            Scaling::Pollers(pollers) => EsmCall::UpdatePollers(pollers),
+        })
     }
 }
 

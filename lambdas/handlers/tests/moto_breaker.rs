@@ -12,7 +12,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 
 use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::{FunctionCode, FunctionResponseType, Runtime, ScalingConfig};
+use aws_sdk_lambda::types::{
+    FunctionCode, FunctionResponseType, ProvisionedPollerConfig, Runtime, ScalingConfig,
+};
 use aws_sdk_sqs::types::{
     MessageAttributeValue, MessageSystemAttributeNameForSends, MessageSystemAttributeValue,
     QueueAttributeName,
@@ -118,6 +120,15 @@ async fn create_circuit_table(sdk: &aws_config::SdkConfig) {
 }
 
 async fn cloud(max_receive_count: u32, maximum_concurrency: Option<i32>) -> Cloud {
+    cloud_with(max_receive_count, maximum_concurrency, None).await
+}
+
+/// [`cloud`], the mapping in provisioned mode with `pollers` (minimum, maximum) when given.
+async fn cloud_with(
+    max_receive_count: u32,
+    maximum_concurrency: Option<i32>,
+    pollers: Option<(i32, i32)>,
+) -> Cloud {
     let moto = MotoServer::start();
     moto.configure(&json!({ "lambda": { "use_docker": false } }));
     let sdk = moto.sdk_config().await;
@@ -172,6 +183,12 @@ async fn cloud(max_receive_count: u32, maximum_concurrency: Option<i32>) -> Clou
         .set_scaling_config(
             maximum_concurrency.map(|m| ScalingConfig::builder().maximum_concurrency(m).build()),
         )
+        .set_provisioned_poller_config(pollers.map(|(minimum, maximum)| {
+            ProvisionedPollerConfig::builder()
+                .minimum_pollers(minimum)
+                .maximum_pollers(maximum)
+                .build()
+        }))
         .enabled(true)
         .send()
         .await
@@ -426,7 +443,7 @@ async fn close_restores_no_limit_when_the_mapping_had_none() {
     // Simulate a ramp level left behind, then close.
     cloud
         .esm()
-        .update_scaling(&cloud.config.esm_uuid, Some(17))
+        .update_scaling(&cloud.config.esm_uuid, Some(17).into())
         .await
         .unwrap();
     let alarms = FakeAlarms::default();
@@ -435,6 +452,70 @@ async fn close_restores_no_limit_when_the_mapping_had_none() {
     assert_eq!(
         (esm.state, esm.maximum_concurrency),
         (EsmState::Enabled, None)
+    );
+}
+
+/// Issue 13 item 2: a mapping in provisioned mode goes through open, every ramp step and close
+/// against moto with the local cloud's event-source mapping checks (`patches.fix_lambda_esm`:
+/// `MaximumConcurrency` is refused together with a poller configuration, as AWS refuses it). The
+/// ramp raises `MaximumPollers`, and close restores the poller configuration exactly, with no
+/// concurrency limit. On main, ramp step 0 sent `MaximumConcurrency` and failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provisioned_mapping_ramps_through_its_pollers_and_closes_with_them_restored() {
+    use breaker_core::contract::RampAction;
+    use breaker_core::ports::PollerConfig;
+
+    let cloud = cloud_with(3, None, Some((3, 40))).await;
+    let original = PollerConfig {
+        minimum_pollers: Some(3),
+        maximum_pollers: Some(40),
+    };
+    assert_eq!(
+        cloud.mapping().await.provisioned_poller_config,
+        Some(original)
+    );
+    let me = cloud.start_execution("recovery-1").await;
+    let opened = cloud.open(&me).await;
+    assert_eq!(opened.action, OpenAction::Proceed);
+    let mut state = opened.state.unwrap();
+    assert_eq!(cloud.mapping().await.state, EsmState::Disabled);
+
+    let app = cloud.app(&FakeConsumer::healthy(), &FakeAlarms::default());
+    let mut step = 0;
+    let mut seen = vec![];
+    loop {
+        let input = json!({ "state": state, "step": step, "executionArn": me });
+        let out = breaker_handlers::ramp::ramp(input, &app)
+            .await
+            .expect("a ramp step on a provisioned mapping succeeds");
+        state = out.state;
+        let esm = cloud.mapping().await;
+        assert_eq!(esm.maximum_concurrency, None, "never a concurrency limit");
+        if out.action == RampAction::Done {
+            break;
+        }
+        assert_eq!(out.action, RampAction::Step);
+        seen.push(
+            esm.provisioned_poller_config
+                .unwrap()
+                .maximum_pollers
+                .unwrap(),
+        );
+        step = out.step;
+    }
+    assert_eq!(seen, vec![2, 5, 15, 40]);
+
+    let alarms = FakeAlarms::default();
+    let closed = cloud.close(&me, &state, &alarms).await;
+    assert!(closed.closed);
+    let esm = cloud.mapping().await;
+    assert_eq!(
+        (
+            esm.state,
+            esm.maximum_concurrency,
+            esm.provisioned_poller_config
+        ),
+        (EsmState::Enabled, None, Some(original))
     );
 }
 

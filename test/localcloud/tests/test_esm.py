@@ -45,3 +45,25 @@ def test_maximum_concurrency_caps_parallel_invocations(cloud):  # noqa: F811
         time.sleep(0.05)
     assert peak == 2
     assert int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"]) == 0
+
+
+def test_a_provisioned_mapping_runs_one_worker_per_maximum_poller(cloud):  # noqa: F811
+    create_fn(cloud, "slow-provisioned", "sqs-slow")
+    sqs = cloud.client("sqs")
+    url = sqs.create_queue(QueueName="q-pollers")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    for i in range(0, 30, 10):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(j), "MessageBody": f"m{i + j}"} for j in range(10)])
+    cloud.client("lambda").create_event_source_mapping(
+        EventSourceArn=arn, FunctionName="slow-provisioned", BatchSize=1,
+        ProvisionedPollerConfig={"MinimumPollers": 2, "MaximumPollers": 3})
+    peak = 0
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        peak = max(peak, cloud.host.running_environments("slow-provisioned"))
+        a = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        if int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"]) == 0:
+            break
+        time.sleep(0.05)
+    assert peak == 3
+    assert int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"]) == 0
