@@ -8,7 +8,7 @@ import time
 import pytest
 
 from localcloud.cloud import LocalCloud
-from localcloud.scenario import ROOT, Scenario, breaker_cli, entered_states, deploy, drain, host_binaries, outage, run as run_cmd
+from localcloud.scenario import Scenario, breaker_cli, entered_states, deploy, drain, host_binaries, outage
 
 ALARM_PERIOD = 10
 # From the first failing invocation: the failing period completes (≤ one period), the evaluator
@@ -20,7 +20,6 @@ LATENCY = 8
 def run(tmp_path_factory):
     work = tmp_path_factory.mktemp("e2e")
     binaries = host_binaries()
-    run_cmd(["cargo", "build", "-p", "breaker-cli", "--bin", "breaker"], cwd=ROOT, timeout=1800)
     cloud = LocalCloud(binaries=binaries, work_dir=str(work)).start()
     try:
         d = deploy(cloud, {"demo": "true", "alarmPeriodSeconds": str(ALARM_PERIOD)}, str(work), log=lambda m: None)

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from localcloud.cloud import LocalCloud
-from localcloud.scenario import ROOT, Scenario, breaker_cli, entered_states, deploy, drain, host_binaries, outage, run as run_cmd
+from localcloud.scenario import Scenario, breaker_cli, entered_states, deploy, drain, host_binaries, outage
 
 ALARM_PERIOD = 10
 
@@ -49,7 +49,6 @@ def owner_execution(scn):
 def scenes(tmp_path_factory):
     work = tmp_path_factory.mktemp("e2e-record")
     binaries = host_binaries()
-    run_cmd(["cargo", "build", "-p", "breaker-cli", "--bin", "breaker"], cwd=ROOT, timeout=1800)
     cloud = LocalCloud(binaries=binaries, work_dir=str(work)).start()
     try:
         d = deploy(cloud, {"demo": "true", "alarmPeriodSeconds": str(ALARM_PERIOD)}, str(work), log=lambda m: None)

@@ -52,7 +52,7 @@ def main() -> int:
     started = time.time()
 
     print(f"{BOLD}1/5 building the Lambda binaries for this machine (cargo build){RESET}", flush=True)
-    binaries = host_binaries()
+    binaries = host_binaries(for_tests=False)
     work = tempfile.mkdtemp(prefix="demo-", dir=args.out)
     cloud = LocalCloud(binaries=binaries, work_dir=work).start()
     try:

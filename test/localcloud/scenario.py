@@ -53,9 +53,15 @@ def run(cmd: list[str], cwd: str, env: Optional[dict] = None, timeout: float = 9
     return time.time() - started
 
 
-def host_binaries() -> dict[str, str]:
-    """Build the handlers and the example consumer for this machine; map each deployed (arm64)
-    asset to its host build. The arm64 assets come from `npm run build` (.ci/setup)."""
+def host_binaries(for_tests: bool = True) -> dict[str, str]:
+    """Build the handlers, the example consumer and the operator CLI (`breaker`) for this machine;
+    map each deployed (arm64) asset to its host build. The arm64 assets come from `npm run build`
+    (.ci/setup).
+
+    For tests (`for_tests`) the build selects what `cargo nextest run --workspace` (`npm run
+    test:rust`) builds, so the features of the shared dependencies are the same and, after the Rust
+    tests, nothing but our own binaries is compiled (a narrower `-p` build unifies fewer features
+    and recompiles the AWS SDK crates: minutes on 2 cores). The demo builds just its two binaries."""
     override = {name: os.environ.get(var) for name, var in
                 (("bootstrap", "LOCALCLOUD_BOOTSTRAP"), ("example-consumer", "LOCALCLOUD_CONSUMER"))}
     missing = [p for p in ASSETS.values() if not os.path.exists(p)]
@@ -64,8 +70,12 @@ def host_binaries() -> dict[str, str]:
     if all(override.values()):  # prebuilt host binaries (LOCALCLOUD_BOOTSTRAP / LOCALCLOUD_CONSUMER)
         return {ASSETS[name]: path for name, path in override.items()}
     target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
-    run(["cargo", "build", "-p", "breaker-handlers", "--bin", "bootstrap",
-         "-p", "example-consumer", "--bin", "example-consumer"], cwd=ROOT, timeout=1800)
+    if for_tests:
+        cmd = ["cargo", "build", "--workspace", "--tests", "--bins", "--locked"]
+    else:
+        cmd = ["cargo", "build", "--locked", "-p", "breaker-handlers", "--bin", "bootstrap",
+               "-p", "example-consumer", "--bin", "example-consumer"]
+    run(cmd, cwd=ROOT, timeout=1800)
     return {ASSETS[name]: override[name] or os.path.join(target, "debug", name) for name in ASSETS}
 
 
