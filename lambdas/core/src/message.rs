@@ -291,7 +291,11 @@ mod tests {
         assert_eq!(copy.body, m.body);
         assert_eq!(copy.message_attributes, m.message_attributes);
         assert_eq!(copy.trace_header.as_deref(), Some("Root=1-abc"));
-        assert_eq!(message().faithful_fifo_copy("0"), None, "no group: not FIFO");
+        assert_eq!(
+            message().faithful_fifo_copy("0"),
+            None,
+            "no group: not FIFO"
+        );
         assert_eq!(message().faithful_copy("0", 0).fifo, None);
     }
 

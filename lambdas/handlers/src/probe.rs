@@ -746,7 +746,10 @@ mod tests {
             let out = run(&queue, &consumer, &events, &[]).await.unwrap();
             assert_eq!(out.verdict, Verdict::Unhealthy);
         }
-        assert!(queue.dead_lettered().is_empty(), "dead-lettered by the probe");
+        assert!(
+            queue.dead_lettered().is_empty(),
+            "dead-lettered by the probe"
+        );
         let messages = queue.messages();
         assert_eq!(messages.len(), 1);
         let copy = &messages[0];
@@ -764,14 +767,20 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn fifo_copy_deduplication_id_names_the_original_so_a_retried_send_is_not_enqueued_twice() {
+    async fn fifo_copy_deduplication_id_names_the_original_so_a_retried_send_is_not_enqueued_twice()
+    {
         let queue = FakeQueue::builder().fifo(true).max_receive_count(2).build();
         let id = queue.push(fifo_order(3, "g"));
         // The first receive leaves it at 1, the probe's at 2 = the limit: re-sent.
         let _ = queue.receive(1, 0, 0).await.unwrap();
-        let out = run(&queue, &FakeConsumer::failing(), &FakeEvents::default(), &[])
-            .await
-            .unwrap();
+        let out = run(
+            &queue,
+            &FakeConsumer::failing(),
+            &FakeEvents::default(),
+            &[],
+        )
+        .await
+        .unwrap();
         assert_eq!(out.verdict, Verdict::Unhealthy);
         // A retry of the same copy (same deduplication id) within 5 minutes is not enqueued.
         let copy = ReceivedMessage {

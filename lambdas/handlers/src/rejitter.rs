@@ -174,10 +174,14 @@ pub async fn rejitter_plan<P: Ports>(
     let now_ms = app.ports.clock().now_ms();
     let (plan, skipped) = plan_or_skip(app.ports.queue(), &settings, input, now_ms).await?;
     if let Some(reason) = skipped {
-        let event =
-            BreakerEvent::for_state(DetailType::RejitterSkipped, &app.config, &plan.state, now_ms)
-                .with("reason", reason)
-                .with("backlog", plan.backlog);
+        let event = BreakerEvent::for_state(
+            DetailType::RejitterSkipped,
+            &app.config,
+            &plan.state,
+            now_ms,
+        )
+        .with("reason", reason)
+        .with("backlog", plan.backlog);
         app.ports.events().put(&event).await?;
         warn!(esm = %app.config.esm_uuid, backlog = plan.backlog, "re-jitter skipped: {reason}");
     }

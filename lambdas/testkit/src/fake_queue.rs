@@ -492,8 +492,7 @@ impl FakeQueue {
         let mut live = 0;
         for (seq, m) in &inner.messages {
             if m.visible_at > now
-                || m
-                    .fifo
+                || m.fifo
                     .as_ref()
                     .is_some_and(|f| blocked.contains(f.group_id.as_str()))
             {
@@ -980,10 +979,7 @@ mod tests {
         let q = FakeQueue::builder().fifo(true).build();
         let out = q.send_batch(vec![msg("plain", 0)]).await.unwrap();
         assert_eq!(out.failed[0].code, "MissingParameter");
-        let out = q
-            .send_batch(vec![fifo_msg("a", "g", "d-a")])
-            .await
-            .unwrap();
+        let out = q.send_batch(vec![fifo_msg("a", "g", "d-a")]).await.unwrap();
         assert_eq!(out.succeeded, vec!["a"]);
         let got = q.receive(10, 0, 30).await.unwrap();
         assert_eq!(got[0].attributes["MessageGroupId"], "g");
@@ -1048,7 +1044,11 @@ mod tests {
             .into_iter()
             .map(|m| m.body)
             .collect();
-        assert_eq!(again, vec!["a1", "a2"], "released a1 is still its group's head");
+        assert_eq!(
+            again,
+            vec!["a1", "a2"],
+            "released a1 is still its group's head"
+        );
     }
 
     #[tokio::test(start_paused = true)]
