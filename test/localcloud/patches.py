@@ -38,9 +38,15 @@
     deduplication interval", SQS developer guide, "Using the message deduplication ID"). moto
     compared only with messages still in the queue, so a retried send after the first copy was
     received and deleted was delivered twice.
+  - a long-polling ReceiveMessage on a FIFO queue never returns a message of a group that has a
+    message in flight: moto took the set of such groups once, before its long-poll wait, so a
+    receive that started while a group was idle handed out the group's next message although
+    another receive had taken the one before it meanwhile (two messages of one group in flight,
+    processed out of order). FIFO long polls now re-run the receive (which takes the set afresh)
+    until a message or the wait time.
   - moto already requires MessageGroupId, requires a deduplication id unless
-    ContentBasedDeduplication, never returns a message of a group that has a message in flight
-    and returns a group's messages in order (``tests/test_sqs_fifo.py`` holds it to that).
+    ContentBasedDeduplication and returns a group's messages in order (``tests/test_sqs_fifo.py``
+    holds it to that).
 - Lambda event-source mappings (``fix_lambda_filters``): CreateEventSourceMapping and
   UpdateEventSourceMapping refuse ``FilterCriteria`` patterns that cannot be applied
   (``filtering.parse``) with ``InvalidParameterValueException``, as Lambda validates them; moto
@@ -275,6 +281,22 @@ def _fifo_add_message(self, message) -> None:
     _moto_add_message(self, message)
 
 
+def _fifo_receive(receive):
+    @functools.wraps(receive)
+    def fifo_receive(self, queue_name: str, count: int, wait_seconds_timeout: int, visibility_timeout: int,
+                     *args, **kwargs):
+        if not wait_seconds_timeout or not self.get_queue(queue_name).fifo_queue:
+            return receive(self, queue_name, count, wait_seconds_timeout, visibility_timeout, *args, **kwargs)
+        deadline = time.time() + int(wait_seconds_timeout)
+        while True:
+            got = receive(self, queue_name, count, 0, visibility_timeout, *args, **kwargs)
+            if got or time.time() >= deadline:
+                return got
+            time.sleep(0.05)
+
+    return fifo_receive
+
+
 def fix_sqs_fifo() -> None:
     """Install the FIFO strictness patches (see the module doc) once per process."""
     global _fifo_fixed
@@ -282,6 +304,7 @@ def fix_sqs_fifo() -> None:
         return
     SQSBackend.send_message = _fifo_send_message
     Queue.add_message = _fifo_add_message
+    SQSBackend.receive_message = _fifo_receive(SQSBackend.receive_message)
     _fifo_fixed = True
 
 

@@ -109,3 +109,47 @@ def test_cloudformation_names_an_unnamed_fifo_queue_with_the_fifo_suffix(tmp_pat
         assert not urls["Plain"].endswith(".fifo")
     finally:
         cloud.stop()
+
+
+def test_concurrent_long_polls_never_hold_two_messages_of_one_group(sqs, fifo):
+    """Pollers as the ESM runs them (long polls, concurrent); messages arrive while they wait. No
+    group may ever have two messages in flight, so each group is handled in order."""
+    import threading
+    import time
+
+    handled, lock, stop = [], threading.Lock(), threading.Event()
+    in_flight: dict = {}
+    overlaps = []
+
+    def poller():
+        c = boto3.client("sqs", region_name="us-east-1", endpoint_url=sqs.meta.endpoint_url,
+                         aws_access_key_id="testing", aws_secret_access_key="testing")
+        while not stop.is_set():
+            got = c.receive_message(QueueUrl=fifo, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                    VisibilityTimeout=30).get("Messages", [])
+            with lock:  # several messages of a group in one receive are fine, in order
+                groups = {m["Body"].split("-")[0] for m in got}
+                overlaps.extend(m["Body"] for m in got if in_flight.get(m["Body"].split("-")[0]))
+                in_flight.update({g: True for g in groups})
+            time.sleep(0.2)  # the consumer works
+            with lock:
+                for m in got:
+                    handled.append(m["Body"])
+                    in_flight[m["Body"].split("-")[0]] = False
+            for m in got:
+                c.delete_message(QueueUrl=fifo, ReceiptHandle=m["ReceiptHandle"])
+
+    threads = [threading.Thread(target=poller) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for n in range(1, 16):
+        sqs.send_message(QueueUrl=fifo, MessageBody=f"g-{n:02d}", MessageGroupId="g", MessageDeduplicationId=str(n))
+        time.sleep(0.07)
+    deadline = time.time() + 20
+    while len(handled) < 15 and time.time() < deadline:
+        time.sleep(0.1)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not overlaps, f"messages handed out while their group had one in flight: {overlaps}"
+    assert handled == [f"g-{n:02d}" for n in range(1, 16)], handled
