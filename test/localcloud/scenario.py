@@ -112,7 +112,7 @@ class Ledger:
     processed: Counter = field(default_factory=Counter)  # orderId -> successful handlings
     attempts: Counter = field(default_factory=Counter)
     invocations: list = field(default_factory=list)  # (epoch s, errored)
-    processing_order: list = field(default_factory=list)  # orderId of every successful handling, in order
+    processing_order: list = field(default_factory=list)  # (invocation start, orderId) of every success
     groups: dict = field(default_factory=dict)  # orderId -> (group, seq), FIFO orders only
     first_error_at: Optional[float] = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -139,7 +139,7 @@ class Ledger:
                 self.attempts[order] += 1
                 if not result.errored and r["messageId"] not in failed:
                     self.processed[order] += 1
-                    self.processing_order.append(order)
+                    self.processing_order.append((started_at, order))
                     group = _group_seq(r.get("body", ""))
                     if group:
                         self.groups[order] = group
@@ -151,11 +151,13 @@ class Ledger:
 
     def group_order(self) -> dict[str, list[int]]:
         """Per message group, the sequence numbers of its orders in the order each was first
-        processed successfully: increasing when the group's order survived."""
+        processed successfully: increasing when the group's order survived. Ordered by the start
+        of the invocation (observers run after it ends, and the next message of a group may be
+        handed out as soon as the poller deleted the previous one, before its observer ran)."""
         seen: set[str] = set()
         out: dict[str, list[int]] = {}
         with self.lock:
-            for order in self.processing_order:
+            for _, order in sorted(self.processing_order, key=lambda p: p[0]):
                 if order in seen or order not in self.groups:
                     continue
                 seen.add(order)
