@@ -186,7 +186,8 @@ export class SqsCircuitBreaker extends Construct {
       actions: ['states:DescribeExecution'],
       resources: [stack.formatArn({ service: 'states', resource: 'execution', resourceName: `${stateMachineName}:*`, arnFormat: cdk.ArnFormat.COLON_RESOURCE_NAME })],
     }));
-    for (const fn of [fns.open, fns.backoff, fns.probe, fns.ramp, fns.close, fns.stuck]) bus.grantPutEventsTo(fn);
+    // rejitter-plan: "Re-jitter Skipped" on a FIFO queue the construct could not see at synth.
+    for (const fn of [fns.open, fns.backoff, fns.probe, fns.rejitterPlan, fns.ramp, fns.close, fns.stuck]) bus.grantPutEventsTo(fn);
     // Probe: receive, release, re-send fresh near maxReceiveCount, delete after success.
     props.queue.grantConsumeMessages(fns.probe);
     props.queue.grantSendMessages(fns.probe);

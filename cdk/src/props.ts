@@ -101,9 +101,12 @@ export interface CircuitProbeSettings {
 export interface CircuitRejitterSettings {
   /**
    * Whether to re-jitter the backlog. Must be `false` for FIFO queues (SQS refuses per-message
-   * delays there, and re-ordering would break message groups).
+   * delays there, and re-ordering would break message groups). When the queue's type is unknown
+   * at synth (an imported queue whose ARN is a token), a FIFO queue is found at run time: the
+   * recovery skips re-jitter, emits "Re-jitter Skipped" and goes on to the ramp.
    *
-   * @default - true for standard queues, false for FIFO queues
+   * @default - true for standard queues (and queues whose type is unknown at synth), false for
+   *   FIFO queues
    */
   readonly enabled?: boolean;
 

@@ -29,7 +29,7 @@ export interface OrdersStackProps extends cdk.StackProps {
    * Timings.
    *
    * @default - read from the app's context (`demo`, `alarmPeriodSeconds`, `queueRetentionSeconds`,
-   *   `mappingMode`), see `settings.ts`
+   *   `maxReceiveCount`, `mappingMode`, `queueType`), see `settings.ts`
    */
   readonly settings?: ExampleSettings;
 
@@ -64,16 +64,27 @@ export class OrdersStack extends cdk.Stack {
     const s = props.settings ?? settingsFromContext(this.node);
     const logRetention = s.profile === 'demo' ? logs.RetentionDays.ONE_DAY : logs.RetentionDays.ONE_MONTH;
 
+    // FIFO (`-c queueType=fifo`): a FIFO queue needs a FIFO dead-letter queue. No content-based
+    // deduplication: every send names its MessageDeduplicationId, the breaker's copies too.
+    const fifo = s.fifo === true ? { fifo: true } : {};
     this.deadLetterQueue = new sqs.Queue(this, 'OrdersDlq', {
       retentionPeriod: cdk.Duration.days(14),
       enforceSSL: true,
+      ...fifo,
     });
     this.queue = new sqs.Queue(this, 'Orders', {
       visibilityTimeout: s.visibilityTimeout,
       retentionPeriod: s.queueRetention,
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: s.maxReceiveCount },
       enforceSSL: true,
+      ...fifo,
     });
+    // On FIFO the breaker gets the queue imported through its ARN token, as an application that
+    // imports its queue from another stack would: the construct cannot tell at synth that it is
+    // FIFO (re-jitter stays on), so the recovery must find out at run time.
+    const breakerQueue: sqs.IQueue = s.fifo === true
+      ? sqs.Queue.fromQueueAttributes(this, 'OrdersByArn', { queueArn: this.queue.queueArn, queueUrl: this.queue.queueUrl })
+      : this.queue;
 
     this.flag = new ssm.StringParameter(this, 'FailureFlag', {
       description: 'Failure flag of the example consumer: ok | fail | slow | percent:N (read every 2 s)',
@@ -129,7 +140,7 @@ export class OrdersStack extends cdk.Stack {
 
     this.breaker = new SqsCircuitBreaker(this, 'OrdersBreaker', {
       consumer: this.consumer,
-      queue: this.queue,
+      queue: breakerQueue,
       eventSourceMapping: this.eventSourceMapping,
       alarmSettings: {
         period: s.alarmPeriod,

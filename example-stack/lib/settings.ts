@@ -15,7 +15,11 @@ import * as cdk from 'aws-cdk-lib';
  * `-c mappingMode=provisioned` puts the orders mapping in provisioned mode
  * (`ProvisionedPollerConfig` MinimumPollers 2, MaximumPollers 10, and no `maxConcurrency`: AWS
  * refuses the two together), which the breaker ramps through its pollers (the provisioned-mode
- * end-to-end test); `on-demand` (the default) keeps `maxConcurrency` 10.
+ * end-to-end test); `on-demand` (the default) keeps `maxConcurrency` 10;
+ * `-c queueType=fifo` makes the orders queue and its DLQ FIFO queues and hands the breaker the
+ * queue imported through its ARN token, so the construct cannot see at synth that it is FIFO (the
+ * FIFO end-to-end test); the alarm then needs only 1 invocation per period (see
+ * {@link FIFO_MIN_INVOCATIONS}). `standard` is the default.
  */
 export interface ExampleSettings {
   /** Which profile these settings came from. */
@@ -56,7 +60,22 @@ export interface ExampleSettings {
    * @default - on-demand mode with `maxConcurrency` 10
    */
   readonly provisionedPollers?: { readonly minimumPollers: number; readonly maximumPollers: number };
+  /**
+   * Whether the orders queue and its DLQ are FIFO queues.
+   *
+   * @default false
+   */
+  readonly fifo?: boolean;
 }
+
+/**
+ * The alarm's `minInvocations` on a FIFO queue. A FIFO queue hands out no further message of a
+ * group while one is in flight, so a failing consumer gets one batch per visibility timeout (all
+ * the groups' heads together) instead of a batch per poll: 3 invocations in a 10-second period
+ * (the demo profile's minimum) never happen, and the alarm would never trip. One failing
+ * invocation per period is the evidence a FIFO consumer gives.
+ */
+export const FIFO_MIN_INVOCATIONS = 1;
 
 const DEFAULT: ExampleSettings = {
   profile: 'default',
@@ -101,7 +120,7 @@ const DEMO: ExampleSettings = {
 
 /**
  * Reads the settings from the app's context (`demo`, `alarmPeriodSeconds`, `queueRetentionSeconds`,
- * `maxReceiveCount`, `mappingMode`).
+ * `maxReceiveCount`, `mappingMode`, `queueType`).
  */
 export function settingsFromContext(node: { tryGetContext(key: string): unknown }): ExampleSettings {
   const demo = node.tryGetContext('demo');
@@ -120,6 +139,13 @@ export function settingsFromContext(node: { tryGetContext(key: string): unknown 
   }
   if (mode === 'provisioned') {
     base = { ...base, provisionedPollers: { minimumPollers: 2, maximumPollers: 10 } };
+  }
+  const queueType = node.tryGetContext('queueType');
+  if (queueType !== undefined && queueType !== 'standard' && queueType !== 'fifo') {
+    throw new Error(`context queueType must be standard or fifo, got ${JSON.stringify(queueType)}`);
+  }
+  if (queueType === 'fifo') {
+    base = { ...base, fifo: true, alarmMinInvocations: FIFO_MIN_INVOCATIONS };
   }
   const retention = node.tryGetContext('queueRetentionSeconds');
   if (retention !== undefined) {

@@ -160,7 +160,7 @@ describe('SqsCircuitBreaker resources', () => {
     expect(actionsOf(t, 'ramp')).toContain('cloudwatch:GetMetricData');
     expect(actionsOf(t, 'stuck')).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'events:PutEvents', 'lambda:GetEventSourceMapping', 'logs:CreateLogStream', 'logs:PutLogEvents']);
     expect(actionsOf(t, 'backoff')).toEqual(['events:PutEvents', 'lambda:GetEventSourceMapping', 'logs:CreateLogStream', 'logs:PutLogEvents', 'sqs:GetQueueAttributes']);
-    expect(actionsOf(t, 'rejitter-plan')).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents', 'sqs:GetQueueAttributes']);
+    expect(actionsOf(t, 'rejitter-plan')).toEqual(['events:PutEvents', 'logs:CreateLogStream', 'logs:PutLogEvents', 'sqs:GetQueueAttributes']);
   });
 
   test('events may be put only on the default bus of this account', () => {

@@ -4,6 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as cdk from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { OrdersStack, OUTPUTS } from '../../example-stack/lib/orders-stack';
 
@@ -143,10 +144,38 @@ describe('provisioned mapping (-c mappingMode=provisioned)', () => {
   });
 });
 
+describe('FIFO queue (-c queueType=fifo)', () => {
+  test('the orders queue and its DLQ are FIFO, and the breaker gets the queue through its ARN token (FIFO unknown at synth)', () => {
+    const { stack, template } = synth({ demo: 'true', queueType: 'fifo' });
+    template.resourcePropertiesCountIs('AWS::SQS::Queue', { FifoQueue: true }, 2);
+    expect(stack.queue.fifo).toBe(true);
+    expect(stack.deadLetterQueue.fifo).toBe(true);
+    const imported = stack.breaker.node.scope?.node.tryFindChild('OrdersByArn') as sqs.IQueue;
+    expect(imported).toBeDefined();
+    expect(cdk.Token.isUnresolved(imported.queueArn)).toBe(true);
+    expect(imported.fifo).toBe(false); // what the construct sees
+    // So re-jitter stays enabled at synth: the recovery skips it at run time.
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Handler: 'rejitter-plan',
+      Environment: { Variables: Match.objectLike({ REJITTER_ENABLED: 'true' }) },
+    });
+  });
+
+  test('the FIFO profile needs one invocation per alarm period; standard is the default and an unknown type fails synth naming the key', () => {
+    const expression = (context: Record<string, string>) =>
+      JSON.stringify(synth(context).template.findResources('AWS::CloudWatch::Alarm')).match(/invocations >= (\d+)/)?.[1];
+    expect(expression({ demo: 'true', queueType: 'fifo' })).toBe('1');
+    expect(expression({ demo: 'true', queueType: 'standard' })).toBe('3');
+    expect(synth({ queueType: 'standard' }).stack.queue.fifo).toBe(false);
+    expect(() => synth({ queueType: 'lifo' })).toThrow('context queueType must be standard or fifo, got "lifo"');
+  });
+});
+
 describe.each([
   ['default', {}],
   ['demo', { demo: 'true' }],
   ['provisioned', { demo: 'true', mappingMode: 'provisioned' }],
+  ['fifo', { demo: 'true', queueType: 'fifo' }],
 ])('%s profile passes the template checks', (_name, context: Record<string, string>) => {
   const { stack } = synth(context);
 

@@ -11,6 +11,10 @@
   ``TracingConfiguration`` (and lives in the interpreter's backend, see patches.py).
 - ``AWS::SSM::Parameter`` without ``Name`` gets a generated name (moto crashed), and keeps it on
   update.
+- ``AWS::SQS::Queue`` with ``FifoQueue`` and no ``QueueName`` gets a generated name ending in
+  ``.fifo`` (at most 80 characters), as CloudFormation generates one; moto generated a plain name
+  and then refused it ("Queue name must end in .fifo for FIFO queues"), so a FIFO queue without an
+  explicit name could not be deployed.
 - ``AWS::S3::BucketPolicy`` stays a no-op: enforcing the bootstrap bucket's TLS-only policy would
   reject the CLI's plain-http asset uploads to the local endpoint.
 """
@@ -326,6 +330,26 @@ def _wrap_ssm_parameter() -> None:
     Parameter.update_from_cloudformation_json = update_param
 
 
+def _wrap_sqs_queue() -> None:
+    """A FIFO queue without ``QueueName`` gets a generated name with the ``.fifo`` suffix (the name
+    of a FIFO queue must end with it: SQS developer guide, "Creating an Amazon SQS queue using
+    CloudFormation"; queue names are at most 80 characters)."""
+    from moto.sqs.models import Queue
+
+    create = Queue.create_from_cloudformation_json
+
+    @classmethod
+    def create_queue(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        props = cloudformation_json.get("Properties") or {}
+        fifo = str(props.get("FifoQueue", "false")).lower() == "true"
+        name = str(resource_name)
+        if fifo and "QueueName" not in props and not name.endswith(".fifo"):
+            resource_name = name[: 80 - len(".fifo")] + ".fifo"
+        return create.__func__(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+
+    Queue.create_from_cloudformation_json = create_queue
+
+
 def apply() -> None:
     """Install the CloudFormation patches once per process."""
     global _applied
@@ -343,4 +367,5 @@ def apply() -> None:
     _wrap_role()
     _wrap_state_machine()
     _wrap_ssm_parameter()
+    _wrap_sqs_queue()
     _applied = True

@@ -24,6 +24,29 @@
     after ``maxReceiveCount`` such receives is dead-lettered: the local cloud turned an expiry
     into a dead letter). Expired messages are now deleted before every receive and attribute
     read, and recorded in ``expired_messages`` (queue name, message) for tests.
+- SQS FIFO queues (``fix_sqs_fifo``, part of ``fix_sqs``), as strict as SQS:
+  - a per-message ``DelaySeconds`` is refused on a FIFO queue even when it is 0 (moto refuses
+    only a positive one): "When you set FifoQueue, you can't set DelaySeconds per message. You
+    can set this parameter only on a queue level." (SQS API reference, ``SendMessage`` and
+    ``SendMessageBatchRequestEntry``). SendMessage fails with InvalidParameterValue; in a batch the
+    entry fails (moto's per-entry path for an invalid delay).
+  - deduplication: a message sent with a deduplication id (or, with ContentBasedDeduplication,
+    the same body) within the 5-minute deduplication interval of an earlier one is accepted but
+    not delivered, also when the earlier one was already deleted ("If a message with a particular
+    message deduplication ID is sent successfully, any messages sent with the same message
+    deduplication ID are accepted successfully but aren't delivered during the 5-minute
+    deduplication interval", SQS developer guide, "Using the message deduplication ID"). moto
+    compared only with messages still in the queue, so a retried send after the first copy was
+    received and deleted was delivered twice.
+  - a long-polling ReceiveMessage on a FIFO queue never returns a message of a group that has a
+    message in flight: moto took the set of such groups once, before its long-poll wait, so a
+    receive that started while a group was idle handed out the group's next message although
+    another receive had taken the one before it meanwhile (two messages of one group in flight,
+    processed out of order). FIFO long polls now re-run the receive (which takes the set afresh)
+    until a message or the wait time.
+  - moto already requires MessageGroupId, requires a deduplication id unless
+    ContentBasedDeduplication and returns a group's messages in order (``tests/test_sqs_fifo.py``
+    holds it to that).
 - Lambda event-source mappings (``fix_lambda_filters``): CreateEventSourceMapping and
   UpdateEventSourceMapping refuse ``FilterCriteria`` patterns that cannot be applied
   (``filtering.parse``) with ``InvalidParameterValueException``, as Lambda validates them; moto
@@ -225,6 +248,66 @@ def _send_batch_with_system_attributes(self, queue_name: str, entries: dict):
     return messages, failed
 
 
+# FIFO queues (see the module doc).
+FIFO_DEDUPLICATION_SECONDS = 300
+_fifo_fixed = False
+
+
+def _fifo_send_message(self, queue_name: str, message_body: str, *args, **kwargs):
+    delay_seconds = kwargs.get("delay_seconds", args[1] if len(args) > 1 else None)
+    if delay_seconds is not None and self.get_queue(queue_name).fifo_queue:
+        from moto.sqs.exceptions import InvalidParameterValue
+
+        # The same wording moto (and SQS) use for a positive delay; SendMessageBatch turns this
+        # exception into a per-entry failure.
+        raise InvalidParameterValue(
+            f"Value {delay_seconds} for parameter DelaySeconds is invalid. Reason: "
+            "The request include parameter that is not valid for this queue type."
+        )
+    return _moto_send_message(self, queue_name, message_body, *args, **kwargs)
+
+
+def _fifo_add_message(self, message) -> None:
+    # A fresh send only (a dead-lettered message arrives with its receive count).
+    if self.fifo_queue and message.deduplication_id and not message.approximate_receive_count:
+        now = time.time()
+        with self._messages_lock:
+            seen = self.__dict__.setdefault("_fifo_deduplication", {})
+            for key in [k for k, at in seen.items() if now - at >= FIFO_DEDUPLICATION_SECONDS]:
+                del seen[key]
+            if message.deduplication_id in seen:
+                return  # accepted, not delivered
+            seen[message.deduplication_id] = now
+    _moto_add_message(self, message)
+
+
+def _fifo_receive(receive):
+    @functools.wraps(receive)
+    def fifo_receive(self, queue_name: str, count: int, wait_seconds_timeout: int, visibility_timeout: int,
+                     *args, **kwargs):
+        if not wait_seconds_timeout or not self.get_queue(queue_name).fifo_queue:
+            return receive(self, queue_name, count, wait_seconds_timeout, visibility_timeout, *args, **kwargs)
+        deadline = time.time() + int(wait_seconds_timeout)
+        while True:
+            got = receive(self, queue_name, count, 0, visibility_timeout, *args, **kwargs)
+            if got or time.time() >= deadline:
+                return got
+            time.sleep(0.05)
+
+    return fifo_receive
+
+
+def fix_sqs_fifo() -> None:
+    """Install the FIFO strictness patches (see the module doc) once per process."""
+    global _fifo_fixed
+    if _fifo_fixed:
+        return
+    SQSBackend.send_message = _fifo_send_message
+    Queue.add_message = _fifo_add_message
+    SQSBackend.receive_message = _fifo_receive(SQSBackend.receive_message)
+    _fifo_fixed = True
+
+
 # Provisioned mode on an SQS mapping (see the module doc).
 MIN_POLLERS, MAX_MINIMUM_POLLERS, MAX_MAXIMUM_POLLERS = 2, 200, 2000
 DEFAULT_POLLERS = {"MinimumPollers": 2, "MaximumPollers": 200}
@@ -338,6 +421,8 @@ _moto_send_batch = SQSBackend.send_message_batch
 _moto_delete = Queue.delete_message
 _moto_receive = SQSBackend.receive_message
 _moto_get_queue_attributes = SQSBackend.get_queue_attributes
+_moto_send_message = SQSBackend.send_message
+_moto_add_message = Queue.add_message
 _sqs_fixed = False
 
 
@@ -385,6 +470,7 @@ def fix_sqs() -> None:
     SQSBackend.receive_message = _locked_receive
     SQSBackend.send_message_batch = _send_batch_with_system_attributes
     SQSBackend.get_queue_attributes = _expiring_get_queue_attributes
+    fix_sqs_fifo()
     _sqs_fixed = True
 
 

@@ -3,7 +3,10 @@
 It builds the host binaries, deploys the example stack with the real CDK CLI, and drives an
 outage: orders flow, the failure flag turns on, the breaker trips, the flag turns off, the
 circuit closes. A ledger watches every consumer invocation on the runtime host (what each
-order's fate was), a sampler records the system's state every second for the timeline/chart.
+order's fate was, and in which order orders were processed), a sampler records the system's state
+every second for the timeline/chart. On a FIFO orders queue (``-c queueType=fifo``) orders go to
+``FIFO_GROUPS`` message groups, each order numbered within its group (``group``, ``seq`` in the
+body), so the ledger can tell whether each group was processed in order.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from .cloud import ACCOUNT, LocalCloud
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 STACK = "SqsCircuitBreakerExample"
+FIFO_GROUPS = 4  # message groups of the orders on a FIFO queue
 
 
 def breaker_cli(cloud: LocalCloud, *args: str) -> dict:
@@ -118,6 +122,8 @@ class Ledger:
     processed: Counter = field(default_factory=Counter)  # orderId -> successful handlings
     attempts: Counter = field(default_factory=Counter)
     invocations: list = field(default_factory=list)  # (epoch s, errored)
+    processing_order: list = field(default_factory=list)  # (invocation start, orderId) of every success
+    groups: dict = field(default_factory=dict)  # orderId -> (group, seq), FIFO orders only
     first_error_at: Optional[float] = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -143,11 +149,31 @@ class Ledger:
                 self.attempts[order] += 1
                 if not result.errored and r["messageId"] not in failed:
                     self.processed[order] += 1
+                    self.processing_order.append((started_at, order))
+                    group = _group_seq(r.get("body", ""))
+                    if group:
+                        self.groups[order] = group
 
     def done(self) -> set[str]:
         """Orders processed successfully at least once."""
         with self.lock:
             return {o for o, c in self.processed.items() if c}
+
+    def group_order(self) -> dict[str, list[int]]:
+        """Per message group, the sequence numbers of its orders in the order each was first
+        processed successfully: increasing when the group's order survived. Ordered by the start
+        of the invocation (observers run after it ends, and the next message of a group may be
+        handed out as soon as the poller deleted the previous one, before its observer ran)."""
+        seen: set[str] = set()
+        out: dict[str, list[int]] = {}
+        with self.lock:
+            for _, order in sorted(self.processing_order, key=lambda p: p[0]):
+                if order in seen or order not in self.groups:
+                    continue
+                seen.add(order)
+                group, seq = self.groups[order]
+                out.setdefault(group, []).append(seq)
+        return out
 
     def counts(self) -> tuple[int, int]:
         with self.lock:
@@ -159,6 +185,14 @@ def _order_id(body: str) -> str:
         return str(json.loads(body).get("orderId"))
     except (ValueError, AttributeError):
         return body
+
+
+def _group_seq(body: str) -> Optional[tuple[str, int]]:
+    try:
+        doc = json.loads(body)
+        return (str(doc["group"]), int(doc["seq"])) if "group" in doc else None
+    except (ValueError, AttributeError, KeyError, TypeError):
+        return None
 
 
 class Scenario:
@@ -174,6 +208,8 @@ class Scenario:
         self.ledger = Ledger(outputs["ConsumerFunctionName"])
         cloud.host.observers.append(self.ledger.observe)
         self.sent: list[str] = []
+        self.fifo = self.queue_url.endswith(".fifo")
+        self._next_seq: Counter = Counter()  # FIFO: last seq per group
         self.samples: list[dict] = []
         self.marks: list[tuple[float, str]] = []  # (time, label) for the timeline and chart
         self.breaker_events: list[dict] = []
@@ -213,9 +249,17 @@ class Scenario:
         for i in range(0, n, 10):
             entries = []
             for _ in range(min(10, n - i)):
-                order = f"o-{len(self.sent) + len(entries) + 1:05d}"
-                entries.append({"Id": str(len(entries)), "MessageBody": json.dumps(
-                    {"orderId": order, "amountCents": 1000 + len(self.sent), "createdAtMs": int(time.time() * 1000)})})
+                number = len(self.sent) + len(entries) + 1
+                order = f"o-{number:05d}"
+                body = {"orderId": order, "amountCents": 1000 + len(self.sent), "createdAtMs": int(time.time() * 1000)}
+                entry = {"Id": str(len(entries))}
+                if self.fifo:
+                    group = f"customer-{number % FIFO_GROUPS}"
+                    self._next_seq[group] += 1
+                    body.update(group=group, seq=self._next_seq[group])
+                    entry.update(MessageGroupId=group, MessageDeduplicationId=order)
+                entry["MessageBody"] = json.dumps(body)
+                entries.append(entry)
             resp = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
             ok = {e["Id"] for e in resp.get("Successful", [])}
             self.sent.extend(json.loads(e["MessageBody"])["orderId"] for e in entries if e["Id"] in ok)

@@ -198,10 +198,28 @@ fn to_sdk_entry(m: OutgoingMessage) -> Result<SendMessageBatchRequestEntry, Port
             format!("delaySeconds {} out of range", m.delay_seconds),
         )
     })?;
+    // FIFO: group and deduplication id, and no DelaySeconds at all ("When you set FifoQueue, you
+    // can't set DelaySeconds per message", SendMessageBatchRequestEntry in the SQS API reference).
+    let (group, dedup, delay) = match m.fifo {
+        Some(ids) if m.delay_seconds == 0 => (Some(ids.group_id), Some(ids.deduplication_id), None),
+        Some(_) => {
+            return Err(PortError::new(
+                "SendMessageBatch",
+                FaultKind::NonRetryable,
+                format!(
+                    "delaySeconds {} on a FIFO message: FIFO queues have no per-message delay",
+                    m.delay_seconds
+                ),
+            ));
+        }
+        None => (None, None, Some(delay)),
+    };
     SendMessageBatchRequestEntry::builder()
         .id(m.id)
         .message_body(m.body)
-        .delay_seconds(delay)
+        .set_delay_seconds(delay)
+        .set_message_group_id(group)
+        .set_message_deduplication_id(dedup)
         .set_message_attributes((!attributes.is_empty()).then_some(attributes))
         .set_message_system_attributes(system)
         .build()
@@ -391,6 +409,7 @@ mod tests {
             ]),
             trace_header: Some("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1".into()),
             delay_seconds: 42,
+            fifo: None,
         }
     }
 
@@ -496,6 +515,40 @@ mod tests {
         let out = q.send_batch(vec![outgoing("7")]).await.unwrap();
         assert_eq!(out.succeeded, vec!["7".to_owned()]);
         assert!(out.failed.is_empty());
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn send_batch_gives_a_fifo_entry_its_group_and_deduplication_id_and_no_delay() {
+        let rule = mock!(Client::send_message_batch)
+            .match_requests(|r| {
+                let e = &r.entries()[0];
+                e.message_group_id() == Some("g-1")
+                    && e.message_deduplication_id() == Some("breaker-copy-m-1")
+                    && e.delay_seconds().is_none()
+            })
+            .then_output(|| {
+                SendMessageBatchOutput::builder()
+                    .successful(sent_ok("7"))
+                    .set_failed(Some(vec![]))
+                    .build()
+                    .unwrap()
+            });
+        let q = queue(&[&rule]);
+        let fifo = Some(breaker_core::message::FifoIds {
+            group_id: "g-1".into(),
+            deduplication_id: "breaker-copy-m-1".into(),
+        });
+        let mut m = outgoing("7");
+        m.delay_seconds = 0;
+        m.fifo = fifo.clone();
+        assert_eq!(q.send_batch(vec![m]).await.unwrap().succeeded, vec!["7"]);
+        assert_eq!(rule.num_calls(), 1);
+        // A delay on a FIFO message is refused before any call.
+        let mut delayed = outgoing("8");
+        delayed.fifo = fifo;
+        let err = q.send_batch(vec![delayed]).await.unwrap_err();
+        assert_eq!(err.kind, FaultKind::NonRetryable);
         assert_eq!(rule.num_calls(), 1);
     }
 

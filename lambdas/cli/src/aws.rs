@@ -327,6 +327,7 @@ impl Queues for Aws {
                 message_attributes: BTreeMap::from([("source".to_owned(), source.clone())]),
                 trace_header: None,
                 delay_seconds: 0,
+                fifo: None,
             })
             .collect();
         let outcome = self

@@ -28,6 +28,9 @@ pub enum DetailType {
     /// Queued messages may expire while the circuit is open and the breaker cannot keep them
     /// alive (a FIFO queue: copies would reorder message groups).
     AtRisk,
+    /// Re-jitter was skipped at run time (a FIFO queue: no per-message delay, and copies would
+    /// reorder message groups); the recovery goes on to the ramp.
+    RejitterSkipped,
 }
 
 impl DetailType {
@@ -41,6 +44,7 @@ impl DetailType {
             Self::StuckOpen => "Circuit Stuck Open",
             Self::KeptAlive => "Messages Kept Alive",
             Self::AtRisk => "Messages At Risk",
+            Self::RejitterSkipped => "Re-jitter Skipped",
         }
     }
 }
@@ -156,6 +160,7 @@ mod tests {
             DetailType::StuckOpen,
             DetailType::KeptAlive,
             DetailType::AtRisk,
+            DetailType::RejitterSkipped,
         ]
         .map(DetailType::as_str);
         assert_eq!(
@@ -167,7 +172,8 @@ mod tests {
                 "Circuit Closed",
                 "Circuit Stuck Open",
                 "Messages Kept Alive",
-                "Messages At Risk"
+                "Messages At Risk",
+                "Re-jitter Skipped"
             ]
         );
     }

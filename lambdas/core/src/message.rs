@@ -92,8 +92,47 @@ impl ReceivedMessage {
             message_attributes: self.message_attributes.clone(),
             trace_header: self.trace_header().map(str::to_owned),
             delay_seconds,
+            fifo: None,
         }
     }
+
+    /// `MessageGroupId` of a message received from a FIFO queue, if it has one.
+    pub fn message_group_id(&self) -> Option<&str> {
+        self.attributes.get("MessageGroupId").map(String::as_str)
+    }
+
+    /// A faithful copy of this message for a FIFO queue: body, every message attribute and the
+    /// trace header as [`Self::faithful_copy`], the same message group, and the deduplication id
+    /// [`copy_deduplication_id`] (a retried send of the same copy is then deduplicated by SQS
+    /// instead of enqueued twice). No per-message delay: FIFO queues refuse `DelaySeconds` on a
+    /// message. `None` when the message carries no `MessageGroupId` (not from a FIFO queue).
+    pub fn faithful_fifo_copy(&self, id: impl Into<String>) -> Option<OutgoingMessage> {
+        let group_id = self.message_group_id()?.to_owned();
+        Some(OutgoingMessage {
+            fifo: Some(FifoIds {
+                group_id,
+                deduplication_id: copy_deduplication_id(&self.message_id),
+            }),
+            ..self.faithful_copy(id, 0)
+        })
+    }
+}
+
+/// The `MessageDeduplicationId` of the breaker's copy of message `message_id` on a FIFO queue:
+/// `breaker-copy-<message id>` (SQS allows 128 characters; a message id is 36 or 100 at most).
+pub fn copy_deduplication_id(message_id: &str) -> String {
+    format!("breaker-copy-{message_id}")
+}
+
+/// The FIFO-only send parameters of a message: its group and its deduplication id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FifoIds {
+    /// `MessageGroupId`: the group the message joins (at the end of it).
+    pub group_id: String,
+    /// `MessageDeduplicationId`: a second send with the same id within SQS's 5-minute
+    /// deduplication interval is accepted but not enqueued.
+    pub deduplication_id: String,
 }
 
 /// A message to send: one entry of a `SendMessageBatch`.
@@ -109,8 +148,13 @@ pub struct OutgoingMessage {
     /// `AWSTraceHeader` system attribute to carry over.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_header: Option<String>,
-    /// Per-message delay, 0–900 s.
+    /// Per-message delay, 0–900 s. Not sent for a FIFO message ([`Self::fifo`] set): FIFO
+    /// queues refuse a per-message `DelaySeconds`, even 0.
     pub delay_seconds: u32,
+    /// Set for a message to a FIFO queue: its group and deduplication id (sent instead of a
+    /// per-message delay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fifo: Option<FifoIds>,
 }
 
 impl OutgoingMessage {
@@ -228,6 +272,31 @@ mod tests {
         assert_eq!(copy.message_attributes, message().message_attributes);
         assert_eq!(copy.trace_header.as_deref(), Some("Root=1-abc"));
         assert_eq!(copy.delay_seconds, 30);
+    }
+
+    #[test]
+    fn fifo_copy_keeps_the_group_sets_a_deterministic_deduplication_id_and_no_delay() {
+        let mut m = message();
+        m.attributes
+            .insert("MessageGroupId".into(), "customer-7".into());
+        let copy = m.faithful_fifo_copy("0").expect("a FIFO message");
+        assert_eq!(
+            copy.fifo,
+            Some(FifoIds {
+                group_id: "customer-7".into(),
+                deduplication_id: "breaker-copy-m-1".into(),
+            })
+        );
+        assert_eq!(copy.delay_seconds, 0);
+        assert_eq!(copy.body, m.body);
+        assert_eq!(copy.message_attributes, m.message_attributes);
+        assert_eq!(copy.trace_header.as_deref(), Some("Root=1-abc"));
+        assert_eq!(
+            message().faithful_fifo_copy("0"),
+            None,
+            "no group: not FIFO"
+        );
+        assert_eq!(message().faithful_copy("0", 0).fifo, None);
     }
 
     #[test]

@@ -229,6 +229,7 @@ mod tests {
             message_attributes: BTreeMap::new(),
             trace_header: None,
             delay_seconds: 0,
+            fifo: None,
         }
     }
 

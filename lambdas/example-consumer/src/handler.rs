@@ -1,4 +1,5 @@
-//! The batch handler: one simulated downstream call per order, governed by the failure flag.
+//! The batch handler: one simulated downstream call per order, governed by the failure flag. A
+//! batch from a FIFO queue stops at its first failed message (it and the rest are reported failed).
 
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -109,6 +110,12 @@ impl<S: FlagSource> FlaggedDownstream<S> {
 /// Handles one SQS batch. Returns the messages that failed individually (malformed orders) in
 /// `batchItemFailures`, or an error for the whole invocation when the downstream is down or hangs.
 /// `deadline` is the invocation's deadline (`Context::deadline()`).
+///
+/// From a FIFO queue ([`is_fifo`]) the first failed message stops the batch: it and every later
+/// message are reported failed, unprocessed, as AWS documents for `ReportBatchItemFailures` on
+/// FIFO queues ("stop processing messages after the first failure and return all failed and
+/// unprocessed messages in batchItemFailures"), so no message overtakes an earlier one of its
+/// group.
 pub async fn handle_batch<S: FlagSource>(
     event: SqsEvent,
     deadline: SystemTime,
@@ -135,8 +142,13 @@ pub async fn handle_batch<S: FlagSource>(
             Err(BatchError::DownstreamUnavailable { flag, records })
         }
         Outcome::Process => {
+            let fifo = event.records.iter().any(is_fifo);
             for record in &event.records {
                 let message_id = record.message_id.clone().unwrap_or_default();
+                if fifo && !response.batch_item_failures.is_empty() {
+                    response.add_failure(message_id);
+                    continue;
+                }
                 match parse_order(record) {
                     Ok(order) => {
                         tokio::time::sleep(downstream.latency).await;
@@ -157,6 +169,16 @@ pub async fn handle_batch<S: FlagSource>(
             Ok(response)
         }
     }
+}
+
+/// True for a record from a FIFO queue: its source ARN ends in `.fifo`, or it has a
+/// `MessageGroupId` attribute.
+pub fn is_fifo(record: &SqsMessage) -> bool {
+    record
+        .event_source_arn
+        .as_deref()
+        .is_some_and(|arn| arn.ends_with(".fifo"))
+        || record.attributes.contains_key("MessageGroupId")
 }
 
 fn parse_order(record: &SqsMessage) -> Result<Order, String> {
@@ -210,6 +232,34 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn ok_processes_orders_and_reports_only_the_malformed_one() {
         let response = handle_batch(event(), in_10s(), &downstream("ok"))
+            .await
+            .unwrap();
+        assert_eq!(ids(&response), vec!["c0ffee00-0000-4000-8000-000000000003"]);
+    }
+
+    /// The fixture from a FIFO queue, malformed order second: it and the order after it fail.
+    #[tokio::test(start_paused = true)]
+    async fn fifo_batch_reports_the_first_failure_and_every_later_message() {
+        let mut event = event();
+        event.records.swap(1, 2);
+        for r in &mut event.records {
+            r.event_source_arn = Some("arn:aws:sqs:us-east-1:123456789012:orders.fifo".into());
+        }
+        let response = handle_batch(event.clone(), in_10s(), &downstream("ok"))
+            .await
+            .unwrap();
+        assert_eq!(
+            ids(&response),
+            vec![
+                "c0ffee00-0000-4000-8000-000000000003",
+                "c0ffee00-0000-4000-8000-000000000002"
+            ]
+        );
+        // The same batch from a standard queue: only the malformed one.
+        for r in &mut event.records {
+            r.event_source_arn = Some("arn:aws:sqs:us-east-1:123456789012:orders".into());
+        }
+        let response = handle_batch(event, in_10s(), &downstream("ok"))
             .await
             .unwrap();
         assert_eq!(ids(&response), vec!["c0ffee00-0000-4000-8000-000000000003"]);

@@ -87,6 +87,7 @@ fn outgoing_from_json(e: &Value) -> OutgoingMessage {
             .as_str()
             .map(str::to_owned),
         delay_seconds: e["DelaySeconds"].as_u64().unwrap_or(0) as u32,
+        fifo: None,
     }
 }
 
@@ -262,6 +263,7 @@ fn message(i: u64) -> OutgoingMessage {
             },
         )]),
         trace_header: Some(format!("Root=1-5759e988-{i:024x};Sampled=1")),
+        fifo: None,
         delay_seconds: 0,
     }
 }

@@ -4,7 +4,6 @@
 use std::str::FromStr;
 
 use breaker_core::config::Config;
-use breaker_core::ports::Clock;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::Serialize;
@@ -112,11 +111,7 @@ impl<P: Ports> App<P> {
             HandlerName::Ramp => to_value(crate::ramp::ramp(payload, self).await?),
             HandlerName::Close => to_value(crate::close::close(payload, self).await?),
             HandlerName::Stuck => to_value(crate::stuck::stuck(payload, self).await?),
-            HandlerName::RejitterPlan => {
-                let settings = RejitterSettings::from_config(&self.config)?;
-                let now_ms = self.ports.clock().now_ms();
-                to_value(rejitter::run_plan(self.ports.queue(), &settings, payload, now_ms).await?)
-            }
+            HandlerName::RejitterPlan => to_value(rejitter::rejitter_plan(payload, self).await?),
             HandlerName::Rejitter => {
                 let settings = RejitterSettings::from_config(&self.config)?;
                 to_value(rejitter::run_rejitter(self.ports.queue(), &settings, payload).await?)

@@ -69,12 +69,6 @@ pub enum HandlerError {
     /// The re-jitter settings are invalid (names the variable).
     #[error("invalid re-jitter configuration: {0}")]
     RejitterSettings(#[from] WindowError),
-    /// `rejitter-plan` or `rejitter` on a FIFO queue: re-jitter is impossible there.
-    #[error(
-        "re-jitter refused: the queue is FIFO (per-message DelaySeconds is not supported and \
-         re-ordering would break message groups); set REJITTER_ENABLED=false"
-    )]
-    RejitterFifo,
 }
 
 impl HandlerError {
@@ -82,7 +76,7 @@ impl HandlerError {
     pub fn error_type(&self) -> &'static str {
         match self {
             Self::Input(_) | Self::Config(_) | Self::UnknownHandler(_) => NON_RETRYABLE,
-            Self::RejitterSettings(_) | Self::RejitterFifo => NON_RETRYABLE,
+            Self::RejitterSettings(_) => NON_RETRYABLE,
             Self::Port(e) => match e.kind {
                 FaultKind::Retryable | FaultKind::InUse => RETRYABLE,
                 FaultKind::NonRetryable => NON_RETRYABLE,
@@ -133,8 +127,6 @@ mod tests {
                 .starts_with("invalid re-jitter configuration: "),
             "{settings}"
         );
-        assert_eq!(HandlerError::RejitterFifo.error_type(), "NonRetryable");
-        assert!(HandlerError::RejitterFifo.to_string().contains("FIFO"));
         let d = Diagnostic::from(HandlerError::Input(InputError::new(
             "state.attempt",
             "missing field",

@@ -3,7 +3,10 @@
 //! settle every probed message without ever losing it or pushing it into the dead-letter queue:
 //! processed → deleted with the newest receipt handle; failed → released (visibility 0), or,
 //! when its receive count is near `maxReceiveCount`, re-sent as a faithful copy and only then
-//! deleted. An empty queue is verdict `empty`.
+//! deleted. An empty queue is verdict `empty`. On a FIFO queue the copy keeps the original's
+//! `MessageGroupId`, carries the `MessageDeduplicationId` `breaker-copy-<message id>` (a retried
+//! send is deduplicated, not enqueued twice) and no `DelaySeconds` (FIFO queues refuse one); it
+//! joins the end of its group, the price of not dead-lettering the message.
 //!
 //! The consumer gets only messages the mapping would deliver: the mapping's `FilterCriteria`
 //! (read with `GetEventSourceMapping` on every probe) are applied to each received record as
@@ -389,31 +392,46 @@ async fn settle_failed<Q: Queue>(queue: &Q, messages: &[&ReceivedMessage]) -> Se
     if messages.is_empty() {
         return s;
     }
-    let max_receive_count = match queue.info().await {
-        Ok(info) => info.max_receive_count,
+    let (max_receive_count, fifo) = match queue.info().await {
+        Ok(info) => (info.max_receive_count, Some(info.fifo)),
         Err(e) => {
             // Unknown limit: assume the tightest one so a re-send protects the message.
             s.problems.push(format!(
                 "queue attributes unavailable ({e}); re-sending to be safe"
             ));
-            Some(0)
+            (Some(0), None)
         }
     };
     let mut to_release: Vec<&ReceivedMessage> = Vec::new();
     let mut to_resend: BTreeMap<String, &ReceivedMessage> = BTreeMap::new();
+    let mut copies = Vec::new();
     for (i, m) in messages.iter().enumerate() {
-        match failed_disposition(m.receive_count(), max_receive_count) {
-            Disposition::Resend => {
+        if failed_disposition(m.receive_count(), max_receive_count) != Disposition::Resend {
+            to_release.push(m);
+            continue;
+        }
+        // FIFO (or, when the queue could not be read, a message with a group): the copy keeps
+        // its group, carries a deduplication id naming the original and has no delay.
+        let copy = if fifo.unwrap_or_else(|| m.message_group_id().is_some()) {
+            m.faithful_fifo_copy(i.to_string())
+        } else {
+            Some(m.faithful_copy(i.to_string(), 0))
+        };
+        match copy {
+            Some(copy) => {
+                copies.push(copy);
                 to_resend.insert(i.to_string(), m);
             }
-            _ => to_release.push(m),
+            None => {
+                s.problems.push(format!(
+                    "message {} on a FIFO queue has no MessageGroupId; released instead of re-sent",
+                    m.message_id
+                ));
+                to_release.push(m);
+            }
         }
     }
     if !to_resend.is_empty() {
-        let copies = to_resend
-            .iter()
-            .map(|(id, m)| m.faithful_copy(id.clone(), 0))
-            .collect();
         let confirmed: Vec<String> = match queue.send_batch(copies).await {
             Ok(outcome) => {
                 s.problems.extend(
@@ -500,6 +518,7 @@ mod tests {
             ]),
             trace_header: Some(format!("Root=1-5759e988-bd862e3fe1be46a99427{n:04}")),
             delay_seconds: 0,
+            fifo: None,
         }
     }
 
@@ -706,6 +725,81 @@ mod tests {
             (messages[0].body.clone(), messages[0].trace_header.clone()),
             (order(9).body, order(9).trace_header)
         );
+    }
+
+    fn fifo_order(n: u32, group: &str) -> OutgoingMessage {
+        OutgoingMessage {
+            fifo: Some(breaker_core::message::FifoIds {
+                group_id: group.into(),
+                deduplication_id: format!("order-{n}"),
+            }),
+            ..order(n)
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fifo_near_limit_copy_keeps_its_group_and_thirty_failed_probes_never_dead_letter_it() {
+        let queue = FakeQueue::builder().fifo(true).max_receive_count(3).build();
+        let id = queue.push(fifo_order(7, "customer-1"));
+        let (consumer, events) = (FakeConsumer::failing(), FakeEvents::default());
+        for _ in 0..30 {
+            let out = run(&queue, &consumer, &events, &[]).await.unwrap();
+            assert_eq!(out.verdict, Verdict::Unhealthy);
+        }
+        assert!(
+            queue.dead_lettered().is_empty(),
+            "dead-lettered by the probe"
+        );
+        let messages = queue.messages();
+        assert_eq!(messages.len(), 1);
+        let copy = &messages[0];
+        assert_ne!(copy.message_id, id, "re-sent fresh near the limit");
+        assert_eq!(copy.message_group_id.as_deref(), Some("customer-1"));
+        assert_eq!(copy.delay_seconds, 0);
+        assert_eq!(
+            (&copy.body, &copy.message_attributes, &copy.trace_header),
+            (
+                &order(7).body,
+                &order(7).message_attributes,
+                &order(7).trace_header
+            )
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fifo_copy_deduplication_id_names_the_original_so_a_retried_send_is_not_enqueued_twice()
+    {
+        let queue = FakeQueue::builder().fifo(true).max_receive_count(2).build();
+        let id = queue.push(fifo_order(3, "g"));
+        // The first receive leaves it at 1, the probe's at 2 = the limit: re-sent.
+        let _ = queue.receive(1, 0, 0).await.unwrap();
+        let out = run(
+            &queue,
+            &FakeConsumer::failing(),
+            &FakeEvents::default(),
+            &[],
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.verdict, Verdict::Unhealthy);
+        // A retry of the same copy (same deduplication id) within 5 minutes is not enqueued.
+        let copy = ReceivedMessage {
+            message_id: id.clone(),
+            receipt_handle: String::new(),
+            body: order(3).body,
+            md5_of_body: String::new(),
+            md5_of_message_attributes: None,
+            attributes: BTreeMap::from([("MessageGroupId".into(), "g".into())]),
+            message_attributes: order(3).message_attributes,
+        }
+        .faithful_fifo_copy("0")
+        .unwrap();
+        assert_eq!(
+            copy.fifo.as_ref().unwrap().deduplication_id,
+            format!("breaker-copy-{id}")
+        );
+        queue.send_batch(vec![copy]).await.unwrap();
+        assert_eq!(queue.len(), 1, "one copy, not two");
     }
 
     #[tokio::test(start_paused = true)]
@@ -935,6 +1029,7 @@ mod tests {
                 AttributeValue::binary("Binary", vec![0xff; 4_000]),
             )]),
             trace_header: None,
+            fifo: None,
             delay_seconds: 0,
         }
     }

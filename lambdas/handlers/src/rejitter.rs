@@ -1,7 +1,7 @@
 //! `rejitter-plan` and `rejitter` (see `lambdas/CONTRACT.md`): spread the queued backlog over a
 //! delay window without losing or dead-lettering a message.
 //!
-//! [`run_plan`] reads the queue depth, refuses FIFO queues, fixes the `cutoffMs` (only messages
+//! [`run_plan`] reads the queue depth, skips FIFO queues, fixes the `cutoffMs` (only messages
 //! sent before it are moved; see `breaker_core::rejitter` for why copies are never moved twice)
 //! and sizes the worker fan-out, and gives each worker a number of slices that fits in the
 //! execution's history budget (`breaker_core::history`; the state is charged with the plan and
@@ -10,6 +10,11 @@
 //! copies with drawn `DelaySeconds` → `DeleteMessageBatch` the originals whose copies were
 //! confirmed) whose stages run independently, joined by one-slot channels — so each lane keeps a
 //! batch in every stage and moves ~10 messages per round trip.
+//!
+//! A FIFO queue is skipped at run time, not refused (the construct cannot always tell at synth,
+//! e.g. an imported queue whose ARN is a token): [`rejitter_plan`] plans no worker and emits
+//! `Re-jitter Skipped`, and the recovery goes on to the ramp. SQS refuses a per-message delay
+//! on a FIFO queue, and a copy would go to the end of its message group.
 //!
 //! Keep-alive passes (`breaker_core::keepalive`) use the same plan and slices with
 //! `keepAlive: true`: the plan runs even when re-jitter is disabled and gives a FIFO queue no
@@ -39,9 +44,10 @@ use breaker_core::config::{Config, defaults};
 use breaker_core::contract::{
     self, InputError, PlanInput, RejitterInput, RejitterOutput, RejitterPlanOutput, Version,
 };
+use breaker_core::events::{BreakerEvent, DetailType};
 use breaker_core::history::{self, COSTS};
 use breaker_core::message::{OutgoingMessage, ReceivedMessage};
-use breaker_core::ports::{PortError, Queue};
+use breaker_core::ports::{Clock, Events, PortError, Queue};
 use breaker_core::rejitter::{self, DelayWindow, Eligibility};
 use futures::future::join_all;
 use rand::SeedableRng;
@@ -51,7 +57,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
+use crate::app::App;
 use crate::error::HandlerError;
+use crate::ports::Ports;
 
 /// Long-poll wait of each receive: short, so an empty queue ends the slice quickly.
 pub const RECEIVE_WAIT_SECONDS: u8 = 1;
@@ -138,15 +146,55 @@ impl RejitterSettings {
 
 /// `rejitter-plan`: `{ "state": <state> }` →
 /// `{ version, backlog, workers, cutoffMs, slicesPerWorker, state }`. `now_ms` is the wall clock
-/// (epoch ms). Fails before any queue call on malformed input; no queue call when disabled; FIFO
-/// queues are refused. The state is charged with the plan and the worst case of the whole pass
-/// (every worker using every slice it is given).
+/// (epoch ms). Fails before any queue call on malformed input; no queue call when disabled; a
+/// FIFO queue gets no worker. The state is charged with the plan and the worst case of the
+/// whole pass (every worker using every slice it is given).
 pub async fn run_plan<Q: Queue>(
     queue: &Q,
     settings: &RejitterSettings,
     input: Value,
     now_ms: u64,
 ) -> Result<RejitterPlanOutput, HandlerError> {
+    Ok(plan_or_skip(queue, settings, input, now_ms).await?.0)
+}
+
+/// Why re-jitter is skipped on a FIFO queue (the `reason` of `Re-jitter Skipped`).
+pub const FIFO_SKIP_REASON: &str = "FIFO queue: SQS refuses a per-message DelaySeconds there and a \
+     copy would go to the end of its message group, so the backlog is not spread; the ramp \
+     resumes the mapping gradually instead";
+
+/// `rejitter-plan` as the Lambda runs it: [`run_plan`], and on a FIFO queue (no worker) the
+/// warning event `Re-jitter Skipped` naming the queue (`queueArn`), the `reason` and the
+/// `backlog`, so the recovery goes on to the ramp instead of failing.
+pub async fn rejitter_plan<P: Ports>(
+    input: Value,
+    app: &App<P>,
+) -> Result<RejitterPlanOutput, HandlerError> {
+    let settings = RejitterSettings::from_config(&app.config)?;
+    let now_ms = app.ports.clock().now_ms();
+    let (plan, skipped) = plan_or_skip(app.ports.queue(), &settings, input, now_ms).await?;
+    if let Some(reason) = skipped {
+        let event = BreakerEvent::for_state(
+            DetailType::RejitterSkipped,
+            &app.config,
+            &plan.state,
+            now_ms,
+        )
+        .with("reason", reason)
+        .with("backlog", plan.backlog);
+        app.ports.events().put(&event).await?;
+        warn!(esm = %app.config.esm_uuid, backlog = plan.backlog, "re-jitter skipped: {reason}");
+    }
+    Ok(plan)
+}
+
+/// The plan, and the reason when re-jitter was skipped at run time (a FIFO queue).
+async fn plan_or_skip<Q: Queue>(
+    queue: &Q,
+    settings: &RejitterSettings,
+    input: Value,
+    now_ms: u64,
+) -> Result<(RejitterPlanOutput, Option<&'static str>), HandlerError> {
     let PlanInput {
         mut state,
         keep_alive,
@@ -154,23 +202,40 @@ pub async fn run_plan<Q: Queue>(
     let cutoff_ms = rejitter::cutoff_ms(now_ms);
     let budget = settings.budget;
     if keep_alive {
-        return plan_keep_alive(queue, settings, state, cutoff_ms).await;
+        return Ok((
+            plan_keep_alive(queue, settings, state, cutoff_ms).await?,
+            None,
+        ));
     }
     if !settings.enabled {
         info!("re-jitter disabled");
         budget.charge(&mut state, COSTS.plan);
-        return Ok(RejitterPlanOutput {
-            version: Version,
-            backlog: 0,
-            workers: Vec::new(),
-            cutoff_ms,
-            slices_per_worker: 0,
-            state,
-        });
+        return Ok((
+            RejitterPlanOutput {
+                version: Version,
+                backlog: 0,
+                workers: Vec::new(),
+                cutoff_ms,
+                slices_per_worker: 0,
+                state,
+            },
+            None,
+        ));
     }
     let q = queue.info().await?;
     if q.fifo {
-        return Err(HandlerError::RejitterFifo);
+        budget.charge(&mut state, COSTS.plan);
+        return Ok((
+            RejitterPlanOutput {
+                version: Version,
+                backlog: q.visible,
+                workers: Vec::new(),
+                cutoff_ms,
+                slices_per_worker: 0,
+                state,
+            },
+            Some(FIFO_SKIP_REASON),
+        ));
     }
     let wanted = rejitter::worker_count(q.visible, settings.max_workers);
     let fit = budget.plan_slices(budget.used(&state), wanted, q.visible);
@@ -196,14 +261,17 @@ pub async fn run_plan<Q: Queue>(
         history_events = state.history_events,
         "re-jitter planned"
     );
-    Ok(RejitterPlanOutput {
-        version: Version,
-        backlog: q.visible,
-        workers: (0..fit.workers).collect(),
-        cutoff_ms,
-        slices_per_worker: fit.slices_per_worker,
-        state,
-    })
+    Ok((
+        RejitterPlanOutput {
+            version: Version,
+            backlog: q.visible,
+            workers: (0..fit.workers).collect(),
+            cutoff_ms,
+            slices_per_worker: fit.slices_per_worker,
+            state,
+        },
+        None,
+    ))
 }
 
 /// The keep-alive half of `rejitter-plan` (`breaker_core::keepalive`): workers for the whole
@@ -603,7 +671,16 @@ pub async fn run_rejitter<Q: Queue>(
     let started = Instant::now();
     let before = queue.info().await?;
     if before.fifo {
-        return Err(HandlerError::RejitterFifo);
+        // The plan gives a FIFO queue no worker; a worker started anyway moves nothing.
+        warn!("FIFO queue: a re-jitter worker moves nothing");
+        return Ok(RejitterOutput {
+            version: Version,
+            moved: 0,
+            failed: 0,
+            remaining_estimate: before.visible,
+            done: true,
+            slices_left,
+        });
     }
     // Leave time after the last receive for the pipeline to drain and for the final estimate.
     let margin = (settings.slice / 5).min(Duration::from_secs(10));
@@ -716,6 +793,7 @@ mod tests {
             ]),
             trace_header: Some(format!("Root=1-5759e988-{i:024x};Sampled=1")),
             delay_seconds: 0,
+            fifo: None,
         }
     }
 
@@ -1064,19 +1142,38 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn fifo_queue_is_refused_with_a_clear_error() {
+    async fn fifo_queue_is_skipped_with_a_warning_event_and_no_worker_instead_of_failing() {
         let q = FakeQueue::builder().fifo(true).build();
-        q.push_body("a");
-        let err = run_rejitter(&q, &settings(5, 60), input(1))
-            .await
-            .unwrap_err();
-        assert!(matches!(err, HandlerError::RejitterFifo));
-        assert!(err.to_string().contains("FIFO"));
-        assert_eq!(q.calls(), vec![Op::Info]);
-        let err = run_plan(&q, &settings(5, 60), plan_input(), 10)
-            .await
-            .unwrap_err();
-        assert!(matches!(err, HandlerError::RejitterFifo));
+        for i in 0..3 {
+            q.push(OutgoingMessage {
+                fifo: Some(breaker_core::message::FifoIds {
+                    group_id: format!("g{}", i % 2),
+                    deduplication_id: i.to_string(),
+                }),
+                ..message(i)
+            });
+        }
+        let events = crate::testing::FakeEvents::default();
+        let ports = crate::testing::Fakes {
+            queue: q.clone(),
+            events: events.clone(),
+            clock: crate::testing::FixedClock::at(1_700_000_000_000),
+            ..crate::testing::Fakes::default()
+        };
+        let app = App::new(crate::testing::config(&[]), ports);
+        let plan = rejitter_plan(plan_input(), &app).await.unwrap();
+        assert!(plan.workers.is_empty(), "no worker on a FIFO queue");
+        assert_eq!(plan.backlog, 3);
+        assert_eq!(events.detail_types(), vec![DetailType::RejitterSkipped]);
+        let detail = &events.events()[0].detail;
+        assert!(detail["reason"].as_str().unwrap().contains("FIFO"));
+        assert_eq!(detail["queueArn"], crate::testing::TEST_QUEUE_ARN);
+        assert_eq!(detail["backlog"], 3);
+        // A worker started anyway moves nothing and is done.
+        let out = run_rejitter(&q, &settings(5, 60), input(1)).await.unwrap();
+        assert!(out.done && out.moved == 0);
+        assert_eq!(q.len(), 3);
+        assert!(q.calls().iter().all(|op| *op == Op::Info));
     }
 
     #[tokio::test]
@@ -1341,6 +1438,7 @@ mod moto_tests {
                 ),
             ]),
             trace_header: Some(format!("Root=1-5759e988-{i:024x};Sampled=1")),
+            fifo: None,
             delay_seconds: 0,
         }
     }

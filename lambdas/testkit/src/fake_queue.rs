@@ -10,6 +10,11 @@
 //! - the API limits: 1–10 messages per receive, ≤ 10 distinct entry ids and ≤ 1 MiB per
 //!   `SendMessageBatch`, delays ≤ 900 s (per-entry `InvalidParameterValue`), visibility ≤ 43,200 s;
 //!   per-message delays are refused on FIFO queues;
+//! - FIFO queues (`fifo(true)`): every send needs a `MessageGroupId` and a
+//!   `MessageDeduplicationId` (`OutgoingMessage::fifo`; a standard queue refuses them), a second
+//!   send with the same deduplication id within [`DEDUPLICATION_INTERVAL`] is accepted but not
+//!   enqueued (also after the first was deleted), a receive never returns a message of a group
+//!   with a message in flight, and a group's messages come in the order they were sent;
 //! - fault injection: fail whole calls (`fail_calls`) or single send/delete entries
 //!   (`fail_send_entries`, `fail_delete_entries`), a bounded number of times or forever;
 //! - optional per-call latency ([`FakeQueue::set_latency`]);
@@ -21,7 +26,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use breaker_core::message::{
-    AttributeValue, BatchOutcome, EntryFailure, OutgoingMessage, QueueInfo, ReceivedMessage,
+    AttributeValue, BatchOutcome, EntryFailure, FifoIds, OutgoingMessage, QueueInfo,
+    ReceivedMessage,
 };
 use breaker_core::ports::{FaultKind, PortError, Queue};
 use tokio::sync::Notify;
@@ -29,6 +35,9 @@ use tokio::time::Instant;
 
 /// SQS's limit on one batch's total payload and on one message.
 pub const MAX_PAYLOAD_BYTES: usize = 1_048_576;
+
+/// A FIFO queue's deduplication interval: 5 minutes.
+pub const DEDUPLICATION_INTERVAL: Duration = Duration::from_secs(300);
 
 /// The queue operations, for fault injection and the call log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -72,6 +81,8 @@ pub struct StoredMessage {
     pub sent_timestamp_ms: u64,
     /// `DelaySeconds` it was sent with.
     pub delay_seconds: u32,
+    /// `MessageGroupId` (FIFO queues).
+    pub message_group_id: Option<String>,
     /// `ApproximateReceiveCount`.
     pub receive_count: u32,
     /// True while received and its visibility timeout has not expired.
@@ -103,6 +114,7 @@ struct Msg {
     trace_header: Option<String>,
     sent_timestamp_ms: u64,
     delay_seconds: u32,
+    fifo: Option<FifoIds>,
     visible_at: Instant,
     receive_count: u32,
     first_receive_ms: Option<u64>,
@@ -116,6 +128,8 @@ struct Inner {
     /// Every receipt handle ever issued → message sequence number.
     handles: HashMap<String, u64>,
     deleted: HashSet<u64>,
+    /// FIFO: deduplication id → when a message with it was last enqueued.
+    deduplication: HashMap<String, Instant>,
     dead_lettered: Vec<StoredMessage>,
     /// Messages deleted by retention expiry.
     expired: Vec<StoredMessage>,
@@ -273,6 +287,7 @@ impl FakeQueue {
                 trace_header: m.trace_header,
                 sent_timestamp_ms,
                 delay_seconds: m.delay_seconds,
+                fifo: m.fifo,
                 visible_at: Instant::now() + Duration::from_secs(u64::from(m.delay_seconds)),
                 receive_count: 0,
                 first_receive_ms: None,
@@ -307,6 +322,7 @@ impl FakeQueue {
             message_attributes: BTreeMap::new(),
             trace_header: None,
             delay_seconds: 0,
+            fifo: None,
         })
     }
 
@@ -461,10 +477,25 @@ impl FakeQueue {
         let inner = &mut *inner;
         // Scan in arrival order and stop as soon as enough are found (O(max + hidden ahead)).
         let limit = self.shared.max_receive_count;
+        // FIFO: no message of a group that has a message in flight.
+        let blocked: HashSet<&str> = if self.shared.fifo {
+            inner
+                .messages
+                .values()
+                .filter(|m| m.receive_count > 0 && m.visible_at > now)
+                .filter_map(|m| m.fifo.as_ref().map(|f| f.group_id.as_str()))
+                .collect()
+        } else {
+            HashSet::new()
+        };
         let mut ready = Vec::new();
         let mut live = 0;
         for (seq, m) in &inner.messages {
-            if m.visible_at > now {
+            if m.visible_at > now
+                || m.fifo
+                    .as_ref()
+                    .is_some_and(|f| blocked.contains(f.group_id.as_str()))
+            {
                 continue;
             }
             ready.push(*seq);
@@ -507,6 +538,13 @@ impl FakeQueue {
             if let Some(t) = &m.trace_header {
                 attributes.insert("AWSTraceHeader".to_owned(), t.clone());
             }
+            if let Some(f) = &m.fifo {
+                attributes.insert("MessageGroupId".to_owned(), f.group_id.clone());
+                attributes.insert(
+                    "MessageDeduplicationId".to_owned(),
+                    f.deduplication_id.clone(),
+                );
+            }
             out.push(ReceivedMessage {
                 message_id: m.message_id.clone(),
                 receipt_handle: handle.clone(),
@@ -534,6 +572,7 @@ fn stored(m: &Msg, now: Instant) -> StoredMessage {
         trace_header: m.trace_header.clone(),
         sent_timestamp_ms: m.sent_timestamp_ms,
         delay_seconds: m.delay_seconds,
+        message_group_id: m.fifo.as_ref().map(|f| f.group_id.clone()),
         receive_count: m.receive_count,
         in_flight: m.receive_count > 0 && m.visible_at > now,
         delayed: m.receive_count == 0 && m.visible_at > now,
@@ -640,6 +679,25 @@ impl Queue for FakeQueue {
                     ));
                     continue;
                 }
+                match (self.shared.fifo, &e.fifo) {
+                    (true, None) => {
+                        out.failed.push(failure(
+                            "MissingParameter",
+                            true,
+                            "The request must contain the parameter MessageGroupId.".into(),
+                        ));
+                        continue;
+                    }
+                    (false, Some(_)) => {
+                        out.failed.push(failure(
+                            "InvalidParameterValue",
+                            true,
+                            "MessageDeduplicationId is only valid for FIFO queues".into(),
+                        ));
+                        continue;
+                    }
+                    _ => {}
+                }
                 let injected = inner
                     .send_faults
                     .iter_mut()
@@ -653,6 +711,20 @@ impl Queue for FakeQueue {
                     continue;
                 }
                 let id = e.id.clone();
+                if let Some(f) = &e.fifo {
+                    let now = Instant::now();
+                    let dedup = f.deduplication_id.clone();
+                    if inner
+                        .deduplication
+                        .get(&dedup)
+                        .is_some_and(|at| now < *at + DEDUPLICATION_INTERVAL)
+                    {
+                        // Accepted, not enqueued again.
+                        out.succeeded.push(id);
+                        continue;
+                    }
+                    inner.deduplication.insert(dedup, now);
+                }
                 self.insert(inner, e, now_ms);
                 out.succeeded.push(id);
             }
@@ -800,6 +872,7 @@ mod tests {
             body: body.to_owned(),
             message_attributes: BTreeMap::new(),
             trace_header: Some(format!("Root={body}")),
+            fifo: None,
             delay_seconds: delay,
         }
     }
@@ -889,6 +962,93 @@ mod tests {
         let out = q.send_batch(vec![msg("a", 3)]).await.unwrap();
         assert!(out.succeeded.is_empty());
         assert!(q.info().await.unwrap().fifo);
+    }
+
+    fn fifo_msg(body: &str, group: &str, dedup: &str) -> OutgoingMessage {
+        OutgoingMessage {
+            fifo: Some(FifoIds {
+                group_id: group.into(),
+                deduplication_id: dedup.into(),
+            }),
+            ..msg(body, 0)
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fifo_queue_needs_group_and_deduplication_ids_and_a_standard_queue_refuses_them() {
+        let q = FakeQueue::builder().fifo(true).build();
+        let out = q.send_batch(vec![msg("plain", 0)]).await.unwrap();
+        assert_eq!(out.failed[0].code, "MissingParameter");
+        let out = q.send_batch(vec![fifo_msg("a", "g", "d-a")]).await.unwrap();
+        assert_eq!(out.succeeded, vec!["a"]);
+        let got = q.receive(10, 0, 30).await.unwrap();
+        assert_eq!(got[0].attributes["MessageGroupId"], "g");
+        assert_eq!(q.messages()[0].message_group_id.as_deref(), Some("g"));
+        let standard = FakeQueue::new();
+        let out = standard
+            .send_batch(vec![fifo_msg("a", "g", "d-a")])
+            .await
+            .unwrap();
+        assert_eq!(out.failed[0].code, "InvalidParameterValue");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fifo_deduplication_id_is_remembered_for_five_minutes_even_after_delete() {
+        let q = FakeQueue::builder().fifo(true).build();
+        q.send_batch(vec![fifo_msg("a", "g", "same")])
+            .await
+            .unwrap();
+        let got = q.receive(1, 0, 30).await.unwrap();
+        q.delete_batch(vec![("0".into(), got[0].receipt_handle.clone())])
+            .await
+            .unwrap();
+        let out = q
+            .send_batch(vec![fifo_msg("b", "g", "same")])
+            .await
+            .unwrap();
+        assert_eq!(out.succeeded, vec!["b"], "accepted");
+        assert!(q.is_empty(), "but not enqueued again");
+        tokio::time::advance(DEDUPLICATION_INTERVAL).await;
+        q.send_batch(vec![fifo_msg("c", "g", "same")])
+            .await
+            .unwrap();
+        assert_eq!(q.len(), 1, "after the interval the id is new again");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fifo_receive_keeps_group_order_and_skips_groups_with_a_message_in_flight() {
+        let q = FakeQueue::builder().fifo(true).build();
+        for (body, group) in [("a1", "a"), ("b1", "b"), ("a2", "a"), ("b2", "b")] {
+            q.send_batch(vec![fifo_msg(body, group, body)])
+                .await
+                .unwrap();
+        }
+        let first = q.receive(1, 0, 30).await.unwrap();
+        assert_eq!(first[0].body, "a1");
+        // Group a is in flight: only group b, in order.
+        let next: Vec<String> = q
+            .receive(10, 0, 30)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.body)
+            .collect();
+        assert_eq!(next, vec!["b1", "b2"]);
+        q.change_visibility(&first[0].receipt_handle, 0)
+            .await
+            .unwrap();
+        let again: Vec<String> = q
+            .receive(10, 0, 30)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.body)
+            .collect();
+        assert_eq!(
+            again,
+            vec!["a1", "a2"],
+            "released a1 is still its group's head"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -27,3 +27,16 @@ def test_ledger_records_function_errors_and_the_first_error_time():
     assert ledger.counts() == (3, 2)
     assert ledger.first_error_at == 2.0
     assert ledger.processed == {"a": 1}
+
+
+def test_ledger_gives_each_fifo_group_its_sequence_in_first_processing_order():
+    def fifo_event(*orders):
+        return json.dumps({"Records": [{"messageId": f"m-{o}", "body": json.dumps(
+            {"orderId": o, "group": o[0], "seq": int(o[1:])})} for o in orders]}).encode()
+
+    ledger = Ledger("consumer")
+    ledger.observe("consumer", fifo_event("a1", "b1"), InvokeResult(b"{}"), 1.0)
+    ledger.observe("consumer", fifo_event("a3"), InvokeResult(b"{}"), 2.0)  # a2 overtaken
+    ledger.observe("consumer", fifo_event("a2"), InvokeResult(b"{}", "DownstreamUnavailable"), 3.0)
+    ledger.observe("consumer", fifo_event("a2", "a3"), InvokeResult(b"{}"), 4.0)  # a3 again: not counted twice
+    assert ledger.group_order() == {"a": [1, 3, 2], "b": [1]}
