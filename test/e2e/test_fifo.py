@@ -70,11 +70,6 @@ def test_nothing_is_lost_and_nothing_dead_lettered(run):
     assert not missing and len(scn.sent) > 20, (missing, len(scn.sent))
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "open: in 3 of 3 runs one group's first two orders (sent in the first batch, before the outage) "
-    "were processed as [2, 1, 3, ...]; every later order of every group, through trip, probe, ramp and "
-    "close, in order. Not yet traced: the local cloud's FIFO delivery to its ESM poller at start-up, "
-    "or the ledger; the breaker does not touch the queue then"))
 def test_order_within_each_message_group_survives_the_recovery(run):
     scn = run["scn"]
     groups = scn.ledger.group_order()
