@@ -15,7 +15,9 @@ import * as cdk from 'aws-cdk-lib';
  * `-c mappingMode=provisioned` puts the orders mapping in provisioned mode
  * (`ProvisionedPollerConfig` MinimumPollers 2, MaximumPollers 10, and no `maxConcurrency`: AWS
  * refuses the two together), which the breaker ramps through its pollers (the provisioned-mode
- * end-to-end test); `on-demand` (the default) keeps `maxConcurrency` 10.
+ * end-to-end test); `on-demand` (the default) keeps `maxConcurrency` 10;
+ * `-c consumerAlias=NAME` publishes a version of the consumer, gives it the alias NAME and makes
+ * that alias the mapping's target and the breaker's consumer (the alias end-to-end test).
  */
 export interface ExampleSettings {
   /** Which profile these settings came from. */
@@ -56,6 +58,12 @@ export interface ExampleSettings {
    * @default - on-demand mode with `maxConcurrency` 10
    */
   readonly provisionedPollers?: { readonly minimumPollers: number; readonly maximumPollers: number };
+  /**
+   * An alias (of a published version) the mapping invokes and the breaker protects.
+   *
+   * @default - the mapping invokes the function itself
+   */
+  readonly consumerAlias?: string;
 }
 
 const DEFAULT: ExampleSettings = {
@@ -101,7 +109,7 @@ const DEMO: ExampleSettings = {
 
 /**
  * Reads the settings from the app's context (`demo`, `alarmPeriodSeconds`, `queueRetentionSeconds`,
- * `maxReceiveCount`, `mappingMode`).
+ * `maxReceiveCount`, `mappingMode`, `consumerAlias`).
  */
 export function settingsFromContext(node: { tryGetContext(key: string): unknown }): ExampleSettings {
   const demo = node.tryGetContext('demo');
@@ -120,6 +128,14 @@ export function settingsFromContext(node: { tryGetContext(key: string): unknown 
   }
   if (mode === 'provisioned') {
     base = { ...base, provisionedPollers: { minimumPollers: 2, maximumPollers: 10 } };
+  }
+  const alias = node.tryGetContext('consumerAlias');
+  if (alias !== undefined) {
+    // Lambda's alias names: (?!^[0-9]+$)([a-zA-Z0-9-_]+), 1-128 characters (CreateAlias `Name`).
+    if (typeof alias !== 'string' || !/^[a-zA-Z0-9_-]{1,128}$/.test(alias) || /^[0-9]+$/.test(alias)) {
+      throw new Error(`context consumerAlias must be a Lambda alias name (1-128 of A-Z, a-z, 0-9, - and _, not only digits), got ${JSON.stringify(alias)}`);
+    }
+    base = { ...base, consumerAlias: alias };
   }
   const retention = node.tryGetContext('queueRetentionSeconds');
   if (retention !== undefined) {
