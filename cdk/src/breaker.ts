@@ -11,6 +11,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct, IConstruct } from 'constructs';
 import { bootstrapAssetPath } from './assets';
 import { PROBE_BUDGET, ResolvedConfig, resolveConfig } from './config';
+import { ConsumerIdentity, consumerIdentity, consumerMetric, consumerMetricPeriodSeconds } from './consumer';
 import { SqsCircuitBreakerProps } from './props';
 import { buildWorkflow, CircuitBreakerFunctions, METRIC_NAMESPACE, PUT_METRIC_STATEMENT } from './workflow';
 
@@ -97,7 +98,8 @@ export class SqsCircuitBreaker extends Construct {
     this.stateMachineNameForNag = stateMachineName;
     const stateMachineArn = stack.formatArn({ service: 'states', resource: 'stateMachine', resourceName: stateMachineName, arnFormat: cdk.ArnFormat.COLON_RESOURCE_NAME });
 
-    this.alarm = props.alarm ?? this.createAlarm(props, config);
+    const consumer = consumerIdentity(props.consumer);
+    this.alarm = props.alarm ?? this.createAlarm(props, config, consumer);
 
     // ── the durable circuit record ─────────────────────────────────────────────────────────
     const table = new dynamodb.Table(this, 'CircuitTable', {
@@ -116,7 +118,8 @@ export class SqsCircuitBreaker extends Construct {
       ESM_UUID: esmId,
       QUEUE_URL: props.queue.queueUrl,
       QUEUE_ARN: props.queue.queueArn,
-      CONSUMER_FUNCTION_NAME: props.consumer.functionName,
+      CONSUMER_FUNCTION_NAME: consumer.invokeName,
+      CONSUMER_METRIC_PERIOD_SECONDS: String(consumerMetricPeriodSeconds(props.alarm !== undefined, config.alarmPeriodSeconds)),
       ALARM_NAME: this.alarm.alarmName,
       EVENT_BUS_NAME: bus.eventBusName,
       CIRCUIT_TABLE_NAME: table.tableName,
@@ -299,15 +302,16 @@ export class SqsCircuitBreaker extends Construct {
     return this.stateMachine.metricFailed({ statistic: cloudwatch.Stats.SUM, ...props });
   }
 
-  private createAlarm(props: SqsCircuitBreakerProps, c: ResolvedConfig): cloudwatch.Alarm {
+  private createAlarm(props: SqsCircuitBreakerProps, c: ResolvedConfig, consumer: ConsumerIdentity): cloudwatch.Alarm {
     const period = cdk.Duration.seconds(c.alarmPeriodSeconds);
     const errorRate = new cloudwatch.MathExpression({
       // Periods with fewer than minInvocations invocations count as 0 %: the breaker's own probes
       // (1 to 10 invocations) can never hold the alarm in ALARM.
       expression: `IF(invocations >= ${c.minInvocations}, 100 * errors / invocations, 0)`,
       usingMetrics: {
-        errors: props.consumer.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),
-        invocations: props.consumer.metricInvocations({ period, statistic: cloudwatch.Stats.SUM }),
+        // An alias or a version: FunctionName=<fn>, Resource=<fn>:<qualifier>, as Lambda publishes.
+        errors: consumerMetric(props.consumer, consumer, 'Errors', { period, statistic: cloudwatch.Stats.SUM }),
+        invocations: consumerMetric(props.consumer, consumer, 'Invocations', { period, statistic: cloudwatch.Stats.SUM }),
       },
       period,
       label: 'consumer error rate (%)',

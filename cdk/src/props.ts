@@ -178,7 +178,12 @@ export interface CircuitRampSettings {
 
 /** Properties of {@link SqsCircuitBreaker}. */
 export interface SqsCircuitBreakerProps {
-  /** The Lambda function consuming the queue (the breaker probes it and watches its metrics). */
+  /**
+   * The Lambda function consuming the queue (the breaker probes it and watches its metrics): the
+   * function, or the alias or version the mapping invokes (`lambda.Alias`, `lambda.Version`, an
+   * imported alias, or a function imported by a qualified ARN), whose metrics are read under
+   * `FunctionName=<fn>, Resource=<fn>:<qualifier>`, as Lambda publishes them.
+   */
   readonly consumer: lambda.IFunction;
 
   /**

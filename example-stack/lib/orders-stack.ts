@@ -29,7 +29,7 @@ export interface OrdersStackProps extends cdk.StackProps {
    * Timings.
    *
    * @default - read from the app's context (`demo`, `alarmPeriodSeconds`, `queueRetentionSeconds`,
-   *   `maxReceiveCount`, `mappingMode`, `queueType`), see `settings.ts`
+   *   `maxReceiveCount`, `mappingMode`, `queueType`, `consumerAlias`), see `settings.ts`
    */
   readonly settings?: ExampleSettings;
 
@@ -52,6 +52,11 @@ export class OrdersStack extends cdk.Stack {
   public readonly deadLetterQueue: sqs.Queue;
   /** The consumer. */
   public readonly consumer: lambda.Function;
+  /**
+   * What the mapping invokes and the breaker protects: the consumer, or its alias with
+   * `-c consumerAlias=NAME`.
+   */
+  public readonly target: lambda.IFunction;
   /** The consumer's event-source mapping. */
   public readonly eventSourceMapping: lambda.EventSourceMapping;
   /** The failure flag the consumer reads. */
@@ -123,8 +128,15 @@ export class OrdersStack extends cdk.Stack {
     this.flag.grantRead(this.consumer);
     this.queue.grantConsumeMessages(this.consumer);
 
+    // With an alias the mapping invokes the alias (of a published version), as a team deploying
+    // through aliases does; the breaker gets the alias, so its alarm and relapse check read the
+    // alias's metrics (FunctionName + Resource) and its probe invokes the alias.
+    this.target = s.consumerAlias
+      ? new lambda.Alias(this, 'ConsumerAlias', { aliasName: s.consumerAlias, version: this.consumer.currentVersion })
+      : this.consumer;
+
     this.eventSourceMapping = new lambda.EventSourceMapping(this, 'OrdersMapping', {
-      target: this.consumer,
+      target: this.target,
       eventSourceArn: this.queue.queueArn,
       batchSize: 10,
       reportBatchItemFailures: true,
@@ -139,7 +151,7 @@ export class OrdersStack extends cdk.Stack {
     this.eventSourceMapping.node.addDependency(role);
 
     this.breaker = new SqsCircuitBreaker(this, 'OrdersBreaker', {
-      consumer: this.consumer,
+      consumer: this.target,
       queue: breakerQueue,
       eventSourceMapping: this.eventSourceMapping,
       alarmSettings: {

@@ -19,7 +19,9 @@ import * as cdk from 'aws-cdk-lib';
  * `-c queueType=fifo` makes the orders queue and its DLQ FIFO queues and hands the breaker the
  * queue imported through its ARN token, so the construct cannot see at synth that it is FIFO (the
  * FIFO end-to-end test); the alarm then needs only 1 invocation per period (see
- * {@link FIFO_MIN_INVOCATIONS}). `standard` is the default.
+ * {@link FIFO_MIN_INVOCATIONS}). `standard` is the default;
+ * `-c consumerAlias=NAME` publishes a version of the consumer, gives it the alias NAME and makes
+ * that alias the mapping's target and the breaker's consumer (the alias end-to-end test).
  */
 export interface ExampleSettings {
   /** Which profile these settings came from. */
@@ -66,6 +68,12 @@ export interface ExampleSettings {
    * @default false
    */
   readonly fifo?: boolean;
+  /**
+   * An alias (of a published version) the mapping invokes and the breaker protects.
+   *
+   * @default - the mapping invokes the function itself
+   */
+  readonly consumerAlias?: string;
 }
 
 /**
@@ -120,7 +128,7 @@ const DEMO: ExampleSettings = {
 
 /**
  * Reads the settings from the app's context (`demo`, `alarmPeriodSeconds`, `queueRetentionSeconds`,
- * `maxReceiveCount`, `mappingMode`, `queueType`).
+ * `maxReceiveCount`, `mappingMode`, `queueType`, `consumerAlias`).
  */
 export function settingsFromContext(node: { tryGetContext(key: string): unknown }): ExampleSettings {
   const demo = node.tryGetContext('demo');
@@ -146,6 +154,14 @@ export function settingsFromContext(node: { tryGetContext(key: string): unknown 
   }
   if (queueType === 'fifo') {
     base = { ...base, fifo: true, alarmMinInvocations: FIFO_MIN_INVOCATIONS };
+  }
+  const alias = node.tryGetContext('consumerAlias');
+  if (alias !== undefined) {
+    // Lambda's alias names: (?!^[0-9]+$)([a-zA-Z0-9-_]+), 1-128 characters (CreateAlias `Name`).
+    if (typeof alias !== 'string' || !/^[a-zA-Z0-9_-]{1,128}$/.test(alias) || /^[0-9]+$/.test(alias)) {
+      throw new Error(`context consumerAlias must be a Lambda alias name (1-128 of A-Z, a-z, 0-9, - and _, not only digits), got ${JSON.stringify(alias)}`);
+    }
+    base = { ...base, consumerAlias: alias };
   }
   const retention = node.tryGetContext('queueRetentionSeconds');
   if (retention !== undefined) {

@@ -171,11 +171,59 @@ describe('FIFO queue (-c queueType=fifo)', () => {
   });
 });
 
+describe('alias consumer (-c consumerAlias=NAME, issue 13 item 4)', () => {
+  test('the mapping invokes an alias of a published version, and the breaker watches that alias', () => {
+    const { stack, template } = synth({ demo: 'true', consumerAlias: 'live' });
+    const consumer = ref(stack, stack.consumer);
+    const versions = Object.keys(template.findResources('AWS::Lambda::Version'));
+    expect(versions).toHaveLength(1);
+    template.hasResourceProperties('AWS::Lambda::Alias', {
+      Name: 'live',
+      FunctionName: { Ref: consumer },
+      FunctionVersion: { 'Fn::GetAtt': [versions[0], 'Version'] },
+    });
+    // The alias's name, `<fn>:live`, taken from the alias's ARN.
+    const aliases = Object.keys(template.findResources('AWS::Lambda::Alias'));
+    expect(aliases).toHaveLength(1);
+    expect(stack.resolve(stack.target.functionName)).toEqual({
+      'Fn::Join': ['', [{ 'Fn::Select': [6, { 'Fn::Split': [':', { Ref: aliases[0] }] }] }, ':live']],
+    });
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { FunctionName: stack.resolve(stack.target.functionName) });
+    const qualified = { 'Fn::Join': ['', [{ Ref: consumer }, ':live']] };
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Metrics: Match.arrayWith([Match.objectLike({
+        Id: 'errors',
+        MetricStat: Match.objectLike({ Metric: Match.objectLike({ Dimensions: [
+          { Name: 'FunctionName', Value: { Ref: consumer } },
+          { Name: 'Resource', Value: qualified },
+        ] }) }),
+      })]),
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Handler: 'probe',
+      Environment: { Variables: Match.objectLike({ CONSUMER_FUNCTION_NAME: qualified }) },
+    });
+    expect(stack.target).not.toBe(stack.consumer);
+  });
+
+  test('without the key the mapping invokes the function itself; a malformed alias name fails synth naming the key', () => {
+    const { stack, template } = synth({ demo: 'true' });
+    template.resourceCountIs('AWS::Lambda::Alias', 0);
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { FunctionName: { Ref: ref(stack, stack.consumer) } });
+    for (const bad of ['7', 'has space', 'x'.repeat(129)]) {
+      expect(() => synth({ consumerAlias: bad })).toThrow(
+        `context consumerAlias must be a Lambda alias name (1-128 of A-Z, a-z, 0-9, - and _, not only digits), got ${JSON.stringify(bad)}`,
+      );
+    }
+  });
+});
+
 describe.each([
   ['default', {}],
   ['demo', { demo: 'true' }],
   ['provisioned', { demo: 'true', mappingMode: 'provisioned' }],
   ['fifo', { demo: 'true', queueType: 'fifo' }],
+  ['alias', { demo: 'true', consumerAlias: 'live' }],
 ])('%s profile passes the template checks', (_name, context: Record<string, string>) => {
   const { stack } = synth(context);
 

@@ -9,6 +9,9 @@
 - ``AWS::Lambda::Function`` keeps ``Architectures``; ``AWS::IAM::Role`` attaches
   ``ManagedPolicyArns``; ``AWS::StepFunctions::StateMachine`` keeps ``LoggingConfiguration`` and
   ``TracingConfiguration`` (and lives in the interpreter's backend, see patches.py).
+- ``AWS::Lambda::Version`` (``Ref`` the version ARN, ``GetAtt Version``) and ``AWS::Lambda::Alias``
+  (``Ref`` the alias ARN; moto skipped it) are created, updated and deleted through the Lambda
+  backend.
 - ``AWS::SSM::Parameter`` without ``Name`` gets a generated name (moto crashed), and keeps it on
   update.
 - ``AWS::SQS::Queue`` with ``FifoQueue`` and no ``QueueName`` gets a generated name ending in
@@ -148,6 +151,120 @@ class CfnAlarm(CloudFormationModel):
 
     def delete(self, account_id: str, region_name: str) -> None:
         self.delete_from_cloudformation_json(self.name, {}, account_id, region_name)
+
+
+# -- AWS::Lambda::Version and AWS::Lambda::Alias ---------------------------------------------
+class CfnLambdaVersion(CloudFormationModel):
+    """A published function version owned by a stack. moto's own model had no ``Ref`` (the
+    version's ARN) and no ``GetAtt Version``, which CDK's ``currentVersion`` and aliases use."""
+
+    def __init__(self, arn: str, version: str):
+        self.arn, self.version = arn, version
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Lambda::Version"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.arn
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in ("Version", "FunctionArn")
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        if attribute_name == "Version":
+            return self.version
+        if attribute_name == "FunctionArn":
+            return self.arn
+        from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+        raise UnformattedGetAttTemplateException()
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        from moto.awslambda.utils import get_backend
+
+        p = cloudformation_json["Properties"]
+        fn = get_backend(account_id, region_name).publish_version(p["FunctionName"], p.get("Description", ""))
+        return cls(fn.function_arn, str(fn.version))
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        """Versions go with their function (CDK retains ``currentVersion`` anyway)."""
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        pass
+
+
+class CfnLambdaAlias(CloudFormationModel):
+    """A function alias owned by a stack (moto had no model: the resource was skipped, so an
+    event-source mapping or a permission on the alias failed)."""
+
+    def __init__(self, arn: str, name: str, function_name: str):
+        self.arn, self.name, self.function_name = arn, name, function_name
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Lambda::Alias"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.arn
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "AliasArn"
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        if attribute_name == "AliasArn":
+            return self.arn
+        from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+        raise UnformattedGetAttTemplateException()
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        from moto.awslambda.utils import get_backend
+
+        p = cloudformation_json["Properties"]
+        backend = get_backend(account_id, region_name)
+        function_name = backend.get_function(p["FunctionName"]).function_name  # a name or an ARN
+        alias = backend.create_alias(
+            p["Name"], function_name, str(p["FunctionVersion"]), p.get("Description", ""), p.get("RoutingConfig"),
+        )
+        return cls(alias.arn, alias.name, function_name)
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        from moto.awslambda.utils import get_backend
+
+        p = cloudformation_json["Properties"]
+        if p["Name"] != original_resource.name:
+            original_resource.delete(account_id, region_name)
+            return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+        get_backend(account_id, region_name).update_alias(
+            p["Name"], original_resource.function_name, str(p["FunctionVersion"]), p.get("Description"), p.get("RoutingConfig"),
+        )
+        return original_resource
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        from moto.awslambda.utils import get_backend
+
+        p = cloudformation_json["Properties"]
+        backend = get_backend(account_id, region_name)
+        backend.delete_alias(p["Name"], backend.get_function(p["FunctionName"]).function_name)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        from moto.awslambda.utils import get_backend
+
+        get_backend(account_id, region_name).delete_alias(self.name, self.function_name)
 
 
 # -- change sets and parameters ------------------------------------------------------------
@@ -355,7 +472,9 @@ def apply() -> None:
     global _applied
     if _applied:
         return
-    parsing.get_model_map.cache_clear()  # CfnAlarm is a new CloudFormationModel subclass
+    # CfnAlarm, CfnLambdaVersion and CfnLambdaAlias are CloudFormationModel subclasses defined
+    # after moto's (the map keeps the last model of a type: ours replace moto's LambdaVersion).
+    parsing.get_model_map.cache_clear()
     if "AWS::S3::BucketPolicy" not in parsing.NULL_MODELS:
         parsing.NULL_MODELS.append("AWS::S3::BucketPolicy")
     CloudFormationBackend.execute_change_set = _execute_change_set

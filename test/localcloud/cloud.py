@@ -210,17 +210,20 @@ class LocalCloud:
 
         return get_backend(ACCOUNT, self.region)
 
-    def invoke_function(self, fn, payload: bytes) -> InvokeResult:
+    def invoke_function(self, fn, payload: bytes, resource: Optional[str] = None) -> InvokeResult:
+        """Invoke ``fn`` (a moto function or version); ``resource`` is ``<fn>:<qualifier>`` when
+        the caller named an alias or a version (see ``patches.invoked_resource``)."""
         assert self.host is not None
-        return self.host.invoke(self.function_spec(fn), payload)
+        return self.host.invoke(self.function_spec(fn), payload, resource)
 
     def invoke_by_arn(self, function_arn: str, payload: bytes) -> InvokeResult:
+        """Invoke the function, version or alias ``function_arn`` names (an ESM's FunctionArn)."""
         fn = self.lambda_backend().get_function(function_arn)
-        return self.invoke_function(fn, payload)
+        return self.invoke_function(fn, payload, patches.invoked_resource(fn, function_arn, None))
 
     # -- metrics ---------------------------------------------------------------------------
-    def _queue_metrics(self, function_name: str, datums: list) -> None:
-        self._metrics.put((function_name, datums, datetime.now(timezone.utc)))
+    def _queue_metrics(self, function_name: str, datums: list, resource: Optional[str] = None) -> None:
+        self._metrics.put((function_name, datums, datetime.now(timezone.utc), resource))
 
     def _publish_metrics(self) -> None:
         cw = self.client("cloudwatch")
@@ -234,16 +237,19 @@ class LocalCloud:
                     batch.append(self._metrics.get_nowait())
                 except queue.Empty:
                     break
+            # Lambda publishes every invocation under FunctionName, and an alias's or a version's
+            # also under FunctionName + Resource (<fn>:<qualifier>): two metrics, each counted once.
             data = [
                 {
                     "MetricName": name,
-                    "Dimensions": [{"Name": "FunctionName", "Value": fn}],
+                    "Dimensions": dimensions,
                     "Timestamp": at,
                     "Value": float(value),
                     "Unit": unit,
                     "StorageResolution": 1,
                 }
-                for fn, datums, at in batch
+                for fn, datums, at, resource in batch
+                for dimensions in _dimension_sets(fn, resource)
                 for name, value, unit in datums
             ]
             for i in range(0, len(data), 500):
@@ -251,6 +257,14 @@ class LocalCloud:
                     cw.put_metric_data(Namespace="AWS/Lambda", MetricData=data[i : i + 500])
                 except Exception:
                     log.exception("put_metric_data failed")
+
+
+def _dimension_sets(function_name: str, resource: Optional[str]) -> list[list[dict]]:
+    """The dimension sets Lambda publishes an invocation under."""
+    plain = [{"Name": "FunctionName", "Value": function_name}]
+    if resource is None:
+        return [plain]
+    return [plain, plain + [{"Name": "Resource", "Value": resource}]]
 
 
 def main() -> None:  # pragma: no cover - manual use: python -m localcloud.cloud

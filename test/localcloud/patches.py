@@ -62,6 +62,14 @@
   of the CloudFormation schema is kept), and the Lambda guide "Configuring scaling behavior for
   SQS event source mappings" ("maximum concurrency settings or ... provisioned mode. These are
   mutually exclusive options").
+- Lambda aliases and versions (``fix_lambda_aliases``, ``invoked_resource``): an invoke naming an
+  alias or a version (in the name, the ARN or ``Qualifier``) publishes its metrics under
+  ``FunctionName`` and under ``FunctionName`` + ``Resource`` (``<fn>:<qualifier>``), as Lambda
+  does; an event-source mapping created or updated on an alias or a version reports that qualified
+  ARN as its ``FunctionArn`` and invokes it (moto reported the version behind an alias).
+- CloudWatch (``fix_cloudwatch``): GetMetricStatistics and GetMetricData match a query's
+  dimensions exactly, as CloudWatch does (moto's GetMetricStatistics matched any metric holding
+  them among others, so a function's series also summed its aliases' series).
 """
 
 from __future__ import annotations
@@ -83,8 +91,9 @@ from moto.sqs.models import Queue, SQSBackend
 
 log = logging.getLogger("localcloud.patches")
 
-# The function that runs an invocation: (moto LambdaFunction, payload bytes) -> InvokeResult.
-Invoker = Callable[[object, bytes], object]
+# The function that runs an invocation: (moto LambdaFunction, payload bytes, the alias's or
+# version's `<fn>:<qualifier>` or None) -> InvokeResult.
+Invoker = Callable[[object, bytes, Optional[str]], object]
 _invoker: Optional[Invoker] = None
 _applied = False
 
@@ -101,15 +110,48 @@ def set_invoker(invoker: Optional[Invoker]) -> None:
     _invoker = invoker
 
 
+def invoked_resource(fn, function_name: str, qualifier: Optional[str]) -> Optional[str]:
+    """``<fn>:<qualifier>`` when an invoke names an alias or a version (in the name or ARN, or as
+    ``Qualifier``), else ``None``: Lambda then publishes the invocation's metrics under
+    ``FunctionName`` and ``Resource`` too ("Types of metrics for Lambda functions", dimension
+    ``Resource``: a function version or alias). ``$LATEST`` is the unqualified function."""
+    parts = function_name.split(":")
+    if parts[0] == "arn":
+        named = parts[7] if len(parts) == 8 else None
+    elif len(parts) >= 3 and parts[1] == "function":  # partial ARN account:function:name[:q]
+        named = parts[3] if len(parts) == 4 else None
+    else:
+        named = parts[1] if len(parts) == 2 else None
+    q = named or qualifier
+    if not q or q == "$LATEST":
+        return None
+    return f"{fn.function_name}:{q}"
+
+
+# moto's Invoke handler reads the query parameter `qualifier`, but the SDKs send `Qualifier`, so an
+# invoke of an alias or a version ran $LATEST. The handler below hands the real one over.
+_invoke_qualifier = threading.local()
+
+
+def _invoke_response(self):
+    _invoke_qualifier.value = (self.querystring.get("Qualifier") or [None])[0]
+    try:
+        return _moto_invoke_response(self)
+    finally:
+        _invoke_qualifier.value = None
+
+
 def _lambda_invoke(self, function_name, qualifier, body, headers, response_headers):
+    qualifier = qualifier or getattr(_invoke_qualifier, "value", None)
     fn = self.get_function(function_name, qualifier)  # raises ResourceNotFound like Lambda
     if _invoker is None:
         raise LambdaClientError("ServiceException", "local cloud has no runtime host")
     payload = body.encode() if isinstance(body, str) else (body or b"{}")
+    resource = invoked_resource(fn, function_name, qualifier)
     if headers.get("X-Amz-Invocation-Type") == "Event":
-        threading.Thread(target=_invoker, args=(fn, payload), daemon=True).start()
+        threading.Thread(target=_invoker, args=(fn, payload, resource), daemon=True).start()
         return b""
-    result = _invoker(fn, payload)
+    result = _invoker(fn, payload, resource)
     if result.throttled:
         raise TooManyRequestsException()
     if result.errored:
@@ -385,6 +427,113 @@ def fix_lambda_esm() -> None:
     _lambda_esm_fixed = True
 
 
+def _qualified_function_arn(backend, name: str) -> str:
+    """The full ARN an event-source mapping reports for ``FunctionName`` ``name``: the function's,
+    qualified with the alias or version ``name`` spells out (AWS keeps it: a mapping on an alias
+    invokes the alias). moto reported the ARN of the version the alias points to."""
+    fn = backend.get_function(name)  # validates, raises ResourceNotFound like Lambda
+    base = f"arn:aws:lambda:{backend.region_name}:{backend.account_id}:function:{fn.function_name}"
+    resource = invoked_resource(fn, name, None)
+    return base if resource is None else f"{base}:{resource.split(':', 1)[1]}"
+
+
+def _esm_keeps_the_qualifier(method):
+    @functools.wraps(method)
+    def keeping(self, *args, **kwargs):
+        spec = args[-1] if args else kwargs.get("spec", {})
+        esm = method(self, *args, **kwargs)
+        name = spec.get("FunctionName")
+        if esm is not None and name:
+            esm.function_arn = _qualified_function_arn(self, name)
+        return esm
+
+    return keeping
+
+
+_lambda_aliases_fixed = False
+
+
+def fix_lambda_aliases() -> None:
+    """Event-source mappings on an alias or a version report and invoke it (see
+    ``_qualified_function_arn``). Once per process."""
+    global _lambda_aliases_fixed
+    if _lambda_aliases_fixed:
+        return
+    from moto.awslambda.models import LambdaBackend
+
+    LambdaBackend.create_event_source_mapping = _esm_keeps_the_qualifier(LambdaBackend.create_event_source_mapping)
+    LambdaBackend.update_event_source_mapping = _esm_keeps_the_qualifier(LambdaBackend.update_event_source_mapping)
+    global _moto_invoke_response
+    from moto.awslambda.responses import LambdaResponse
+
+    _moto_invoke_response = LambdaResponse.invoke
+    LambdaResponse.invoke = _invoke_response
+    _lambda_aliases_fixed = True
+
+
+# CloudWatch treats every combination of dimensions as a metric of its own: GetMetricStatistics
+# matches the query's dimensions exactly ("you must specify the same dimensions that were used when
+# the metrics were created", CloudWatch concepts, "Dimensions"). moto matched any datum holding
+# the queried dimensions among others, so FunctionName=fn also summed FunctionName=fn,
+# Resource=fn:alias (an alias invocation counted twice). GetMetricData already compares the sorted
+# dimension lists when a query has dimensions; one without any matched every datum of the name.
+_exact_dimensions = threading.local()
+
+
+def _get_all_metrics(self):
+    data = _moto_get_all_metrics(self)
+    wanted = getattr(_exact_dimensions, "wanted", None)
+    if wanted is None:
+        return data
+    return [md for md in data if sorted((d.name, d.value) for d in md.dimensions) == wanted]
+
+
+def _exact_get_metric_statistics(self, namespace, metric_name, start_time, end_time, period, stats, dimensions, unit=None):
+    _exact_dimensions.wanted = sorted((d["Name"], d.get("Value")) for d in dimensions or [])
+    try:
+        return _moto_get_metric_statistics(self, namespace, metric_name, start_time, end_time, period, stats, dimensions, unit)
+    finally:
+        _exact_dimensions.wanted = None
+
+
+def _exact_get_metric_data(self, queries, start_time, end_time, scan_by="TimestampAscending"):
+    plain = [q for q in queries if "MetricStat" in q and not q["MetricStat"]["Metric"].get("Dimensions")]
+    if not plain or any("Expression" in q for q in queries):  # math needs its metrics in one call
+        return _moto_get_metric_data(self, queries, start_time, end_time, scan_by)
+    results = []
+    for query in queries:
+        stat = query.get("MetricStat")
+        if stat is None or stat["Metric"].get("Dimensions"):
+            results.extend(_moto_get_metric_data(self, [query], start_time, end_time, scan_by))
+            continue
+        _exact_dimensions.wanted = []  # no dimensions: only the metric without any
+        try:
+            results.extend(_moto_get_metric_data(self, [query], start_time, end_time, scan_by))
+        finally:
+            _exact_dimensions.wanted = None
+    return results
+
+
+_cloudwatch_fixed = False
+
+
+def fix_cloudwatch() -> None:
+    """Exact dimension matching in GetMetricStatistics and GetMetricData (see above). Once per
+    process."""
+    global _cloudwatch_fixed, _moto_get_all_metrics, _moto_get_metric_statistics, _moto_get_metric_data
+    if _cloudwatch_fixed:
+        return
+    from moto.cloudwatch.models import CloudWatchBackend
+
+    _moto_get_all_metrics = CloudWatchBackend.get_all_metrics
+    _moto_get_metric_statistics = CloudWatchBackend.get_metric_statistics
+    _moto_get_metric_data = CloudWatchBackend.get_metric_data
+    CloudWatchBackend.get_all_metrics = _get_all_metrics
+    CloudWatchBackend.get_metric_statistics = _exact_get_metric_statistics
+    CloudWatchBackend.get_metric_data = _exact_get_metric_data
+    _cloudwatch_fixed = True
+
+
 _dynamodb_lock = threading.RLock()
 
 
@@ -483,6 +632,8 @@ def apply() -> None:
     fix_dynamodb()
     fix_lambda_filters()
     fix_lambda_esm()
+    fix_lambda_aliases()
+    fix_cloudwatch()
     LambdaSimpleBackend.invoke = _lambda_invoke
     Queue.lambda_event_source_mappings = property(_no_queue_delivery, _ignore_assignment)
     Rule.send_to_targets = _send_to_targets

@@ -157,10 +157,12 @@ class RuntimeHost:
             return sum(1 for e in self._envs.values() if not e.dead and (function_name is None or e.spec.name == function_name))
 
     # -- invoke ----------------------------------------------------------------------------
-    def invoke(self, spec: FunctionSpec, payload: bytes) -> InvokeResult:
+    def invoke(self, spec: FunctionSpec, payload: bytes, resource: Optional[str] = None) -> InvokeResult:
+        """Run one invocation. ``resource`` (``<fn>:<qualifier>``) when it came through an alias or
+        a version: its metrics are published under that ``Resource`` too, as Lambda does."""
         env = self._acquire(spec)
         if env is None:
-            self._publish(spec.name, [("Throttles", 1, "Count")])
+            self._publish(spec.name, [("Throttles", 1, "Count")], resource)
             return InvokeResult(
                 _error_payload("TooManyRequestsException", "Rate Exceeded."), None, throttled=True
             )
@@ -190,6 +192,7 @@ class RuntimeHost:
                 ("Errors", 1 if inv.error_type else 0, "Count"),
                 ("Duration", duration_ms, "Milliseconds"),
             ],
+            resource,
         )
         result = InvokeResult(inv.response, inv.error_type, duration_ms=duration_ms)
         for observe in list(self.observers):
@@ -270,10 +273,13 @@ class RuntimeHost:
             self._envs.pop(env.id, None)
         env.kill()
 
-    def _publish(self, function_name: str, datums: list[tuple[str, float, str]]) -> None:
+    def _publish(self, function_name: str, datums: list[tuple[str, float, str]], resource: Optional[str] = None) -> None:
         if self.metrics:
             try:
-                self.metrics(function_name, datums)
+                if resource is None:
+                    self.metrics(function_name, datums)
+                else:
+                    self.metrics(function_name, datums, resource)
             except Exception:  # metrics must never break an invocation
                 log.exception("publishing metrics failed")
 

@@ -1,10 +1,13 @@
 //! CloudWatch adapters: [`CloudWatchAlarm`] (the [`Alarms`] port, plus
 //! [`CloudWatchAlarm::describe`] for the operator CLI) and [`ConsumerMetrics`] (the [`Metrics`]
-//! port, `AWS/Lambda` `Errors` and `Invocations` of the consumer).
+//! port, `AWS/Lambda` `Errors` and `Invocations` of the consumer, under the dimensions Lambda
+//! publishes them with: `FunctionName=<fn>`, plus `Resource=<fn>:<qualifier>` for an alias or a
+//! version, [`breaker_core::mapping::metric_dimensions`]).
 
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, StateValue};
+use breaker_core::mapping::MetricDimensions;
 use breaker_core::ports::{AlarmState, Alarms, ConsumerStats, Metrics, PortError};
 
 use crate::error::{classify, malformed};
@@ -97,35 +100,39 @@ impl Alarms for CloudWatchAlarm {
 #[derive(Debug, Clone)]
 pub struct ConsumerMetrics {
     client: Client,
-    function_name: String,
+    dimensions: MetricDimensions,
+    period_seconds: u64,
 }
 
 impl ConsumerMetrics {
-    /// Metrics of the function `function_name` through `client`.
-    pub fn new(client: Client, function_name: impl Into<String>) -> Self {
+    /// Metrics of the consumer with `dimensions` (CloudWatch matches dimensions exactly: an alias
+    /// needs `Resource`), in periods of `period_seconds`, through `client`.
+    pub fn new(client: Client, dimensions: MetricDimensions, period_seconds: u64) -> Self {
         Self {
             client,
-            function_name: function_name.into(),
+            dimensions,
+            period_seconds,
         }
     }
 
     fn query(&self, id: &str, metric_name: &str) -> MetricDataQuery {
+        let dimension =
+            |name: &str, value: &str| Dimension::builder().name(name).value(value).build();
+        let mut dimensions = vec![dimension("FunctionName", &self.dimensions.function_name)];
+        if let Some(resource) = &self.dimensions.resource {
+            dimensions.push(dimension("Resource", resource));
+        }
         let metric = Metric::builder()
             .namespace("AWS/Lambda")
             .metric_name(metric_name)
-            .dimensions(
-                Dimension::builder()
-                    .name("FunctionName")
-                    .value(&self.function_name)
-                    .build(),
-            )
+            .set_dimensions(Some(dimensions))
             .build();
         MetricDataQuery::builder()
             .id(id)
             .metric_stat(
                 MetricStat::builder()
                     .metric(metric)
-                    .period(60)
+                    .period(i32::try_from(self.period_seconds).unwrap_or(i32::MAX))
                     .stat("Sum")
                     .build(),
             )
@@ -285,6 +292,46 @@ mod tests {
         );
     }
 
+    fn plain(name: &str) -> MetricDimensions {
+        breaker_core::mapping::metric_dimensions(name)
+    }
+
+    /// Issue 13 item 4: on main the query named `FunctionName=<fn>:<alias>`, which Lambda never
+    /// publishes, so the ramp saw no invocations of an alias consumer and never a relapse.
+    #[tokio::test]
+    async fn an_alias_consumer_is_queried_by_function_name_and_resource_in_its_periods() {
+        let rule = mock!(Client::get_metric_data)
+            .match_requests(|r| {
+                let queries = r.metric_data_queries();
+                let dims = |q: &MetricDataQuery| {
+                    let stat = q.metric_stat().unwrap();
+                    let pairs: Vec<(String, String)> = stat
+                        .metric()
+                        .unwrap()
+                        .dimensions()
+                        .iter()
+                        .map(|d| (d.name().unwrap().to_owned(), d.value().unwrap().to_owned()))
+                        .collect();
+                    (pairs, stat.period())
+                };
+                let want = vec![
+                    ("FunctionName".to_owned(), "orders".to_owned()),
+                    ("Resource".to_owned(), "orders:live".to_owned()),
+                ];
+                queries.len() == 2
+                    && queries.iter().all(|q| dims(q) == (want.clone(), Some(10)))
+                    && r.start_time() == Some(&DateTime::from_millis(600_000))
+                    && r.end_time() == Some(&DateTime::from_millis(660_000))
+            })
+            .then_output(|| GetMetricDataOutput::builder().build());
+        let dimensions = plain("arn:aws:lambda:eu-west-1:123456789012:function:orders:live");
+        ConsumerMetrics::new(client(&[&rule]), dimensions, 10)
+            .consumer_stats(600_000, 660_000)
+            .await
+            .unwrap();
+        assert_eq!(rule.num_calls(), 1);
+    }
+
     #[tokio::test]
     async fn consumer_stats_sums_errors_and_invocations_over_pages() {
         let rule = mock!(Client::get_metric_data)
@@ -318,7 +365,7 @@ mod tests {
                     .build()
             })
             .build();
-        let stats = ConsumerMetrics::new(client(&[&rule]), "consumer")
+        let stats = ConsumerMetrics::new(client(&[&rule]), plain("consumer"), 60)
             .consumer_stats(0, 120_000)
             .await
             .unwrap();
@@ -338,7 +385,7 @@ mod tests {
             .sequence()
             .http_status(500, None)
             .build();
-        let err = ConsumerMetrics::new(client(&[&rule]), "c")
+        let err = ConsumerMetrics::new(client(&[&rule]), plain("c"), 60)
             .consumer_stats(0, 1)
             .await
             .unwrap_err();

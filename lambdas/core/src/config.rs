@@ -93,6 +93,9 @@ pub mod limits {
     /// `limits.json`; at most what the probe function holds (`crate::timeouts`).
     pub const CONSUMER_TIMEOUT_SECONDS: RangeInclusive<u32> =
         1..=crate::timeouts::MAX_CONSUMER_TIMEOUT_SECONDS;
+    /// `CONSUMER_METRIC_PERIOD_SECONDS`: a CloudWatch period (1, 5, 10, 20, 30 s for
+    /// high-resolution metrics, else a multiple of 60) of at most a day; not a tunable.
+    pub const CONSUMER_METRIC_PERIOD_SECONDS: RangeInclusive<u64> = 1..=DAY;
     /// `PROBE_VISIBILITY_SECONDS`: the SQS visibility limit.
     pub const PROBE_VISIBILITY_SECONDS: RangeInclusive<u32> = 1..=43_200;
     /// `RAMP_START`: the range of an event-source mapping's `MaximumConcurrency`.
@@ -135,8 +138,13 @@ pub struct Config {
     pub queue_arn: String,
     /// The region, taken from `QUEUE_ARN` (the probe event's `awsRegion`).
     pub region: String,
-    /// `CONSUMER_FUNCTION_NAME`: the consumer the probe invokes.
+    /// `CONSUMER_FUNCTION_NAME`: the consumer the probe invokes (qualified for an alias or a
+    /// version; its metric dimensions follow from it, [`crate::mapping::metric_dimensions`]).
     pub consumer_function_name: String,
+    /// `CONSUMER_METRIC_PERIOD_SECONDS`: the period of the consumer's `Errors`/`Invocations` the
+    /// relapse check reads (default 60, Lambda's; 1, 5, 10, 20, 30 or a multiple of 60 up to a
+    /// day). Set by the construct, not a tunable of `limits.json`.
+    pub consumer_metric_period_seconds: u64,
     /// `ALARM_NAME`: the trigger alarm, reset to OK on close.
     pub alarm_name: String,
     /// `EVENT_BUS_NAME`: bus for breaker events (default `default`).
@@ -255,6 +263,18 @@ impl Config {
             queue_arn,
             region,
             consumer_function_name: env.required("CONSUMER_FUNCTION_NAME")?,
+            consumer_metric_period_seconds: env.parsed(
+                "CONSUMER_METRIC_PERIOD_SECONDS",
+                crate::policy::LAMBDA_METRIC_PERIOD_SECONDS,
+                |v| {
+                    within(v, limits::CONSUMER_METRIC_PERIOD_SECONDS, " (one day)")?;
+                    check(
+                        [1, 5, 10, 20, 30].contains(v) || v % 60 == 0,
+                        "must be 1, 5, 10, 20 or 30 (high-resolution metrics) or a multiple of 60 \
+                         (CloudWatch periods)",
+                    )
+                },
+            )?,
             alarm_name: env.required("ALARM_NAME")?,
             event_bus_name: env
                 .optional("EVENT_BUS_NAME")
@@ -493,6 +513,7 @@ pub(crate) mod tests {
         assert_eq!(c.max_open_seconds, None);
         assert_eq!((c.probe_count, c.probe_visibility_seconds), (1, 960));
         assert_eq!(c.consumer_timeout_seconds, 795);
+        assert_eq!(c.consumer_metric_period_seconds, 60);
         assert_eq!(c.ramp, Ramp { start: 2, steps: 3 });
         assert_eq!(c.ramp_interval_seconds, 60);
         assert_eq!(c.relapse_error_rate_percent, 50.0);
@@ -520,6 +541,7 @@ pub(crate) mod tests {
             ("PROBE_COUNT", "3"),
             ("PROBE_VISIBILITY_SECONDS", "120"),
             ("CONSUMER_TIMEOUT_SECONDS", "60"),
+            ("CONSUMER_METRIC_PERIOD_SECONDS", "10"),
             ("RAMP_START", "4"),
             ("RAMP_STEPS", "5"),
             ("RAMP_INTERVAL_SECONDS", "30"),
@@ -546,6 +568,7 @@ pub(crate) mod tests {
         assert_eq!(c.max_open_seconds, Some(3600));
         assert_eq!((c.probe_count, c.probe_visibility_seconds), (3, 120));
         assert_eq!(c.consumer_timeout_seconds, 60);
+        assert_eq!(c.consumer_metric_period_seconds, 10);
         assert_eq!(c.ramp, Ramp { start: 4, steps: 5 });
         assert_eq!(c.ramp_interval_seconds, 30);
         assert_eq!(c.relapse_error_rate_percent, 25.0);
@@ -594,6 +617,9 @@ pub(crate) mod tests {
             ("PROBE_VISIBILITY_SECONDS", "43201"),
             ("CONSUMER_TIMEOUT_SECONDS", "0"),
             ("CONSUMER_TIMEOUT_SECONDS", "796"),
+            ("CONSUMER_METRIC_PERIOD_SECONDS", "0"),
+            ("CONSUMER_METRIC_PERIOD_SECONDS", "45"),
+            ("CONSUMER_METRIC_PERIOD_SECONDS", "86460"),
             ("RELAPSE_ERROR_RATE_PERCENT", "0"),
             ("MAX_OPEN_SECONDS", "-1"),
             ("HISTORY_EVENT_BUDGET", "999"),

@@ -18,6 +18,10 @@
 //! - The event source ARN must equal `QUEUE_ARN` exactly.
 //! - A mapping that reports no `FunctionArn` or no `EventSourceArn`, or a value that is not a
 //!   function reference, is a mismatch: nothing shows the mapping is this breaker's.
+//!
+//! [`metric_dimensions`] names the same consumer to CloudWatch: Lambda publishes an alias's or a
+//! version's invocations under `FunctionName=<fn>, Resource=<fn>:<qualifier>` (and, for all of
+//! the function's invocations, `FunctionName=<fn>`), never under `FunctionName=<fn>:<qualifier>`.
 
 use crate::config::Config;
 use crate::ports::EsmSnapshot;
@@ -90,6 +94,32 @@ pub fn verify_mapping(snapshot: &EsmSnapshot, config: &Config) -> Result<(), Map
         function_matches,
         queue_matches,
     })
+}
+
+/// The CloudWatch dimensions (namespace `AWS/Lambda`) of the consumer's own invocations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricDimensions {
+    /// `FunctionName`: the bare function name.
+    pub function_name: String,
+    /// `Resource`: `<fn>:<qualifier>` for an alias or a version; `None` for the unqualified
+    /// function (`$LATEST`), which Lambda publishes under `FunctionName` alone.
+    pub resource: Option<String>,
+}
+
+/// The dimensions under which Lambda publishes the invocations of `consumer`
+/// (`CONSUMER_FUNCTION_NAME`: name, partial or full ARN, optionally qualified). A value that is no
+/// function reference is taken as a bare name.
+pub fn metric_dimensions(consumer: &str) -> MetricDimensions {
+    match FunctionRef::parse(consumer) {
+        Some(f) => MetricDimensions {
+            function_name: f.name.to_owned(),
+            resource: (f.qualifier != LATEST).then(|| format!("{}:{}", f.name, f.qualifier)),
+        },
+        None => MetricDimensions {
+            function_name: consumer.to_owned(),
+            resource: None,
+        },
+    }
 }
 
 /// A function reference taken apart; the parts a short form leaves out are `None`.
@@ -166,6 +196,34 @@ mod tests {
     use crate::ports::EsmState;
 
     const QUEUE: &str = "arn:aws:sqs:eu-west-1:123456789012:orders";
+
+    /// Issue 13 item 4: an alias consumer's metrics are `FunctionName=<fn>, Resource=<fn>:<alias>`.
+    #[test]
+    fn metric_dimensions_of_an_alias_or_version_name_the_function_and_the_resource() {
+        let dims = |f: &str, r: Option<&str>| MetricDimensions {
+            function_name: f.into(),
+            resource: r.map(Into::into),
+        };
+        for (consumer, want) in [
+            ("orders-consumer", dims("orders-consumer", None)),
+            ("orders-consumer:$LATEST", dims("orders-consumer", None)),
+            (
+                "orders-consumer:live",
+                dims("orders-consumer", Some("orders-consumer:live")),
+            ),
+            (
+                "123456789012:function:orders-consumer:7",
+                dims("orders-consumer", Some("orders-consumer:7")),
+            ),
+            (
+                "arn:aws:lambda:eu-west-1:123456789012:function:orders-consumer:live",
+                dims("orders-consumer", Some("orders-consumer:live")),
+            ),
+            (FN_ARN, dims("orders-consumer", None)),
+        ] {
+            assert_eq!(metric_dimensions(consumer), want, "{consumer}");
+        }
+    }
     const FN_ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:orders-consumer";
 
     fn config(consumer: &str) -> Config {

@@ -116,6 +116,35 @@ pub fn owns_recovery(
         .unwrap_or(true)
 }
 
+/// The period of Lambda's standard metrics (`Errors`, `Invocations`): "Lambda sends metric data
+/// to CloudWatch in 1-minute intervals" (Lambda developer guide, "Using CloudWatch metrics with
+/// Lambda").
+pub const LAMBDA_METRIC_PERIOD_SECONDS: u64 = 60;
+
+/// How long after a period ends the relapse check waits before it reads that period: 60 s.
+/// Lambda sends its metrics "in 1-minute intervals" (Lambda developer guide, "Using CloudWatch
+/// metrics with Lambda"), so a minute's sums can reach CloudWatch up to one interval after the
+/// minute ends; AWS documents no tighter bound. A period read sooner may be missing or partial
+/// (its errors not yet counted), which reads as healthy.
+pub const METRIC_PUBLICATION_LAG_MS: u64 = 60_000;
+
+/// The complete metric periods a ramp step may judge, `(start_ms, end_ms)` on CloudWatch's period
+/// boundaries (multiples of the period since the epoch, as CloudWatch aligns them): every period
+/// that began at or after `ramp_started_ms` (the mapping re-enabled for the ramp: the outage's
+/// errors are not counted) and ended at least [`METRIC_PUBLICATION_LAG_MS`] before `now_ms`.
+/// `None` while no such period exists: that step gives no verdict, and a later step reads these
+/// periods (a relapse is caught one or two steps late).
+pub fn complete_periods(
+    now_ms: u64,
+    ramp_started_ms: u64,
+    period_seconds: u64,
+) -> Option<(u64, u64)> {
+    let period = period_seconds.max(1) * 1000;
+    let start = ramp_started_ms.div_ceil(period) * period;
+    let end = now_ms.saturating_sub(METRIC_PUBLICATION_LAG_MS) / period * period;
+    (end > start).then_some((start, end))
+}
+
 /// A ramp step relapsed if the consumer's error rate reached `threshold_percent` (no
 /// invocations means no evidence of failure).
 pub fn relapsed(stats: ConsumerStats, threshold_percent: f64) -> bool {
@@ -130,6 +159,46 @@ mod tests {
     use super::*;
     use crate::config::tests::minimal_env;
     use crate::contract::{SavedScaling, Trigger};
+
+    const MINUTE: u64 = 60_000;
+
+    #[test]
+    fn complete_periods_start_at_the_first_boundary_after_the_ramp_began() {
+        // Ramp re-enabled at 10:00:20 (600 min + 20 s); periods of one minute, lag one minute.
+        let began = 600 * MINUTE + 20_000;
+        // At 10:02:00 the period 10:01–10:02 has not passed its lag, and 10:00–10:01 began
+        // before the ramp: nothing to judge yet.
+        assert_eq!(complete_periods(602 * MINUTE, began, 60), None);
+        // At 10:02:59 still nothing; at 10:03:00 the period 10:01–10:02 is complete.
+        assert_eq!(complete_periods(603 * MINUTE - 1, began, 60), None);
+        assert_eq!(
+            complete_periods(603 * MINUTE, began, 60),
+            Some((601 * MINUTE, 602 * MINUTE))
+        );
+        // Later steps read every complete period since the ramp began.
+        assert_eq!(
+            complete_periods(605 * MINUTE + 30_000, began, 60),
+            Some((601 * MINUTE, 604 * MINUTE))
+        );
+    }
+
+    #[test]
+    fn complete_periods_on_a_boundary_and_with_short_periods() {
+        // A ramp begun exactly on a boundary counts that period.
+        assert_eq!(
+            complete_periods(602 * MINUTE, 600 * MINUTE, 60),
+            Some((600 * MINUTE, 601 * MINUTE))
+        );
+        // 10 s periods (high resolution): ends on 10 s boundaries, lag still one minute.
+        let began = 600 * MINUTE + 5_000;
+        assert_eq!(complete_periods(601 * MINUTE + 15_000, began, 10), None);
+        assert_eq!(
+            complete_periods(601 * MINUTE + 29_000, began, 10),
+            Some((600 * MINUTE + 10_000, 600 * MINUTE + 20_000))
+        );
+        // A clock before the lag never underflows.
+        assert_eq!(complete_periods(1_000, 0, 60), None);
+    }
 
     fn config(extra: &[(&'static str, &str)]) -> Config {
         let mut env = minimal_env();

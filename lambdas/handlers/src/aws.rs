@@ -53,7 +53,11 @@ pub fn aws_ports(sdk: &SdkConfig, config: &Config) -> AwsPorts {
         ),
         queue: SqsQueue::new(aws_sdk_sqs::Client::new(sdk), &config.queue_url),
         alarms: CloudWatchAlarm::new(cloudwatch.clone(), &config.alarm_name),
-        metrics: ConsumerMetrics::new(cloudwatch, &config.consumer_function_name),
+        metrics: ConsumerMetrics::new(
+            cloudwatch,
+            breaker_core::mapping::metric_dimensions(&config.consumer_function_name),
+            config.consumer_metric_period_seconds,
+        ),
         events: EventBus::new(
             aws_sdk_eventbridge::Client::new(sdk),
             &config.event_bus_name,

@@ -1,6 +1,7 @@
 //! `ramp` (half-open): step 0 re-enables the mapping at the first ramp level and announces
-//! `Circuit Half-Open`; each later step checks the consumer's error rate over the last interval,
-//! reopens on a relapse (mapping disabled again, `Circuit Opened`), else raises the limit to the
+//! `Circuit Half-Open`; each later step checks the consumer's error rate over the complete metric
+//! periods since the ramp began (`breaker_core::policy::complete_periods`: published ones only,
+//! so the first steps may have none and give no verdict), reopens on a relapse (mapping disabled again, `Circuit Opened`), else raises the limit to the
 //! next level. After the last level has been checked, `done` hands over to `close`. Every step
 //! acts only as the owner in the circuit record: step 0 marks the record half-open *before* it
 //! enables (a trip after that is a re-trip the owner must honour), a relapse marks it open again,
@@ -12,7 +13,7 @@
 use breaker_core::contract::{InputError, RampAction, RampInput, RampOutput, Version, parse};
 use breaker_core::events::{BreakerEvent, DetailType};
 use breaker_core::history::{self, COSTS};
-use breaker_core::policy::relapsed;
+use breaker_core::policy::{complete_periods, relapsed};
 use breaker_core::ports::{
     CircuitRecords, Clock, EventSourceMappings, Events, Metrics, PollerConfig, Scaling,
 };
@@ -117,10 +118,20 @@ pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, Ha
         .into());
     }
     let now = clock.now_ms();
-    let since = now.saturating_sub(interval.saturating_mul(1000));
-    let stats = metrics.consumer_stats(since, now).await?;
     let current = levels[step as usize - 1];
-    if relapsed(stats, config.relapse_error_rate_percent) {
+    // Only complete, published periods since the ramp began (`complete_periods`); none yet: no
+    // verdict, step on (a later step reads these periods).
+    let window = record
+        .half_open_at_ms
+        .and_then(|began| complete_periods(now, began, config.consumer_metric_period_seconds));
+    let stats = match window {
+        Some((since, until)) => Some(metrics.consumer_stats(since, until).await?),
+        None => {
+            info!(esm = %config.esm_uuid, step, half_open_at_ms = ?record.half_open_at_ms, "no complete metric period since the ramp began: no verdict");
+            None
+        }
+    };
+    if let Some(stats) = stats.filter(|s| relapsed(*s, config.relapse_error_rate_percent)) {
         let found = record.original.unwrap_or(OriginalConfig {
             enabled: true,
             maximum_concurrency: state.saved_scaling.maximum_concurrency,
@@ -151,7 +162,7 @@ pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, Ha
         esm.update_scaling(&config.esm_uuid, next)
     })
     .await?;
-    info!(esm = %config.esm_uuid, step, level = ?next, errors = stats.errors, invocations = stats.invocations, "ramp raised");
+    info!(esm = %config.esm_uuid, step, level = ?next, judged = ?window, stats = ?stats, "ramp raised");
     Ok(output(
         RampAction::Step,
         step + 1,
@@ -200,6 +211,9 @@ mod tests {
     };
 
     const ME: &str = "arn:aws:states:eu-west-1:123456789012:execution:Breaker:run-a";
+    /// When the fixtures' ramp began (step 0 marked the record half-open): three minutes before
+    /// the fixed clock, so a step at the clock has complete periods to judge.
+    const HALF_OPEN_AT: u64 = 10_000_000 - 180_000;
 
     fn owned_by(owner: &str) -> CircuitRecord {
         CircuitRecord {
@@ -212,6 +226,7 @@ mod tests {
                 provisioned_poller_config: None,
             }),
             opened_at_ms: Some(1_000),
+            half_open_at_ms: Some(HALF_OPEN_AT),
             ..CircuitRecord::new_closed(1)
         }
     }
@@ -347,13 +362,13 @@ mod tests {
         }
         assert_eq!(levels, vec![Some(2), Some(6), Some(17), Some(50)]);
         assert_eq!(w.esm.snapshot().maximum_concurrency, Some(50));
+        // Ramp began at 10,000,000 ms (166 min 40 s), steps every minute: steps 1 and 2 have no
+        // complete published period yet (no verdict); steps 3 and 4 read all of them since 167 min.
         assert_eq!(
-            w.metrics.asked().len(),
-            4,
-            "health is checked before every raise and after the last level"
+            w.metrics.asked(),
+            vec![(167 * 60_000, 168 * 60_000), (167 * 60_000, 169 * 60_000)],
+            "health is judged on complete periods since the ramp began, once there are some"
         );
-        let (since, until) = w.metrics.asked()[0];
-        assert_eq!(until - since, 60_000);
     }
 
     #[tokio::test]
@@ -482,6 +497,47 @@ mod tests {
         assert_eq!(w.esm.snapshot().state, EsmState::Disabled);
         assert_eq!(w.events.detail_types(), vec![DetailType::Opened]);
         assert_eq!(w.events.events()[0].detail["reason"], "relapse during ramp");
+    }
+
+    /// Issue 13 item 4: on main a step read the last `RAMP_INTERVAL_SECONDS` up to now, a minute
+    /// Lambda has not published yet (and, early in the ramp, the outage's own errors). Now it
+    /// reads the complete one-minute periods, on CloudWatch's boundaries, that began at or after
+    /// the ramp began and ended at least the publication lag (60 s) ago.
+    #[tokio::test]
+    async fn a_step_judges_the_complete_periods_since_the_ramp_began_after_the_lag() {
+        let w = World::new(
+            FakeEsm::new(EsmState::Enabled, Some(2)),
+            FakeMetrics::steady(0.0, 10.0),
+        );
+        // Ramp began at 9,820,000 ms (163 min 40 s): the first whole period starts at 164 min;
+        // at 10,000,000 ms (166 min 40 s) the periods ended by 165 min 40 s are 164–165 min.
+        w.step(Some(50), 1).await.unwrap();
+        assert_eq!(w.metrics.asked(), vec![(164 * 60_000, 165 * 60_000)]);
+        // A later step reads every complete period since then, the earlier ones included.
+        w.clock.advance_ms(120_000);
+        w.step(Some(50), 2).await.unwrap();
+        assert_eq!(w.metrics.asked()[1], (164 * 60_000, 167 * 60_000));
+    }
+
+    /// Issue 13 item 4: with no complete period since the ramp began, a step has nothing to
+    /// judge: no verdict, it steps on (on main it read the unpublished minute, or the outage's
+    /// errors just before the ramp, and could reopen on them).
+    #[tokio::test]
+    async fn a_step_with_no_complete_period_since_the_ramp_began_gives_no_verdict() {
+        let mut w = World::new(
+            FakeEsm::new(EsmState::Enabled, Some(2)),
+            FakeMetrics::steady(30.0, 40.0),
+        );
+        let mut record = owned_by(ME);
+        record.half_open_at_ms = Some(10_000_000 - 60_000);
+        w.records = FakeRecords::holding(record);
+        let out = w.step(Some(50), 1).await.unwrap();
+        assert_eq!(
+            (out.action, out.maximum_concurrency),
+            (RampAction::Step, Some(6))
+        );
+        assert!(w.metrics.asked().is_empty(), "{:?}", w.metrics.asked());
+        assert!(w.events.events().is_empty());
     }
 
     #[tokio::test]

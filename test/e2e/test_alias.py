@@ -1,0 +1,81 @@
+"""End to end on the local cloud: a consumer deployed behind an alias (issue 13 item 4).
+The example stack with `-c consumerAlias=live` (a published version of the consumer, the alias
+`live` on it, the orders mapping invoking the alias, the breaker given the alias), deployed with the
+real CDK CLI. The local cloud publishes an alias invocation's metrics under `FunctionName` and
+under `FunctionName` + `Resource`, and CloudWatch matches dimensions exactly: an alarm on
+`FunctionName=<fn>:live` (what the construct built on main for an imported alias or a version, and
+what the ramp queried for every alias) sees no data and never trips. One outage: trip, recover,
+close; nothing lost or dead-lettered; the mapping ends with its original configuration, still on
+the alias. Wall time is printed (target at most 150 s; not asserted, it depends on the machine)."""
+import time
+
+import pytest
+
+from localcloud.cloud import LocalCloud
+from localcloud.scenario import Scenario, deploy, drain, host_binaries, outage
+
+ALARM_PERIOD = 10
+ALIAS = "live"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("e2e-alias")
+    binaries = host_binaries()
+    cloud = LocalCloud(binaries=binaries, work_dir=str(work)).start()
+    started = time.time()
+    try:
+        d = deploy(cloud, {"demo": "true", "alarmPeriodSeconds": str(ALARM_PERIOD),
+                           "consumerAlias": ALIAS}, str(work), log=lambda m: None)
+        scn = Scenario(cloud, d["outputs"])
+        deployed = scn.esm()
+        alarm = scn.cw.describe_alarms(AlarmNames=[d["outputs"]["AlarmName"]])["MetricAlarms"][0]
+        scn.set_flag("ok")
+        scn.send(20)
+        scn.start_sending(2)
+        o = outage(scn, 5, lambda s: None, close_timeout=180)
+        scn.stop_sending()
+        drain(scn, 90, lambda s: None)
+        scn.poll_events()
+        wall = time.time() - started
+        print(f"e2e alias: {wall:.0f} s wall time")
+        yield {"scn": scn, "outage": o, "deployed": deployed, "closed": scn.esm(), "alarm": alarm,
+               "summary": scn.summary(), "consumer": d["outputs"]["ConsumerFunctionName"], "wall": wall}
+    finally:
+        cloud.stop()
+
+
+def test_the_mapping_invokes_the_alias(run):
+    consumer = run["consumer"]
+    assert run["deployed"]["FunctionArn"].endswith(f":function:{consumer}:{ALIAS}")
+
+
+def test_the_alarm_reads_the_alias_metrics_by_function_name_and_resource(run):
+    consumer = run["consumer"]
+    for query in (q for q in run["alarm"]["Metrics"] if "MetricStat" in q):
+        assert query["MetricStat"]["Metric"]["Dimensions"] == [
+            {"Name": "FunctionName", "Value": consumer},
+            {"Name": "Resource", "Value": f"{consumer}:{ALIAS}"},
+        ], query["Id"]
+
+
+def test_the_circuit_tripped_on_the_alias_metrics_and_closed(run):
+    o, scn = run["outage"], run["scn"]
+    assert o.tripped_at is not None and o.closed_at is not None
+    types = [e["type"] for e in scn.breaker_events]
+    assert "Circuit Opened" in types and "Circuit Half-Open" in types and "Circuit Closed" in types, types
+    assert "Circuit Stuck Open" not in types, types
+
+
+def test_close_restored_the_original_configuration_on_the_alias(run):
+    deployed, closed = run["deployed"], run["closed"]
+    assert closed["State"] == "Enabled"
+    assert closed["FunctionArn"] == deployed["FunctionArn"]
+    assert closed.get("ScalingConfig") == deployed.get("ScalingConfig") == {"MaximumConcurrency": 10}
+
+
+def test_every_order_is_processed_none_lost_none_dead_lettered(run):
+    s, scn = run["summary"], run["scn"]
+    assert s["dead-lettered"] == 0 and s["lost"] == 0 and s["still queued"] == 0
+    missing = [o for o in scn.sent if scn.ledger.processed[o] < 1]
+    assert not missing and len(scn.sent) > 20
