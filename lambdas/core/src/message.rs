@@ -96,6 +96,40 @@ impl ReceivedMessage {
     }
 }
 
+/// What is left of a received message once its copy took the body and attributes: enough to
+/// delete the original (after the copy is confirmed) or to release it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Original {
+    /// The SQS message id (for logs).
+    pub message_id: String,
+    /// The receipt handle of the receive that produced the copy.
+    pub receipt_handle: String,
+}
+
+impl ReceivedMessage {
+    /// [`ReceivedMessage::faithful_copy`] without cloning: the body and attributes move into the
+    /// copy, the original keeps only its id and receipt handle.
+    pub fn into_faithful_copy(
+        mut self,
+        id: impl Into<String>,
+        delay_seconds: u32,
+    ) -> (OutgoingMessage, Original) {
+        let trace_header = self.attributes.remove("AWSTraceHeader");
+        let copy = OutgoingMessage {
+            id: id.into(),
+            body: std::mem::take(&mut self.body),
+            message_attributes: std::mem::take(&mut self.message_attributes),
+            trace_header,
+            delay_seconds,
+        };
+        let original = Original {
+            message_id: self.message_id,
+            receipt_handle: self.receipt_handle,
+        };
+        (copy, original)
+    }
+}
+
 /// A message to send: one entry of a `SendMessageBatch`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -228,6 +262,19 @@ mod tests {
         assert_eq!(copy.message_attributes, message().message_attributes);
         assert_eq!(copy.trace_header.as_deref(), Some("Root=1-abc"));
         assert_eq!(copy.delay_seconds, 30);
+    }
+
+    #[test]
+    fn the_moving_copy_equals_the_faithful_copy_and_keeps_the_handle() {
+        let (copy, original) = message().into_faithful_copy("0", 30);
+        assert_eq!(copy, message().faithful_copy("0", 30));
+        assert_eq!(
+            original,
+            Original {
+                message_id: "m-1".into(),
+                receipt_handle: "rh".into()
+            }
+        );
     }
 
     #[test]
