@@ -452,8 +452,14 @@ mod tests {
 
     #[test]
     fn the_budget_is_80_percent_of_memory_less_the_runtime_and_at_least_one_lane() {
-        assert_eq!(memory_budget_bytes(512 * MIB), 512 * MIB / 100 * 80 - 32 * MIB);
-        assert_eq!(memory_budget_bytes(128 * MIB), 128 * MIB / 100 * 80 - 32 * MIB);
+        assert_eq!(
+            memory_budget_bytes(512 * MIB),
+            512 * MIB / 100 * 80 - 32 * MIB
+        );
+        assert_eq!(
+            memory_budget_bytes(128 * MIB),
+            128 * MIB / 100 * 80 - 32 * MIB
+        );
         // Below a lane's minimum (a 32 MiB function): one lane, one message.
         assert_eq!(memory_budget_bytes(32 * MIB), lane_bytes(1));
         assert_eq!(lane_bytes(1), 4 * MIB + 2 * MIB);

@@ -1328,8 +1328,13 @@ mod tests {
     fn the_assumed_memory_is_the_constructs_default_and_the_config_overrides_it() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../cdk/src/limits.json");
         let table: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        let mib = table["settings"]["rejitterMemoryMiB"]["default"].as_u64().unwrap();
-        assert_eq!(RejitterSettings::DEFAULT_FUNCTION_MEMORY_BYTES, mib * 1024 * 1024);
+        let mib = table["settings"]["rejitterMemoryMiB"]["default"]
+            .as_u64()
+            .unwrap();
+        assert_eq!(
+            RejitterSettings::DEFAULT_FUNCTION_MEMORY_BYTES,
+            mib * 1024 * 1024
+        );
         let s = settings(0, 300);
         assert_eq!(
             s.lane_plan(),

@@ -679,14 +679,23 @@ fn one_mib_message(n: usize) -> (String, HashMap<String, MessageAttributeValue>)
     let mut size = 0;
     for a in 0..10 {
         let (data_type, value) = match a % 4 {
-            0 => ("String", MessageAttributeValue::builder().string_value(format!("t-{n}-{a}"))),
-            1 => ("Number", MessageAttributeValue::builder().string_value(format!("{n}{a}.5"))),
+            0 => (
+                "String",
+                MessageAttributeValue::builder().string_value(format!("t-{n}-{a}")),
+            ),
+            1 => (
+                "Number",
+                MessageAttributeValue::builder().string_value(format!("{n}{a}.5")),
+            ),
             2 => (
                 "Binary",
                 MessageAttributeValue::builder()
                     .binary_value(Blob::new(vec![n as u8, 0, 255, a as u8, 10, 13])),
             ),
-            _ => ("String.json", MessageAttributeValue::builder().string_value(format!("{{\"a\":{a}}}"))),
+            _ => (
+                "String.json",
+                MessageAttributeValue::builder().string_value(format!("{{\"a\":{a}}}")),
+            ),
         };
         let v = value.data_type(data_type).build().unwrap();
         let name = format!("attr-{a}");
@@ -726,7 +735,9 @@ async fn drain_by_order(cloud: &Cloud, count: usize) -> Vec<(usize, aws_sdk_sqs:
             .unwrap();
         for m in out.messages.unwrap_or_default() {
             let body = m.body().unwrap();
-            let n: usize = body["{\"order\":".len()..body.find(',').unwrap()].parse().unwrap();
+            let n: usize = body["{\"order\":".len()..body.find(',').unwrap()]
+                .parse()
+                .unwrap();
             got.push((n, m));
         }
     }
@@ -737,13 +748,25 @@ async fn drain_by_order(cloud: &Cloud, count: usize) -> Vec<(usize, aws_sdk_sqs:
 fn assert_byte_identical(got: &[(usize, aws_sdk_sqs::types::Message)], count: usize, when: &str) {
     use aws_sdk_sqs::types::MessageSystemAttributeName;
     let orders: Vec<usize> = got.iter().map(|(n, _)| *n).collect();
-    assert_eq!(orders, (0..count).collect::<Vec<_>>(), "{when}: each order exactly once");
+    assert_eq!(
+        orders,
+        (0..count).collect::<Vec<_>>(),
+        "{when}: each order exactly once"
+    );
     for (n, m) in got {
         let (body, attrs) = one_mib_message(*n);
-        assert!(m.body() == Some(body.as_str()), "{when}: order {n}'s body changed");
-        assert_eq!(m.message_attributes(), Some(&attrs), "{when}: order {n}'s attributes");
+        assert!(
+            m.body() == Some(body.as_str()),
+            "{when}: order {n}'s body changed"
+        );
         assert_eq!(
-            m.attributes().and_then(|a| a.get(&MessageSystemAttributeName::AwsTraceHeader)),
+            m.message_attributes(),
+            Some(&attrs),
+            "{when}: order {n}'s attributes"
+        );
+        assert_eq!(
+            m.attributes()
+                .and_then(|a| a.get(&MessageSystemAttributeName::AwsTraceHeader)),
             Some(&trace_of(*n)),
             "{when}: order {n}'s trace header"
         );
@@ -791,7 +814,11 @@ async fn one_mib_messages_with_ten_attributes_survive_probes_and_rejitter_byte_i
             "probe {attempt}: {out:?}"
         );
         state = out.state;
-        assert_eq!(cloud.count(&cloud.dlq_url).await, (0, 0), "probe {attempt} dead-lettered");
+        assert_eq!(
+            cloud.count(&cloud.dlq_url).await,
+            (0, 0),
+            "probe {attempt} dead-lettered"
+        );
     }
     // Then a re-jitter pass over the probe's copies (sent before its cutoff).
     tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
@@ -803,9 +830,13 @@ async fn one_mib_messages_with_ten_attributes_survive_probes_and_rejitter_byte_i
             .unwrap()
             .as_millis() as u64,
     );
-    let out = run_rejitter(&cloud.queue(), &settings, json!({"worker": 0, "cutoffMs": cutoff}))
-        .await
-        .unwrap();
+    let out = run_rejitter(
+        &cloud.queue(),
+        &settings,
+        json!({"worker": 0, "cutoffMs": cutoff}),
+    )
+    .await
+    .unwrap();
     assert_eq!((out.moved, out.failed), (COUNT as u64, 0), "{out:?}");
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     assert_byte_identical(
@@ -813,7 +844,15 @@ async fn one_mib_messages_with_ten_attributes_survive_probes_and_rejitter_byte_i
         COUNT,
         "after the probes and re-jitter",
     );
-    assert_eq!(cloud.count(&cloud.dlq_url).await, (0, 0), "nothing dead-lettered");
-    assert_eq!(cloud.count(&cloud.queue_url).await, (0, COUNT as u64), "no duplicate");
+    assert_eq!(
+        cloud.count(&cloud.dlq_url).await,
+        (0, 0),
+        "nothing dead-lettered"
+    );
+    assert_eq!(
+        cloud.count(&cloud.queue_url).await,
+        (0, COUNT as u64),
+        "no duplicate"
+    );
     drop(cloud.moto);
 }

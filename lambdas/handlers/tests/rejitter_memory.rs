@@ -105,8 +105,14 @@ async fn peak_of_a_pass(count: usize, size: usize, memory_mib: u64) -> usize {
     let env = [
         ("CIRCUIT_NAME", "orders".to_owned()),
         ("ESM_UUID", "esm-1".to_owned()),
-        ("QUEUE_URL", "http://127.0.0.1/123456789012/orders".to_owned()),
-        ("QUEUE_ARN", "arn:aws:sqs:eu-west-1:123456789012:orders".to_owned()),
+        (
+            "QUEUE_URL",
+            "http://127.0.0.1/123456789012/orders".to_owned(),
+        ),
+        (
+            "QUEUE_ARN",
+            "arn:aws:sqs:eu-west-1:123456789012:orders".to_owned(),
+        ),
         ("CONSUMER_FUNCTION_NAME", "orders-consumer".to_owned()),
         ("ALARM_NAME", "orders-errors".to_owned()),
         ("CIRCUIT_TABLE_NAME", "orders-circuit".to_owned()),
@@ -135,7 +141,10 @@ async fn peak_of_a_pass(count: usize, size: usize, memory_mib: u64) -> usize {
             .expect("order");
         let original = message(i, size);
         assert_eq!(m.body, original.body, "order {i} body");
-        assert_eq!(m.message_attributes, original.message_attributes, "order {i}");
+        assert_eq!(
+            m.message_attributes, original.message_attributes,
+            "order {i}"
+        );
         assert_eq!(m.trace_header, original.trace_header, "order {i}");
         assert!(m.delay_seconds >= 1, "order {i} is a delayed copy");
         orders.push(i);
