@@ -92,7 +92,7 @@ pub struct RejitterSettings {
     /// Seed for the delay draws (tests); `None`: seeded from the OS.
     pub seed: Option<u64>,
     /// The function's memory in bytes (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`); the lanes' byte
-    /// budget is derived from it ([`RejitterSettings::memory_budget_bytes`]).
+    /// budget is derived from it (`breaker_core::rejitter::memory_budget_bytes`).
     pub function_memory_bytes: u64,
     /// The execution's history budget, which bounds the slices of a pass.
     pub budget: history::Budget,
@@ -143,12 +143,6 @@ impl RejitterSettings {
         settings.budget = history::Budget::of(config);
         settings.function_memory_bytes = config.function_memory_mib * 1024 * 1024;
         Ok(settings)
-    }
-
-    /// The bytes a worker's lanes may hold in a function of `function_memory_bytes`
-    /// (`breaker_core::rejitter::memory_budget_bytes`).
-    pub fn memory_budget_bytes(function_memory_bytes: u64) -> usize {
-        usize::try_from(rejitter::memory_budget_bytes(function_memory_bytes)).unwrap_or(usize::MAX)
     }
 
     /// Lanes and messages per receive within the memory budget (at most
