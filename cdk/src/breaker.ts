@@ -161,7 +161,8 @@ export class SqsCircuitBreaker extends Construct {
         architecture: props.lambdaArchitecture ?? lambda.Architecture.ARM_64,
         handler: h.handler,
         code,
-        memorySize: config.lambdaMemorySize,
+        // Re-jitter holds messages of up to 1 MiB (rejitter.memorySize); the others hold a few.
+        memorySize: h.key === 'rejitter' ? config.rejitterMemoryMiB : config.lambdaMemorySize,
         timeout: cdk.Duration.seconds(h.timeout(config)),
         role,
         logGroup,

@@ -10,7 +10,7 @@ interface Limit {
   /** The environment variable the handlers read it from; null when only the construct uses it. */
   readonly env: string | null;
   /** How the value is judged: see `about` in `limits.json`. */
-  readonly kind: 'integer' | 'seconds' | 'number' | 'percent' | 'boolean';
+  readonly kind: 'integer' | 'seconds' | 'number' | 'percent' | 'boolean' | 'mebibytes';
   /** The default, in the units of the variable; null when unset means off. */
   readonly default: number | boolean | null;
   /** Smallest accepted value (exclusive for a percent). */
@@ -97,6 +97,8 @@ export interface ResolvedConfig {
   readonly maxOpenSeconds?: number;
   readonly historyEventBudget: number;
   readonly lambdaMemorySize: number;
+  /** `rejitter.memorySize` in MiB: the memory of the re-jitter function. */
+  readonly rejitterMemoryMiB: number;
 }
 
 /** True when every value is a plain number (not a token), so that comparing them means something. */
@@ -132,6 +134,22 @@ class Problems {
       this.add(l.prop, `must be at most ${l.max} seconds, got ${s} seconds${fix}`);
     }
     return s;
+  }
+
+  /** A `Size` of whole mebibytes in the limit's [min, max], as a number of MiB. */
+  mebibytes(l: Limit, value: cdk.Size | undefined, fix = ''): number {
+    if (value === undefined) return numberDefault(l);
+    if (value.isUnresolved()) return value.toMebibytes();
+    const kib = value.toKibibytes();
+    if (kib % 1024 !== 0) {
+      this.add(l.prop, `must be a whole number of MiB, got ${kib} KiB; use Size.mebibytes(${Math.ceil(kib / 1024)})`);
+      return numberDefault(l);
+    }
+    const mib = kib / 1024;
+    if (mib < l.min! || mib > l.max!) {
+      this.add(l.prop, `must be from Size.mebibytes(${l.min}) to Size.mebibytes(${l.max}), got ${mib} MiB${fix}`);
+    }
+    return mib;
   }
 
   /** An integer in the limit's [min, max]. */
@@ -266,6 +284,7 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
   }
   const rejitterWorkers = p.integer(LIMITS.rejitterWorkers, r.workers, ` (${LIMITS.rejitterWorkers.why})`);
   const rejitterSliceSeconds = p.seconds(LIMITS.rejitterSliceSeconds, r.sliceDuration, ' (a Lambda runs at most 15 minutes; one minute is kept as margin)');
+  const rejitterMemoryMiB = p.mebibytes(LIMITS.rejitterMemoryMiB, r.memorySize, ' (Lambda\'s memory sizes)');
 
   // Ramp.
   const rp = props.ramp ?? {};
@@ -316,5 +335,6 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
     maxOpenSeconds: maxOpenSeconds === undefined || maxOpenSeconds === 0 ? undefined : maxOpenSeconds,
     historyEventBudget,
     lambdaMemorySize,
+    rejitterMemoryMiB,
   };
 }

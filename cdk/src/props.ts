@@ -139,6 +139,18 @@ export interface CircuitRejitterSettings {
    * @default Duration.minutes(1)
    */
   readonly sliceDuration?: cdk.Duration;
+
+  /**
+   * Memory of the re-jitter function (whole MiB, 128 MiB to 10,240 MiB). SQS messages may be
+   * 1 MiB and a receive returns up to 10: the function sizes its lanes from this memory so that
+   * it stays under 80 % of it, receiving fewer messages at a time when the memory is small. At
+   * the default, 8 lanes receive 10 messages each even if every message is 1 MiB; at 128 MiB
+   * they receive one at a time. Lambda bills it by the GB-second: a 1-minute slice costs
+   * 0.5 GB × 60 s = 30 GB-s per worker at the default (120 GB-s for 4 workers), 7.5 GB-s at 128 MiB.
+   *
+   * @default Size.mebibytes(512)
+   */
+  readonly memorySize?: cdk.Size;
 }
 
 /** The half-open ramp: how the consumer's concurrency is raised again after recovery. */
@@ -323,7 +335,8 @@ export interface SqsCircuitBreakerProps {
   readonly eventBus?: events.IEventBus;
 
   /**
-   * Memory of the breaker's Lambda functions, in MiB (128 to 10240).
+   * Memory of the breaker's Lambda functions, in MiB (128 to 10240), except the re-jitter
+   * function's (`rejitter.memorySize`).
    *
    * @default 128
    */

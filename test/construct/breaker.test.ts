@@ -42,7 +42,9 @@ describe('SqsCircuitBreaker resources', () => {
     expect([...deployed].sort()).toEqual([...handlers].sort());
     for (const handler of handlers) {
       const fn = fnWithHandler(t, handler);
-      expect(fn.props).toMatchObject({ Runtime: 'provided.al2023', Architectures: ['arm64'], MemorySize: 128, LoggingConfig: { LogFormat: 'JSON' } });
+      // Re-jitter holds messages of up to 1 MiB: 512 MiB by default (rejitter.memorySize).
+      const memory = handler === 'rejitter' ? 512 : 128;
+      expect(fn.props).toMatchObject({ Runtime: 'provided.al2023', Architectures: ['arm64'], MemorySize: memory, LoggingConfig: { LogFormat: 'JSON' } });
       expect((fn.props.Code as { S3Key: string }).S3Key).toMatch(/\.zip$/);
     }
     expect(Object.keys(breaker.functions).sort()).toEqual(['backoff', 'close', 'open', 'probe', 'ramp', 'rejitter', 'rejitterPlan', 'stuck']);
@@ -213,7 +215,7 @@ describe('SqsCircuitBreaker options', () => {
       alarmSettings: { errorRateThresholdPercent: 25, minInvocations: 20, period: cdk.Duration.minutes(2), evaluationPeriods: 5, datapointsToAlarm: 3 },
       backoff: { initialDelay: cdk.Duration.seconds(10), maxDelay: cdk.Duration.minutes(30), multiplier: 1.5 },
       probe: { messageCount: 3, visibilityTimeout: cdk.Duration.minutes(20) },
-      rejitter: { minDelay: cdk.Duration.seconds(5), maxDelay: cdk.Duration.minutes(10), workers: 8, sliceDuration: cdk.Duration.minutes(2) },
+      rejitter: { minDelay: cdk.Duration.seconds(5), maxDelay: cdk.Duration.minutes(10), workers: 8, sliceDuration: cdk.Duration.minutes(2), memorySize: cdk.Size.gibibytes(1) },
       ramp: { startConcurrency: 5, steps: 4, stepInterval: cdk.Duration.minutes(3), relapseErrorRatePercent: 30 },
       maxOpenDuration: cdk.Duration.days(3),
       historyEventBudget: 5_000,
@@ -225,7 +227,8 @@ describe('SqsCircuitBreaker options', () => {
       Metrics: Match.arrayWith([Match.objectLike({ Expression: 'IF(invocations >= 20, 100 * errors / invocations, 0)' })]),
     });
     const fn = fnWithHandler(t, 'rejitter');
-    expect(fn.props).toMatchObject({ MemorySize: 256, Timeout: 180 });
+    expect(fn.props).toMatchObject({ MemorySize: 1024, Timeout: 180 });
+    expect(fnWithHandler(t, 'probe').props).toMatchObject({ MemorySize: 256 });
     expect((fn.props.Environment as { Variables: unknown }).Variables).toMatchObject({
       BACKOFF_INITIAL_SECONDS: '10', BACKOFF_MAX_SECONDS: '1800', BACKOFF_MULTIPLIER: '1.5',
       PROBE_COUNT: '3', PROBE_VISIBILITY_SECONDS: '1200',

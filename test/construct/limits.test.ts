@@ -13,7 +13,7 @@ import { consumerStack } from './fixture';
 interface Limit {
   readonly prop: string;
   readonly env: string | null;
-  readonly kind: 'integer' | 'seconds' | 'number' | 'percent' | 'boolean';
+  readonly kind: 'integer' | 'seconds' | 'number' | 'percent' | 'boolean' | 'mebibytes';
   readonly default: number | boolean | null;
   readonly min?: number;
   readonly max?: number;
@@ -26,7 +26,7 @@ const WITH_ENV = Object.entries(LIMITS).filter(([, l]) => l.env !== null);
 
 /** Props that put `value` into the prop `dotted` (`rejitter.workers`), durations in seconds. */
 function propsFor(l: Limit, value: number): Record<string, unknown> {
-  const leaf = l.kind === 'seconds' ? cdk.Duration.seconds(value) : value;
+  const leaf = l.kind === 'seconds' ? cdk.Duration.seconds(value) : l.kind === 'mebibytes' ? cdk.Size.mebibytes(value) : value;
   const [head, tail] = l.prop.split('.');
   const props: Record<string, unknown> = tail === undefined ? { [head]: leaf } : { [head]: { [tail]: leaf } };
   // Ordered pairs: move the partner out of the way so that only this prop is judged.
@@ -79,7 +79,7 @@ describe('the table of limits (cdk/src/limits.json)', () => {
   });
 
   test.each(RANGED)('%s: its bounds are accepted, the values beyond refused', (_key, l) => {
-    const step = l.kind === 'integer' || l.kind === 'seconds' ? 1 : 0.5;
+    const step = l.kind === 'integer' || l.kind === 'seconds' || l.kind === 'mebibytes' ? 1 : 0.5;
     // A percent's minimum is exclusive; a Duration cannot be negative, so there is nothing below 0 s.
     let accepted = [l.max!, l.kind === 'percent' ? l.min! + step : l.min!];
     let refused = [l.max! + step, ...(l.kind === 'percent' ? [l.min!] : l.kind === 'seconds' && l.min === 0 ? [] : [l.min! - step])];

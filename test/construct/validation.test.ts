@@ -142,6 +142,15 @@ describe('props validation', () => {
       + '  - rejitter.workers: must be a whole number from 1 to 40, got 45 (a Step Functions inline Map runs at most 40 iterations at once)'));
   });
 
+  test('re-jitter memory must be whole MiB within Lambda\'s sizes', () => {
+    expect(() => breakerStack({ rejitter: { memorySize: cdk.Size.mebibytes(64) } })).toThrow(exactly(HEAD
+      + '  - rejitter.memorySize: must be from Size.mebibytes(128) to Size.mebibytes(10240), got 64 MiB (Lambda\'s memory sizes)'));
+    expect(() => breakerStack({ rejitter: { memorySize: cdk.Size.gibibytes(11) } })).toThrow(exactly(HEAD
+      + '  - rejitter.memorySize: must be from Size.mebibytes(128) to Size.mebibytes(10240), got 11264 MiB (Lambda\'s memory sizes)'));
+    expect(() => breakerStack({ rejitter: { memorySize: cdk.Size.kibibytes(300 * 1024 + 512) } })).toThrow(exactly(HEAD
+      + '  - rejitter.memorySize: must be a whole number of MiB, got 307712 KiB; use Size.mebibytes(301)'));
+  });
+
   test('min delay above max delay is refused', () => {
     expect(() => breakerStack({ rejitter: { minDelay: cdk.Duration.minutes(6), maxDelay: cdk.Duration.minutes(5) } })).toThrow(exactly(HEAD
       + '  - rejitter.minDelay: must not exceed rejitter.maxDelay (300 seconds), got 360 seconds'));

@@ -47,6 +47,23 @@
   - moto already requires MessageGroupId, requires a deduplication id unless
     ContentBasedDeduplication and returns a group's messages in order (``tests/test_sqs_fifo.py``
     holds it to that).
+- SQS message sizes (``fix_sqs_sizes``, part of ``fix_sqs``): SQS counts a message's size as
+  the UTF-8 bytes of its body plus every message attribute's name, data type and value (binary
+  values as their bytes), against the queue's ``MaximumMessageSize`` (at most 1,048,576 bytes),
+  and a ``SendMessageBatch`` as the sum of its messages' sizes, against 1,048,576 bytes; the
+  ``AWSTraceHeader`` system attribute does not count. moto 5.2.5 counts only the body, and in
+  characters, not bytes: it accepted a 1 MiB body with attributes, or a batch of 1 MiB of
+  bodies plus attributes, that SQS refuses. Now SendMessage refuses such a message with
+  ``InvalidParameterValue`` and SendMessageBatch refuses the whole request (nothing sent) with
+  ``BatchRequestTooLong`` over the batch limit or ``InvalidParameterValue`` for an entry over the
+  message limit. Sources: the SQS API reference, ``MessageAttributeValue`` ("All parts of the
+  message attribute, including Name, Type, and Value, are part of the message size restriction
+  (1 MiB or 1,048,576 bytes)"; string values are "Unicode with UTF-8 binary encoding"),
+  ``SendMessageBatch`` (the maximum individual message size and the maximum total payload, "the
+  sum of the individual lengths of all of the batched messages", are both the limit;
+  ``BatchRequestTooLong``: "The length of all the messages put together is more than the
+  limit"), and ``SendMessage`` ``MessageSystemAttributes`` ("The size of a message system
+  attribute doesn't count towards the total size of a message").
 - Lambda event-source mappings (``fix_lambda_filters``): CreateEventSourceMapping and
   UpdateEventSourceMapping refuse ``FilterCriteria`` patterns that cannot be applied
   (``filtering.parse``) with ``InvalidParameterValueException``, as Lambda validates them; moto
@@ -74,6 +91,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
 import json
@@ -86,6 +104,7 @@ from typing import Callable, Optional
 from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.events.models import Rule
+import moto.sqs.exceptions as sqs_exceptions
 import moto.sqs.models as sqs_models
 from moto.sqs.models import Queue, SQSBackend
 
@@ -295,18 +314,25 @@ FIFO_DEDUPLICATION_SECONDS = 300
 _fifo_fixed = False
 
 
-def _fifo_send_message(self, queue_name: str, message_body: str, *args, **kwargs):
-    delay_seconds = kwargs.get("delay_seconds", args[1] if len(args) > 1 else None)
-    if delay_seconds is not None and self.get_queue(queue_name).fifo_queue:
-        from moto.sqs.exceptions import InvalidParameterValue
+def _fifo_send_message(send):
+    """``send`` (moto's SendMessage, or a patch of it installed before) refusing a per-message
+    delay on a FIFO queue."""
 
-        # The same wording moto (and SQS) use for a positive delay; SendMessageBatch turns this
-        # exception into a per-entry failure.
-        raise InvalidParameterValue(
-            f"Value {delay_seconds} for parameter DelaySeconds is invalid. Reason: "
-            "The request include parameter that is not valid for this queue type."
-        )
-    return _moto_send_message(self, queue_name, message_body, *args, **kwargs)
+    @functools.wraps(send)
+    def fifo_send_message(self, queue_name: str, message_body: str, *args, **kwargs):
+        delay_seconds = kwargs.get("delay_seconds", args[1] if len(args) > 1 else None)
+        if delay_seconds is not None and self.get_queue(queue_name).fifo_queue:
+            from moto.sqs.exceptions import InvalidParameterValue
+
+            # The same wording moto (and SQS) use for a positive delay; SendMessageBatch turns
+            # this exception into a per-entry failure.
+            raise InvalidParameterValue(
+                f"Value {delay_seconds} for parameter DelaySeconds is invalid. Reason: "
+                "The request include parameter that is not valid for this queue type."
+            )
+        return send(self, queue_name, message_body, *args, **kwargs)
+
+    return fifo_send_message
 
 
 def _fifo_add_message(self, message) -> None:
@@ -344,10 +370,73 @@ def fix_sqs_fifo() -> None:
     global _fifo_fixed
     if _fifo_fixed:
         return
-    SQSBackend.send_message = _fifo_send_message
+    SQSBackend.send_message = _fifo_send_message(SQSBackend.send_message)
     Queue.add_message = _fifo_add_message
     SQSBackend.receive_message = _fifo_receive(SQSBackend.receive_message)
     _fifo_fixed = True
+
+
+# SQS's limit on one message and on one SendMessageBatch (see the module doc).
+MAX_MESSAGE_BYTES = 1_048_576
+
+
+def sqs_message_size(body: str, message_attributes: Optional[dict]) -> int:
+    """Bytes SQS counts for a message: body and attribute names, types and values, UTF-8."""
+    size = len(body.encode("utf-8"))
+    for name, value in (message_attributes or {}).items():
+        size += len(name.encode("utf-8")) + len(value.get("DataType", "").encode("utf-8"))
+        if value.get("StringValue") is not None:
+            size += len(value["StringValue"].encode("utf-8"))
+        binary = value.get("BinaryValue")
+        if isinstance(binary, str):  # base64 on the wire (JSON protocol)
+            binary = base64.b64decode(binary)
+        if binary is not None:
+            size += len(binary)
+    return size
+
+
+def _message_limit(queue) -> int:
+    return min(int(queue.maximum_message_size), MAX_MESSAGE_BYTES)
+
+
+def _too_long(limit: int) -> Exception:
+    return sqs_exceptions.InvalidParameterValue(
+        f"One or more parameters are invalid. Reason: Message must be shorter than {limit} bytes."
+    )
+
+
+def _sized_send_message(self, queue_name: str, message_body: str, message_attributes=None, *args, **kwargs):
+    limit = _message_limit(self.get_queue(queue_name))
+    if sqs_message_size(message_body, message_attributes) > limit:
+        raise _too_long(limit)
+    return _moto_send_message(self, queue_name, message_body, message_attributes, *args, **kwargs)
+
+
+class BatchRequestTooLong(sqs_exceptions.SQSException):
+    """SQS's BatchRequestTooLong, with the length counted as SQS counts it."""
+
+    def __init__(self, length: int):
+        super().__init__(
+            "BatchRequestTooLong",
+            f"Batch requests cannot be longer than {MAX_MESSAGE_BYTES} bytes. You have sent {length} bytes.",
+        )
+
+
+def _sized_send_batch(self, queue_name: str, entries: dict):
+    # Judged before any entry is sent: SQS refuses the whole request.
+    limit = _message_limit(self.get_queue(queue_name))
+    sizes = [sqs_message_size(e["MessageBody"], e.get("MessageAttributes")) for e in entries.values()]
+    if sum(sizes) > MAX_MESSAGE_BYTES:
+        raise BatchRequestTooLong(sum(sizes))
+    if any(size > limit for size in sizes):
+        raise _too_long(limit)
+    return _send_batch_with_system_attributes(self, queue_name, entries)
+
+
+def fix_sqs_sizes() -> None:
+    """Count message and batch sizes as SQS does (see the module doc)."""
+    SQSBackend.send_message = _sized_send_message
+    SQSBackend.send_message_batch = _sized_send_batch
 
 
 # Provisioned mode on an SQS mapping (see the module doc).
@@ -567,10 +656,10 @@ def fix_dynamodb() -> None:
 
 _moto_unix_time = sqs_models.unix_time
 _moto_send_batch = SQSBackend.send_message_batch
+_moto_send_message = SQSBackend.send_message
 _moto_delete = Queue.delete_message
 _moto_receive = SQSBackend.receive_message
 _moto_get_queue_attributes = SQSBackend.get_queue_attributes
-_moto_send_message = SQSBackend.send_message
 _moto_add_message = Queue.add_message
 _sqs_fixed = False
 
@@ -619,7 +708,8 @@ def fix_sqs() -> None:
     SQSBackend.receive_message = _locked_receive
     SQSBackend.send_message_batch = _send_batch_with_system_attributes
     SQSBackend.get_queue_attributes = _expiring_get_queue_attributes
-    fix_sqs_fifo()
+    fix_sqs_sizes()
+    fix_sqs_fifo()  # wraps the sized send_message: both checks apply
     _sqs_fixed = True
 
 

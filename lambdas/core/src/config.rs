@@ -183,6 +183,9 @@ pub struct Config {
     /// `HISTORY_EVENT_BUDGET`: history events one execution may use before it continues as new
     /// (default 10,000; see [`crate::history`]).
     pub history_event_budget: u32,
+    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, set by Lambda: the function's memory in MiB (128 when
+    /// unset, Lambda's default). Re-jitter sizes its lanes by it (`crate::rejitter::lane_plan`).
+    pub function_memory_mib: u64,
 }
 
 impl Config {
@@ -367,6 +370,11 @@ impl Config {
                         " (Step Functions keeps at most 25,000 events per execution)",
                     )
                 },
+            )?,
+            function_memory_mib: env.parsed(
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                crate::rejitter::DEFAULT_FUNCTION_MEMORY_BYTES / (1024 * 1024),
+                |v| within(v, 128..=10_240, " (Lambda's memory sizes, MiB)"),
             )?,
         };
         let needed = crate::history::Budget::of(&config).min_limit();

@@ -135,6 +135,42 @@ pub struct FifoIds {
     pub deduplication_id: String,
 }
 
+/// What is left of a received message once its copy took the body and attributes: enough to
+/// delete the original (after the copy is confirmed) or to release it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Original {
+    /// The SQS message id (for logs).
+    pub message_id: String,
+    /// The receipt handle of the receive that produced the copy.
+    pub receipt_handle: String,
+}
+
+impl ReceivedMessage {
+    /// [`ReceivedMessage::faithful_copy`] without cloning: the body and attributes move into the
+    /// copy, the original keeps only its id and receipt handle.
+    pub fn into_faithful_copy(
+        mut self,
+        id: impl Into<String>,
+        delay_seconds: u32,
+    ) -> (OutgoingMessage, Original) {
+        let trace_header = self.attributes.remove("AWSTraceHeader");
+        let copy = OutgoingMessage {
+            id: id.into(),
+            body: std::mem::take(&mut self.body),
+            message_attributes: std::mem::take(&mut self.message_attributes),
+            trace_header,
+            delay_seconds,
+            // Re-jitter, the one mover, never runs on a FIFO queue (it is skipped there).
+            fifo: None,
+        };
+        let original = Original {
+            message_id: self.message_id,
+            receipt_handle: self.receipt_handle,
+        };
+        (copy, original)
+    }
+}
+
 /// A message to send: one entry of a `SendMessageBatch`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -297,6 +333,19 @@ mod tests {
             "no group: not FIFO"
         );
         assert_eq!(message().faithful_copy("0", 0).fifo, None);
+    }
+
+    #[test]
+    fn the_moving_copy_equals_the_faithful_copy_and_keeps_the_handle() {
+        let (copy, original) = message().into_faithful_copy("0", 30);
+        assert_eq!(copy, message().faithful_copy("0", 30));
+        assert_eq!(
+            original,
+            Original {
+                message_id: "m-1".into(),
+                receipt_handle: "rh".into()
+            }
+        );
     }
 
     #[test]

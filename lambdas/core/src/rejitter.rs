@@ -30,6 +30,19 @@
 //! order into batches of ≤ 10 entries and ≤ [`BATCH_BUDGET_BYTES`] (1 MiB minus 16 KiB of
 //! headroom for the trace header and SQS's own accounting); a message larger than the budget on
 //! its own (up to SQS's 1 MiB message limit) is sent alone.
+//!
+//! # Memory
+//! A message may be 1 MiB (body plus attributes), and `ReceiveMessage` returns up to 10 of them.
+//! A worker's lanes therefore share a byte budget derived from the function's memory
+//! ([`memory_budget_bytes`]: [`MEMORY_USE_PERCENT`] of it, less [`RUNTIME_OVERHEAD_BYTES`]), and
+//! [`lane_plan`] sizes each lane's receives so that the worst case — every message as large as
+//! SQS allows — fits. A lane holds each received byte at most [`HOLDS_PER_RECEIVED_BYTE`] (4)
+//! times: in its receive stage the SDK's response and the parsed messages (later: the batch
+//! waiting to be handed on), the batch in the one-slot channel, and the batch in the send stage.
+//! The copy *moves* the body and attributes out of the received message (only the message id
+//! and receipt handle stay behind to delete or release the original), and the send stage sends
+//! one `SendMessageBatch` (≤ 1 MiB) at a time, so on top a lane holds [`SEND_TRANSIENT_BYTES`]:
+//! that attempt's copy of the entries and the serialised request.
 
 use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
@@ -44,6 +57,19 @@ pub const MAX_BATCH_ENTRIES: usize = 10;
 pub const MAX_BATCH_BYTES: usize = 1_048_576;
 /// What [`split_batches`] packs into one batch: the limit minus 16 KiB of headroom.
 pub const BATCH_BUDGET_BYTES: usize = MAX_BATCH_BYTES - 16 * 1024;
+/// Share of the function's memory a worker plans to use at most, percent.
+pub const MEMORY_USE_PERCENT: u64 = 80;
+/// Memory the function holds besides the messages: the runtime, tokio, the SDK clients and their
+/// connection pools, TLS, logging (the benchmark `rejitter_memory` measures ~20 MiB).
+pub const RUNTIME_OVERHEAD_BYTES: u64 = 32 * 1024 * 1024;
+/// Lambda's default function memory, assumed when `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` is unset.
+pub const DEFAULT_FUNCTION_MEMORY_BYTES: u64 = 128 * 1024 * 1024;
+/// How many times a lane may hold each received byte at once (see the module docs).
+pub const HOLDS_PER_RECEIVED_BYTE: u64 = 4;
+/// Per lane, on top: one `SendMessageBatch` in flight (its attempt's copy and the request).
+pub const SEND_TRANSIENT_BYTES: u64 = 2 * MAX_BATCH_BYTES as u64;
+/// SQS's limit on one message (body plus attribute names, types and values), bytes.
+pub const MAX_MESSAGE_BYTES: u64 = MAX_BATCH_BYTES as u64;
 /// How far before "now" the cutoff is set, to absorb clock skew between Lambda and SQS.
 pub const CUTOFF_SKEW_MARGIN_MS: u64 = 1_000;
 /// Backlog one worker is expected to move; more backlog adds workers (up to the maximum).
@@ -187,6 +213,46 @@ pub fn split_batches(messages: Vec<OutgoingMessage>) -> Vec<Vec<OutgoingMessage>
         batches.push(current);
     }
     batches
+}
+
+/// The byte budget of a worker's lanes in a function with `function_memory_bytes` of memory:
+/// [`MEMORY_USE_PERCENT`] of it less [`RUNTIME_OVERHEAD_BYTES`] (never below one lane's
+/// minimum, [`lane_bytes`]`(1)`: a function too small for that still moves one message at a time).
+pub fn memory_budget_bytes(function_memory_bytes: u64) -> u64 {
+    (function_memory_bytes / 100 * MEMORY_USE_PERCENT)
+        .saturating_sub(RUNTIME_OVERHEAD_BYTES)
+        .max(lane_bytes(1))
+}
+
+/// What one lane may hold at its peak when it receives `receive_max` messages at a time, every
+/// one as large as SQS allows.
+pub fn lane_bytes(receive_max: u8) -> u64 {
+    HOLDS_PER_RECEIVED_BYTE * u64::from(receive_max) * MAX_MESSAGE_BYTES + SEND_TRANSIENT_BYTES
+}
+
+/// How a worker runs its lanes within a byte budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LanePlan {
+    /// Concurrent lanes.
+    pub lanes: usize,
+    /// `MaxNumberOfMessages` of each lane's receives, 1–10.
+    pub receive_max: u8,
+}
+
+/// Up to `wanted_lanes` lanes (fewer when the budget cannot hold that many receiving one message
+/// each), each receiving as many messages (≤ 10) as its share of `budget_bytes` holds at
+/// [`lane_bytes`].
+pub fn lane_plan(budget_bytes: u64, wanted_lanes: usize) -> LanePlan {
+    let fit = usize::try_from(budget_bytes / lane_bytes(1)).unwrap_or(usize::MAX);
+    let lanes = wanted_lanes.min(fit).max(1);
+    let share = budget_bytes / lanes as u64;
+    let receive_max = (share.saturating_sub(SEND_TRANSIENT_BYTES)
+        / (HOLDS_PER_RECEIVED_BYTE * MAX_MESSAGE_BYTES))
+        .clamp(1, MAX_BATCH_ENTRIES as u64);
+    LanePlan {
+        lanes,
+        receive_max: u8::try_from(receive_max).unwrap_or(1),
+    }
 }
 
 /// How many parallel workers (Map iterations) to start for a visible backlog: none for an empty
@@ -381,6 +447,65 @@ mod tests {
             .insert("k".into(), AttributeValue::string("String", "vv"));
         m.trace_header = Some("Root=1".into());
         assert_eq!(entry_size(&m), 100 + 1 + 6 + 2 + 14 + 6 + 6);
+    }
+
+    const MIB: u64 = 1024 * 1024;
+
+    #[test]
+    fn the_budget_is_80_percent_of_memory_less_the_runtime_and_at_least_one_lane() {
+        assert_eq!(
+            memory_budget_bytes(512 * MIB),
+            512 * MIB / 100 * 80 - 32 * MIB
+        );
+        assert_eq!(
+            memory_budget_bytes(128 * MIB),
+            128 * MIB / 100 * 80 - 32 * MIB
+        );
+        // Below a lane's minimum (a 32 MiB function): one lane, one message.
+        assert_eq!(memory_budget_bytes(32 * MIB), lane_bytes(1));
+        assert_eq!(lane_bytes(1), 4 * MIB + 2 * MIB);
+        assert_eq!(lane_bytes(10), 40 * MIB + 2 * MIB);
+    }
+
+    #[test]
+    fn lanes_receive_what_their_share_of_the_budget_holds_at_1_mib_a_message() {
+        // 128 MiB: ~70 MiB for 8 lanes, ~8.8 MiB each: one 1 MiB message at a time.
+        let small = lane_plan(memory_budget_bytes(128 * MIB), 8);
+        assert_eq!(
+            small,
+            LanePlan {
+                lanes: 8,
+                receive_max: 1
+            }
+        );
+        // 512 MiB: ~378 MiB, ~47 MiB a lane: all ten.
+        let big = lane_plan(memory_budget_bytes(512 * MIB), 8);
+        assert_eq!(
+            big,
+            LanePlan {
+                lanes: 8,
+                receive_max: 10
+            }
+        );
+        assert_eq!(lane_plan(memory_budget_bytes(256 * MIB), 8).receive_max, 4);
+        // Too small for 8 lanes: fewer lanes, one message each; never none.
+        assert_eq!(
+            lane_plan(20 * MIB, 8),
+            LanePlan {
+                lanes: 3,
+                receive_max: 1
+            }
+        );
+        assert_eq!(lane_plan(0, 8).lanes, 1);
+        // Whatever the memory, the plan's worst case stays within the budget.
+        for mib in [128, 192, 256, 384, 512, 1024, 3008, 10_240] {
+            let budget = memory_budget_bytes(mib * MIB);
+            let plan = lane_plan(budget, 8);
+            assert!(
+                plan.lanes as u64 * lane_bytes(plan.receive_max) <= budget,
+                "{mib} MiB: {plan:?}"
+            );
+        }
     }
 
     #[test]

@@ -302,6 +302,9 @@ async fn run_rejitter_mode(n: u64, latency: Duration, lanes: usize) -> (Figures,
     let rtt = measure_rtt(latency).await;
     let mut settings = RejitterSettings::new(true, 0, 300, 4, 600).expect("settings");
     settings.in_flight_batches = lanes;
+    // The construct's default memory of the re-jitter function (`rejitter.memorySize`), at which
+    // every lane receives 10 messages at a time.
+    settings.function_memory_bytes = 512 * 1024 * 1024;
     let before = stub.requests.load(Ordering::Relaxed);
     let start = Instant::now();
     let out = run_rejitter(&queue, &settings, json!({"worker": 0, "cutoffMs": cutoff}))

@@ -432,21 +432,22 @@ async fn settle_failed<Q: Queue>(queue: &Q, messages: &[&ReceivedMessage]) -> Se
         }
     }
     if !to_resend.is_empty() {
-        let confirmed: Vec<String> = match queue.send_batch(copies).await {
-            Ok(outcome) => {
-                s.problems.extend(
-                    outcome
-                        .failed
-                        .iter()
-                        .map(|f| format!("re-send failed ({}): {}", f.code, f.message)),
-                );
-                outcome.succeeded
+        // Up to 10 messages of up to 1 MiB each: one `SendMessageBatch` holds ≤ 1 MiB in all.
+        let mut confirmed: Vec<String> = Vec::new();
+        for batch in breaker_core::rejitter::split_batches(copies) {
+            match queue.send_batch(batch).await {
+                Ok(outcome) => {
+                    s.problems.extend(
+                        outcome
+                            .failed
+                            .iter()
+                            .map(|f| format!("re-send failed ({}): {}", f.code, f.message)),
+                    );
+                    confirmed.extend(outcome.succeeded);
+                }
+                Err(e) => s.problems.push(format!("re-send failed: {e}")),
             }
-            Err(e) => {
-                s.problems.push(format!("re-send failed: {e}"));
-                Vec::new()
-            }
-        };
+        }
         let originals: Vec<(String, String)> = confirmed
             .iter()
             .filter_map(|id| {
@@ -704,6 +705,42 @@ mod tests {
         assert_eq!(copy.trace_header, order(7).trace_header);
         assert_eq!(copy.delay_seconds, 0);
         assert!(queue.dead_lettered().is_empty());
+    }
+
+    /// Issue 13 item 6: the fresh copies of three 600 KiB messages near the limit cannot share
+    /// one `SendMessageBatch` (≤ 1 MiB in all): each is re-sent, none released (its next receive
+    /// would dead-letter it).
+    #[tokio::test(start_paused = true)]
+    async fn near_limit_resends_of_large_messages_are_split_under_the_batch_limit() {
+        let queue = FakeQueue::builder().max_receive_count(2).build();
+        let big = |n: u32| {
+            let mut m = order(n);
+            m.body = format!("{{\"order\":{n},\"pad\":\"{}\"}}", "p".repeat(600 * 1024));
+            m
+        };
+        for n in 0..3 {
+            queue.push(big(n));
+        }
+        let out = run(
+            &queue,
+            &FakeConsumer::failing(),
+            &FakeEvents::default(),
+            &[("PROBE_COUNT", "3")],
+        )
+        .await
+        .unwrap();
+        assert_eq!((out.verdict, out.probed), (Verdict::Unhealthy, 3));
+        let mut left = queue.messages();
+        left.sort_by(|a, b| a.body.cmp(&b.body));
+        let counts: Vec<u32> = left.iter().map(|m| m.receive_count).collect();
+        assert_eq!(counts, vec![0, 0, 0], "each re-sent fresh, none released");
+        for (n, m) in (0..3).zip(&left) {
+            assert!(m.body == big(n).body, "order {n}'s body");
+            assert_eq!(m.message_attributes, big(n).message_attributes);
+            assert_eq!(m.trace_header, big(n).trace_header);
+        }
+        assert!(queue.dead_lettered().is_empty());
+        assert_eq!(queue.call_count(Op::SendBatch), 3);
     }
 
     #[tokio::test(start_paused = true)]

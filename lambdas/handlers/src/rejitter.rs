@@ -16,6 +16,13 @@
 //! `Re-jitter Skipped`, and the recovery goes on to the ramp. SQS refuses a per-message delay
 //! on a FIFO queue, and a copy would go to the end of its message group.
 //!
+//! Memory: messages may be 1 MiB each. The lanes share a byte budget derived from the function's
+//! memory (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`; `breaker_core::rejitter::memory_budget_bytes`), and
+//! each lane receives only as many messages as its share holds if every one is as large as SQS
+//! allows (`breaker_core::rejitter::lane_plan`). A copy takes the body and attributes of the
+//! received message (moved, not cloned); the original is kept as its id and receipt handle only;
+//! the send stage clones one `SendMessageBatch` (≤ 1 MiB) at a time for its attempt.
+//!
 //! Keep-alive passes (`breaker_core::keepalive`) use the same plan and slices with
 //! `keepAlive: true`: the plan runs even when re-jitter is disabled and gives a FIFO queue no
 //! workers (the backoff step warned about it); the slices copy with delay 0 (the mapping is
@@ -46,7 +53,7 @@ use breaker_core::contract::{
 };
 use breaker_core::events::{BreakerEvent, DetailType};
 use breaker_core::history::{self, COSTS};
-use breaker_core::message::{OutgoingMessage, ReceivedMessage};
+use breaker_core::message::{Original, OutgoingMessage};
 use breaker_core::ports::{Clock, Events, PortError, Queue};
 use breaker_core::rejitter::{self, DelayWindow, Eligibility};
 use futures::future::join_all;
@@ -92,6 +99,9 @@ pub struct RejitterSettings {
     pub receive_visibility_seconds: Option<u32>,
     /// Seed for the delay draws (tests); `None`: seeded from the OS.
     pub seed: Option<u64>,
+    /// The function's memory in bytes (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`); the lanes' byte
+    /// budget is derived from it (`breaker_core::rejitter::memory_budget_bytes`).
+    pub function_memory_bytes: u64,
     /// The execution's history budget, which bounds the slices of a pass.
     pub budget: history::Budget,
 }
@@ -99,6 +109,10 @@ pub struct RejitterSettings {
 impl RejitterSettings {
     /// Default lanes per invocation.
     pub const DEFAULT_IN_FLIGHT_BATCHES: usize = 8;
+    /// Function memory [`RejitterSettings::new`] assumes: the construct's default for the
+    /// re-jitter function (`rejitter.memorySize`, `rejitterMemoryMiB` in `cdk/src/limits.json`).
+    /// [`RejitterSettings::from_config`] takes the function's actual memory.
+    pub const DEFAULT_FUNCTION_MEMORY_BYTES: u64 = 512 * 1024 * 1024;
 
     /// Validated settings with the defaults for the rest.
     pub fn new(
@@ -116,6 +130,7 @@ impl RejitterSettings {
             in_flight_batches: Self::DEFAULT_IN_FLIGHT_BATCHES,
             receive_visibility_seconds: None,
             seed: None,
+            function_memory_bytes: Self::DEFAULT_FUNCTION_MEMORY_BYTES,
             budget: history::Budget {
                 limit: defaults::HISTORY_EVENT_BUDGET,
                 ramp_steps: defaults::RAMP.steps,
@@ -134,7 +149,17 @@ impl RejitterSettings {
             u32::try_from(config.rejitter_slice_seconds).unwrap_or(u32::MAX),
         )?;
         settings.budget = history::Budget::of(config);
+        settings.function_memory_bytes = config.function_memory_mib * 1024 * 1024;
         Ok(settings)
+    }
+
+    /// Lanes and messages per receive within the memory budget (at most
+    /// [`RejitterSettings::in_flight_batches`] lanes).
+    pub fn lane_plan(&self) -> rejitter::LanePlan {
+        rejitter::lane_plan(
+            rejitter::memory_budget_bytes(self.function_memory_bytes),
+            self.in_flight_batches.max(1),
+        )
     }
 
     fn visibility(&self) -> u32 {
@@ -332,8 +357,8 @@ async fn plan_keep_alive<Q: Queue>(
     })
 }
 
-/// A copy and the original it replaces.
-type Pair = (OutgoingMessage, ReceivedMessage);
+/// A copy and what is left of the original it replaces.
+type Pair = (OutgoingMessage, Original);
 
 enum Received {
     /// Copies to send, already split into batches.
@@ -371,13 +396,15 @@ struct Pass<'a, Q> {
     max_receive_count: Option<u32>,
     /// Delay of a near-limit message's fresh copy (`rejitter::near_limit_delay_seconds`).
     near_limit_delay: u32,
+    /// `MaxNumberOfMessages` of every receive (`rejitter::lane_plan`).
+    receive_max: u8,
     visibility: u32,
     receive_deadline: Instant,
     stop: AtomicBool,
     fatal: Mutex<Option<PortError>>,
     /// Originals whose copy failed: released with visibility 0 when the lanes have stopped
     /// receiving, so this invocation does not receive them again (no receive-count churn).
-    to_release: Mutex<Vec<ReceivedMessage>>,
+    to_release: Mutex<Vec<Original>>,
 }
 
 impl<Q: Queue> Pass<'_, Q> {
@@ -394,7 +421,7 @@ impl<Q: Queue> Pass<'_, Q> {
     async fn receive(&self, rng: &mut StdRng) -> Received {
         let got = self
             .queue
-            .receive(10, RECEIVE_WAIT_SECONDS, self.visibility)
+            .receive(self.receive_max, RECEIVE_WAIT_SECONDS, self.visibility)
             .await;
         let messages = match got {
             Ok(m) if m.is_empty() => return Received::Empty,
@@ -405,7 +432,7 @@ impl<Q: Queue> Pass<'_, Q> {
                 return Received::NothingEligible;
             }
         };
-        let mut originals: HashMap<String, ReceivedMessage> = HashMap::new();
+        let mut originals: HashMap<String, Original> = HashMap::new();
         let mut copies = Vec::new();
         for (i, m) in messages.into_iter().enumerate() {
             let delay = match Eligibility::of(&m, self.cutoff_ms, self.max_receive_count) {
@@ -415,8 +442,9 @@ impl<Q: Queue> Pass<'_, Q> {
                 Eligibility::Skip => continue,
             };
             let id = i.to_string();
-            copies.push(m.faithful_copy(id.clone(), delay));
-            originals.insert(id, m);
+            let (copy, original) = m.into_faithful_copy(id.clone(), delay);
+            copies.push(copy);
+            originals.insert(id, original);
         }
         if copies.is_empty() {
             return Received::NothingEligible;
@@ -440,7 +468,7 @@ impl<Q: Queue> Pass<'_, Q> {
     async fn send(&self, batch: Vec<Pair>) -> SendResult {
         let mut result = SendResult::default();
         let mut remaining = batch;
-        let mut to_release: Vec<ReceivedMessage> = Vec::new();
+        let mut to_release: Vec<Original> = Vec::new();
         for attempt in 1..=ATTEMPTS {
             let copies: Vec<OutgoingMessage> = remaining.iter().map(|(c, _)| c.clone()).collect();
             match self.queue.send_batch(copies).await {
@@ -494,7 +522,7 @@ impl<Q: Queue> Pass<'_, Q> {
     }
 
     /// Make originals whose copy failed visible again at once (called after the lanes stopped).
-    async fn release(&self, originals: Vec<ReceivedMessage>) {
+    async fn release(&self, originals: Vec<Original>) {
         if originals.is_empty() {
             return;
         }
@@ -555,10 +583,12 @@ impl<Q: Queue> Pass<'_, Q> {
         not_deleted
     }
 
+    /// Send the batches of one receive one after the other: only one batch's attempt copy and
+    /// request (≤ 1 MiB each) exist at a time.
     async fn send_all(&self, batches: Vec<Vec<Pair>>) -> SendResult {
-        let results = join_all(batches.into_iter().map(|b| self.send(b))).await;
         let mut total = SendResult::default();
-        for r in results {
+        for b in batches {
+            let r = self.send(b).await;
             total.confirmed.extend(r.confirmed);
             total.released += r.released;
         }
@@ -682,6 +712,7 @@ pub async fn run_rejitter<Q: Queue>(
             slices_left,
         });
     }
+    let plan = settings.lane_plan();
     // Leave time after the last receive for the pipeline to drain and for the final estimate.
     let margin = (settings.slice / 5).min(Duration::from_secs(10));
     let pass = Pass {
@@ -694,14 +725,14 @@ pub async fn run_rejitter<Q: Queue>(
             before.retention_seconds,
             settings.slice.as_secs(),
         ),
+        receive_max: plan.receive_max,
         visibility: settings.visibility(),
         receive_deadline: started + settings.slice.saturating_sub(margin),
         stop: AtomicBool::new(false),
         fatal: Mutex::new(None),
         to_release: Mutex::new(Vec::new()),
     };
-    let lanes = settings.in_flight_batches.max(1);
-    let stats = join_all((0..lanes).map(|lane| pass.lane(lane))).await;
+    let stats = join_all((0..plan.lanes).map(|lane| pass.lane(lane))).await;
     let unsent = std::mem::take(
         &mut *pass
             .to_release
@@ -1382,6 +1413,37 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(q.calls().len(), calls);
+    }
+
+    #[test]
+    fn the_assumed_memory_is_the_constructs_default_and_the_config_overrides_it() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../cdk/src/limits.json");
+        let table: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mib = table["settings"]["rejitterMemoryMiB"]["default"]
+            .as_u64()
+            .unwrap();
+        assert_eq!(
+            RejitterSettings::DEFAULT_FUNCTION_MEMORY_BYTES,
+            mib * 1024 * 1024
+        );
+        let s = settings(0, 300);
+        assert_eq!(
+            s.lane_plan(),
+            rejitter::LanePlan {
+                lanes: 8,
+                receive_max: 10
+            }
+        );
+        let config = crate::testing::config(&[("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")]);
+        let small = RejitterSettings::from_config(&config).unwrap();
+        assert_eq!(small.function_memory_bytes, 128 * 1024 * 1024);
+        assert_eq!(
+            small.lane_plan(),
+            rejitter::LanePlan {
+                lanes: 8,
+                receive_max: 1
+            }
+        );
     }
 
     #[tokio::test]
