@@ -44,6 +44,13 @@
     another receive had taken the one before it meanwhile (two messages of one group in flight,
     processed out of order). FIFO long polls now re-run the receive (which takes the set afresh)
     until a message or the wait time.
+  - a group whose in-flight messages timed out (or were released) is free again and delivers from
+    its head: moto forgot a timed-out message only when a receive reached it, after judging the
+    messages before it against the stale set, and so skipped a group's head and delivered a later
+    message of the group first ("no other consumer can process messages from that same group
+    until the visibility timeout expires or the message is deleted", SQS developer guide,
+    "Interleaving multiple ordered message groups"; "Within each message group ID, all messages
+    are sent and received in strict order", "FIFO queue delivery logic").
   - moto already requires MessageGroupId, requires a deduplication id unless
     ContentBasedDeduplication and returns a group's messages in order (``tests/test_sqs_fifo.py``
     holds it to that).
@@ -296,7 +303,18 @@ def _locked_receive(self, queue_name: str, *args, **kwargs):
     queue = self.get_queue(queue_name)
     with queue._messages_lock:
         _purge_expired(queue)
+        if queue.fifo_queue:
+            _free_visible_groups(queue)
         return _moto_receive(self, queue_name, *args, **kwargs)
+
+
+def _free_visible_groups(queue) -> None:
+    """Forget in-flight messages whose visibility timeout has passed (FIFO; see the module doc).
+    moto drops such a message from its in-flight set only when a receive reaches it, after it has
+    judged the groups before it: a group whose messages all timed out still looked busy, its head
+    was skipped and a later message of the group delivered first."""
+    for message in [m for m in queue.pending_messages if m.visible]:
+        queue.pending_messages.discard(message)
 
 
 def _send_batch_with_system_attributes(self, queue_name: str, entries: dict):

@@ -5,6 +5,7 @@ required, a group with a message in flight delivers nothing more, and a group's 
 the order they were sent. CloudFormation creates a FIFO queue without a name under a generated
 name ending in ``.fifo`` (``cfn._wrap_sqs_queue``, checked in ``test_cdk_deploy.py``'s stack)."""
 import json
+import time
 
 import boto3
 import pytest
@@ -153,3 +154,22 @@ def test_concurrent_long_polls_never_hold_two_messages_of_one_group(sqs, fifo):
         t.join()
     assert not overlaps, f"messages handed out while their group had one in flight: {overlaps}"
     assert handled == [f"g-{n:02d}" for n in range(1, 16)], handled
+
+
+def test_messages_visible_again_come_back_in_group_order(sqs, fifo):
+    """A receive's batch that times out (the consumer failed, or Lambda's poller released it):
+    the groups are free again and each delivers from its head. moto kept timed-out messages in its
+    in-flight set until a receive looked at each one, so a group looked busy because of its own
+    timed-out messages and a later message of a group could come before an earlier one (seen end
+    to end: a FIFO group processed as [2, 1, 3, ...])."""
+    for n in range(1, 13):
+        sqs.send_message(QueueUrl=fifo, MessageBody=str(n), MessageGroupId=f"g{n % 4}", MessageDeduplicationId=str(n))
+    first = bodies(sqs, fifo, visibility=1)
+    assert [m["Body"] for m in first] == [str(n) for n in range(1, 11)]
+    time.sleep(1.5)
+    again = [int(m["Body"]) for m in bodies(sqs, fifo)]
+    for g in range(4):
+        group = [n for n in range(1, 13) if n % 4 == g]
+        got = [n for n in again if n % 4 == g]
+        assert got == group[:len(got)], (g, again)
+    assert again == list(range(1, 11)), again
