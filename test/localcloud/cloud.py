@@ -33,6 +33,7 @@ from . import cfn, patches
 from .cbor import CborBridge
 from .alarms import AlarmEvaluator
 from .esm import EsmPoller
+from .faults import FaultLayer, FaultPlan
 from .runtime import FunctionSpec, InvokeResult, RuntimeHost
 
 log = logging.getLogger("localcloud")
@@ -78,6 +79,7 @@ class LocalCloud:
         self._metrics: "queue.Queue[tuple[str, list, datetime]]" = queue.Queue()
         self._stopping = threading.Event()
         self.host: Optional[RuntimeHost] = None
+        self.faults: Optional[FaultLayer] = None  # set by start()
         self.esm = EsmPoller(self, poll_s=esm_poll_s)
         self.alarms = AlarmEvaluator(self, tick_s=alarm_tick_s)
 
@@ -93,6 +95,8 @@ class LocalCloud:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         os.environ["MOTO_PORT"] = str(self.port)  # the Step Functions interpreter calls back here
         app = CborBridge(DomainDispatcherApplication(create_backend_app), self.url, self.region)
+        self.faults = FaultLayer(app, self._environment_info, self._kill_environment)
+        app = self.faults
         self._server = make_server("127.0.0.1", self.port, app, threaded=True, request_handler=MotoRequestHandler)
         threading.Thread(target=self._server.serve_forever, daemon=True, name="moto").start()
         # moto's backends are process-wide: a new local cloud starts from an empty account
@@ -120,6 +124,19 @@ class LocalCloud:
         if self._server:
             self._server.shutdown()
             self._server.server_close()
+
+    # -- faults ----------------------------------------------------------------------------
+    def set_fault_plan(self, plan: Optional[FaultPlan]) -> None:
+        """Inject ``plan``'s faults into the calls Lambda environments make (None: no faults)."""
+        assert self.faults is not None, "start the local cloud first"
+        self.faults.plan = plan
+
+    def _environment_info(self, env_id: str):
+        return self.host.environment_info(env_id) if self.host else None
+
+    def _kill_environment(self, env_id: str) -> None:
+        if self.host:
+            self.host.kill_environment(env_id)
 
     def __enter__(self) -> "LocalCloud":
         return self

@@ -195,6 +195,16 @@ def _ignore_assignment(self, value):
 
 
 _moto_send_to_targets = Rule.send_to_targets
+# A fault campaign's hook on EventBridge -> Step Functions deliveries: called with the delivery
+# (a function), the rule's name and the event, it may deliver late, twice or not at all, as
+# EventBridge's at-least-once delivery can. None: deliver at once.
+_delivery_hook: Optional[Callable[[Callable[[], None], str, dict], None]] = None
+
+
+def set_delivery_hook(hook: Optional[Callable[[Callable[[], None], str, dict], None]]) -> None:
+    global _delivery_hook
+    _delivery_hook = hook
+
 
 
 def _send_to_targets(self, original_event, transform_input=True):
@@ -205,10 +215,17 @@ def _send_to_targets(self, original_event, transform_input=True):
     others = [t for t in self.targets if ":states:" not in t["Arn"]]
     for target in self.targets:
         if ":states:" in target["Arn"]:
-            try:
-                _start_execution(self, target, original_event)
-            except Exception:  # one failing target must not abort the others
-                log.exception("EventBridge -> Step Functions delivery failed for %s", target["Arn"])
+            def deliver(target=target) -> None:
+                try:
+                    _start_execution(self, target, original_event)
+                except Exception:  # one failing target must not abort the others
+                    log.exception("EventBridge -> Step Functions delivery failed for %s", target["Arn"])
+
+            hook = _delivery_hook
+            if hook is None:
+                deliver()
+            else:
+                hook(deliver, self.name, original_event)
     if others:
         rule = copy.copy(self)
         rule.targets = others
@@ -731,6 +748,48 @@ def fix_sqs() -> None:
     _sqs_fixed = True
 
 
+# A function's unhandled failures that Step Functions names ``Lambda.Unknown`` ("Unhandled errors in
+# Lambda are reported as Lambda.Unknown ... These include out-of-memory errors and function
+# timeouts"): a runtime that exited (a crash, or out of memory: "signal: killed") and a timeout.
+UNHANDLED_LAMBDA_ERRORS = ("Runtime.ExitError", "Sandbox.Timedout")
+_sfn_lambda_errors_fixed = False
+
+
+def _named_as_step_functions_does(from_error):
+    @functools.wraps(from_error)
+    def named(self, env, ex):
+        event = from_error(self, env, ex)
+        details = event.event_details or {}
+        for key in ("lambdaFunctionFailedEventDetails", "taskFailedEventDetails"):
+            d = details.get(key)
+            if d and d.get("error") in UNHANDLED_LAMBDA_ERRORS:
+                from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+
+                d["error"] = "Lambda.Unknown"
+                d["cause"] = ("The cause could not be determined because Lambda did not return an error type. "
+                              f"Returned payload: {d.get('cause')}")
+                event.error_name = CustomErrorName("Lambda.Unknown")
+        return event
+
+    return named
+
+
+def fix_sfn_lambda_errors() -> None:
+    """Lambda tasks whose function crashed or timed out fail as ``Lambda.Unknown`` (moto's
+    interpreter took the runtime's errorType)."""
+    global _sfn_lambda_errors_fixed
+    if _sfn_lambda_errors_fixed:
+        return
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_lambda import (
+        StateTaskServiceLambda,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
+
+    for cls in (StateTaskServiceLambda, StateTaskLambda):
+        cls._from_error = _named_as_step_functions_does(cls._from_error)
+    _sfn_lambda_errors_fixed = True
+
+
 def apply() -> None:
     """Install the run-time patches once per process."""
     global _applied
@@ -738,6 +797,7 @@ def apply() -> None:
         return
     fix_sqs()
     fix_dynamodb()
+    fix_sfn_lambda_errors()
     fix_lambda_filters()
     fix_lambda_esm()
     fix_lambda_aliases()

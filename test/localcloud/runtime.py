@@ -90,6 +90,13 @@ class _Environment:
                 pass
 
 
+def environment_access_key(env_id: str) -> str:
+    """The access key an environment signs its AWS calls with (see faults.py)."""
+    from .faults import ENV_KEY_PREFIX
+
+    return f"{ENV_KEY_PREFIX}{env_id}"
+
+
 def _error_payload(error_type: str, message: str) -> bytes:
     return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
 
@@ -155,6 +162,21 @@ class RuntimeHost:
     def running_environments(self, function_name: Optional[str] = None) -> int:
         with self._lock:
             return sum(1 for e in self._envs.values() if not e.dead and (function_name is None or e.spec.name == function_name))
+
+    def environment_info(self, env_id: str) -> Optional[tuple[str, str, str]]:
+        """``(handler, function name, current invocation id)`` of a live environment."""
+        env = self._envs.get(env_id)
+        if env is None or env.dead:
+            return None
+        inv = env.current
+        return env.spec.handler, env.spec.name, inv.request_id if inv else ""
+
+    def kill_environment(self, env_id: str) -> None:
+        """SIGKILL an environment's process, as a crashed runtime: its invocation fails with
+        ``Runtime.ExitError``."""
+        env = self._envs.get(env_id)
+        if env and env.proc and env.proc.poll() is None:
+            env.proc.kill()
 
     # -- invoke ----------------------------------------------------------------------------
     def invoke(self, spec: FunctionSpec, payload: bytes, resource: Optional[str] = None) -> InvokeResult:
@@ -242,6 +264,8 @@ class RuntimeHost:
                 "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
                 "AWS_LAMBDA_LOG_STREAM_NAME": f"local/{env.id}",
                 "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+                # each environment signs with its own key, so the fault layer knows who calls
+                "AWS_ACCESS_KEY_ID": environment_access_key(env.id),
             }
         )
         out = subprocess.DEVNULL

@@ -185,3 +185,33 @@ def test_step_functions_lambda_tasks_run_on_the_runtime_host_and_catch_errors(cl
     out = json.loads(done["output"])
     assert out["echo"]["Payload"] == {"n": 7}
     assert out["error"]["Error"] == "Boom"
+
+
+@pytest.mark.parametrize("handler,payload", [("crash", {}), ("sleep", {"seconds": 5})])
+def test_a_crashed_or_timed_out_task_function_fails_as_lambda_unknown_as_step_functions_reports_it(cloud, handler, payload):
+    """Step Functions reports a function's unhandled errors (a crashed runtime, out of memory, a
+    timeout) as ``Lambda.Unknown``, not as the runtime's ``Runtime.ExitError``/``Sandbox.Timedout``;
+    a state machine retries or catches them under that name. The SDK's Invoke still returns the
+    runtime's error payload."""
+    name = f"task-{handler}-unknown"
+    create_fn(cloud, name, handler, timeout=1)
+    sfn = cloud.client("stepfunctions")
+    definition = {
+        "StartAt": "Run",
+        "States": {
+            "Run": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                    "Parameters": {"FunctionName": name, "Payload": payload},
+                    "Catch": [{"ErrorEquals": ["Lambda.Unknown"], "ResultPath": "$.error", "Next": "Caught"}], "End": True},
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+    sm = sfn.create_state_machine(name=f"unknown-{handler}", roleArn=ROLE, definition=json.dumps(definition))
+    run = sfn.start_execution(stateMachineArn=sm["stateMachineArn"], name="run-1", input="{}")
+    done = wait_for(lambda: (lambda d: d if d["status"] != "RUNNING" else None)(
+        sfn.describe_execution(executionArn=run["executionArn"])), timeout=30)
+    assert done["status"] == "SUCCEEDED", done
+    error = json.loads(done["output"])["error"]
+    assert error["Error"] == "Lambda.Unknown"
+    assert ("Runtime.ExitError" if handler == "crash" else "Sandbox.Timedout") in error["Cause"]
+    direct = cloud.client("lambda").invoke(FunctionName=name, Payload=json.dumps(payload).encode())
+    assert json.loads(direct["Payload"].read())["errorType"] in ("Runtime.ExitError", "Sandbox.Timedout")

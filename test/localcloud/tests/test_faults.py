@@ -1,0 +1,99 @@
+"""The fault layer between Lambda environments and moto (faults.py): each environment signs with
+its own key, so a fault plan hits the calls of the functions it targets, in the protocol they
+speak, and a kill lands between two calls of one invocation."""
+import json
+import time
+
+import pytest
+
+from localcloud.faults import FaultPlan, Rule
+from localcloud.tests.test_cloud import create_fn  # noqa: F401 - shared fixture helpers
+from localcloud.tests.test_cloud import cloud  # noqa: F401 - the module-scoped local cloud
+
+
+def run(cloud, name, calls):
+    out = cloud.client("lambda").invoke(FunctionName=name, Payload=json.dumps({"calls": calls}).encode())
+    return out.get("FunctionError"), json.loads(out["Payload"].read())
+
+
+@pytest.fixture
+def queue(cloud):
+    sqs = cloud.client("sqs")
+    url = sqs.create_queue(QueueName=f"faults-{time.time_ns()}")["QueueUrl"]
+    yield url
+    cloud.set_fault_plan(None)
+
+
+def count(cloud, url):
+    a = cloud.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"])
+
+
+def test_a_throttle_answers_the_targeted_function_in_its_protocol_and_changes_nothing(cloud, queue):
+    create_fn(cloud, "faults-sender", "aws")
+    plan = FaultPlan(rules=[Rule("throttle", service="sqs", operation="SendMessage", times=1)])
+    cloud.set_fault_plan(plan)
+    send = ["sqs", "send_message", {"QueueUrl": queue, "MessageBody": "x"}]
+    err, out = run(cloud, "faults-sender", [send, send])
+    assert err is None, out
+    assert out["results"][0] == {"error": "RequestThrottled", "status": 400}
+    assert "ok" in out["results"][1]  # the rule fired once
+    assert count(cloud, queue) == 1
+    assert [(f["kind"], f["handler"], f["service"], f["operation"]) for f in plan.injected] == [
+        ("throttle", "aws", "sqs", "SendMessage")]
+
+
+def test_lambda_and_cloudwatch_calls_get_their_services_errors(cloud, queue):
+    create_fn(cloud, "faults-other", "aws")
+    cloud.set_fault_plan(FaultPlan(rules=[
+        Rule("throttle", service="lambda", times=1),
+        Rule("5xx", service="monitoring", times=1),
+    ]))
+    err, out = run(cloud, "faults-other", [
+        ["lambda", "list_event_source_mappings", {}],
+        ["cloudwatch", "describe_alarms", {}],
+    ])
+    assert out["results"] == [
+        {"error": "TooManyRequestsException", "status": 429},
+        {"error": "InternalServiceError", "status": 500},
+    ]
+
+
+def test_untargeted_functions_and_the_glue_are_never_faulted(cloud, queue):
+    create_fn(cloud, "faults-consumer", "aws")
+    cloud.set_fault_plan(FaultPlan(rules=[Rule("5xx", service="sqs", times=100)],
+                                   targets=lambda handler, fn: fn != "faults-consumer"))
+    err, out = run(cloud, "faults-consumer", [["sqs", "send_message", {"QueueUrl": queue, "MessageBody": "x"}]])
+    assert "ok" in out["results"][0]
+    cloud.client("sqs").send_message(QueueUrl=queue, MessageBody="from the glue")
+    assert count(cloud, queue) == 2
+
+
+def test_a_kill_after_a_send_lands_before_the_delete_of_the_same_invocation(cloud, queue):
+    create_fn(cloud, "faults-mover", "aws")
+    sqs = cloud.client("sqs")
+    sqs.send_message(QueueUrl=queue, MessageBody="original")
+    handle = sqs.receive_message(QueueUrl=queue, VisibilityTimeout=1)["Messages"][0]["ReceiptHandle"]
+    plan = FaultPlan(rules=[Rule("kill", service="sqs", operation="DeleteMessage", after="SendMessage")])
+    cloud.set_fault_plan(plan)
+    # a delete alone does not fire the rule; a send then a delete does, and the process dies there
+    err, out = run(cloud, "faults-mover", [["sqs", "get_queue_url", {"QueueName": queue.rsplit("/", 1)[-1]}]])
+    assert err is None and not plan.injected
+    err, out = run(cloud, "faults-mover", [
+        ["sqs", "send_message", {"QueueUrl": queue, "MessageBody": "copy"}],
+        ["sqs", "delete_message", {"QueueUrl": queue, "ReceiptHandle": handle}],
+    ])
+    assert err == "Unhandled" and out["errorType"] == "Runtime.ExitError", out
+    assert [f["operation"] for f in plan.injected] == ["DeleteMessage"]
+    time.sleep(1.2)
+    assert count(cloud, queue) == 2  # the copy was sent, the original never deleted
+
+
+def test_a_timeout_holds_the_call_then_performs_it(cloud, queue):
+    create_fn(cloud, "faults-slow", "aws", timeout=10)
+    cloud.set_fault_plan(FaultPlan(rules=[Rule("timeout", service="sqs", operation="SendMessage", delay_s=4)]))
+    started = time.time()
+    err, out = run(cloud, "faults-slow", [["sqs", "send_message", {"QueueUrl": queue, "MessageBody": "late"}]])
+    assert out["results"][0]["error"] == "ReadTimeoutError"  # the caller gave up after 3 s
+    time.sleep(max(0.0, started + 4.5 - time.time()))
+    assert count(cloud, queue) == 1  # and the send happened all the same
