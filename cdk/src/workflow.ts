@@ -356,8 +356,19 @@ function invoke(scope: Construct, id: string, fn: lambda.IFunction, payload: Rec
   return task;
 }
 
-/** Lambda's own transient failures and the handlers' `Retryable` errors are retried with jitter. */
+/**
+ * A handler's unhandled failure as Step Functions names it: its runtime exited mid-invocation (a
+ * crash, out of memory) or it timed out. Every handler is safe to run again (conditional record
+ * writes, copies before deletes), so a crash is retried instead of turning into a stuck circuit.
+ */
+export const LAMBDA_UNHANDLED_ERRORS = ['Lambda.Unknown'];
+
+/**
+ * Lambda's own transient failures, a crashed or timed-out handler and the handlers' `Retryable`
+ * errors are retried with jitter.
+ */
 function addRetries(task: tasks.LambdaInvoke): void {
   task.addRetry({ errors: LAMBDA_SERVICE_ERRORS, interval: cdk.Duration.seconds(2), maxAttempts: 6, backoffRate: 2, jitterStrategy: sfn.JitterType.FULL });
+  task.addRetry({ errors: LAMBDA_UNHANDLED_ERRORS, interval: cdk.Duration.seconds(2), maxAttempts: 3, backoffRate: 2, jitterStrategy: sfn.JitterType.FULL });
   task.addRetry({ errors: ['Retryable'], interval: cdk.Duration.seconds(5), maxAttempts: 5, backoffRate: 2, maxDelay: cdk.Duration.seconds(60), jitterStrategy: sfn.JitterType.FULL });
 }

@@ -260,6 +260,21 @@ describe('executing the workflow', () => {
     expect(targets(run)).not.toContain('stuck');
   });
 
+  test('a handler that crashed or timed out (Lambda.Unknown) is retried and the recovery carries on', async () => {
+    // Step Functions names a function's unhandled failures (its runtime killed mid-invocation, out
+    // of memory, a timeout) Lambda.Unknown. The handlers are safe to run again; a crash must not
+    // turn into a stuck circuit.
+    const run = await runWorkflow(wf, {
+      ...openedAndBackingOff(),
+      probe: [fail('Lambda.Unknown', 'Runtime exited with error: signal: killed'), fail('Lambda.Unknown', 'Task timed out'), reply.probe('healthy')],
+      ...recoveryAfterProbe(),
+    }, ALARM_EVENT);
+    expectScripted(run);
+    expect(run.status).toBe('SUCCEEDED');
+    expect(targets(run).slice(0, 5)).toEqual(['open', 'backoff', 'probe', 'probe', 'probe']);
+    expect(targets(run)).not.toContain('stuck');
+  });
+
   test('a Retryable handler error is retried', async () => {
     const run = await runWorkflow(wf, {
       open: [fail('Retryable', 'ResourceInUseException'), reply.proceed()],

@@ -33,8 +33,9 @@
 //!   `TaskSucceeded` / `TaskFailed` / `TaskTimedOut` ([`TASK_ATTEMPT`]; request-response
 //!   integrations usually log no `TaskSubmitted`, so this over-counts by one per attempt);
 //! - attempts: every Retrier used to its `MaxAttempts` (retriers count separately, so errors that
-//!   alternate between them use both): a Lambda task retries Lambda's own errors 6 times and
-//!   `Retryable` 5 times ([`LAMBDA_ATTEMPTS`] = 12), `Continue As New Execution` 6 times,
+//!   alternate between them use both): a Lambda task retries Lambda's own errors 6 times, a
+//!   crashed or timed-out handler (`Lambda.Unknown`) 3 times and `Retryable` 5 times
+//!   ([`LAMBDA_ATTEMPTS`] = 15), `Continue As New Execution` 6 times,
 //!   `Publish Open Time` 3 times, `Report Stuck Circuit` 5 more times for any other error;
 //! - an inline Map: `MapStateEntered`, `MapStateStarted`, `MapStateSucceeded|Failed|Aborted`,
 //!   `MapStateExited` ([`MAP_STATE`]) and per iteration `MapIterationStarted` +
@@ -60,15 +61,16 @@ pub const EXECUTION_EVENT: u32 = 1;
 pub const MAP_STATE: u32 = 4;
 /// One Map iteration's own events: started, succeeded/failed/aborted.
 pub const MAP_ITERATION: u32 = 2;
-/// Attempts of a breaker Lambda task: 1 + 6 (Lambda's service errors) + 5 (`Retryable`).
-pub const LAMBDA_ATTEMPTS: u32 = 12;
+/// Attempts of a breaker Lambda task: 1 + 6 (Lambda's service errors) + 3 (`Lambda.Unknown`: a
+/// crashed or timed-out handler) + 5 (`Retryable`).
+pub const LAMBDA_ATTEMPTS: u32 = 15;
 /// Attempts of `Continue As New Execution`: 1 + 6.
 pub const CONTINUE_ATTEMPTS: u32 = 7;
 /// Attempts of `Publish Open Time`: 1 + 3.
 pub const METRIC_ATTEMPTS: u32 = 4;
-/// Attempts of `Report Stuck Circuit`: 1 + 6 + 5 (the Lambda task's retriers) + 5 (its own
+/// Attempts of `Report Stuck Circuit`: 1 + 6 + 3 + 5 (the Lambda task's retriers) + 5 (its own
 /// `States.ALL` retrier, for any other error).
-pub const STUCK_ATTEMPTS: u32 = 17;
+pub const STUCK_ATTEMPTS: u32 = 20;
 /// A re-jitter slice is allotted only if the backlog could need it: one slice per this many
 /// messages per worker (a slice moves far more at the default 60 s; a slower one leaves the rest
 /// of the backlog unspread, in the queue).
