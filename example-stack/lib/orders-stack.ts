@@ -67,7 +67,7 @@ export class OrdersStack extends cdk.Stack {
   constructor(scope: Construct, id: string, props: OrdersStackProps = {}) {
     super(scope, id, props);
     const s = props.settings ?? settingsFromContext(this.node);
-    const logRetention = s.profile === 'demo' ? logs.RetentionDays.ONE_DAY : logs.RetentionDays.ONE_MONTH;
+    const logRetention = s.profile !== 'default' ? logs.RetentionDays.ONE_DAY : logs.RetentionDays.ONE_MONTH;
 
     // FIFO (`-c queueType=fifo`): a FIFO queue needs a FIFO dead-letter queue. No content-based
     // deduplication: every send names its MessageDeduplicationId, the breaker's copies too.

@@ -5,7 +5,9 @@ import * as cdk from 'aws-cdk-lib';
  * - `cdk deploy` (default): sensible values for a real AWS account, mostly the construct's own
  *   defaults;
  * - `cdk deploy -c demo=true`: short periods so the whole trip → backoff → probe → re-jitter →
- *   ramp → closed loop takes a few minutes, as the local cloud demo needs.
+ *   ramp → closed loop takes a few minutes, as the local cloud demo needs;
+ * - `cdk deploy -c chaos=true`: shorter still (10 s alarm period, 2–6 s backoff, 5 s ramp steps),
+ *   for the fault campaign on the local cloud (`npm run chaos`).
  *
  * `-c alarmPeriodSeconds=N` overrides the alarm period of either profile;
  * `-c queueRetentionSeconds=N` the orders queue's retention (60–1,209,600 s; the keep-alive
@@ -25,7 +27,7 @@ import * as cdk from 'aws-cdk-lib';
  */
 export interface ExampleSettings {
   /** Which profile these settings came from. */
-  readonly profile: 'default' | 'demo';
+  readonly profile: 'default' | 'demo' | 'chaos';
   /** Consumer function timeout. */
   readonly consumerTimeout: cdk.Duration;
   /** Orders queue visibility timeout (must be at least the consumer timeout). */
@@ -130,9 +132,29 @@ const DEMO: ExampleSettings = {
  * Reads the settings from the app's context (`demo`, `alarmPeriodSeconds`, `queueRetentionSeconds`,
  * `maxReceiveCount`, `mappingMode`, `queueType`, `consumerAlias`).
  */
+// `-c chaos=true`: the fault campaign's timings (test/localcloud/chaos.py), shorter still than the
+// demo's so that a schedule (outage, faults, recovery, drain) takes about a minute. A failing
+// message is received every 6 s; 15 receives outlast any trip, probe and recovery of a schedule.
+const CHAOS: ExampleSettings = {
+  ...DEMO,
+  profile: 'chaos',
+  consumerTimeout: cdk.Duration.seconds(3),
+  visibilityTimeout: cdk.Duration.seconds(6),
+  maxReceiveCount: 15,
+  alarmPeriod: cdk.Duration.seconds(10),
+  backoffInitial: cdk.Duration.seconds(2),
+  backoffMax: cdk.Duration.seconds(6),
+  probeVisibility: cdk.Duration.seconds(20),
+  rejitterMaxDelay: cdk.Duration.seconds(5),
+  rejitterSlice: cdk.Duration.seconds(5),
+  rampSteps: 2,
+  rampInterval: cdk.Duration.seconds(5),
+};
+
 export function settingsFromContext(node: { tryGetContext(key: string): unknown }): ExampleSettings {
   const demo = node.tryGetContext('demo');
-  let base = demo === true || demo === 'true' ? DEMO : DEFAULT;
+  const chaos = node.tryGetContext('chaos');
+  let base = chaos === true || chaos === 'true' ? CHAOS : demo === true || demo === 'true' ? DEMO : DEFAULT;
   const receives = node.tryGetContext('maxReceiveCount');
   if (receives !== undefined) {
     const n = Number(receives);

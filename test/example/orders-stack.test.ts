@@ -79,6 +79,22 @@ describe('default profile (real AWS)', () => {
   });
 });
 
+describe('chaos profile (-c chaos=true)', () => {
+  test('shortens every timing below the demo's, for the fault campaign', () => {
+    const { template } = synth({ chaos: 'true' });
+    template.hasResourceProperties('AWS::Lambda::Function', { Handler: 'bootstrap', Timeout: 3 });
+    template.hasResourceProperties('AWS::SQS::Queue', { VisibilityTimeout: 6, RedrivePolicy: Match.objectLike({ maxReceiveCount: 15 }) });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { EvaluationPeriods: 1, DatapointsToAlarm: 1 });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Handler: 'backoff',
+      Environment: { Variables: Match.objectLike({
+        BACKOFF_INITIAL_SECONDS: '2', BACKOFF_MAX_SECONDS: '6', RAMP_STEPS: '2', RAMP_INTERVAL_SECONDS: '5', REJITTER_MAX_SECONDS: '5',
+        PROBE_VISIBILITY_SECONDS: '20',
+      }) },
+    });
+  });
+});
+
 describe('demo profile (-c demo=true)', () => {
   const { stack, template } = synth({ demo: 'true' });
 
@@ -224,6 +240,7 @@ describe.each([
   ['provisioned', { demo: 'true', mappingMode: 'provisioned' }],
   ['fifo', { demo: 'true', queueType: 'fifo' }],
   ['alias', { demo: 'true', consumerAlias: 'live' }],
+  ['chaos', { chaos: 'true' }],
 ])('%s profile passes the template checks', (_name, context: Record<string, string>) => {
   const { stack } = synth(context);
 

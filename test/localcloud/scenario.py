@@ -208,6 +208,7 @@ class Scenario:
         self.ledger = Ledger(outputs["ConsumerFunctionName"])
         cloud.host.observers.append(self.ledger.observe)
         self.sent: list[str] = []
+        self.order_prefix = "o"  # order ids are <prefix>-<number>
         self.fifo = self.queue_url.endswith(".fifo")
         self._next_seq: Counter = Counter()  # FIFO: last seq per group
         self.samples: list[dict] = []
@@ -250,7 +251,7 @@ class Scenario:
             entries = []
             for _ in range(min(10, n - i)):
                 number = len(self.sent) + len(entries) + 1
-                order = f"o-{number:05d}"
+                order = f"{self.order_prefix}-{number:05d}"
                 body = {"orderId": order, "amountCents": 1000 + len(self.sent), "createdAtMs": int(time.time() * 1000)}
                 entry = {"Id": str(len(entries))}
                 if self.fifo:
