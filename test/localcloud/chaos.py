@@ -78,6 +78,8 @@ KILL_POINTS = {
     "kill-probe-received": dict(handlers=("probe",), service="lambda", operation="Invoke", after="ReceiveMessage"),
     "kill-probe-invoked": dict(handlers=("probe",), service="sqs", after="Invoke"),
     "kill-rejitter-sent": dict(handlers=("rejitter",), service="sqs", operation="DeleteMessageBatch", after="SendMessageBatch"),
+    # a later batch's send after an earlier batch's delete: a copy not yet sent must still have its original
+    "kill-rejitter-deleted": dict(handlers=("rejitter",), service="sqs", operation="SendMessageBatch", after="DeleteMessageBatch"),
     "kill-ramp": dict(handlers=("ramp",), service="lambda", operation="GetEventSourceMapping", after="UpdateEventSourceMapping"),
     "kill-close": dict(handlers=("close",), after="UpdateEventSourceMapping"),
 }
@@ -93,7 +95,7 @@ FAULT_KINDS = (
 SUBSET = [
     (101, ("flag-fail", "aws-throttle", "kill-open", "kill-rejitter-sent", "eb-duplicate", "op-open")),
     (102, ("flag-slow", "aws-5xx", "kill-probe-received", "kill-ramp", "alarm-flap")),
-    (103, ("flag-percent", "aws-timeout", "kill-probe-invoked", "kill-close", "eb-delay", "op-close")),
+    (103, ("flag-percent", "aws-timeout", "kill-probe-invoked", "kill-close", "kill-rejitter-deleted", "eb-delay", "op-close")),
     (104, ("flag-flap", "aws-throttle", "aws-5xx", "kill-rejitter-sent", "alarm-flap", "op-open")),
 ]
 
