@@ -74,14 +74,16 @@ INVARIANTS = ("1 nothing lost", "2 no breaker DLQ", "3 one acting", "4 never sil
 # Where a breaker process is killed: the handler, the call it dies at and the call that must have
 # happened before it in the same invocation.
 KILL_POINTS = {
-    "kill-open": dict(handlers=("open",), service="lambda", operation="GetEventSourceMapping", after="UpdateEventSourceMapping"),
+    # the mapping disabled, the handler dead before it recorded that
+    "kill-open": dict(handlers=("open",), service="lambda", operation="UpdateEventSourceMapping", at="response"),
     "kill-probe-received": dict(handlers=("probe",), service="lambda", operation="Invoke", after="ReceiveMessage"),
     "kill-probe-invoked": dict(handlers=("probe",), service="sqs", after="Invoke"),
     "kill-rejitter-sent": dict(handlers=("rejitter",), service="sqs", operation="DeleteMessageBatch", after="SendMessageBatch"),
     # a later batch's send after an earlier batch's delete: a copy not yet sent must still have its original
     "kill-rejitter-deleted": dict(handlers=("rejitter",), service="sqs", operation="SendMessageBatch", after="DeleteMessageBatch"),
-    "kill-ramp": dict(handlers=("ramp",), service="lambda", operation="GetEventSourceMapping", after="UpdateEventSourceMapping"),
-    "kill-close": dict(handlers=("close",), after="UpdateEventSourceMapping"),
+    "kill-ramp": dict(handlers=("ramp",), service="lambda", operation="UpdateEventSourceMapping", at="response"),
+    # the original configuration restored, the handler dead before the alarm reset and the record
+    "kill-close": dict(handlers=("close",), service="lambda", operation="UpdateEventSourceMapping", at="response"),
 }
 FAULT_KINDS = (
     "flag-fail", "flag-slow", "flag-percent", "flag-flap",
@@ -309,11 +311,19 @@ class Worker:
         return verdict
 
     def _operator(self, command: str, entry: dict) -> None:
-        try:
-            out = breaker_cli(self.cloud, command)
-            entry["result"] = {k: out.get(k) for k in ("started", "executionArn", "stopped", "note") if k in out}
-        except Exception as err:
-            entry["error"] = str(err)[:300]
+        """An operator's command; retried as the CLI asks ("retry in a few seconds"), as a person would."""
+        for attempt in range(6):
+            try:
+                out = breaker_cli(self.cloud, command)
+                entry["result"] = {k: out.get(k) for k in ("started", "executionArn", "stopped", "note") if k in out}
+                entry.pop("error", None)
+                return
+            except Exception as err:
+                entry["error"] = str(err)[:300]
+                entry["attempts"] = attempt + 1
+                if "retry in a few seconds" not in str(err):
+                    return
+                time.sleep(3)
 
     @staticmethod
     def _sample(scn: Scenario, t0: float) -> dict:

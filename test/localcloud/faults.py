@@ -13,8 +13,9 @@ this call with a fault instead of moto:
 - ``5xx``: HTTP 500 with the service's internal-error code;
 - ``timeout``: the request is held ``delay_s`` (longer than the SDK's attempt timeout), then
   performed: the caller has given up, the effect still happens (a slow AWS answer);
-- ``kill``: the calling environment's process is killed with SIGKILL before the call reaches moto
-  (the invocation fails with ``Runtime.ExitError``, as Lambda reports a crashed runtime).
+- ``kill``: the calling environment's process is killed with SIGKILL before the call reaches moto,
+  or (``at="response"``) after moto performed it, before the caller reads the answer (the
+  invocation fails with ``Runtime.ExitError``, as Lambda reports a crashed runtime).
 
 A rule can wait for another operation of the same invocation (``after``): "kill at the first
 DeleteMessageBatch after a SendMessageBatch" is a crash between sending re-jittered copies and
@@ -80,6 +81,7 @@ class Rule:
     times: int = 1
     after: Optional[str] = None
     delay_s: float = 12.0
+    at: str = "request"  # kill: before the call reaches moto ("request") or after it took effect ("response")
     active_from: float = 0.0
     active_until: float = float("inf")
     label: str = ""
@@ -88,6 +90,8 @@ class Rule:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"fault kind must be one of {KINDS}, got {self.kind!r}")
+        if self.at not in ("request", "response"):
+            raise ValueError(f"a kill happens at the request or the response, got {self.at!r}")
 
     def matches(self, call: Call, handler: str, seen: list[str], now: float) -> bool:
         if self.fired >= self.times or not (self.active_from <= now < self.active_until):
@@ -212,6 +216,11 @@ class FaultLayer:
         rule = plan.choose(call, handler, function_name, before)
         if rule is None:
             return self.app(environ, start_response)
+        if rule.kind == "kill" and rule.at == "response":
+            answer = self.app(environ, start_response)  # the call takes effect ...
+            body = b"".join(answer)
+            self.kill(call.env_id)  # ... and the caller dies before it reads the answer
+            return [body]
         if rule.kind == "kill":
             self.kill(call.env_id)
             status, headers, payload = error_response(call, "5xx")

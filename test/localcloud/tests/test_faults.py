@@ -91,9 +91,29 @@ def test_a_kill_after_a_send_lands_before_the_delete_of_the_same_invocation(clou
 
 def test_a_timeout_holds_the_call_then_performs_it(cloud, queue):
     create_fn(cloud, "faults-slow", "aws", timeout=10)
-    cloud.set_fault_plan(FaultPlan(rules=[Rule("timeout", service="sqs", operation="SendMessage", delay_s=4)]))
-    started = time.time()
+    plan = FaultPlan(rules=[Rule("timeout", service="sqs", operation="SendMessage", delay_s=4)])
+    cloud.set_fault_plan(plan)
     err, out = run(cloud, "faults-slow", [["sqs", "send_message", {"QueueUrl": queue, "MessageBody": "late"}]])
     assert out["results"][0]["error"] == "ReadTimeoutError"  # the caller gave up after 3 s
-    time.sleep(max(0.0, started + 4.5 - time.time()))
-    assert count(cloud, queue) == 1  # and the send happened all the same
+    if time.time() < plan.injected[0]["at"] + 3.8:
+        assert count(cloud, queue) == 0  # not yet performed when the caller gave up
+    deadline = time.time() + 10
+    while count(cloud, queue) == 0 and time.time() < deadline:
+        time.sleep(0.2)
+    assert count(cloud, queue) == 1  # and then the send happened all the same
+
+
+def test_a_kill_at_the_response_lets_the_call_take_effect_and_the_caller_never_sees_it(cloud, queue):
+    create_fn(cloud, "faults-late-kill", "aws")
+    plan = FaultPlan(rules=[Rule("kill", service="sqs", operation="SendMessage", at="response")])
+    cloud.set_fault_plan(plan)
+    err, out = run(cloud, "faults-late-kill", [["sqs", "send_message", {"QueueUrl": queue, "MessageBody": "sent"}]])
+    assert err == "Unhandled" and out["errorType"] == "Runtime.ExitError", out
+    assert count(cloud, queue) == 1
+
+
+def test_a_rule_refuses_an_unknown_kind_or_kill_point():
+    with pytest.raises(ValueError, match="fault kind"):
+        Rule("explode")
+    with pytest.raises(ValueError, match="request or the response"):
+        Rule("kill", at="later")
