@@ -78,6 +78,8 @@ KILL_POINTS = {
     "kill-open": dict(handlers=("open",), service="lambda", operation="UpdateEventSourceMapping", at="response"),
     "kill-probe-received": dict(handlers=("probe",), service="lambda", operation="Invoke", after="ReceiveMessage"),
     "kill-probe-invoked": dict(handlers=("probe",), service="sqs", after="Invoke"),
+    # the re-jitter plan read the backlog, the handler dead before it answered
+    "kill-rejitter-plan": dict(handlers=("rejitter-plan",), service="sqs", operation="GetQueueAttributes", at="response"),
     "kill-rejitter-sent": dict(handlers=("rejitter",), service="sqs", operation="DeleteMessageBatch", after="SendMessageBatch"),
     # a later batch's send after an earlier batch's delete: a copy not yet sent must still have its original
     "kill-rejitter-deleted": dict(handlers=("rejitter",), service="sqs", operation="SendMessageBatch", after="DeleteMessageBatch"),
@@ -96,7 +98,7 @@ FAULT_KINDS = (
 # the campaign found, kept as regression cases).
 SUBSET = [
     (101, ("flag-fail", "aws-throttle", "kill-open", "kill-rejitter-sent", "eb-duplicate", "op-open")),
-    (102, ("flag-slow", "aws-5xx", "kill-probe-received", "kill-ramp", "alarm-flap")),
+    (102, ("flag-slow", "aws-5xx", "kill-probe-received", "kill-rejitter-plan", "kill-ramp", "alarm-flap")),
     (103, ("flag-percent", "aws-timeout", "kill-probe-invoked", "kill-close", "kill-rejitter-deleted", "eb-delay", "op-close")),
     (104, ("flag-flap", "aws-throttle", "aws-5xx", "kill-rejitter-sent", "alarm-flap", "op-open")),
 ]
