@@ -76,6 +76,11 @@ export interface ExampleSettings {
    * @default - the mapping invokes the function itself
    */
   readonly consumerAlias?: string;
+  /**
+   * Memory of the breaker's re-jitter function.
+   * @default - the construct's default (`rejitter.memorySize`)
+   */
+  readonly rejitterMemory?: cdk.Size;
 }
 
 /**
@@ -149,6 +154,9 @@ const CHAOS: ExampleSettings = {
   rejitterSlice: cdk.Duration.seconds(5),
   rampSteps: 2,
   rampInterval: cdk.Duration.seconds(5),
+  // the smallest memory: each re-jitter lane moves one message at a time, so a slice sends after
+  // it has deleted (the campaign kills a worker there)
+  rejitterMemory: cdk.Size.mebibytes(128),
 };
 
 export function settingsFromContext(node: { tryGetContext(key: string): unknown }): ExampleSettings {

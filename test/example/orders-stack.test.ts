@@ -80,7 +80,7 @@ describe('default profile (real AWS)', () => {
 });
 
 describe('chaos profile (-c chaos=true)', () => {
-  test('shortens every timing below the demo's, for the fault campaign', () => {
+  test('shortens every timing below the demo profile, for the fault campaign', () => {
     const { template } = synth({ chaos: 'true' });
     template.hasResourceProperties('AWS::Lambda::Function', { Handler: 'bootstrap', Timeout: 3 });
     template.hasResourceProperties('AWS::SQS::Queue', { VisibilityTimeout: 6, RedrivePolicy: Match.objectLike({ maxReceiveCount: 15 }) });
@@ -92,6 +92,7 @@ describe('chaos profile (-c chaos=true)', () => {
         PROBE_VISIBILITY_SECONDS: '20',
       }) },
     });
+    template.hasResourceProperties('AWS::Lambda::Function', { Handler: 'rejitter', MemorySize: 128 });
   });
 });
 

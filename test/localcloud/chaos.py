@@ -142,7 +142,7 @@ def generate(seed: int, force: tuple = ()) -> Schedule:
             t += rng.uniform(2, 4)
         end_at = max(end_at, t)
     faults_until = end_at + 20
-    rules = []
+    rules = []  # AWS faults are active until faults_until; kills stay armed until they fire
     aws = [k for k in kinds if k.startswith("aws-")]
     for _ in range(rng.randint(1, 3)):
         aws.append(rng.choice(["aws-throttle", "aws-5xx", "aws-timeout"]))
@@ -156,7 +156,7 @@ def generate(seed: int, force: tuple = ()) -> Schedule:
         kills += rng.sample(sorted(KILL_POINTS), rng.choice([0, 1, 1, 2]))
     for k in dict.fromkeys(kills):
         kinds.add(k)
-        rules.append(dict(kind="kill", **KILL_POINTS[k], active_from=fail_at, active_until=faults_until, label=k))
+        rules.append(dict(kind="kill", **KILL_POINTS[k], active_from=fail_at, label=k))
     # a forced kind fires on every delivery, so the subset surely injects it
     eb_duplicate = 1.0 if "eb-duplicate" in kinds else 0.5 if (not force and rng.random() < 0.4) else 0.0
     eb_delay = 1.0 if "eb-delay" in kinds else 0.4 if (not force and rng.random() < 0.3) else 0.0
@@ -224,7 +224,8 @@ class Worker:
         consumer = self.outputs["ConsumerFunctionName"]
         t0 = time.time()
         plan = FaultPlan(
-            rules=[Rule(**{**r, "active_from": t0 + r["active_from"], "active_until": t0 + r["active_until"]}) for r in sched.rules],
+            rules=[Rule(**{**r, "active_from": t0 + r["active_from"], "active_until": t0 + r.get("active_until", float("inf"))})
+                   for r in sched.rules],
             targets=lambda handler, function_name: function_name != consumer,
         )
         delivered: list[dict] = []
@@ -288,7 +289,10 @@ class Worker:
             deadline = time.time() + SETTLE_TIMEOUT_S
             while time.time() < deadline:
                 if time.time() >= t0 + sched.faults_until:
-                    cloud.set_fault_plan(None)
+                    # AWS trouble and EventBridge mischief end here; an armed kill stays armed until
+                    # its handler reaches its point (at most once), however late the recovery gets there
+                    with plan.lock:
+                        plan.rules = [r for r in plan.rules if r.kind == "kill"]
                     patches.set_delivery_hook(None)
                 s = self._sample(scn, t0)
                 timeline.append(s)
