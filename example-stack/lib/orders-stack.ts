@@ -162,7 +162,7 @@ export class OrdersStack extends cdk.Stack {
       },
       backoff: { initialDelay: s.backoffInitial, maxDelay: s.backoffMax },
       probe: { visibilityTimeout: s.probeVisibility },
-      rejitter: { maxDelay: s.rejitterMaxDelay, sliceDuration: s.rejitterSlice, memorySize: s.rejitterMemory },
+      rejitter: { maxDelay: s.rejitterMaxDelay, sliceDuration: s.rejitterSlice, memorySize: s.rejitterMemory, workers: s.rejitterWorkers },
       ramp: { steps: s.rampSteps, stepInterval: s.rampInterval },
       logRetention,
     });

@@ -81,6 +81,11 @@ export interface ExampleSettings {
    * @default - the construct's default (`rejitter.memorySize`)
    */
   readonly rejitterMemory?: cdk.Size;
+  /**
+   * Re-jitter workers (the construct's `rejitter.workers`).
+   * @default - the construct's default
+   */
+  readonly rejitterWorkers?: number;
 }
 
 /**
@@ -157,6 +162,8 @@ const CHAOS: ExampleSettings = {
   // the smallest memory: each re-jitter lane moves one message at a time, so a slice sends after
   // it has deleted (the campaign kills a worker there)
   rejitterMemory: cdk.Size.mebibytes(128),
+  // two workers share the backlog of one schedule (about a hundred orders): several rounds each
+  rejitterWorkers: 2,
 };
 
 export function settingsFromContext(node: { tryGetContext(key: string): unknown }): ExampleSettings {

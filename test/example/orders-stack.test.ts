@@ -89,7 +89,7 @@ describe('chaos profile (-c chaos=true)', () => {
       Handler: 'backoff',
       Environment: { Variables: Match.objectLike({
         BACKOFF_INITIAL_SECONDS: '2', BACKOFF_MAX_SECONDS: '6', RAMP_STEPS: '2', RAMP_INTERVAL_SECONDS: '5', REJITTER_MAX_SECONDS: '5',
-        PROBE_VISIBILITY_SECONDS: '20',
+        PROBE_VISIBILITY_SECONDS: '20', REJITTER_WORKERS: '2',
       }) },
     });
     template.hasResourceProperties('AWS::Lambda::Function', { Handler: 'rejitter', MemorySize: 128 });

@@ -311,7 +311,7 @@ class Worker:
             seed=sched.seed, kinds=sched.kinds, seconds=round(time.time() - t0, 1),
             injected=[{k: v for k, v in f.items() if k != "env"} | {"at": round(f["at"] - t0, 1)} for f in plan.injected],
             eb=[d | {"at": round(d["at"] - t0, 1)} for d in delivered], actions=actions_done,
-            armed=[r["label"] for r in sched.rules if r["kind"] == "kill"],
+            armed=[r["label"] for r in sched.rules if r["kind"] == "kill"], calls=dict(sorted(plan.calls.items())),
         )
         self._reset(scn)
         return verdict

@@ -113,6 +113,7 @@ class FaultPlan:
     rules: list[Rule] = field(default_factory=list)
     targets: Callable[[str, str], bool] = lambda handler, function_name: True
     injected: list[dict] = field(default_factory=list)
+    calls: dict = field(default_factory=dict)  # "handler service.Operation" -> calls seen from targeted environments
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def choose(self, call: Call, handler: str, function_name: str, seen: list[str]) -> Optional[Rule]:
@@ -120,6 +121,8 @@ class FaultPlan:
             return None
         now = time.time()
         with self.lock:
+            key = f"{handler} {call.service}.{call.operation}"
+            self.calls[key] = self.calls.get(key, 0) + 1
             for rule in self.rules:
                 if rule.matches(call, handler, seen, now):
                     rule.fired += 1
