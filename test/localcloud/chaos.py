@@ -97,6 +97,8 @@ FAULT_KINDS = (
 # The CI subset: fixed seeds whose forced kinds cover every fault kind (and seeds of violations
 # the campaign found, kept as regression cases).
 SUBSET = [
+    # regression: its re-jitter worker killed between send and delete failed as Runtime.ExitError,
+    # was not retried and left the circuit stuck open (fixed: Lambda.Unknown is retried)
     (101, ("flag-fail", "aws-throttle", "kill-open", "kill-rejitter-sent", "eb-duplicate", "op-open")),
     (102, ("flag-slow", "aws-5xx", "kill-probe-received", "kill-rejitter-plan", "kill-ramp", "alarm-flap")),
     (103, ("flag-percent", "aws-timeout", "kill-probe-invoked", "kill-close", "kill-rejitter-deleted", "eb-delay", "op-close")),
