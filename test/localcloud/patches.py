@@ -790,6 +790,40 @@ def fix_sfn_lambda_errors() -> None:
     _sfn_lambda_errors_fixed = True
 
 
+_sfn_stop_fixed = False
+
+
+def fix_sfn_stop() -> None:
+    """StopExecution aborts a Standard execution when it is called, as Step Functions does: status
+    ABORTED and the stop time at once (and in StopExecution's answer), although a task it started
+    runs on. moto kept the execution RUNNING until its worker thread ended, then dated the stop."""
+    global _sfn_stop_fixed
+    if _sfn_stop_fixed:
+        return
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.backend import execution as sfn_execution
+
+    moto_stop = sfn_execution.Execution.stop
+    moto_reflect = sfn_execution.BaseExecutionWorkerCommunication._reflect_execution_status
+
+    @functools.wraps(moto_stop)
+    def stop(self, stop_date, error, cause):
+        if self.exec_status == ExecutionStatus.RUNNING:
+            self.exec_status = ExecutionStatus.ABORTED
+            self.stop_date = stop_date
+        moto_stop(self, stop_date=stop_date, error=error, cause=cause)
+
+    @functools.wraps(moto_reflect)
+    def reflect(self):
+        if self.execution.exec_status == ExecutionStatus.ABORTED and self.execution.stop_date is not None:
+            return  # stopped by StopExecution: status and time are already what AWS shows
+        moto_reflect(self)
+
+    sfn_execution.Execution.stop = stop
+    sfn_execution.BaseExecutionWorkerCommunication._reflect_execution_status = reflect
+    _sfn_stop_fixed = True
+
+
 def apply() -> None:
     """Install the run-time patches once per process."""
     global _applied
@@ -798,6 +832,7 @@ def apply() -> None:
     fix_sqs()
     fix_dynamodb()
     fix_sfn_lambda_errors()
+    fix_sfn_stop()
     fix_lambda_filters()
     fix_lambda_esm()
     fix_lambda_aliases()

@@ -215,3 +215,26 @@ def test_a_crashed_or_timed_out_task_function_fails_as_lambda_unknown_as_step_fu
     assert ("Runtime.ExitError" if handler == "crash" else "Sandbox.Timedout") in error["Cause"]
     direct = cloud.client("lambda").invoke(FunctionName=name, Payload=json.dumps(payload).encode())
     assert json.loads(direct["Payload"].read())["errorType"] in ("Runtime.ExitError", "Sandbox.Timedout")
+
+
+def test_a_stopped_execution_is_aborted_at_once_even_with_a_task_in_flight(cloud):
+    """StopExecution ends a Standard execution when it is called: DescribeExecution and
+    ListExecutions show ABORTED with that stopDate at once, although a Lambda task it started runs
+    on to its end (moto kept the execution RUNNING until the task returned, then dated the stop)."""
+    create_fn(cloud, "task-sleep-stopped", "sleep", timeout=10)
+    sfn = cloud.client("stepfunctions")
+    definition = {"StartAt": "Run", "States": {"Run": {
+        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": "task-sleep-stopped", "Payload": {"seconds": 4}}, "End": True}}}
+    sm = sfn.create_state_machine(name="stopped-mid-task", roleArn=ROLE, definition=json.dumps(definition))
+    run = sfn.start_execution(stateMachineArn=sm["stateMachineArn"], name="run-1", input="{}")
+    time.sleep(1)
+    stopped_at = sfn.stop_execution(executionArn=run["executionArn"], error="Manual", cause="test")["stopDate"]
+    now = sfn.describe_execution(executionArn=run["executionArn"])
+    assert now["status"] == "ABORTED"
+    assert abs((now["stopDate"] - stopped_at).total_seconds()) < 0.5
+    listed = [e for e in sfn.list_executions(stateMachineArn=sm["stateMachineArn"])["executions"]]
+    assert [e["status"] for e in listed] == ["ABORTED"]
+    time.sleep(4.5)  # the task returns; the execution stays aborted at its stop time
+    later = sfn.describe_execution(executionArn=run["executionArn"])
+    assert later["status"] == "ABORTED" and later["stopDate"] == now["stopDate"]
