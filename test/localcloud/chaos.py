@@ -46,6 +46,7 @@ import multiprocessing as mp
 import os
 import random
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -609,6 +610,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--workers", type=int, default=2, help="local clouds running schedules side by side")
     ap.add_argument("--out", default=os.path.join(ROOT, ".local-cloud", "chaos"))
     args = ap.parse_args(argv)
+    # a terminated campaign takes its worker processes (and their local clouds) with it
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     forced = dict(SUBSET)
     if args.subset:
         schedules = [generate(seed, force) for seed, force in SUBSET]
