@@ -194,6 +194,7 @@ class Worker:
         self.cloud: Optional[LocalCloud] = None
         self.outputs: dict = {}
         self.scn: Optional[Scenario] = None
+        self.broken = False  # a schedule left the stack in a state no reset recovered
 
     def start(self) -> None:
         os.makedirs(self.work, exist_ok=True)
@@ -316,7 +317,11 @@ class Worker:
             eb=[d | {"at": round(d["at"] - t0, 1)} for d in delivered], actions=actions_done,
             armed=[r["label"] for r in sched.rules if r["kind"] == "kill"], calls=dict(sorted(plan.calls.items())),
         )
-        self._reset(scn)
+        try:
+            self._reset(scn)
+        except Exception as err:  # keep the verdict; the worker starts a fresh cloud for the next one
+            verdict["reset_failed"] = str(err)[:300]
+            self.broken = True
         return verdict
 
     def _operator(self, command: str, entry: dict) -> None:
@@ -361,8 +366,8 @@ class Worker:
             try:
                 breaker_cli(self.cloud, "close")
                 scn.wait_until(lambda x: scn.is_closed(x) and x["running"] == 0, 180)
-            except Exception:
-                raise RuntimeError("the stack did not return to closed after a violation; the worker restarts its cloud")
+            except Exception as err:
+                raise RuntimeError(f"the stack did not return to closed after `breaker close`: {err}") from err
 
 
 def _dlq_orders(scn: Scenario) -> dict[str, int]:
@@ -512,6 +517,9 @@ def _work(args: tuple) -> list[dict]:
                 worker = Worker(tempfile.mkdtemp(prefix=f"chaos-{index}-", dir=out), binaries)
                 worker.start()
             verdict = worker.run(sched)
+            if worker.broken:
+                worker.stop()
+                worker = None
         except Exception as err:
             verdict = {"seed": sched.seed, "kinds": sched.kinds, "error": f"{type(err).__name__}: {err}",
                        "trace": traceback.format_exc()[-2000:], "violations": {"run failed": [str(err)[:300]]}}
