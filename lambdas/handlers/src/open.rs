@@ -45,13 +45,10 @@ pub async fn open<P: Ports>(input: Value, app: &App<P>) -> Result<OpenOutput, Ha
 
     // A trip acts on the mapping: make sure it is the one this breaker was built for before
     // anything is claimed or touched (a wrong ESM_UUID must not disable someone else's consumer).
-    let found_mapping = if matches!(request, OpenRequest::Alarm { .. } | OpenRequest::Manual) {
+    if matches!(request, OpenRequest::Alarm { .. } | OpenRequest::Manual) {
         let mapping = esm.get(&config.esm_uuid).await?;
         verify_mapping(&mapping, config).map_err(Box::new)?;
-        Some(mapping)
-    } else {
-        None
-    };
+    }
 
     let wanted = match &request {
         OpenRequest::Alarm { changed_at_ms, .. } => Claim::Trip {
@@ -132,11 +129,11 @@ pub async fn open<P: Ports>(input: Value, app: &App<P>) -> Result<OpenOutput, Ha
         OpenRequest::Manual => (Trigger::Manual, None),
     };
 
-    // Record the mapping as found before touching it; an unfinished outage keeps its original.
-    let before = match found_mapping {
-        Some(m) => m,
-        None => esm.get(&config.esm_uuid).await?,
-    };
+    // Record the mapping as found before touching it, read after the claim: the claim may wait
+    // long (an owner judged ended, a slow `DescribeExecution`) while that owner's ramp or close
+    // changed the mapping; a read from before it could record a ramp level as the original. An
+    // unfinished outage keeps its original.
+    let before = esm.get(&config.esm_uuid).await?;
     let found = OriginalConfig {
         enabled: !matches!(before.state, EsmState::Disabled | EsmState::Disabling),
         maximum_concurrency: before.maximum_concurrency,
@@ -336,8 +333,9 @@ mod tests {
         assert_eq!(w.esm.updates(), vec![EsmCall::Disable]);
         assert_eq!(
             w.esm.calls().iter().filter(|c| **c == EsmCall::Get).count(),
-            1 + 1 + 4,
-            "the original is read (and recorded) before the disable, which reads it again"
+            1 + 1 + 1 + 4,
+            "the mapping is verified before the claim, read (and recorded) after it, and read \
+             again by the disable"
         );
         assert_eq!(started.elapsed(), Duration::from_millis(4 * 500));
     }
@@ -564,6 +562,46 @@ mod tests {
         assert_eq!(
             w.events.events()[0].detail["resumedInterruptedRecovery"],
             true
+        );
+    }
+
+    /// Issue 14, fault campaign seed 9 (a slow `DescribeExecution`): the trip read the mapping at
+    /// the old recovery's ramp level 4, then spent long judging whether that recovery had ended;
+    /// meanwhile it closed (mapping restored to 10, record released). The original recorded must
+    /// be the mapping as it is after the claim (10), not the stale read (4).
+    #[tokio::test(start_paused = true)]
+    async fn a_trip_records_the_mapping_as_it_is_after_the_claim_not_a_stale_read() {
+        let w = world_with(
+            FakeEsm::new(EsmState::Enabled, Some(4)),
+            &[(ME, 2_000)],
+            owned_by(OLDER, Phase::HalfOpen, Some(10)),
+        );
+        let (esm, mut closed_once) = (w.esm.clone(), false);
+        w.records.before_next_save(move |stored| {
+            if !closed_once {
+                // the older recovery's close lands between this trip's read and its write
+                closed_once = true;
+                esm.set_by_another(EsmState::Enabled, Some(10));
+                let mut released = CircuitRecord::new_closed(1);
+                released.revision = stored.as_ref().map_or(0, |r| r.revision) + 1;
+                *stored = Some(released);
+            }
+        });
+        let out = w.open(alarm_input()).await.unwrap();
+        assert_eq!(out.action, OpenAction::Proceed);
+        assert_eq!(
+            out.state.unwrap().saved_scaling.maximum_concurrency,
+            Some(10),
+            "not the ramp level read before the claim"
+        );
+        assert_eq!(
+            w.records
+                .stored()
+                .unwrap()
+                .original
+                .unwrap()
+                .maximum_concurrency,
+            Some(10)
         );
     }
 

@@ -140,6 +140,14 @@ impl FakeEsm {
             .collect()
     }
 
+    /// Another actor (a recovery's close, an operator) sets the mapping's limit, without a call
+    /// of ours being recorded.
+    pub fn set_by_another(&self, state: EsmState, maximum_concurrency: Option<u32>) {
+        let mut inner = lock(&self.0);
+        inner.snapshot.state = state;
+        inner.snapshot.maximum_concurrency = maximum_concurrency;
+    }
+
     /// The mapping now.
     pub fn snapshot(&self) -> EsmSnapshot {
         lock(&self.0).snapshot.clone()
