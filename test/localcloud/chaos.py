@@ -103,6 +103,10 @@ SUBSET = [
     (101, ("flag-fail", "aws-throttle", "kill-open", "kill-rejitter-sent", "kill-rejitter-deleted", "eb-duplicate", "op-open")),
     (102, ("flag-slow", "aws-5xx", "kill-probe-received", "kill-rejitter-plan", "kill-ramp", "alarm-flap")),
     (103, ("flag-percent", "aws-timeout", "kill-probe-invoked", "kill-close", "kill-rejitter-deleted", "eb-delay", "op-close")),
+    # regression: a slow DescribeExecution (a 'states' timeout) let the owner close while a new
+    # trip judged it; the trip recorded the ramp level 4 as the original (fixed in open.rs). It
+    # depends on timing, so it fails only sometimes; open.rs's unit test pins it down.
+    (9, ()),
     (104, ("flag-flap", "aws-throttle", "aws-5xx", "kill-rejitter-sent", "kill-rejitter-deleted", "alarm-flap", "op-open")),
 ]
 
