@@ -376,15 +376,15 @@ mod tests {
     #[test]
     fn the_table_counts_every_event_of_each_path() {
         let c = COSTS;
-        assert_eq!(c.lambda_task, 50, "entered + 12 attempts x 4 + exited");
-        assert_eq!(c.opened, 53);
-        assert_eq!(c.backoff_wait, 106);
-        assert_eq!(c.backoff_continue, 85);
-        assert_eq!(c.slice, 52);
-        assert_eq!(c.rejitter(2, 3), 4 + 2 * (4 + 3 * 52));
+        assert_eq!(c.lambda_task, 62, "entered + 15 attempts x 4 + exited");
+        assert_eq!(c.opened, 65);
+        assert_eq!(c.backoff_wait, 130);
+        assert_eq!(c.backoff_continue, 97);
+        assert_eq!(c.slice, 64);
+        assert_eq!(c.rejitter(2, 3), 4 + 2 * (4 + 3 * 64));
         assert_eq!(c.rejitter(0, 9), 0);
-        assert_eq!(c.ramp_done, 125);
-        assert_eq!(c.failure, 79);
+        assert_eq!(c.ramp_done, 149);
+        assert_eq!(c.failure, 91);
     }
 
     #[test]
@@ -392,9 +392,9 @@ mod tests {
         let c = config(&[]);
         assert_eq!(
             c.cycle_reserve(),
-            106 + 54 + (4 + 4 * 56) + (4 * 54 + 137 + 79)
+            130 + 66 + (4 + 4 * 68) + (4 * 66 + 161 + 91)
         );
-        assert!(c.min_limit() < 1_000);
+        assert!(c.min_limit() < crate::config::MIN_HISTORY_EVENT_BUDGET);
     }
 
     #[test]
