@@ -18,6 +18,11 @@
   ``.fifo`` (at most 80 characters), as CloudFormation generates one; moto generated a plain name
   and then refused it ("Queue name must end in .fifo for FIFO queues"), so a FIFO queue without an
   explicit name could not be deployed.
+- A stack is deleted in reverse dependency order: a resource goes before everything it names with
+  ``Ref``, ``Fn::GetAtt``, ``Fn::Sub`` or ``DependsOn`` ("DependsOn attribute": "Resource A is
+  deleted before resource B"). moto walked a set of logical ids, whose order follows the string
+  hash seed: a function deleted before its alias left the alias's delete failing, and the stack
+  delete raised Lambda's error through CloudFormation's API.
 - ``AWS::S3::BucketPolicy`` stays a no-op: enforcing the bootstrap bucket's TLS-only policy would
   reject the CLI's plain-http asset uploads to the local endpoint.
 """
@@ -25,6 +30,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Callable
 
 from moto.cloudformation import parsing
@@ -267,6 +273,77 @@ class CfnLambdaAlias(CloudFormationModel):
         get_backend(account_id, region_name).delete_alias(self.name, self.function_name)
 
 
+# -- stack deletion order -----------------------------------------------------------------
+def _names(value: Any, logical_ids: set[str]) -> set[str]:
+    """The logical ids a template fragment refers to (``Ref``, ``Fn::GetAtt``, ``Fn::Sub``)."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "Ref" and isinstance(inner, str):
+                found.add(inner)
+            elif key == "Fn::GetAtt":
+                target = inner[0] if isinstance(inner, list) else str(inner).split(".")[0]
+                found.add(target)
+            elif key == "Fn::Sub":
+                template = inner[0] if isinstance(inner, list) else inner
+                found.update(n.split(".")[0] for n in re.findall(r"\$\{([^!}][^}]*)\}", str(template)))
+                if isinstance(inner, list) and len(inner) > 1:
+                    found |= _names(inner[1], logical_ids)
+            else:
+                found |= _names(inner, logical_ids)
+    elif isinstance(value, list):
+        for inner in value:
+            found |= _names(inner, logical_ids)
+    return found & logical_ids
+
+
+def deletion_order(resources: dict[str, dict]) -> list[str]:
+    """Logical ids in an order CloudFormation may delete them: every resource before the ones it
+    depends on (dependents first). Ties keep the template's order."""
+    ids = set(resources)
+    deps: dict[str, set[str]] = {}
+    for logical_id, body in resources.items():
+        depends_on = body.get("DependsOn") or []
+        depends_on = [depends_on] if isinstance(depends_on, str) else list(depends_on)
+        deps[logical_id] = (_names(body, ids) | (set(depends_on) & ids)) - {logical_id}
+    created: list[str] = []
+    done: set[str] = set()
+
+    def visit(logical_id: str, path: tuple[str, ...]) -> None:
+        if logical_id in done or logical_id in path:  # a cycle CloudFormation would have refused
+            return
+        for dep in sorted(deps[logical_id], key=list(resources).index):
+            visit(dep, path + (logical_id,))
+        done.add(logical_id)
+        created.append(logical_id)
+
+    for logical_id in resources:
+        visit(logical_id, ())
+    return created[::-1]
+
+
+def _delete_stack_resources(self) -> None:
+    """moto's ResourceMap.delete, walking the resources in reverse dependency order instead of a
+    set's hash order (a failure is still retried on a later pass, then raised)."""
+    order = deletion_order(self._resource_json_map)
+    remaining = [k for k in order if self._resource_json_map[k].get("DeletionPolicy") != "Retain"]
+    last_exception: Exception | None = None
+    while remaining:
+        failed = []
+        for logical_id in remaining:
+            parsed = self._parsed_resources.get(logical_id)
+            try:
+                if not isinstance(parsed, str) and parsed is not None:
+                    self._delete_resource(parsed, self._resource_json_map[parsed.logical_resource_id])
+                    self._parsed_resources.pop(parsed.logical_resource_id)
+            except Exception as e:  # noqa: BLE001 - moto's own retry-then-raise behaviour
+                last_exception = e
+                failed.append(logical_id)
+        if len(failed) == len(remaining):
+            raise last_exception  # type: ignore[misc]
+        remaining = failed
+
+
 # -- change sets and parameters ------------------------------------------------------------
 _moto_execute_change_set = CloudFormationBackend.execute_change_set
 _moto_delete_change_set = CloudFormationBackend.delete_change_set
@@ -477,6 +554,7 @@ def apply() -> None:
     parsing.get_model_map.cache_clear()
     if "AWS::S3::BucketPolicy" not in parsing.NULL_MODELS:
         parsing.NULL_MODELS.append("AWS::S3::BucketPolicy")
+    parsing.ResourceMap.delete = _delete_stack_resources
     CloudFormationBackend.execute_change_set = _execute_change_set
     CloudFormationBackend.delete_change_set = _delete_change_set
     CloudFormationBackend.describe_change_set = _describe_change_set
