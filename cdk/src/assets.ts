@@ -1,18 +1,40 @@
 import * as fs from 'fs';
 import * as path from 'path';
 
+/** The package's root folder (holding `lib/` and `assets/`). */
+const PACKAGE_ROOT = path.join(__dirname, '..');
+
+/**
+ * Whether this package is the construct's source folder inside the repository (its Lambda
+ * binaries are built there) rather than an installed copy (they ship inside the tarball).
+ */
+function inRepository(): boolean {
+  return fs.existsSync(path.join(PACKAGE_ROOT, '..', 'Cargo.toml'));
+}
+
+/**
+ * The asset folder `relative` (under the package's `assets/`), checked to hold `file`.
+ *
+ * @throws Error when the file is missing, saying what to do: build it (in the repository) or
+ * reinstall (an installed package that was packed without it).
+ */
+export function shippedAssetPath(relative: string, file: string, what: string): string {
+  const dir = path.join(PACKAGE_ROOT, 'assets', relative);
+  const target = path.join(dir, file);
+  if (fs.existsSync(target)) return dir;
+  const fix = inRepository()
+    ? "run 'npm run build:lambdas' at the repository root"
+    : 'this copy of sqs-circuit-breaker was packed without its prebuilt binaries; reinstall a '
+      + 'published version (npm install sqs-circuit-breaker) or report it to the maintainers';
+  throw new Error(`sqs-circuit-breaker: ${what} is missing at ${target}; ${fix}`);
+}
+
 /**
  * Folder holding the prebuilt arm64 `bootstrap` binary of the breaker's Rust Lambdas, shipped
  * inside this package (built by `npm run build:lambdas`).
  *
- * @throws Error when the binary has not been built, naming the command that builds it.
+ * @throws Error when the binary is missing, saying how to get it.
  */
 export function bootstrapAssetPath(): string {
-  const dir = path.join(__dirname, '..', 'assets', 'bootstrap');
-  if (!fs.existsSync(path.join(dir, 'bootstrap'))) {
-    throw new Error(
-      `sqs-circuit-breaker: the Lambda binary is missing at ${dir}/bootstrap; run 'npm run build:lambdas' at the repository root`,
-    );
-  }
-  return dir;
+  return shippedAssetPath('bootstrap', 'bootstrap', 'the Lambda binary');
 }
