@@ -49,6 +49,11 @@ def main() -> int:
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     os.makedirs(args.out, exist_ok=True)
+    # moto's warnings (resource types its CloudFormation skips) go to a file, not the terminal
+    logging.captureWarnings(True)
+    warnings_log = logging.getLogger("py.warnings")
+    warnings_log.propagate = False
+    warnings_log.addHandler(logging.FileHandler(os.path.join(args.out, "demo-warnings.log"), mode="w"))
     started = time.time()
 
     print(f"{BOLD}1/5 building the Lambda binaries for this machine (cargo build){RESET}", flush=True)
@@ -100,6 +105,7 @@ def main() -> int:
         for k, v in summary.items():
             print(f"   {k:<45} {v}")
         print(f"chart: {path}")
+        print(f"{DIM}moto's warnings: {os.path.join(args.out, 'demo-warnings.log')}{RESET}")
         ok = summary["lost"] == 0 and summary["dead-lettered"] == 0 and summary["processed"] == summary["sent"]
         return 0 if ok else 1
     finally:

@@ -49,8 +49,15 @@ ASSETS = {
 }
 
 
-def run(cmd: list[str], cwd: str, env: Optional[dict] = None, timeout: float = 900) -> float:
+def run(cmd: list[str], cwd: str, env: Optional[dict] = None, timeout: float = 900, show: bool = False) -> float:
+    """Runs `cmd`; its output is kept for the error message, or shown as it comes with `show`
+    (cargo's progress during the demo's build)."""
     started = time.time()
+    if show:
+        out = subprocess.run(cmd, cwd=cwd, env=env, timeout=timeout)
+        if out.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}): see its output above")
+        return time.time() - started
     out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stdout[-4000:]}\n{out.stderr[-4000:]}")
@@ -79,7 +86,7 @@ def host_binaries(for_tests: bool = True) -> dict[str, str]:
     else:
         cmd = ["cargo", "build", "--locked", "-p", "breaker-handlers", "--bin", "bootstrap",
                "-p", "example-consumer", "--bin", "example-consumer"]
-    run(cmd, cwd=ROOT, timeout=1800)
+    run(cmd, cwd=ROOT, timeout=1800, show=not for_tests)
     return {ASSETS[name]: override[name] or os.path.join(target, "debug", name) for name in ASSETS}
 
 
