@@ -1,5 +1,6 @@
-//! Acceptance on the standard scenarios: ours loses nothing, dead-letters nothing because of
-//! the breaker, and never overloads the recovered downstream outside a ramp step. The other
+//! Acceptance on the standard scenarios: ours and ours-fast lose nothing, dead-letter nothing
+//! because of the breaker, and never overload the recovered downstream outside a ramp step; the
+//! fast trip keeps a 30-minute outage's downstream calls within 2 % of no breaker's. The other
 //! strategies are reported (printed), not asserted.
 //!
 //! Debug builds run the heavy multi-day scenarios with their traffic scaled down ten-fold (the
@@ -97,10 +98,41 @@ fn ours_loses_nothing_and_never_overloads_the_recovered_downstream_on_standard_s
     let mut results = results.into_inner().unwrap();
     results.sort_by_key(|(i, s, _)| (*i, Strategy::ALL.iter().position(|x| x == s)));
     for (i, strategy, r) in &results {
-        if *strategy == Strategy::Ours {
+        if matches!(strategy, Strategy::Ours | Strategy::OursFast) {
             check(&scenarios[*i], r);
         }
     }
     let runs: Vec<RunResult> = results.into_iter().map(|(_, _, r)| r).collect();
     println!("{}", report::table(&runs));
+    println!("{}", report::fast_trip_table(&runs));
+}
+
+/// The fast trip (issue 15): with the alarm on the extension's 10 s datapoints, a 30-minute
+/// outage costs the downstream at most 2 % of the calls it gets without a breaker (ours with the
+/// 1-minute alarm: 5.7 %), and the recovery is as safe as ours (nothing lost, nothing
+/// dead-lettered, never stuck).
+///
+/// The issue's goal was ≤ 1 %; the model cannot reach it with 2 of 3 datapoints of 10 s: the
+/// calls before the ESM is disabled (two breaching datapoints, their delivery, the evaluation,
+/// the plumbing and the 3 s until the mapping stops) and the probes while open make 38 calls
+/// (1.66 %), and still 25 (1.09 %) with no delivery delay at all (README, *Fast trip*).
+#[test]
+fn ours_fast_makes_at_most_two_percent_of_the_calls_of_no_breaker_during_a_30_minute_outage() {
+    let s = scenario::by_name("outage-30m").expect("standard scenario");
+    let none = engine::run(&s, Strategy::NoBreaker, 42);
+    let ours = engine::run(&s, Strategy::Ours, 42);
+    let fast = engine::run(&s, Strategy::OursFast, 42);
+    check(&s, &fast);
+    let (calls, baseline) = (
+        fast.metrics.calls_during_outage,
+        none.metrics.calls_during_outage,
+    );
+    assert!(
+        calls * 50 <= baseline && calls * 3 <= ours.metrics.calls_during_outage,
+        "ours-fast made {calls} calls during the outage, {:.2} % of no breaker's {baseline} \
+         (bound ≤ 2 %) and not a third of ours' {}; failure→open {:?} s",
+        100.0 * calls as f64 / baseline as f64,
+        ours.metrics.calls_during_outage,
+        fast.metrics.failure_to_open_s
+    );
 }

@@ -310,7 +310,7 @@ mod tests {
             );
         }
         // Per panel: depth, capacity and load lines.
-        assert_eq!(svg.matches("<polyline").count(), 9);
+        assert_eq!(svg.matches("<polyline").count(), 3 * Strategy::ALL.len());
         assert!(svg.contains("#f28b82"), "the open state is drawn");
     }
 

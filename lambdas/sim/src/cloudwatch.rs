@@ -1,14 +1,27 @@
-//! CloudWatch model: the consumer's 1-minute Lambda metrics and one metric alarm on them.
+//! CloudWatch model: the consumer's metrics at two resolutions and one metric alarm on them.
 //!
 //! Assumptions:
-//! - Lambda publishes `Invocations` and `Errors` as 1-minute sums, stamped with the minute the
-//!   invocation ended. Probe invocations count like any other (they invoke the consumer).
+//! - Lambda publishes `Invocations` and `Errors` (`AWS/Lambda`) as 1-minute sums, stamped with
+//!   the minute the invocation ended. Probe invocations count like any other (they invoke the
+//!   consumer).
+//! - The breaker's telemetry extension (issue 15, `SqsCircuitBreaker/Consumer`) counts the same
+//!   invocations per second of their `platform.runtimeDone` (`StorageResolution` 1, high
+//!   resolution); it runs in the consumer's environment, so probe invocations count too.
 //! - The alarm is an error-rate alarm with a minimum number of invocations (metric math
-//!   `IF(invocations >= min, 100 * errors / invocations, 0)`): a minute with too few
-//!   invocations is a non-breaching datapoint, a minute with none is *missing* data.
-//! - The alarm is evaluated once per period, `lag` after the period ends (the metric's
-//!   publication delay), over the last `evaluation_periods` complete periods; it goes to ALARM
-//!   when at least `datapoints_to_alarm` of them breach ("M out of N").
+//!   `IF(invocations >= min, 100 * errors / invocations, 0)`): a period with too few
+//!   invocations is a non-breaching datapoint, a period with none is *missing* data.
+//! - The alarm's period is a whole multiple of its metrics' storage resolution; an alarm with a
+//!   shorter period than the data (10 s over Lambda's 1-minute metrics) sees only missing data,
+//!   which is what CloudWatch does ("it does not receive data for the attempts that do not
+//!   correspond to a one-minute data resolution", `PutMetricAlarm` `Period`).
+//! - The alarm is evaluated every [`AlarmConfig::evaluation_interval`] (one minute for periods of
+//!   a minute or more; every 10 s for the high-resolution periods 10, 20 and 30 s: "If the alarm
+//!   period is 10 seconds or 30 seconds, the alarm is evaluated every 10 seconds", CloudWatch
+//!   user guide, *Create a CloudWatch alarm based on a static threshold*), `lag` after a period
+//!   boundary, over the last `evaluation_periods` periods that ended at least `lag` ago
+//!   (complete: published and counted); it goes to ALARM when at least `datapoints_to_alarm` of
+//!   them breach ("M out of N"). `lag` is the publication delay plus the wait for the next
+//!   evaluation ([`AlarmConfig::STANDARD`], [`HIGH_RESOLUTION_LAG`]).
 //! - Missing data: `notBreaching`/`breaching` count a missing datapoint as such; `ignore` keeps
 //!   the current state when every datapoint is missing; `missing` goes to INSUFFICIENT_DATA then.
 //! - `SetAlarmState` changes the state at once; the next evaluation recomputes it from data.
@@ -18,35 +31,100 @@ use serde::Serialize;
 
 use crate::time::{MINUTE, Millis, SECOND};
 
-/// Per-minute `Invocations` / `Errors` of the consumer.
-#[derive(Debug, Default)]
-pub struct LambdaMetrics {
-    minutes: Vec<(u32, u32)>,
+/// The extension's telemetry buffering: the Telemetry API's shortest `timeoutMs` (25 ms, the
+/// minimum of the subscription's buffering; `fasttrip-contract`), after which the extension
+/// prints the EMF line at once.
+pub const TELEMETRY_BUFFER: Millis = 25;
+
+/// EMF log line → high-resolution metric datapoint available to alarms. AWS documents no bound:
+/// Lambda ships the function's (and its extensions') stdout to CloudWatch Logs itself, and
+/// CloudWatch Logs extracts the metric. CloudWatch's guidance for alarms on high-resolution EMF
+/// metrics is to flush logs every 5 s or less ("to avoid introducing an additional delay, which
+/// can cause alarming on partial or missing data"; *Setting alarms on metrics created with the
+/// embedded metric format*), and AWS answers put the data "a few seconds" behind. The model
+/// takes 5 s, at the conservative end of "a few seconds".
+pub const EMF_INGESTION: Millis = 5 * SECOND;
+
+/// A 10 s datapoint is complete (every record of it published) this long after it ends.
+pub const EXTENSION_DELIVERY: Millis = TELEMETRY_BUFFER + EMF_INGESTION;
+
+/// How often CloudWatch evaluates a high-resolution alarm (periods of 10, 20 or 30 s).
+pub const HIGH_RESOLUTION_EVALUATION: Millis = 10 * SECOND;
+
+/// Period end → the evaluation that first counts that period, for the high-resolution alarm:
+/// [`EXTENSION_DELIVERY`] plus, at worst, a whole evaluation interval (CloudWatch's evaluation
+/// phase is not documented; the model assumes the evaluation ran just before the datapoint was
+/// complete), rounded up to the engine's 1 s clock: 25 ms + 5 s + 10 s → 16 s.
+pub const HIGH_RESOLUTION_LAG: Millis =
+    (EXTENSION_DELIVERY + HIGH_RESOLUTION_EVALUATION).div_ceil(SECOND) * SECOND;
+
+/// Which metrics an alarm (or a relapse check) reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Resolution {
+    /// Lambda's own `AWS/Lambda` metrics: 1-minute sums.
+    Standard,
+    /// The telemetry extension's `SqsCircuitBreaker/Consumer` metrics: per-second sums.
+    High,
 }
 
-impl LambdaMetrics {
+impl Resolution {
+    /// The storage resolution of these metrics.
+    pub fn storage(self) -> Millis {
+        match self {
+            Resolution::Standard => MINUTE,
+            Resolution::High => SECOND,
+        }
+    }
+}
+
+/// The consumer's `Invocations` / `Errors`, summed per storage interval.
+#[derive(Debug)]
+pub struct Metrics {
+    resolution: Millis,
+    sums: Vec<(u32, u32)>,
+}
+
+impl Default for Metrics {
+    /// Lambda's own 1-minute metrics.
+    fn default() -> Self {
+        Self::new(Resolution::Standard)
+    }
+}
+
+impl Metrics {
+    /// Empty metrics of this resolution.
+    pub fn new(resolution: Resolution) -> Self {
+        Self {
+            resolution: resolution.storage(),
+            sums: Vec::new(),
+        }
+    }
+
+    /// The storage resolution (length of one stored datapoint).
+    pub fn resolution(&self) -> Millis {
+        self.resolution
+    }
+
     /// Records one invocation that ended at `t`.
     pub fn record(&mut self, t: Millis, error: bool) {
-        let m = (t / MINUTE) as usize;
-        if self.minutes.len() <= m {
-            self.minutes.resize(m + 1, (0, 0));
+        let i = (t / self.resolution) as usize;
+        if self.sums.len() <= i {
+            self.sums.resize(i + 1, (0, 0));
         }
-        self.minutes[m].0 += 1;
+        self.sums[i].0 += 1;
         if error {
-            self.minutes[m].1 += 1;
+            self.sums[i].1 += 1;
         }
     }
 
-    /// `(invocations, errors)` of minute `m`.
-    pub fn minute(&self, m: u64) -> (u32, u32) {
-        self.minutes.get(m as usize).copied().unwrap_or((0, 0))
-    }
-
-    /// `(invocations, errors)` over whole minutes `[from, to)`.
-    pub fn sum_minutes(&self, from: u64, to: u64) -> (u32, u32) {
-        (from..to)
-            .map(|m| self.minute(m))
-            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    /// `(invocations, errors)` of the stored datapoints that start in `[from, to)`.
+    pub fn sum(&self, from: Millis, to: Millis) -> (u32, u32) {
+        let a = (from.div_ceil(self.resolution) as usize).min(self.sums.len());
+        let b = (to.div_ceil(self.resolution) as usize).min(self.sums.len());
+        self.sums[a..b.max(a)]
+            .iter()
+            .fold((0, 0), |s, p| (s.0 + p.0, s.1 + p.1))
     }
 }
 
@@ -63,20 +141,27 @@ pub enum MissingData {
     Missing,
 }
 
-/// Alarm settings (period fixed at one minute: Lambda's own metrics are 1-minute).
+/// Alarm settings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct AlarmConfig {
+    /// The metrics it reads (`alarmSettings.resolution`).
+    pub resolution: Resolution,
+    /// Length of one datapoint: a whole multiple of a minute, or 10, 20 or 30 s on
+    /// high-resolution metrics.
+    pub period: Millis,
     /// N.
     pub evaluation_periods: u32,
     /// M.
     pub datapoints_to_alarm: u32,
     /// Error rate (percent) at or above which a datapoint breaches.
     pub threshold_percent: f64,
-    /// Fewer invocations than this in a minute make a non-breaching datapoint.
+    /// Fewer invocations than this in a period make a non-breaching datapoint.
     pub min_invocations: u32,
     /// Missing data treatment.
     pub missing: MissingData,
-    /// Delay between the end of a period and its evaluation.
+    /// Delay between the end of a period and the evaluation that first counts it (publication
+    /// delay plus the wait for the next evaluation); evaluations run every
+    /// [`AlarmConfig::evaluation_interval`] at `lag` past a boundary of that interval.
     pub lag: Millis,
 }
 
@@ -85,6 +170,8 @@ impl AlarmConfig {
     /// minute with fewer than 5 invocations does not breach), missing data not breaching,
     /// evaluated 20 s after each period.
     pub const STANDARD: AlarmConfig = AlarmConfig {
+        resolution: Resolution::Standard,
+        period: MINUTE,
         evaluation_periods: 3,
         datapoints_to_alarm: 2,
         threshold_percent: 10.0,
@@ -92,6 +179,46 @@ impl AlarmConfig {
         missing: MissingData::NotBreaching,
         lag: 20 * SECOND,
     };
+
+    /// The fast trip (`alarmSettings.resolution: 'high'`): the same threshold, minimum
+    /// invocations and missing-data treatment, on the extension's metrics with a period of
+    /// `period` (10, 20 or 30 s), `datapoints_to_alarm` of `evaluation_periods` datapoints,
+    /// evaluated every 10 s, each period counted [`HIGH_RESOLUTION_LAG`] after it ends.
+    pub fn high_resolution(
+        self,
+        period: Millis,
+        evaluation_periods: u32,
+        datapoints_to_alarm: u32,
+    ) -> AlarmConfig {
+        assert!(
+            [10, 20, 30].contains(&(period / SECOND)) && period.is_multiple_of(SECOND),
+            "a high-resolution alarm period is 10, 20 or 30 s, not {period} ms"
+        );
+        AlarmConfig {
+            resolution: Resolution::High,
+            period,
+            evaluation_periods,
+            datapoints_to_alarm,
+            lag: HIGH_RESOLUTION_LAG,
+            ..self
+        }
+    }
+
+    /// How often CloudWatch evaluates the alarm: every 10 s for a period under a minute,
+    /// else every minute.
+    pub fn evaluation_interval(&self) -> Millis {
+        if self.period < MINUTE {
+            HIGH_RESOLUTION_EVALUATION
+        } else {
+            MINUTE
+        }
+    }
+
+    /// Whether CloudWatch evaluates the alarm at `now` (a multiple of a second).
+    pub fn evaluates_at(&self, now: Millis) -> bool {
+        let every = self.evaluation_interval();
+        now % every == self.lag % every
+    }
 }
 
 /// Alarm state.
@@ -123,9 +250,14 @@ impl Alarm {
         }
     }
 
-    /// The datapoint of minute `m`: `None` when missing, else whether it breaches.
-    pub fn datapoint(&self, metrics: &LambdaMetrics, m: u64) -> Option<bool> {
-        let (inv, err) = metrics.minute(m);
+    /// The datapoint of period `i` (`[i × period, (i + 1) × period)`): `None` when missing,
+    /// else whether it breaches. Metrics coarser than the period have no datapoint for it.
+    pub fn datapoint(&self, metrics: &Metrics, i: u64) -> Option<bool> {
+        let period = self.config.period;
+        if !period.is_multiple_of(metrics.resolution()) {
+            return None;
+        }
+        let (inv, err) = metrics.sum(i * period, (i + 1) * period);
         if inv == 0 {
             return None;
         }
@@ -135,10 +267,10 @@ impl Alarm {
         Some(100.0 * err as f64 / inv as f64 >= self.config.threshold_percent)
     }
 
-    /// Evaluates at `now` (call it once per minute at `lag` past the minute); returns the new
-    /// state when it changed.
-    pub fn evaluate(&mut self, now: Millis, metrics: &LambdaMetrics) -> Option<AlarmState> {
-        let complete = now.saturating_sub(self.config.lag) / MINUTE;
+    /// Evaluates at `now` (call it when [`AlarmConfig::evaluates_at`] says so) on the metrics
+    /// of its [`AlarmConfig::resolution`]; returns the new state when it changed.
+    pub fn evaluate(&mut self, now: Millis, metrics: &Metrics) -> Option<AlarmState> {
+        let complete = now.saturating_sub(self.config.lag) / self.config.period;
         let n = self.config.evaluation_periods as u64;
         let from = complete.saturating_sub(n);
         let points: Vec<Option<bool>> = (from..complete)
@@ -181,19 +313,19 @@ mod tests {
 
     const CONFIG: AlarmConfig = AlarmConfig::STANDARD;
 
-    fn minute(metrics: &mut LambdaMetrics, m: u64, invocations: u32, errors: u32) {
+    fn minute(metrics: &mut Metrics, m: u64, invocations: u32, errors: u32) {
         for i in 0..invocations {
             metrics.record(m * MINUTE + i as u64, i < errors);
         }
     }
 
-    fn eval_after(alarm: &mut Alarm, metrics: &LambdaMetrics, m: u64) -> Option<AlarmState> {
+    fn eval_after(alarm: &mut Alarm, metrics: &Metrics, m: u64) -> Option<AlarmState> {
         alarm.evaluate((m + 1) * MINUTE + CONFIG.lag, metrics)
     }
 
     #[test]
     fn two_breaching_minutes_out_of_three_raise_the_alarm() {
-        let mut metrics = LambdaMetrics::default();
+        let mut metrics = Metrics::default();
         let mut alarm = Alarm::new(CONFIG);
         minute(&mut metrics, 0, 10, 0);
         minute(&mut metrics, 1, 10, 5);
@@ -210,7 +342,7 @@ mod tests {
 
     #[test]
     fn an_incomplete_minute_is_not_evaluated() {
-        let mut metrics = LambdaMetrics::default();
+        let mut metrics = Metrics::default();
         let mut alarm = Alarm::new(CONFIG);
         minute(&mut metrics, 0, 10, 10);
         minute(&mut metrics, 1, 10, 10);
@@ -226,7 +358,7 @@ mod tests {
 
     #[test]
     fn too_few_invocations_never_breach_so_probes_cannot_hold_the_alarm() {
-        let mut metrics = LambdaMetrics::default();
+        let mut metrics = Metrics::default();
         let mut alarm = Alarm::new(CONFIG);
         for m in 0..3 {
             minute(&mut metrics, m, 4, 4);
@@ -236,7 +368,7 @@ mod tests {
 
     #[test]
     fn missing_data_treatment_decides_silent_minutes() {
-        let metrics = LambdaMetrics::default();
+        let metrics = Metrics::default();
         let cases = [
             (MissingData::NotBreaching, Some(AlarmState::Ok)),
             (MissingData::Breaching, Some(AlarmState::Alarm)),
@@ -261,7 +393,7 @@ mod tests {
 
     #[test]
     fn set_state_ok_is_undone_by_the_next_evaluation_while_still_breaching() {
-        let mut metrics = LambdaMetrics::default();
+        let mut metrics = Metrics::default();
         let mut alarm = Alarm::new(CONFIG);
         for m in 0..3 {
             minute(&mut metrics, m, 10, 10);
@@ -269,5 +401,104 @@ mod tests {
         assert_eq!(eval_after(&mut alarm, &metrics, 2), Some(AlarmState::Alarm));
         alarm.set_state(AlarmState::Ok);
         assert_eq!(eval_after(&mut alarm, &metrics, 2), Some(AlarmState::Alarm));
+    }
+
+    const FAST: AlarmConfig = AlarmConfig {
+        resolution: Resolution::High,
+        period: 10 * SECOND,
+        lag: HIGH_RESOLUTION_LAG,
+        ..CONFIG
+    };
+
+    #[test]
+    fn the_standard_alarm_is_evaluated_once_a_minute_and_the_fast_one_every_10_s() {
+        let at: Vec<Millis> = (0..120)
+            .map(|s| s * SECOND)
+            .filter(|t| CONFIG.evaluates_at(*t))
+            .collect();
+        assert_eq!(at, vec![20 * SECOND, 80 * SECOND]);
+        let at: Vec<Millis> = (0..40)
+            .map(|s| s * SECOND)
+            .filter(|t| FAST.evaluates_at(*t))
+            .collect();
+        assert_eq!(at, vec![6 * SECOND, 16 * SECOND, 26 * SECOND, 36 * SECOND]);
+        assert_eq!(
+            CONFIG.high_resolution(10 * SECOND, 3, 2),
+            FAST,
+            "same threshold, minimum and missing-data treatment"
+        );
+    }
+
+    #[test]
+    fn the_delivery_delay_is_the_telemetry_buffer_plus_ingestion_and_one_evaluation() {
+        assert_eq!(EXTENSION_DELIVERY, 5_025);
+        assert_eq!(HIGH_RESOLUTION_LAG, 16 * SECOND);
+    }
+
+    #[test]
+    fn per_second_metrics_sum_into_any_whole_period() {
+        let mut metrics = Metrics::new(Resolution::High);
+        metrics.record(9_999, true);
+        metrics.record(10_000, false);
+        metrics.record(59_000, true);
+        metrics.record(61_000, false);
+        assert_eq!(metrics.sum(0, 10 * SECOND), (1, 1));
+        assert_eq!(metrics.sum(10 * SECOND, 20 * SECOND), (1, 0));
+        assert_eq!(metrics.sum(0, MINUTE), (3, 2));
+        assert_eq!(metrics.sum(MINUTE, 2 * MINUTE), (1, 0));
+        assert_eq!(metrics.sum(5 * MINUTE, 6 * MINUTE), (0, 0));
+    }
+
+    #[test]
+    fn two_breaching_10_s_datapoints_of_three_trip_the_fast_alarm_once_delivered() {
+        let mut metrics = Metrics::new(Resolution::High);
+        let mut alarm = Alarm::new(FAST);
+        // Healthy until 600 s, then every invocation fails (2 a second).
+        for t in (540..640).map(|s| s * SECOND) {
+            metrics.record(t, t >= 600 * SECOND);
+            metrics.record(t + 500, t >= 600 * SECOND);
+        }
+        // [600, 610) and [610, 620) breach; the second is counted 16 s after it ends.
+        let mut tripped = None;
+        for t in (600..660)
+            .map(|s| s * SECOND)
+            .filter(|t| FAST.evaluates_at(*t))
+        {
+            if alarm.evaluate(t, &metrics) == Some(AlarmState::Alarm) {
+                tripped = Some(t);
+                break;
+            }
+        }
+        assert_eq!(tripped, Some(636 * SECOND));
+        // The same data in Lambda's 1-minute metrics trips the standard alarm only at 2:20 past.
+        let mut minutes = Metrics::default();
+        for t in (540..720).map(|s| s * SECOND) {
+            minutes.record(t, t >= 600 * SECOND);
+        }
+        let mut standard = Alarm::new(CONFIG);
+        let first = (600..800)
+            .map(|s| s * SECOND)
+            .filter(|t| CONFIG.evaluates_at(*t))
+            .find(|t| standard.evaluate(*t, &minutes) == Some(AlarmState::Alarm));
+        assert_eq!(first, Some(740 * SECOND));
+    }
+
+    #[test]
+    fn a_10_s_alarm_on_one_minute_metrics_sees_only_missing_data() {
+        let mut minutes = Metrics::default();
+        for t in (0..120).map(|s| s * SECOND) {
+            minutes.record(t, true);
+        }
+        let mut alarm = Alarm::new(AlarmConfig {
+            missing: MissingData::Missing,
+            ..FAST
+        });
+        alarm.set_state(AlarmState::Ok);
+        assert_eq!(
+            alarm.evaluate(96 * SECOND, &minutes),
+            Some(AlarmState::InsufficientData)
+        );
+        let mut alarm = Alarm::new(FAST);
+        assert_eq!(alarm.evaluate(96 * SECOND, &minutes), Some(AlarmState::Ok));
     }
 }

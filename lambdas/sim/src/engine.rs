@@ -18,13 +18,13 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 
-use crate::cloudwatch::{Alarm, AlarmState, LambdaMetrics};
+use crate::cloudwatch::{Alarm, AlarmState, EXTENSION_DELIVERY, Metrics, Resolution};
 use crate::downstream::Downstream;
 use crate::esm::Esm;
 use crate::queue::{Received, Receiver, SqsQueue};
 use crate::scenario::Scenario;
 use crate::strategy::{OursConfig, Plumbing, ReferenceConfig, Strategy};
-use crate::time::{MINUTE, Millis, SECOND, secs};
+use crate::time::{Millis, SECOND, secs};
 use breaker_core::contract::{CircuitState, SavedScaling, Trigger};
 use breaker_core::message::ReceivedMessage;
 use breaker_core::policy::{BackoffDecision, with_keep_alive};
@@ -223,6 +223,9 @@ struct OursExec {
     levels: Vec<Option<u32>>,
     step: usize,
     step_counts: (u64, u64),
+    /// The relapse check on high-resolution metrics: the start of the first period it has not
+    /// read yet (each check reads the delivered periods since, so no period is read twice).
+    relapse_from: Millis,
     cutoff: Millis,
     workers: u32,
     slice_left: Millis,
@@ -243,7 +246,19 @@ enum Controller {
         config: OursConfig,
         exec: Option<OursExec>,
         next_id: usize,
+        /// What the ramp's relapse check reads.
+        relapse: RelapseCheck,
     },
+}
+
+/// What the ramp's relapse check reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RelapseCheck {
+    /// The consumer's exact invocation and error counts over the step (ours).
+    Exact,
+    /// The high-resolution metrics: the whole periods of this length that began since the last
+    /// check and were delivered ([`EXTENSION_DELIVERY`] after their end) by now (ours-fast).
+    HighResolution(Millis),
 }
 
 /// The simulated world.
@@ -258,7 +273,10 @@ struct World {
     breaker_rng: StdRng,
     queue: SqsQueue,
     downstream: Downstream,
-    metrics: LambdaMetrics,
+    /// Lambda's own 1-minute metrics.
+    metrics: Metrics,
+    /// The telemetry extension's per-second metrics.
+    ext_metrics: Metrics,
     alarm: Alarm,
     esm: Esm,
     slots: Vec<Slot>,
@@ -325,7 +343,22 @@ impl World {
                 config: ours,
                 exec: None,
                 next_id: 0,
+                relapse: RelapseCheck::Exact,
             },
+            Strategy::OursFast => Controller::Ours {
+                config: ours,
+                exec: None,
+                next_id: 0,
+                relapse: RelapseCheck::HighResolution(ours.fast_trip.period),
+            },
+        };
+        let alarm = match strategy {
+            Strategy::OursFast => scenario.alarm.high_resolution(
+                ours.fast_trip.period,
+                ours.fast_trip.evaluation_periods,
+                ours.fast_trip.datapoints_to_alarm,
+            ),
+            _ => scenario.alarm,
         };
         let mut queue = SqsQueue::new(scenario.queue);
         queue.track_backlog_before(scenario.healed_at);
@@ -339,8 +372,9 @@ impl World {
             breaker_rng: StdRng::seed_from_u64(seed.wrapping_mul(131).wrapping_add(7)),
             queue,
             downstream: Downstream::new(scenario.downstream.clone()),
-            metrics: LambdaMetrics::default(),
-            alarm: Alarm::new(scenario.alarm),
+            metrics: Metrics::new(Resolution::Standard),
+            ext_metrics: Metrics::new(Resolution::High),
+            alarm: Alarm::new(alarm),
             esm: Esm::new(scenario.esm, scenario.maximum_concurrency),
             slots: Vec::new(),
             active_slots: 0,
@@ -468,8 +502,12 @@ impl World {
         self.esm.scale_tick();
         self.fill_slots();
         self.wake_sleepers();
-        if now % MINUTE == self.scenario.alarm.lag
-            && let Some(state) = self.alarm.evaluate(now, &self.metrics)
+        let metrics = match self.alarm.config.resolution {
+            Resolution::Standard => &self.metrics,
+            Resolution::High => &self.ext_metrics,
+        };
+        if self.alarm.config.evaluates_at(now)
+            && let Some(state) = self.alarm.evaluate(now, metrics)
             && state == AlarmState::Alarm
         {
             self.schedule(now + self.plumbing.eventbridge, Event::AlarmDelivered);
@@ -617,6 +655,7 @@ impl World {
 
     fn record_invocation(&mut self, error: bool) {
         self.metrics.record(self.now, error);
+        self.ext_metrics.record(self.now, error);
         self.consumer_counts.0 += 1;
         if error {
             self.consumer_counts.1 += 1;
@@ -731,6 +770,7 @@ impl World {
                     levels: Vec::new(),
                     step: 0,
                     step_counts: (0, 0),
+                    relapse_from: 0,
                     cutoff: 0,
                     workers: 0,
                     slice_left: 0,
@@ -854,10 +894,16 @@ impl World {
     // ---------------------------------------------------------------- ours
 
     fn ours_step(&mut self, id: usize) {
-        let Controller::Ours { config, exec, .. } = &self.controller else {
+        let Controller::Ours {
+            config,
+            exec,
+            relapse: check,
+            ..
+        } = &self.controller
+        else {
             return;
         };
-        let config = *config;
+        let (config, check) = (*config, *check);
         let Some(mut exec) = exec.clone().filter(|e| e.id == id) else {
             return;
         };
@@ -998,10 +1044,28 @@ impl World {
                     let at = self.esm_update(true, exec.levels[0]);
                     exec.step = 1;
                     exec.step_counts = self.consumer_counts;
+                    if let RelapseCheck::HighResolution(period) = check {
+                        exec.relapse_from = self.now.div_ceil(period) * period;
+                    }
                     self.schedule(at + config.ramp_interval, Event::Step { exec: id });
                 } else {
-                    let inv = self.consumer_counts.0 - exec.step_counts.0;
-                    let err = self.consumer_counts.1 - exec.step_counts.1;
+                    let (inv, err) = match check {
+                        RelapseCheck::Exact => (
+                            self.consumer_counts.0 - exec.step_counts.0,
+                            self.consumer_counts.1 - exec.step_counts.1,
+                        ),
+                        RelapseCheck::HighResolution(period) => {
+                            let until =
+                                self.now.saturating_sub(EXTENSION_DELIVERY) / period * period;
+                            let (inv, err) = if until > exec.relapse_from {
+                                self.ext_metrics.sum(exec.relapse_from, until)
+                            } else {
+                                (0, 0)
+                            };
+                            exec.relapse_from = exec.relapse_from.max(until);
+                            (u64::from(inv), u64::from(err))
+                        }
+                    };
                     let relapse =
                         inv > 0 && 100.0 * err as f64 / inv as f64 >= config.relapse_error_percent;
                     if relapse {
@@ -1256,7 +1320,7 @@ mod tests {
     use super::*;
     use crate::downstream::{Health, Phase};
     use crate::scenario::{self, WARMUP};
-    use crate::time::HOUR;
+    use crate::time::{HOUR, MINUTE};
 
     fn quiet(name: &str) -> Scenario {
         let mut s = scenario::outage(name, 0);
@@ -1350,6 +1414,43 @@ mod tests {
         assert!(m.healed_to_closed_s.is_some());
         assert_eq!(circuit_at(&r.transitions, s.horizon), Circuit::Closed);
         assert_eq!((m.dead_lettered, m.lost), (0, 0));
+    }
+
+    #[test]
+    fn the_fast_trip_opens_within_a_minute_where_the_one_minute_alarm_takes_over_two() {
+        let mut s = scenario::outage("outage-30m", 30 * MINUTE);
+        s.horizon = s.healed_at + HOUR;
+        let ours = run(&s, Strategy::Ours, 42).metrics;
+        let fast = run(&s, Strategy::OursFast, 42).metrics;
+        let (slow, quick) = (
+            ours.failure_to_open_s.expect("ours opened"),
+            fast.failure_to_open_s.expect("ours-fast opened"),
+        );
+        // Two breaching 10 s datapoints (20 s), counted 16 s after the second one ends, and
+        // the plumbing (0.7 s) to the `open` task.
+        assert!((20.0..=60.0).contains(&quick), "{quick}");
+        assert!(slow >= quick + 60.0, "ours {slow} s vs ours-fast {quick} s");
+        assert!(fast.calls_during_outage * 3 <= ours.calls_during_outage);
+        assert_eq!((fast.lost, fast.dead_lettered), (0, 0));
+    }
+
+    #[test]
+    fn the_fast_relapse_check_reads_the_delivered_10_s_datapoints_of_the_ramp() {
+        // Sized above the downstream: the last ramp step overloads it and the step's errors,
+        // read from the extension's 10 s datapoints, reopen the circuit from half-open.
+        let mut s = scenario::outage("oversized-6h", 6 * HOUR);
+        s.maximum_concurrency = Some(10);
+        s.horizon = s.healed_at + 2 * HOUR;
+        let r = run(&s, Strategy::OursFast, 42);
+        let relapses = r
+            .transitions
+            .windows(2)
+            .filter(|w| w[0].1 == Circuit::HalfOpen && w[1].1 == Circuit::Open)
+            .count();
+        assert!(relapses >= 1, "{:?}", r.transitions);
+        assert!(!r.metrics.stuck);
+        assert_eq!(circuit_at(&r.transitions, s.horizon), Circuit::Closed);
+        assert_eq!((r.metrics.lost, r.metrics.dead_lettered), (0, 0));
     }
 
     #[test]

@@ -1,15 +1,16 @@
 //! Deterministic discrete-event simulator of the SQS circuit breaker.
 //!
-//! It compares three strategies — no breaker, the reference sample's policy, and ours (driven by
-//! `breaker_core`'s backoff, ramp schedule and re-jitter draw) — on outage scenarios, with the
-//! same scenarios and seeds for each, in virtual time.
+//! It compares four strategies — no breaker, the reference sample's policy, ours (driven by
+//! `breaker_core`'s backoff, ramp schedule and re-jitter draw) and ours with the fast trip (a
+//! 10 s alarm on the telemetry extension's metrics) — on outage scenarios, with the same
+//! scenarios and seeds for each, in virtual time.
 //!
 //! - [`time`]: virtual time in milliseconds.
 //! - [`queue`]: SQS standard queue (visibility, receive counts, DLQ redrive, retention, delays).
 //! - [`esm`]: Lambda event-source mapping scaling (pollers, error back-off, `MaximumConcurrency`,
 //!   `Enabled`).
-//! - [`cloudwatch`]: 1-minute Lambda metrics and an M-of-N error-rate alarm with missing-data
-//!   treatment.
+//! - [`cloudwatch`]: Lambda's 1-minute metrics, the extension's per-second metrics and their
+//!   delivery, and an M-of-N error-rate alarm with a period and missing-data treatment.
 //! - [`downstream`]: scripted health curve and a capacity limit (overload fails again).
 //! - [`strategy`]: the strategies and their settings (EventBridge / Step Functions latency).
 //! - [`scenario`]: the standard scenarios.

@@ -13,7 +13,8 @@ use breaker_sim::time::{HOUR, Millis, SECOND};
 use breaker_sim::{chart, report};
 use clap::Parser;
 
-/// Deterministic outage simulator: no breaker vs the reference sample vs ours.
+/// Deterministic outage simulator: no breaker vs the reference sample vs ours (1-minute alarm and
+/// fast trip).
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
@@ -91,7 +92,8 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 
     std::fs::create_dir_all(&args.out)?;
     for (i, s) in scenarios.iter().enumerate() {
-        let group: Vec<RunResult> = runs[i * 3..i * 3 + 3].to_vec();
+        let n = Strategy::ALL.len();
+        let group: Vec<RunResult> = runs[i * n..(i + 1) * n].to_vec();
         let until = chart_window(s, &group);
         let title = format!("{} — {} (seed {})", s.name, s.description, args.seed);
         std::fs::write(
@@ -106,6 +108,11 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(args.out.join("results.json"), json)?;
 
     println!("{}", report::table(&runs));
+    println!(
+        "Fast trip: downstream calls during the trouble (share of no breaker's) and \
+         failure→open\n"
+    );
+    println!("{}", report::fast_trip_table(&runs));
     println!(
         "{} runs in {:.1} s; charts and results.json in {}",
         runs.len(),

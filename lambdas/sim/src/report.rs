@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::engine::RunResult;
+use crate::strategy::Strategy;
 
 /// Human duration: `45s`, `3m20s`, `2h05m`, `3d04h`; `never` for `None`.
 pub fn duration(s: Option<f64>) -> String {
@@ -58,6 +59,60 @@ pub fn table(runs: &[RunResult]) -> String {
             m.retrips,
             m.state_transitions,
             m.consumer_gb_s + m.breaker_gb_s,
+        );
+    }
+    out
+}
+
+/// The fast trip at a glance, one row per scenario: downstream calls during the trouble as a
+/// share of no breaker's, and trouble start → ESM disabled, for ours (1-minute alarm) and
+/// ours-fast (10 s alarm on the extension's metrics). Scenarios without a no-breaker run or
+/// without both of ours are left out.
+pub fn fast_trip_table(runs: &[RunResult]) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "| scenario | no breaker: calls | ours: calls (share) | ours-fast: calls (share) \
+         | ours: failure→open | ours-fast: failure→open |\n",
+    );
+    out.push_str("|---|--:|--:|--:|--:|--:|\n");
+    let find = |scenario: &str, strategy: Strategy| {
+        runs.iter()
+            .find(|r| r.scenario == scenario && r.strategy == strategy)
+    };
+    let share = |calls: u64, of: u64| {
+        if of == 0 {
+            format!("{calls} (-)")
+        } else {
+            format!("{calls} ({:.2} %)", 100.0 * calls as f64 / of as f64)
+        }
+    };
+    let open = |r: &RunResult| match r.metrics.failure_to_open_s {
+        Some(_) => duration(r.metrics.failure_to_open_s),
+        None => "-".into(),
+    };
+    let mut seen: Vec<&str> = Vec::new();
+    for r in runs {
+        if seen.contains(&r.scenario.as_str()) {
+            continue;
+        }
+        seen.push(&r.scenario);
+        let (Some(none), Some(ours), Some(fast)) = (
+            find(&r.scenario, Strategy::NoBreaker),
+            find(&r.scenario, Strategy::Ours),
+            find(&r.scenario, Strategy::OursFast),
+        ) else {
+            continue;
+        };
+        let base = none.metrics.calls_during_outage;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            r.scenario,
+            base,
+            share(ours.metrics.calls_during_outage, base),
+            share(fast.metrics.calls_during_outage, base),
+            open(ours),
+            open(fast),
         );
     }
     out

@@ -11,6 +11,10 @@
 //!   schedule, re-jitter window, cutoff, copy recognition and worker sizing): open → backoff → probe (a message near
 //!   `maxReceiveCount` is re-sent fresh) → re-jitter the backlog → ramp `MaximumConcurrency`
 //!   with relapse checks → close (restore the scaling config, alarm set to OK). Single flight.
+//! - [`Strategy::OursFast`]: ours with the fast trip (issue 15, `alarmSettings.resolution:
+//!   'high'`): the alarm reads the telemetry extension's per-second metrics in 10 s periods
+//!   ([`FastTrip`]) instead of Lambda's 1-minute metrics, and the ramp's relapse check reads the
+//!   same 10 s datapoints once they are delivered. The recovery policy is ours.
 
 use breaker_core::backoff::Backoff;
 use breaker_core::config::defaults;
@@ -19,6 +23,21 @@ use breaker_core::rejitter::DelayWindow;
 use serde::Serialize;
 
 use crate::time::{Millis, SECOND};
+
+/// The construct's table of tunables, `cdk/src/limits.json` (one source of truth).
+const LIMITS: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../cdk/src/limits.json"
+));
+
+/// The default of setting `key` in `cdk/src/limits.json`.
+fn limits_default(key: &str) -> u64 {
+    let table: serde_json::Value =
+        serde_json::from_str(LIMITS).expect("cdk/src/limits.json is JSON");
+    table["settings"][key]["default"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("limits.json settings.{key}.default is not a whole number"))
+}
 
 /// A strategy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -30,11 +49,18 @@ pub enum Strategy {
     Reference,
     /// This project.
     Ours,
+    /// This project with the fast trip (high-resolution alarm on the extension's metrics).
+    OursFast,
 }
 
 impl Strategy {
     /// All strategies, in table order.
-    pub const ALL: [Strategy; 3] = [Strategy::NoBreaker, Strategy::Reference, Strategy::Ours];
+    pub const ALL: [Strategy; 4] = [
+        Strategy::NoBreaker,
+        Strategy::Reference,
+        Strategy::Ours,
+        Strategy::OursFast,
+    ];
 
     /// Display name.
     pub fn label(self) -> &'static str {
@@ -42,6 +68,7 @@ impl Strategy {
             Strategy::NoBreaker => "no breaker",
             Strategy::Reference => "reference",
             Strategy::Ours => "ours",
+            Strategy::OursFast => "ours-fast",
         }
     }
 }
@@ -103,6 +130,28 @@ impl Default for ReferenceConfig {
     }
 }
 
+/// The fast trip's alarm: `alarmSettings.resolution: 'high'` with the construct's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FastTrip {
+    /// The alarm period (and the relapse check's): 10 s, the shortest high-resolution alarm
+    /// period and the construct's default for `resolution: 'high'`.
+    pub period: Millis,
+    /// N: `alarmSettings.evaluationPeriods` (`evaluationPeriods` in `limits.json`).
+    pub evaluation_periods: u32,
+    /// M: `alarmSettings.datapointsToAlarm` (`datapointsToAlarm` in `limits.json`).
+    pub datapoints_to_alarm: u32,
+}
+
+impl Default for FastTrip {
+    fn default() -> Self {
+        Self {
+            period: 10 * SECOND,
+            evaluation_periods: limits_default("evaluationPeriods") as u32,
+            datapoints_to_alarm: limits_default("datapointsToAlarm") as u32,
+        }
+    }
+}
+
 /// Our policy's settings (the construct's defaults except where noted).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct OursConfig {
@@ -127,6 +176,8 @@ pub struct OursConfig {
     pub rejitter_per_worker_second: u32,
     /// Time budget of one worker invocation.
     pub rejitter_slice: Millis,
+    /// The alarm of [`Strategy::OursFast`] (the other strategies use the scenario's).
+    pub fast_trip: FastTrip,
 }
 
 impl Default for OursConfig {
@@ -142,6 +193,7 @@ impl Default for OursConfig {
             rejitter_workers: defaults::REJITTER_WORKERS,
             rejitter_per_worker_second: 500,
             rejitter_slice: defaults::REJITTER_SLICE_SECONDS * SECOND,
+            fast_trip: FastTrip::default(),
         }
     }
 }
@@ -172,5 +224,30 @@ mod tests {
             (0, 900)
         );
         assert_eq!(c.relapse_error_percent, 20.0);
+    }
+
+    #[test]
+    fn the_fast_trip_takes_n_and_m_from_the_table_of_tunables() {
+        let fast = FastTrip::default();
+        assert_eq!(fast.period, 10 * SECOND);
+        assert_eq!(
+            (fast.evaluation_periods, fast.datapoints_to_alarm),
+            (
+                limits_default("evaluationPeriods") as u32,
+                limits_default("datapointsToAlarm") as u32
+            )
+        );
+        assert_eq!((fast.evaluation_periods, fast.datapoints_to_alarm), (3, 2));
+        // The standard scenarios' 1-minute alarm uses the same N and M.
+        let standard = crate::cloudwatch::AlarmConfig::STANDARD;
+        assert_eq!(
+            (standard.evaluation_periods, standard.datapoints_to_alarm),
+            (fast.evaluation_periods, fast.datapoints_to_alarm)
+        );
+        assert_eq!(Strategy::OursFast.label(), "ours-fast");
+        assert_eq!(
+            serde_json::to_string(&Strategy::OursFast).unwrap(),
+            "\"ours-fast\""
+        );
     }
 }
