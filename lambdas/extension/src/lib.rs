@@ -107,10 +107,14 @@ pub struct Config {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     /// `AWS_LAMBDA_FUNCTION_NAME` is unset or empty.
-    #[error("{FUNCTION_NAME_ENV} is not set: the extension names its metrics' FunctionName dimension after it (Lambda sets it; set it when running the extension elsewhere)")]
+    #[error(
+        "{FUNCTION_NAME_ENV} is not set: the extension names its metrics' FunctionName dimension after it (Lambda sets it; set it when running the extension elsewhere)"
+    )]
     MissingFunctionName,
     /// `SQS_CIRCUIT_BREAKER_TELEMETRY_PORT` is not a port number.
-    #[error("{PORT_ENV}={0:?} is not a port number: use 1-65535 except 9001 (reserved by Lambda), or unset it for {DEFAULT_TELEMETRY_PORT}")]
+    #[error(
+        "{PORT_ENV}={0:?} is not a port number: use 1-65535 except 9001 (reserved by Lambda), or unset it for {DEFAULT_TELEMETRY_PORT}"
+    )]
     BadPort(String),
 }
 
@@ -175,7 +179,8 @@ pub fn count_per_second(events: &[LambdaTelemetry]) -> BTreeMap<i64, SecondCount
 
 /// One EMF document (one line) for one second.
 pub fn emf_line(function_name: &str, second_ms: i64, counts: SecondCounts) -> String {
-    let metric = |name: &str| serde_json::json!({"Name": name, "Unit": "Count", "StorageResolution": 1});
+    let metric =
+        |name: &str| serde_json::json!({"Name": name, "Unit": "Count", "StorageResolution": 1});
     serde_json::json!({
         "_aws": {
             "Timestamp": second_ms,
@@ -297,19 +302,30 @@ mod tests {
              "record": {"requestId": "e", "status": "success",
                         "metrics": {"durationMs": 1.0, "billedDurationMs": 2, "memorySizeMB": 128, "maxMemoryUsedMB": 20}}},
         ]));
-        let lines: Vec<Value> = emf_lines(&events, "consumer-fn").iter().map(|l| parse(l)).collect();
+        let lines: Vec<Value> = emf_lines(&events, "consumer-fn")
+            .iter()
+            .map(|l| parse(l))
+            .collect();
         // 2026-12-01T17:00:00Z in epoch milliseconds.
         let base_ms = 1_796_144_400_000_i64;
         assert_eq!(lines.len(), 2);
         let (first_ms, second_ms) = (base_ms + 1_000, base_ms + 2_000);
         assert_eq!(lines[0]["_aws"]["Timestamp"], json!(first_ms));
         assert_eq!(
-            (&lines[0]["Invocations"], &lines[0]["Errors"], &lines[0]["Timeouts"]),
+            (
+                &lines[0]["Invocations"],
+                &lines[0]["Errors"],
+                &lines[0]["Timeouts"]
+            ),
             (&json!(3), &json!(2), &json!(0))
         );
         assert_eq!(lines[1]["_aws"]["Timestamp"], json!(second_ms));
         assert_eq!(
-            (&lines[1]["Invocations"], &lines[1]["Errors"], &lines[1]["Timeouts"]),
+            (
+                &lines[1]["Invocations"],
+                &lines[1]["Errors"],
+                &lines[1]["Timeouts"]
+            ),
             (&json!(2), &json!(1), &json!(1))
         );
     }
@@ -382,7 +398,11 @@ mod tests {
         assert_eq!(shutdown_budget(now + 2_000, now), SHUTDOWN_WAIT_CAP);
         assert_eq!(shutdown_budget(now + 700, now), Duration::from_millis(500));
         assert_eq!(shutdown_budget(now + 100, now), Duration::ZERO);
-        assert_eq!(shutdown_budget(now - 5, now), Duration::ZERO, "deadline passed");
+        assert_eq!(
+            shutdown_budget(now - 5, now),
+            Duration::ZERO,
+            "deadline passed"
+        );
         // Read as milliseconds remaining when it cannot be an epoch time.
         assert_eq!(shutdown_budget(1_000, now), Duration::from_millis(800));
     }
@@ -390,7 +410,12 @@ mod tests {
     #[test]
     fn config_reads_the_function_name_and_the_port() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
         };
         assert_eq!(
             Config::from_lookup(env(&[("AWS_LAMBDA_FUNCTION_NAME", "f")])),
@@ -407,7 +432,10 @@ mod tests {
             .map(|c| c.telemetry_port),
             Ok(4243)
         );
-        assert_eq!(Config::from_lookup(env(&[])), Err(ConfigError::MissingFunctionName));
+        assert_eq!(
+            Config::from_lookup(env(&[])),
+            Err(ConfigError::MissingFunctionName)
+        );
         for bad in ["0", "9001", "70000", "x"] {
             let err = Config::from_lookup(move |k: &str| match k {
                 "AWS_LAMBDA_FUNCTION_NAME" => Some("f".into()),
@@ -416,7 +444,10 @@ mod tests {
             })
             .unwrap_err();
             assert_eq!(err, ConfigError::BadPort(bad.into()));
-            assert!(err.to_string().contains("SQS_CIRCUIT_BREAKER_TELEMETRY_PORT"));
+            assert!(
+                err.to_string()
+                    .contains("SQS_CIRCUIT_BREAKER_TELEMETRY_PORT")
+            );
         }
     }
 }
