@@ -61,5 +61,7 @@ for b in "${bins[@]}"; do
   size "$b" arm64 "$asset/bootstrap" bootstrap
 done
 
-cargo lambda build --release --x86-64 --locked --bin "$extension"
+# --package: only the extension's own features (a workspace-wide build would unify in the
+# handlers' features, e.g. hyper's http2, and compile more for nothing).
+cargo lambda build --release --x86-64 --locked --package breaker-extension --bin "$extension"
 copy_extension x86_64
