@@ -18,7 +18,7 @@ FAKE = os.path.join(os.path.dirname(__file__), "fixtures", "fake_lambda.py")
 # The extension: registers as its file name, subscribes its listener (a free port on 127.0.0.1,
 # named http://sandbox.localdomain:<port>) to platform telemetry with the buffering of
 # $EXT_BUFFERING, appends everything it gets to $EXT_LOG as JSON lines, prints one line per
-# runtimeDone, and exits on SHUTDOWN. EXT_MODE=crash exits before registering; badsub subscribes
+# runtimeDone (and, with $EXT_EMF, the fast-trip contract's EMF line), and exits on SHUTDOWN. EXT_MODE=crash exits before registering; badsub subscribes
 # with a buffering below the minimum and exits when that is refused.
 EXTENSION = r'''
 import http.server, json, os, socket, sys, threading, time, urllib.request
@@ -59,6 +59,14 @@ class Listener(http.server.BaseHTTPRequestHandler):
         for rec in batch:
             if rec["type"] == "platform.runtimeDone":
                 print(f"runtimeDone {rec['record']['requestId']} {rec['record']['status']}", flush=True)
+                if os.environ.get("EXT_EMF"):  # the fast-trip contract's line, for one record
+                    failed = int(rec["record"]["status"] != "success")
+                    print(json.dumps({"_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [{
+                        "Namespace": "SqsCircuitBreaker/Consumer", "Dimensions": [["FunctionName"]],
+                        "Metrics": [{"Name": n, "Unit": "Count", "StorageResolution": 1}
+                                    for n in ("Invocations", "Errors", "Timeouts")]}]},
+                        "FunctionName": os.environ["AWS_LAMBDA_FUNCTION_NAME"], "Invocations": 1,
+                        "Errors": failed, "Timeouts": int(rec["record"]["status"] == "timeout")}), flush=True)
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
