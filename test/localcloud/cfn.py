@@ -489,7 +489,13 @@ def _wrap_layer_version() -> None:
             layer.compatible_architectures = list(props["CompatibleArchitectures"])
         return layer
 
+    @classmethod
+    def replace_layer(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        # every LayerVersion property is "Update requires: Replacement": publish a new version
+        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
     LayerVersion.create_from_cloudformation_json = create_layer
+    LayerVersion.update_from_cloudformation_json = replace_layer
 
 
 def _sync_managed_policies(role, props: dict, account_id: str, region_name: str) -> None:

@@ -65,6 +65,7 @@ class LocalCloud:
         work_dir: Optional[str] = None,
         alarm_tick_s: float = 1.0,
         esm_poll_s: float = 0.5,
+        extension_port_variables: tuple[str, ...] = ("SQS_CIRCUIT_BREAKER_TELEMETRY_PORT",),
     ):
         self.port = port or free_port()
         self.region = region
@@ -74,6 +75,9 @@ class LocalCloud:
         for asset, host_binary in (binaries or {}).items():
             self.add_binary(asset, host_binary)
         self._extracted: dict[str, str] = {}
+        # each environment's extensions get their own telemetry listener port through these
+        # variables (the breaker's extension reads SQS_CIRCUIT_BREAKER_TELEMETRY_PORT; see runtime.py)
+        self.extension_port_variables = tuple(extension_port_variables)
         self._layer_extensions: dict[str, dict[str, tuple[str, ...]]] = {}  # layer version ARN -> name -> command
         self._extract_lock = threading.Lock()
         self._server = None
@@ -109,7 +113,8 @@ class LocalCloud:
             timeout=10,
         ).raise_for_status()
         self.host = RuntimeHost(self.lambda_base_env(), metrics=self._queue_metrics,
-                                log_dir=os.path.join(self.work_dir, "logs"), log_line=self._log_line).start()
+                                log_dir=os.path.join(self.work_dir, "logs"), log_line=self._log_line,
+                                extension_port_variables=self.extension_port_variables).start()
         patches.set_invoker(self.invoke_function)
         threading.Thread(target=self._publish_metrics, daemon=True, name="metrics").start()
         self.esm.start()

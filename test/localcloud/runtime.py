@@ -48,6 +48,7 @@ import json
 import logging
 import os
 import queue
+import socket
 import subprocess
 import threading
 import time
@@ -126,6 +127,12 @@ class _Invocation:
         if not self.done.is_set():
             self.response, self.error_type = response, error_type
             self.done.set()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("", 0))  # free on every interface: extensions listen on 0.0.0.0
+        return sock.getsockname()[1]
 
 
 def _now_iso() -> str:
@@ -306,6 +313,7 @@ class RuntimeHost:
         metrics: Optional[Callable[[str, list[tuple[str, float, str]]], None]] = None,
         log_dir: Optional[str] = None,
         log_line: Optional[Callable[[str, str, bytes], None]] = None,
+        extension_port_variables: tuple[str, ...] = (),
     ):
         self.base_env = dict(base_env)
         self.metrics = metrics
@@ -313,6 +321,11 @@ class RuntimeHost:
         # called with (function name, source: "function" or the extension's name, line) for every
         # line a runtime or an extension writes
         self.log_line = log_line
+        # variables set, for an environment's extensions, to a port free on this machine: on Lambda
+        # every execution environment has its own network, here all share the host's, so an
+        # extension's fixed listener port (the lambda-extension crate's 9003) would be taken by the
+        # first environment and the others' telemetry would reach its listener
+        self.extension_port_variables = tuple(extension_port_variables)
         self._lock = threading.Lock()
         self._envs: dict[str, _Environment] = {}  # environments that take invocations
         self._alive: dict[str, _Environment] = {}  # ... and those still shutting down
@@ -530,6 +543,8 @@ class RuntimeHost:
             self._start_runtime(env, variables)
             return
         ext_vars = {k: v for k, v in variables.items() if k not in RUNTIME_ONLY_VARIABLES}
+        for name in self.extension_port_variables:
+            ext_vars[name] = str(_free_port())
         for name, command in env.spec.extensions:  # Extension init: all of them, before the runtime
             proc = self._popen(env, name, command, ext_vars)
             env.extension_procs.append((name, proc))

@@ -260,3 +260,36 @@ def test_the_rust_extension_prints_per_second_emf_counts(host, tmp_path):
                     total[k] += doc[k]
         return total if total["Invocations"] == 3 else None
     assert wait_for(counts, timeout=15) == {"Invocations": 3, "Errors": 3, "Timeouts": 0}
+
+
+@pytest.mark.skipif(_rust_extension() is None, reason="the Rust extension is not built")
+def test_concurrent_environments_with_the_rust_extension_count_their_own_invocations(tmp_path):
+    """Every environment gets its own telemetry port (``extension_port_variables``): on Lambda each
+    execution environment has its own network, here they share the host's, so the extension's
+    default port 9003 would make one environment's listener receive another's telemetry."""
+    binary = _rust_extension()
+    lines = []
+    h = RuntimeHost({"PATH": os.environ["PATH"]}, log_line=lambda fn, src, line: lines.append((fn, line)),
+                    extension_port_variables=("SQS_CIRCUIT_BREAKER_TELEMETRY_PORT",)).start()
+    try:
+        specs = [FunctionSpec(name=f"fn-{i}", arn=f"arn:aws:lambda:us-east-1:123456789012:function:fn-{i}",
+                              command=(sys.executable, FAKE), handler="sleep", timeout_s=5.0, concurrency=2,
+                              extensions=((os.path.basename(binary), (binary,)),)) for i in range(2)]
+        threads = [threading.Thread(target=h.invoke, args=(s, b'{"seconds": 0.3}')) for s in specs for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert h.running_environments() == 4
+
+        def counts():
+            total = {}
+            for fn, line in list(lines):
+                if line.startswith(b"{") and b"SqsCircuitBreaker/Consumer" in line:
+                    doc = json.loads(line)
+                    assert doc["FunctionName"] == fn, "an environment counted another function's invocation"
+                    total[fn] = total.get(fn, 0) + doc["Invocations"]
+            return total if sum(total.values()) >= 4 else None
+        assert wait_for(counts, timeout=15) == {"fn-0": 2, "fn-1": 2}
+    finally:
+        h.stop()

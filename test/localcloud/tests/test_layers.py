@@ -14,7 +14,7 @@ from localcloud.alarms import AlarmEvaluator
 from localcloud.cloud import LocalCloud
 
 from .test_cloud import FAKE, ROLE, wait_for, zip_of
-from .test_extensions import EXTENSION
+from .test_extensions import EXTENSION, _rust_extension
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +79,32 @@ def test_a_cloudformation_layer_runs_its_extension_whose_emf_becomes_metrics(clo
     alarm = cw.describe_alarms(AlarmNames=["fast-errors"])["MetricAlarms"][0]
     at = math.floor(time.time() / 10) * 10 + 10.5
     assert AlarmEvaluator(cloud, now=lambda: at).evaluate(alarm, cw, cloud.client("events")) == "ALARM"
+
+
+@pytest.mark.skipif(_rust_extension() is None, reason="the Rust extension is not built (LOCALCLOUD_EXTENSION or "
+                    "$CARGO_TARGET_DIR/debug/sqs-circuit-breaker-telemetry)")
+def test_the_deployed_extension_asset_runs_as_its_host_build(cloud, tmp_path):
+    """A layer's extension that is a registered asset (the arm64 build in cdk/assets) runs as its
+    host build, under the layer file's name, and its per-second counts land in CloudWatch."""
+    asset = tmp_path / "sqs-circuit-breaker-telemetry"
+    asset.write_bytes(b"\x7fELF stands in for the arm64 build")
+    cloud.add_binary(str(asset), _rust_extension())
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("extensions/sqs-circuit-breaker-telemetry", asset.read_bytes())
+    lam = cloud.client("lambda")
+    layer = lam.publish_layer_version(LayerName="breaker-telemetry", Content={"ZipFile": buf.getvalue()})
+    lam.create_function(FunctionName="rust-layered", Runtime="provided.al2023", Role=ROLE, Handler="fail",
+                        Code={"ZipFile": zip_of(FAKE)}, Timeout=5, Layers=[layer["LayerVersionArn"]])
+    t = time.time()
+    for _ in range(3):
+        lam.invoke(FunctionName="rust-layered", Payload=b"{}")
+    cw = cloud.client("cloudwatch")
+    dims = [{"Name": "FunctionName", "Value": "rust-layered"}]
+
+    def total(name):
+        pts = cw.get_metric_statistics(Namespace="SqsCircuitBreaker/Consumer", MetricName=name, Dimensions=dims,
+                                       StartTime=t - 60, EndTime=t + 60, Period=120, Statistics=["Sum"])["Datapoints"]
+        return sum(p["Sum"] for p in pts)
+    wait_for(lambda: total("Invocations") == 3, timeout=15)
+    assert total("Errors") == 3 and total("Timeouts") == 0
