@@ -3,8 +3,9 @@
     with LocalCloud(binaries={asset_path: host_binary}).start() as cloud:
         sqs = cloud.client("sqs")
 
-Parts: moto (patched, see patches.py and cfn.py; CloudWatch also in RPC v2 CBOR, see cbor.py), the Lambda runtime host (runtime.py), the ESM
-poller (esm.py) and the alarm evaluator (alarms.py). One LocalCloud at a time per process (moto's backends
+Parts: moto (patched, see patches.py and cfn.py; CloudWatch also in RPC v2 CBOR, see cbor.py), the Lambda runtime host (runtime.py, with
+the extensions of a function's layers), the ESM poller (esm.py), the alarm evaluator (alarms.py) and EMF extraction from
+function and extension output (emf.py). One LocalCloud at a time per process (moto's backends
 and the patches are process-wide); each starts from an empty account.
 """
 
