@@ -12,7 +12,7 @@ from localcloud import alarms
 from localcloud.alarms import AlarmEvaluator
 from localcloud.cloud import LocalCloud
 
-from .test_cloud import ROLE, create_fn, wait_for
+from .test_cloud import create_fn, wait_for
 
 NS = "Test/Resolution"
 
