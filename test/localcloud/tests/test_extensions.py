@@ -103,7 +103,8 @@ def ext(tmp_path):
 def host(tmp_path):
     lines = []
     h = RuntimeHost({"PATH": os.environ["PATH"], "AWS_REGION": "us-east-1"}, metrics=lambda *a: None,
-                    log_dir=str(tmp_path / "logs"), log_line=lambda fn, src, line: lines.append((fn, src, line))).start()
+                    log_dir=str(tmp_path / "logs"), log_line=lambda fn, src, line: lines.append((fn, src, line)),
+                    extension_port_variables=("SQS_CIRCUIT_BREAKER_TELEMETRY_PORT",)).start()
     h.lines = lines
     yield h
     h.stop()
