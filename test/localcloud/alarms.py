@@ -5,7 +5,8 @@ single-metric alarms and metric-math alarms (the expression of the query with ``
 ``DatapointsToAlarm`` M of N, and ``TreatMissingData``. A state change is written with
 SetAlarmState and published to EventBridge as a ``CloudWatch Alarm State Change`` event. A change
 made by someone else (``SetAlarmState`` from the breaker's close step) is published too, and the
-next tick re-evaluates it, as CloudWatch does. Alarms start ``INSUFFICIENT_DATA``.
+next tick re-evaluates it, as CloudWatch does. Alarms start ``INSUFFICIENT_DATA``. A 10/20/30 s
+period reads high-resolution data only (``STRICT_RESOLUTION``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,17 @@ from typing import Callable, Optional
 log = logging.getLogger("localcloud.alarms")
 
 Value = Optional[float]
+
+# A 10, 20 or 30 s period reads high-resolution data only, as CloudWatch does: "Be sure to specify
+# 10, 20, or 30 only for metrics that are stored by a PutMetricData call with a StorageResolution of
+# 1. If you specify a period of 10, 20, or 30 for a metric that does not have sub-minute
+# resolution, the alarm still attempts to gather data at the period rate that you specify. In this
+# case, it does not receive data for the attempts that do not correspond to a one-minute data
+# resolution, and the alarm might often lapse into INSUFFICIENT_DATA status" (PutMetricAlarm,
+# ``Period``). Here a sub-minute period over 1-minute data receives nothing at all: its datapoints
+# are missing and TreatMissingData decides (missing: INSUFFICIENT_DATA; ignore: the state stays).
+# Lambda's own AWS/Lambda metrics are 1-minute data. False: every period reads every datum.
+STRICT_RESOLUTION = True
 
 
 # -- metric math ---------------------------------------------------------------------------
@@ -281,7 +293,7 @@ class AlarmEvaluator:
                 result = None
                 for q in [q for q in alarm["Metrics"] if "MetricStat" in q]:
                     ms = q["MetricStat"]
-                    values[q["Id"]] = self._stat(cw, ms["Metric"], ms["Stat"], start, stop)
+                    values[q["Id"]] = self._read(cw, ms["Metric"], ms["Stat"], start, stop)
                 for q in [q for q in alarm["Metrics"] if "Expression" in q]:
                     values[q["Id"]] = evaluate_expression(q["Expression"], values)
                 for q in alarm["Metrics"]:
@@ -291,8 +303,40 @@ class AlarmEvaluator:
             else:
                 metric = {"Namespace": alarm["Namespace"], "MetricName": alarm["MetricName"],
                           "Dimensions": alarm.get("Dimensions", [])}
-                out.append(self._stat(cw, metric, alarm.get("Statistic", "Average"), start, stop))
+                out.append(self._read(cw, metric, alarm.get("Statistic", "Average"), start, stop))
         return out
+
+    def _read(self, cw, metric: dict, stat: str, start: float, stop: float) -> Value:
+        if STRICT_RESOLUTION and stop - start < 60:
+            return self._high_resolution_stat(metric, stat, start, stop)
+        return self._stat(cw, metric, stat, start, stop)
+
+    def _high_resolution_stat(self, metric: dict, stat: str, start: float, stop: float) -> Value:
+        """The statistic of ``metric``'s high-resolution datums in [start, stop) (moto in-process:
+        the API has no way to ask for one resolution)."""
+        from .cloud import ACCOUNT
+        from .patches import high_resolution_statistics
+
+        points = high_resolution_statistics(
+            ACCOUNT, self.cloud.region, metric["Namespace"], metric["MetricName"], metric.get("Dimensions", []),
+            # moto keeps naive UTC timestamps
+            datetime.fromtimestamp(start, tz=timezone.utc).replace(tzinfo=None),
+            datetime.fromtimestamp(stop, tz=timezone.utc).replace(tzinfo=None), int(stop - start))
+        merged: dict = {}
+        for p in points:
+            count, total = float(p.sample_count or 0), float(p.sum or 0)
+            if not count:
+                continue
+            lo, hi = float(p.minimum), float(p.maximum)
+            merged = {
+                "SampleCount": merged.get("SampleCount", 0) + count,
+                "Sum": merged.get("Sum", 0) + total,
+                "Minimum": min(merged.get("Minimum", lo), lo),
+                "Maximum": max(merged.get("Maximum", hi), hi),
+            }
+        if merged:
+            merged["Average"] = merged["Sum"] / merged["SampleCount"]
+        return _stat(merged, stat)
 
     @staticmethod
     def _stat(cw, metric: dict, stat: str, start: float, stop: float) -> Value:

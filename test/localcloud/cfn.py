@@ -6,6 +6,9 @@
   that does not exist is a no-op (moto crashed with UnboundLocalError, then the CLI retried ~50 s);
   describing a missing change set is ``ChangeSetNotFound`` (the CLI waits for that after deleting);
   ``UsePreviousValue`` on a parameter the stack got from its default (``BootstrapVersion``) works.
+- ``AWS::Lambda::LayerVersion``: ``Ref`` is the version ARN, ``LayerName`` and
+  ``CompatibleArchitectures`` are kept; ``AWS::Lambda::Function`` keeps ``Layers`` (its
+  extensions then run in the runtime host, see cloud.py).
 - ``AWS::Lambda::Function`` keeps ``Architectures``; ``AWS::IAM::Role`` attaches
   ``ManagedPolicyArns``; ``AWS::StepFunctions::StateMachine`` keeps ``LoggingConfiguration`` and
   ``TracingConfiguration`` (and lives in the interpreter's backend, see patches.py).
@@ -456,11 +459,43 @@ def _after_create_and_update(model, fix: Callable[[Any, dict, str, str], None]) 
 def _wrap_lambda() -> None:
     from moto.awslambda.models import LambdaFunction
 
-    def set_arch(fn, props: dict, _account_id: str, _region_name: str) -> None:
+    def set_arch_and_layers(fn, props: dict, _account_id: str, _region_name: str) -> None:
         if props.get("Architectures"):
             fn.architectures = list(props["Architectures"])
+        # Layers: "A list of function layers to add to the function's execution environment.
+        # Specify each layer by its ARN, including the version" (AWS::Lambda::Function); moto's
+        # CloudFormation dropped them. An unknown version fails the resource, as Lambda does.
+        fn.layers = fn._get_layers_data([str(arn) for arn in props.get("Layers") or []])
 
-    _after_create_and_update(LambdaFunction, set_arch)
+    _after_create_and_update(LambdaFunction, set_arch_and_layers)
+
+
+def _wrap_layer_version() -> None:
+    """``AWS::Lambda::LayerVersion``: ``Ref`` is the layer version ARN ("Ref returns the ARN of the
+    layer version", AWS::Lambda::LayerVersion return values; moto returned the Python object, so a
+    function's ``Layers`` could not name it), ``LayerName`` and ``CompatibleArchitectures`` are
+    kept (moto named the layer after the generated resource name and dropped the architectures)."""
+    from moto.awslambda.models import LayerVersion
+
+    LayerVersion.physical_resource_id = property(lambda self: self.arn)
+    create = LayerVersion.create_from_cloudformation_json
+
+    @classmethod
+    def create_layer(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        props = cloudformation_json.get("Properties", {})
+        layer = create.__func__(cls, props.get("LayerName") or resource_name, cloudformation_json, account_id,
+                                region_name, **kwargs)
+        if props.get("CompatibleArchitectures"):
+            layer.compatible_architectures = list(props["CompatibleArchitectures"])
+        return layer
+
+    @classmethod
+    def replace_layer(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        # every LayerVersion property is "Update requires: Replacement": publish a new version
+        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
+    LayerVersion.create_from_cloudformation_json = create_layer
+    LayerVersion.update_from_cloudformation_json = replace_layer
 
 
 def _sync_managed_policies(role, props: dict, account_id: str, region_name: str) -> None:
@@ -561,6 +596,7 @@ def apply() -> None:
     CloudFormationBackend._resolve_update_parameters = _resolve_update_parameters
     Stack.stack_parameters = property(_stack_parameters)
     _wrap_lambda()
+    _wrap_layer_version()
     _wrap_role()
     _wrap_state_machine()
     _wrap_ssm_parameter()

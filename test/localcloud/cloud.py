@@ -3,8 +3,9 @@
     with LocalCloud(binaries={asset_path: host_binary}).start() as cloud:
         sqs = cloud.client("sqs")
 
-Parts: moto (patched, see patches.py and cfn.py; CloudWatch also in RPC v2 CBOR, see cbor.py), the Lambda runtime host (runtime.py), the ESM
-poller (esm.py) and the alarm evaluator (alarms.py). One LocalCloud at a time per process (moto's backends
+Parts: moto (patched, see patches.py and cfn.py; CloudWatch also in RPC v2 CBOR, see cbor.py), the Lambda runtime host (runtime.py, with
+the extensions of a function's layers), the ESM poller (esm.py), the alarm evaluator (alarms.py) and EMF extraction from
+function and extension output (emf.py). One LocalCloud at a time per process (moto's backends
 and the patches are process-wide); each starts from an empty account.
 """
 
@@ -29,7 +30,7 @@ import boto3
 import requests
 from botocore.config import Config
 
-from . import cfn, patches
+from . import cfn, emf, patches
 from .cbor import CborBridge
 from .alarms import AlarmEvaluator
 from .esm import EsmPoller
@@ -65,6 +66,7 @@ class LocalCloud:
         work_dir: Optional[str] = None,
         alarm_tick_s: float = 1.0,
         esm_poll_s: float = 0.5,
+        extension_port_variables: tuple[str, ...] = ("SQS_CIRCUIT_BREAKER_TELEMETRY_PORT",),
     ):
         self.port = port or free_port()
         self.region = region
@@ -74,9 +76,14 @@ class LocalCloud:
         for asset, host_binary in (binaries or {}).items():
             self.add_binary(asset, host_binary)
         self._extracted: dict[str, str] = {}
+        # each environment's extensions get their own telemetry listener port through these
+        # variables (the breaker's extension reads SQS_CIRCUIT_BREAKER_TELEMETRY_PORT; see runtime.py)
+        self.extension_port_variables = tuple(extension_port_variables)
+        self._layer_extensions: dict[str, dict[str, tuple[str, ...]]] = {}  # layer version ARN -> name -> command
         self._extract_lock = threading.Lock()
         self._server = None
-        self._metrics: "queue.Queue[tuple[str, list, datetime]]" = queue.Queue()
+        self._metrics: "queue.Queue[tuple[str, dict]]" = queue.Queue()  # (namespace, MetricDatum)
+        self.emf_rejected: list[tuple[str, str]] = []  # (function, why) of EMF documents refused
         self._stopping = threading.Event()
         self.host: Optional[RuntimeHost] = None
         self.faults: Optional[FaultLayer] = None  # set by start()
@@ -107,7 +114,8 @@ class LocalCloud:
             timeout=10,
         ).raise_for_status()
         self.host = RuntimeHost(self.lambda_base_env(), metrics=self._queue_metrics,
-                                log_dir=os.path.join(self.work_dir, "logs")).start()
+                                log_dir=os.path.join(self.work_dir, "logs"), log_line=self._log_line,
+                                extension_port_variables=self.extension_port_variables).start()
         patches.set_invoker(self.invoke_function)
         threading.Thread(target=self._publish_metrics, daemon=True, name="metrics").start()
         self.esm.start()
@@ -209,6 +217,66 @@ class LocalCloud:
             "register one with LocalCloud(binaries={asset: host_binary})"
         )
 
+    def _runnable(self, data: bytes, digest: str, path: str, what: str) -> str:
+        """A host executable for a deployed file: its registered host binary (a symlink named like
+        the file, so an extension registers under its own name), the file itself when it is a
+        script or a native ELF of this machine, else an error naming the fix."""
+        if digest in self._binaries:
+            if os.path.basename(path) == os.path.basename(self._binaries[digest]):
+                return self._binaries[digest]
+            link = os.path.join(self.work_dir, "bin", digest[:16], os.path.basename(path))
+            with self._extract_lock:
+                if not os.path.lexists(link):
+                    os.makedirs(os.path.dirname(link), exist_ok=True)
+                    os.symlink(self._binaries[digest], link)
+            return link
+        host_arch = os.uname().machine
+        if data.startswith(b"#!") or (
+            data[:4] == b"\x7fELF" and ELF_MACHINES.get(int.from_bytes(data[18:20], "little")) == host_arch
+        ):
+            with self._extract_lock:
+                if not os.path.exists(path):
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    with open(path + ".tmp", "wb") as f:
+                        f.write(data)
+                    os.chmod(path + ".tmp", 0o755)
+                    os.replace(path + ".tmp", path)
+            return path
+        raise RuntimeError(
+            f"{what}: no host binary for it (sha256 {digest[:12]}); "
+            "register one with LocalCloud(binaries={asset: host_binary})"
+        )
+
+    def extensions_for(self, fn) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """The external extensions of a function's layers: every file in a layer's ``extensions/``
+        (a layer zip's ``extensions/<name>`` is ``/opt/extensions/<name>`` on Lambda), in layer
+        order, each run from its host stand-in."""
+        from moto.awslambda.utils import get_backend
+
+        backend = get_backend(ACCOUNT, self.region)
+        out: dict[str, tuple[str, ...]] = {}
+        for layer in fn.layers or []:
+            cached = self._layer_extensions.get(layer["Arn"])  # a layer version never changes
+            if cached is not None:
+                out.update(cached)
+                continue
+            found: dict[str, tuple[str, ...]] = {}
+            version = backend.layers_versions_by_arn(layer["Arn"])
+            if version is None or not version.code_bytes:
+                raise RuntimeError(f"function {fn.function_name}: layer {layer['Arn']} has no content")
+            with zipfile.ZipFile(io.BytesIO(version.code_bytes)) as z:
+                for info in z.infolist():
+                    parts = info.filename.split("/")
+                    if len(parts) != 2 or parts[0] != "extensions" or not parts[1] or info.is_dir():
+                        continue
+                    data = z.read(info)
+                    digest = _sha256(data)
+                    path = os.path.join(self.work_dir, "layers", digest[:16], "extensions", parts[1])
+                    found[parts[1]] = (self._runnable(data, digest, path, f"extension {parts[1]} of {layer['Arn']}"),)
+            self._layer_extensions[layer["Arn"]] = found
+            out.update(found)  # a later layer's file of the same name replaces an earlier one, as in /opt
+        return tuple(out.items())
+
     def function_spec(self, fn) -> FunctionSpec:
         concurrency = int(fn.reserved_concurrency or self.default_concurrency)
         return FunctionSpec(
@@ -220,6 +288,7 @@ class LocalCloud:
             timeout_s=float(fn.timeout or 3),
             memory_mb=int(fn.memory_size or 128),
             concurrency=max(1, concurrency),
+            extensions=self.extensions_for(fn),
         )
 
     def lambda_backend(self):
@@ -240,7 +309,32 @@ class LocalCloud:
 
     # -- metrics ---------------------------------------------------------------------------
     def _queue_metrics(self, function_name: str, datums: list, resource: Optional[str] = None) -> None:
-        self._metrics.put((function_name, datums, datetime.now(timezone.utc), resource))
+        """Lambda's own metrics: 1-minute (standard resolution) data, as Lambda publishes them
+        ("Lambda sends metric data to CloudWatch in 1-minute intervals", Lambda developer guide,
+        "Using CloudWatch metrics with Lambda"). Lambda publishes every invocation under
+        FunctionName, and an alias's or a version's also under FunctionName + Resource
+        (<fn>:<qualifier>): two metrics, each counted once."""
+        at = datetime.now(timezone.utc)
+        for dimensions in _dimension_sets(function_name, resource):
+            for name, value, unit in datums:
+                self._metrics.put(("AWS/Lambda", {
+                    "MetricName": name, "Dimensions": dimensions, "Timestamp": at, "Value": float(value),
+                    "Unit": unit, "StorageResolution": 60,
+                }))
+
+    def _log_line(self, function_name: str, source: str, line: bytes) -> None:
+        """A function's or an extension's log line: an EMF document in it becomes metric data."""
+        doc = emf.document(line)
+        if doc is None:
+            return
+        try:
+            data = emf.metric_data(doc)
+        except emf.EmfError as err:
+            log.warning("%s (%s): EMF document rejected, no metrics extracted: %s", function_name, source, err)
+            self.emf_rejected.append((function_name, str(err)))
+            return
+        for item in data:
+            self._metrics.put(item)
 
     def _publish_metrics(self) -> None:
         cw = self.client("cloudwatch")
@@ -254,26 +348,15 @@ class LocalCloud:
                     batch.append(self._metrics.get_nowait())
                 except queue.Empty:
                     break
-            # Lambda publishes every invocation under FunctionName, and an alias's or a version's
-            # also under FunctionName + Resource (<fn>:<qualifier>): two metrics, each counted once.
-            data = [
-                {
-                    "MetricName": name,
-                    "Dimensions": dimensions,
-                    "Timestamp": at,
-                    "Value": float(value),
-                    "Unit": unit,
-                    "StorageResolution": 1,
-                }
-                for fn, datums, at, resource in batch
-                for dimensions in _dimension_sets(fn, resource)
-                for name, value, unit in datums
-            ]
-            for i in range(0, len(data), 500):
-                try:
-                    cw.put_metric_data(Namespace="AWS/Lambda", MetricData=data[i : i + 500])
-                except Exception:
-                    log.exception("put_metric_data failed")
+            by_namespace: dict[str, list[dict]] = {}
+            for namespace, datum in batch:
+                by_namespace.setdefault(namespace, []).append(datum)
+            for namespace, data in by_namespace.items():
+                for i in range(0, len(data), 500):
+                    try:
+                        cw.put_metric_data(Namespace=namespace, MetricData=data[i : i + 500])
+                    except Exception:
+                        log.exception("put_metric_data failed")
 
 
 def _dimension_sets(function_name: str, resource: Optional[str]) -> list[list[dict]]:

@@ -93,7 +93,10 @@
   ARN as its ``FunctionArn`` and invokes it (moto reported the version behind an alias).
 - CloudWatch (``fix_cloudwatch``): GetMetricStatistics and GetMetricData match a query's
   dimensions exactly, as CloudWatch does (moto's GetMetricStatistics matched any metric holding
-  them among others, so a function's series also summed its aliases' series).
+  them among others, so a function's series also summed its aliases' series). PutMetricData keeps
+  each datum's ``StorageResolution`` (1 = high resolution, 60 = standard, the default; anything
+  else is ``InvalidParameterValue``), which moto dropped, so the alarm evaluator can tell a
+  1-second metric from a 1-minute one (``high_resolution_statistics``).
 """
 
 from __future__ import annotations
@@ -606,10 +609,67 @@ _exact_dimensions = threading.local()
 
 def _get_all_metrics(self):
     data = _moto_get_all_metrics(self)
+    if getattr(_exact_dimensions, "high_resolution_only", False):
+        data = [md for md in data if storage_resolution(md) == 1]
     wanted = getattr(_exact_dimensions, "wanted", None)
     if wanted is None:
         return data
     return [md for md in data if sorted((d.name, d.value) for d in md.dimensions) == wanted]
+
+
+# -- StorageResolution ---------------------------------------------------------------------
+# PutMetricData's MetricDatum ``StorageResolution``: "Valid values are 1 and 60. Setting this to 1
+# specifies this metric as a high-resolution metric, so that CloudWatch stores the metric with
+# sub-minute resolution down to one second. Setting this to 60 specifies this metric as a
+# regular-resolution metric, which CloudWatch stores at 1-minute resolution ... This field is
+# optional, if you do not specify it the default of 60 is used" (CloudWatch API reference,
+# MetricDatum). moto dropped the field; each stored datum now carries it.
+_put_lock = threading.Lock()
+
+
+def storage_resolution(datum) -> int:
+    """The storage resolution a stored moto datum was put with (60 when it was not given)."""
+    return getattr(datum, "storage_resolution", 60)
+
+
+def _put_metric_data(self, namespace, metric_data):
+    from moto.cloudwatch.exceptions import InvalidParameterValue
+
+    resolutions = []
+    for i, member in enumerate(metric_data, start=1):
+        raw = member.get("StorageResolution", 60)
+        try:
+            resolution = float(raw)
+        except (TypeError, ValueError):
+            resolution = None
+        if resolution not in (1.0, 60.0):
+            raise InvalidParameterValue(
+                f"The value {raw} for parameter MetricData.member.{i}.StorageResolution is not valid. "
+                "Valid values are 1 and 60.")
+        resolutions.append(int(resolution))
+    for i, member in enumerate(metric_data, start=1):
+        self._validate_parameters_put_metric_data(member, i)
+    with _put_lock:  # tag exactly the datums each member appended
+        for member, resolution in zip(metric_data, resolutions):
+            before = len(self.metric_data)
+            _moto_put_metric_data(self, namespace, [member])
+            for datum in self.metric_data[before:]:
+                datum.storage_resolution = resolution
+
+
+def high_resolution_statistics(account_id: str, region: str, namespace: str, metric_name: str,
+                               dimensions: list[dict], start: datetime, end: datetime, period: int) -> list:
+    """GetMetricStatistics (exact dimensions) over the high-resolution datums only, in-process: what
+    a 10/20/30 s alarm period reads (see alarms.py, ``STRICT_RESOLUTION``). moto ``Statistics``."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    backend = cloudwatch_backends[account_id][region]
+    _exact_dimensions.high_resolution_only = True
+    try:
+        return backend.get_metric_statistics(namespace, metric_name, start, end, period,
+                                             ["SampleCount", "Sum", "Minimum", "Maximum"], dimensions)
+    finally:
+        _exact_dimensions.high_resolution_only = False
 
 
 def _exact_get_metric_statistics(self, namespace, metric_name, start_time, end_time, period, stats, dimensions, unit=None):
@@ -642,13 +702,16 @@ _cloudwatch_fixed = False
 
 
 def fix_cloudwatch() -> None:
-    """Exact dimension matching in GetMetricStatistics and GetMetricData (see above). Once per
-    process."""
+    """Exact dimension matching in GetMetricStatistics and GetMetricData, and PutMetricData keeping
+    (and checking) ``StorageResolution`` (see above). Once per process."""
     global _cloudwatch_fixed, _moto_get_all_metrics, _moto_get_metric_statistics, _moto_get_metric_data
+    global _moto_put_metric_data
     if _cloudwatch_fixed:
         return
     from moto.cloudwatch.models import CloudWatchBackend
 
+    _moto_put_metric_data = CloudWatchBackend.put_metric_data
+    CloudWatchBackend.put_metric_data = _put_metric_data
     _moto_get_all_metrics = CloudWatchBackend.get_all_metrics
     _moto_get_metric_statistics = CloudWatchBackend.get_metric_statistics
     _moto_get_metric_data = CloudWatchBackend.get_metric_data
