@@ -46,7 +46,14 @@ def entered_states(sfn, execution_arn: str) -> list[str]:
 ASSETS = {
     "bootstrap": os.path.join(ROOT, "cdk", "assets", "bootstrap", "bootstrap"),
     "example-consumer": os.path.join(ROOT, "example-stack", "assets", "example-consumer", "bootstrap"),
+    # the fast-trip extension's layer asset (arm64, as the example consumer); the x86_64 asset
+    # maps to the same host build (EXTENSION_ASSETS)
+    "sqs-circuit-breaker-telemetry": os.path.join(ROOT, "cdk", "assets", "extension", "arm64", "extensions",
+                                                  "sqs-circuit-breaker-telemetry"),
 }
+EXTENSION_X86_64 = os.path.join(ROOT, "cdk", "assets", "extension", "x86_64", "extensions", "sqs-circuit-breaker-telemetry")
+OVERRIDES = {"bootstrap": "LOCALCLOUD_BOOTSTRAP", "example-consumer": "LOCALCLOUD_CONSUMER",
+             "sqs-circuit-breaker-telemetry": "LOCALCLOUD_EXTENSION"}
 
 
 def run(cmd: list[str], cwd: str, env: Optional[dict] = None, timeout: float = 900, show: bool = False) -> float:
@@ -73,21 +80,27 @@ def host_binaries(for_tests: bool = True) -> dict[str, str]:
     test:rust`) builds, so the features of the shared dependencies are the same and, after the Rust
     tests, nothing but our own binaries is compiled (a narrower `-p` build unifies fewer features
     and recompiles the AWS SDK crates: minutes on 2 cores). The demo builds just its two binaries."""
-    override = {name: os.environ.get(var) for name, var in
-                (("bootstrap", "LOCALCLOUD_BOOTSTRAP"), ("example-consumer", "LOCALCLOUD_CONSUMER"))}
-    missing = [p for p in ASSETS.values() if not os.path.exists(p)]
+    override = {name: os.environ.get(var) for name, var in OVERRIDES.items()}
+    missing = [p for p in [*ASSETS.values(), EXTENSION_X86_64] if not os.path.exists(p)]
     if missing:
         raise RuntimeError(f"Lambda assets missing ({', '.join(missing)}): run `bash .ci/setup` (or `npm run build`) first")
-    if all(override.values()):  # prebuilt host binaries (LOCALCLOUD_BOOTSTRAP / LOCALCLOUD_CONSUMER)
-        return {ASSETS[name]: path for name, path in override.items()}
+
+    def mapping(host: dict[str, str]) -> dict[str, str]:
+        out = {ASSETS[name]: host[name] for name in ASSETS}
+        out[EXTENSION_X86_64] = host["sqs-circuit-breaker-telemetry"]
+        return out
+
+    if all(override.values()):  # prebuilt host binaries (LOCALCLOUD_BOOTSTRAP / _CONSUMER / _EXTENSION)
+        return mapping(override)
     target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
     if for_tests:
         cmd = ["cargo", "build", "--workspace", "--tests", "--bins", "--locked"]
     else:
         cmd = ["cargo", "build", "--locked", "-p", "breaker-handlers", "--bin", "bootstrap",
-               "-p", "example-consumer", "--bin", "example-consumer"]
+               "-p", "example-consumer", "--bin", "example-consumer",
+               "-p", "breaker-extension", "--bin", "sqs-circuit-breaker-telemetry"]
     run(cmd, cwd=ROOT, timeout=1800, show=not for_tests)
-    return {ASSETS[name]: override[name] or os.path.join(target, "debug", name) for name in ASSETS}
+    return mapping({name: override[name] or os.path.join(target, "debug", name) for name in ASSETS})
 
 
 def cdk_env(cloud: LocalCloud) -> dict[str, str]:

@@ -123,32 +123,34 @@ def test_disabled_esm_stops_delivery(cloud, tmp_path):
 
 
 def test_error_rate_alarm_fires_event_that_starts_a_named_execution(cloud):
-    create_fn(cloud, "flaky", "fail")
+    """A 10 s error-rate alarm over high-resolution metrics (what the fast-trip extension
+    publishes; Lambda's own 1-minute metrics cannot feed a 10 s period) goes to ALARM, and its
+    state-change event starts one named execution."""
     cw, events, sfn = cloud.client("cloudwatch"), cloud.client("events"), cloud.client("stepfunctions")
     dims = [{"Name": "FunctionName", "Value": "flaky"}]
     cw.put_metric_alarm(
         AlarmName="flaky-errors", EvaluationPeriods=1, DatapointsToAlarm=1, Threshold=50,
         ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching",
         Metrics=[
-            {"Id": "errors", "ReturnData": False, "MetricStat": {"Metric": {"Namespace": "AWS/Lambda", "MetricName": "Errors", "Dimensions": dims}, "Period": 2, "Stat": "Sum"}},
-            {"Id": "invocations", "ReturnData": False, "MetricStat": {"Metric": {"Namespace": "AWS/Lambda", "MetricName": "Invocations", "Dimensions": dims}, "Period": 2, "Stat": "Sum"}},
+            {"Id": "errors", "ReturnData": False, "MetricStat": {"Metric": {"Namespace": "Local/Consumer", "MetricName": "Errors", "Dimensions": dims}, "Period": 10, "Stat": "Sum"}},
+            {"Id": "invocations", "ReturnData": False, "MetricStat": {"Metric": {"Namespace": "Local/Consumer", "MetricName": "Invocations", "Dimensions": dims}, "Period": 10, "Stat": "Sum"}},
             {"Id": "rate", "Expression": "IF(invocations >= 2, 100 * errors / invocations, 0)", "ReturnData": True},
         ])
     sm = sfn.create_state_machine(name="recover", roleArn=ROLE,
                                   definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))
     events.put_rule(Name="on-alarm", EventPattern=json.dumps({"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"], "detail": {"alarmName": ["flaky-errors"], "state": {"value": ["ALARM"]}}}))
     events.put_targets(Rule="on-alarm", Targets=[{"Id": "sfn", "Arn": sm["stateMachineArn"], "RoleArn": ROLE}])
-    lam = cloud.client("lambda")
-    for _ in range(3):
-        lam.invoke(FunctionName="flaky", Payload=b"{}")
-    wait_for(lambda: cw.describe_alarms(AlarmNames=["flaky-errors"])["MetricAlarms"][0]["StateValue"] == "ALARM", timeout=10)
+    cw.put_metric_data(Namespace="Local/Consumer", MetricData=[
+        {"MetricName": name, "Dimensions": dims, "Value": 3, "Unit": "Count", "StorageResolution": 1}
+        for name in ("Errors", "Invocations")])
+    wait_for(lambda: cw.describe_alarms(AlarmNames=["flaky-errors"])["MetricAlarms"][0]["StateValue"] == "ALARM", timeout=25)
     execs = wait_for(lambda: sfn.list_executions(stateMachineArn=sm["stateMachineArn"])["executions"])
     assert len(execs) == 1 and execs[0]["name"] != "None"
     out = sfn.describe_execution(executionArn=execs[0]["executionArn"])
     doc = json.loads(out["input"])
     assert doc["detail"]["state"]["value"] == "ALARM" and doc["detail"]["previousState"]["value"] in ("OK", "INSUFFICIENT_DATA")
     # with no new failures the alarm returns to OK (notBreaching) without starting anything
-    wait_for(lambda: cw.describe_alarms(AlarmNames=["flaky-errors"])["MetricAlarms"][0]["StateValue"] == "OK", timeout=10)
+    wait_for(lambda: cw.describe_alarms(AlarmNames=["flaky-errors"])["MetricAlarms"][0]["StateValue"] == "OK", timeout=30)
     assert len(sfn.list_executions(stateMachineArn=sm["stateMachineArn"])["executions"]) == 1
 
 
