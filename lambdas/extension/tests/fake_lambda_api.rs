@@ -396,6 +396,8 @@ fn binary_registers_subscribes_prints_emf_per_batch_and_exits_after_shutdown() {
         {"time": "2026-12-01T17:00:00.900Z", "type": "platform.start", "record": {"requestId": "req-0", "version": "$LATEST"}},
         runtime_done("2026-12-01T17:00:00.950Z", "req-0", "success"),
         {"time": "2026-12-01T17:00:01.000Z", "type": "platform.start", "record": {"requestId": "req-a", "version": "$LATEST"}},
+        // A type the lambda-extension crate's enum does not know: the batch must still count.
+        {"time": "2026-12-01T17:00:01.001Z", "type": "platform.restoreStart", "record": {"runtimeVersion": "python:3.12.v1"}},
         runtime_done("2026-12-01T17:00:01.200Z", "req-a", "error"),
         {"time": "2026-12-01T17:00:01.210Z", "type": "platform.report",
          "record": {"requestId": "req-a", "status": "error", "errorType": "Runtime.ExitError",
