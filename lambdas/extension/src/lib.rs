@@ -40,14 +40,16 @@
 //! # Configuration
 //! [`Config::from_env`]: `AWS_LAMBDA_FUNCTION_NAME` (set by Lambda) names the `FunctionName`
 //! dimension; `SQS_CIRCUIT_BREAKER_TELEMETRY_PORT` (optional, default
-//! [`DEFAULT_TELEMETRY_PORT`]) is the port of the telemetry listener, which the
-//! `lambda-extension` crate binds on all interfaces (`0.0.0.0`) and subscribes as
-//! `http://sandbox.localdomain:<port>`.
+//! [`DEFAULT_TELEMETRY_PORT`]) is the port of the telemetry listener, which the extension
+//! binds on all interfaces (`0.0.0.0`) before it subscribes as `http://sandbox.localdomain:<port>`
+//! (registration and the event loop are the `lambda-extension` crate's; the listener is ours so
+//! that a record type nobody modelled cannot cost a batch, see [`runtime_dones`]).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
-use lambda_extension::{LambdaTelemetry, LambdaTelemetryRecord, LogBuffering, Status};
+use chrono::DateTime;
+use serde_json::Value;
 
 /// The CloudWatch namespace of the metrics the extension emits.
 pub const NAMESPACE: &str = "SqsCircuitBreaker/Consumer";
@@ -69,7 +71,7 @@ pub const BUFFER_MAX_BYTES: usize = 262_144;
 pub const BUFFER_TIMEOUT_MS: usize = 25;
 
 /// The port of the telemetry listener unless `SQS_CIRCUIT_BREAKER_TELEMETRY_PORT` says
-/// otherwise (the `lambda-extension` crate's default; Lambda reserves only 9001).
+/// otherwise (the `lambda-extension` crate's default too; Lambda reserves only 9001).
 pub const DEFAULT_TELEMETRY_PORT: u16 = 9003;
 
 /// The environment variable naming the function (set by Lambda for extensions too).
@@ -85,13 +87,23 @@ pub const SHUTDOWN_WAIT_CAP: Duration = Duration::from_millis(1_500);
 /// Time kept free before the `SHUTDOWN` deadline (Lambda sends `SIGKILL` at the deadline).
 pub const SHUTDOWN_MARGIN: Duration = Duration::from_millis(200);
 
-/// The subscription's buffering configuration (see [`BUFFER_MAX_ITEMS`]).
-pub fn buffering() -> LogBuffering {
-    LogBuffering {
-        timeout_ms: BUFFER_TIMEOUT_MS,
-        max_bytes: BUFFER_MAX_BYTES,
-        max_items: BUFFER_MAX_ITEMS,
-    }
+/// The Telemetry API schema version the subscription asks for (`platform.runtimeDone` has the
+/// same shape in every version).
+pub const SCHEMA_VERSION: &str = "2022-07-01";
+
+/// The body of the `PUT /2022-07-01/telemetry` subscription: `platform` events, the minimum
+/// buffering (see [`BUFFER_MAX_ITEMS`]), HTTP delivery to `sandbox.localdomain:<port>`.
+pub fn subscription(port: u16) -> Value {
+    serde_json::json!({
+        "schemaVersion": SCHEMA_VERSION,
+        "types": TELEMETRY_TYPES,
+        "buffering": {
+            "maxItems": BUFFER_MAX_ITEMS,
+            "maxBytes": BUFFER_MAX_BYTES,
+            "timeoutMs": BUFFER_TIMEOUT_MS,
+        },
+        "destination": {"protocol": "HTTP", "URI": format!("http://sandbox.localdomain:{port}")},
+    })
 }
 
 /// The extension's configuration, read once at start.
@@ -154,24 +166,54 @@ pub struct SecondCounts {
     pub timeouts: u64,
 }
 
-/// Counts the batch's `platform.runtimeDone` records per whole second of their `time`, keyed by
-/// the second's start in epoch milliseconds, in ascending order. Other records are ignored.
-pub fn count_per_second(events: &[LambdaTelemetry]) -> BTreeMap<i64, SecondCounts> {
+/// One `platform.runtimeDone` record, as far as the extension reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeDone {
+    /// The start of the record's second (its `time` rounded down), epoch milliseconds.
+    pub second_ms: i64,
+    /// `record.requestId`.
+    pub request_id: String,
+    /// `record.status`: `success`, `error`, `failure` or `timeout`.
+    pub status: String,
+}
+
+/// Reads the `platform.runtimeDone` records of one Telemetry API batch (a JSON array of
+/// `{time, type, record}` events). Leniently: every other event type, including types this
+/// code does not know (e.g. SnapStart's `platform.restore*` or types added later), and any
+/// element it cannot read are skipped, so one odd record never costs the batch's other
+/// records. `None` only when the body is not a JSON array.
+pub fn runtime_dones(body: &[u8]) -> Option<Vec<RuntimeDone>> {
+    let events: Vec<Value> = serde_json::from_slice(body).ok()?;
+    Some(
+        events
+            .iter()
+            .filter(|e| e["type"] == "platform.runtimeDone")
+            .filter_map(|e| {
+                let time = DateTime::parse_from_rfc3339(e["time"].as_str()?).ok()?;
+                Some(RuntimeDone {
+                    second_ms: time.timestamp_millis().div_euclid(1_000) * 1_000,
+                    request_id: e["record"]["requestId"].as_str()?.to_owned(),
+                    status: e["record"]["status"].as_str()?.to_owned(),
+                })
+            })
+            .collect(),
+    )
+}
+
+/// Counts the records per second, keyed by the second's start in epoch milliseconds, in
+/// ascending order. A status other than the four documented ones counts as an invocation only.
+pub fn count_per_second(records: &[RuntimeDone]) -> BTreeMap<i64, SecondCounts> {
     let mut seconds: BTreeMap<i64, SecondCounts> = BTreeMap::new();
-    for event in events {
-        let LambdaTelemetryRecord::PlatformRuntimeDone { status, .. } = &event.record else {
-            continue;
-        };
-        let second_ms = event.time.timestamp_millis().div_euclid(1_000) * 1_000;
-        let counts = seconds.entry(second_ms).or_default();
+    for record in records {
+        let counts = seconds.entry(record.second_ms).or_default();
         counts.invocations += 1;
-        match status {
-            Status::Success => {}
-            Status::Error | Status::Failure => counts.errors += 1,
-            Status::Timeout => {
+        match record.status.as_str() {
+            "error" | "failure" => counts.errors += 1,
+            "timeout" => {
                 counts.errors += 1;
                 counts.timeouts += 1;
             }
+            _ => {}
         }
     }
     seconds
@@ -198,21 +240,13 @@ pub fn emf_line(function_name: &str, second_ms: i64, counts: SecondCounts) -> St
     .to_string()
 }
 
-/// The EMF lines for one telemetry batch: one per second that had at least one
+/// The EMF lines for one telemetry batch's records: one per second that had at least one
 /// `platform.runtimeDone`, oldest second first.
-pub fn emf_lines(events: &[LambdaTelemetry], function_name: &str) -> Vec<String> {
-    count_per_second(events)
+pub fn emf_lines(records: &[RuntimeDone], function_name: &str) -> Vec<String> {
+    count_per_second(records)
         .into_iter()
         .map(|(second_ms, counts)| emf_line(function_name, second_ms, counts))
         .collect()
-}
-
-/// The request ids of the batch's `platform.runtimeDone` records.
-pub fn runtime_done_ids(events: &[LambdaTelemetry]) -> impl Iterator<Item = &str> {
-    events.iter().filter_map(|e| match &e.record {
-        LambdaTelemetryRecord::PlatformRuntimeDone { request_id, .. } => Some(request_id.as_str()),
-        _ => None,
-    })
 }
 
 /// How many recent `runtimeDone` request ids [`Progress`] remembers.
@@ -271,10 +305,10 @@ pub fn shutdown_budget(deadline_ms: u64, now_ms: u64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{Value, json};
+    use serde_json::json;
 
-    fn batch(v: Value) -> Vec<LambdaTelemetry> {
-        serde_json::from_value(v).expect("a Telemetry API batch")
+    fn batch(v: Value) -> Vec<RuntimeDone> {
+        runtime_dones(v.to_string().as_bytes()).expect("a Telemetry API batch")
     }
 
     fn done(time: &str, id: &str, status: &str) -> Value {
@@ -365,13 +399,44 @@ mod tests {
     }
 
     #[test]
-    fn runtime_done_ids_lists_only_runtime_done_records() {
+    fn runtime_dones_reads_only_runtime_done_and_skips_what_it_cannot_read() {
         let events = batch(json!([
             {"time": "2026-12-01T17:00:00.020Z", "type": "platform.start", "record": {"requestId": "x"}},
+            // SnapStart's restore events and types added later must not cost the batch.
+            {"time": "2026-12-01T17:00:00.021Z", "type": "platform.restoreStart", "record": {"runtimeVersion": "python:3.12.v1"}},
+            {"time": "2026-12-01T17:00:00.022Z", "type": "platform.somethingNew", "record": {}},
             done("2026-12-01T17:00:00.030Z", "a", "success"),
-            done("2026-12-01T17:00:00.040Z", "b", "error"),
+            {"time": "not a time", "type": "platform.runtimeDone", "record": {"requestId": "bad", "status": "error"}},
+            {"time": "2026-12-01T17:00:00.035Z", "type": "platform.runtimeDone", "record": {"status": "error"}},
+            done("2026-12-01T17:00:01.040+00:00", "b", "error"),
         ]));
-        assert_eq!(runtime_done_ids(&events).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            events,
+            [
+                RuntimeDone {
+                    second_ms: 1_796_144_400_000,
+                    request_id: "a".into(),
+                    status: "success".into()
+                },
+                RuntimeDone {
+                    second_ms: 1_796_144_401_000,
+                    request_id: "b".into(),
+                    status: "error".into()
+                },
+            ]
+        );
+        assert_eq!(runtime_dones(b"{\"not\": \"an array\"}"), None);
+        assert_eq!(runtime_dones(b"[]"), Some(vec![]));
+    }
+
+    #[test]
+    fn the_subscription_asks_for_platform_events_with_the_minimum_buffering() {
+        assert_eq!(
+            subscription(9003),
+            json!({"schemaVersion": "2022-07-01", "types": ["platform"],
+                   "buffering": {"maxItems": 1000, "maxBytes": 262144, "timeoutMs": 25},
+                   "destination": {"protocol": "HTTP", "URI": "http://sandbox.localdomain:9003"}})
+        );
     }
 
     #[test]
