@@ -315,8 +315,11 @@ mod tests {
         breaker_core::mapping::consumer_metric_source(name, MetricResolution::Standard)
     }
 
-    /// `(namespace, metric, dimensions, period)` of each query.
-    fn queries(r: &GetMetricDataInput) -> Vec<(String, String, Vec<(String, String)>, i32)> {
+    /// One query as `(namespace, metric, dimensions, period)`.
+    type Query = (String, String, Vec<(String, String)>, i32);
+
+    /// Each query of a request.
+    fn queries(r: &GetMetricDataInput) -> Vec<Query> {
         r.metric_data_queries()
             .iter()
             .map(|q| {

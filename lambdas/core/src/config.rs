@@ -391,7 +391,7 @@ impl Config {
         };
         // Lambda's own metrics are per minute: a shorter period over them has no data.
         if config.consumer_metric_resolution == crate::mapping::MetricResolution::Standard
-            && config.consumer_metric_period_seconds % 60 != 0
+            && !config.consumer_metric_period_seconds.is_multiple_of(60)
         {
             return Err(ConfigError::Invalid {
                 name: "CONSUMER_METRIC_PERIOD_SECONDS",
