@@ -38,3 +38,17 @@ export function shippedAssetPath(relative: string, file: string, what: string): 
 export function bootstrapAssetPath(): string {
   return shippedAssetPath('bootstrap', 'bootstrap', 'the Lambda binary');
 }
+
+/** The telemetry extension's executable inside its layer (`/opt/extensions/<name>` at run time). */
+export const TELEMETRY_EXTENSION_FILE = 'extensions/sqs-circuit-breaker-telemetry';
+
+/**
+ * Folder holding the prebuilt telemetry extension for `architecture` (`arm64` or `x86_64`, a
+ * `lambda.Architecture` name) laid out as a layer (`extensions/sqs-circuit-breaker-telemetry`),
+ * shipped inside this package (built by `npm run build:lambdas`).
+ *
+ * @throws Error when the extension is missing, saying how to get it.
+ */
+export function extensionAssetPath(architecture: string): string {
+  return shippedAssetPath(`extension/${architecture}`, TELEMETRY_EXTENSION_FILE, `the telemetry extension (${architecture})`);
+}

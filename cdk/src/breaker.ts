@@ -9,10 +9,10 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct, IConstruct } from 'constructs';
-import { bootstrapAssetPath } from './assets';
-import { PROBE_BUDGET, ResolvedConfig, resolveConfig } from './config';
-import { ConsumerIdentity, consumerIdentity, consumerMetric, consumerMetricPeriodSeconds } from './consumer';
-import { SqsCircuitBreakerProps } from './props';
+import { bootstrapAssetPath, extensionAssetPath } from './assets';
+import { consumerFunction, PROBE_BUDGET, ResolvedConfig, resolveConfig } from './config';
+import { ConsumerIdentity, consumerIdentity, consumerMetric, consumerMetricPeriodSeconds, telemetryMetric } from './consumer';
+import { AlarmResolution, SqsCircuitBreakerProps } from './props';
 import { buildWorkflow, CircuitBreakerFunctions, METRIC_NAMESPACE, PUT_METRIC_STATEMENT } from './workflow';
 
 /** Per-handler settings: handler name, construct id, timeout. */
@@ -49,10 +49,43 @@ export class SqsCircuitBreaker extends Construct {
     return bootstrapAssetPath();
   }
 
+  /**
+   * The telemetry extension as a Lambda layer for consumers of `architecture`, one per stack and
+   * architecture (created in `scope`'s stack on first use). With `AlarmResolution.HIGH` the
+   * construct adds it to a consumer function of this app; add it yourself to any other consumer,
+   * in the stack that defines it: `fn.addLayers(SqsCircuitBreaker.telemetryLayer(this,
+   * fn.architecture))`. The extension needs no permission beyond the function's own logs (it
+   * writes its metrics to stdout, in the embedded metric format).
+   *
+   * @param scope any construct of the consumer's stack
+   * @param architecture the consumer's architecture (default `Architecture.ARM_64`)
+   */
+  public static telemetryLayer(scope: Construct, architecture?: lambda.Architecture): lambda.ILayerVersion {
+    const arch = architecture ?? lambda.Architecture.ARM_64;
+    const stack = cdk.Stack.of(scope);
+    const id = `SqsCircuitBreakerTelemetryLayer-${arch.name}`;
+    const existing = stack.node.tryFindChild(id);
+    if (existing !== undefined) return existing as lambda.LayerVersion;
+    return new lambda.LayerVersion(stack, id, {
+      code: lambda.Code.fromAsset(extensionAssetPath(arch.name)),
+      compatibleArchitectures: [arch],
+      description: `sqs-circuit-breaker telemetry extension (${arch.name}): per-second Invocations/Errors/Timeouts of the function, as EMF on stdout`,
+      license: 'Apache-2.0',
+    });
+  }
+
   /** The recovery state machine (Standard workflow). */
   public readonly stateMachine: sfn.StateMachine;
   /** The alarm that opens the circuit (created or given). */
   public readonly alarm: cloudwatch.IAlarm;
+  /** Which metrics the alarm and the ramp's relapse check read (`STANDARD` with a given `alarm`). */
+  public readonly alarmResolution: AlarmResolution;
+  /**
+   * With `AlarmResolution.HIGH`: the telemetry extension's layer for the consumer's architecture,
+   * added to the consumer when it is a function of this app (else add it yourself); `undefined`
+   * with `AlarmResolution.STANDARD`.
+   */
+  public readonly telemetryLayer?: lambda.ILayerVersion;
   /** The EventBridge rule that starts a recovery when the alarm goes to ALARM. */
   public readonly rule: events.Rule;
   /** The breaker's Lambda functions. */
@@ -99,6 +132,8 @@ export class SqsCircuitBreaker extends Construct {
     const stateMachineArn = stack.formatArn({ service: 'states', resource: 'stateMachine', resourceName: stateMachineName, arnFormat: cdk.ArnFormat.COLON_RESOURCE_NAME });
 
     const consumer = consumerIdentity(props.consumer);
+    this.alarmResolution = config.alarmResolution;
+    this.telemetryLayer = this.addTelemetryLayer(props, config);
     this.alarm = props.alarm ?? this.createAlarm(props, config, consumer);
 
     // ── the durable circuit record ─────────────────────────────────────────────────────────
@@ -120,6 +155,7 @@ export class SqsCircuitBreaker extends Construct {
       QUEUE_ARN: props.queue.queueArn,
       CONSUMER_FUNCTION_NAME: consumer.invokeName,
       CONSUMER_METRIC_PERIOD_SECONDS: String(consumerMetricPeriodSeconds(props.alarm !== undefined, config.alarmPeriodSeconds)),
+      CONSUMER_METRIC_RESOLUTION: config.alarmResolution,
       ALARM_NAME: this.alarm.alarmName,
       EVENT_BUS_NAME: bus.eventBusName,
       CIRCUIT_TABLE_NAME: table.tableName,
@@ -303,16 +339,42 @@ export class SqsCircuitBreaker extends Construct {
     return this.stateMachine.metricFailed({ statistic: cloudwatch.Stats.SUM, ...props });
   }
 
+  /**
+   * With `AlarmResolution.HIGH`: the telemetry layer for the consumer's architecture, added to the
+   * consumer function when the construct can; a warning when the user must add it.
+   */
+  private addTelemetryLayer(props: SqsCircuitBreakerProps, c: ResolvedConfig): lambda.ILayerVersion | undefined {
+    if (c.alarmResolution !== AlarmResolution.HIGH) return undefined;
+    const target = c.telemetryLayerTarget;
+    const architecture = (target ?? consumerFunction(props.consumer))?.architecture ?? props.consumer.architecture;
+    const layer = SqsCircuitBreaker.telemetryLayer(target ?? this, architecture);
+    if (target !== undefined) {
+      target.addLayers(layer);
+    } else {
+      cdk.Annotations.of(this).addWarningV2('sqs-circuit-breaker:telemetryLayer',
+        'alarmSettings.resolution is AlarmResolution.HIGH but the construct cannot add the telemetry layer to this consumer (an imported function or a container image): '
+        + 'add it where the function is defined, fn.addLayers(SqsCircuitBreaker.telemetryLayer(this, fn.architecture)) (a container image copies the extension to /opt/extensions/ instead). '
+        + 'Without it the alarm has no data and never opens the circuit.');
+    }
+    return layer;
+  }
+
   private createAlarm(props: SqsCircuitBreakerProps, c: ResolvedConfig, consumer: ConsumerIdentity): cloudwatch.Alarm {
     const period = cdk.Duration.seconds(c.alarmPeriodSeconds);
+    const options = { period, statistic: cloudwatch.Stats.SUM };
+    const high = c.alarmResolution === AlarmResolution.HIGH;
     const errorRate = new cloudwatch.MathExpression({
       // Periods with fewer than minInvocations invocations count as 0 %: the breaker's own probes
-      // (1 to 10 invocations) can never hold the alarm in ALARM.
-      expression: `IF(invocations >= ${c.minInvocations}, 100 * errors / invocations, 0)`,
+      // (1 to 10 invocations) can never hold the alarm in ALARM. An invocation that reported
+      // failed items (ReportBatchItemFailures) is no Lambda error: the consumer's PartialFailures
+      // line counts it (FILL: a consumer that never reports any publishes no such metric).
+      expression: `IF(invocations >= ${c.minInvocations}, 100 * (errors + FILL(partialFailures, 0)) / invocations, 0)`,
       usingMetrics: {
-        // An alias or a version: FunctionName=<fn>, Resource=<fn>:<qualifier>, as Lambda publishes.
-        errors: consumerMetric(props.consumer, consumer, 'Errors', { period, statistic: cloudwatch.Stats.SUM }),
-        invocations: consumerMetric(props.consumer, consumer, 'Invocations', { period, statistic: cloudwatch.Stats.SUM }),
+        // HIGH: the telemetry extension's per-second metrics (FunctionName only). STANDARD:
+        // Lambda's; for an alias or a version FunctionName=<fn>, Resource=<fn>:<qualifier>.
+        errors: high ? telemetryMetric(consumer, 'Errors', options) : consumerMetric(props.consumer, consumer, 'Errors', options),
+        invocations: high ? telemetryMetric(consumer, 'Invocations', options) : consumerMetric(props.consumer, consumer, 'Invocations', options),
+        partialFailures: telemetryMetric(consumer, 'PartialFailures', options),
       },
       period,
       label: 'consumer error rate (%)',

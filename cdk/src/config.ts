@@ -1,7 +1,7 @@
 import * as cdk from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import limitsTable from './limits.json';
-import { SqsCircuitBreakerProps } from './props';
+import { AlarmResolution, SqsCircuitBreakerProps } from './props';
 
 /** One tunable as `limits.json` describes it. */
 interface Limit {
@@ -10,9 +10,9 @@ interface Limit {
   /** The environment variable the handlers read it from; null when only the construct uses it. */
   readonly env: string | null;
   /** How the value is judged: see `about` in `limits.json`. */
-  readonly kind: 'integer' | 'seconds' | 'number' | 'percent' | 'boolean' | 'mebibytes';
-  /** The default, in the units of the variable; null when unset means off. */
-  readonly default: number | boolean | null;
+  readonly kind: 'integer' | 'seconds' | 'number' | 'percent' | 'boolean' | 'mebibytes' | 'resolution';
+  /** The default, in the units of the variable; null when unset means off; an object: per case. */
+  readonly default: number | boolean | null | Readonly<Record<string, number | string>>;
   /** Smallest accepted value (exclusive for a percent). */
   readonly min?: number;
   /** Largest accepted value. */
@@ -25,7 +25,13 @@ interface Limit {
  * Every tunable's prop, variable, default and range: the one table that the construct, the Rust
  * loader (`breaker_core::config`) and `CONTRACT.md` follow (tests on both sides check them).
  */
-const LIMITS = limitsTable.settings as Record<keyof typeof limitsTable.settings, Limit>;
+const LIMITS = limitsTable.settings as unknown as Record<keyof typeof limitsTable.settings, Limit>;
+
+/** `alarmSettings.resolution`'s default: with the telemetry layer (the construct adds it) or without. */
+const RESOLUTION_DEFAULT = limitsTable.settings.alarmResolution.default as { readonly withLayer: AlarmResolution; readonly withoutLayer: AlarmResolution };
+
+/** `alarmSettings.period`'s default per resolution, in seconds. */
+const PERIOD_DEFAULT = limitsTable.settings.alarmPeriodSeconds.default as Readonly<Record<AlarmResolution, number>>;
 
 function numberDefault(l: Limit): number {
   if (typeof l.default !== 'number') throw new Error(`limits.json: ${l.prop} has no numeric default`);
@@ -62,7 +68,7 @@ const LAMBDA_DEFAULT_TIMEOUT_SECONDS = 3;
  * The function behind `consumer` when it is defined in this app (directly, or through an alias or a
  * version of it), so that its timeout is known; `undefined` for an imported function.
  */
-function consumerFunction(consumer: lambda.IFunction): lambda.Function | undefined {
+export function consumerFunction(consumer: lambda.IFunction): lambda.Function | undefined {
   if (consumer instanceof lambda.Function) return consumer;
   if (consumer instanceof lambda.Alias) return consumerFunction(consumer.version.lambda);
   if (consumer instanceof lambda.Version) return consumerFunction(consumer.lambda);
@@ -71,6 +77,13 @@ function consumerFunction(consumer: lambda.IFunction): lambda.Function | undefin
 
 /** Props reduced to plain numbers, after validation. Unresolved tokens are passed through. */
 export interface ResolvedConfig {
+  /** `alarmSettings.resolution`, given or defaulted; `STANDARD` when `alarm` is given. */
+  readonly alarmResolution: AlarmResolution;
+  /**
+   * The consumer function the construct adds the telemetry layer to (resolution `HIGH` and a
+   * function it can add a layer to); `undefined` otherwise.
+   */
+  readonly telemetryLayerTarget?: lambda.Function;
   readonly errorRateThresholdPercent: number;
   readonly minInvocations: number;
   readonly alarmPeriodSeconds: number;
@@ -197,14 +210,32 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
     p.add('alarmSettings', 'cannot be combined with alarm; remove alarmSettings to use your alarm, or remove alarm to let the breaker create one');
   }
   const a = props.alarmSettings ?? {};
+  // Resolution: the telemetry extension's per-second metrics need its layer on the consumer; the
+  // construct adds it to a function of this app (not to a container image, which takes no layers).
+  const layerTarget = consumerFunction(props.consumer);
+  const canAddLayer = layerTarget !== undefined && layerTarget.runtime.name !== lambda.Runtime.FROM_IMAGE.name;
+  const resolutions = Object.values(AlarmResolution) as string[];
+  let alarmResolution: AlarmResolution = props.alarm !== undefined ? AlarmResolution.STANDARD : canAddLayer ? RESOLUTION_DEFAULT.withLayer : RESOLUTION_DEFAULT.withoutLayer;
+  if (a.resolution !== undefined) {
+    if (resolutions.includes(a.resolution)) {
+      alarmResolution = a.resolution;
+    } else {
+      p.add(LIMITS.alarmResolution.prop, `must be AlarmResolution.HIGH ('high') or AlarmResolution.STANDARD ('standard'), got ${JSON.stringify(a.resolution)}`);
+    }
+  }
   const errorRateThresholdPercent = p.percent(LIMITS.errorRateThresholdPercent, a.errorRateThresholdPercent);
   const minInvocations = p.integer(LIMITS.minInvocations, a.minInvocations);
-  const alarmPeriodSeconds = p.seconds(LIMITS.alarmPeriodSeconds, a.period);
-  // CloudWatch accepts 10, 20 and 30 s (high-resolution metrics) or whole minutes. AWS/Lambda
-  // metrics are per minute, so sub-minute periods only make sense where metrics are published at
-  // high resolution (e.g. the local cloud's demo); the default is 60 s.
+  const alarmPeriodSeconds = p.seconds({ ...LIMITS.alarmPeriodSeconds, default: PERIOD_DEFAULT[alarmResolution] }, a.period);
+  // CloudWatch accepts 10, 20 and 30 s (high-resolution metrics) or whole minutes.
   if (known(alarmPeriodSeconds) && alarmPeriodSeconds > 0 && alarmPeriodSeconds % 60 !== 0 && ![10, 20, 30].includes(alarmPeriodSeconds)) {
     p.add('alarmSettings.period', `must be 10, 20 or 30 seconds or a whole number of minutes (CloudWatch alarm periods), got ${alarmPeriodSeconds} seconds`);
+  } else if (known(alarmPeriodSeconds) && alarmPeriodSeconds % 60 !== 0 && alarmResolution === AlarmResolution.STANDARD) {
+    // Lambda's own metrics are per minute: a 10/20/30 s period over them has no data
+    // (INSUFFICIENT_DATA), so the alarm would never trip.
+    p.add('alarmSettings.period', `${alarmPeriodSeconds} seconds needs alarmSettings.resolution AlarmResolution.HIGH (the telemetry extension's per-second metrics), `
+      + `but alarmSettings.resolution is AlarmResolution.STANDARD${a.resolution === undefined ? ' (the default for a consumer the construct cannot add the telemetry layer to)' : ''}, `
+      + 'whose metrics (Lambda\'s own) are per minute; use a whole number of minutes, or set resolution: AlarmResolution.HIGH'
+      + (canAddLayer ? '' : ' and add SqsCircuitBreaker.telemetryLayer(...) to the consumer yourself'));
   }
   const evaluationPeriods = p.integer(LIMITS.evaluationPeriods, a.evaluationPeriods);
   const datapointsToAlarm = p.integer(LIMITS.datapointsToAlarm, a.datapointsToAlarm);
@@ -311,6 +342,8 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
   }
 
   return {
+    alarmResolution,
+    telemetryLayerTarget: alarmResolution === AlarmResolution.HIGH && canAddLayer ? layerTarget : undefined,
     errorRateThresholdPercent,
     minInvocations,
     alarmPeriodSeconds,

@@ -81,9 +81,27 @@ export function consumerMetric(
 }
 
 /**
+ * Namespace of the per-second consumer metrics (the fast-trip contract): the telemetry extension's
+ * `Invocations`, `Errors`, `Timeouts` and a consumer's `PartialFailures`, `FailedItems`, all
+ * under `FunctionName=<fn>` (the bare function name, `AWS_LAMBDA_FUNCTION_NAME`).
+ */
+export const CONSUMER_METRIC_NAMESPACE = 'SqsCircuitBreaker/Consumer';
+
+/** A per-second consumer metric (`CONSUMER_METRIC_NAMESPACE`, dimension `FunctionName`). */
+export function telemetryMetric(identity: ConsumerIdentity, metricName: string, options: cloudwatch.MetricOptions): cloudwatch.Metric {
+  return new cloudwatch.Metric({
+    namespace: CONSUMER_METRIC_NAMESPACE,
+    metricName,
+    dimensionsMap: { FunctionName: identity.functionName },
+    ...options,
+  });
+}
+
+/**
  * `CONSUMER_METRIC_PERIOD_SECONDS`: the period of the consumer metrics the relapse check reads.
- * Lambda's own metrics are per minute; an alarm period under a minute (10, 20, 30 s) only works on
- * high-resolution metrics (such as the local cloud's), so the check reads those periods too.
+ * Lambda's own metrics are per minute; an alarm period under a minute (10, 20, 30 s) exists only
+ * with `AlarmResolution.HIGH` (the extension's per-second metrics), and the check reads those
+ * periods too.
  */
 export function consumerMetricPeriodSeconds(alarmGiven: boolean, alarmPeriodSeconds: number): number {
   if (alarmGiven || cdk.Token.isUnresolved(alarmPeriodSeconds)) return LAMBDA_METRIC_PERIOD_SECONDS;

@@ -8,12 +8,43 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 
 /**
+ * Which metrics the breaker's alarm (and the ramp's relapse check) read.
+ */
+export enum AlarmResolution {
+  /**
+   * Per-second metrics from the breaker's telemetry extension (`SqsCircuitBreaker/Consumer`
+   * `Errors` and `Invocations`, dimension `FunctionName`), published through a Lambda layer on the
+   * consumer (`SqsCircuitBreaker.telemetryLayer`). Periods of 10, 20 or 30 seconds or whole minutes:
+   * the circuit can open about 30 seconds after failures begin.
+   */
+  HIGH = 'high',
+  /**
+   * Lambda's own metrics (`AWS/Lambda` `Errors` and `Invocations`), published per minute: whole-minute
+   * periods only, and the circuit opens two to three minutes after failures begin. Needs no layer.
+   */
+  STANDARD = 'standard',
+}
+
+/**
  * Settings of the error-rate alarm the breaker creates when no `alarm` is given.
  *
- * The alarm evaluates `IF(invocations >= minInvocations, 100 * errors / invocations, 0)` on the
- * consumer's `AWS/Lambda` `Errors` and `Invocations` metrics.
+ * The alarm evaluates `IF(invocations >= minInvocations, 100 * (errors + FILL(partialFailures, 0))
+ * / invocations, 0)` on the consumer's `Errors` and `Invocations` (per `resolution`) and the
+ * `PartialFailures` a consumer reporting batch item failures publishes (see the README).
  */
 export interface CircuitAlarmSettings {
+  /**
+   * Which metrics the alarm reads: `AlarmResolution.HIGH`, the telemetry extension's per-second
+   * metrics (the construct adds the extension's layer to a consumer function of this app; for any
+   * other consumer add `SqsCircuitBreaker.telemetryLayer(...)` to it yourself), or
+   * `AlarmResolution.STANDARD`, Lambda's own one-minute metrics (whole-minute periods only).
+   *
+   * @default - `AlarmResolution.HIGH` when the construct can add the layer (the consumer is a
+   *   `lambda.Function` of this app, or an alias or version of one, and not a container image);
+   *   `AlarmResolution.STANDARD` otherwise
+   */
+  readonly resolution?: AlarmResolution;
+
   /**
    * Error rate, in percent of invocations per period, at or above which a period is breaching.
    * Must be greater than 0 and at most 100.
@@ -31,11 +62,13 @@ export interface CircuitAlarmSettings {
   readonly minInvocations?: number;
 
   /**
-   * Length of one evaluation period: 10, 20 or 30 seconds, or a whole number of minutes.
-   * Lambda publishes its metrics per minute on AWS, so use whole minutes there; sub-minute
-   * periods suit high-resolution metrics such as the local cloud's.
+   * Length of one evaluation period: 10, 20 or 30 seconds (`resolution` `AlarmResolution.HIGH`
+   * only), or a whole number of minutes. Lambda's own metrics (`AlarmResolution.STANDARD`) are
+   * per minute, so a shorter period would have no data and is refused.
    *
-   * @default Duration.minutes(1)
+   * @default - `Duration.seconds(10)` with `AlarmResolution.HIGH` (with the default 2 of 3 periods
+   *   the circuit opens 20 to 30 seconds after failures begin); `Duration.minutes(1)` with
+   *   `AlarmResolution.STANDARD`
    */
   readonly period?: cdk.Duration;
 

@@ -2,7 +2,7 @@ import * as cdk from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { SqsCircuitBreaker, SqsCircuitBreakerProps } from 'sqs-circuit-breaker';
+import { AlarmResolution, SqsCircuitBreaker, SqsCircuitBreakerProps } from 'sqs-circuit-breaker';
 import { consumerStack } from './fixture';
 
 /**
@@ -11,8 +11,12 @@ import { consumerStack } from './fixture';
  * `FunctionName=<fn>, Resource=<fn>:<qualifier>` (and `FunctionName=<fn>` for all of the
  * function's invocations), never under `FunctionName=<fn>:<qualifier>`: the alarm must read the
  * former, and the ramp's relapse check reads the same (`CONSUMER_FUNCTION_NAME` qualified, which it
- * turns into these dimensions, and `CONSUMER_METRIC_PERIOD_SECONDS`).
+ * turns into these dimensions, and `CONSUMER_METRIC_PERIOD_SECONDS`). These are Lambda's own
+ * metrics, `AlarmResolution.STANDARD`; with `HIGH` (resolution.test.ts) the extension publishes
+ * under `FunctionName` alone.
  */
+
+const STANDARD = { alarmSettings: { resolution: AlarmResolution.STANDARD } };
 
 /** A breaker whose consumer is `consumerOf(function)`, fed by a mapping on that consumer. */
 function breakerOn(
@@ -53,7 +57,7 @@ const qualified = (q: string) => ({ 'Fn::Join': ['', [FN, `:${q}`]] });
 
 describe('a qualified consumer (issue 13 item 4)', () => {
   test('an alias: the alarm reads FunctionName=<fn>, Resource=<fn>:<alias>; the handlers get <fn>:<alias>', () => {
-    const { t, stack } = breakerOn((fn) => new lambda.Alias(fn, 'Live', { aliasName: 'live', version: fn.currentVersion }));
+    const { t, stack } = breakerOn((fn) => new lambda.Alias(fn, 'Live', { aliasName: 'live', version: fn.currentVersion }), STANDARD);
     for (const id of ['errors', 'invocations']) {
       expect(stack.resolve(alarmDimensions(t, id))).toEqual([
         { Name: 'FunctionName', Value: FN },
@@ -66,7 +70,7 @@ describe('a qualified consumer (issue 13 item 4)', () => {
   });
 
   test('a version: Resource is <fn>:<version>, not the version ARN', () => {
-    const { t, stack } = breakerOn((fn) => fn.currentVersion);
+    const { t, stack } = breakerOn((fn) => fn.currentVersion, STANDARD);
     const version = { 'Fn::GetAtt': [expect.stringMatching(/^OrdersConsumerCurrentVersion/), 'Version'] };
     expect(stack.resolve(alarmDimensions(t, 'errors'))).toEqual([
       { Name: 'FunctionName', Value: FN },

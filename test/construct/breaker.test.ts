@@ -81,9 +81,12 @@ describe('SqsCircuitBreaker resources', () => {
       DatapointsToAlarm: 2,
       TreatMissingData: 'ignore',
       Metrics: Match.arrayWith([
-        Match.objectLike({ Expression: 'IF(invocations >= 5, 100 * errors / invocations, 0)', ReturnData: true }),
-        Match.objectLike({ Id: 'errors', MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'Errors', Namespace: 'AWS/Lambda' }), Period: 60, Stat: 'Sum' }), ReturnData: false }),
-        Match.objectLike({ Id: 'invocations', MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'Invocations', Namespace: 'AWS/Lambda' }), Period: 60, Stat: 'Sum' }), ReturnData: false }),
+        // Issue 15: the telemetry extension's per-second metrics (the default for a consumer
+        // function of this app, resolution.test.ts), partial batch failures counted as errors.
+        Match.objectLike({ Expression: 'IF(invocations >= 5, 100 * (errors + FILL(partialFailures, 0)) / invocations, 0)', ReturnData: true }),
+        Match.objectLike({ Id: 'errors', MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'Errors', Namespace: 'SqsCircuitBreaker/Consumer' }), Period: 10, Stat: 'Sum' }), ReturnData: false }),
+        Match.objectLike({ Id: 'invocations', MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'Invocations', Namespace: 'SqsCircuitBreaker/Consumer' }), Period: 10, Stat: 'Sum' }), ReturnData: false }),
+        Match.objectLike({ Id: 'partialFailures', MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'PartialFailures', Namespace: 'SqsCircuitBreaker/Consumer' }), Period: 10, Stat: 'Sum' }), ReturnData: false }),
       ]),
     });
   });
@@ -224,7 +227,7 @@ describe('SqsCircuitBreaker options', () => {
     const t = Template.fromStack(stack);
     t.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Threshold: 25, EvaluationPeriods: 5, DatapointsToAlarm: 3,
-      Metrics: Match.arrayWith([Match.objectLike({ Expression: 'IF(invocations >= 20, 100 * errors / invocations, 0)' })]),
+      Metrics: Match.arrayWith([Match.objectLike({ Expression: 'IF(invocations >= 20, 100 * (errors + FILL(partialFailures, 0)) / invocations, 0)' })]),
     });
     const fn = fnWithHandler(t, 'rejitter');
     expect(fn.props).toMatchObject({ MemorySize: 1024, Timeout: 180 });

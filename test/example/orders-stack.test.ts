@@ -207,15 +207,19 @@ describe('alias consumer (-c consumerAlias=NAME, issue 13 item 4)', () => {
     });
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { FunctionName: stack.resolve(stack.target.functionName) });
     const qualified = { 'Fn::Join': ['', [{ Ref: consumer }, ':live']] };
+    // Issue 15: the consumer is an alias of a function of this app, so the alarm reads the
+    // telemetry extension's per-second metrics (AlarmResolution.HIGH, the construct's default),
+    // published under FunctionName alone; the layer goes on the function.
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Metrics: Match.arrayWith([Match.objectLike({
         Id: 'errors',
-        MetricStat: Match.objectLike({ Metric: Match.objectLike({ Dimensions: [
-          { Name: 'FunctionName', Value: { Ref: consumer } },
-          { Name: 'Resource', Value: qualified },
-        ] }) }),
+        MetricStat: Match.objectLike({ Metric: Match.objectLike({
+          Namespace: 'SqsCircuitBreaker/Consumer',
+          Dimensions: [{ Name: 'FunctionName', Value: { Ref: consumer } }],
+        }) }),
       })]),
     });
+    template.hasResourceProperties('AWS::Lambda::Function', { Handler: 'bootstrap', Layers: [{ Ref: Match.stringLikeRegexp('^SqsCircuitBreakerTelemetryLayerarm64') }] });
     template.hasResourceProperties('AWS::Lambda::Function', {
       Handler: 'probe',
       Environment: { Variables: Match.objectLike({ CONSUMER_FUNCTION_NAME: qualified }) },

@@ -65,6 +65,9 @@ test('the tarball holds the library and the prebuilt binary, nothing from the re
   const listing = execFileSync('tar', ['tzf', tarball], { encoding: 'utf8' }).split('\n').filter(Boolean);
   expect(listing).toEqual(expect.arrayContaining([
     'package/package.json', 'package/lib/index.js', 'package/lib/index.d.ts', 'package/assets/bootstrap/bootstrap',
+    // Issue 15: the telemetry extension's layer content, for both consumer architectures.
+    'package/assets/extension/arm64/extensions/sqs-circuit-breaker-telemetry',
+    'package/assets/extension/x86_64/extensions/sqs-circuit-breaker-telemetry',
   ]));
   expect(listing.filter((f) => /\.ts$/.test(f) && !/\.d\.ts$/.test(f))).toEqual([]);
   expect(listing.filter((f) => f.startsWith('package/src/') || f.includes('node_modules'))).toEqual([]);
@@ -103,6 +106,8 @@ test("the README's snippet type-checks and synthesizes from the installed packag
   const types: string[] = JSON.parse(run.stdout.trim().split('\n').pop()!);
   expect(types).toEqual(expect.arrayContaining([
     'AWS::StepFunctions::StateMachine', 'AWS::CloudWatch::Alarm', 'AWS::Events::Rule', 'AWS::Lambda::Function',
+    // The snippet's consumer is a function of the app: the construct adds the telemetry layer.
+    'AWS::Lambda::LayerVersion',
   ]));
 }, 120_000);
 

@@ -1,13 +1,15 @@
 //! CloudWatch adapters: [`CloudWatchAlarm`] (the [`Alarms`] port, plus
 //! [`CloudWatchAlarm::describe`] for the operator CLI) and [`ConsumerMetrics`] (the [`Metrics`]
-//! port, `AWS/Lambda` `Errors` and `Invocations` of the consumer, under the dimensions Lambda
-//! publishes them with: `FunctionName=<fn>`, plus `Resource=<fn>:<qualifier>` for an alias or a
-//! version, [`breaker_core::mapping::metric_dimensions`]).
+//! port: `Errors` and `Invocations` of the consumer where its [`ConsumerMetricSource`] says —
+//! `AWS/Lambda` under the dimensions Lambda publishes them with (`FunctionName=<fn>`, plus
+//! `Resource=<fn>:<qualifier>` for an alias or a version), or the telemetry extension's per-second
+//! `SqsCircuitBreaker/Consumer` metrics under `FunctionName=<fn>` — plus the consumer's
+//! `PartialFailures`, counted as errors, [`breaker_core::mapping::consumer_metric_source`]).
 
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, StateValue};
-use breaker_core::mapping::MetricDimensions;
+use breaker_core::mapping::{CONSUMER_NAMESPACE, ConsumerMetricSource, MetricDimensions};
 use breaker_core::ports::{AlarmState, Alarms, ConsumerStats, Metrics, PortError};
 
 use crate::error::{classify, malformed};
@@ -96,34 +98,40 @@ impl Alarms for CloudWatchAlarm {
     }
 }
 
-/// The consumer's Lambda metrics.
+/// The consumer's metrics.
 #[derive(Debug, Clone)]
 pub struct ConsumerMetrics {
     client: Client,
-    dimensions: MetricDimensions,
+    source: ConsumerMetricSource,
     period_seconds: u64,
 }
 
 impl ConsumerMetrics {
-    /// Metrics of the consumer with `dimensions` (CloudWatch matches dimensions exactly: an alias
-    /// needs `Resource`), in periods of `period_seconds`, through `client`.
-    pub fn new(client: Client, dimensions: MetricDimensions, period_seconds: u64) -> Self {
+    /// Metrics of the consumer where `source` says (CloudWatch matches dimensions exactly: an
+    /// alias needs `Resource` in `AWS/Lambda`), in periods of `period_seconds`, through `client`.
+    pub fn new(client: Client, source: ConsumerMetricSource, period_seconds: u64) -> Self {
         Self {
             client,
-            dimensions,
+            source,
             period_seconds,
         }
     }
 
-    fn query(&self, id: &str, metric_name: &str) -> MetricDataQuery {
+    fn query(
+        &self,
+        id: &str,
+        namespace: &str,
+        metric_name: &str,
+        dims: &MetricDimensions,
+    ) -> MetricDataQuery {
         let dimension =
             |name: &str, value: &str| Dimension::builder().name(name).value(value).build();
-        let mut dimensions = vec![dimension("FunctionName", &self.dimensions.function_name)];
-        if let Some(resource) = &self.dimensions.resource {
+        let mut dimensions = vec![dimension("FunctionName", &dims.function_name)];
+        if let Some(resource) = &dims.resource {
             dimensions.push(dimension("Resource", resource));
         }
         let metric = Metric::builder()
-            .namespace("AWS/Lambda")
+            .namespace(namespace)
             .metric_name(metric_name)
             .set_dimensions(Some(dimensions))
             .build();
@@ -150,12 +158,22 @@ impl Metrics for ConsumerMetrics {
         const OP: &str = "GetMetricData";
         let mut stats = ConsumerStats::default();
         let mut next_token: Option<String> = None;
+        let source = &self.source;
+        let (namespace, dims) = (source.namespace, &source.dimensions);
         loop {
             let out = self
                 .client
                 .get_metric_data()
-                .metric_data_queries(self.query("errors", "Errors"))
-                .metric_data_queries(self.query("invocations", "Invocations"))
+                .metric_data_queries(self.query("errors", namespace, "Errors", dims))
+                .metric_data_queries(self.query("invocations", namespace, "Invocations", dims))
+                // Items a consumer reports failed (`batchItemFailures`) are no Lambda `Errors`:
+                // an invocation that reported any counts as one error, as in the alarm.
+                .metric_data_queries(self.query(
+                    "partialFailures",
+                    CONSUMER_NAMESPACE,
+                    "PartialFailures",
+                    &source.partial_failures,
+                ))
                 .start_time(DateTime::from_millis(since_ms as i64))
                 .end_time(DateTime::from_millis(until_ms.max(since_ms + 1) as i64))
                 .set_next_token(next_token.take())
@@ -165,7 +183,7 @@ impl Metrics for ConsumerMetrics {
             for result in out.metric_data_results() {
                 let sum: f64 = result.values().iter().sum();
                 match result.id() {
-                    Some("errors") => stats.errors += sum,
+                    Some("errors" | "partialFailures") => stats.errors += sum,
                     Some("invocations") => stats.invocations += sum,
                     _ => {}
                 }
@@ -183,11 +201,12 @@ mod tests {
     use aws_sdk_cloudwatch::config::retry::RetryConfig;
     use aws_sdk_cloudwatch::error::ErrorMetadata;
     use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
-    use aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput;
+    use aws_sdk_cloudwatch::operation::get_metric_data::{GetMetricDataInput, GetMetricDataOutput};
     use aws_sdk_cloudwatch::operation::set_alarm_state::{SetAlarmStateError, SetAlarmStateOutput};
     use aws_sdk_cloudwatch::types::error::ResourceNotFound;
     use aws_sdk_cloudwatch::types::{CompositeAlarm, MetricAlarm, MetricDataResult};
     use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+    use breaker_core::mapping::{MetricResolution, consumer_metric_source};
     use breaker_core::ports::FaultKind;
 
     use super::*;
@@ -292,8 +311,100 @@ mod tests {
         );
     }
 
-    fn plain(name: &str) -> MetricDimensions {
-        breaker_core::mapping::metric_dimensions(name)
+    fn plain(name: &str) -> ConsumerMetricSource {
+        breaker_core::mapping::consumer_metric_source(name, MetricResolution::Standard)
+    }
+
+    /// One query as `(namespace, metric, dimensions, period)`.
+    type Query = (String, String, Vec<(String, String)>, i32);
+
+    /// Each query of a request.
+    fn queries(r: &GetMetricDataInput) -> Vec<Query> {
+        r.metric_data_queries()
+            .iter()
+            .map(|q| {
+                let stat = q.metric_stat().unwrap();
+                let metric = stat.metric().unwrap();
+                let dims = metric
+                    .dimensions()
+                    .iter()
+                    .map(|d| (d.name().unwrap().to_owned(), d.value().unwrap().to_owned()))
+                    .collect();
+                (
+                    metric.namespace().unwrap().to_owned(),
+                    metric.metric_name().unwrap().to_owned(),
+                    dims,
+                    stat.period().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    /// Issue 15: at high resolution the relapse check reads what the construct's alarm reads —
+    /// the telemetry extension's per-second `Errors`/`Invocations` under `FunctionName` — and in
+    /// both resolutions the consumer's `PartialFailures` (an invocation that reported failed
+    /// items), which Lambda's `Errors` never counts.
+    #[tokio::test]
+    async fn a_high_resolution_consumer_is_queried_in_the_extension_namespace_with_partial_failures()
+     {
+        let rule = mock!(Client::get_metric_data)
+            .match_requests(|r| {
+                let f = || vec![("FunctionName".to_owned(), "orders".to_owned())];
+                queries(r)
+                    == vec![
+                        (
+                            "SqsCircuitBreaker/Consumer".into(),
+                            "Errors".into(),
+                            f(),
+                            10,
+                        ),
+                        (
+                            "SqsCircuitBreaker/Consumer".into(),
+                            "Invocations".into(),
+                            f(),
+                            10,
+                        ),
+                        (
+                            "SqsCircuitBreaker/Consumer".into(),
+                            "PartialFailures".into(),
+                            f(),
+                            10,
+                        ),
+                    ]
+            })
+            .then_output(|| {
+                GetMetricDataOutput::builder()
+                    .metric_data_results(
+                        MetricDataResult::builder().id("errors").values(1.0).build(),
+                    )
+                    .metric_data_results(
+                        MetricDataResult::builder()
+                            .id("partialFailures")
+                            .values(2.0)
+                            .values(3.0)
+                            .build(),
+                    )
+                    .metric_data_results(
+                        MetricDataResult::builder()
+                            .id("invocations")
+                            .values(12.0)
+                            .build(),
+                    )
+                    .build()
+            });
+        let source = consumer_metric_source("orders:live", MetricResolution::High);
+        let stats = ConsumerMetrics::new(client(&[&rule]), source, 10)
+            .consumer_stats(600_000, 660_000)
+            .await
+            .unwrap();
+        assert_eq!(rule.num_calls(), 1);
+        assert_eq!(
+            stats,
+            ConsumerStats {
+                errors: 6.0,
+                invocations: 12.0
+            }
+        );
     }
 
     /// Issue 13 item 4: on main the query named `FunctionName=<fn>:<alias>`, which Lambda never
@@ -318,14 +429,18 @@ mod tests {
                     ("FunctionName".to_owned(), "orders".to_owned()),
                     ("Resource".to_owned(), "orders:live".to_owned()),
                 ];
-                queries.len() == 2
-                    && queries.iter().all(|q| dims(q) == (want.clone(), Some(10)))
+                let bare = vec![("FunctionName".to_owned(), "orders".to_owned())];
+                queries.len() == 3
+                    && queries[..2]
+                        .iter()
+                        .all(|q| dims(q) == (want.clone(), Some(60)))
+                    && dims(&queries[2]) == (bare, Some(60))
                     && r.start_time() == Some(&DateTime::from_millis(600_000))
                     && r.end_time() == Some(&DateTime::from_millis(660_000))
             })
             .then_output(|| GetMetricDataOutput::builder().build());
         let dimensions = plain("arn:aws:lambda:eu-west-1:123456789012:function:orders:live");
-        ConsumerMetrics::new(client(&[&rule]), dimensions, 10)
+        ConsumerMetrics::new(client(&[&rule]), dimensions, 60)
             .consumer_stats(600_000, 660_000)
             .await
             .unwrap();

@@ -55,11 +55,12 @@ pub enum Command {
     },
 }
 
-/// `breaker flag ok|fail|slow` or `breaker flag --percent N`.
+/// `breaker flag ok|fail|slow|partial` or `breaker flag --percent N`.
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
 #[group(required = true, multiple = false)]
 pub struct FlagArgs {
-    /// The downstream's behaviour: every call succeeds, fails, or hangs past the timeout.
+    /// The downstream's behaviour: every call succeeds, fails, hangs past the timeout, or rejects
+    /// every message on its own (reported in batchItemFailures, the invocation succeeds).
     #[arg(value_enum)]
     pub mode: Option<FlagMode>,
 
@@ -77,6 +78,8 @@ pub enum FlagMode {
     Fail,
     /// Every invocation times out.
     Slow,
+    /// Every message is reported failed (`batchItemFailures`); the invocation succeeds.
+    Partial,
 }
 
 impl FlagArgs {
@@ -87,6 +90,7 @@ impl FlagArgs {
             (Some(FlagMode::Ok), _) => Flag::Ok,
             (Some(FlagMode::Fail), _) => Flag::Fail,
             (Some(FlagMode::Slow), _) => Flag::Slow,
+            (Some(FlagMode::Partial), _) => Flag::Partial,
             (None, Some(n)) => Flag::Percent(n),
             // clap's required group makes this unreachable; `ok` is the harmless answer.
             (None, None) => Flag::Ok,
@@ -143,6 +147,7 @@ mod tests {
         assert_eq!(flag(&["flag", "ok"]), Flag::Ok);
         assert_eq!(flag(&["flag", "fail"]), Flag::Fail);
         assert_eq!(flag(&["flag", "slow"]), Flag::Slow);
+        assert_eq!(flag(&["flag", "partial"]), Flag::Partial);
         assert_eq!(flag(&["flag", "--percent", "35"]), Flag::Percent(35));
     }
 

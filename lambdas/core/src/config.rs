@@ -145,6 +145,10 @@ pub struct Config {
     /// relapse check reads (default 60, Lambda's; 1, 5, 10, 20, 30 or a multiple of 60 up to a
     /// day). Set by the construct, not a tunable of `limits.json`.
     pub consumer_metric_period_seconds: u64,
+    /// `CONSUMER_METRIC_RESOLUTION`: `high` (the telemetry extension's per-second metrics) or
+    /// `standard` (Lambda's, the default); the relapse check reads what the alarm reads. Set by
+    /// the construct from `alarmSettings.resolution`, not a tunable of `limits.json`.
+    pub consumer_metric_resolution: crate::mapping::MetricResolution,
     /// `ALARM_NAME`: the trigger alarm, reset to OK on close.
     pub alarm_name: String,
     /// `EVENT_BUS_NAME`: bus for breaker events (default `default`).
@@ -278,6 +282,14 @@ impl Config {
                     )
                 },
             )?,
+            consumer_metric_resolution: match env.optional("CONSUMER_METRIC_RESOLUTION") {
+                None => crate::mapping::MetricResolution::default(),
+                Some(raw) => raw.parse().map_err(|reason| ConfigError::Invalid {
+                    name: "CONSUMER_METRIC_RESOLUTION",
+                    value: raw,
+                    reason,
+                })?,
+            },
             alarm_name: env.required("ALARM_NAME")?,
             event_bus_name: env
                 .optional("EVENT_BUS_NAME")
@@ -377,6 +389,19 @@ impl Config {
                 |v| within(v, 128..=10_240, " (Lambda's memory sizes, MiB)"),
             )?,
         };
+        // Lambda's own metrics are per minute: a shorter period over them has no data.
+        if config.consumer_metric_resolution == crate::mapping::MetricResolution::Standard
+            && !config.consumer_metric_period_seconds.is_multiple_of(60)
+        {
+            return Err(ConfigError::Invalid {
+                name: "CONSUMER_METRIC_PERIOD_SECONDS",
+                value: config.consumer_metric_period_seconds.to_string(),
+                reason: "must be a multiple of 60 with CONSUMER_METRIC_RESOLUTION=standard \
+                         (Lambda's metrics are per minute); set CONSUMER_METRIC_RESOLUTION=high \
+                         for the telemetry extension's per-second metrics"
+                    .into(),
+            });
+        }
         let needed = crate::history::Budget::of(&config).min_limit();
         if config.history_event_budget < needed {
             return Err(ConfigError::Invalid {
@@ -550,6 +575,7 @@ pub(crate) mod tests {
             ("PROBE_VISIBILITY_SECONDS", "120"),
             ("CONSUMER_TIMEOUT_SECONDS", "60"),
             ("CONSUMER_METRIC_PERIOD_SECONDS", "10"),
+            ("CONSUMER_METRIC_RESOLUTION", "high"),
             ("RAMP_START", "4"),
             ("RAMP_STEPS", "5"),
             ("RAMP_INTERVAL_SECONDS", "30"),
@@ -590,6 +616,48 @@ pub(crate) mod tests {
             ),
             (8, 30, 5_000)
         );
+    }
+
+    /// Issue 15: the relapse check reads the metrics the construct's alarm reads. The construct
+    /// passes `CONSUMER_METRIC_RESOLUTION` (`high`: the telemetry extension's per-second
+    /// `SqsCircuitBreaker/Consumer` metrics; `standard`: Lambda's own); unset is `standard`, as
+    /// before, and a standard period under a minute is refused (Lambda's metrics are per minute).
+    #[test]
+    fn metric_resolution_is_read_and_a_standard_period_is_whole_minutes() {
+        use crate::mapping::MetricResolution;
+        assert_eq!(
+            load(&minimal_env()).unwrap().consumer_metric_resolution,
+            MetricResolution::Standard
+        );
+        let mut env = minimal_env();
+        env.insert("CONSUMER_METRIC_RESOLUTION", "high".into());
+        env.insert("CONSUMER_METRIC_PERIOD_SECONDS", "10".into());
+        let c = load(&env).unwrap();
+        assert_eq!(
+            (
+                c.consumer_metric_resolution,
+                c.consumer_metric_period_seconds
+            ),
+            (MetricResolution::High, 10)
+        );
+        env.insert("CONSUMER_METRIC_RESOLUTION", "standard".into());
+        match load(&env) {
+            Err(ConfigError::Invalid { name, reason, .. }) => {
+                assert_eq!(name, "CONSUMER_METRIC_PERIOD_SECONDS");
+                assert!(
+                    reason.contains("CONSUMER_METRIC_RESOLUTION=standard"),
+                    "{reason}"
+                );
+            }
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+        env.insert("CONSUMER_METRIC_RESOLUTION", "fast".into());
+        match load(&env) {
+            Err(ConfigError::Invalid { name, .. }) => {
+                assert_eq!(name, "CONSUMER_METRIC_RESOLUTION")
+            }
+            other => panic!("expected Invalid, got {other:?}"),
+        }
     }
 
     #[test]

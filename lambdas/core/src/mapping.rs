@@ -22,6 +22,10 @@
 //! [`metric_dimensions`] names the same consumer to CloudWatch: Lambda publishes an alias's or a
 //! version's invocations under `FunctionName=<fn>, Resource=<fn>:<qualifier>` (and, for all of
 //! the function's invocations, `FunctionName=<fn>`), never under `FunctionName=<fn>:<qualifier>`.
+//! [`consumer_metric_source`] says where the ramp's relapse check reads the consumer's errors and
+//! invocations for a [`MetricResolution`]: Lambda's own `AWS/Lambda` metrics (standard), or the
+//! telemetry extension's per-second `SqsCircuitBreaker/Consumer` metrics (high), plus, in both,
+//! the `PartialFailures` a consumer with `ReportBatchItemFailures` publishes.
 
 use crate::config::Config;
 use crate::ports::EsmSnapshot;
@@ -104,6 +108,77 @@ pub struct MetricDimensions {
     /// `Resource`: `<fn>:<qualifier>` for an alias or a version; `None` for the unqualified
     /// function (`$LATEST`), which Lambda publishes under `FunctionName` alone.
     pub resource: Option<String>,
+}
+
+/// Namespace of Lambda's own (one-minute) metrics.
+pub const LAMBDA_NAMESPACE: &str = "AWS/Lambda";
+
+/// Namespace of the per-second consumer metrics (the fast-trip contract): `Invocations`, `Errors`,
+/// `Timeouts` from the telemetry extension and `PartialFailures`, `FailedItems` from a consumer
+/// that reports batch item failures, all under `FunctionName=<fn>` (the bare function name: the
+/// extension and the consumer know `AWS_LAMBDA_FUNCTION_NAME`, not the alias they serve).
+pub const CONSUMER_NAMESPACE: &str = "SqsCircuitBreaker/Consumer";
+
+/// Which metrics count the consumer's invocations and errors (`CONSUMER_METRIC_RESOLUTION`, set by
+/// the construct from `alarmSettings.resolution`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MetricResolution {
+    /// The telemetry extension's per-second metrics ([`CONSUMER_NAMESPACE`]).
+    High,
+    /// Lambda's own one-minute metrics ([`LAMBDA_NAMESPACE`]); the default.
+    #[default]
+    Standard,
+}
+
+impl std::str::FromStr for MetricResolution {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "high" => Ok(Self::High),
+            "standard" => Ok(Self::Standard),
+            _ => Err("must be high or standard".into()),
+        }
+    }
+}
+
+/// Where the relapse check reads the consumer: `Errors` and `Invocations` in `namespace` under
+/// `dimensions`, and `PartialFailures` in [`CONSUMER_NAMESPACE`] under `partial_failures`, which
+/// count as errors (Lambda's `Errors` ignores items reported failed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerMetricSource {
+    /// Namespace of `Errors` and `Invocations`.
+    pub namespace: &'static str,
+    /// Dimensions of `Errors` and `Invocations`.
+    pub dimensions: MetricDimensions,
+    /// Dimensions of `PartialFailures` (`FunctionName` alone).
+    pub partial_failures: MetricDimensions,
+}
+
+/// The metrics of `consumer` (`CONSUMER_FUNCTION_NAME`) at `resolution`: Lambda's, under the
+/// dimensions it publishes ([`metric_dimensions`]), or the extension's, under `FunctionName`
+/// alone (an alias's or a version's invocations are counted with the function's).
+pub fn consumer_metric_source(
+    consumer: &str,
+    resolution: MetricResolution,
+) -> ConsumerMetricSource {
+    let lambda = metric_dimensions(consumer);
+    let function = MetricDimensions {
+        function_name: lambda.function_name.clone(),
+        resource: None,
+    };
+    match resolution {
+        MetricResolution::High => ConsumerMetricSource {
+            namespace: CONSUMER_NAMESPACE,
+            dimensions: function.clone(),
+            partial_failures: function,
+        },
+        MetricResolution::Standard => ConsumerMetricSource {
+            namespace: LAMBDA_NAMESPACE,
+            dimensions: lambda,
+            partial_failures: function,
+        },
+    }
 }
 
 /// The dimensions under which Lambda publishes the invocations of `consumer`
@@ -198,6 +273,30 @@ mod tests {
     const QUEUE: &str = "arn:aws:sqs:eu-west-1:123456789012:orders";
 
     /// Issue 13 item 4: an alias consumer's metrics are `FunctionName=<fn>, Resource=<fn>:<alias>`.
+    #[test]
+    fn the_metric_source_follows_the_resolution() {
+        let high = consumer_metric_source("orders:live", MetricResolution::High);
+        let bare = MetricDimensions {
+            function_name: "orders".into(),
+            resource: None,
+        };
+        assert_eq!(
+            high,
+            ConsumerMetricSource {
+                namespace: "SqsCircuitBreaker/Consumer",
+                dimensions: bare.clone(),
+                partial_failures: bare.clone(),
+            }
+        );
+        let standard = consumer_metric_source("orders:live", MetricResolution::Standard);
+        assert_eq!(standard.namespace, "AWS/Lambda");
+        assert_eq!(standard.dimensions.resource.as_deref(), Some("orders:live"));
+        assert_eq!(standard.partial_failures, bare);
+        assert_eq!("high".parse(), Ok(MetricResolution::High));
+        assert_eq!("standard".parse(), Ok(MetricResolution::Standard));
+        assert!("High".parse::<MetricResolution>().is_err());
+    }
+
     #[test]
     fn metric_dimensions_of_an_alias_or_version_name_the_function_and_the_resource() {
         let dims = |f: &str, r: Option<&str>| MetricDimensions {

@@ -11,6 +11,9 @@ pub struct Config {
     pub flag_cache: Duration,
     /// `DOWNSTREAM_LATENCY_MS` (default 20, at most 10,000): simulated time of one downstream call.
     pub downstream_latency: Duration,
+    /// `AWS_LAMBDA_FUNCTION_NAME` (set by Lambda; default `example-consumer`): the `FunctionName`
+    /// dimension of the partial-failure metrics.
+    pub function_name: String,
 }
 
 /// A missing or malformed environment variable, named.
@@ -50,7 +53,11 @@ impl Config {
             10_000,
             "milliseconds 0-10000",
         )?;
+        let function_name = lookup("AWS_LAMBDA_FUNCTION_NAME")
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| "example-consumer".to_owned());
         Ok(Self {
+            function_name,
             flag_parameter_name,
             flag_cache: Duration::from_secs(flag_cache),
             downstream_latency: Duration::from_millis(latency),
@@ -98,6 +105,13 @@ mod tests {
         assert_eq!(config.flag_parameter_name, "/orders/flag");
         assert_eq!(config.flag_cache, Duration::from_secs(2));
         assert_eq!(config.downstream_latency, Duration::from_millis(20));
+        assert_eq!(config.function_name, "example-consumer");
+        let named = Config::from_lookup(env(&[
+            ("FLAG_PARAMETER_NAME", "/f"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "orders-consumer"),
+        ]))
+        .unwrap();
+        assert_eq!(named.function_name, "orders-consumer");
     }
 
     #[test]

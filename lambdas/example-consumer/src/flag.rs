@@ -5,12 +5,16 @@
 //! - `fail`: the downstream is down, every invocation fails fast;
 //! - `slow`: the downstream hangs, every invocation runs past the function timeout;
 //! - `percent:N` (N in 0–100, `N%` accepted too): each invocation finds the downstream down with
-//!   probability N %.
+//!   probability N %;
+//! - `partial`: the downstream rejects every order: each message is reported failed in
+//!   `batchItemFailures` and the invocation succeeds, so Lambda's `Errors` stays 0 and only the
+//!   consumer's `PartialFailures` metric (the EMF line of [`crate::handler::partial_failure_line`])
+//!   shows the outage.
 //!
 //! The decision is per invocation, not per message, because the breaker's alarm counts Lambda's
 //! `Errors` metric, which only counts failed *invocations*: with `percent:N` the consumer's error
 //! rate is N %, directly comparable with the alarm's error-rate threshold. Per-message partial
-//! failures (`batchItemFailures`) come from malformed orders instead, as in real life.
+//! failures (`batchItemFailures`) come from malformed orders, as in real life, and from `partial`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -28,6 +32,8 @@ pub enum Flag {
     Slow,
     /// Each call fails with this probability, in percent (0–100).
     Percent(u8),
+    /// Every order is rejected on its own: all messages reported failed, the invocation succeeds.
+    Partial,
 }
 
 /// What the downstream does during one invocation.
@@ -39,11 +45,15 @@ pub enum Outcome {
     Fail,
     /// It does not answer: the invocation times out.
     Hang,
+    /// It answers, rejecting every order: each message is reported failed in `batchItemFailures`.
+    RejectEach,
 }
 
 /// A flag value that is not one of the accepted forms.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid failure flag {value:?}: expected ok, fail, slow or percent:N with N in 0-100")]
+#[error(
+    "invalid failure flag {value:?}: expected ok, fail, slow, partial or percent:N with N in 0-100"
+)]
 pub struct FlagParseError {
     /// The rejected text.
     pub value: String,
@@ -61,6 +71,7 @@ impl FromStr for Flag {
             "ok" => Ok(Flag::Ok),
             "fail" => Ok(Flag::Fail),
             "slow" => Ok(Flag::Slow),
+            "partial" => Ok(Flag::Partial),
             _ => {
                 let number = text
                     .strip_prefix("percent:")
@@ -83,6 +94,7 @@ impl fmt::Display for Flag {
             Flag::Fail => f.write_str("fail"),
             Flag::Slow => f.write_str("slow"),
             Flag::Percent(n) => write!(f, "percent:{n}"),
+            Flag::Partial => f.write_str("partial"),
         }
     }
 }
@@ -94,6 +106,7 @@ impl Flag {
             Flag::Ok => Outcome::Process,
             Flag::Fail => Outcome::Fail,
             Flag::Slow => Outcome::Hang,
+            Flag::Partial => Outcome::RejectEach,
             Flag::Percent(n) => {
                 if rng.random_range(0..100u8) < n {
                     Outcome::Fail
@@ -122,6 +135,19 @@ mod tests {
         assert_eq!("percent:100".parse::<Flag>(), Ok(Flag::Percent(100)));
     }
 
+    /// Issue 15: a partial-failure mode, so that the example shows a consumer whose errors Lambda's
+    /// `Errors` never sees (every message reported in `batchItemFailures`, the invocation a
+    /// success).
+    #[test]
+    fn partial_rejects_every_message_of_every_invocation() {
+        assert_eq!(" Partial ".parse::<Flag>(), Ok(Flag::Partial));
+        assert_eq!(Flag::Partial.to_string(), "partial");
+        let mut rng = StdRng::seed_from_u64(3);
+        for _ in 0..20 {
+            assert_eq!(Flag::Partial.decide(&mut rng), Outcome::RejectEach);
+        }
+    }
+
     #[test]
     fn rejects_unknown_words_and_out_of_range_percentages() {
         for bad in [
@@ -138,7 +164,7 @@ mod tests {
         }
         assert_eq!(
             "nope".parse::<Flag>().unwrap_err().to_string(),
-            "invalid failure flag \"nope\": expected ok, fail, slow or percent:N with N in 0-100"
+            "invalid failure flag \"nope\": expected ok, fail, slow, partial or percent:N with N in 0-100"
         );
     }
 
@@ -148,6 +174,7 @@ mod tests {
             Flag::Ok,
             Flag::Fail,
             Flag::Slow,
+            Flag::Partial,
             Flag::Percent(0),
             Flag::Percent(42),
         ] {

@@ -1,5 +1,8 @@
 //! The batch handler: one simulated downstream call per order, governed by the failure flag. A
 //! batch from a FIFO queue stops at its first failed message (it and the rest are reported failed).
+//! An invocation that reports failed items prints one EMF line ([`partial_failure_line`]): Lambda
+//! publishes nothing for items reported failed, so this is what lets the circuit breaker's alarm
+//! count them.
 
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -141,6 +144,14 @@ pub async fn handle_batch<S: FlagSource>(
             warn!(flag = %flag, records, "downstream unavailable");
             Err(BatchError::DownstreamUnavailable { flag, records })
         }
+        Outcome::RejectEach => {
+            tokio::time::sleep(downstream.latency).await;
+            for record in &event.records {
+                response.add_failure(record.message_id.clone().unwrap_or_default());
+            }
+            warn!(flag = %flag, records, "downstream rejected every order");
+            Ok(response)
+        }
         Outcome::Process => {
             let fifo = event.records.iter().any(is_fifo);
             for record in &event.records {
@@ -169,6 +180,37 @@ pub async fn handle_batch<S: FlagSource>(
             Ok(response)
         }
     }
+}
+
+/// The fast-trip contract's EMF line for an invocation that reported `failed_items` failed items
+/// (`batchItemFailures`), at `timestamp_ms`: `PartialFailures` 1 and `FailedItems` n in namespace
+/// `SqsCircuitBreaker/Consumer`, dimension `FunctionName` (`AWS_LAMBDA_FUNCTION_NAME`), at
+/// one-second resolution. Printed to stdout as one line, CloudWatch Logs turns it into metrics
+/// (the embedded metric format). `None` when no item failed.
+pub fn partial_failure_line(
+    function_name: &str,
+    timestamp_ms: u64,
+    failed_items: usize,
+) -> Option<String> {
+    (failed_items > 0).then(|| {
+        let metric = |name: &str| {
+            serde_json::json!({ "Name": name, "Unit": "Count", "StorageResolution": 1 })
+        };
+        serde_json::json!({
+            "_aws": {
+                "Timestamp": timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": "SqsCircuitBreaker/Consumer",
+                    "Dimensions": [["FunctionName"]],
+                    "Metrics": [metric("PartialFailures"), metric("FailedItems")],
+                }],
+            },
+            "FunctionName": function_name,
+            "PartialFailures": 1,
+            "FailedItems": failed_items,
+        })
+        .to_string()
+    })
 }
 
 /// True for a record from a FIFO queue: its source ARN ends in `.fifo`, or it has a
@@ -274,6 +316,52 @@ mod tests {
             serde_json::to_value(&response).unwrap(),
             serde_json::json!({"batchItemFailures":[{"itemIdentifier":"c0ffee00-0000-4000-8000-000000000003"}]})
         );
+    }
+
+    /// Issue 15: under `partial` every message is reported failed and the invocation succeeds.
+    #[tokio::test(start_paused = true)]
+    async fn partial_reports_every_message_failed_and_the_invocation_succeeds() {
+        let response = handle_batch(event(), in_10s(), &downstream("partial"))
+            .await
+            .unwrap();
+        assert_eq!(
+            ids(&response),
+            vec![
+                "c0ffee00-0000-4000-8000-000000000001",
+                "c0ffee00-0000-4000-8000-000000000002",
+                "c0ffee00-0000-4000-8000-000000000003"
+            ]
+        );
+    }
+
+    /// Issue 15 (the fast-trip contract): an invocation that reports failed items prints one EMF
+    /// line, `PartialFailures` 1 and `FailedItems` n at one-second resolution under
+    /// `FunctionName`; one that reports none prints nothing.
+    #[test]
+    fn partial_failures_print_the_contracts_emf_line() {
+        let line = partial_failure_line("orders-consumer", 1_700_000_000_123, 3).unwrap();
+        assert!(!line.contains('\n'), "one line: {line}");
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({
+                "_aws": {
+                    "Timestamp": 1_700_000_000_123u64,
+                    "CloudWatchMetrics": [{
+                        "Namespace": "SqsCircuitBreaker/Consumer",
+                        "Dimensions": [["FunctionName"]],
+                        "Metrics": [
+                            {"Name": "PartialFailures", "Unit": "Count", "StorageResolution": 1},
+                            {"Name": "FailedItems", "Unit": "Count", "StorageResolution": 1}
+                        ]
+                    }]
+                },
+                "FunctionName": "orders-consumer",
+                "PartialFailures": 1,
+                "FailedItems": 3
+            })
+        );
+        assert_eq!(partial_failure_line("orders-consumer", 1, 0), None);
     }
 
     #[tokio::test(start_paused = true)]

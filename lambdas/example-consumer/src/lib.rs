@@ -1,11 +1,12 @@
 //! The example stack's demo consumer: an SQS batch handler that "calls a downstream" whose health
 //! is set by a **failure flag** an operator flips at run time (`breaker flag ...`).
 //!
-//! - [`flag`]: the flag's text format (`ok`, `fail`, `slow`, `percent:N`) and the per-message
+//! - [`flag`]: the flag's text format (`ok`, `fail`, `slow`, `percent:N`, `partial`) and the
 //!   decision it implies. Pure.
 //! - [`source`]: where the flag lives (an SSM String parameter), behind the [`FlagSource`] trait,
 //!   and [`CachedFlag`], which re-reads it at most every `FLAG_CACHE_SECONDS`.
-//! - [`handler`]: the batch handler; failed messages are reported with `ReportBatchItemFailures`.
+//! - [`handler`]: the batch handler; failed messages are reported with `ReportBatchItemFailures`,
+//!   and an invocation that reports any prints the `PartialFailures` EMF line.
 //! - [`config`]: the environment the function reads, in one place.
 //!
 //! # Why an SSM parameter
@@ -24,5 +25,5 @@ pub mod source;
 
 pub use config::{Config, ConfigError};
 pub use flag::{Flag, FlagParseError, Outcome};
-pub use handler::{FlaggedDownstream, Order, handle_batch};
+pub use handler::{BatchError, FlaggedDownstream, Order, handle_batch, partial_failure_line};
 pub use source::{CachedFlag, FlagSource, SourceError, SsmFlagSource};

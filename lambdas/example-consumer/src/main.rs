@@ -1,6 +1,10 @@
 //! `example-consumer`: the example stack's SQS consumer. See the library docs for the flag.
 
-use example_consumer::{Config, FlaggedDownstream, SsmFlagSource, handle_batch};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use example_consumer::{
+    Config, FlaggedDownstream, SsmFlagSource, handle_batch, partial_failure_line,
+};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
@@ -13,8 +17,18 @@ async fn main() -> Result<(), Error> {
         config.flag_parameter_name.clone(),
     );
     let downstream = &FlaggedDownstream::new(source, &config);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| {
-        handle_batch(event.payload, event.context.deadline(), downstream)
+    let function_name = config.function_name.as_str();
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| async move {
+        let response = handle_batch(event.payload, event.context.deadline(), downstream).await?;
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let failed = response.batch_item_failures.len();
+        // Straight to stdout, one line: CloudWatch Logs extracts the metrics (EMF).
+        if let Some(line) = partial_failure_line(function_name, now_ms, failed) {
+            println!("{line}");
+        }
+        Ok::<_, example_consumer::BatchError>(response)
     }))
     .await
 }

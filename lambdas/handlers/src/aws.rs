@@ -55,7 +55,10 @@ pub fn aws_ports(sdk: &SdkConfig, config: &Config) -> AwsPorts {
         alarms: CloudWatchAlarm::new(cloudwatch.clone(), &config.alarm_name),
         metrics: ConsumerMetrics::new(
             cloudwatch,
-            breaker_core::mapping::metric_dimensions(&config.consumer_function_name),
+            breaker_core::mapping::consumer_metric_source(
+                &config.consumer_function_name,
+                config.consumer_metric_resolution,
+            ),
             config.consumer_metric_period_seconds,
         ),
         events: EventBus::new(
@@ -80,7 +83,7 @@ mod tests {
     use std::time::Duration;
 
     use breaker_aws::error::is_unanswered;
-    use breaker_core::ports::{Consumer, PortError, Queue};
+    use breaker_core::ports::{Consumer, Metrics, PortError, Queue};
     use tokio::time::Instant;
 
     use super::*;
@@ -101,6 +104,67 @@ mod tests {
             }
         });
         (url, connections)
+    }
+
+    /// An endpoint that records every request it receives (head and body), then hangs up
+    /// without answering.
+    fn recording_endpoint() -> (String, Arc<std::sync::Mutex<Vec<u8>>>) {
+        use std::io::Read;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let recorded = received.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                stream
+                    .set_read_timeout(Some(Duration::from_millis(300)))
+                    .unwrap();
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    recorded.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            }
+        });
+        (url, received)
+    }
+
+    /// What the relapse check asks CloudWatch for, as sent on the wire (`GetMetricData` in CBOR:
+    /// strings travel verbatim).
+    async fn relapse_query(extra: &[(&str, &str)]) -> String {
+        let (endpoint, received) = recording_endpoint();
+        let ports = ports_at(&endpoint, extra).await;
+        let result = ports.metrics().consumer_stats(600_000, 660_000).await;
+        assert!(result.is_err(), "the endpoint never answers");
+        let bytes = received.lock().unwrap().clone();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// Issue 15: with `CONSUMER_METRIC_RESOLUTION=high` (the construct's default when it adds
+    /// the telemetry layer) the relapse check reads the extension's per-second
+    /// `SqsCircuitBreaker/Consumer` metrics under `FunctionName` (what the extension publishes),
+    /// and in both resolutions it counts the consumer's `PartialFailures` as errors, as the alarm
+    /// does. On main it read `AWS/Lambda` only, whatever the alarm read.
+    #[tokio::test]
+    async fn the_relapse_check_reads_the_metrics_of_the_resolution_and_partial_failures() {
+        let high = relapse_query(&[
+            ("CONSUMER_METRIC_RESOLUTION", "high"),
+            ("CONSUMER_METRIC_PERIOD_SECONDS", "10"),
+            ("CONSUMER_FUNCTION_NAME", "orders-consumer:live"),
+        ])
+        .await;
+        assert!(high.contains("GetMetricData"), "{high}");
+        assert!(high.contains("SqsCircuitBreaker/Consumer"), "{high}");
+        assert!(high.contains("PartialFailures"), "{high}");
+        assert!(!high.contains("AWS/Lambda"), "{high}");
+        assert!(!high.contains("orders-consumer:live"), "{high}");
+        let standard = relapse_query(&[("CONSUMER_FUNCTION_NAME", "orders-consumer:live")]).await;
+        assert!(standard.contains("AWS/Lambda"), "{standard}");
+        assert!(standard.contains("orders-consumer:live"), "{standard}");
+        assert!(standard.contains("PartialFailures"), "{standard}");
     }
 
     async fn ports_at(endpoint: &str, extra: &[(&str, &str)]) -> AwsPorts {
