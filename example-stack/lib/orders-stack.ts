@@ -92,7 +92,7 @@ export class OrdersStack extends cdk.Stack {
       : this.queue;
 
     this.flag = new ssm.StringParameter(this, 'FailureFlag', {
-      description: 'Failure flag of the example consumer: ok | fail | slow | percent:N (read every 2 s)',
+      description: 'Failure flag of the example consumer: ok | fail | slow | partial | percent:N (read every 2 s)',
       stringValue: 'ok',
     });
 

@@ -141,7 +141,7 @@ class Ledger:
     consumer: str
     processed: Counter = field(default_factory=Counter)  # orderId -> successful handlings
     attempts: Counter = field(default_factory=Counter)
-    invocations: list = field(default_factory=list)  # (epoch s, errored)
+    invocations: list = field(default_factory=list)  # (epoch s, failing: an error or failed items)
     processing_order: list = field(default_factory=list)  # (invocation start, orderId) of every success
     groups: dict = field(default_factory=dict)  # orderId -> (group, seq), FIFO orders only
     first_error_at: Optional[float] = None
@@ -160,9 +160,11 @@ class Ledger:
                 failed = {f["itemIdentifier"] for f in (json.loads(result.payload) or {}).get("batchItemFailures") or []}
             except (ValueError, TypeError, KeyError):
                 failed = {r["messageId"] for r in records}
+        # a failing invocation: an error, or items reported failed (ReportBatchItemFailures)
+        failing = result.errored or bool(failed)
         with self.lock:
-            self.invocations.append((started_at, result.errored))
-            if result.errored and self.first_error_at is None:
+            self.invocations.append((started_at, failing))
+            if failing and self.first_error_at is None:
                 self.first_error_at = started_at
             for r in records:
                 order = _order_id(r.get("body", ""))
@@ -431,6 +433,10 @@ def outage(scn: Scenario, hold_open_s: float, on_sample: Callable[[dict], None],
     with scn.ledger.lock:
         o.first_error_at = next((at for at, e in scn.ledger.invocations if e and at >= o.failing_at), None)
     assert scn.ledger.counts()[1] > errors_before
+    if os.environ.get("LOCALCLOUD_TRIP_LOG") and o.time_to_trip is not None:  # benchmark samples
+        with open(os.environ["LOCALCLOUD_TRIP_LOG"], "a") as f:
+            f.write(json.dumps({"mode": mode, "alarm_period": scn.alarm_period, "time_to_trip": round(o.time_to_trip, 2),
+                                "at": round(o.tripped_at, 1)}) + "\n")
     during_open()
     end = time.time() + hold_open_s
     scn.wait_until(lambda s: time.time() >= end, hold_open_s + 5, on_sample)
