@@ -6,7 +6,8 @@ under `FunctionName` + `Resource`, and CloudWatch matches dimensions exactly: an
 `FunctionName=<fn>:live` (what the construct built on main for an imported alias or a version, and
 what the ramp queried for every alias) sees no data and never trips. One outage: trip, recover,
 close; nothing lost or dead-lettered; the mapping ends with its original configuration, still on
-the alias. Wall time is printed (target at most 150 s; not asserted, it depends on the machine)."""
+the alias. The alarm reads the telemetry extension's metrics of the function (AlarmResolution.HIGH,
+the default for a function of the app). Wall time is printed (target at most 150 s; not asserted, it depends on the machine)."""
 import time
 
 import pytest
@@ -50,13 +51,20 @@ def test_the_mapping_invokes_the_alias(run):
     assert run["deployed"]["FunctionArn"].endswith(f":function:{consumer}:{ALIAS}")
 
 
-def test_the_alarm_reads_the_alias_metrics_by_function_name_and_resource(run):
+def test_the_alarm_reads_the_telemetry_metrics_of_the_function_behind_the_alias(run):
+    """The example stack's consumer is a function of the app, so the breaker defaults to
+    AlarmResolution.HIGH: the telemetry extension (on the function, hence on every version and
+    the alias) names the function, and the alarm reads its per-second metrics under that name.
+    With STANDARD an alias is read under FunctionName + Resource (construct/alias.test.ts; the
+    local cloud's publishing in localcloud/tests/test_alias.py)."""
     consumer = run["consumer"]
-    for query in (q for q in run["alarm"]["Metrics"] if "MetricStat" in q):
-        assert query["MetricStat"]["Metric"]["Dimensions"] == [
-            {"Name": "FunctionName", "Value": consumer},
-            {"Name": "Resource", "Value": f"{consumer}:{ALIAS}"},
-        ], query["Id"]
+    queries = [q for q in run["alarm"]["Metrics"] if "MetricStat" in q]
+    assert sorted(q["Id"] for q in queries) == ["errors", "invocations", "partialFailures"]
+    for query in queries:
+        metric = query["MetricStat"]["Metric"]
+        assert metric["Namespace"] == "SqsCircuitBreaker/Consumer", query["Id"]
+        assert metric["Dimensions"] == [{"Name": "FunctionName", "Value": consumer}], query["Id"]
+        assert query["MetricStat"]["Period"] == ALARM_PERIOD, query["Id"]
 
 
 def test_the_circuit_tripped_on_the_alias_metrics_and_closed(run):

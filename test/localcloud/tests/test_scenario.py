@@ -16,7 +16,9 @@ def test_ledger_counts_successes_per_order_and_ignores_other_functions():
     ledger.observe("probe", event("c"), InvokeResult(b"{}"), 3.0)
     assert ledger.processed == {"a": 2, "b": 1}
     assert ledger.attempts["b"] == 2 and "c" not in ledger.attempts
-    assert ledger.counts() == (3, 0)
+    # an invocation that reported failed items is a failing one (the breaker's trip signal)
+    assert ledger.counts() == (3, 1)
+    assert ledger.first_error_at == 1.0
 
 
 def test_ledger_records_function_errors_and_the_first_error_time():
