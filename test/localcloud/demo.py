@@ -50,10 +50,12 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     os.makedirs(args.out, exist_ok=True)
     # moto's warnings (resource types its CloudFormation skips) go to a file, not the terminal
+    # (Python warnings and its "No Moto CloudFormation support for ..." log records)
     logging.captureWarnings(True)
-    warnings_log = logging.getLogger("py.warnings")
-    warnings_log.propagate = False
-    warnings_log.addHandler(logging.FileHandler(os.path.join(args.out, "demo-warnings.log"), mode="w"))
+    to_file = logging.FileHandler(os.path.join(args.out, "demo-warnings.log"), mode="w")
+    for name in ("py.warnings", "moto"):
+        logging.getLogger(name).propagate = False
+        logging.getLogger(name).addHandler(to_file)
     started = time.time()
 
     print(f"{BOLD}1/5 building the Lambda binaries for this machine (cargo build){RESET}", flush=True)
