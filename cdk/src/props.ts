@@ -14,7 +14,7 @@ export enum AlarmResolution {
   /**
    * Per-second metrics from the breaker's telemetry extension (`SqsCircuitBreaker/Consumer`
    * `Errors` and `Invocations`, dimension `FunctionName`), published through a Lambda layer on the
-   * consumer (`SqsCircuitBreaker.telemetryLayer`). Periods of 10, 20 or 30 seconds or whole minutes:
+   * consumer (`SqsCircuitBreaker.telemetryLayer`). Periods of 10 or 30 seconds or whole minutes:
    * the circuit can open about 30 seconds after failures begin.
    */
   HIGH = 'high',
@@ -56,13 +56,18 @@ export interface CircuitAlarmSettings {
   /**
    * Invocations a period needs before its error rate counts. Periods with fewer invocations
    * evaluate to 0 % so that the breaker's own probe invocations never hold the alarm in ALARM.
+   * A consumer whose downstream hangs fails by timing out and ends at most `concurrency x period /
+   * timeout` invocations per period: when the construct knows the concurrency (the mapping's
+   * `MaximumConcurrency` or the function's reserved concurrency, for a mapping and a function of
+   * this app) and the default is more than that, the default is lowered to it (at least 1; synth
+   * says so); a given value above it draws a warning.
    *
-   * @default 5
+   * @default 5, or fewer for a consumer that cannot end 5 timed-out invocations in one period
    */
   readonly minInvocations?: number;
 
   /**
-   * Length of one evaluation period: 10, 20 or 30 seconds (`resolution` `AlarmResolution.HIGH`
+   * Length of one evaluation period: 10 or 30 seconds (CloudWatch also takes 20, but aws-cdk-lib's `Metric` refuses it) (`resolution` `AlarmResolution.HIGH`
    * only), or a whole number of minutes. Lambda's own metrics (`AlarmResolution.STANDARD`) are
    * per minute, so a shorter period would have no data and is refused.
    *
@@ -73,9 +78,12 @@ export interface CircuitAlarmSettings {
   readonly period?: cdk.Duration;
 
   /**
-   * Number of most recent periods the alarm looks at (the N of "M out of N").
+   * Number of most recent periods the alarm looks at (the N of "M out of N"). A downstream that
+   * hangs shows as timeouts that end one consumer timeout apart per concurrent invocation, so
+   * the default window holds two of them when the timeout is known (a function of this app, or
+   * `consumerTimeout`).
    *
-   * @default 3
+   * @default 3, or `ceil(consumer timeout / period) + 1` when that is more
    */
   readonly evaluationPeriods?: number;
 
@@ -297,6 +305,17 @@ export interface SqsCircuitBreakerProps {
    * @default - the defaults of each {@link CircuitAlarmSettings} field
    */
   readonly alarmSettings?: CircuitAlarmSettings;
+
+  /**
+   * Create the recovery alarm (`recoveryAlarm`): ALARM when, within a minute, the circuit was
+   * reported stuck open (the breaker's `StuckOpens` metric: the mapping is left disabled) or a
+   * recovery execution failed, timed out or was aborted. Its actions are yours to add
+   * (`breaker.recoveryAlarm.addAlarmAction(...)`), so that a consumer left disabled is never
+   * silent even without `notificationTopic`.
+   *
+   * @default true
+   */
+  readonly recoveryAlarm?: boolean;
 
   /**
    * Backoff between probes.

@@ -155,6 +155,7 @@ export class OrdersStack extends cdk.Stack {
       queue: breakerQueue,
       eventSourceMapping: this.eventSourceMapping,
       alarmSettings: {
+        resolution: s.alarmResolution,
         period: s.alarmPeriod,
         evaluationPeriods: s.alarmEvaluationPeriods,
         datapointsToAlarm: s.alarmDatapoints,

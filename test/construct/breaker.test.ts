@@ -188,12 +188,13 @@ describe('SqsCircuitBreaker resources', () => {
 });
 
 describe('SqsCircuitBreaker options', () => {
-  test('an existing alarm is used as the trigger and no alarm is created', () => {
+  test('an existing alarm is used as the trigger and no error-rate alarm is created (only the recovery alarm)', () => {
     const f = consumerStack();
     const alarm = cloudwatch.Alarm.fromAlarmArn(f.stack, 'Mine', `arn:aws:cloudwatch:${ENV.region}:${ENV.account}:alarm:orders-errors`);
     const b = new SqsCircuitBreaker(f.stack, 'B', { consumer: f.consumer, queue: f.queue, eventSourceMappingId: f.source.eventSourceMappingId, alarm });
     const t = Template.fromStack(f.stack);
-    t.resourceCountIs('AWS::CloudWatch::Alarm', 0);
+    t.resourceCountIs('AWS::CloudWatch::Alarm', 1);
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmDescription: Match.stringLikeRegexp('stuck open or a recovery failed') });
     expect(b.alarm).toBe(alarm);
     t.hasResourceProperties('AWS::Events::Rule', { EventPattern: Match.objectLike({ detail: { alarmName: ['orders-errors'], state: { value: ['ALARM'] } } }) });
   });

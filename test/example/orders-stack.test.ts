@@ -237,6 +237,15 @@ describe('alias consumer (-c consumerAlias=NAME, issue 13 item 4)', () => {
       );
     }
   });
+
+  test('alarmResolution=standard makes the alarm read Lambda\'s one-minute metrics, with no layer (the README\'s trip-time comparison)', () => {
+    const { template } = synth({ demo: 'true', alarmPeriodSeconds: '60', alarmResolution: 'standard' });
+    template.resourceCountIs('AWS::Lambda::LayerVersion', 0);
+    const alarm = JSON.stringify(template.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmDescription: Match.stringLikeRegexp('consumer error rate') } }));
+    expect(alarm).toContain('"Namespace":"AWS/Lambda"');
+    expect(alarm).not.toContain('SqsCircuitBreaker/Consumer","MetricName":"Errors"');
+    expect(() => synth({ alarmResolution: 'ultra' })).toThrow('context alarmResolution must be high or standard, got "ultra"');
+  });
 });
 
 describe.each([
