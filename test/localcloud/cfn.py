@@ -29,7 +29,8 @@
 - ``AWS::SNS::TopicPolicy`` sets the topics' policy (moto skipped it: EventBridge -> SNS delivery,
   which needs that policy, could never be allowed) and resets it to the default when deleted;
   ``AWS::SNS::Subscription`` subscribes (moto skipped it), with ``RawMessageDelivery``,
-  ``FilterPolicy`` and ``FilterPolicyScope``.
+  ``FilterPolicy`` and ``FilterPolicyScope``; ``AWS::SQS::QueuePolicy`` sets the queues' policy
+  (moto skipped it; SNS -> SQS delivery, which needs it, checks it: see patches.py).
 - ``AWS::S3::BucketPolicy`` stays a no-op: enforcing the bootstrap bucket's TLS-only policy would
   reject the CLI's plain-http asset uploads to the local endpoint.
 """
@@ -386,6 +387,59 @@ class CfnSnsSubscription(CloudFormationModel):
         from moto.sns.models import sns_backends
 
         sns_backends[account_id][region_name].unsubscribe(self.arn)
+
+
+class CfnQueuePolicy(CloudFormationModel):
+    """A queue's resource policy owned by a stack (moto had no model: the resource was skipped).
+    ``Queues`` (URLs) get ``PolicyDocument`` as their ``Policy`` attribute, which the local cloud's
+    SNS -> SQS delivery checks (patches.py); deleting the resource removes it."""
+
+    def __init__(self, name: str, queues: list[str]):
+        self.name, self.queues = name, queues
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SQS::QueuePolicy"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name
+
+    @staticmethod
+    def _set(queues: list[str], policy: Any, account_id: str, region_name: str) -> None:
+        from moto.sqs.models import sqs_backends
+
+        backend = sqs_backends[account_id][region_name]
+        for url in queues:
+            queue = backend.queues.get(url.rstrip("/").rsplit("/", 1)[-1])
+            if queue is not None:
+                queue.policy = policy
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        import json
+
+        p = cloudformation_json["Properties"]
+        queues = list(p["Queues"])
+        cls._set(queues, json.dumps(p["PolicyDocument"]), account_id, region_name)
+        return cls(resource_name, queues)
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        import json
+
+        p = cloudformation_json["Properties"]
+        cls._set(original_resource.queues, None, account_id, region_name)
+        original_resource.queues = list(p["Queues"])
+        cls._set(original_resource.queues, json.dumps(p["PolicyDocument"]), account_id, region_name)
+        return original_resource
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        cls._set(list(cloudformation_json["Properties"]["Queues"]), None, account_id, region_name)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        self._set(self.queues, None, account_id, region_name)
 
 
 # -- stack deletion order -----------------------------------------------------------------

@@ -4,7 +4,8 @@
 - SQS no longer delivers to event-source mappings inside SendMessage; the ESM poller does.
 - EventBridge: Step Functions targets start a named execution; SNS targets publish to the topic
   (input transformed as EventBridge does, refused unless the topic policy lets
-  events.amazonaws.com publish; see "EventBridge -> SNS" below); disabled rules and rules without
+  events.amazonaws.com publish; see "EventBridge -> SNS" below), and SNS delivers to an SQS
+  subscriber only if the queue policy lets sns.amazonaws.com send; disabled rules and rules without
   an event pattern (schedule-only) match no events; other targets keep moto's delivery.
 - CloudFormation state machines live in the backend the Step Functions API serves
   (the interpreter's, when ``execute_state_machine`` is on).
@@ -305,7 +306,7 @@ def _start_execution(rule, target: dict, event: dict) -> None:
 #   policy must allow EventBridge to publish messages", AWS knowledge center). The topic's
 #   default policy (principal AWS "*" on condition AWS:SourceOwner) does not.
 # - the topic's subscriptions get the message (moto's SNS -> SQS delivery, raw or in the SNS
-#   envelope per RawMessageDelivery); there is no Subject (AWS::Events::Rule targets have no
+#   envelope per RawMessageDelivery, if the queue's policy lets SNS send: see below); there is no Subject (AWS::Events::Rule targets have no
 #   SNS parameters), so an e-mail subscription reads "AWS Notification Message".
 # Refused deliveries are recorded in ``refused_sns_deliveries`` (rule name, topic ARN) for tests.
 refused_sns_deliveries: list[tuple[str, str]] = []
@@ -370,20 +371,21 @@ def _as_list(v) -> list:
     return v if isinstance(v, list) else [v]
 
 
-def _principal_is_eventbridge(principal) -> bool:
+def _principal_is(principal, service: str) -> bool:
     if principal == "*":
         return True
     if isinstance(principal, dict):
         if any(p == "*" for p in _as_list(principal.get("AWS", []))):
             return True
-        return "events.amazonaws.com" in _as_list(principal.get("Service", []))
+        return service in _as_list(principal.get("Service", []))
     return False
 
 
-def _condition_holds(condition: dict, rule_arn: str, account: str) -> bool:
-    """Only the keys EventBridge's delivery carries (aws:SourceArn = the rule, aws:SourceAccount);
-    any other key (e.g. the default policy's AWS:SourceOwner) is absent, so it does not hold."""
-    known = {"aws:sourcearn": rule_arn, "aws:sourceaccount": account}
+def _condition_holds(condition: dict, source_arn: str, account: str) -> bool:
+    """Only the keys a service's delivery carries (aws:SourceArn = the rule or topic,
+    aws:SourceAccount); any other key (e.g. SNS's default policy's AWS:SourceOwner) is absent,
+    so it does not hold."""
+    known = {"aws:sourcearn": source_arn, "aws:sourceaccount": account}
     for operator, keys in (condition or {}).items():
         for key, expected in keys.items():
             actual = known.get(key.lower())
@@ -401,24 +403,69 @@ def _condition_holds(condition: dict, rule_arn: str, account: str) -> bool:
     return True
 
 
-def eventbridge_may_publish(policy: dict, topic_arn: str, rule_arn: str, account: str) -> bool:
-    """Whether a topic policy lets events.amazonaws.com publish for ``rule_arn`` (an explicit
-    Deny wins over any Allow)."""
+def service_may(policy: dict, service: str, action: str, resource_arn: str, source_arn: str, account: str) -> bool:
+    """Whether a resource policy lets ``service`` (a service principal) do ``action`` on
+    ``resource_arn`` on behalf of ``source_arn`` (an explicit Deny wins over any Allow)."""
     allowed = False
-    for st in _as_list(policy.get("Statement", [])):
-        if not _principal_is_eventbridge(st.get("Principal")):
+    for st in _as_list((policy or {}).get("Statement", [])):
+        if not _principal_is(st.get("Principal"), service):
             continue
-        if not any(_matches(a, "sns:Publish") for a in _as_list(st.get("Action", []))):
+        if not any(_matches(a, action) for a in _as_list(st.get("Action", []))):
             continue
-        if not any(_matches(r, topic_arn) for r in _as_list(st.get("Resource", "*"))):
+        if not any(_matches(r, resource_arn) for r in _as_list(st.get("Resource", "*"))):
             continue
-        if not _condition_holds(st.get("Condition", {}), rule_arn, account):
+        if not _condition_holds(st.get("Condition", {}), source_arn, account):
             continue
         if st.get("Effect") == "Deny":
             return False
         if st.get("Effect") == "Allow":
             allowed = True
     return allowed
+
+
+def eventbridge_may_publish(policy: dict, topic_arn: str, rule_arn: str, account: str) -> bool:
+    """Whether a topic policy lets events.amazonaws.com publish for ``rule_arn``."""
+    return service_may(policy, "events.amazonaws.com", "sns:Publish", topic_arn, rule_arn, account)
+
+
+# SNS -> SQS: SNS sends as the service principal sns.amazonaws.com, so the queue's policy must
+# allow it sqs:SendMessage (the SNS developer guide's "Give Amazon SNS topic permission to send
+# messages to the Amazon SQS queue"; CDK's SqsSubscription adds that AWS::SQS::QueuePolicy, with
+# aws:SourceArn = the topic). moto delivered to any queue. A refused delivery is dropped (SNS
+# would retry, then give up or dead-letter) and recorded in ``refused_sqs_deliveries``
+# (topic ARN, queue ARN).
+refused_sqs_deliveries: list[tuple[str, str]] = []
+
+
+def _queue_policy_checked(publish):
+    @functools.wraps(publish)
+    def checked(self, message, message_id, *args, **kwargs):
+        if self.protocol == "sqs":
+            _, _, _, region, account, queue_name = self.endpoint.split(":", 5)
+            queue = sqs_models.sqs_backends[account][region].queues.get(queue_name)
+            policy = json.loads(queue.policy) if queue is not None and queue.policy else {}
+            if queue is None or not service_may(policy, "sns.amazonaws.com", "sqs:SendMessage", self.endpoint, self.topic.arn, self.topic.account_id):
+                log.warning("SNS -> SQS: the policy of queue %s does not allow sns.amazonaws.com sqs:SendMessage "
+                            "for topic %s; the message is dropped", self.endpoint, self.topic.arn)
+                refused_sqs_deliveries.append((self.topic.arn, self.endpoint))
+                return None
+        return publish(self, message, message_id, *args, **kwargs)
+
+    return checked
+
+
+_sns_fixed = False
+
+
+def fix_sns() -> None:
+    """SNS -> SQS deliveries need the queue policy (see above)."""
+    global _sns_fixed
+    if _sns_fixed:
+        return
+    from moto.sns.models import Subscription
+
+    Subscription.publish = _queue_policy_checked(Subscription.publish)
+    _sns_fixed = True
 
 
 def _publish_to_topic(rule, target: dict, event: dict) -> None:
@@ -1078,6 +1125,7 @@ def apply() -> None:
     fix_lambda_esm()
     fix_lambda_aliases()
     fix_cloudwatch()
+    fix_sns()
     LambdaSimpleBackend.invoke = _lambda_invoke
     Queue.lambda_event_source_mappings = property(_no_queue_delivery, _ignore_assignment)
     Rule.send_to_targets = _send_to_targets

@@ -1,7 +1,7 @@
 """EventBridge -> SNS delivery in the local cloud, as strict as AWS: the input transformer's text,
-the topic policy EventBridge needs (refused without it), SNS -> SQS subscriptions, and the
-CloudFormation resources a CDK SnsTopic target and an SqsSubscription create (AWS::SNS::TopicPolicy,
-AWS::SNS::Subscription)."""
+the topic policy EventBridge needs (refused without it), SNS -> SQS subscriptions and the queue
+policy they need, and the CloudFormation resources a CDK SnsTopic target and an SqsSubscription
+create (AWS::SNS::TopicPolicy, AWS::SNS::Subscription, AWS::SQS::QueuePolicy)."""
 import json
 import time
 
@@ -34,13 +34,22 @@ def events_policy(topic_arn):
         "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sns:Publish", "Resource": topic_arn}]})
 
 
-def topic_with_queue(cloud, name, raw=True, policy=True):
+def sns_may_send(queue_arn, topic_arn):
+    # what CDK's SqsSubscription adds
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"}, "Action": "sqs:SendMessage", "Resource": queue_arn,
+        "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}}}]})
+
+
+def topic_with_queue(cloud, name, raw=True, policy=True, queue_policy=True):
     sns, sqs = cloud.client("sns"), cloud.client("sqs")
     topic_arn = sns.create_topic(Name=name)["TopicArn"]
     if policy:
         sns.set_topic_attributes(TopicArn=topic_arn, AttributeName="Policy", AttributeValue=events_policy(topic_arn))
     url = sqs.create_queue(QueueName=f"{name}-inbox")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    if queue_policy:
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": sns_may_send(queue_arn, topic_arn)})
     sub = sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)["SubscriptionArn"]
     if raw:
         sns.set_subscription_attributes(SubscriptionArn=sub, AttributeName="RawMessageDelivery", AttributeValue="true")
@@ -83,6 +92,7 @@ def clear_rules(cloud):
 def fresh_rules(cloud):
     clear_rules(cloud)
     patches.refused_sns_deliveries.clear()
+    patches.refused_sqs_deliveries.clear()
     yield
 
 
@@ -136,6 +146,15 @@ def test_refused_when_the_policy_allows_another_rule_only(cloud):
     assert patches.refused_sns_deliveries == [("to-other", topic)]
 
 
+def test_sns_does_not_deliver_to_a_queue_whose_policy_does_not_let_it_send(cloud):
+    topic, url = topic_with_queue(cloud, "no-queue-policy", queue_policy=False)
+    rule_to_topic(cloud, "to-no-queue-policy", topic)
+    put(cloud)
+    assert bodies(cloud, url, wait=1.0) == []
+    assert patches.refused_sns_deliveries == []
+    assert [t for t, _ in patches.refused_sqs_deliveries] == [topic]
+
+
 def test_other_targets_of_the_rule_still_get_the_event(cloud):
     topic, url = topic_with_queue(cloud, "refused-beside", policy=False)
     sqs = cloud.client("sqs")
@@ -153,6 +172,11 @@ def stack_template(with_policy):
     resources = {
         "Topic": {"Type": "AWS::SNS::Topic"},
         "Inbox": {"Type": "AWS::SQS::Queue"},
+        "InboxPolicy": {"Type": "AWS::SQS::QueuePolicy", "Properties": {
+            "Queues": [{"Ref": "Inbox"}],
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"}, "Action": "sqs:SendMessage",
+                "Resource": {"Fn::GetAtt": ["Inbox", "Arn"]}, "Condition": {"ArnEquals": {"aws:SourceArn": {"Ref": "Topic"}}}}]}}},
         "Sub": {"Type": "AWS::SNS::Subscription", "Properties": {
             "TopicArn": {"Ref": "Topic"}, "Protocol": "sqs", "Endpoint": {"Fn::GetAtt": ["Inbox", "Arn"]},
             "RawMessageDelivery": True}},
@@ -214,3 +238,8 @@ def test_policy_evaluation():
     default = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": ["SNS:Publish"], "Resource": topic,
                               "Condition": {"StringEquals": {"AWS:SourceOwner": "123456789012"}}}]}
     assert not patches.eventbridge_may_publish(default, topic, rule, "123456789012")
+    queue = "arn:aws:sqs:us-east-1:123456789012:q"
+    sqs_policy = json.loads(sns_may_send(queue, topic))
+    assert patches.service_may(sqs_policy, "sns.amazonaws.com", "sqs:SendMessage", queue, topic, "123456789012")
+    assert not patches.service_may(sqs_policy, "sns.amazonaws.com", "sqs:SendMessage", queue, topic + "-other", "123456789012")
+    assert not patches.service_may(sqs_policy, "events.amazonaws.com", "sqs:SendMessage", queue, topic, "123456789012")
