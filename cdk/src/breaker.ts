@@ -13,6 +13,7 @@ import { bootstrapAssetPath, extensionAssetPath } from './assets';
 import { consumerFunction, PROBE_BUDGET, ResolvedConfig, resolveConfig } from './config';
 import { ConsumerIdentity, consumerIdentity, consumerMetric, consumerMetricPeriodSeconds, telemetryMetric } from './consumer';
 import metricsTable from './metrics.json';
+import { createNotifications } from './notifications';
 import { AlarmResolution, SqsCircuitBreakerProps } from './props';
 import { buildWorkflow, CircuitBreakerFunctions, METRIC_NAMESPACE, PUT_METRIC_STATEMENT } from './workflow';
 
@@ -299,24 +300,13 @@ export class SqsCircuitBreaker extends Construct {
 
     // ── notifications ──────────────────────────────────────────────────────────────────────
     if (props.notificationTopic) {
-      new events.Rule(this, 'NotifyRule', {
-        description: `notifies of circuit ${this.circuitName} stuck open or closed`,
+      createNotifications(this, {
+        topic: props.notificationTopic,
+        events: config.notificationEvents,
+        circuitName: this.circuitName,
+        eventSource: SqsCircuitBreaker.EVENT_SOURCE,
         eventBus: props.eventBus,
-        eventPattern: {
-          source: [SqsCircuitBreaker.EVENT_SOURCE],
-          detailType: ['Circuit Stuck Open', 'Circuit Closed'],
-          detail: { circuit: [this.circuitName] },
-        },
-        targets: [new targets.SnsTopic(props.notificationTopic)],
-      });
-      new events.Rule(this, 'ExecutionFailedRule', {
-        description: `notifies of recoveries of circuit ${this.circuitName} that failed, timed out or were aborted`,
-        eventPattern: {
-          source: ['aws.states'],
-          detailType: ['Step Functions Execution Status Change'],
-          detail: { status: ['FAILED', 'TIMED_OUT', 'ABORTED'], stateMachineArn: [stateMachineArn] },
-        },
-        targets: [new targets.SnsTopic(props.notificationTopic)],
+        stateMachineArn,
       });
     }
 

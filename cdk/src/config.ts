@@ -1,7 +1,7 @@
 import * as cdk from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import limitsTable from './limits.json';
-import { AlarmResolution, SqsCircuitBreakerProps } from './props';
+import { AlarmResolution, CircuitEvent, SqsCircuitBreakerProps } from './props';
 
 /** One tunable as `limits.json` describes it. */
 interface Limit {
@@ -132,6 +132,10 @@ export function knownConcurrency(props: SqsCircuitBreakerProps, own: lambda.Func
   }
   return limits.length === 0 ? undefined : Math.min(...limits);
 }
+/** `notificationEvents`' default: every transition an operator acts on or should know of. */
+export const DEFAULT_NOTIFICATION_EVENTS: readonly CircuitEvent[] = [
+  CircuitEvent.OPENED, CircuitEvent.HALF_OPEN, CircuitEvent.CLOSED, CircuitEvent.STUCK_OPEN, CircuitEvent.MESSAGES_AT_RISK,
+];
 
 /** Props reduced to plain numbers, after validation. Unresolved tokens are passed through. */
 export interface ResolvedConfig {
@@ -172,6 +176,8 @@ export interface ResolvedConfig {
   readonly lambdaMemorySize: number;
   /** `rejitter.memorySize` in MiB: the memory of the re-jitter function. */
   readonly rejitterMemoryMiB: number;
+  /** The events `notificationTopic` receives (empty without a topic). */
+  readonly notificationEvents: readonly CircuitEvent[];
 }
 
 /** True when every value is a plain number (not a token), so that comparing them means something. */
@@ -420,6 +426,25 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
     p.add('lambdaArchitecture', `${props.lambdaArchitecture.name} needs lambdaCode built for it; the shipped bootstrap is arm64 (or remove lambdaArchitecture)`);
   }
 
+  // Notifications.
+  const allEvents = Object.values(CircuitEvent) as string[];
+  const chosen = props.notificationEvents;
+  if (chosen !== undefined && props.notificationTopic === undefined) {
+    p.add('notificationEvents', 'needs notificationTopic (the topic the events are delivered to); pass notificationTopic, or remove notificationEvents');
+  }
+  if (chosen !== undefined) {
+    const seen = new Set<string>();
+    for (const e of chosen) {
+      if (!allEvents.includes(e)) {
+        p.add('notificationEvents', `unknown event ${JSON.stringify(e)}; use CircuitEvent values (${allEvents.map((v) => `'${v}'`).join(', ')})`);
+      } else if (seen.has(e)) {
+        p.add('notificationEvents', `'${e}' is listed twice; list each event once`);
+      }
+      seen.add(e);
+    }
+  }
+  const notificationEvents = props.notificationTopic === undefined ? [] : [...new Set(chosen ?? DEFAULT_NOTIFICATION_EVENTS)];
+
   if (p.list.length > 0) {
     throw new Error(`SqsCircuitBreaker at '${path}' has invalid props:\n${p.list.map((l) => `  - ${l}`).join('\n')}`);
   }
@@ -453,5 +478,6 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
     historyEventBudget,
     lambdaMemorySize,
     rejitterMemoryMiB,
+    notificationEvents,
   };
 }

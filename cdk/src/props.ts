@@ -26,6 +26,30 @@ export enum AlarmResolution {
 }
 
 /**
+ * The breaker's events (EventBridge `detail-type`, source `sqs-circuit-breaker`), as
+ * `notificationEvents` chooses them. The values are the detail-types the handlers put (the list
+ * is written in `lambdas/core/src/events.rs`; a test keeps this enum equal to it).
+ */
+export enum CircuitEvent {
+  /** The event-source mapping was disabled (first open, a relapse during the ramp, a re-trip). */
+  OPENED = 'Circuit Opened',
+  /** A probe judged the consumer still unhealthy; the circuit stays open. */
+  PROBE_FAILED = 'Probe Failed',
+  /** The mapping was re-enabled at the first ramp level. */
+  HALF_OPEN = 'Circuit Half-Open',
+  /** The original scaling was restored and the alarm reset: consumption is back to normal. */
+  CLOSED = 'Circuit Closed',
+  /** The breaker gave up (max open duration, or a failed recovery): the mapping stays disabled. */
+  STUCK_OPEN = 'Circuit Stuck Open',
+  /** A keep-alive pass re-sent queued messages before their retention ran out. */
+  MESSAGES_KEPT_ALIVE = 'Messages Kept Alive',
+  /** Queued messages may expire while the circuit is open (a FIFO queue: not kept alive). */
+  MESSAGES_AT_RISK = 'Messages At Risk',
+  /** Re-jitter was skipped at run time (a FIFO queue); the recovery goes on to the ramp. */
+  REJITTER_SKIPPED = 'Re-jitter Skipped',
+}
+
+/**
  * Settings of the error-rate alarm the breaker creates when no `alarm` is given.
  *
  * The alarm evaluates `IF(invocations >= minInvocations, 100 * (errors + FILL(partialFailures, 0))
@@ -372,12 +396,24 @@ export interface SqsCircuitBreakerProps {
   readonly maxIterationsPerExecution?: number;
 
   /**
-   * Topic notified of "Circuit Stuck Open" and "Circuit Closed" events and of recovery executions
-   * that fail, time out or are aborted.
+   * Topic notified of the circuit's transitions (`notificationEvents`) and of recovery executions
+   * that fail, time out or are aborted, each as a readable text message: a one-line summary
+   * (e-mail subscribers see no subject line of ours: EventBridge's SNS target sets none), what it
+   * means and what to do, then the circuit, queue, mapping, attempt, open time and event time.
    *
    * @default - no notifications
    */
   readonly notificationTopic?: sns.ITopic;
+
+  /**
+   * Which of the breaker's events `notificationTopic` receives (one EventBridge rule each).
+   * Needs `notificationTopic`; each event at most once. An empty list leaves only the
+   * failed-execution notifications.
+   *
+   * @default - [CircuitEvent.OPENED, CircuitEvent.HALF_OPEN, CircuitEvent.CLOSED,
+   *   CircuitEvent.STUCK_OPEN, CircuitEvent.MESSAGES_AT_RISK]
+   */
+  readonly notificationEvents?: CircuitEvent[];
 
   /**
    * Bus the breaker puts its events on (source `sqs-circuit-breaker`).

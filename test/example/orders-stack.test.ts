@@ -65,6 +65,21 @@ describe('default profile (real AWS)', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { EvaluationPeriods: 3, DatapointsToAlarm: 2 });
   });
 
+  test('the breaker notifies a topic that a queue reads as raw text', () => {
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      TopicArn: { Ref: ref(stack, stack.notificationTopic) },
+      Protocol: 'sqs',
+      Endpoint: { 'Fn::GetAtt': [ref(stack, stack.notificationQueue), 'Arn'] },
+      RawMessageDelivery: true,
+    });
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: { 'source': ['sqs-circuit-breaker'], 'detail-type': ['Circuit Opened'], 'detail': { circuit: [stack.breaker.circuitName] } },
+      Targets: [Match.objectLike({ Arn: { Ref: ref(stack, stack.notificationTopic) } })],
+    });
+    const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(outputs[OUTPUTS.notificationQueueUrl].Value).toEqual({ Ref: ref(stack, stack.notificationQueue) });
+  });
+
   test('outputs name every resource the breaker CLI needs', () => {
     const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
     expect(Object.keys(outputs).sort()).toEqual(Object.values(OUTPUTS).sort());
