@@ -12,9 +12,10 @@ import { Construct, IConstruct } from 'constructs';
 import { bootstrapAssetPath, extensionAssetPath } from './assets';
 import { consumerFunction, PROBE_BUDGET, ResolvedConfig, resolveConfig } from './config';
 import { ConsumerIdentity, consumerIdentity, consumerMetric, consumerMetricPeriodSeconds, telemetryMetric } from './consumer';
+import { circuitWidgets, CircuitWidgetSource, createDashboard, deadLetterQueueOf } from './dashboard';
 import metricsTable from './metrics.json';
 import { createNotifications } from './notifications';
-import { AlarmResolution, SqsCircuitBreakerProps } from './props';
+import { AlarmResolution, CircuitWidgetOptions, SqsCircuitBreakerProps } from './props';
 import { buildWorkflow, CircuitBreakerFunctions, METRIC_NAMESPACE, PUT_METRIC_STATEMENT } from './workflow';
 
 /** Per-handler settings: handler name, construct id, timeout. */
@@ -108,7 +109,11 @@ export class SqsCircuitBreaker extends Construct {
    * re-trip, written only with conditional writes. `breaker status/open/close` read it too.
    */
   public readonly table: dynamodb.ITable;
+  /** The circuit's CloudWatch dashboard (see the `dashboard` prop); `undefined` without that prop. */
+  public readonly dashboard?: cloudwatch.Dashboard;
   private readonly stateMachineNameForNag: string;
+  /** The queue (and its DLQ, when known) that `widgets()` graphs. */
+  private readonly widgetSource: CircuitWidgetSource;
 
   constructor(scope: Construct, id: string, props: SqsCircuitBreakerProps) {
     super(scope, id);
@@ -312,7 +317,26 @@ export class SqsCircuitBreaker extends Construct {
 
     if (props.recoveryAlarm ?? true) this.recoveryAlarm = this.createRecoveryAlarm();
 
+    this.widgetSource = { queue: props.queue, deadLetterQueue: deadLetterQueueOf(props.queue) };
+    if (props.dashboard !== undefined) this.dashboard = createDashboard(this, this, this.widgetSource, props.dashboard);
+
     this.acknowledgeNagFindings();
+  }
+
+  /**
+   * The circuit's CloudWatch widgets, for a dashboard of your own
+   * (`dashboard.addWidgets(...breaker.widgets())`): the widgets of the `dashboard` prop's
+   * dashboard, in rows of the full width. They graph the circuit state, the consumer's error rate
+   * against the alarm threshold (in the alarm's period: 10 s with `AlarmResolution.HIGH`), the
+   * queue's depth and age of its oldest message, the DLQ's depth when the construct knows the DLQ
+   * (`queue` is a `sqs.Queue` of this app with a `deadLetterQueue`; none for an imported queue),
+   * the breaker's events, the recoveries started and failed, and the state of the alarm and of the
+   * recovery alarm. Each call builds new widgets.
+   *
+   * @param options the graphs' period (whole minutes; default one minute)
+   */
+  public widgets(options?: CircuitWidgetOptions): cloudwatch.IWidget[] {
+    return circuitWidgets(this, this.widgetSource, options?.period, 'widgets() period');
   }
 
   /**
