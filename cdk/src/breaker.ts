@@ -10,6 +10,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct, IConstruct } from 'constructs';
 import { bootstrapAssetPath, extensionAssetPath } from './assets';
+import { addCliDescriptor } from './descriptor';
 import { consumerFunction, PROBE_BUDGET, ResolvedConfig, resolveConfig } from './config';
 import { ConsumerIdentity, consumerIdentity, consumerMetric, consumerMetricPeriodSeconds, telemetryMetric } from './consumer';
 import { circuitWidgets, CircuitWidgetSource, createDashboard, deadLetterQueueOf } from './dashboard';
@@ -319,6 +320,12 @@ export class SqsCircuitBreaker extends Construct {
 
     this.widgetSource = { queue: props.queue, deadLetterQueue: deadLetterQueueOf(props.queue) };
     if (props.dashboard !== undefined) this.dashboard = createDashboard(this, this, this.widgetSource, props.dashboard);
+
+    // ── what the breaker CLI reads (README, "Operating it with the CLI") ────────────────────
+    addCliDescriptor(this, {
+      circuitName: this.circuitName, queue: props.queue, eventSourceMappingUuid: esmId, consumerFunctionName: consumer.functionName,
+      alarmName: this.alarm.alarmName, stateMachineArn, circuitTableName: table.tableName,
+    });
 
     this.acknowledgeNagFindings();
   }
