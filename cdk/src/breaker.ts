@@ -88,8 +88,10 @@ export class SqsCircuitBreaker extends Construct {
    * With `AlarmResolution.HIGH`: the telemetry extension's layer for the consumer's architecture,
    * added to the consumer when it is a function of this app (else add it yourself); `undefined`
    * with `AlarmResolution.STANDARD`.
+   * (Named `consumerTelemetryLayer` because jsii forbids an instance member named like the static
+   * `telemetryLayer()`.)
    */
-  public readonly telemetryLayer?: lambda.ILayerVersion;
+  public readonly consumerTelemetryLayer?: lambda.ILayerVersion;
   /**
    * ALARM when the circuit was reported stuck open or a recovery failed, timed out or was aborted
    * (see `recoveryAlarm` in the props); `undefined` when that prop is `false`. Add your actions:
@@ -161,7 +163,7 @@ export class SqsCircuitBreaker extends Construct {
 
     const consumer = consumerIdentity(props.consumer);
     this.alarmResolution = config.alarmResolution;
-    this.telemetryLayer = this.addTelemetryLayer(props, config);
+    this.consumerTelemetryLayer = this.addTelemetryLayer(props, config);
     this.alarm = props.alarm ?? this.createAlarm(props, config, consumer);
 
     // ── the durable circuit record ─────────────────────────────────────────────────────────
