@@ -62,6 +62,7 @@ def run(tmp_path_factory):
         manual["states"] = entered_states(scn.sfn, closing)
         scn.stop_sending()
         drain(scn, 120, lambda s: None)
+        manual["status_after"] = breaker_cli(cloud, "status")
         notifications = read_notifications(scn, d["outputs"]["NotificationQueueUrl"])
         yield {"scn": scn, "first": first, "second": second, "manual": manual, "duplicate": duplicate,
                "summary": scn.summary(), "timings": d["timings"], "notifications": notifications,
@@ -142,6 +143,19 @@ def test_breaker_close_hands_over_to_a_manual_close_that_skips_backoff_and_probe
     assert m["cli"]["name"].startswith("manual-close-") and m["status"] == "SUCCEEDED"
     assert "Plan Re-jitter" in m["states"] and "Close Circuit" in m["states"], m["states"]
     assert not {"Compute Backoff", "Back Off", "Probe Consumer"} & set(m["states"]), m["states"]
+
+
+def test_breaker_status_shows_the_last_recoverys_timeline_from_its_history(run):
+    """Issue 18: after the manual close, `breaker status` shows that execution's steps in order,
+    each with its seconds from the start, read from the real execution history."""
+    m = run["manual"]
+    timeline = m["status_after"]["lastRecovery"]
+    assert timeline["run"]["execution"]["name"] == m["cli"]["name"], timeline
+    assert timeline["run"]["status"] == "SUCCEEDED" and timeline["run"]["stoppedAtMs"], timeline
+    assert [s["state"] for s in timeline["steps"]] == m["states"], timeline
+    seconds = [s["atSeconds"] for s in timeline["steps"]]
+    assert seconds == sorted(seconds) and not timeline["earlierStepsOmitted"], timeline
+    assert m["status_after"]["phase"] == "closed" and m["status_after"]["recovery"] is None
 
 
 def test_the_topic_tells_opened_half_open_closed_in_plain_text_in_order(run):

@@ -419,7 +419,7 @@ def acting_intervals(scn: Scenario, since: float) -> list[dict]:
         for e in page["executions"]:
             if e["startDate"].timestamp() < since - 1:
                 continue
-            events = scn.sfn.get_execution_history(executionArn=e["executionArn"], maxResults=1000)["events"]
+            events = history(scn.sfn, e["executionArn"])
             start = end = None
             for ev in events:
                 exited = ev.get("stateExitedEventDetails")

@@ -7,6 +7,10 @@
   events.amazonaws.com publish; see "EventBridge -> SNS" below), and SNS delivers to an SQS
   subscriber only if the queue policy lets sns.amazonaws.com send; disabled rules and rules without
   an event pattern (schedule-only) match no events; other targets keep moto's delivery.
+- Step Functions GetExecutionHistory pages as the API does (``fix_sfn_history``): oldest first
+  unless ``reverseOrder``, ``maxResults`` events a call (default 100, at most 1000) with a
+  ``nextToken`` bound to the call's arguments, and no input/output with
+  ``includeExecutionData=false``; moto returned the whole history, oldest first, whatever was asked.
 - CloudFormation state machines live in the backend the Step Functions API serves
   (the interpreter's, when ``execute_state_machine`` is on).
 - SQS (``fix_sqs``, also used by ``moto_server.py`` for the Rust moto tests):
@@ -1112,6 +1116,81 @@ def fix_sfn_stop() -> None:
     _sfn_stop_fixed = True
 
 
+HISTORY_PAGE_DEFAULT = 100  # GetExecutionHistory: "The default is 100 ... A value of 0 uses the default."
+HISTORY_PAGE_MAX = 1000  # "... and the maximum allowed page size is 1000."
+_sfn_history_fixed = False
+
+
+def _sfn_error(code: str, message: str) -> Exception:
+    from moto.core.exceptions import JsonRESTError
+
+    return JsonRESTError(code, message)
+
+
+def _without_data(event: dict) -> dict:
+    """An event with its execution data left out, as `includeExecutionData=false` returns it:
+    each details object without `input`, `output` and their `...Details` (what moto's own
+    Step Functions logging drops for `includeExecutionData: false`)."""
+    out = dict(event)
+    for key, details in event.items():
+        if key.endswith("EventDetails") and isinstance(details, dict):
+            out[key] = {k: v for k, v in details.items() if k not in ("input", "inputDetails", "output", "outputDetails")}
+    return out
+
+
+def history_page(events: list, reverse: bool, max_results: Optional[int], token: Optional[str],
+                 include_data: bool, execution_arn: str) -> dict:
+    """One GetExecutionHistory answer over the whole history (oldest first), as Step Functions
+    gives it: `reverseOrder`, `maxResults` (default 100, 0 means the default, 1-1000), `nextToken`
+    (bound to the call's arguments: "Keep all other arguments unchanged") and
+    `includeExecutionData`."""
+    if max_results is None or max_results == 0:
+        max_results = HISTORY_PAGE_DEFAULT
+    if not 0 < max_results <= HISTORY_PAGE_MAX:
+        raise _sfn_error("ValidationException",
+                         f"1 validation error detected: Value '{max_results}' at 'maxResults' failed to satisfy "
+                         f"constraint: Member must have value less than or equal to {HISTORY_PAGE_MAX}")
+    key = f"{execution_arn}|{int(reverse)}|{int(include_data)}|"
+    start = 0
+    if token is not None:
+        if not token.startswith(key) or not token[len(key):].isdigit():
+            raise _sfn_error("InvalidToken", f"Invalid Token: '{token}'")
+        start = int(token[len(key):])
+    ordered = list(reversed(events)) if reverse else list(events)
+    page = ordered[start:start + max_results]
+    if not include_data:
+        page = [_without_data(e) for e in page]
+    out: dict = {"events": page}
+    if start + max_results < len(ordered):
+        out["nextToken"] = f"{key}{start + max_results}"
+    return out
+
+
+def fix_sfn_history() -> None:
+    """GetExecutionHistory honours `reverseOrder`, `maxResults`, `nextToken` and
+    `includeExecutionData` (``history_page``); moto ignored them and returned the whole history,
+    oldest first, with its data, so a caller that read only the newest events (`reverseOrder`)
+    got the oldest, and one that never paged saw every event."""
+    global _sfn_history_fixed
+    if _sfn_history_fixed:
+        return
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def get_execution_history(self):
+        arn = self._get_param("executionArn")
+        history = self.stepfunction_backend.get_execution_history(arn)
+        events = history["events"] if isinstance(history, dict) else history.get("events", [])
+        include = self._get_param("includeExecutionData")
+        page = history_page(
+            events, reverse=bool(self._get_param("reverseOrder")), max_results=self._get_param("maxResults"),
+            token=self._get_param("nextToken"), include_data=include is None or bool(include), execution_arn=arn)
+        return ActionResult(page)
+
+    StepFunctionResponse.get_execution_history = get_execution_history
+    _sfn_history_fixed = True
+
+
 def apply() -> None:
     """Install the run-time patches once per process."""
     global _applied
@@ -1121,6 +1200,7 @@ def apply() -> None:
     fix_dynamodb()
     fix_sfn_lambda_errors()
     fix_sfn_stop()
+    fix_sfn_history()
     fix_lambda_filters()
     fix_lambda_esm()
     fix_lambda_aliases()

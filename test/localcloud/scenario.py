@@ -39,10 +39,17 @@ def breaker_cli(cloud: LocalCloud, *args: str) -> dict:
     return json.loads(out.stdout)
 
 
+def history(sfn, execution_arn: str) -> list[dict]:
+    """An execution's whole history, oldest first: every page of GetExecutionHistory (at most
+    1000 events a call, as Step Functions pages it)."""
+    pages = sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn,
+                                                                 PaginationConfig={"PageSize": 1000})
+    return [e for page in pages for e in page["events"]]
+
+
 def entered_states(sfn, execution_arn: str) -> list[str]:
     """The names of the states an execution entered, in order."""
-    events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
-    return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+    return [e["stateEnteredEventDetails"]["name"] for e in history(sfn, execution_arn) if "stateEnteredEventDetails" in e]
 ASSETS = {
     "bootstrap": os.path.join(ROOT, "cdk", "assets", "bootstrap", "bootstrap"),
     "example-consumer": os.path.join(ROOT, "example-stack", "assets", "example-consumer", "bootstrap"),
@@ -317,10 +324,10 @@ class Scenario:
 
     def current_step(self, execution_arn: str) -> str:
         try:
-            events = self.sfn.get_execution_history(executionArn=execution_arn)["events"]
+            events = self.sfn.get_execution_history(executionArn=execution_arn, reverseOrder=True, maxResults=20)["events"]
         except Exception:
             return "?"
-        for e in reversed(events):  # moto returns the whole history, oldest first
+        for e in events:  # newest first
             for key in ("stateEnteredEventDetails", "stateExitedEventDetails"):
                 if key in e:
                     return e[key]["name"]

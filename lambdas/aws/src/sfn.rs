@@ -1,7 +1,7 @@
 //! Step Functions adapter: [`StateMachineExecutions`], the [`Executions`] port
 //! (`ListExecutions` with status RUNNING, every page), plus what the operator CLI does with
-//! executions: [`StateMachineExecutions::start`], [`StateMachineExecutions::stop`] and
-//! [`StateMachineExecutions::recent_history`].
+//! executions: [`StateMachineExecutions::start`], [`StateMachineExecutions::stop`],
+//! [`StateMachineExecutions::recent`] and [`StateMachineExecutions::recent_history`].
 
 use aws_sdk_sfn::Client;
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent};
@@ -25,6 +25,28 @@ pub struct HistoryEntry {
     /// The JSON document the event carries: a state's input (entered) or output (exited), or
     /// the execution's input (started). `None` for other events or when the data is withheld.
     pub document: Option<String>,
+    /// When the event happened, epoch ms.
+    pub timestamp_ms: u64,
+}
+
+/// One execution as `ListExecutions` gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionSummary {
+    /// Execution ARN.
+    pub arn: String,
+    /// `RUNNING`, `SUCCEEDED`, `FAILED`, `TIMED_OUT`, `ABORTED`, ...
+    pub status: String,
+    /// Start, epoch ms.
+    pub start_ms: u64,
+    /// Stop, epoch ms; `None` while it runs.
+    pub stop_ms: Option<u64>,
+}
+
+fn millis(t: &aws_sdk_sfn::primitives::DateTime) -> u64 {
+    t.to_millis()
+        .ok()
+        .and_then(|m| u64::try_from(m).ok())
+        .unwrap_or(0)
 }
 
 impl From<&HistoryEvent> for HistoryEntry {
@@ -43,6 +65,7 @@ impl From<&HistoryEvent> for HistoryEntry {
             event_type: event.r#type().as_str().to_owned(),
             entered_state: entered.map(|d| d.name().to_owned()),
             document: document.map(str::to_owned),
+            timestamp_ms: millis(event.timestamp()),
         }
     }
 }
@@ -109,6 +132,36 @@ impl StateMachineExecutions {
             .map_err(|e| classify("GetExecutionHistory", e))?;
         Ok(out.events().iter().map(HistoryEntry::from).collect())
     }
+
+    /// The newest `max` (1–1000) executions of a state machine, whatever their status, newest
+    /// first (`ListExecutions`, one page).
+    pub async fn recent(
+        &self,
+        state_machine_arn: &str,
+        max: i32,
+    ) -> Result<Vec<ExecutionSummary>, PortError> {
+        let out = self
+            .client
+            .list_executions()
+            .state_machine_arn(state_machine_arn)
+            .max_results(max.clamp(1, 1000))
+            .send()
+            .await
+            .map_err(|e| classify("ListExecutions", e))?;
+        let mut executions: Vec<ExecutionSummary> = out
+            .executions()
+            .iter()
+            .map(|e| ExecutionSummary {
+                arn: e.execution_arn().to_owned(),
+                status: e.status().as_str().to_owned(),
+                start_ms: millis(e.start_date()),
+                stop_ms: e.stop_date().map(millis),
+            })
+            .collect();
+        // the API's order is newest first; say so whatever a stand-in does
+        executions.sort_by(|a, b| (b.start_ms, &b.arn).cmp(&(a.start_ms, &a.arn)));
+        Ok(executions)
+    }
 }
 
 impl Executions for StateMachineExecutions {
@@ -154,12 +207,7 @@ impl Executions for StateMachineExecutions {
                     .filter(|e| e.status() == &ExecutionStatus::Running)
                     .map(|e| RunningExecution {
                         arn: e.execution_arn().to_owned(),
-                        start_ms: e
-                            .start_date()
-                            .to_millis()
-                            .ok()
-                            .and_then(|m| u64::try_from(m).ok())
-                            .unwrap_or(0),
+                        start_ms: millis(e.start_date()),
                     }),
             );
             match out.next_token() {
@@ -398,21 +446,73 @@ mod tests {
             .recent_history("arn:exec", 200)
             .await
             .unwrap();
-        let entry = |event_type: &str, entered: Option<&str>, document: &str| HistoryEntry {
-            event_type: event_type.into(),
-            entered_state: entered.map(str::to_owned),
-            document: Some(document.into()),
-        };
+        let entry =
+            |event_type: &str, entered: Option<&str>, document: &str, at: u64| HistoryEntry {
+                event_type: event_type.into(),
+                entered_state: entered.map(str::to_owned),
+                document: Some(document.into()),
+                timestamp_ms: at,
+            };
         assert_eq!(
             history,
             vec![
                 entry(
                     "WaitStateEntered",
                     Some("Back Off"),
-                    r#"{"waitSeconds":30}"#
+                    r#"{"waitSeconds":30}"#,
+                    3
                 ),
-                entry("TaskStateExited", None, r#"{"state":{}}"#),
-                entry("ExecutionStarted", None, r#"{"trigger":"manual"}"#),
+                entry("TaskStateExited", None, r#"{"state":{}}"#, 2),
+                entry("ExecutionStarted", None, r#"{"trigger":"manual"}"#, 1),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn recent_lists_every_status_newest_first_with_start_and_stop() {
+        let rule = mock!(Client::list_executions)
+            .match_requests(|r| {
+                r.state_machine_arn() == Some("arn:sm")
+                    && r.status_filter().is_none()
+                    && r.max_results() == Some(20)
+            })
+            .then_output(|| {
+                let item = |name: &str, status: ExecutionStatus, start: i64, stop: Option<i64>| {
+                    ExecutionListItem::builder()
+                        .execution_arn(format!("arn:exec:{name}"))
+                        .state_machine_arn("arn:sm")
+                        .name(name)
+                        .status(status)
+                        .start_date(DateTime::from_millis(start))
+                        .set_stop_date(stop.map(DateTime::from_millis))
+                        .build()
+                        .unwrap()
+                };
+                ListExecutionsOutput::builder()
+                    .executions(item("old", ExecutionStatus::Succeeded, 1_000, Some(9_000)))
+                    .executions(item("new", ExecutionStatus::Running, 5_000, None))
+                    .build()
+                    .unwrap()
+            });
+        let recent = StateMachineExecutions::new(client(&[&rule]))
+            .recent("arn:sm", 20)
+            .await
+            .unwrap();
+        assert_eq!(
+            recent,
+            vec![
+                ExecutionSummary {
+                    arn: "arn:exec:new".into(),
+                    status: "RUNNING".into(),
+                    start_ms: 5_000,
+                    stop_ms: None
+                },
+                ExecutionSummary {
+                    arn: "arn:exec:old".into(),
+                    status: "SUCCEEDED".into(),
+                    start_ms: 1_000,
+                    stop_ms: Some(9_000)
+                },
             ]
         );
     }

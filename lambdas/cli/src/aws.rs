@@ -24,11 +24,15 @@ use crate::error::CliError;
 use crate::ports::{Alarms, FlagStore, Mappings, Queues, Records, Recoveries, StackOutputs};
 use crate::stack::StackOutput;
 use crate::status::{
-    AlarmStatus, Execution, MappingStatus, Progress, QueueDepth, find_circuit_state,
+    AlarmStatus, Execution, ExecutionRun, MappingStatus, Progress, QueueDepth, StepEntered,
+    find_circuit_state,
 };
 
-/// How many of the newest history events `progress` reads.
+/// How many of the newest history events `progress` reads (one page).
 const HISTORY_EVENTS: i32 = 200;
+/// How many of the newest executions `recent` lists: enough to see past the duplicates an
+/// outage's repeated alarm events start (each exits at once).
+const RECENT_EXECUTIONS: i32 = 20;
 
 /// Every client and adapter the CLI uses, built from one configuration.
 #[derive(Debug, Clone)]
@@ -164,11 +168,24 @@ fn execution_name(arn: &str) -> &str {
 
 /// Where an execution is, from its history (newest first): the state it entered last and the
 /// newest circuit state any event carried.
+/// Where an execution is, from its newest history events (newest first).
 fn progress_of(history: Vec<HistoryEntry>) -> Progress {
     let mut progress = Progress::default();
     for event in history {
-        if progress.step.is_none() && event.event_type.ends_with("StateEntered") {
-            progress.step = event.entered_state;
+        if event.event_type == "ExecutionStarted" {
+            progress.from_start = true;
+        }
+        if let Some(state) = event
+            .entered_state
+            .filter(|_| event.event_type.ends_with("StateEntered"))
+        {
+            if progress.step.is_none() {
+                progress.step = Some(state.clone());
+            }
+            progress.entered.push(StepEntered {
+                state,
+                at_ms: event.timestamp_ms,
+            });
         }
         if progress.circuit_state.is_none() {
             progress.circuit_state = event
@@ -176,10 +193,8 @@ fn progress_of(history: Vec<HistoryEntry>) -> Progress {
                 .and_then(|d| serde_json::from_str::<Value>(&d).ok())
                 .and_then(|v| find_circuit_state(&v).cloned());
         }
-        if progress.step.is_some() && progress.circuit_state.is_some() {
-            break;
-        }
     }
+    progress.entered.reverse();
     progress
 }
 
@@ -303,6 +318,26 @@ impl Recoveries for Aws {
             .collect();
         executions.sort_by(|a, b| (a.started_at_ms, &a.arn).cmp(&(b.started_at_ms, &b.arn)));
         Ok(executions)
+    }
+
+    async fn recent(&self, state_machine_arn: &str) -> Result<Vec<ExecutionRun>, CliError> {
+        let recent = self
+            .executions
+            .recent(state_machine_arn, RECENT_EXECUTIONS)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(recent
+            .into_iter()
+            .map(|e| ExecutionRun {
+                execution: Execution {
+                    name: execution_name(&e.arn).to_owned(),
+                    arn: e.arn,
+                    started_at_ms: e.start_ms,
+                },
+                status: e.status,
+                stopped_at_ms: e.stop_ms,
+            })
+            .collect())
     }
 
     async fn progress(&self, execution_arn: &str) -> Result<Progress, CliError> {
@@ -679,6 +714,7 @@ mod tests {
                 event_type: event_type.into(),
                 entered_state: entered.map(str::to_owned),
                 document,
+                timestamp_ms: 0,
             };
         let history = vec![
             event(
@@ -697,7 +733,46 @@ mod tests {
         let progress = progress_of(history);
         assert_eq!(progress.step.as_deref(), Some("Back Off"));
         assert_eq!(progress.circuit_state, Some(state));
+        assert!(
+            !progress.from_start,
+            "the events read do not reach the start"
+        );
         assert_eq!(progress_of(vec![]), Progress::default());
+    }
+
+    #[test]
+    fn progress_lists_the_states_entered_oldest_first_with_their_times() {
+        let event = |event_type: &str, entered: Option<&str>, at: u64| HistoryEntry {
+            event_type: event_type.into(),
+            entered_state: entered.map(str::to_owned),
+            document: None,
+            timestamp_ms: at,
+        };
+        // newest first, as GetExecutionHistory with reverseOrder gives them
+        let history = vec![
+            event("ExecutionSucceeded", None, 95_000),
+            event("TaskStateEntered", Some("Close Circuit"), 94_000),
+            event("TaskStateExited", Some("Back Off"), 40_000),
+            event("WaitStateEntered", Some("Back Off"), 10_000),
+            event("TaskStateEntered", Some("Open Circuit"), 1_500),
+            event("ExecutionStarted", None, 1_000),
+        ];
+        let progress = progress_of(history);
+        assert_eq!(progress.step.as_deref(), Some("Close Circuit"));
+        assert!(progress.from_start);
+        let entered: Vec<(&str, u64)> = progress
+            .entered
+            .iter()
+            .map(|s| (s.state.as_str(), s.at_ms))
+            .collect();
+        assert_eq!(
+            entered,
+            vec![
+                ("Open Circuit", 1_500),
+                ("Back Off", 10_000),
+                ("Close Circuit", 94_000)
+            ]
+        );
     }
 
     #[tokio::test]

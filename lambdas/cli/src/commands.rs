@@ -12,7 +12,7 @@ use crate::error::CliError;
 use crate::output::{Closed, FlagChanged, Listing, Opened, Output, Sent, Skipped};
 use crate::ports::{Alarms, FlagStore, Mappings, Queues, Records, Recoveries, StackOutputs};
 use crate::stack::{StackResources, breakers, select};
-use crate::status::{AlarmStatus, Recovery, Status, phase};
+use crate::status::{AlarmStatus, ExecutionRun, Recovery, Status, Timeline, last_stopped, phase};
 
 /// Every port at once.
 pub trait Cloud:
@@ -144,11 +144,28 @@ where
         state: "UNKNOWN".into(),
         reason: Some(e.to_string()),
     });
-    let recovery = match running.first() {
-        None => None,
+    let (recovery, last_recovery) = match running.first() {
+        None => {
+            // none runs: the timeline of the one that stopped last, if any ran
+            let recent = cloud.recent(&r.state_machine_arn).await?;
+            let last = match last_stopped(&recent) {
+                Some(run) => {
+                    let progress = cloud.progress(&run.execution.arn).await?;
+                    Some(Timeline::of(run.clone(), &progress))
+                }
+                None => None,
+            };
+            (None, last)
+        }
         Some(oldest) => {
             let progress = cloud.progress(&oldest.arn).await?;
-            Some(Recovery {
+            let run = ExecutionRun {
+                execution: oldest.clone(),
+                status: "RUNNING".into(),
+                stopped_at_ms: None,
+            };
+            let timeline = Timeline::of(run, &progress);
+            let recovery = Recovery {
                 execution: oldest.clone(),
                 step: progress.step,
                 attempt: progress
@@ -158,7 +175,8 @@ where
                     .and_then(Value::as_u64),
                 others: running.len() - 1,
                 running_seconds: now_ms.saturating_sub(oldest.started_at_ms) / 1000,
-            })
+            };
+            (Some(recovery), Some(timeline))
         }
     };
     Ok(Status {
@@ -172,6 +190,7 @@ where
         dlq: dlq?,
         flag: flag?,
         record: record?,
+        last_recovery,
     })
 }
 
@@ -353,7 +372,9 @@ mod tests {
     use super::*;
     use crate::ports::testing::Fake;
     use crate::stack::tests::{descriptor, descriptor_output, legacy_outputs, outputs};
-    use crate::status::{Execution, MappingStatus, Phase, Progress, QueueDepth};
+    use crate::status::{
+        Execution, MappingStatus, Phase, Progress, QueueDepth, StepEntered, TimelineStep,
+    };
 
     fn resources() -> StackResources {
         StackResources::from_outputs("Example", &outputs()).unwrap()
@@ -399,6 +420,21 @@ mod tests {
         }
     }
 
+    fn entered(state: &str, at_ms: u64) -> StepEntered {
+        StepEntered {
+            state: state.into(),
+            at_ms,
+        }
+    }
+
+    fn run(name: &str, status: &str, started_at_ms: u64, stopped: Option<u64>) -> ExecutionRun {
+        ExecutionRun {
+            execution: execution(name, started_at_ms),
+            status: status.into(),
+            stopped_at_ms: stopped,
+        }
+    }
+
     fn circuit_state() -> Value {
         json!({"version":1,"openedAtMs":1000,"attempt":2,"iteration":2,"generation":0,"savedScaling":{"maximumConcurrency":10},"trigger":"alarm"})
     }
@@ -410,6 +446,8 @@ mod tests {
             Progress {
                 step: Some(step.into()),
                 circuit_state: Some(circuit_state()),
+                entered: vec![entered("Open Circuit", 1_200), entered(step, 31_000)],
+                from_start: true,
             },
         );
         f.running
@@ -521,6 +559,64 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn status_shows_the_timeline_of_the_recovery_that_stopped_last() {
+        let mut f = fake();
+        // newest first: a duplicate that started during the recovery and exited at once, the
+        // recovery itself, an older one
+        f.recent = vec![
+            run("alarm-3", "SUCCEEDED", 20_000, Some(21_000)),
+            run("alarm-2", "SUCCEEDED", 10_000, Some(190_000)),
+            run("alarm-1", "FAILED", 1_000, Some(5_000)),
+        ];
+        let recovery = execution("alarm-2", 10_000);
+        f.progress.insert(
+            recovery.arn.clone(),
+            Progress {
+                step: Some("Close Circuit".into()),
+                circuit_state: None,
+                entered: vec![
+                    entered("Open Circuit", 10_400),
+                    entered("Back Off", 11_000),
+                    entered("Probe Consumer", 41_000),
+                    entered("Close Circuit", 189_900),
+                ],
+                from_start: true,
+            },
+        );
+        let s = status(&resources(), &f, 200_000).await.unwrap();
+        assert_eq!(s.phase, Phase::Closed);
+        let t = s.last_recovery.expect("a timeline");
+        assert_eq!(
+            (
+                t.run.execution.name.as_str(),
+                t.run.status.as_str(),
+                t.run.stopped_at_ms
+            ),
+            ("alarm-2", "SUCCEEDED", Some(190_000))
+        );
+        let step = |state: &str, at_seconds: u64| TimelineStep {
+            state: state.into(),
+            at_seconds,
+        };
+        assert_eq!(
+            t.steps,
+            vec![
+                step("Open Circuit", 0),
+                step("Back Off", 1),
+                step("Probe Consumer", 31),
+                step("Close Circuit", 179)
+            ]
+        );
+        assert!(!t.earlier_steps_omitted);
+    }
+
+    #[tokio::test]
+    async fn status_without_any_execution_has_no_timeline() {
+        let s = status(&resources(), &fake(), 10_000).await.unwrap();
+        assert_eq!(s.last_recovery, None);
+    }
+
+    #[tokio::test]
     async fn status_survives_an_unreadable_alarm() {
         let mut f = fake();
         f.alarm = None;
@@ -559,6 +655,18 @@ mod tests {
             (Some(2), 1, 60)
         );
         assert_eq!(recovery.step.as_deref(), Some("Back Off"));
+        let t = s.last_recovery.expect("the running recovery's timeline");
+        assert_eq!(
+            (t.run.execution.name.as_str(), t.run.status.as_str()),
+            ("alarm-1", "RUNNING")
+        );
+        assert_eq!(
+            t.steps
+                .iter()
+                .map(|s| (s.state.as_str(), s.at_seconds))
+                .collect::<Vec<_>>(),
+            vec![("Open Circuit", 0), ("Back Off", 30)]
+        );
     }
 
     #[tokio::test]

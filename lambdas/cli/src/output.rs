@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::error::CliError;
 use crate::stack::{Source, StackResources};
-use crate::status::{QueueDepth, Status};
+use crate::status::{QueueDepth, Status, Timeline};
 
 /// `breaker list` result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -113,6 +113,33 @@ fn duration(seconds: u64) -> String {
         s if s < 60 => format!("{s}s"),
         s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
         s => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// How many of a timeline's latest steps the text shows (`--json` has every step read).
+const TIMELINE_LINES: usize = 15;
+
+fn timeline(lines: &mut Vec<String>, t: &Timeline) {
+    let mut head = format!("  timeline  {}  {}", t.run.execution.name, t.run.status);
+    if let Some(stopped) = t.run.stopped_at_ms {
+        let took = stopped.saturating_sub(t.run.execution.started_at_ms) / 1000;
+        head.push_str(&format!(" after {}", duration(took)));
+    }
+    lines.push(head);
+    let hidden = t.steps.len().saturating_sub(TIMELINE_LINES);
+    if hidden > 0 || t.earlier_steps_omitted {
+        lines.push(if hidden > 0 {
+            format!("    ({hidden} earlier steps: see --json)")
+        } else {
+            "    (earlier steps not read)".to_owned()
+        });
+    }
+    for step in &t.steps[hidden..] {
+        lines.push(format!(
+            "    {:>8}  {}",
+            format!("+{}", duration(step.at_seconds)),
+            step.state
+        ));
     }
 }
 
@@ -233,6 +260,9 @@ impl Output {
                 if let Some(f) = &s.flag {
                     lines.push(format!("  flag      {f}"));
                 }
+                if let Some(t) = &s.last_recovery {
+                    timeline(&mut lines, t);
+                }
                 lines.join("\n")
             }
             Output::Opened(o) => {
@@ -284,7 +314,9 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::status::{AlarmStatus, Execution, MappingStatus, Phase, Recovery};
+    use crate::status::{
+        AlarmStatus, Execution, ExecutionRun, MappingStatus, Phase, Recovery, TimelineStep,
+    };
 
     fn status() -> Status {
         Status {
@@ -321,7 +353,71 @@ mod tests {
             dlq: Some(QueueDepth::default()),
             flag: Some("fail".into()),
             record: None,
+            last_recovery: None,
         }
+    }
+
+    fn finished(steps: usize) -> Timeline {
+        Timeline {
+            run: ExecutionRun {
+                execution: Execution {
+                    arn: "arn:exec".into(),
+                    name: "alarm-1".into(),
+                    started_at_ms: 1_000,
+                },
+                status: "SUCCEEDED".into(),
+                stopped_at_ms: Some(196_000),
+            },
+            steps: (0..steps)
+                .map(|i| TimelineStep {
+                    state: format!("Step {i}"),
+                    at_seconds: 65 * i as u64,
+                })
+                .collect(),
+            earlier_steps_omitted: false,
+        }
+    }
+
+    #[test]
+    fn human_status_ends_with_the_last_recoverys_timeline() {
+        let mut s = status();
+        s.last_recovery = Some(finished(3));
+        let text = Output::Status(Box::new(s)).human();
+        assert!(
+            text.ends_with(
+                &[
+                    "  flag      fail",
+                    "  timeline  alarm-1  SUCCEEDED after 3m15s",
+                    "         +0s  Step 0",
+                    "      +1m05s  Step 1",
+                    "      +2m10s  Step 2",
+                ]
+                .join("\n")
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_long_timeline_shows_its_latest_steps_and_says_how_many_it_hides() {
+        let mut s = status();
+        s.last_recovery = Some(finished(TIMELINE_LINES + 4));
+        let text = Output::Status(Box::new(s.clone())).human();
+        assert!(
+            text.contains("    (4 earlier steps: see --json)\n"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("Step 3\n") && text.contains("Step 4\n"),
+            "{text}"
+        );
+        let v: Value = serde_json::from_str(&Output::Status(Box::new(s)).json()).unwrap();
+        assert_eq!(
+            v["lastRecovery"]["steps"].as_array().unwrap().len(),
+            TIMELINE_LINES + 4
+        );
+        assert_eq!(v["lastRecovery"]["steps"][1]["atSeconds"], 65);
+        assert_eq!(v["lastRecovery"]["run"]["status"], "SUCCEEDED");
     }
 
     #[test]

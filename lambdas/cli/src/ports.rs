@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::error::CliError;
 use crate::stack::StackOutput;
-use crate::status::{AlarmStatus, Execution, MappingStatus, Progress, QueueDepth};
+use crate::status::{AlarmStatus, Execution, ExecutionRun, MappingStatus, Progress, QueueDepth};
 
 /// CloudFormation: stacks' outputs.
 pub trait StackOutputs: Send + Sync {
@@ -53,6 +53,11 @@ pub trait Recoveries: Send + Sync {
         &self,
         state_machine_arn: &str,
     ) -> impl Future<Output = Result<Vec<Execution>, CliError>> + Send;
+    /// The newest executions of `state_machine_arn`, whatever their status, newest first.
+    fn recent(
+        &self,
+        state_machine_arn: &str,
+    ) -> impl Future<Output = Result<Vec<ExecutionRun>, CliError>> + Send;
     /// The state an execution is in and the latest circuit state it carried.
     fn progress(
         &self,
@@ -109,6 +114,8 @@ pub mod testing {
         pub alarm: Option<AlarmStatus>,
         pub running: Mutex<Vec<Execution>>,
         pub progress: BTreeMap<String, Progress>,
+        /// What `recent` lists, newest first.
+        pub recent: Vec<ExecutionRun>,
         pub depths: BTreeMap<String, QueueDepth>,
         pub flags: Mutex<BTreeMap<String, String>>,
         /// Entry ids `send_batch` reports as failed.
@@ -183,6 +190,9 @@ pub mod testing {
     impl Recoveries for Fake {
         async fn running(&self, _sm: &str) -> Result<Vec<Execution>, CliError> {
             Ok(self.running.lock().unwrap().clone())
+        }
+        async fn recent(&self, _sm: &str) -> Result<Vec<ExecutionRun>, CliError> {
+            Ok(self.recent.clone())
         }
         async fn progress(&self, arn: &str) -> Result<Progress, CliError> {
             Ok(self.progress.get(arn).cloned().unwrap_or_default())

@@ -49,6 +49,83 @@ pub struct Progress {
     pub step: Option<String>,
     /// The latest circuit state (CONTRACT.md `state`) seen in its history.
     pub circuit_state: Option<Value>,
+    /// The states it entered, oldest first, as far back as the history read goes.
+    pub entered: Vec<StepEntered>,
+    /// The history read reached the execution's start (else `entered` misses earlier states).
+    pub from_start: bool,
+}
+
+/// A state an execution entered, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepEntered {
+    /// The state's name.
+    pub state: String,
+    /// When, epoch ms.
+    pub at_ms: u64,
+}
+
+/// An execution of the state machine, whatever its status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionRun {
+    /// The execution.
+    pub execution: Execution,
+    /// `RUNNING`, `SUCCEEDED`, `FAILED`, `TIMED_OUT` or `ABORTED`.
+    pub status: String,
+    /// When it stopped, epoch ms; `None` while it runs.
+    pub stopped_at_ms: Option<u64>,
+}
+
+/// The last recovery's timeline: the running one's, else the one that stopped last.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Timeline {
+    /// The execution and how it ended.
+    pub run: ExecutionRun,
+    /// Every state it entered, oldest first, with seconds since it started.
+    pub steps: Vec<TimelineStep>,
+    /// Earlier steps were left out: the history read did not reach the execution's start.
+    pub earlier_steps_omitted: bool,
+}
+
+/// One line of a [`Timeline`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimelineStep {
+    /// The state's name.
+    pub state: String,
+    /// Seconds from the execution's start.
+    pub at_seconds: u64,
+}
+
+impl Timeline {
+    /// The timeline of `run` from its history's `progress`.
+    pub fn of(run: ExecutionRun, progress: &Progress) -> Self {
+        let start = run.execution.started_at_ms;
+        let steps = progress
+            .entered
+            .iter()
+            .map(|s| TimelineStep {
+                state: s.state.clone(),
+                at_seconds: s.at_ms.saturating_sub(start) / 1000,
+            })
+            .collect();
+        Timeline {
+            run,
+            steps,
+            earlier_steps_omitted: !progress.from_start,
+        }
+    }
+}
+
+/// The execution whose timeline `breaker status` shows when none runs: among `recent`, the
+/// one that stopped last (a duplicate that exited at once may have started after it).
+pub fn last_stopped(recent: &[ExecutionRun]) -> Option<&ExecutionRun> {
+    recent
+        .iter()
+        .filter(|r| r.status != "RUNNING")
+        .max_by_key(|r| (r.stopped_at_ms.unwrap_or(0), r.execution.started_at_ms))
 }
 
 /// Approximate message counts of a queue.
@@ -199,6 +276,8 @@ pub struct Status {
     pub flag: Option<String>,
     /// The durable circuit record, when the stack names its table and it holds one.
     pub record: Option<breaker_core::record::CircuitRecord>,
+    /// The last recovery's timeline (the running one's), if the state machine ran any.
+    pub last_recovery: Option<Timeline>,
 }
 
 #[cfg(test)]

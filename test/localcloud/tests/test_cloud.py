@@ -240,3 +240,46 @@ def test_a_stopped_execution_is_aborted_at_once_even_with_a_task_in_flight(cloud
     time.sleep(4.5)  # the task returns; the execution stays aborted at its stop time
     later = sfn.describe_execution(executionArn=run["executionArn"])
     assert later["status"] == "ABORTED" and later["stopDate"] == now["stopDate"]
+
+
+def test_execution_history_pages_reverses_and_withholds_data_as_step_functions_does(cloud):
+    """GetExecutionHistory as the Step Functions API reference has it: oldest first unless
+    `reverseOrder`; at most `maxResults` events a call (default 100, 0 means the default, at most
+    1000) with a `nextToken` for the rest ("Keep all other arguments unchanged"; another token is
+    InvalidToken); `includeExecutionData=false` leaves out every input and output. moto ignored
+    all four and returned the whole history, oldest first, with its data."""
+    sfn = cloud.client("stepfunctions")
+    states = {f"S{i}": {"Type": "Pass", "Result": {"i": i}, "Next": f"S{i + 1}"} for i in range(60)}
+    states["S60"] = {"Type": "Succeed"}
+    sm = sfn.create_state_machine(name="long-history", roleArn=ROLE,
+                                  definition=json.dumps({"StartAt": "S0", "States": states}))
+    arn = sfn.start_execution(stateMachineArn=sm["stateMachineArn"], name="h-1", input='{"x":1}')["executionArn"]
+    wait_for(lambda: sfn.describe_execution(executionArn=arn)["status"] == "SUCCEEDED")
+
+    first = sfn.get_execution_history(executionArn=arn)
+    assert len(first["events"]) == 100 and first.get("nextToken"), "default page: 100 events"
+    everything = sfn.get_execution_history(executionArn=arn, maxResults=1000)
+    events = everything["events"]
+    assert len(events) > 100 and not everything.get("nextToken")
+    assert first["events"] == events[:100]
+    rest = sfn.get_execution_history(executionArn=arn, nextToken=first["nextToken"])
+    assert first["events"] + rest["events"] == events[:100 + len(rest["events"])]
+    assert [e["id"] for e in events] == sorted(e["id"] for e in events)
+    assert events[0]["type"] == "ExecutionStarted" and events[-1]["type"] == "ExecutionSucceeded"
+
+    newest = sfn.get_execution_history(executionArn=arn, reverseOrder=True, maxResults=3)["events"]
+    assert newest == list(reversed(events))[:3]
+
+    bare = sfn.get_execution_history(executionArn=arn, includeExecutionData=False, maxResults=1000)["events"]
+    assert [e["id"] for e in bare] == [e["id"] for e in events]
+    data = ("input", "inputDetails", "output", "outputDetails")
+    details = [d for e in bare for k, d in e.items() if k.endswith("EventDetails")]
+    assert details and not any(f in d for d in details for f in data), details[:3]
+    assert "input" in events[0]["executionStartedEventDetails"]
+
+    with pytest.raises(sfn.exceptions.ClientError) as bad_token:
+        sfn.get_execution_history(executionArn=arn, nextToken="not-a-token")
+    assert bad_token.value.response["Error"]["Code"] == "InvalidToken"
+    with pytest.raises(sfn.exceptions.ClientError) as too_many:
+        sfn.get_execution_history(executionArn=arn, maxResults=1001)
+    assert too_many.value.response["Error"]["Code"] == "ValidationException"
