@@ -34,8 +34,12 @@ export function createConsumerAlarm(scope: Construct, s: ConsumerAlarmSettings):
     usingMetrics: {
       // HIGH: the telemetry extension's per-second metrics (FunctionName only). STANDARD:
       // Lambda's; for an alias or a version FunctionName=<fn>, Resource=<fn>:<qualifier>.
-      errors: high ? telemetryMetric(s.identity, 'Errors', options) : consumerMetric(s.consumer, s.identity, 'Errors', options),
-      invocations: high ? telemetryMetric(s.identity, 'Invocations', options) : consumerMetric(s.consumer, s.identity, 'Invocations', options),
+      errors: high
+        ? telemetryMetric(s.identity, 'Errors', options)
+        : consumerMetric(s.consumer, s.identity, 'Errors', options),
+      invocations: high
+        ? telemetryMetric(s.identity, 'Invocations', options)
+        : consumerMetric(s.consumer, s.identity, 'Invocations', options),
       partialFailures: telemetryMetric(s.identity, 'PartialFailures', options),
     },
     period,
@@ -64,8 +68,9 @@ export function createRecoveryAlarm(breaker: SqsCircuitBreaker): cloudwatch.Alar
   const period = cdk.Duration.minutes(1);
   const sum = { period, statistic: cloudwatch.Stats.SUM };
   return new cloudwatch.Alarm(breaker, 'RecoveryAlarm', {
-    alarmDescription: `sqs-circuit-breaker: circuit ${breaker.circuitName} was reported stuck open or a recovery failed, timed out or was aborted; `
-      + 'the consumer\'s event-source mapping may be left disabled (see the "Circuit Stuck Open" event and `breaker status`)',
+    alarmDescription:
+      `sqs-circuit-breaker: circuit ${breaker.circuitName} was reported stuck open or a recovery failed, timed out or was aborted; ` +
+      'the consumer\'s event-source mapping may be left disabled (see the "Circuit Stuck Open" event and `breaker status`)',
     metric: new cloudwatch.MathExpression({
       expression: 'FILL(stuck, 0) + FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)',
       usingMetrics: {

@@ -129,7 +129,14 @@ export class SqsCircuitBreaker extends Construct {
     const consumer = consumerIdentity(props.consumer);
     this.alarmResolution = config.alarmResolution;
     this.consumerTelemetryLayer = this.addTelemetryLayer(props, config);
-    this.alarm = props.alarm ?? createConsumerAlarm(this, { circuitName: this.circuitName, config, consumer: props.consumer, identity: consumer });
+    this.alarm =
+      props.alarm ??
+      createConsumerAlarm(this, {
+        circuitName: this.circuitName,
+        config,
+        consumer: props.consumer,
+        identity: consumer,
+      });
     this.table = this.createCircuitTable();
     this.functions = this.createFunctions(props, config, consumer, addresses);
     this.logGroup = this.createStateMachineLogs(addresses, props.logRetention);
@@ -149,30 +156,43 @@ export class SqsCircuitBreaker extends Construct {
    */
   private annotateAssumptions(props: SqsCircuitBreakerProps, config: ResolvedConfig): void {
     if (config.consumerTimeoutAssumed) {
-      cdk.Annotations.of(this).addWarningV2('sqs-circuit-breaker:consumerTimeout',
-        `The consumer's timeout is unknown (an imported function): the probe assumes ${config.consumerTimeoutSeconds} seconds, the longest that fits in the probe function. `
-        + 'If the consumer\'s timeout is shorter, pass consumerTimeout so that a hung invoke is given up sooner.');
+      cdk.Annotations.of(this).addWarningV2(
+        'sqs-circuit-breaker:consumerTimeout',
+        `The consumer's timeout is unknown (an imported function): the probe assumes ${config.consumerTimeoutSeconds} seconds, the longest that fits in the probe function. ` +
+          "If the consumer's timeout is shorter, pass consumerTimeout so that a hung invoke is given up sooner.",
+      );
     }
 
     const slow = config.slowConsumer;
     if (slow !== undefined) {
-      const limit = `a consumer that times out (its downstream hangs) ends at most ${slow.reachable} invocation${slow.reachable === 1 ? '' : 's'} per ${slow.periodSeconds}-second alarm period `
-        + `(concurrency ${slow.concurrency} x ${slow.periodSeconds} s / timeout ${slow.timeoutSeconds} s, at least 1)`;
+      const limit =
+        `a consumer that times out (its downstream hangs) ends at most ${slow.reachable} invocation${slow.reachable === 1 ? '' : 's'} per ${slow.periodSeconds}-second alarm period ` +
+        `(concurrency ${slow.concurrency} x ${slow.periodSeconds} s / timeout ${slow.timeoutSeconds} s, at least 1)`;
       if (slow.given) {
-        cdk.Annotations.of(this).addWarningV2('sqs-circuit-breaker:minInvocations',
-          `alarmSettings.minInvocations is ${slow.minInvocations}, but ${limit}: such periods count as 0 % and a hanging downstream never opens the circuit. `
-          + `Lower alarmSettings.minInvocations to at most ${slow.reachable}, or lengthen alarmSettings.period.`);
+        cdk.Annotations.of(this).addWarningV2(
+          'sqs-circuit-breaker:minInvocations',
+          `alarmSettings.minInvocations is ${slow.minInvocations}, but ${limit}: such periods count as 0 % and a hanging downstream never opens the circuit. ` +
+            `Lower alarmSettings.minInvocations to at most ${slow.reachable}, or lengthen alarmSettings.period.`,
+        );
       } else {
-        cdk.Annotations.of(this).addInfo(`sqs-circuit-breaker: alarmSettings.minInvocations defaults to ${slow.reachable}, not ${slow.minInvocations}: ${limit}. `
-          + 'Set alarmSettings.minInvocations to choose another value.');
+        cdk.Annotations.of(this).addInfo(
+          `sqs-circuit-breaker: alarmSettings.minInvocations defaults to ${slow.reachable}, not ${slow.minInvocations}: ${limit}. ` +
+            'Set alarmSettings.minInvocations to choose another value.',
+        );
       }
     }
 
-    if (props.queueEncryptionKey === undefined && props.queue.encryptionMasterKey === undefined && !(props.queue instanceof sqs.Queue)) {
-      cdk.Annotations.of(this).addWarningV2('sqs-circuit-breaker:queueEncryptionKey',
-        'The queue is imported without its KMS key. If it is encrypted with a customer-managed key, pass queueEncryptionKey '
-        + '(or import it with Queue.fromQueueAttributes({ keyArn })): without key permissions the probe and re-jitter cannot receive or send, '
-        + 'and the first recovery ends stuck open. Unencrypted and SQS-managed (SSE-SQS) queues need nothing.');
+    if (
+      props.queueEncryptionKey === undefined &&
+      props.queue.encryptionMasterKey === undefined &&
+      !(props.queue instanceof sqs.Queue)
+    ) {
+      cdk.Annotations.of(this).addWarningV2(
+        'sqs-circuit-breaker:queueEncryptionKey',
+        'The queue is imported without its KMS key. If it is encrypted with a customer-managed key, pass queueEncryptionKey ' +
+          '(or import it with Queue.fromQueueAttributes({ keyArn })): without key permissions the probe and re-jitter cannot receive or send, ' +
+          'and the first recovery ends stuck open. Unencrypted and SQS-managed (SSE-SQS) queues need nothing.',
+      );
     }
   }
 
@@ -184,11 +204,22 @@ export class SqsCircuitBreaker extends Construct {
   private locateParts(props: SqsCircuitBreakerProps): CircuitAddresses {
     const stack = cdk.Stack.of(this);
     const eventSourceMappingId = props.eventSourceMapping?.eventSourceMappingId ?? props.eventSourceMappingId!;
-    const eventSourceMappingArn = props.eventSourceMapping?.eventSourceMappingArn
-      ?? stack.formatArn({ service: 'lambda', resource: 'event-source-mapping', resourceName: eventSourceMappingId, arnFormat: cdk.ArnFormat.COLON_RESOURCE_NAME });
+    const eventSourceMappingArn =
+      props.eventSourceMapping?.eventSourceMappingArn ??
+      stack.formatArn({
+        service: 'lambda',
+        resource: 'event-source-mapping',
+        resourceName: eventSourceMappingId,
+        arnFormat: cdk.ArnFormat.COLON_RESOURCE_NAME,
+      });
     const bus = props.eventBus ?? events.EventBus.fromEventBusName(this, 'DefaultBus', 'default');
     const stateMachineName = cdk.Names.uniqueResourceName(this, { maxLength: 80, separator: '-' });
-    const stateMachineArn = stack.formatArn({ service: 'states', resource: 'stateMachine', resourceName: stateMachineName, arnFormat: cdk.ArnFormat.COLON_RESOURCE_NAME });
+    const stateMachineArn = stack.formatArn({
+      service: 'states',
+      resource: 'stateMachine',
+      resourceName: stateMachineName,
+      arnFormat: cdk.ArnFormat.COLON_RESOURCE_NAME,
+    });
     return { eventSourceMappingId, eventSourceMappingArn, bus, stateMachineName, stateMachineArn };
   }
 
@@ -208,7 +239,12 @@ export class SqsCircuitBreaker extends Construct {
    * The handlers' functions (`functions.ts`: one per handler, each with its own role, log group
    * and, beside its declaration, its permissions).
    */
-  private createFunctions(props: SqsCircuitBreakerProps, config: ResolvedConfig, consumer: ConsumerIdentity, addresses: CircuitAddresses): Record<keyof CircuitBreakerFunctions, lambda.Function> {
+  private createFunctions(
+    props: SqsCircuitBreakerProps,
+    config: ResolvedConfig,
+    consumer: ConsumerIdentity,
+    addresses: CircuitAddresses,
+  ): Record<keyof CircuitBreakerFunctions, lambda.Function> {
     return createHandlerFunctions({
       scope: this,
       config,
@@ -231,7 +267,10 @@ export class SqsCircuitBreaker extends Construct {
   }
 
   /** The state machine's log group, named where Step Functions' vended logs go. */
-  private createStateMachineLogs(addresses: CircuitAddresses, retention: logs.RetentionDays | undefined): logs.LogGroup {
+  private createStateMachineLogs(
+    addresses: CircuitAddresses,
+    retention: logs.RetentionDays | undefined,
+  ): logs.LogGroup {
     return new logs.LogGroup(this, 'StateMachineLogs', {
       logGroupName: `/aws/vendedlogs/states/${addresses.stateMachineName}`,
       retention: retention ?? logs.RetentionDays.ONE_MONTH,
@@ -242,7 +281,12 @@ export class SqsCircuitBreaker extends Construct {
   /** The recovery workflow (`buildWorkflow`) as a Standard state machine, traced and fully logged. */
   private createStateMachine(addresses: CircuitAddresses, config: ResolvedConfig): sfn.StateMachine {
     const self = sfn.StateMachine.fromStateMachineArn(this, 'Self', addresses.stateMachineArn);
-    const definition = buildWorkflow(this, { functions: this.functions, self, circuitName: this.circuitName, rejitterWorkers: config.rejitterWorkers });
+    const definition = buildWorkflow(this, {
+      functions: this.functions,
+      self,
+      circuitName: this.circuitName,
+      rejitterWorkers: config.rejitterWorkers,
+    });
     const stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineName: addresses.stateMachineName,
       stateMachineType: sfn.StateMachineType.STANDARD,
@@ -269,7 +313,12 @@ export class SqsCircuitBreaker extends Construct {
   }
 
   /** The notification rules to `notificationTopic`. */
-  private addNotifications(topic: sns.ITopic, props: SqsCircuitBreakerProps, config: ResolvedConfig, addresses: CircuitAddresses): void {
+  private addNotifications(
+    topic: sns.ITopic,
+    props: SqsCircuitBreakerProps,
+    config: ResolvedConfig,
+    addresses: CircuitAddresses,
+  ): void {
     createNotifications(this, {
       topic,
       events: config.notificationEvents,
@@ -283,11 +332,15 @@ export class SqsCircuitBreaker extends Construct {
   /** What the breaker CLI reads (README, "Operating it with the CLI"). */
   private describeForCli(props: SqsCircuitBreakerProps, consumer: ConsumerIdentity, addresses: CircuitAddresses): void {
     addCliDescriptor(this, {
-      circuitName: this.circuitName, queue: props.queue, eventSourceMappingUuid: addresses.eventSourceMappingId, consumerFunctionName: consumer.functionName,
-      alarmName: this.alarm.alarmName, stateMachineArn: addresses.stateMachineArn, circuitTableName: this.table.tableName,
+      circuitName: this.circuitName,
+      queue: props.queue,
+      eventSourceMappingUuid: addresses.eventSourceMappingId,
+      consumerFunctionName: consumer.functionName,
+      alarmName: this.alarm.alarmName,
+      stateMachineArn: addresses.stateMachineArn,
+      circuitTableName: this.table.tableName,
     });
   }
-
 
   /**
    * The circuit's CloudWatch widgets, for a dashboard of your own
@@ -364,11 +417,24 @@ export class SqsCircuitBreaker extends Construct {
   }
 
   /** The count metric of one breaker event (`metrics.json`). */
-  private eventMetric(detailType: keyof typeof metricsTable.events, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.breakerMetric(metricsTable.events[detailType].metric, cloudwatch.Stats.SUM, cloudwatch.Unit.COUNT, props);
+  private eventMetric(
+    detailType: keyof typeof metricsTable.events,
+    props?: cloudwatch.MetricOptions,
+  ): cloudwatch.Metric {
+    return this.breakerMetric(
+      metricsTable.events[detailType].metric,
+      cloudwatch.Stats.SUM,
+      cloudwatch.Unit.COUNT,
+      props,
+    );
   }
 
-  private breakerMetric(metricName: string, statistic: string, unit: cloudwatch.Unit, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+  private breakerMetric(
+    metricName: string,
+    statistic: string,
+    unit: cloudwatch.Unit,
+    props?: cloudwatch.MetricOptions,
+  ): cloudwatch.Metric {
     return new cloudwatch.Metric({
       namespace: SqsCircuitBreaker.METRIC_NAMESPACE,
       metricName,
@@ -428,10 +494,12 @@ export class SqsCircuitBreaker extends Construct {
     if (target !== undefined) {
       target.addLayers(layer);
     } else {
-      cdk.Annotations.of(this).addWarningV2('sqs-circuit-breaker:telemetryLayer',
-        'alarmSettings.resolution is AlarmResolution.HIGH but the construct cannot add the telemetry layer to this consumer (an imported function or a container image): '
-        + 'add it where the function is defined, fn.addLayers(SqsCircuitBreaker.telemetryLayer(this, fn.architecture)) (a container image copies the extension to /opt/extensions/ instead). '
-        + 'Without it the alarm has no data and never opens the circuit.');
+      cdk.Annotations.of(this).addWarningV2(
+        'sqs-circuit-breaker:telemetryLayer',
+        'alarmSettings.resolution is AlarmResolution.HIGH but the construct cannot add the telemetry layer to this consumer (an imported function or a container image): ' +
+          'add it where the function is defined, fn.addLayers(SqsCircuitBreaker.telemetryLayer(this, fn.architecture)) (a container image copies the extension to /opt/extensions/ instead). ' +
+          'Without it the alarm has no data and never opens the circuit.',
+      );
     }
     return layer;
   }
@@ -447,28 +515,32 @@ export class SqsCircuitBreaker extends Construct {
     if (rampPolicy) {
       cdk.Validations.of(rampPolicy).acknowledge({
         id: 'AwsSolutions-IAM5[Resource::*]',
-        reason: 'cloudwatch:GetMetricData supports no resource-level permissions; the ramp handler reads the consumer\'s Errors/Invocations with it',
+        reason:
+          "cloudwatch:GetMetricData supports no resource-level permissions; the ramp handler reads the consumer's Errors/Invocations with it",
       });
     }
     const openPolicy = policyOf(this.functions.open.role);
     if (openPolicy) {
       cdk.Validations.of(openPolicy).acknowledge({
         id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:${nagValue(stack.region, 'AWS::Region')}:${nagValue(stack.account, 'AWS::AccountId')}:execution:${this.stateMachineNameForNag}:*]`,
-        reason: 'open asks whether the execution that owns the circuit record still runs (states:DescribeExecution); execution names are generated per run, so the scope is this state machine\'s executions',
+        reason:
+          "open asks whether the execution that owns the circuit record still runs (states:DescribeExecution); execution names are generated per run, so the scope is this state machine's executions",
       });
     }
     const smPolicy = policyOf(this.stateMachine.role);
     if (smPolicy) {
       cdk.Validations.of(smPolicy).acknowledge({
         id: 'AwsSolutions-IAM5[Resource::*]',
-        reason: 'X-Ray (PutTraceSegments, PutTelemetryRecords, GetSampling*) and CloudWatch Logs delivery actions of Step Functions support no resource scope; '
-          + 'cloudwatch:PutMetricData has none either and is limited by the cloudwatch:namespace condition',
+        reason:
+          'X-Ray (PutTraceSegments, PutTelemetryRecords, GetSampling*) and CloudWatch Logs delivery actions of Step Functions support no resource scope; ' +
+          'cloudwatch:PutMetricData has none either and is limited by the cloudwatch:namespace condition',
       });
       for (const fn of Object.values(this.functions) as lambda.Function[]) {
         const logicalId = stack.resolve(stack.getLogicalId(fn.node.defaultChild as cdk.CfnElement));
         cdk.Validations.of(smPolicy).acknowledge({
           id: `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>:*]`,
-          reason: 'CDK\'s LambdaInvoke task grants invoking the breaker\'s own function and its versions (<arn>:*); nothing else',
+          reason:
+            "CDK's LambdaInvoke task grants invoking the breaker's own function and its versions (<arn>:*); nothing else",
         });
       }
     }

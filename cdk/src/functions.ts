@@ -54,20 +54,37 @@ interface Handler {
 
 const HANDLERS: readonly Handler[] = [
   {
-    key: 'open', handler: 'open', id: 'OpenFunction', timeout: () => 300, why: 'waits until the mapping is Disabled',
+    key: 'open',
+    handler: 'open',
+    id: 'OpenFunction',
+    timeout: () => 300,
+    why: 'waits until the mapping is Disabled',
     grant: (fn, r) => {
       fn.addToRolePolicy(mappingWrite(r));
       grantCircuitRecord(fn, r);
       // Single flight: whether the record's owner still runs (this state machine's executions only).
-      fn.addToRolePolicy(new iam.PolicyStatement({
-        actions: ['states:DescribeExecution'],
-        resources: [cdk.Stack.of(r.scope).formatArn({ service: 'states', resource: 'execution', resourceName: `${r.stateMachineName}:*`, arnFormat: cdk.ArnFormat.COLON_RESOURCE_NAME })],
-      }));
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['states:DescribeExecution'],
+          resources: [
+            cdk.Stack.of(r.scope).formatArn({
+              service: 'states',
+              resource: 'execution',
+              resourceName: `${r.stateMachineName}:*`,
+              arnFormat: cdk.ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          ],
+        }),
+      );
       r.bus.grantPutEventsTo(fn);
     },
   },
   {
-    key: 'backoff', handler: 'backoff', id: 'BackoffFunction', timeout: () => 60, why: 'pure computation, one queue read, at most one event',
+    key: 'backoff',
+    handler: 'backoff',
+    id: 'BackoffFunction',
+    timeout: () => 60,
+    why: 'pure computation, one queue read, at most one event',
     grant: (fn, r) => {
       fn.addToRolePolicy(mappingRead(r));
       // Keep-alive: the queue's retention (and depth, for its event).
@@ -76,7 +93,11 @@ const HANDLERS: readonly Handler[] = [
     },
   },
   {
-    key: 'probe', handler: 'probe', id: 'ProbeFunction', timeout: () => PROBE_BUDGET.functionSeconds, why: 'receives, invokes the consumer synchronously (its timeout, at most 795 s, plus 15 s), settles',
+    key: 'probe',
+    handler: 'probe',
+    id: 'ProbeFunction',
+    timeout: () => PROBE_BUDGET.functionSeconds,
+    why: 'receives, invokes the consumer synchronously (its timeout, at most 795 s, plus 15 s), settles',
     grant: (fn, r) => {
       // The mapping's FilterCriteria, so the consumer gets only what the mapping delivers.
       fn.addToRolePolicy(mappingRead(r));
@@ -84,12 +105,18 @@ const HANDLERS: readonly Handler[] = [
       // Receive, release, re-send fresh near maxReceiveCount, delete after success.
       grantMoveMessages(fn, r);
       // Exactly the consumer's ARN (an alias ARN when the consumer is an alias), no version wildcard.
-      fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [r.consumer.functionArn] }));
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [r.consumer.functionArn] }),
+      );
       grantQueueKey(fn, r);
     },
   },
   {
-    key: 'rejitterPlan', handler: 'rejitter-plan', id: 'RejitterPlanFunction', timeout: () => 60, why: 'reads queue attributes',
+    key: 'rejitterPlan',
+    handler: 'rejitter-plan',
+    id: 'RejitterPlanFunction',
+    timeout: () => 60,
+    why: 'reads queue attributes',
     grant: (fn, r) => {
       // "Re-jitter Skipped" on a FIFO queue the construct could not see at synth.
       r.bus.grantPutEventsTo(fn);
@@ -98,7 +125,11 @@ const HANDLERS: readonly Handler[] = [
     },
   },
   {
-    key: 'rejitter', handler: 'rejitter', id: 'RejitterFunction', timeout: (c) => (cdk.Token.isUnresolved(c.rejitterSliceSeconds) ? 900 : c.rejitterSliceSeconds + 60), why: 'one slice plus one minute of margin',
+    key: 'rejitter',
+    handler: 'rejitter',
+    id: 'RejitterFunction',
+    timeout: (c) => (cdk.Token.isUnresolved(c.rejitterSliceSeconds) ? 900 : c.rejitterSliceSeconds + 60),
+    why: 'one slice plus one minute of margin',
     grant: (fn, r) => {
       // Moves messages: sends the copy, then deletes the original.
       grantMoveMessages(fn, r);
@@ -106,7 +137,11 @@ const HANDLERS: readonly Handler[] = [
     },
   },
   {
-    key: 'ramp', handler: 'ramp', id: 'RampFunction', timeout: () => 300, why: 'waits until the mapping is Enabled',
+    key: 'ramp',
+    handler: 'ramp',
+    id: 'RampFunction',
+    timeout: () => 300,
+    why: 'waits until the mapping is Enabled',
     grant: (fn, r) => {
       fn.addToRolePolicy(mappingWrite(r));
       grantCircuitRecord(fn, r);
@@ -116,17 +151,30 @@ const HANDLERS: readonly Handler[] = [
     },
   },
   {
-    key: 'close', handler: 'close', id: 'CloseFunction', timeout: () => 300, why: 'waits until the mapping is Enabled',
+    key: 'close',
+    handler: 'close',
+    id: 'CloseFunction',
+    timeout: () => 300,
+    why: 'waits until the mapping is Enabled',
     grant: (fn, r) => {
       fn.addToRolePolicy(mappingWrite(r));
       grantCircuitRecord(fn, r);
       r.bus.grantPutEventsTo(fn);
       // Resets the alarm to OK so that a renewed failure trips it again.
-      fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['cloudwatch:SetAlarmState', 'cloudwatch:DescribeAlarms'], resources: [r.alarm.alarmArn] }));
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['cloudwatch:SetAlarmState', 'cloudwatch:DescribeAlarms'],
+          resources: [r.alarm.alarmArn],
+        }),
+      );
     },
   },
   {
-    key: 'stuck', handler: 'stuck', id: 'StuckFunction', timeout: () => 60, why: 'reads the mapping and puts one event',
+    key: 'stuck',
+    handler: 'stuck',
+    id: 'StuckFunction',
+    timeout: () => 60,
+    why: 'reads the mapping and puts one event',
     grant: (fn, r) => {
       fn.addToRolePolicy(mappingRead(r));
       grantCircuitRecord(fn, r);
@@ -140,7 +188,10 @@ function mappingRead(r: HandlerResources): iam.PolicyStatement {
 }
 
 function mappingWrite(r: HandlerResources): iam.PolicyStatement {
-  return new iam.PolicyStatement({ actions: ['lambda:GetEventSourceMapping', 'lambda:UpdateEventSourceMapping'], resources: [r.eventSourceMappingArn] });
+  return new iam.PolicyStatement({
+    actions: ['lambda:GetEventSourceMapping', 'lambda:UpdateEventSourceMapping'],
+    resources: [r.eventSourceMappingArn],
+  });
 }
 
 function queueAttributesRead(r: HandlerResources): iam.PolicyStatement {
@@ -219,10 +270,12 @@ export function createHandlerFunctions(r: HandlerResources): Record<keyof Circui
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: `sqs-circuit-breaker ${h.handler} handler of ${scope.node.path}`,
     });
-    role.addToPrincipalPolicy(new iam.PolicyStatement({
-      actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-      resources: [logGroup.logGroupArn],
-    }));
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [logGroup.logGroupArn],
+      }),
+    );
     made[h.key] = new lambda.Function(scope, h.id, {
       description: `sqs-circuit-breaker ${h.handler} handler (${h.why})`,
       runtime: lambda.Runtime.PROVIDED_AL2023,
