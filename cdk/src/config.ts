@@ -333,8 +333,13 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
   const a = props.alarmSettings ?? {};
   // Resolution: the telemetry extension's per-second metrics need its layer on the consumer; the
   // construct adds it to a function of this app (not to a container image, which takes no layers).
-  const layerTarget = consumerFunction(props.consumer);
-  const canAddLayer = layerTarget !== undefined && layerTarget.runtime.name !== lambda.Runtime.FROM_IMAGE.name;
+  const own = consumerFunction(props.consumer);
+  const canAddLayer = own !== undefined && own.runtime.name !== lambda.Runtime.FROM_IMAGE.name;
+  // The consumer's timeout, read once (the alarm's window, the probe's budget, the slow-consumer
+  // check): its own when it is a function of this app, else `consumerTimeout`, else unknown.
+  const ownSeconds = own === undefined ? undefined : (own.timeout?.toSeconds() ?? LAMBDA_DEFAULT_TIMEOUT_SECONDS);
+  const givenSeconds =
+    props.consumerTimeout === undefined ? undefined : p.seconds(CONSUMER_TIMEOUT, props.consumerTimeout);
   const resolutions = Object.values(AlarmResolution) as string[];
   let alarmResolution: AlarmResolution =
     props.alarm !== undefined
@@ -361,12 +366,7 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
   // A consumer of this app (or a given consumerTimeout) with timeout T: a hanging downstream shows
   // as timeouts that end T apart per concurrent invocation, so the default window holds two of
   // them (evaluationPeriods at least ceil(T / period) + 1).
-  const timeoutForWindow =
-    layerTarget !== undefined
-      ? (layerTarget.timeout?.toSeconds() ?? LAMBDA_DEFAULT_TIMEOUT_SECONDS)
-      : props.consumerTimeout !== undefined && !cdk.Token.isUnresolved(props.consumerTimeout.toSeconds())
-        ? props.consumerTimeout.toSeconds()
-        : undefined;
+  const timeoutForWindow = ownSeconds ?? givenSeconds;
   // CloudWatch accepts 10, 20 and 30 s (high-resolution metrics) or whole minutes.
   if (
     known(alarmPeriodSeconds) &&
@@ -438,10 +438,6 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
     pr.visibilityTimeout,
     ' (the SQS visibility limit)',
   );
-  // The consumer's timeout: its own when it is a function of this app, else `consumerTimeout`,
-  // else the longest a probe accommodates (the construct warns).
-  const own = consumerFunction(props.consumer);
-  const ownSeconds = own === undefined ? undefined : (own.timeout?.toSeconds() ?? LAMBDA_DEFAULT_TIMEOUT_SECONDS);
   // The queue's KMS key: the queue's own when CDK knows it, else `queueEncryptionKey`, never both.
   if (
     props.queueEncryptionKey !== undefined &&
@@ -453,8 +449,8 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
       'the queue already has its KMS key (a queue of this app, or imported with keyArn), and its grants cover it; remove queueEncryptionKey',
     );
   }
-  const givenSeconds =
-    props.consumerTimeout === undefined ? undefined : p.seconds(CONSUMER_TIMEOUT, props.consumerTimeout);
+  // The probe's view of the consumer's timeout: unknown means the longest a probe accommodates
+  // (the construct warns).
   let consumerTimeoutSeconds: number = MAX_CONSUMER_TIMEOUT_SECONDS;
   let timeoutProp = 'consumer';
   if (
@@ -634,7 +630,7 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
 
   return {
     alarmResolution,
-    telemetryLayerTarget: alarmResolution === AlarmResolution.HIGH && canAddLayer ? layerTarget : undefined,
+    telemetryLayerTarget: alarmResolution === AlarmResolution.HIGH && canAddLayer ? own : undefined,
     errorRateThresholdPercent,
     minInvocations,
     slowConsumer,

@@ -361,29 +361,8 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
       .when(sfn.Condition.and(is('$.action', 'keepalive'), HAS_STATE), planKeepAlive)
       .otherwise(unexpected),
   );
-  planKeepAlive.next(
-    new sfn.Choice(scope, 'Check Keep-Alive Plan')
-      .when(
-        sfn.Condition.and(
-          sfn.Condition.isPresent('$.workers[0]'),
-          isNumber('$.cutoffMs'),
-          isNumber('$.slicesPerWorker'),
-          sfn.Condition.numberGreaterThanEquals('$.slicesPerWorker', 1),
-          HAS_STATE,
-        ),
-        keepAlive,
-      )
-      // No worker (empty queue, FIFO or no history budget left): back to the backoff loop.
-      .when(
-        sfn.Condition.and(
-          sfn.Condition.isPresent('$.workers'),
-          sfn.Condition.not(sfn.Condition.isPresent('$.workers[0]')),
-          HAS_STATE,
-        ),
-        backoff,
-      )
-      .otherwise(unexpected),
-  );
+  // No worker (empty queue, FIFO or no history budget left): back to the backoff loop.
+  planKeepAlive.next(routeWorkerPlan(scope, 'Check Keep-Alive Plan', keepAlive, backoff, unexpected));
   keepAlive.next(backoff);
   wait.next(probe);
   probe.next(
@@ -392,30 +371,8 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
       .when(sfn.Condition.and(sfn.Condition.or(is('$.verdict', 'healthy'), is('$.verdict', 'empty')), HAS_STATE), plan)
       .otherwise(unexpected),
   );
-  plan.next(
-    new sfn.Choice(scope, 'Check Re-jitter Plan')
-      .when(
-        sfn.Condition.and(
-          sfn.Condition.isPresent('$.workers[0]'),
-          isNumber('$.cutoffMs'),
-          isNumber('$.slicesPerWorker'),
-          sfn.Condition.numberGreaterThanEquals('$.slicesPerWorker', 1),
-          HAS_STATE,
-        ),
-        rejitter,
-      )
-      // No worker (empty queue, re-jitter disabled or no history budget left): straight to the ramp.
-      // Workers without a usable slicesPerWorker are an unexpected output, not a skip.
-      .when(
-        sfn.Condition.and(
-          sfn.Condition.isPresent('$.workers'),
-          sfn.Condition.not(sfn.Condition.isPresent('$.workers[0]')),
-          HAS_STATE,
-        ),
-        startRamp,
-      )
-      .otherwise(unexpected),
-  );
+  // No worker (empty queue, re-jitter disabled or no history budget left): straight to the ramp.
+  plan.next(routeWorkerPlan(scope, 'Check Re-jitter Plan', rejitter, startRamp, unexpected));
   rejitter.next(startRamp);
   startRamp.next(ramp);
   ramp.next(
@@ -442,6 +399,40 @@ interface SliceMapNames {
 /** A prefix for continued executions' names: the circuit name when known at synth time (kept short). */
 function executionNamePrefix(circuitName: string): string {
   return cdk.Token.isUnresolved(circuitName) ? 'circuit' : circuitName.slice(0, 32);
+}
+
+/**
+ * The route after a plan of workers (re-jitter, keep-alive): workers with a usable cutoff and
+ * slice count go to `run`; an empty list of workers goes to `none`; anything else (workers without
+ * a usable slicesPerWorker, no list at all) is an unexpected output, not a skip.
+ */
+function routeWorkerPlan(
+  scope: Construct,
+  id: string,
+  run: sfn.IChainable,
+  none: sfn.IChainable,
+  unexpected: sfn.IChainable,
+): sfn.Choice {
+  return new sfn.Choice(scope, id)
+    .when(
+      sfn.Condition.and(
+        sfn.Condition.isPresent('$.workers[0]'),
+        isNumber('$.cutoffMs'),
+        isNumber('$.slicesPerWorker'),
+        sfn.Condition.numberGreaterThanEquals('$.slicesPerWorker', 1),
+        HAS_STATE,
+      ),
+      run,
+    )
+    .when(
+      sfn.Condition.and(
+        sfn.Condition.isPresent('$.workers'),
+        sfn.Condition.not(sfn.Condition.isPresent('$.workers[0]')),
+        HAS_STATE,
+      ),
+      none,
+    )
+    .otherwise(unexpected);
 }
 
 /** The field is present and equals the string (a missing field must not raise States.Runtime). */

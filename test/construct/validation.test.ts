@@ -200,6 +200,26 @@ describe('props validation', () => {
     ).not.toThrow();
   });
 
+  test("an imported consumer's consumerTimeout of a fraction of a second is named in the error, not thrown by CDK", () => {
+    const f = consumerStack();
+    const imported = lambda.Function.fromFunctionArn(
+      f.stack,
+      'Imported',
+      'arn:aws:lambda:eu-west-1:123456789012:function:orders',
+    );
+    expect(
+      () =>
+        new SqsCircuitBreaker(f.stack, 'OrdersBreaker', {
+          consumer: imported,
+          queue: f.queue,
+          eventSourceMappingId: 'esm-1',
+          consumerTimeout: cdk.Duration.millis(1500),
+        }),
+    ).toThrow(
+      exactly(HEAD + '  - consumerTimeout: must be a whole number of seconds, got 1500 ms; use Duration.seconds(2)'),
+    );
+  });
+
   test('an imported consumer without consumerTimeout is assumed to take the longest that fits, with a warning naming the prop', () => {
     const f = consumerStack();
     const imported = lambda.Function.fromFunctionArn(
