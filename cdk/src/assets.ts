@@ -24,8 +24,8 @@ export function shippedAssetPath(relative: string, file: string, what: string): 
   if (fs.existsSync(target)) return dir;
   const fix = inRepository()
     ? "run 'npm run build:lambdas' at the repository root"
-    : 'this copy of sqs-circuit-breaker was packed without its prebuilt binaries; reinstall a '
-      + 'published version (npm install sqs-circuit-breaker) or report it to the maintainers';
+    : 'this copy of sqs-circuit-breaker was packed without its prebuilt binaries; reinstall a ' +
+      'published version (npm install sqs-circuit-breaker) or report it to the maintainers';
   throw new Error(`sqs-circuit-breaker: ${what} is missing at ${target}; ${fix}`);
 }
 
@@ -50,5 +50,9 @@ export const TELEMETRY_EXTENSION_FILE = 'extensions/sqs-circuit-breaker-telemetr
  * @throws Error when the extension is missing, saying how to get it.
  */
 export function extensionAssetPath(architecture: string): string {
-  return shippedAssetPath(`extension/${architecture}`, TELEMETRY_EXTENSION_FILE, `the telemetry extension (${architecture})`);
+  return shippedAssetPath(
+    `extension/${architecture}`,
+    TELEMETRY_EXTENSION_FILE,
+    `the telemetry extension (${architecture})`,
+  );
 }

@@ -7,29 +7,30 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct, IConstruct } from 'constructs';
+import { createConsumerAlarm, createRecoveryAlarm } from './alarms';
 import { bootstrapAssetPath, extensionAssetPath } from './assets';
 import { addCliDescriptor } from './descriptor';
-import { consumerFunction, PROBE_BUDGET, ResolvedConfig, resolveConfig } from './config';
-import { ConsumerIdentity, consumerIdentity, consumerMetric, consumerMetricPeriodSeconds, telemetryMetric } from './consumer';
+import { consumerFunction, ResolvedConfig, resolveConfig } from './config';
+import { ConsumerIdentity, consumerIdentity } from './consumer';
 import { circuitWidgets, CircuitWidgetSource, createDashboard, deadLetterQueueOf } from './dashboard';
+import { createHandlerFunctions } from './functions';
 import metricsTable from './metrics.json';
 import { createNotifications } from './notifications';
 import { AlarmResolution, CircuitWidgetOptions, SqsCircuitBreakerProps } from './props';
 import { buildWorkflow, CircuitBreakerFunctions, METRIC_NAMESPACE, PUT_METRIC_STATEMENT } from './workflow';
 
-/** Per-handler settings: handler name, construct id, timeout. */
-const HANDLERS: ReadonlyArray<{ key: keyof CircuitBreakerFunctions; handler: string; id: string; timeout: (c: ResolvedConfig) => number; why: string }> = [
-  { key: 'open', handler: 'open', id: 'OpenFunction', timeout: () => 300, why: 'waits until the mapping is Disabled' },
-  { key: 'backoff', handler: 'backoff', id: 'BackoffFunction', timeout: () => 60, why: 'pure computation, one queue read, at most one event' },
-  { key: 'probe', handler: 'probe', id: 'ProbeFunction', timeout: () => PROBE_BUDGET.functionSeconds, why: 'receives, invokes the consumer synchronously (its timeout, at most 795 s, plus 15 s), settles' },
-  { key: 'rejitterPlan', handler: 'rejitter-plan', id: 'RejitterPlanFunction', timeout: () => 60, why: 'reads queue attributes' },
-  { key: 'rejitter', handler: 'rejitter', id: 'RejitterFunction', timeout: (c) => (cdk.Token.isUnresolved(c.rejitterSliceSeconds) ? 900 : c.rejitterSliceSeconds + 60), why: 'one slice plus one minute of margin' },
-  { key: 'ramp', handler: 'ramp', id: 'RampFunction', timeout: () => 300, why: 'waits until the mapping is Enabled' },
-  { key: 'close', handler: 'close', id: 'CloseFunction', timeout: () => 300, why: 'waits until the mapping is Enabled' },
-  { key: 'stuck', handler: 'stuck', id: 'StuckFunction', timeout: () => 60, why: 'reads the mapping and puts one event' },
-];
+/** Where the circuit's parts are, fixed before any of them is built (`locateParts`). */
+interface CircuitAddresses {
+  readonly eventSourceMappingId: string;
+  readonly eventSourceMappingArn: string;
+  /** The bus the handlers put their events on. */
+  readonly bus: events.IEventBus;
+  readonly stateMachineName: string;
+  readonly stateMachineArn: string;
+}
 
 /**
  * A circuit breaker for an SQS-triggered Lambda consumer.
@@ -121,53 +122,110 @@ export class SqsCircuitBreaker extends Construct {
   constructor(scope: Construct, id: string, props: SqsCircuitBreakerProps) {
     super(scope, id);
     const config = resolveConfig(this.node.path, props);
-    const stack = cdk.Stack.of(this);
+    this.annotateAssumptions(props, config);
+    this.circuitName = props.circuitName ?? cdk.Names.uniqueResourceName(this, { maxLength: 64, separator: '-' });
+    const addresses = this.locateParts(props);
+    this.stateMachineNameForNag = addresses.stateMachineName;
+    const consumer = consumerIdentity(props.consumer);
+    this.alarmResolution = config.alarmResolution;
+    this.consumerTelemetryLayer = this.addTelemetryLayer(props, config);
+    this.alarm =
+      props.alarm ??
+      createConsumerAlarm(this, {
+        circuitName: this.circuitName,
+        config,
+        consumer: props.consumer,
+        identity: consumer,
+      });
+    this.table = this.createCircuitTable();
+    this.functions = this.createFunctions(props, config, consumer, addresses);
+    this.logGroup = this.createStateMachineLogs(addresses, props.logRetention);
+    this.stateMachine = this.createStateMachine(addresses, config);
+    this.rule = this.createAlarmRule();
+    if (props.notificationTopic) this.addNotifications(props.notificationTopic, props, config, addresses);
+    if (props.recoveryAlarm ?? true) this.recoveryAlarm = createRecoveryAlarm(this);
+    this.widgetSource = { queue: props.queue, deadLetterQueue: deadLetterQueueOf(props.queue) };
+    if (props.dashboard !== undefined) this.dashboard = createDashboard(this, this, this.widgetSource, props.dashboard);
+    this.describeForCli(props, consumer, addresses);
+    this.acknowledgeNagFindings();
+  }
+
+  /**
+   * Warnings (and a note) about what the construct had to assume: an imported consumer's timeout,
+   * an alarm window a hanging consumer cannot fill, an imported queue's unknown key.
+   */
+  private annotateAssumptions(props: SqsCircuitBreakerProps, config: ResolvedConfig): void {
     if (config.consumerTimeoutAssumed) {
-      cdk.Annotations.of(this).addWarningV2('sqs-circuit-breaker:consumerTimeout',
-        `The consumer's timeout is unknown (an imported function): the probe assumes ${config.consumerTimeoutSeconds} seconds, the longest that fits in the probe function. `
-        + 'If the consumer\'s timeout is shorter, pass consumerTimeout so that a hung invoke is given up sooner.');
+      cdk.Annotations.of(this).addWarningV2(
+        'sqs-circuit-breaker:consumerTimeout',
+        `The consumer's timeout is unknown (an imported function): the probe assumes ${config.consumerTimeoutSeconds} seconds, the longest that fits in the probe function. ` +
+          "If the consumer's timeout is shorter, pass consumerTimeout so that a hung invoke is given up sooner.",
+      );
     }
 
     const slow = config.slowConsumer;
     if (slow !== undefined) {
-      const limit = `a consumer that times out (its downstream hangs) ends at most ${slow.reachable} invocation${slow.reachable === 1 ? '' : 's'} per ${slow.periodSeconds}-second alarm period `
-        + `(concurrency ${slow.concurrency} x ${slow.periodSeconds} s / timeout ${slow.timeoutSeconds} s, at least 1)`;
+      const limit =
+        `a consumer that times out (its downstream hangs) ends at most ${slow.reachable} invocation${slow.reachable === 1 ? '' : 's'} per ${slow.periodSeconds}-second alarm period ` +
+        `(concurrency ${slow.concurrency} x ${slow.periodSeconds} s / timeout ${slow.timeoutSeconds} s, at least 1)`;
       if (slow.given) {
-        cdk.Annotations.of(this).addWarningV2('sqs-circuit-breaker:minInvocations',
-          `alarmSettings.minInvocations is ${slow.minInvocations}, but ${limit}: such periods count as 0 % and a hanging downstream never opens the circuit. `
-          + `Lower alarmSettings.minInvocations to at most ${slow.reachable}, or lengthen alarmSettings.period.`);
+        cdk.Annotations.of(this).addWarningV2(
+          'sqs-circuit-breaker:minInvocations',
+          `alarmSettings.minInvocations is ${slow.minInvocations}, but ${limit}: such periods count as 0 % and a hanging downstream never opens the circuit. ` +
+            `Lower alarmSettings.minInvocations to at most ${slow.reachable}, or lengthen alarmSettings.period.`,
+        );
       } else {
-        cdk.Annotations.of(this).addInfo(`sqs-circuit-breaker: alarmSettings.minInvocations defaults to ${slow.reachable}, not ${slow.minInvocations}: ${limit}. `
-          + 'Set alarmSettings.minInvocations to choose another value.');
+        cdk.Annotations.of(this).addInfo(
+          `sqs-circuit-breaker: alarmSettings.minInvocations defaults to ${slow.reachable}, not ${slow.minInvocations}: ${limit}. ` +
+            'Set alarmSettings.minInvocations to choose another value.',
+        );
       }
     }
 
-    if (props.queueEncryptionKey === undefined && props.queue.encryptionMasterKey === undefined && !(props.queue instanceof sqs.Queue)) {
-      cdk.Annotations.of(this).addWarningV2('sqs-circuit-breaker:queueEncryptionKey',
-        'The queue is imported without its KMS key. If it is encrypted with a customer-managed key, pass queueEncryptionKey '
-        + '(or import it with Queue.fromQueueAttributes({ keyArn })): without key permissions the probe and re-jitter cannot receive or send, '
-        + 'and the first recovery ends stuck open. Unencrypted and SQS-managed (SSE-SQS) queues need nothing.');
+    if (
+      props.queueEncryptionKey === undefined &&
+      props.queue.encryptionMasterKey === undefined &&
+      !(props.queue instanceof sqs.Queue)
+    ) {
+      cdk.Annotations.of(this).addWarningV2(
+        'sqs-circuit-breaker:queueEncryptionKey',
+        'The queue is imported without its KMS key. If it is encrypted with a customer-managed key, pass queueEncryptionKey ' +
+          '(or import it with Queue.fromQueueAttributes({ keyArn })): without key permissions the probe and re-jitter cannot receive or send, ' +
+          'and the first recovery ends stuck open. Unencrypted and SQS-managed (SSE-SQS) queues need nothing.',
+      );
     }
+  }
 
-    this.circuitName = props.circuitName ?? cdk.Names.uniqueResourceName(this, { maxLength: 64, separator: '-' });
-    const esmId = props.eventSourceMapping?.eventSourceMappingId ?? props.eventSourceMappingId!;
-    const esmArn = props.eventSourceMapping?.eventSourceMappingArn
-      ?? stack.formatArn({ service: 'lambda', resource: 'event-source-mapping', resourceName: esmId, arnFormat: cdk.ArnFormat.COLON_RESOURCE_NAME });
+  /**
+   * Where the circuit's parts are, fixed up front: the event-source mapping, the bus the handlers
+   * put events on, and the state machine's name and ARN (the functions' roles and the workflow's
+   * continue-as-new step refer to it without a dependency cycle).
+   */
+  private locateParts(props: SqsCircuitBreakerProps): CircuitAddresses {
+    const stack = cdk.Stack.of(this);
+    const eventSourceMappingId = props.eventSourceMapping?.eventSourceMappingId ?? props.eventSourceMappingId!;
+    const eventSourceMappingArn =
+      props.eventSourceMapping?.eventSourceMappingArn ??
+      stack.formatArn({
+        service: 'lambda',
+        resource: 'event-source-mapping',
+        resourceName: eventSourceMappingId,
+        arnFormat: cdk.ArnFormat.COLON_RESOURCE_NAME,
+      });
     const bus = props.eventBus ?? events.EventBus.fromEventBusName(this, 'DefaultBus', 'default');
-
-    // The state machine's name and ARN are fixed up front: the functions' roles (ListExecutions)
-    // and the workflow's continue-as-new step refer to it without a dependency cycle.
     const stateMachineName = cdk.Names.uniqueResourceName(this, { maxLength: 80, separator: '-' });
-    this.stateMachineNameForNag = stateMachineName;
-    const stateMachineArn = stack.formatArn({ service: 'states', resource: 'stateMachine', resourceName: stateMachineName, arnFormat: cdk.ArnFormat.COLON_RESOURCE_NAME });
+    const stateMachineArn = stack.formatArn({
+      service: 'states',
+      resource: 'stateMachine',
+      resourceName: stateMachineName,
+      arnFormat: cdk.ArnFormat.COLON_RESOURCE_NAME,
+    });
+    return { eventSourceMappingId, eventSourceMappingArn, bus, stateMachineName, stateMachineArn };
+  }
 
-    const consumer = consumerIdentity(props.consumer);
-    this.alarmResolution = config.alarmResolution;
-    this.consumerTelemetryLayer = this.addTelemetryLayer(props, config);
-    this.alarm = props.alarm ?? this.createAlarm(props, config, consumer);
-
-    // ── the durable circuit record ─────────────────────────────────────────────────────────
-    const table = new dynamodb.Table(this, 'CircuitTable', {
+  /** The durable circuit record (see `table`). */
+  private createCircuitTable(): dynamodb.Table {
+    return new dynamodb.Table(this, 'CircuitTable', {
       partitionKey: { name: 'circuit', type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
@@ -175,128 +233,75 @@ export class SqsCircuitBreaker extends Construct {
       // Only recovery bookkeeping lives here; it goes with the breaker.
       removalPolicy: cdk.RemovalPolicy.DESTROY,
     });
-    this.table = table;
+  }
 
-    // ── Lambda functions ─────────────────────────────────────────────────────────────────────
-    const environment: Record<string, string> = {
-      CIRCUIT_NAME: this.circuitName,
-      ESM_UUID: esmId,
-      QUEUE_URL: props.queue.queueUrl,
-      QUEUE_ARN: props.queue.queueArn,
-      CONSUMER_FUNCTION_NAME: consumer.invokeName,
-      CONSUMER_METRIC_PERIOD_SECONDS: String(consumerMetricPeriodSeconds(props.alarm !== undefined, config.alarmPeriodSeconds)),
-      CONSUMER_METRIC_RESOLUTION: config.alarmResolution,
-      ALARM_NAME: this.alarm.alarmName,
-      EVENT_BUS_NAME: bus.eventBusName,
-      CIRCUIT_TABLE_NAME: table.tableName,
-      BACKOFF_INITIAL_SECONDS: String(config.backoffInitialSeconds),
-      BACKOFF_MAX_SECONDS: String(config.backoffMaxSeconds),
-      BACKOFF_MULTIPLIER: String(config.backoffMultiplier),
-      PROBE_COUNT: String(config.probeCount),
-      PROBE_VISIBILITY_SECONDS: String(config.probeVisibilitySeconds),
-      CONSUMER_TIMEOUT_SECONDS: String(config.consumerTimeoutSeconds),
-      RAMP_START: String(config.rampStart),
-      RAMP_STEPS: String(config.rampSteps),
-      RAMP_INTERVAL_SECONDS: String(config.rampIntervalSeconds),
-      RELAPSE_ERROR_RATE_PERCENT: String(config.relapseErrorRatePercent),
-      REJITTER_ENABLED: String(config.rejitterEnabled),
-      REJITTER_MIN_SECONDS: String(config.rejitterMinSeconds),
-      REJITTER_MAX_SECONDS: String(config.rejitterMaxSeconds),
-      REJITTER_WORKERS: String(config.rejitterWorkers),
-      REJITTER_SLICE_SECONDS: String(config.rejitterSliceSeconds),
-      HISTORY_EVENT_BUDGET: String(config.historyEventBudget),
-    };
-    if (config.maxOpenSeconds !== undefined) environment.MAX_OPEN_SECONDS = String(config.maxOpenSeconds);
+  /**
+   * The handlers' functions (`functions.ts`: one per handler, each with its own role, log group
+   * and, beside its declaration, its permissions).
+   */
+  private createFunctions(
+    props: SqsCircuitBreakerProps,
+    config: ResolvedConfig,
+    consumer: ConsumerIdentity,
+    addresses: CircuitAddresses,
+  ): Record<keyof CircuitBreakerFunctions, lambda.Function> {
+    return createHandlerFunctions({
+      scope: this,
+      config,
+      circuitName: this.circuitName,
+      eventSourceMappingId: addresses.eventSourceMappingId,
+      eventSourceMappingArn: addresses.eventSourceMappingArn,
+      queue: props.queue,
+      queueEncryptionKey: props.queueEncryptionKey,
+      consumer: props.consumer,
+      consumerIdentity: consumer,
+      alarmGiven: props.alarm !== undefined,
+      alarm: this.alarm,
+      bus: addresses.bus,
+      table: this.table,
+      stateMachineName: addresses.stateMachineName,
+      code: props.lambdaCode,
+      architecture: props.lambdaArchitecture,
+      logRetention: props.logRetention,
+    });
+  }
 
-    const code = props.lambdaCode ?? lambda.Code.fromAsset(bootstrapAssetPath());
-    const retention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
-    const made: Partial<Record<keyof CircuitBreakerFunctions, lambda.Function>> = {};
-    for (const h of HANDLERS) {
-      const logGroup = new logs.LogGroup(this, `${h.id}Logs`, { retention, removalPolicy: cdk.RemovalPolicy.DESTROY });
-      const role = new iam.Role(this, `${h.id}Role`, {
-        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-        description: `sqs-circuit-breaker ${h.handler} handler of ${this.node.path}`,
-      });
-      role.addToPrincipalPolicy(new iam.PolicyStatement({
-        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-        resources: [logGroup.logGroupArn],
-      }));
-      made[h.key] = new lambda.Function(this, h.id, {
-        description: `sqs-circuit-breaker ${h.handler} handler (${h.why})`,
-        runtime: lambda.Runtime.PROVIDED_AL2023,
-        architecture: props.lambdaArchitecture ?? lambda.Architecture.ARM_64,
-        handler: h.handler,
-        code,
-        // Re-jitter holds messages of up to 1 MiB (rejitter.memorySize); the others hold a few.
-        memorySize: h.key === 'rejitter' ? config.rejitterMemoryMiB : config.lambdaMemorySize,
-        timeout: cdk.Duration.seconds(h.timeout(config)),
-        role,
-        logGroup,
-        loggingFormat: lambda.LoggingFormat.JSON,
-        environment,
-      });
-    }
-    const fns = made as Record<keyof CircuitBreakerFunctions, lambda.Function>;
-    this.functions = fns;
-
-    // ── least-privilege permissions, per handler ───────────────────────────────────────────
-    const esmRead = new iam.PolicyStatement({ actions: ['lambda:GetEventSourceMapping'], resources: [esmArn] });
-    const esmWrite = new iam.PolicyStatement({ actions: ['lambda:GetEventSourceMapping', 'lambda:UpdateEventSourceMapping'], resources: [esmArn] });
-    for (const fn of [fns.open, fns.ramp, fns.close]) fn.addToRolePolicy(esmWrite);
-    fns.stuck.addToRolePolicy(esmRead);
-    // Probe: the mapping's FilterCriteria, so the consumer gets only what the mapping delivers.
-    fns.probe.addToRolePolicy(esmRead);
-    fns.backoff.addToRolePolicy(esmRead);
-    // Keep-alive: the backoff step reads the queue's retention (and depth, for its event).
-    fns.backoff.addToRolePolicy(new iam.PolicyStatement({ actions: ['sqs:GetQueueAttributes'], resources: [props.queue.queueArn] }));
-    // Single flight: the record (a consistent read and a conditional whole-item write), and
-    // whether its owner still runs (DescribeExecution on this state machine's executions only).
-    for (const fn of [fns.open, fns.ramp, fns.close, fns.stuck]) table.grant(fn, 'dynamodb:GetItem', 'dynamodb:PutItem');
-    fns.open.addToRolePolicy(new iam.PolicyStatement({
-      actions: ['states:DescribeExecution'],
-      resources: [stack.formatArn({ service: 'states', resource: 'execution', resourceName: `${stateMachineName}:*`, arnFormat: cdk.ArnFormat.COLON_RESOURCE_NAME })],
-    }));
-    // rejitter-plan: "Re-jitter Skipped" on a FIFO queue the construct could not see at synth.
-    for (const fn of [fns.open, fns.backoff, fns.probe, fns.rejitterPlan, fns.ramp, fns.close, fns.stuck]) bus.grantPutEventsTo(fn);
-    // Probe: receive, release, re-send fresh near maxReceiveCount, delete after success.
-    props.queue.grantConsumeMessages(fns.probe);
-    props.queue.grantSendMessages(fns.probe);
-    // Exactly the consumer's ARN (an alias ARN when the consumer is an alias), no version wildcard.
-    fns.probe.addToRolePolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [props.consumer.functionArn] }));
-    // Re-jitter: size the backlog; move messages (send the copy, then delete the original).
-    fns.rejitterPlan.addToRolePolicy(new iam.PolicyStatement({ actions: ['sqs:GetQueueAttributes'], resources: [props.queue.queueArn] }));
-    props.queue.grantConsumeMessages(fns.rejitter);
-    props.queue.grantSendMessages(fns.rejitter);
-    // A customer-managed key CDK does not know (an imported queue): receive decrypts, send asks
-    // for a data key. The queue's own grants above cover a key CDK knows.
-    if (props.queueEncryptionKey !== undefined && props.queue.encryptionMasterKey === undefined) {
-      for (const fn of [fns.probe, fns.rejitter]) props.queueEncryptionKey.grant(fn, 'kms:Decrypt', 'kms:GenerateDataKey');
-    }
-    // Ramp: health between steps from the consumer's metrics (GetMetricData has no resource scope).
-    fns.ramp.addToRolePolicy(new iam.PolicyStatement({ actions: ['cloudwatch:GetMetricData'], resources: ['*'] }));
-    // Close: reset the alarm to OK so that a renewed failure trips it again.
-    fns.close.addToRolePolicy(new iam.PolicyStatement({ actions: ['cloudwatch:SetAlarmState', 'cloudwatch:DescribeAlarms'], resources: [this.alarm.alarmArn] }));
-
-    // ── state machine ──────────────────────────────────────────────────────────────────────
-    this.logGroup = new logs.LogGroup(this, 'StateMachineLogs', {
-      logGroupName: `/aws/vendedlogs/states/${stateMachineName}`,
-      retention,
+  /** The state machine's log group, named where Step Functions' vended logs go. */
+  private createStateMachineLogs(
+    addresses: CircuitAddresses,
+    retention: logs.RetentionDays | undefined,
+  ): logs.LogGroup {
+    return new logs.LogGroup(this, 'StateMachineLogs', {
+      logGroupName: `/aws/vendedlogs/states/${addresses.stateMachineName}`,
+      retention: retention ?? logs.RetentionDays.ONE_MONTH,
       removalPolicy: cdk.RemovalPolicy.DESTROY,
     });
-    const self = sfn.StateMachine.fromStateMachineArn(this, 'Self', stateMachineArn);
-    const definition = buildWorkflow(this, { functions: fns, self, circuitName: this.circuitName, rejitterWorkers: config.rejitterWorkers });
-    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
-      stateMachineName,
+  }
+
+  /** The recovery workflow (`buildWorkflow`) as a Standard state machine, traced and fully logged. */
+  private createStateMachine(addresses: CircuitAddresses, config: ResolvedConfig): sfn.StateMachine {
+    const self = sfn.StateMachine.fromStateMachineArn(this, 'Self', addresses.stateMachineArn);
+    const definition = buildWorkflow(this, {
+      functions: this.functions,
+      self,
+      circuitName: this.circuitName,
+      rejitterWorkers: config.rejitterWorkers,
+    });
+    const stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      stateMachineName: addresses.stateMachineName,
       stateMachineType: sfn.StateMachineType.STANDARD,
       definitionBody: sfn.DefinitionBody.fromChainable(definition),
       comment: `sqs-circuit-breaker recovery of circuit ${this.circuitName}`,
       tracingEnabled: true,
       logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
     });
-    this.stateMachine.addToRolePolicy(PUT_METRIC_STATEMENT());
+    stateMachine.addToRolePolicy(PUT_METRIC_STATEMENT());
+    return stateMachine;
+  }
 
-    // ── trigger ────────────────────────────────────────────────────────────────────────────
-    this.rule = new events.Rule(this, 'AlarmRule', {
+  /** The trigger: the alarm going to ALARM starts a recovery. */
+  private createAlarmRule(): events.Rule {
+    return new events.Rule(this, 'AlarmRule', {
       description: `opens circuit ${this.circuitName} when its alarm goes to ALARM`,
       eventPattern: {
         source: ['aws.cloudwatch'],
@@ -305,31 +310,36 @@ export class SqsCircuitBreaker extends Construct {
       },
       targets: [new targets.SfnStateMachine(this.stateMachine)],
     });
+  }
 
-    // ── notifications ──────────────────────────────────────────────────────────────────────
-    if (props.notificationTopic) {
-      createNotifications(this, {
-        topic: props.notificationTopic,
-        events: config.notificationEvents,
-        circuitName: this.circuitName,
-        eventSource: SqsCircuitBreaker.EVENT_SOURCE,
-        eventBus: props.eventBus,
-        stateMachineArn,
-      });
-    }
-
-    if (props.recoveryAlarm ?? true) this.recoveryAlarm = this.createRecoveryAlarm();
-
-    this.widgetSource = { queue: props.queue, deadLetterQueue: deadLetterQueueOf(props.queue) };
-    if (props.dashboard !== undefined) this.dashboard = createDashboard(this, this, this.widgetSource, props.dashboard);
-
-    // ── what the breaker CLI reads (README, "Operating it with the CLI") ────────────────────
-    addCliDescriptor(this, {
-      circuitName: this.circuitName, queue: props.queue, eventSourceMappingUuid: esmId, consumerFunctionName: consumer.functionName,
-      alarmName: this.alarm.alarmName, stateMachineArn, circuitTableName: table.tableName,
+  /** The notification rules to `notificationTopic`. */
+  private addNotifications(
+    topic: sns.ITopic,
+    props: SqsCircuitBreakerProps,
+    config: ResolvedConfig,
+    addresses: CircuitAddresses,
+  ): void {
+    createNotifications(this, {
+      topic,
+      events: config.notificationEvents,
+      circuitName: this.circuitName,
+      eventSource: SqsCircuitBreaker.EVENT_SOURCE,
+      eventBus: props.eventBus,
+      stateMachineArn: addresses.stateMachineArn,
     });
+  }
 
-    this.acknowledgeNagFindings();
+  /** What the breaker CLI reads (README, "Operating it with the CLI"). */
+  private describeForCli(props: SqsCircuitBreakerProps, consumer: ConsumerIdentity, addresses: CircuitAddresses): void {
+    addCliDescriptor(this, {
+      circuitName: this.circuitName,
+      queue: props.queue,
+      eventSourceMappingUuid: addresses.eventSourceMappingId,
+      consumerFunctionName: consumer.functionName,
+      alarmName: this.alarm.alarmName,
+      stateMachineArn: addresses.stateMachineArn,
+      circuitTableName: this.table.tableName,
+    });
   }
 
   /**
@@ -407,11 +417,24 @@ export class SqsCircuitBreaker extends Construct {
   }
 
   /** The count metric of one breaker event (`metrics.json`). */
-  private eventMetric(detailType: keyof typeof metricsTable.events, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.breakerMetric(metricsTable.events[detailType].metric, cloudwatch.Stats.SUM, cloudwatch.Unit.COUNT, props);
+  private eventMetric(
+    detailType: keyof typeof metricsTable.events,
+    props?: cloudwatch.MetricOptions,
+  ): cloudwatch.Metric {
+    return this.breakerMetric(
+      metricsTable.events[detailType].metric,
+      cloudwatch.Stats.SUM,
+      cloudwatch.Unit.COUNT,
+      props,
+    );
   }
 
-  private breakerMetric(metricName: string, statistic: string, unit: cloudwatch.Unit, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+  private breakerMetric(
+    metricName: string,
+    statistic: string,
+    unit: cloudwatch.Unit,
+    props?: cloudwatch.MetricOptions,
+  ): cloudwatch.Metric {
     return new cloudwatch.Metric({
       namespace: SqsCircuitBreaker.METRIC_NAMESPACE,
       metricName,
@@ -419,35 +442,6 @@ export class SqsCircuitBreaker extends Construct {
       statistic,
       unit,
       ...props,
-    });
-  }
-
-  /**
-   * The recovery alarm: any stuck-open report or failed, timed-out or aborted execution within a
-   * minute. Missing data is not breaching: with nothing to report the alarm is OK.
-   */
-  private createRecoveryAlarm(): cloudwatch.Alarm {
-    const period = cdk.Duration.minutes(1);
-    const sum = { period, statistic: cloudwatch.Stats.SUM };
-    return new cloudwatch.Alarm(this, 'RecoveryAlarm', {
-      alarmDescription: `sqs-circuit-breaker: circuit ${this.circuitName} was reported stuck open or a recovery failed, timed out or was aborted; `
-        + 'the consumer\'s event-source mapping may be left disabled (see the "Circuit Stuck Open" event and `breaker status`)',
-      metric: new cloudwatch.MathExpression({
-        expression: 'FILL(stuck, 0) + FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)',
-        usingMetrics: {
-          stuck: this.metricStuckOpens(sum),
-          failed: this.stateMachine.metricFailed(sum),
-          timedOut: this.stateMachine.metricTimedOut(sum),
-          aborted: this.stateMachine.metricAborted(sum),
-        },
-        period,
-        label: 'stuck-open reports and failed recoveries',
-      }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      datapointsToAlarm: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
   }
 
@@ -500,47 +494,14 @@ export class SqsCircuitBreaker extends Construct {
     if (target !== undefined) {
       target.addLayers(layer);
     } else {
-      cdk.Annotations.of(this).addWarningV2('sqs-circuit-breaker:telemetryLayer',
-        'alarmSettings.resolution is AlarmResolution.HIGH but the construct cannot add the telemetry layer to this consumer (an imported function or a container image): '
-        + 'add it where the function is defined, fn.addLayers(SqsCircuitBreaker.telemetryLayer(this, fn.architecture)) (a container image copies the extension to /opt/extensions/ instead). '
-        + 'Without it the alarm has no data and never opens the circuit.');
+      cdk.Annotations.of(this).addWarningV2(
+        'sqs-circuit-breaker:telemetryLayer',
+        'alarmSettings.resolution is AlarmResolution.HIGH but the construct cannot add the telemetry layer to this consumer (an imported function or a container image): ' +
+          'add it where the function is defined, fn.addLayers(SqsCircuitBreaker.telemetryLayer(this, fn.architecture)) (a container image copies the extension to /opt/extensions/ instead). ' +
+          'Without it the alarm has no data and never opens the circuit.',
+      );
     }
     return layer;
-  }
-
-  private createAlarm(props: SqsCircuitBreakerProps, c: ResolvedConfig, consumer: ConsumerIdentity): cloudwatch.Alarm {
-    const period = cdk.Duration.seconds(c.alarmPeriodSeconds);
-    const options = { period, statistic: cloudwatch.Stats.SUM };
-    const high = c.alarmResolution === AlarmResolution.HIGH;
-    const errorRate = new cloudwatch.MathExpression({
-      // Periods with fewer than minInvocations invocations count as 0 %: the breaker's own probes
-      // (1 to 10 invocations) can never hold the alarm in ALARM. An invocation that reported
-      // failed items (ReportBatchItemFailures) is no Lambda error: the consumer's PartialFailures
-      // line counts it (FILL: a consumer that never reports any publishes no such metric).
-      expression: `IF(invocations >= ${c.minInvocations}, 100 * (errors + FILL(partialFailures, 0)) / invocations, 0)`,
-      usingMetrics: {
-        // HIGH: the telemetry extension's per-second metrics (FunctionName only). STANDARD:
-        // Lambda's; for an alias or a version FunctionName=<fn>, Resource=<fn>:<qualifier>.
-        errors: high ? telemetryMetric(consumer, 'Errors', options) : consumerMetric(props.consumer, consumer, 'Errors', options),
-        invocations: high ? telemetryMetric(consumer, 'Invocations', options) : consumerMetric(props.consumer, consumer, 'Invocations', options),
-        partialFailures: telemetryMetric(consumer, 'PartialFailures', options),
-      },
-      period,
-      label: 'consumer error rate (%)',
-    });
-    return new cloudwatch.Alarm(this, 'Alarm', {
-      alarmDescription: `sqs-circuit-breaker: consumer error rate of circuit ${this.circuitName}; ALARM opens the circuit`,
-      metric: errorRate,
-      threshold: c.errorRateThresholdPercent,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: c.evaluationPeriods,
-      datapointsToAlarm: c.datapointsToAlarm,
-      // While the circuit is open the mapping is disabled and the consumer publishes no data.
-      // IGNORE keeps the current state through those gaps: the alarm neither flips to OK mid-
-      // recovery (NOT_BREACHING) nor stays in ALARM after the breaker resets it to OK on an idle
-      // queue (BREACHING); it moves only on real traffic.
-      treatMissingData: cloudwatch.TreatMissingData.IGNORE,
-    });
   }
 
   /**
@@ -554,28 +515,32 @@ export class SqsCircuitBreaker extends Construct {
     if (rampPolicy) {
       cdk.Validations.of(rampPolicy).acknowledge({
         id: 'AwsSolutions-IAM5[Resource::*]',
-        reason: 'cloudwatch:GetMetricData supports no resource-level permissions; the ramp handler reads the consumer\'s Errors/Invocations with it',
+        reason:
+          "cloudwatch:GetMetricData supports no resource-level permissions; the ramp handler reads the consumer's Errors/Invocations with it",
       });
     }
     const openPolicy = policyOf(this.functions.open.role);
     if (openPolicy) {
       cdk.Validations.of(openPolicy).acknowledge({
         id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:${nagValue(stack.region, 'AWS::Region')}:${nagValue(stack.account, 'AWS::AccountId')}:execution:${this.stateMachineNameForNag}:*]`,
-        reason: 'open asks whether the execution that owns the circuit record still runs (states:DescribeExecution); execution names are generated per run, so the scope is this state machine\'s executions',
+        reason:
+          "open asks whether the execution that owns the circuit record still runs (states:DescribeExecution); execution names are generated per run, so the scope is this state machine's executions",
       });
     }
     const smPolicy = policyOf(this.stateMachine.role);
     if (smPolicy) {
       cdk.Validations.of(smPolicy).acknowledge({
         id: 'AwsSolutions-IAM5[Resource::*]',
-        reason: 'X-Ray (PutTraceSegments, PutTelemetryRecords, GetSampling*) and CloudWatch Logs delivery actions of Step Functions support no resource scope; '
-          + 'cloudwatch:PutMetricData has none either and is limited by the cloudwatch:namespace condition',
+        reason:
+          'X-Ray (PutTraceSegments, PutTelemetryRecords, GetSampling*) and CloudWatch Logs delivery actions of Step Functions support no resource scope; ' +
+          'cloudwatch:PutMetricData has none either and is limited by the cloudwatch:namespace condition',
       });
       for (const fn of Object.values(this.functions) as lambda.Function[]) {
         const logicalId = stack.resolve(stack.getLogicalId(fn.node.defaultChild as cdk.CfnElement));
         cdk.Validations.of(smPolicy).acknowledge({
           id: `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>:*]`,
-          reason: 'CDK\'s LambdaInvoke task grants invoking the breaker\'s own function and its versions (<arn>:*); nothing else',
+          reason:
+            "CDK's LambdaInvoke task grants invoking the breaker's own function and its versions (<arn>:*); nothing else",
         });
       }
     }

@@ -29,7 +29,10 @@ interface Limit {
 const LIMITS = limitsTable.settings as unknown as Record<keyof typeof limitsTable.settings, Limit>;
 
 /** `alarmSettings.resolution`'s default: with the telemetry layer (the construct adds it) or without. */
-const RESOLUTION_DEFAULT = limitsTable.settings.alarmResolution.default as { readonly withLayer: AlarmResolution; readonly withoutLayer: AlarmResolution };
+const RESOLUTION_DEFAULT = limitsTable.settings.alarmResolution.default as {
+  readonly withLayer: AlarmResolution;
+  readonly withoutLayer: AlarmResolution;
+};
 
 /** `alarmSettings.period`'s default per resolution, in seconds. */
 const PERIOD_DEFAULT = limitsTable.settings.alarmPeriodSeconds.default as Readonly<Record<AlarmResolution, number>>;
@@ -46,7 +49,12 @@ function numberDefault(l: Limit): number {
  * `receiveSeconds`), the invoke may last `invokeMarginSeconds` beyond the consumer's timeout (cold
  * start, network), and afterwards the probe settles the messages within `settleSeconds`.
  */
-export const PROBE_BUDGET: { readonly functionSeconds: number; readonly receiveSeconds: number; readonly invokeMarginSeconds: number; readonly settleSeconds: number } = {
+export const PROBE_BUDGET: {
+  readonly functionSeconds: number;
+  readonly receiveSeconds: number;
+  readonly invokeMarginSeconds: number;
+  readonly settleSeconds: number;
+} = {
   functionSeconds: limitsTable.probeBudget.functionSeconds,
   receiveSeconds: limitsTable.probeBudget.receiveSeconds,
   invokeMarginSeconds: limitsTable.probeBudget.invokeMarginSeconds,
@@ -54,13 +62,24 @@ export const PROBE_BUDGET: { readonly functionSeconds: number; readonly receiveS
 };
 
 /** The longest consumer timeout a probe accommodates: 795 seconds. */
-export const MAX_CONSUMER_TIMEOUT_SECONDS = PROBE_BUDGET.functionSeconds - PROBE_BUDGET.receiveSeconds - PROBE_BUDGET.invokeMarginSeconds - PROBE_BUDGET.settleSeconds;
+export const MAX_CONSUMER_TIMEOUT_SECONDS =
+  PROBE_BUDGET.functionSeconds -
+  PROBE_BUDGET.receiveSeconds -
+  PROBE_BUDGET.invokeMarginSeconds -
+  PROBE_BUDGET.settleSeconds;
 
 /**
  * `consumerTimeout`: not a tunable of `limits.json` (the handlers get the consumer's timeout, not a
  * default), so judged here: whole seconds, and the fit in the probe function is checked below.
  */
-const CONSUMER_TIMEOUT: Limit = { prop: 'consumerTimeout', env: 'CONSUMER_TIMEOUT_SECONDS', kind: 'seconds', default: 0, min: 0, max: 43_200 };
+const CONSUMER_TIMEOUT: Limit = {
+  prop: 'consumerTimeout',
+  env: 'CONSUMER_TIMEOUT_SECONDS',
+  kind: 'seconds',
+  default: 0,
+  min: 0,
+  max: 43_200,
+};
 
 /** Lambda's timeout of a function that sets none. */
 const LAMBDA_DEFAULT_TIMEOUT_SECONDS = 3;
@@ -87,7 +106,11 @@ const SUB_MINUTE_PERIODS = [10, 30];
  * periods to hold two timeouts of one concurrent invocation, `ceil(timeout / period) + 1`, and
  * never fewer than the table's default. See `alarmDefaultExamples` in `limits.json`.
  */
-export function defaultEvaluationPeriods(tableDefault: number, periodSeconds: number, timeoutSeconds: number | undefined): number {
+export function defaultEvaluationPeriods(
+  tableDefault: number,
+  periodSeconds: number,
+  timeoutSeconds: number | undefined,
+): number {
   if (timeoutSeconds === undefined || cdk.Token.isUnresolved(timeoutSeconds)) return tableDefault;
   return Math.max(tableDefault, Math.ceil(timeoutSeconds / periodSeconds) + 1);
 }
@@ -117,25 +140,43 @@ export interface SlowConsumerLimit {
  */
 export function knownConcurrency(props: SqsCircuitBreakerProps, own: lambda.Function | undefined): number | undefined {
   const limits: number[] = [];
-  const mapping = props.eventSourceMapping ?? [props.consumer, ...(own ? [own] : [])]
-    .flatMap((c) => c.node.children)
-    .find((c): c is lambda.EventSourceMapping => c instanceof lambda.EventSourceMapping && c.eventSourceMappingId === props.eventSourceMappingId);
+  const mapping =
+    props.eventSourceMapping ??
+    [props.consumer, ...(own ? [own] : [])]
+      .flatMap((c) => c.node.children)
+      .find(
+        (c): c is lambda.EventSourceMapping =>
+          c instanceof lambda.EventSourceMapping && c.eventSourceMappingId === props.eventSourceMappingId,
+      );
   const cfnMapping = mapping?.node.defaultChild;
   if (cfnMapping instanceof lambda.CfnEventSourceMapping) {
     const scaling = cfnMapping.scalingConfig as lambda.CfnEventSourceMapping.ScalingConfigProperty | undefined;
-    if (scaling !== undefined && !cdk.Token.isUnresolved(scaling) && typeof scaling.maximumConcurrency === 'number' && !cdk.Token.isUnresolved(scaling.maximumConcurrency)) {
+    if (
+      scaling !== undefined &&
+      !cdk.Token.isUnresolved(scaling) &&
+      typeof scaling.maximumConcurrency === 'number' &&
+      !cdk.Token.isUnresolved(scaling.maximumConcurrency)
+    ) {
       limits.push(scaling.maximumConcurrency);
     }
   }
   const cfnFunction = own?.node.defaultChild;
-  if (cfnFunction instanceof lambda.CfnFunction && typeof cfnFunction.reservedConcurrentExecutions === 'number' && !cdk.Token.isUnresolved(cfnFunction.reservedConcurrentExecutions)) {
+  if (
+    cfnFunction instanceof lambda.CfnFunction &&
+    typeof cfnFunction.reservedConcurrentExecutions === 'number' &&
+    !cdk.Token.isUnresolved(cfnFunction.reservedConcurrentExecutions)
+  ) {
     limits.push(cfnFunction.reservedConcurrentExecutions);
   }
   return limits.length === 0 ? undefined : Math.min(...limits);
 }
 /** `notificationEvents`' default: every transition an operator acts on or should know of. */
 export const DEFAULT_NOTIFICATION_EVENTS: readonly CircuitEvent[] = [
-  CircuitEvent.OPENED, CircuitEvent.HALF_OPEN, CircuitEvent.CLOSED, CircuitEvent.STUCK_OPEN, CircuitEvent.MESSAGES_AT_RISK,
+  CircuitEvent.OPENED,
+  CircuitEvent.HALF_OPEN,
+  CircuitEvent.CLOSED,
+  CircuitEvent.STUCK_OPEN,
+  CircuitEvent.MESSAGES_AT_RISK,
 ];
 
 /** Props reduced to plain numbers, after validation. Unresolved tokens are passed through. */
@@ -206,7 +247,10 @@ class Problems {
       return fallback;
     }
     if (ms % 1000 !== 0) {
-      this.add(l.prop, `must be a whole number of seconds, got ${ms} ms; use Duration.seconds(${Math.ceil(ms / 1000)})`);
+      this.add(
+        l.prop,
+        `must be a whole number of seconds, got ${ms} ms; use Duration.seconds(${Math.ceil(ms / 1000)})`,
+      );
       return fallback;
     }
     const s = ms / 1000;
@@ -263,62 +307,108 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
 
   // Event-source mapping: exactly one of the two.
   if (props.eventSourceMapping === undefined && props.eventSourceMappingId === undefined) {
-    p.add('eventSourceMapping', 'missing; pass the consumer\'s event-source mapping or its UUID as eventSourceMappingId');
+    p.add(
+      'eventSourceMapping',
+      "missing; pass the consumer's event-source mapping or its UUID as eventSourceMappingId",
+    );
   } else if (props.eventSourceMapping !== undefined && props.eventSourceMappingId !== undefined) {
     p.add('eventSourceMappingId', 'cannot be combined with eventSourceMapping; pass only one of them');
   }
 
-  if (props.circuitName !== undefined && !cdk.Token.isUnresolved(props.circuitName) && !/^[A-Za-z0-9._-]{1,64}$/.test(props.circuitName)) {
+  if (
+    props.circuitName !== undefined &&
+    !cdk.Token.isUnresolved(props.circuitName) &&
+    !/^[A-Za-z0-9._-]{1,64}$/.test(props.circuitName)
+  ) {
     p.add('circuitName', `must be 1 to 64 letters, digits, '.', '_' or '-', got '${props.circuitName}'`);
   }
 
   // Alarm.
   if (props.alarm !== undefined && props.alarmSettings !== undefined) {
-    p.add('alarmSettings', 'cannot be combined with alarm; remove alarmSettings to use your alarm, or remove alarm to let the breaker create one');
+    p.add(
+      'alarmSettings',
+      'cannot be combined with alarm; remove alarmSettings to use your alarm, or remove alarm to let the breaker create one',
+    );
   }
   const a = props.alarmSettings ?? {};
   // Resolution: the telemetry extension's per-second metrics need its layer on the consumer; the
   // construct adds it to a function of this app (not to a container image, which takes no layers).
-  const layerTarget = consumerFunction(props.consumer);
-  const canAddLayer = layerTarget !== undefined && layerTarget.runtime.name !== lambda.Runtime.FROM_IMAGE.name;
+  const own = consumerFunction(props.consumer);
+  const canAddLayer = own !== undefined && own.runtime.name !== lambda.Runtime.FROM_IMAGE.name;
+  // The consumer's timeout, read once (the alarm's window, the probe's budget, the slow-consumer
+  // check): its own when it is a function of this app, else `consumerTimeout`, else unknown.
+  const ownSeconds = own === undefined ? undefined : (own.timeout?.toSeconds() ?? LAMBDA_DEFAULT_TIMEOUT_SECONDS);
+  const givenSeconds =
+    props.consumerTimeout === undefined ? undefined : p.seconds(CONSUMER_TIMEOUT, props.consumerTimeout);
   const resolutions = Object.values(AlarmResolution) as string[];
-  let alarmResolution: AlarmResolution = props.alarm !== undefined ? AlarmResolution.STANDARD : canAddLayer ? RESOLUTION_DEFAULT.withLayer : RESOLUTION_DEFAULT.withoutLayer;
+  let alarmResolution: AlarmResolution =
+    props.alarm !== undefined
+      ? AlarmResolution.STANDARD
+      : canAddLayer
+        ? RESOLUTION_DEFAULT.withLayer
+        : RESOLUTION_DEFAULT.withoutLayer;
   if (a.resolution !== undefined) {
     if (resolutions.includes(a.resolution)) {
       alarmResolution = a.resolution;
     } else {
-      p.add(LIMITS.alarmResolution.prop, `must be AlarmResolution.HIGH ('high') or AlarmResolution.STANDARD ('standard'), got ${JSON.stringify(a.resolution)}`);
+      p.add(
+        LIMITS.alarmResolution.prop,
+        `must be AlarmResolution.HIGH ('high') or AlarmResolution.STANDARD ('standard'), got ${JSON.stringify(a.resolution)}`,
+      );
     }
   }
   const errorRateThresholdPercent = p.percent(LIMITS.errorRateThresholdPercent, a.errorRateThresholdPercent);
   const givenMinInvocations = p.integer(LIMITS.minInvocations, a.minInvocations);
-  const alarmPeriodSeconds = p.seconds({ ...LIMITS.alarmPeriodSeconds, default: PERIOD_DEFAULT[alarmResolution] }, a.period);
+  const alarmPeriodSeconds = p.seconds(
+    { ...LIMITS.alarmPeriodSeconds, default: PERIOD_DEFAULT[alarmResolution] },
+    a.period,
+  );
   // A consumer of this app (or a given consumerTimeout) with timeout T: a hanging downstream shows
   // as timeouts that end T apart per concurrent invocation, so the default window holds two of
   // them (evaluationPeriods at least ceil(T / period) + 1).
-  const timeoutForWindow = layerTarget !== undefined
-    ? (layerTarget.timeout?.toSeconds() ?? LAMBDA_DEFAULT_TIMEOUT_SECONDS)
-    : (props.consumerTimeout !== undefined && !cdk.Token.isUnresolved(props.consumerTimeout.toSeconds()) ? props.consumerTimeout.toSeconds() : undefined);
+  const timeoutForWindow = ownSeconds ?? givenSeconds;
   // CloudWatch accepts 10, 20 and 30 s (high-resolution metrics) or whole minutes.
-  if (known(alarmPeriodSeconds) && alarmPeriodSeconds > 0 && alarmPeriodSeconds % 60 !== 0 && !SUB_MINUTE_PERIODS.includes(alarmPeriodSeconds)) {
-    p.add('alarmSettings.period', `must be 10 or 30 seconds or a whole number of minutes (CloudWatch alarm periods that aws-cdk-lib's Metric accepts; it refuses 20), got ${alarmPeriodSeconds} seconds`);
-  } else if (known(alarmPeriodSeconds) && alarmPeriodSeconds % 60 !== 0 && alarmResolution === AlarmResolution.STANDARD) {
+  if (
+    known(alarmPeriodSeconds) &&
+    alarmPeriodSeconds > 0 &&
+    alarmPeriodSeconds % 60 !== 0 &&
+    !SUB_MINUTE_PERIODS.includes(alarmPeriodSeconds)
+  ) {
+    p.add(
+      'alarmSettings.period',
+      `must be 10 or 30 seconds or a whole number of minutes (CloudWatch alarm periods that aws-cdk-lib's Metric accepts; it refuses 20), got ${alarmPeriodSeconds} seconds`,
+    );
+  } else if (
+    known(alarmPeriodSeconds) &&
+    alarmPeriodSeconds % 60 !== 0 &&
+    alarmResolution === AlarmResolution.STANDARD
+  ) {
     // Lambda's own metrics are per minute: a 10/20/30 s period over them has no data
     // (INSUFFICIENT_DATA), so the alarm would never trip.
-    p.add('alarmSettings.period', `${alarmPeriodSeconds} seconds needs alarmSettings.resolution AlarmResolution.HIGH (the telemetry extension's per-second metrics), `
-      + `but alarmSettings.resolution is AlarmResolution.STANDARD${a.resolution === undefined ? ' (the default for a consumer the construct cannot add the telemetry layer to)' : ''}, `
-      + 'whose metrics (Lambda\'s own) are per minute; use a whole number of minutes, or set resolution: AlarmResolution.HIGH'
-      + (canAddLayer ? '' : ' and add SqsCircuitBreaker.telemetryLayer(...) to the consumer yourself'));
+    p.add(
+      'alarmSettings.period',
+      `${alarmPeriodSeconds} seconds needs alarmSettings.resolution AlarmResolution.HIGH (the telemetry extension's per-second metrics), ` +
+        `but alarmSettings.resolution is AlarmResolution.STANDARD${a.resolution === undefined ? ' (the default for a consumer the construct cannot add the telemetry layer to)' : ''}, ` +
+        "whose metrics (Lambda's own) are per minute; use a whole number of minutes, or set resolution: AlarmResolution.HIGH" +
+        (canAddLayer ? '' : ' and add SqsCircuitBreaker.telemetryLayer(...) to the consumer yourself'),
+    );
   }
-  const evaluationPeriods = a.evaluationPeriods !== undefined || !known(alarmPeriodSeconds) || alarmPeriodSeconds <= 0
-    ? p.integer(LIMITS.evaluationPeriods, a.evaluationPeriods)
-    : defaultEvaluationPeriods(numberDefault(LIMITS.evaluationPeriods), alarmPeriodSeconds, timeoutForWindow);
+  const evaluationPeriods =
+    a.evaluationPeriods !== undefined || !known(alarmPeriodSeconds) || alarmPeriodSeconds <= 0
+      ? p.integer(LIMITS.evaluationPeriods, a.evaluationPeriods)
+      : defaultEvaluationPeriods(numberDefault(LIMITS.evaluationPeriods), alarmPeriodSeconds, timeoutForWindow);
   const datapointsToAlarm = p.integer(LIMITS.datapointsToAlarm, a.datapointsToAlarm);
   if (known(datapointsToAlarm, evaluationPeriods) && datapointsToAlarm > evaluationPeriods) {
-    p.add('alarmSettings.datapointsToAlarm', `must not exceed evaluationPeriods (${evaluationPeriods}), got ${datapointsToAlarm}`);
+    p.add(
+      'alarmSettings.datapointsToAlarm',
+      `must not exceed evaluationPeriods (${evaluationPeriods}), got ${datapointsToAlarm}`,
+    );
   }
   if (known(alarmPeriodSeconds, evaluationPeriods) && alarmPeriodSeconds * evaluationPeriods > 86_400) {
-    p.add('alarmSettings.evaluationPeriods', `period x evaluationPeriods must be at most one day (CloudWatch limit), got ${alarmPeriodSeconds * evaluationPeriods} seconds`);
+    p.add(
+      'alarmSettings.evaluationPeriods',
+      `period x evaluationPeriods must be at most one day (CloudWatch limit), got ${alarmPeriodSeconds * evaluationPeriods} seconds`,
+    );
   }
 
   // Backoff.
@@ -326,7 +416,10 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
   const backoffInitialSeconds = p.seconds(LIMITS.backoffInitialSeconds, b.initialDelay);
   const backoffMaxSeconds = p.seconds(LIMITS.backoffMaxSeconds, b.maxDelay, '; probe at least once a day');
   if (known(backoffMaxSeconds, backoffInitialSeconds) && backoffMaxSeconds < backoffInitialSeconds) {
-    p.add('backoff.maxDelay', `must be at least backoff.initialDelay (${backoffInitialSeconds} seconds), got ${backoffMaxSeconds} seconds`);
+    p.add(
+      'backoff.maxDelay',
+      `must be at least backoff.initialDelay (${backoffInitialSeconds} seconds), got ${backoffMaxSeconds} seconds`,
+    );
   }
   let backoffMultiplier = numberDefault(LIMITS.backoffMultiplier);
   if (b.multiplier !== undefined && !cdk.Token.isUnresolved(b.multiplier)) {
@@ -340,20 +433,36 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
   // Probe.
   const pr = props.probe ?? {};
   const probeCount = p.integer(LIMITS.probeCount, pr.messageCount, ' (SQS receives at most 10 messages at once)');
-  const probeVisibilitySeconds = p.seconds(LIMITS.probeVisibilitySeconds, pr.visibilityTimeout, ' (the SQS visibility limit)');
-  // The consumer's timeout: its own when it is a function of this app, else `consumerTimeout`,
-  // else the longest a probe accommodates (the construct warns).
-  const own = consumerFunction(props.consumer);
-  const ownSeconds = own === undefined ? undefined : (own.timeout?.toSeconds() ?? LAMBDA_DEFAULT_TIMEOUT_SECONDS);
+  const probeVisibilitySeconds = p.seconds(
+    LIMITS.probeVisibilitySeconds,
+    pr.visibilityTimeout,
+    ' (the SQS visibility limit)',
+  );
   // The queue's KMS key: the queue's own when CDK knows it, else `queueEncryptionKey`, never both.
-  if (props.queueEncryptionKey !== undefined && props.queue.encryptionMasterKey !== undefined && props.queueEncryptionKey !== props.queue.encryptionMasterKey) {
-    p.add('queueEncryptionKey', 'the queue already has its KMS key (a queue of this app, or imported with keyArn), and its grants cover it; remove queueEncryptionKey');
+  if (
+    props.queueEncryptionKey !== undefined &&
+    props.queue.encryptionMasterKey !== undefined &&
+    props.queueEncryptionKey !== props.queue.encryptionMasterKey
+  ) {
+    p.add(
+      'queueEncryptionKey',
+      'the queue already has its KMS key (a queue of this app, or imported with keyArn), and its grants cover it; remove queueEncryptionKey',
+    );
   }
-  const givenSeconds = props.consumerTimeout === undefined ? undefined : p.seconds(CONSUMER_TIMEOUT, props.consumerTimeout);
+  // The probe's view of the consumer's timeout: unknown means the longest a probe accommodates
+  // (the construct warns).
   let consumerTimeoutSeconds: number = MAX_CONSUMER_TIMEOUT_SECONDS;
   let timeoutProp = 'consumer';
-  if (givenSeconds !== undefined && ownSeconds !== undefined && known(givenSeconds, ownSeconds) && givenSeconds !== ownSeconds) {
-    p.add('consumerTimeout', `must match the consumer's own timeout (${ownSeconds} seconds), got ${givenSeconds} seconds; remove it (the breaker reads the timeout of a function defined in this app)`);
+  if (
+    givenSeconds !== undefined &&
+    ownSeconds !== undefined &&
+    known(givenSeconds, ownSeconds) &&
+    givenSeconds !== ownSeconds
+  ) {
+    p.add(
+      'consumerTimeout',
+      `must match the consumer's own timeout (${ownSeconds} seconds), got ${givenSeconds} seconds; remove it (the breaker reads the timeout of a function defined in this app)`,
+    );
   } else if (ownSeconds !== undefined) {
     consumerTimeoutSeconds = ownSeconds;
   } else if (givenSeconds !== undefined && givenSeconds > 0) {
@@ -364,16 +473,26 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
   // The probe function must hold the receive, the invoke and the settling after it.
   if (known(consumerTimeoutSeconds) && consumerTimeoutSeconds > MAX_CONSUMER_TIMEOUT_SECONDS) {
     const b = PROBE_BUDGET;
-    p.add(timeoutProp, `the consumer's timeout (${consumerTimeoutSeconds} seconds) does not fit in the probe function's ${b.functionSeconds} seconds `
-      + `beside the probe's receive (${b.receiveSeconds} seconds), the invoke's margin (${b.invokeMarginSeconds}) and settling the messages (${b.settleSeconds}); `
-      + `lower the consumer's timeout to at most ${MAX_CONSUMER_TIMEOUT_SECONDS} seconds`);
+    p.add(
+      timeoutProp,
+      `the consumer's timeout (${consumerTimeoutSeconds} seconds) does not fit in the probe function's ${b.functionSeconds} seconds ` +
+        `beside the probe's receive (${b.receiveSeconds} seconds), the invoke's margin (${b.invokeMarginSeconds}) and settling the messages (${b.settleSeconds}); ` +
+        `lower the consumer's timeout to at most ${MAX_CONSUMER_TIMEOUT_SECONDS} seconds`,
+    );
   }
   // A probed message must stay invisible for as long as the invoke may last (judged once the
   // consumer fits: lowering its timeout changes what is needed).
   const invokeSeconds = consumerTimeoutSeconds + PROBE_BUDGET.invokeMarginSeconds;
-  if (known(probeVisibilitySeconds, consumerTimeoutSeconds) && consumerTimeoutSeconds <= MAX_CONSUMER_TIMEOUT_SECONDS && probeVisibilitySeconds <= invokeSeconds) {
-    p.add('probe.visibilityTimeout', `must exceed the consumer's timeout (${consumerTimeoutSeconds} seconds) plus the invoke's margin (${PROBE_BUDGET.invokeMarginSeconds} seconds), `
-      + `${invokeSeconds} seconds, got ${probeVisibilitySeconds} seconds${consumerTimeoutAssumed ? ' (the consumer\'s timeout is assumed; pass consumerTimeout)' : ''}`);
+  if (
+    known(probeVisibilitySeconds, consumerTimeoutSeconds) &&
+    consumerTimeoutSeconds <= MAX_CONSUMER_TIMEOUT_SECONDS &&
+    probeVisibilitySeconds <= invokeSeconds
+  ) {
+    p.add(
+      'probe.visibilityTimeout',
+      `must exceed the consumer's timeout (${consumerTimeoutSeconds} seconds) plus the invoke's margin (${PROBE_BUDGET.invokeMarginSeconds} seconds), ` +
+        `${invokeSeconds} seconds, got ${probeVisibilitySeconds} seconds${consumerTimeoutAssumed ? " (the consumer's timeout is assumed; pass consumerTimeout)" : ''}`,
+    );
   }
 
   // A consumer whose downstream hangs fails by timing out: with its concurrency known, at most
@@ -383,10 +502,22 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
   const concurrency = knownConcurrency(props, own);
   let minInvocations = givenMinInvocations;
   let slowConsumer: SlowConsumerLimit | undefined;
-  if (concurrency !== undefined && !consumerTimeoutAssumed && known(alarmPeriodSeconds, consumerTimeoutSeconds, givenMinInvocations) && consumerTimeoutSeconds > 0) {
+  if (
+    concurrency !== undefined &&
+    !consumerTimeoutAssumed &&
+    known(alarmPeriodSeconds, consumerTimeoutSeconds, givenMinInvocations) &&
+    consumerTimeoutSeconds > 0
+  ) {
     const reachable = Math.max(1, Math.floor((concurrency * alarmPeriodSeconds) / consumerTimeoutSeconds));
     if (reachable < givenMinInvocations) {
-      slowConsumer = { reachable, concurrency, timeoutSeconds: consumerTimeoutSeconds, periodSeconds: alarmPeriodSeconds, minInvocations: givenMinInvocations, given: a.minInvocations !== undefined };
+      slowConsumer = {
+        reachable,
+        concurrency,
+        timeoutSeconds: consumerTimeoutSeconds,
+        periodSeconds: alarmPeriodSeconds,
+        minInvocations: givenMinInvocations,
+        given: a.minInvocations !== undefined,
+      };
       if (a.minInvocations === undefined) minInvocations = reachable;
     }
   }
@@ -396,55 +527,95 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
   const fifo = !cdk.Token.isUnresolved(props.queue.fifo) && props.queue.fifo === true;
   const rejitterEnabled = r.enabled ?? !fifo;
   if (fifo && r.enabled === true) {
-    p.add('rejitter.enabled', 'must be false for a FIFO queue (SQS has no per-message delay there and re-ordering would break message groups); set rejitter: { enabled: false }');
+    p.add(
+      'rejitter.enabled',
+      'must be false for a FIFO queue (SQS has no per-message delay there and re-ordering would break message groups); set rejitter: { enabled: false }',
+    );
   }
   const rejitterMinSeconds = p.seconds(LIMITS.rejitterMinSeconds, r.minDelay, ' (the SQS DelaySeconds limit)');
-  const rejitterMaxSeconds = p.seconds(LIMITS.rejitterMaxSeconds, r.maxDelay, ' (the SQS DelaySeconds limit); use at most Duration.minutes(15)');
+  const rejitterMaxSeconds = p.seconds(
+    LIMITS.rejitterMaxSeconds,
+    r.maxDelay,
+    ' (the SQS DelaySeconds limit); use at most Duration.minutes(15)',
+  );
   if (known(rejitterMinSeconds, rejitterMaxSeconds) && rejitterMinSeconds > rejitterMaxSeconds) {
-    p.add('rejitter.minDelay', `must not exceed rejitter.maxDelay (${rejitterMaxSeconds} seconds), got ${rejitterMinSeconds} seconds`);
+    p.add(
+      'rejitter.minDelay',
+      `must not exceed rejitter.maxDelay (${rejitterMaxSeconds} seconds), got ${rejitterMinSeconds} seconds`,
+    );
   }
   const rejitterWorkers = p.integer(LIMITS.rejitterWorkers, r.workers, ` (${LIMITS.rejitterWorkers.why})`);
-  const rejitterSliceSeconds = p.seconds(LIMITS.rejitterSliceSeconds, r.sliceDuration, ' (a Lambda runs at most 15 minutes; one minute is kept as margin)');
-  const rejitterMemoryMiB = p.mebibytes(LIMITS.rejitterMemoryMiB, r.memorySize, ' (Lambda\'s memory sizes)');
+  const rejitterSliceSeconds = p.seconds(
+    LIMITS.rejitterSliceSeconds,
+    r.sliceDuration,
+    ' (a Lambda runs at most 15 minutes; one minute is kept as margin)',
+  );
+  const rejitterMemoryMiB = p.mebibytes(LIMITS.rejitterMemoryMiB, r.memorySize, " (Lambda's memory sizes)");
 
   // Ramp.
   const rp = props.ramp ?? {};
-  const rampStart = p.integer(LIMITS.rampStart, rp.startConcurrency, ' (the limits of an event-source mapping\'s MaximumConcurrency)');
+  const rampStart = p.integer(
+    LIMITS.rampStart,
+    rp.startConcurrency,
+    " (the limits of an event-source mapping's MaximumConcurrency)",
+  );
   const rampSteps = p.integer(LIMITS.rampSteps, rp.steps);
   const rampIntervalSeconds = p.seconds(LIMITS.rampIntervalSeconds, rp.stepInterval);
   const relapseErrorRatePercent = p.percent(LIMITS.relapseErrorRatePercent, rp.relapseErrorRatePercent);
 
   // Lifetime.
-  const maxOpenSeconds = props.maxOpenDuration === undefined ? undefined : p.seconds(LIMITS.maxOpenSeconds, props.maxOpenDuration);
+  const maxOpenSeconds =
+    props.maxOpenDuration === undefined ? undefined : p.seconds(LIMITS.maxOpenSeconds, props.maxOpenDuration);
   if (props.maxIterationsPerExecution !== undefined) {
-    p.add('maxIterationsPerExecution', 'was replaced by historyEventBudget (the budget now counts history events, not backoff turns, so that re-jitter slices, ramp steps and relapses count too); remove it');
+    p.add(
+      'maxIterationsPerExecution',
+      'was replaced by historyEventBudget (the budget now counts history events, not backoff turns, so that re-jitter slices, ramp steps and relapses count too); remove it',
+    );
   }
-  const historyEventBudget = p.integer(LIMITS.historyEventBudget, props.historyEventBudget, ' (history events per execution before it continues as new; Step Functions holds at most 25,000)');
+  const historyEventBudget = p.integer(
+    LIMITS.historyEventBudget,
+    props.historyEventBudget,
+    ' (history events per execution before it continues as new; Step Functions holds at most 25,000)',
+  );
 
   // Lambda.
   const lambdaMemorySize = p.integer(LIMITS.lambdaMemorySize, props.lambdaMemorySize);
-  if (props.lambdaArchitecture !== undefined && props.lambdaArchitecture.name !== lambda.Architecture.ARM_64.name && props.lambdaCode === undefined) {
-    p.add('lambdaArchitecture', `${props.lambdaArchitecture.name} needs lambdaCode built for it; the shipped bootstrap is arm64 (or remove lambdaArchitecture)`);
+  if (
+    props.lambdaArchitecture !== undefined &&
+    props.lambdaArchitecture.name !== lambda.Architecture.ARM_64.name &&
+    props.lambdaCode === undefined
+  ) {
+    p.add(
+      'lambdaArchitecture',
+      `${props.lambdaArchitecture.name} needs lambdaCode built for it; the shipped bootstrap is arm64 (or remove lambdaArchitecture)`,
+    );
   }
 
   // Notifications.
   const allEvents = Object.values(CircuitEvent) as string[];
   const chosen = props.notificationEvents;
   if (chosen !== undefined && props.notificationTopic === undefined) {
-    p.add('notificationEvents', 'needs notificationTopic (the topic the events are delivered to); pass notificationTopic, or remove notificationEvents');
+    p.add(
+      'notificationEvents',
+      'needs notificationTopic (the topic the events are delivered to); pass notificationTopic, or remove notificationEvents',
+    );
   }
   if (chosen !== undefined) {
     const seen = new Set<string>();
     for (const e of chosen) {
       if (!allEvents.includes(e)) {
-        p.add('notificationEvents', `unknown event ${JSON.stringify(e)}; use CircuitEvent values (${allEvents.map((v) => `'${v}'`).join(', ')})`);
+        p.add(
+          'notificationEvents',
+          `unknown event ${JSON.stringify(e)}; use CircuitEvent values (${allEvents.map((v) => `'${v}'`).join(', ')})`,
+        );
       } else if (seen.has(e)) {
         p.add('notificationEvents', `'${e}' is listed twice; list each event once`);
       }
       seen.add(e);
     }
   }
-  const notificationEvents = props.notificationTopic === undefined ? [] : [...new Set(chosen ?? DEFAULT_NOTIFICATION_EVENTS)];
+  const notificationEvents =
+    props.notificationTopic === undefined ? [] : [...new Set(chosen ?? DEFAULT_NOTIFICATION_EVENTS)];
 
   // Dashboard.
   const d = props.dashboard;
@@ -459,7 +630,7 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
 
   return {
     alarmResolution,
-    telemetryLayerTarget: alarmResolution === AlarmResolution.HIGH && canAddLayer ? layerTarget : undefined,
+    telemetryLayerTarget: alarmResolution === AlarmResolution.HIGH && canAddLayer ? own : undefined,
     errorRateThresholdPercent,
     minInvocations,
     slowConsumer,

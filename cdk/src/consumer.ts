@@ -25,8 +25,14 @@ export interface ConsumerIdentity {
   readonly resource?: string;
 }
 
-interface AliasLike { readonly aliasName: string; readonly version: lambda.IVersion }
-interface VersionLike { readonly version: string; readonly lambda: lambda.IFunction }
+interface AliasLike {
+  readonly aliasName: string;
+  readonly version: lambda.IVersion;
+}
+interface VersionLike {
+  readonly version: string;
+  readonly lambda: lambda.IFunction;
+}
 
 function isAlias(c: lambda.IFunction): c is lambda.IFunction & AliasLike {
   const a = c as unknown as Partial<AliasLike>;
@@ -88,7 +94,11 @@ export function consumerMetric(
 export const CONSUMER_METRIC_NAMESPACE = 'SqsCircuitBreaker/Consumer';
 
 /** A per-second consumer metric (`CONSUMER_METRIC_NAMESPACE`, dimension `FunctionName`). */
-export function telemetryMetric(identity: ConsumerIdentity, metricName: string, options: cloudwatch.MetricOptions): cloudwatch.Metric {
+export function telemetryMetric(
+  identity: ConsumerIdentity,
+  metricName: string,
+  options: cloudwatch.MetricOptions,
+): cloudwatch.Metric {
   return new cloudwatch.Metric({
     namespace: CONSUMER_METRIC_NAMESPACE,
     metricName,

@@ -106,7 +106,12 @@ function errorRateWidget(breaker: SqsCircuitBreaker, period: cdk.Duration): clou
  *
  * @param what how a bad `period` is named in the error (`widgets() period`)
  */
-export function circuitWidgets(breaker: SqsCircuitBreaker, source: CircuitWidgetSource, givenPeriod: cdk.Duration | undefined, what: string): cloudwatch.IWidget[] {
+export function circuitWidgets(
+  breaker: SqsCircuitBreaker,
+  source: CircuitWidgetSource,
+  givenPeriod: cdk.Duration | undefined,
+  what: string,
+): cloudwatch.IWidget[] {
   const problem = givenPeriod === undefined ? undefined : dashboardPeriodProblem(givenPeriod);
   if (problem !== undefined) throw new Error(`SqsCircuitBreaker at '${breaker.node.path}': ${what}: ${problem}`);
   const period = givenPeriod ?? DEFAULT_PERIOD;
@@ -121,12 +126,14 @@ export function circuitWidgets(breaker: SqsCircuitBreaker, source: CircuitWidget
   // One datapoint per transition: hold the last state between them.
   const state = new cloudwatch.GraphWidget({
     title: `Circuit state (${STATE_LEGEND})`,
-    left: [new cloudwatch.MathExpression({
-      expression: 'FILL(state, REPEAT)',
-      usingMetrics: { state: breaker.metricCircuitState(o) },
-      label: 'circuit state',
-      period,
-    })],
+    left: [
+      new cloudwatch.MathExpression({
+        expression: 'FILL(state, REPEAT)',
+        usingMetrics: { state: breaker.metricCircuitState(o) },
+        label: 'circuit state',
+        period,
+      }),
+    ],
     leftYAxis: { min: 0, max: metricsTable.circuitStates.stuckOpen, showUnits: false },
     legendPosition: cloudwatch.LegendPosition.HIDDEN,
     period,
@@ -136,31 +143,37 @@ export function circuitWidgets(breaker: SqsCircuitBreaker, source: CircuitWidget
 
   const queues: cloudwatch.IWidget[] = [];
   const third = source.deadLetterQueue === undefined ? 12 : 8;
-  queues.push(new cloudwatch.GraphWidget({
-    title: 'Queue: messages visible',
-    left: [source.queue.metricApproximateNumberOfMessagesVisible({ ...o, label: 'visible' })],
-    leftYAxis: { min: 0, showUnits: false },
-    period,
-    width: third,
-    height: 6,
-  }));
-  queues.push(new cloudwatch.GraphWidget({
-    title: 'Queue: age of the oldest message',
-    left: [source.queue.metricApproximateAgeOfOldestMessage({ ...o, label: 'age (s)' })],
-    leftYAxis: { min: 0, showUnits: false },
-    period,
-    width: third,
-    height: 6,
-  }));
-  if (source.deadLetterQueue !== undefined) {
-    queues.push(new cloudwatch.GraphWidget({
-      title: 'Dead-letter queue: messages visible',
-      left: [source.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ ...o, label: 'visible' })],
+  queues.push(
+    new cloudwatch.GraphWidget({
+      title: 'Queue: messages visible',
+      left: [source.queue.metricApproximateNumberOfMessagesVisible({ ...o, label: 'visible' })],
       leftYAxis: { min: 0, showUnits: false },
       period,
       width: third,
       height: 6,
-    }));
+    }),
+  );
+  queues.push(
+    new cloudwatch.GraphWidget({
+      title: 'Queue: age of the oldest message',
+      left: [source.queue.metricApproximateAgeOfOldestMessage({ ...o, label: 'age (s)' })],
+      leftYAxis: { min: 0, showUnits: false },
+      period,
+      width: third,
+      height: 6,
+    }),
+  );
+  if (source.deadLetterQueue !== undefined) {
+    queues.push(
+      new cloudwatch.GraphWidget({
+        title: 'Dead-letter queue: messages visible',
+        left: [source.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ ...o, label: 'visible' })],
+        leftYAxis: { min: 0, showUnits: false },
+        period,
+        width: third,
+        height: 6,
+      }),
+    );
   }
 
   // Every event of metrics.json: through the construct's helper where it has one.
@@ -173,14 +186,17 @@ export function circuitWidgets(breaker: SqsCircuitBreaker, source: CircuitWidget
   };
   const eventMetrics = Object.entries(metricsTable.events).map(([detailType, e]) => {
     const options = { ...o, label: detailType };
-    return helpers[detailType]?.(options) ?? new cloudwatch.Metric({
-      namespace: metricsTable.namespace,
-      metricName: e.metric,
-      dimensionsMap: { [metricsTable.dimension]: breaker.circuitName },
-      statistic: cloudwatch.Stats.SUM,
-      unit: cloudwatch.Unit.COUNT,
-      ...options,
-    });
+    return (
+      helpers[detailType]?.(options) ??
+      new cloudwatch.Metric({
+        namespace: metricsTable.namespace,
+        metricName: e.metric,
+        dimensionsMap: { [metricsTable.dimension]: breaker.circuitName },
+        statistic: cloudwatch.Stats.SUM,
+        unit: cloudwatch.Unit.COUNT,
+        ...options,
+      })
+    );
   });
   const events = new cloudwatch.GraphWidget({
     title: 'Breaker events (count)',
@@ -213,7 +229,12 @@ export function circuitWidgets(breaker: SqsCircuitBreaker, source: CircuitWidget
 }
 
 /** The breaker's dashboard: `circuitWidgets` in one `AWS::CloudWatch::Dashboard`. */
-export function createDashboard(scope: Construct, breaker: SqsCircuitBreaker, source: CircuitWidgetSource, options: CircuitDashboardOptions): cloudwatch.Dashboard {
+export function createDashboard(
+  scope: Construct,
+  breaker: SqsCircuitBreaker,
+  source: CircuitWidgetSource,
+  options: CircuitDashboardOptions,
+): cloudwatch.Dashboard {
   return new cloudwatch.Dashboard(scope, 'Dashboard', {
     dashboardName: options.dashboardName,
     widgets: [circuitWidgets(breaker, source, options.period, 'dashboard.period')],

@@ -27,7 +27,10 @@ export interface NotificationSettings {
  * arrive wrapped in quotes; a template that is not JSON arrives as written.
  */
 class PlainTextInput extends events.RuleTargetInput {
-  constructor(private readonly template: string, private readonly paths: Readonly<Record<string, string>>) {
+  constructor(
+    private readonly template: string,
+    private readonly paths: Readonly<Record<string, string>>,
+  ) {
     super();
   }
 
@@ -67,7 +70,7 @@ const MESSAGES: Readonly<Record<CircuitEvent, { readonly summary: string; readon
   [CircuitEvent.OPENED]: {
     summary: 'OPENED',
     body: [
-      'The consumer\'s event-source mapping is disabled: messages wait in the queue, nothing is consumed and nothing is lost.',
+      "The consumer's event-source mapping is disabled: messages wait in the queue, nothing is consumed and nothing is lost.",
       'The breaker probes the consumer with backoff and resumes on its own once it is healthy. Nothing to do but look at the downstream the consumer calls.',
       'Reason: <reason>',
     ],
@@ -90,7 +93,7 @@ const MESSAGES: Readonly<Record<CircuitEvent, { readonly summary: string; readon
   [CircuitEvent.CLOSED]: {
     summary: 'CLOSED',
     body: [
-      'The mapping\'s original scaling is restored and the alarm reset to OK: consumption is back to normal. Nothing to do.',
+      "The mapping's original scaling is restored and the alarm reset to OK: consumption is back to normal. Nothing to do.",
     ],
   },
   [CircuitEvent.STUCK_OPEN]: {
@@ -157,7 +160,7 @@ function executionMessage(circuitName: string): PlainTextInput {
     `sqs-circuit-breaker: recovery of circuit ${circuitName} <status>`,
     '',
     'The recovery execution ended before closing the circuit: the event-source mapping may be left disabled.',
-    'Read the execution\'s history (Step Functions console), then run `breaker status`; `breaker close` resumes consumption once the downstream is healthy.',
+    "Read the execution's history (Step Functions console), then run `breaker status`; `breaker close` resumes consumption once the downstream is healthy.",
     'Error: <error>',
     'Cause: <cause>',
     '',
@@ -179,24 +182,29 @@ function ruleId(event: CircuitEvent): string {
  * executions that failed, timed out or were aborted, each with a plain-text SNS message.
  */
 export function createNotifications(scope: Construct, s: NotificationSettings): events.Rule[] {
-  const rules = s.events.map((event) => new events.Rule(scope, ruleId(event), {
-    description: `notifies of "${event}" events of circuit ${s.circuitName}`,
-    eventBus: s.eventBus,
-    eventPattern: {
-      source: [s.eventSource],
-      detailType: [event],
-      detail: { circuit: [s.circuitName] },
-    },
-    targets: [new targets.SnsTopic(s.topic, { message: plainText(eventTemplateLines(event)) })],
-  }));
-  rules.push(new events.Rule(scope, 'ExecutionFailedRule', {
-    description: `notifies of recoveries of circuit ${s.circuitName} that failed, timed out or were aborted`,
-    eventPattern: {
-      source: ['aws.states'],
-      detailType: ['Step Functions Execution Status Change'],
-      detail: { status: ['FAILED', 'TIMED_OUT', 'ABORTED'], stateMachineArn: [s.stateMachineArn] },
-    },
-    targets: [new targets.SnsTopic(s.topic, { message: executionMessage(s.circuitName) })],
-  }));
+  const rules = s.events.map(
+    (event) =>
+      new events.Rule(scope, ruleId(event), {
+        description: `notifies of "${event}" events of circuit ${s.circuitName}`,
+        eventBus: s.eventBus,
+        eventPattern: {
+          source: [s.eventSource],
+          detailType: [event],
+          detail: { circuit: [s.circuitName] },
+        },
+        targets: [new targets.SnsTopic(s.topic, { message: plainText(eventTemplateLines(event)) })],
+      }),
+  );
+  rules.push(
+    new events.Rule(scope, 'ExecutionFailedRule', {
+      description: `notifies of recoveries of circuit ${s.circuitName} that failed, timed out or were aborted`,
+      eventPattern: {
+        source: ['aws.states'],
+        detailType: ['Step Functions Execution Status Change'],
+        detail: { status: ['FAILED', 'TIMED_OUT', 'ABORTED'], stateMachineArn: [s.stateMachineArn] },
+      },
+      targets: [new targets.SnsTopic(s.topic, { message: executionMessage(s.circuitName) })],
+    }),
+  );
   return rules;
 }

@@ -10,11 +10,12 @@ import metricsTable from './metrics.json';
 export const METRIC_NAMESPACE = metricsTable.namespace;
 
 /** What the state machine's role needs for the metric it publishes, and no more. */
-export const PUT_METRIC_STATEMENT = (): iam.PolicyStatement => new iam.PolicyStatement({
-  actions: ['cloudwatch:PutMetricData'],
-  resources: ['*'],
-  conditions: { StringEquals: { 'cloudwatch:namespace': METRIC_NAMESPACE } },
-});
+export const PUT_METRIC_STATEMENT = (): iam.PolicyStatement =>
+  new iam.PolicyStatement({
+    actions: ['cloudwatch:PutMetricData'],
+    resources: ['*'],
+    conditions: { StringEquals: { 'cloudwatch:namespace': METRIC_NAMESPACE } },
+  });
 
 /** Error names of Lambda's own failures (service, throttling, network), retried on every task. */
 export const LAMBDA_SERVICE_ERRORS = [
@@ -83,7 +84,8 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
   // ── last resort: report the circuit as stuck, then fail the execution ─────────────────────
   const recoveryFailed = new sfn.Fail(scope, 'Recovery Failed', {
     error: 'CircuitStuckOpen',
-    cause: 'a recovery step failed; the stuck handler emitted "Circuit Stuck Open" naming the error and the event-source mapping state',
+    cause:
+      'a recovery step failed; the stuck handler emitted "Circuit Stuck Open" naming the error and the event-source mapping state',
   });
   const reportStuck = invoke(scope, 'Report Stuck Circuit', f.stuck, {
     'state.$': '$.state',
@@ -91,7 +93,13 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
     'executionArn.$': '$$.Execution.Id',
   });
   // The last resort also retries any task error: it must get its event out if at all possible.
-  reportStuck.addRetry({ errors: ['States.ALL'], interval: cdk.Duration.seconds(2), maxAttempts: 5, backoffRate: 2, jitterStrategy: sfn.JitterType.FULL });
+  reportStuck.addRetry({
+    errors: ['States.ALL'],
+    interval: cdk.Duration.seconds(2),
+    maxAttempts: 5,
+    backoffRate: 2,
+    jitterStrategy: sfn.JitterType.FULL,
+  });
   reportStuck.next(recoveryFailed);
 
   const withResumedState = new sfn.Pass(scope, 'Take State From Resume Input', {
@@ -118,7 +126,8 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
       'output.$': '$',
       error: {
         Error: 'UnexpectedHandlerOutput',
-        'Cause.$': "States.Format('a breaker handler returned an output this state machine cannot route: {}', States.JsonToString($))",
+        'Cause.$':
+          "States.Format('a breaker handler returned an output this state machine cannot route: {}', States.JsonToString($))",
       },
     },
   }).next(findState);
@@ -142,21 +151,38 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
   catchAll(backoff);
   const wait = new sfn.Wait(scope, 'Back Off', { time: sfn.WaitTime.secondsPath('$.waitSeconds') });
   const leaveOpen = new sfn.Succeed(scope, 'Leave Circuit Open', {
-    comment: 'the maximum open duration was reached; the backoff handler emitted "Circuit Stuck Open" and left the event-source mapping disabled',
+    comment:
+      'the maximum open duration was reached; the backoff handler emitted "Circuit Stuck Open" and left the event-source mapping disabled',
   });
 
   const continueAsNew = new tasks.StepFunctionsStartExecution(scope, 'Continue As New Execution', {
     stateMachine: opts.self,
     integrationPattern: sfn.IntegrationPattern.REQUEST_RESPONSE,
     // Deterministic per outage and turn, so that a retried call is idempotent.
-    name: sfn.JsonPath.format(`${executionNamePrefix(opts.circuitName)}-resume-{}-{}-{}`, sfn.JsonPath.stringAt('$.state.openedAtMs'), sfn.JsonPath.stringAt('$.state.generation'), sfn.JsonPath.stringAt('$.state.attempt')),
+    name: sfn.JsonPath.format(
+      `${executionNamePrefix(opts.circuitName)}-resume-{}-{}-{}`,
+      sfn.JsonPath.stringAt('$.state.openedAtMs'),
+      sfn.JsonPath.stringAt('$.state.generation'),
+      sfn.JsonPath.stringAt('$.state.attempt'),
+    ),
     input: sfn.TaskInput.fromObject({
       resume: sfn.JsonPath.objectAt('$.state'),
       previousExecutionArn: sfn.JsonPath.stringAt('$$.Execution.Id'),
     }),
     resultPath: sfn.JsonPath.DISCARD,
   });
-  continueAsNew.addRetry({ errors: ['StepFunctions.ExecutionLimitExceededException', 'StepFunctions.SdkClientException', 'StepFunctions.AWSStepFunctionsException', 'States.Timeout'], interval: cdk.Duration.seconds(2), maxAttempts: 6, backoffRate: 2, jitterStrategy: sfn.JitterType.FULL });
+  continueAsNew.addRetry({
+    errors: [
+      'StepFunctions.ExecutionLimitExceededException',
+      'StepFunctions.SdkClientException',
+      'StepFunctions.AWSStepFunctionsException',
+      'States.Timeout',
+    ],
+    interval: cdk.Duration.seconds(2),
+    maxAttempts: 6,
+    backoffRate: 2,
+    jitterStrategy: sfn.JitterType.FULL,
+  });
   catchAll(continueAsNew);
   const handedOver = new sfn.Succeed(scope, 'Hand Over To New Execution', {
     comment: 'the outage continues in a new execution (continue-as-new) before this one nears the history limit',
@@ -180,7 +206,12 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
       lambdaFunction: f.rejitter,
       // `slicesLeft` bounds the worker's slices (the execution's history budget, CONTRACT.md): the
       // Map seeds it from the plan's `slicesPerWorker`, then each slice answers the next count.
-      payload: sfn.TaskInput.fromObject({ 'worker.$': '$.worker', 'cutoffMs.$': '$.cutoffMs', 'slicesLeft.$': '$.slice.result.slicesLeft', ...flag }),
+      payload: sfn.TaskInput.fromObject({
+        'worker.$': '$.worker',
+        'cutoffMs.$': '$.cutoffMs',
+        'slicesLeft.$': '$.slice.result.slicesLeft',
+        ...flag,
+      }),
       retryOnServiceExceptions: false,
       resultSelector: { 'result.$': '$.Payload' },
       resultPath: '$.slice',
@@ -189,19 +220,31 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
     const drained = new sfn.Succeed(scope, names.drained);
     const badSlice = new sfn.Fail(scope, names.bad, {
       error: 'UnexpectedHandlerOutput',
-      cause: 'the rejitter handler returned no boolean "done", or "done": false without a number "slicesLeft" of at least 1',
+      cause:
+        'the rejitter handler returned no boolean "done", or "done": false without a number "slicesLeft" of at least 1',
     });
     slice.next(
       new sfn.Choice(scope, names.check)
         .when(isBool('$.slice.result.done', true), drained)
-        .when(sfn.Condition.and(isBool('$.slice.result.done', false), isNumber('$.slice.result.slicesLeft'), sfn.Condition.numberGreaterThanEquals('$.slice.result.slicesLeft', 1)), slice)
+        .when(
+          sfn.Condition.and(
+            isBool('$.slice.result.done', false),
+            isNumber('$.slice.result.slicesLeft'),
+            sfn.Condition.numberGreaterThanEquals('$.slice.result.slicesLeft', 1),
+          ),
+          slice,
+        )
         .otherwise(badSlice),
     );
     const map = new sfn.Map(scope, names.map, {
       itemsPath: '$.workers',
       // `slice.result` is seeded as if a previous slice had left the plan's whole allowance, so
       // every slice reads its `slicesLeft` from the same place.
-      itemSelector: { 'worker.$': '$$.Map.Item.Value', 'cutoffMs.$': '$.cutoffMs', slice: { result: { 'slicesLeft.$': '$.slicesPerWorker' } } },
+      itemSelector: {
+        'worker.$': '$$.Map.Item.Value',
+        'cutoffMs.$': '$.cutoffMs',
+        slice: { result: { 'slicesLeft.$': '$.slicesPerWorker' } },
+      },
       maxConcurrency: opts.rejitterWorkers,
       resultPath: sfn.JsonPath.DISCARD,
     });
@@ -209,18 +252,43 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
     map.addCatch(findState, { errors: ['States.ALL'], resultPath: '$.error' });
     return map;
   };
-  const rejitter = sliceMap({ map: 'Re-jitter Backlog', slice: 'Re-jitter Slice', check: 'Check Worker Drained', drained: 'Worker Drained', bad: 'Reject Unexpected Slice Result' }, false);
+  const rejitter = sliceMap(
+    {
+      map: 'Re-jitter Backlog',
+      slice: 'Re-jitter Slice',
+      check: 'Check Worker Drained',
+      drained: 'Worker Drained',
+      bad: 'Reject Unexpected Slice Result',
+    },
+    false,
+  );
 
   // ── keep-alive (breaker_core::keepalive): while open, re-send the queue before retention ───
   // The same plan handler and slices as re-jitter, flagged `keepAlive`: copies without delay,
   // also when re-jitter is disabled; then back to the backoff loop (the circuit stays open).
-  const planKeepAlive = invoke(scope, 'Plan Keep-Alive Pass', f.rejitterPlan, { 'state.$': '$.state', keepAlive: true });
+  const planKeepAlive = invoke(scope, 'Plan Keep-Alive Pass', f.rejitterPlan, {
+    'state.$': '$.state',
+    keepAlive: true,
+  });
   catchAll(planKeepAlive);
-  const keepAlive = sliceMap({ map: 'Keep Messages Alive', slice: 'Keep-Alive Slice', check: 'Check Keep-Alive Worker Drained', drained: 'Keep-Alive Worker Drained', bad: 'Reject Unexpected Keep-Alive Slice Result' }, true);
+  const keepAlive = sliceMap(
+    {
+      map: 'Keep Messages Alive',
+      slice: 'Keep-Alive Slice',
+      check: 'Check Keep-Alive Worker Drained',
+      drained: 'Keep-Alive Worker Drained',
+      bad: 'Reject Unexpected Keep-Alive Slice Result',
+    },
+    true,
+  );
 
   // ── ramp and close ─────────────────────────────────────────────────────────────────────────
   const startRamp = new sfn.Pass(scope, 'Start Ramp', { parameters: { 'state.$': '$.state', step: 0 } });
-  const ramp = invoke(scope, 'Ramp Up Consumer', f.ramp, { 'state.$': '$.state', 'step.$': '$.step', 'executionArn.$': '$$.Execution.Id' });
+  const ramp = invoke(scope, 'Ramp Up Consumer', f.ramp, {
+    'state.$': '$.state',
+    'step.$': '$.step',
+    'executionArn.$': '$$.Execution.Id',
+  });
   catchAll(ramp);
   const hold = new sfn.Wait(scope, 'Hold Ramp Step', { time: sfn.WaitTime.secondsPath('$.waitSeconds') });
 
@@ -247,7 +315,13 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
       ResultPath: null,
     },
   });
-  publishOpenTime.addRetry({ errors: ['States.TaskFailed'], interval: cdk.Duration.seconds(1), maxAttempts: 3, backoffRate: 2, jitterStrategy: sfn.JitterType.FULL });
+  publishOpenTime.addRetry({
+    errors: ['States.TaskFailed'],
+    interval: cdk.Duration.seconds(1),
+    maxAttempts: 3,
+    backoffRate: 2,
+    jitterStrategy: sfn.JitterType.FULL,
+  });
   // The circuit is closed already; a lost metric datapoint must not turn that into a failure.
   publishOpenTime.addCatch(closed, { errors: ['States.ALL'], resultPath: '$.metricError' });
   close.next(
@@ -274,17 +348,21 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
     new sfn.Choice(scope, 'Route Backoff Decision')
       .when(sfn.Condition.and(is('$.action', 'wait'), HAS_STATE, VALID_WAIT), wait)
       .when(is('$.action', 'stuck'), leaveOpen)
-      .when(sfn.Condition.and(is('$.action', 'continue'), HAS_STATE, sfn.Condition.isPresent('$.state.openedAtMs'), sfn.Condition.isPresent('$.state.generation'), sfn.Condition.isPresent('$.state.attempt')), continueAsNew)
+      .when(
+        sfn.Condition.and(
+          is('$.action', 'continue'),
+          HAS_STATE,
+          sfn.Condition.isPresent('$.state.openedAtMs'),
+          sfn.Condition.isPresent('$.state.generation'),
+          sfn.Condition.isPresent('$.state.attempt'),
+        ),
+        continueAsNew,
+      )
       .when(sfn.Condition.and(is('$.action', 'keepalive'), HAS_STATE), planKeepAlive)
       .otherwise(unexpected),
   );
-  planKeepAlive.next(
-    new sfn.Choice(scope, 'Check Keep-Alive Plan')
-      .when(sfn.Condition.and(sfn.Condition.isPresent('$.workers[0]'), isNumber('$.cutoffMs'), isNumber('$.slicesPerWorker'), sfn.Condition.numberGreaterThanEquals('$.slicesPerWorker', 1), HAS_STATE), keepAlive)
-      // No worker (empty queue, FIFO or no history budget left): back to the backoff loop.
-      .when(sfn.Condition.and(sfn.Condition.isPresent('$.workers'), sfn.Condition.not(sfn.Condition.isPresent('$.workers[0]')), HAS_STATE), backoff)
-      .otherwise(unexpected),
-  );
+  // No worker (empty queue, FIFO or no history budget left): back to the backoff loop.
+  planKeepAlive.next(routeWorkerPlan(scope, 'Check Keep-Alive Plan', keepAlive, backoff, unexpected));
   keepAlive.next(backoff);
   wait.next(probe);
   probe.next(
@@ -293,14 +371,8 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
       .when(sfn.Condition.and(sfn.Condition.or(is('$.verdict', 'healthy'), is('$.verdict', 'empty')), HAS_STATE), plan)
       .otherwise(unexpected),
   );
-  plan.next(
-    new sfn.Choice(scope, 'Check Re-jitter Plan')
-      .when(sfn.Condition.and(sfn.Condition.isPresent('$.workers[0]'), isNumber('$.cutoffMs'), isNumber('$.slicesPerWorker'), sfn.Condition.numberGreaterThanEquals('$.slicesPerWorker', 1), HAS_STATE), rejitter)
-      // No worker (empty queue, re-jitter disabled or no history budget left): straight to the ramp.
-      // Workers without a usable slicesPerWorker are an unexpected output, not a skip.
-      .when(sfn.Condition.and(sfn.Condition.isPresent('$.workers'), sfn.Condition.not(sfn.Condition.isPresent('$.workers[0]')), HAS_STATE), startRamp)
-      .otherwise(unexpected),
-  );
+  // No worker (empty queue, re-jitter disabled or no history budget left): straight to the ramp.
+  plan.next(routeWorkerPlan(scope, 'Check Re-jitter Plan', rejitter, startRamp, unexpected));
   rejitter.next(startRamp);
   startRamp.next(ramp);
   ramp.next(
@@ -329,9 +401,47 @@ function executionNamePrefix(circuitName: string): string {
   return cdk.Token.isUnresolved(circuitName) ? 'circuit' : circuitName.slice(0, 32);
 }
 
+/**
+ * The route after a plan of workers (re-jitter, keep-alive): workers with a usable cutoff and
+ * slice count go to `run`; an empty list of workers goes to `none`; anything else (workers without
+ * a usable slicesPerWorker, no list at all) is an unexpected output, not a skip.
+ */
+function routeWorkerPlan(
+  scope: Construct,
+  id: string,
+  run: sfn.IChainable,
+  none: sfn.IChainable,
+  unexpected: sfn.IChainable,
+): sfn.Choice {
+  return new sfn.Choice(scope, id)
+    .when(
+      sfn.Condition.and(
+        sfn.Condition.isPresent('$.workers[0]'),
+        isNumber('$.cutoffMs'),
+        isNumber('$.slicesPerWorker'),
+        sfn.Condition.numberGreaterThanEquals('$.slicesPerWorker', 1),
+        HAS_STATE,
+      ),
+      run,
+    )
+    .when(
+      sfn.Condition.and(
+        sfn.Condition.isPresent('$.workers'),
+        sfn.Condition.not(sfn.Condition.isPresent('$.workers[0]')),
+        HAS_STATE,
+      ),
+      none,
+    )
+    .otherwise(unexpected);
+}
+
 /** The field is present and equals the string (a missing field must not raise States.Runtime). */
 function is(path: string, value: string): sfn.Condition {
-  return sfn.Condition.and(sfn.Condition.isPresent(path), sfn.Condition.isString(path), sfn.Condition.stringEquals(path, value));
+  return sfn.Condition.and(
+    sfn.Condition.isPresent(path),
+    sfn.Condition.isString(path),
+    sfn.Condition.stringEquals(path, value),
+  );
 }
 /** The field is present and a number. */
 function isNumber(path: string): sfn.Condition {
@@ -339,14 +449,26 @@ function isNumber(path: string): sfn.Condition {
 }
 /** The field is present and equals the boolean. */
 function isBool(path: string, value: boolean): sfn.Condition {
-  return sfn.Condition.and(sfn.Condition.isPresent(path), sfn.Condition.isBoolean(path), sfn.Condition.booleanEquals(path, value));
+  return sfn.Condition.and(
+    sfn.Condition.isPresent(path),
+    sfn.Condition.isBoolean(path),
+    sfn.Condition.booleanEquals(path, value),
+  );
 }
 const HAS_STATE = sfn.Condition.isPresent('$.state');
 /** Wait states read `waitSeconds`: it must be a number of seconds, zero or more. */
-const VALID_WAIT = sfn.Condition.and(isNumber('$.waitSeconds'), sfn.Condition.numberGreaterThanEquals('$.waitSeconds', 0));
+const VALID_WAIT = sfn.Condition.and(
+  isNumber('$.waitSeconds'),
+  sfn.Condition.numberGreaterThanEquals('$.waitSeconds', 0),
+);
 
 /** A Lambda task whose output is the handler's own result document. */
-function invoke(scope: Construct, id: string, fn: lambda.IFunction, payload: Record<string, unknown>): tasks.LambdaInvoke {
+function invoke(
+  scope: Construct,
+  id: string,
+  fn: lambda.IFunction,
+  payload: Record<string, unknown>,
+): tasks.LambdaInvoke {
   const task = new tasks.LambdaInvoke(scope, id, {
     lambdaFunction: fn,
     payload: sfn.TaskInput.fromObject(payload),
@@ -369,7 +491,26 @@ export const LAMBDA_UNHANDLED_ERRORS = ['Lambda.Unknown'];
  * errors are retried with jitter.
  */
 function addRetries(task: tasks.LambdaInvoke): void {
-  task.addRetry({ errors: LAMBDA_SERVICE_ERRORS, interval: cdk.Duration.seconds(2), maxAttempts: 6, backoffRate: 2, jitterStrategy: sfn.JitterType.FULL });
-  task.addRetry({ errors: LAMBDA_UNHANDLED_ERRORS, interval: cdk.Duration.seconds(2), maxAttempts: 3, backoffRate: 2, jitterStrategy: sfn.JitterType.FULL });
-  task.addRetry({ errors: ['Retryable'], interval: cdk.Duration.seconds(5), maxAttempts: 5, backoffRate: 2, maxDelay: cdk.Duration.seconds(60), jitterStrategy: sfn.JitterType.FULL });
+  task.addRetry({
+    errors: LAMBDA_SERVICE_ERRORS,
+    interval: cdk.Duration.seconds(2),
+    maxAttempts: 6,
+    backoffRate: 2,
+    jitterStrategy: sfn.JitterType.FULL,
+  });
+  task.addRetry({
+    errors: LAMBDA_UNHANDLED_ERRORS,
+    interval: cdk.Duration.seconds(2),
+    maxAttempts: 3,
+    backoffRate: 2,
+    jitterStrategy: sfn.JitterType.FULL,
+  });
+  task.addRetry({
+    errors: ['Retryable'],
+    interval: cdk.Duration.seconds(5),
+    maxAttempts: 5,
+    backoffRate: 2,
+    maxDelay: cdk.Duration.seconds(60),
+    jitterStrategy: sfn.JitterType.FULL,
+  });
 }

@@ -98,9 +98,13 @@ export class OrdersStack extends cdk.Stack {
     // On FIFO the breaker gets the queue imported through its ARN token, as an application that
     // imports its queue from another stack would: the construct cannot tell at synth that it is
     // FIFO (re-jitter stays on), so the recovery must find out at run time.
-    const breakerQueue: sqs.IQueue = s.fifo === true
-      ? sqs.Queue.fromQueueAttributes(this, 'OrdersByArn', { queueArn: this.queue.queueArn, queueUrl: this.queue.queueUrl })
-      : this.queue;
+    const breakerQueue: sqs.IQueue =
+      s.fifo === true
+        ? sqs.Queue.fromQueueAttributes(this, 'OrdersByArn', {
+            queueArn: this.queue.queueArn,
+            queueUrl: this.queue.queueUrl,
+          })
+        : this.queue;
 
     this.flag = new ssm.StringParameter(this, 'FailureFlag', {
       description: 'Failure flag of the example consumer: ok | fail | slow | partial | percent:N (read every 2 s)',
@@ -116,10 +120,12 @@ export class OrdersStack extends cdk.Stack {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: 'Example orders consumer',
     });
-    role.addToPrincipalPolicy(new iam.PolicyStatement({
-      actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-      resources: [logGroup.logGroupArn],
-    }));
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [logGroup.logGroupArn],
+      }),
+    );
     this.consumer = new lambda.Function(this, 'Consumer', {
       description: 'Example orders consumer with a failure flag',
       runtime: lambda.Runtime.PROVIDED_AL2023,
@@ -154,9 +160,7 @@ export class OrdersStack extends cdk.Stack {
       // The breaker lowers this while ramping and restores exactly this value when it closes; in
       // provisioned mode it ramps MaximumPollers instead and restores the poller configuration
       // (AWS refuses a concurrency limit on a provisioned mapping).
-      ...(s.provisionedPollers
-        ? { provisionedPollerConfig: s.provisionedPollers }
-        : { maxConcurrency: 10 }),
+      ...(s.provisionedPollers ? { provisionedPollerConfig: s.provisionedPollers } : { maxConcurrency: 10 }),
     });
     // The mapping needs the consumer's queue permissions before AWS validates it.
     this.eventSourceMapping.node.addDependency(role);
@@ -169,10 +173,13 @@ export class OrdersStack extends cdk.Stack {
       retentionPeriod: cdk.Duration.days(4),
       enforceSSL: true,
     });
-    this.notificationTopic.addSubscription(new subscriptions.SqsSubscription(this.notificationQueue, { rawMessageDelivery: true }));
+    this.notificationTopic.addSubscription(
+      new subscriptions.SqsSubscription(this.notificationQueue, { rawMessageDelivery: true }),
+    );
     cdk.Validations.of(this.notificationQueue).acknowledge({
       id: 'AwsSolutions-SQS3',
-      reason: 'the example\'s notification inbox is read by people and tests; a notification that is not read is not worth a dead-letter queue',
+      reason:
+        "the example's notification inbox is read by people and tests; a notification that is not read is not worth a dead-letter queue",
     });
 
     this.breaker = new SqsCircuitBreaker(this, 'OrdersBreaker', {
@@ -188,7 +195,12 @@ export class OrdersStack extends cdk.Stack {
       },
       backoff: { initialDelay: s.backoffInitial, maxDelay: s.backoffMax },
       probe: { visibilityTimeout: s.probeVisibility },
-      rejitter: { maxDelay: s.rejitterMaxDelay, sliceDuration: s.rejitterSlice, memorySize: s.rejitterMemory, workers: s.rejitterWorkers },
+      rejitter: {
+        maxDelay: s.rejitterMaxDelay,
+        sliceDuration: s.rejitterSlice,
+        memorySize: s.rejitterMemory,
+        workers: s.rejitterWorkers,
+      },
       ramp: { steps: s.rampSteps, stepInterval: s.rampInterval },
       logRetention,
       notificationTopic: this.notificationTopic,
@@ -206,6 +218,10 @@ export class OrdersStack extends cdk.Stack {
     out(OUTPUTS.flagParameterName, this.flag.parameterName, 'SSM parameter holding the failure flag');
     out(OUTPUTS.circuitTableName, this.breaker.table.tableName, 'DynamoDB table of the durable circuit record');
     out(OUTPUTS.circuitName, this.breaker.circuitName, 'Name of the circuit in breaker events');
-    out(OUTPUTS.notificationQueueUrl, this.notificationQueue.queueUrl, "Queue subscribed to the breaker's notifications (raw message delivery: the body is the text)");
+    out(
+      OUTPUTS.notificationQueueUrl,
+      this.notificationQueue.queueUrl,
+      "Queue subscribed to the breaker's notifications (raw message delivery: the body is the text)",
+    );
   }
 }

@@ -183,7 +183,9 @@ export function settingsFromContext(node: { tryGetContext(key: string): unknown 
   if (receives !== undefined) {
     const n = Number(receives);
     if (!Number.isInteger(n) || n < 1 || n > 1000) {
-      throw new Error(`context maxReceiveCount must be a whole number from 1 to 1000 (SQS's redrive policy limits), got ${JSON.stringify(receives)}`);
+      throw new Error(
+        `context maxReceiveCount must be a whole number from 1 to 1000 (SQS's redrive policy limits), got ${JSON.stringify(receives)}`,
+      );
     }
     base = { ...base, maxReceiveCount: n };
   }
@@ -205,7 +207,9 @@ export function settingsFromContext(node: { tryGetContext(key: string): unknown 
   if (alias !== undefined) {
     // Lambda's alias names: (?!^[0-9]+$)([a-zA-Z0-9-_]+), 1-128 characters (CreateAlias `Name`).
     if (typeof alias !== 'string' || !/^[a-zA-Z0-9_-]{1,128}$/.test(alias) || /^[0-9]+$/.test(alias)) {
-      throw new Error(`context consumerAlias must be a Lambda alias name (1-128 of A-Z, a-z, 0-9, - and _, not only digits), got ${JSON.stringify(alias)}`);
+      throw new Error(
+        `context consumerAlias must be a Lambda alias name (1-128 of A-Z, a-z, 0-9, - and _, not only digits), got ${JSON.stringify(alias)}`,
+      );
     }
     base = { ...base, consumerAlias: alias };
   }
@@ -221,7 +225,9 @@ export function settingsFromContext(node: { tryGetContext(key: string): unknown 
   if (retention !== undefined) {
     const seconds = Number(retention);
     if (!Number.isInteger(seconds) || seconds < 60 || seconds > 1_209_600) {
-      throw new Error(`context queueRetentionSeconds must be a whole number of seconds from 60 to 1209600 (SQS's limits), got ${JSON.stringify(retention)}`);
+      throw new Error(
+        `context queueRetentionSeconds must be a whole number of seconds from 60 to 1209600 (SQS's limits), got ${JSON.stringify(retention)}`,
+      );
     }
     base = { ...base, queueRetention: cdk.Duration.seconds(seconds) };
   }
@@ -229,7 +235,9 @@ export function settingsFromContext(node: { tryGetContext(key: string): unknown 
   if (period === undefined) return base;
   const seconds = Number(period);
   if (!Number.isInteger(seconds) || seconds <= 0) {
-    throw new Error(`context alarmPeriodSeconds must be a positive whole number of seconds, got ${JSON.stringify(period)}`);
+    throw new Error(
+      `context alarmPeriodSeconds must be a positive whole number of seconds, got ${JSON.stringify(period)}`,
+    );
   }
   return { ...base, alarmPeriod: cdk.Duration.seconds(seconds) };
 }

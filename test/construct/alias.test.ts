@@ -40,9 +40,16 @@ function breakerOn(
 /** The dimensions of the alarm's metric `id` (errors / invocations), resolved. */
 function alarmDimensions(t: Template, id: string): unknown {
   // the error-rate alarm (the recovery alarm is metrics.test.ts's)
-  const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmDescription: Match.stringLikeRegexp('consumer error rate') } }));
+  const alarms = Object.values(
+    t.findResources('AWS::CloudWatch::Alarm', {
+      Properties: { AlarmDescription: Match.stringLikeRegexp('consumer error rate') },
+    }),
+  );
   expect(alarms).toHaveLength(1);
-  const metrics = alarms[0].Properties.Metrics as Array<{ Id: string; MetricStat?: { Metric: { Dimensions: unknown } } }>;
+  const metrics = alarms[0].Properties.Metrics as Array<{
+    Id: string;
+    MetricStat?: { Metric: { Dimensions: unknown } };
+  }>;
   return metrics.find((m) => m.Id === id)!.MetricStat!.Metric.Dimensions;
 }
 
@@ -58,7 +65,10 @@ const qualified = (q: string) => ({ 'Fn::Join': ['', [FN, `:${q}`]] });
 
 describe('a qualified consumer (issue 13 item 4)', () => {
   test('an alias: the alarm reads FunctionName=<fn>, Resource=<fn>:<alias>; the handlers get <fn>:<alias>', () => {
-    const { t, stack } = breakerOn((fn) => new lambda.Alias(fn, 'Live', { aliasName: 'live', version: fn.currentVersion }), STANDARD);
+    const { t, stack } = breakerOn(
+      (fn) => new lambda.Alias(fn, 'Live', { aliasName: 'live', version: fn.currentVersion }),
+      STANDARD,
+    );
     for (const id of ['errors', 'invocations']) {
       expect(stack.resolve(alarmDimensions(t, id))).toEqual([
         { Name: 'FunctionName', Value: FN },
@@ -81,7 +91,9 @@ describe('a qualified consumer (issue 13 item 4)', () => {
   });
 
   test('an imported alias: FunctionName is the bare function name, never <fn>:<alias>', () => {
-    const { t, stack } = breakerOn((fn, s) => lambda.Alias.fromAliasAttributes(s, 'Imported', { aliasName: 'blue', aliasVersion: fn.currentVersion }));
+    const { t, stack } = breakerOn((fn, s) =>
+      lambda.Alias.fromAliasAttributes(s, 'Imported', { aliasName: 'blue', aliasVersion: fn.currentVersion }),
+    );
     expect(stack.resolve(alarmDimensions(t, 'invocations'))).toEqual([
       { Name: 'FunctionName', Value: FN },
       { Name: 'Resource', Value: qualified('blue') },
@@ -106,9 +118,16 @@ describe('a qualified consumer (issue 13 item 4)', () => {
   });
 
   test('the relapse check reads periods of the alarm period when it is under a minute (high resolution), else of one minute', () => {
-    const alias = (fn: lambda.Function) => new lambda.Alias(fn, 'Live', { aliasName: 'live', version: fn.currentVersion });
-    expect(rampEnv(breakerOn(alias, { alarmSettings: { period: cdk.Duration.seconds(10) } }).t).CONSUMER_METRIC_PERIOD_SECONDS).toBe('10');
-    expect(rampEnv(breakerOn(alias, { alarmSettings: { period: cdk.Duration.minutes(5) } }).t).CONSUMER_METRIC_PERIOD_SECONDS).toBe('60');
+    const alias = (fn: lambda.Function) =>
+      new lambda.Alias(fn, 'Live', { aliasName: 'live', version: fn.currentVersion });
+    expect(
+      rampEnv(breakerOn(alias, { alarmSettings: { period: cdk.Duration.seconds(10) } }).t)
+        .CONSUMER_METRIC_PERIOD_SECONDS,
+    ).toBe('10');
+    expect(
+      rampEnv(breakerOn(alias, { alarmSettings: { period: cdk.Duration.minutes(5) } }).t)
+        .CONSUMER_METRIC_PERIOD_SECONDS,
+    ).toBe('60');
     const own = (s: cdk.Stack) => ({ alarm: cloudwatch.Alarm.fromAlarmName(s, 'Own', 'orders-own-alarm') });
     expect(rampEnv(breakerOn(alias, own).t).CONSUMER_METRIC_PERIOD_SECONDS).toBe('60');
   });

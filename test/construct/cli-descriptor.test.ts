@@ -13,7 +13,8 @@ interface Output {
 }
 
 /** An intrinsic function in an output's value. */
-type Intrinsic = string | { 'Fn::Join'?: [string, Intrinsic[]]; 'Ref'?: string; 'Fn::Select'?: unknown; 'Fn::GetAtt'?: string[] };
+type Intrinsic =
+  string | { 'Fn::Join'?: [string, Intrinsic[]]; Ref?: string; 'Fn::Select'?: unknown; 'Fn::GetAtt'?: string[] };
 
 /** The descriptor outputs of a template: description and raw value. */
 function descriptors(t: Template): Array<{ description: string; value: unknown }> {
@@ -46,8 +47,16 @@ describe('CLI descriptor output', () => {
     expect(found[0].description).toBe(`${PREFIX}: circuit orders (read by the breaker CLI)`);
     const d = decode(found[0].value);
     expect(Object.keys(d).sort()).toEqual([
-      'alarmName', 'circuitName', 'circuitTableName', 'consumerFunctionName', 'dlqUrl',
-      'eventSourceMappingUuid', 'queueArn', 'queueUrl', 'stateMachineArn', 'v',
+      'alarmName',
+      'circuitName',
+      'circuitTableName',
+      'consumerFunctionName',
+      'dlqUrl',
+      'eventSourceMappingUuid',
+      'queueArn',
+      'queueUrl',
+      'stateMachineArn',
+      'v',
     ]);
     expect(d.v).toBe(1);
     expect(d.circuitName).toBe('orders');
@@ -64,13 +73,24 @@ describe('CLI descriptor output', () => {
   test('two breakers in one stack give two descriptors with distinct circuit names', () => {
     const f = consumerStack();
     const payments = addConsumer(f.stack, 'Payments');
-    new SqsCircuitBreaker(f.stack, 'OrdersBreaker', { consumer: f.consumer, queue: f.queue, eventSourceMappingId: f.source.eventSourceMappingId });
-    new SqsCircuitBreaker(f.stack, 'PaymentsBreaker', { consumer: payments.consumer, queue: payments.queue, eventSourceMappingId: payments.source.eventSourceMappingId });
+    new SqsCircuitBreaker(f.stack, 'OrdersBreaker', {
+      consumer: f.consumer,
+      queue: f.queue,
+      eventSourceMappingId: f.source.eventSourceMappingId,
+    });
+    new SqsCircuitBreaker(f.stack, 'PaymentsBreaker', {
+      consumer: payments.consumer,
+      queue: payments.queue,
+      eventSourceMappingId: payments.source.eventSourceMappingId,
+    });
     const found = descriptors(Template.fromStack(f.stack)).map((o) => decode(o.value));
     expect(found).toHaveLength(2);
     const names = found.map((d) => d.circuitName);
     expect(new Set(names).size).toBe(2);
-    expect(names.sort()).toEqual([expect.stringMatching(/^TestStack-OrdersBreaker-/), expect.stringMatching(/^TestStack-PaymentsBreaker-/)]);
+    expect(names.sort()).toEqual([
+      expect.stringMatching(/^TestStack-OrdersBreaker-/),
+      expect.stringMatching(/^TestStack-PaymentsBreaker-/),
+    ]);
     expect(found[0].queueUrl).not.toEqual(found[1].queueUrl);
   });
 
@@ -79,7 +99,10 @@ describe('CLI descriptor output', () => {
     const imported = sqs.Queue.fromQueueArn(f.stack, 'Imported', 'arn:aws:sqs:eu-west-1:123456789012:elsewhere');
     const fn = lambda.Function.fromFunctionName(f.stack, 'ImportedFn', 'elsewhere-consumer');
     new SqsCircuitBreaker(f.stack, 'OtherBreaker', {
-      consumer: fn, queue: imported, eventSourceMappingId: '2f0c8e4a-0000-4000-8000-00000000e5a1', circuitName: 'other',
+      consumer: fn,
+      queue: imported,
+      eventSourceMappingId: '2f0c8e4a-0000-4000-8000-00000000e5a1',
+      circuitName: 'other',
     });
     const [d] = descriptors(Template.fromStack(f.stack)).map((o) => decode(o.value));
     expect(d.dlqUrl).toBeUndefined();

@@ -15,7 +15,11 @@ function fullStack() {
   const f = consumerStack();
   const topic = new sns.Topic(f.stack, 'Alerts', { enforceSSL: true });
   const breaker = new SqsCircuitBreaker(f.stack, 'OrdersBreaker', {
-    consumer: f.consumer, queue: f.queue, eventSourceMappingId: f.source.eventSourceMappingId, notificationTopic: topic, dashboard: {},
+    consumer: f.consumer,
+    queue: f.queue,
+    eventSourceMappingId: f.source.eventSourceMappingId,
+    notificationTopic: topic,
+    dashboard: {},
   });
   return { ...f, breaker };
 }
@@ -24,7 +28,9 @@ describe('compliance', () => {
   test('cdk-nag AwsSolutions finds nothing unacknowledged in the breaker', () => {
     const { breaker } = fullStack();
     const report = new AwsSolutionsChecks().validateScope(breaker);
-    expect(report.violations.map((v) => `${v.ruleName} @ ${v.violatingResources.map((r) => r.constructPath).join(', ')}`)).toEqual([]);
+    expect(
+      report.violations.map((v) => `${v.ruleName} @ ${v.violatingResources.map((r) => r.constructPath).join(', ')}`),
+    ).toEqual([]);
   });
 
   test('cdk-nag is live: it flags the fixture consumer outside the breaker, which nothing acknowledges', () => {
@@ -44,7 +50,9 @@ describe('compliance', () => {
     let out = '';
     try {
       // W3005: DependsOn that CDK adds although a Ref/GetAtt already implies it (CDK's own doing).
-      out = execFileSync(CFN_LINT, ['--format', 'parseable', '--ignore-checks', 'W3005', '--', file], { encoding: 'utf8' });
+      out = execFileSync(CFN_LINT, ['--format', 'parseable', '--ignore-checks', 'W3005', '--', file], {
+        encoding: 'utf8',
+      });
     } catch (e) {
       out = String((e as { stdout?: string }).stdout ?? e);
     } finally {

@@ -23,7 +23,11 @@ export function consumerStack(opts: { fifo?: boolean } = {}): ConsumerFixture {
 }
 
 /** Adds a queue with a DLQ and an inline consumer reading it. */
-export function addConsumer(stack: cdk.Stack, id: string, opts: { fifo?: boolean } = {}): Omit<ConsumerFixture, 'stack'> {
+export function addConsumer(
+  stack: cdk.Stack,
+  id: string,
+  opts: { fifo?: boolean } = {},
+): Omit<ConsumerFixture, 'stack'> {
   const dlq = new sqs.Queue(stack, `${id}Dlq`, { fifo: opts.fifo, enforceSSL: true });
   const queue = new sqs.Queue(stack, `${id}Queue`, {
     fifo: opts.fifo,
@@ -43,7 +47,10 @@ export function addConsumer(stack: cdk.Stack, id: string, opts: { fifo?: boolean
 }
 
 /** The consumer stack plus a breaker with the given extra props. */
-export function breakerStack(extra: Partial<SqsCircuitBreakerProps> = {}, opts: { fifo?: boolean } = {}): ConsumerFixture & { breaker: SqsCircuitBreaker } {
+export function breakerStack(
+  extra: Partial<SqsCircuitBreakerProps> = {},
+  opts: { fifo?: boolean } = {},
+): ConsumerFixture & { breaker: SqsCircuitBreaker } {
   const f = consumerStack(opts);
   const breaker = new SqsCircuitBreaker(f.stack, 'OrdersBreaker', {
     consumer: f.consumer,

@@ -20,13 +20,16 @@ interface Limit {
 }
 
 const ROOT = path.join(__dirname, '..', '..');
-const LIMITS: Record<string, Limit> = JSON.parse(fs.readFileSync(path.join(ROOT, 'cdk', 'src', 'limits.json'), 'utf8')).settings;
+const LIMITS: Record<string, Limit> = JSON.parse(
+  fs.readFileSync(path.join(ROOT, 'cdk', 'src', 'limits.json'), 'utf8'),
+).settings;
 const RANGED = Object.entries(LIMITS).filter(([, l]) => l.min !== undefined && l.max !== undefined);
 const WITH_ENV = Object.entries(LIMITS).filter(([, l]) => l.env !== null);
 
 /** Props that put `value` into the prop `dotted` (`rejitter.workers`), durations in seconds. */
 function propsFor(l: Limit, value: number): Record<string, unknown> {
-  const leaf = l.kind === 'seconds' ? cdk.Duration.seconds(value) : l.kind === 'mebibytes' ? cdk.Size.mebibytes(value) : value;
+  const leaf =
+    l.kind === 'seconds' ? cdk.Duration.seconds(value) : l.kind === 'mebibytes' ? cdk.Size.mebibytes(value) : value;
   const [head, tail] = l.prop.split('.');
   const props: Record<string, unknown> = tail === undefined ? { [head]: leaf } : { [head]: { [tail]: leaf } };
   // Ordered pairs: move the partner out of the way so that only this prop is judged.
@@ -71,7 +74,7 @@ function contractRange(l: Limit): string {
 }
 
 describe('the table of limits (cdk/src/limits.json)', () => {
-  test('the handlers get the table\'s defaults', () => {
+  test("the handlers get the table's defaults", () => {
     const env = synth({});
     for (const [, l] of WITH_ENV) {
       expect([l.env, env[l.env!]]).toEqual([l.env, l.default === null ? undefined : String(l.default)]);
@@ -82,7 +85,10 @@ describe('the table of limits (cdk/src/limits.json)', () => {
     const step = l.kind === 'integer' || l.kind === 'seconds' || l.kind === 'mebibytes' ? 1 : 0.5;
     // A percent's minimum is exclusive; a Duration cannot be negative, so there is nothing below 0 s.
     let accepted = [l.max!, l.kind === 'percent' ? l.min! + step : l.min!];
-    let refused = [l.max! + step, ...(l.kind === 'percent' ? [l.min!] : l.kind === 'seconds' && l.min === 0 ? [] : [l.min! - step])];
+    let refused = [
+      l.max! + step,
+      ...(l.kind === 'percent' ? [l.min!] : l.kind === 'seconds' && l.min === 0 ? [] : [l.min! - step]),
+    ];
     let extra: Record<string, unknown> = {};
     if (l.prop === 'probe.visibilityTimeout') {
       // Also bounded below by the consumer: it must outlast the invoke, the consumer's timeout
@@ -105,7 +111,11 @@ describe('the table of limits (cdk/src/limits.json)', () => {
     const rows = new Map<string, string[]>();
     for (const line of contract.split('\n')) {
       const m = /^\| `([A-Z_]+)` \|(.*)\|$/.exec(line);
-      if (m) rows.set(m[1], m[2].split('|').map((c) => c.trim()));
+      if (m)
+        rows.set(
+          m[1],
+          m[2].split('|').map((c) => c.trim()),
+        );
     }
     for (const [, l] of WITH_ENV) {
       const row = rows.get(l.env!);
@@ -114,7 +124,10 @@ describe('the table of limits (cdk/src/limits.json)', () => {
       expect([l.env, row![1], row![2]]).toEqual([l.env, contractDefault(l), contractRange(l)]);
     }
     // Every variable CONTRACT.md gives a range is in the table.
-    const ranged = [...rows.entries()].filter(([, cells]) => cells[2] !== '').map(([name]) => name).sort();
+    const ranged = [...rows.entries()]
+      .filter(([, cells]) => cells[2] !== '')
+      .map(([name]) => name)
+      .sort();
     expect(ranged).toEqual(WITH_ENV.map(([, l]) => l.env!).sort());
   });
 });

@@ -19,11 +19,16 @@ describe('the breaker metrics', () => {
       [breaker.metricCircuitState(), 'CircuitState', 'Maximum'],
     ];
     for (const [metric, name, statistic] of expected) {
-      expect(metric).toMatchObject({ namespace: 'SqsCircuitBreaker', metricName: name, dimensions: { Circuit: 'orders' }, statistic });
+      expect(metric).toMatchObject({
+        namespace: 'SqsCircuitBreaker',
+        metricName: name,
+        dimensions: { Circuit: 'orders' },
+        statistic,
+      });
     }
   });
 
-  test('a helper takes MetricOptions, as aws-cdk-lib\'s do', () => {
+  test("a helper takes MetricOptions, as aws-cdk-lib's do", () => {
     const { breaker } = breakerStack({ circuitName: 'orders' });
     const m = breaker.metricOpens({ period: cdk.Duration.minutes(1), statistic: 'Maximum', label: 'opens' });
     expect(m).toMatchObject({ metricName: 'Opens', statistic: 'Maximum', label: 'opens' });
@@ -47,24 +52,41 @@ describe('the recovery alarm (never silent without a topic)', () => {
       TreatMissingData: 'notBreaching',
       AlarmActions: Match.absent(),
       Metrics: Match.arrayWith([
-        Match.objectLike({ Expression: 'FILL(stuck, 0) + FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)', ReturnData: true }),
+        Match.objectLike({
+          Expression: 'FILL(stuck, 0) + FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)',
+          ReturnData: true,
+        }),
         Match.objectLike({
           Id: 'stuck',
           ReturnData: false,
           MetricStat: Match.objectLike({
-            Metric: { Namespace: 'SqsCircuitBreaker', MetricName: 'StuckOpens', Dimensions: [{ Name: 'Circuit', Value: 'orders' }] },
+            Metric: {
+              Namespace: 'SqsCircuitBreaker',
+              MetricName: 'StuckOpens',
+              Dimensions: [{ Name: 'Circuit', Value: 'orders' }],
+            },
             Period: 60,
             Stat: 'Sum',
           }),
         }),
-        ...[['failed', 'ExecutionsFailed'], ['timedOut', 'ExecutionsTimedOut'], ['aborted', 'ExecutionsAborted']].map(([id, name]) => Match.objectLike({
-          Id: id,
-          MetricStat: Match.objectLike({
-            Metric: { Namespace: 'AWS/States', MetricName: name, Dimensions: [{ Name: 'StateMachineArn', Value: sm }] },
-            Period: 60,
-            Stat: 'Sum',
+        ...[
+          ['failed', 'ExecutionsFailed'],
+          ['timedOut', 'ExecutionsTimedOut'],
+          ['aborted', 'ExecutionsAborted'],
+        ].map(([id, name]) =>
+          Match.objectLike({
+            Id: id,
+            MetricStat: Match.objectLike({
+              Metric: {
+                Namespace: 'AWS/States',
+                MetricName: name,
+                Dimensions: [{ Name: 'StateMachineArn', Value: sm }],
+              },
+              Period: 60,
+              Stat: 'Sum',
+            }),
           }),
-        })),
+        ),
       ]),
     });
   });
@@ -77,7 +99,11 @@ describe('the recovery alarm (never silent without a topic)', () => {
 
   test('with a given alarm the recovery alarm is still created', () => {
     const { stack, breaker } = breakerStack({
-      alarm: cdk.aws_cloudwatch.Alarm.fromAlarmArn(new cdk.Stack(), 'Given', 'arn:aws:cloudwatch:eu-west-1:123456789012:alarm:orders-errors'),
+      alarm: cdk.aws_cloudwatch.Alarm.fromAlarmArn(
+        new cdk.Stack(),
+        'Given',
+        'arn:aws:cloudwatch:eu-west-1:123456789012:alarm:orders-errors',
+      ),
     });
     expect(breaker.recoveryAlarm).toBeDefined();
     Template.fromStack(stack).resourceCountIs('AWS::CloudWatch::Alarm', 1);

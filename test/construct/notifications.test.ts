@@ -15,21 +15,32 @@ function notifying(notificationEvents?: CircuitEvent[], topic = true): Template 
   const f = consumerStack();
   const alerts = topic ? new sns.Topic(f.stack, 'Alerts', { enforceSSL: true }) : undefined;
   new SqsCircuitBreaker(f.stack, 'OrdersBreaker', {
-    consumer: f.consumer, queue: f.queue, eventSourceMappingId: f.source.eventSourceMappingId,
-    circuitName: 'orders', notificationTopic: alerts, notificationEvents,
+    consumer: f.consumer,
+    queue: f.queue,
+    eventSourceMappingId: f.source.eventSourceMappingId,
+    circuitName: 'orders',
+    notificationTopic: alerts,
+    notificationEvents,
   });
   return Template.fromStack(f.stack);
 }
 
 /** The detail-types the template's breaker-event rules match, in template order. */
 function notifiedEvents(t: Template): string[] {
-  const rules = Object.values(t.findResources('AWS::Events::Rule', { Properties: { EventPattern: { source: ['sqs-circuit-breaker'] } } }));
+  const rules = Object.values(
+    t.findResources('AWS::Events::Rule', { Properties: { EventPattern: { source: ['sqs-circuit-breaker'] } } }),
+  );
   return rules.flatMap((r) => r.Properties.EventPattern['detail-type'] as string[]);
 }
 
 /** The input transformer of the rule matching `detailType`. */
-function transformer(t: Template, detailType: string): { InputTemplate: string; InputPathsMap: Record<string, string> } {
-  const [rule] = Object.values(t.findResources('AWS::Events::Rule', { Properties: { EventPattern: { 'detail-type': [detailType] } } }));
+function transformer(
+  t: Template,
+  detailType: string,
+): { InputTemplate: string; InputPathsMap: Record<string, string> } {
+  const [rule] = Object.values(
+    t.findResources('AWS::Events::Rule', { Properties: { EventPattern: { 'detail-type': [detailType] } } }),
+  );
   return rule.Properties.Targets[0].InputTransformer;
 }
 
@@ -47,35 +58,65 @@ describe('CircuitEvent', () => {
 describe('notifications', () => {
   test('by default: Opened, Half-Open, Closed, Stuck Open and Messages At Risk of this circuit, one rule each, to the topic', () => {
     const t = notifying();
-    expect(notifiedEvents(t)).toEqual(['Circuit Opened', 'Circuit Half-Open', 'Circuit Closed', 'Circuit Stuck Open', 'Messages At Risk']);
+    expect(notifiedEvents(t)).toEqual([
+      'Circuit Opened',
+      'Circuit Half-Open',
+      'Circuit Closed',
+      'Circuit Stuck Open',
+      'Messages At Risk',
+    ]);
     t.hasResourceProperties('AWS::Events::Rule', {
-      EventPattern: { 'source': ['sqs-circuit-breaker'], 'detail-type': ['Circuit Opened'], 'detail': { circuit: ['orders'] } },
-      Targets: [Match.objectLike({ Arn: { Ref: Match.stringLikeRegexp('^Alerts') }, InputTransformer: Match.anyValue() })],
+      EventPattern: {
+        source: ['sqs-circuit-breaker'],
+        'detail-type': ['Circuit Opened'],
+        detail: { circuit: ['orders'] },
+      },
+      Targets: [
+        Match.objectLike({ Arn: { Ref: Match.stringLikeRegexp('^Alerts') }, InputTransformer: Match.anyValue() }),
+      ],
     });
     // CDK's SnsTopic target lets EventBridge publish (the delivery fails without it)
     t.hasResourceProperties('AWS::SNS::TopicPolicy', {
-      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: 'sns:Publish', Effect: 'Allow', Principal: { Service: 'events.amazonaws.com' } })]) },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Action: 'sns:Publish', Effect: 'Allow', Principal: { Service: 'events.amazonaws.com' } }),
+        ]),
+      },
     });
   });
 
   test('failed, timed-out and aborted recoveries get a readable message too', () => {
     const t = notifying();
     t.hasResourceProperties('AWS::Events::Rule', {
-      EventPattern: Match.objectLike({ 'source': ['aws.states'], 'detail-type': ['Step Functions Execution Status Change'], 'detail': { status: ['FAILED', 'TIMED_OUT', 'ABORTED'], stateMachineArn: [Match.anyValue()] } }),
-      Targets: [Match.objectLike({
-        InputTransformer: {
-          InputTemplate: Match.stringLikeRegexp('^sqs-circuit-breaker: recovery of circuit orders <status>\n'),
-          InputPathsMap: {
-            status: '$.detail.status', execution: '$.detail.name', executionArn: '$.detail.executionArn',
-            stateMachineArn: '$.detail.stateMachineArn', time: '$.time', error: '$.detail.error', cause: '$.detail.cause',
+      EventPattern: Match.objectLike({
+        source: ['aws.states'],
+        'detail-type': ['Step Functions Execution Status Change'],
+        detail: { status: ['FAILED', 'TIMED_OUT', 'ABORTED'], stateMachineArn: [Match.anyValue()] },
+      }),
+      Targets: [
+        Match.objectLike({
+          InputTransformer: {
+            InputTemplate: Match.stringLikeRegexp('^sqs-circuit-breaker: recovery of circuit orders <status>\n'),
+            InputPathsMap: {
+              status: '$.detail.status',
+              execution: '$.detail.name',
+              executionArn: '$.detail.executionArn',
+              stateMachineArn: '$.detail.stateMachineArn',
+              time: '$.time',
+              error: '$.detail.error',
+              cause: '$.detail.cause',
+            },
           },
-        },
-      })],
+        }),
+      ],
     });
   });
 
   test('a custom list gets exactly its rules; Probe Failed only when asked', () => {
-    expect(notifiedEvents(notifying([CircuitEvent.STUCK_OPEN, CircuitEvent.PROBE_FAILED]))).toEqual(['Circuit Stuck Open', 'Probe Failed']);
+    expect(notifiedEvents(notifying([CircuitEvent.STUCK_OPEN, CircuitEvent.PROBE_FAILED]))).toEqual([
+      'Circuit Stuck Open',
+      'Probe Failed',
+    ]);
     expect(notifiedEvents(notifying())).not.toContain('Probe Failed');
     expect(notifiedEvents(notifying(Object.values(CircuitEvent)))).toHaveLength(8);
   });
@@ -112,12 +153,20 @@ describe('notifications', () => {
         'time: <time>',
       ].join('\n'),
       InputPathsMap: {
-        circuit: '$.detail.circuit', queueArn: '$.detail.queueArn', esmUuid: '$.detail.esmUuid', attempt: '$.detail.attempt',
-        openSeconds: '$.detail.openSeconds', time: '$.time', reason: '$.detail.reason', error: '$.detail.error',
+        circuit: '$.detail.circuit',
+        queueArn: '$.detail.queueArn',
+        esmUuid: '$.detail.esmUuid',
+        attempt: '$.detail.attempt',
+        openSeconds: '$.detail.openSeconds',
+        time: '$.time',
+        reason: '$.detail.reason',
+        error: '$.detail.error',
       },
     });
     // not JSON-quoted (RuleTargetInput.fromText would make it '"..."', and SNS would show the quotes)
-    expect(transformer(t, 'Circuit Opened').InputTemplate).toMatch(/^sqs-circuit-breaker: circuit <circuit> OPENED\n\nThe consumer's event-source mapping is disabled/);
+    expect(transformer(t, 'Circuit Opened').InputTemplate).toMatch(
+      /^sqs-circuit-breaker: circuit <circuit> OPENED\n\nThe consumer's event-source mapping is disabled/,
+    );
   });
 
   test('every event has a summary line naming it', () => {
@@ -142,14 +191,23 @@ describe('notifications', () => {
   });
 
   test('notificationEvents without notificationTopic is refused', () => {
-    expect(() => notifying([CircuitEvent.OPENED], false)).toThrow(exactly(HEAD
-      + '  - notificationEvents: needs notificationTopic (the topic the events are delivered to); pass notificationTopic, or remove notificationEvents'));
+    expect(() => notifying([CircuitEvent.OPENED], false)).toThrow(
+      exactly(
+        HEAD +
+          '  - notificationEvents: needs notificationTopic (the topic the events are delivered to); pass notificationTopic, or remove notificationEvents',
+      ),
+    );
   });
 
   test('unknown and repeated events are refused', () => {
-    expect(() => notifying(['Circuit Exploded' as CircuitEvent, CircuitEvent.CLOSED, CircuitEvent.CLOSED])).toThrow(exactly(HEAD + [
-      "  - notificationEvents: unknown event \"Circuit Exploded\"; use CircuitEvent values ('Circuit Opened', 'Probe Failed', 'Circuit Half-Open', 'Circuit Closed', 'Circuit Stuck Open', 'Messages Kept Alive', 'Messages At Risk', 'Re-jitter Skipped')",
-      "  - notificationEvents: 'Circuit Closed' is listed twice; list each event once",
-    ].join('\n')));
+    expect(() => notifying(['Circuit Exploded' as CircuitEvent, CircuitEvent.CLOSED, CircuitEvent.CLOSED])).toThrow(
+      exactly(
+        HEAD +
+          [
+            "  - notificationEvents: unknown event \"Circuit Exploded\"; use CircuitEvent values ('Circuit Opened', 'Probe Failed', 'Circuit Half-Open', 'Circuit Closed', 'Circuit Stuck Open', 'Messages Kept Alive', 'Messages At Risk', 'Re-jitter Skipped')",
+            "  - notificationEvents: 'Circuit Closed' is listed twice; list each event once",
+          ].join('\n'),
+      ),
+    );
   });
 });

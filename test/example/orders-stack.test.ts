@@ -18,7 +18,11 @@ function synth(context: Record<string, string> = {}): { stack: OrdersStack; temp
 }
 
 const ref = (stack: cdk.Stack, construct: { node: { defaultChild?: unknown } } | cdk.CfnElement): string =>
-  stack.resolve(stack.getLogicalId((construct instanceof cdk.CfnElement ? construct : construct.node.defaultChild) as cdk.CfnElement));
+  stack.resolve(
+    stack.getLogicalId(
+      (construct instanceof cdk.CfnElement ? construct : construct.node.defaultChild) as cdk.CfnElement,
+    ),
+  );
 
 describe('default profile (real AWS)', () => {
   const { stack, template } = synth();
@@ -26,9 +30,17 @@ describe('default profile (real AWS)', () => {
   test('orders queue redrives to the DLQ after 10 receives and outlasts the consumer timeout', () => {
     template.hasResourceProperties('AWS::SQS::Queue', {
       VisibilityTimeout: 60,
-      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [ref(stack, stack.deadLetterQueue), 'Arn'] }, maxReceiveCount: 10 },
+      RedrivePolicy: {
+        deadLetterTargetArn: { 'Fn::GetAtt': [ref(stack, stack.deadLetterQueue), 'Arn'] },
+        maxReceiveCount: 10,
+      },
     });
-    template.hasResourceProperties('AWS::Lambda::Function', { Handler: 'bootstrap', Timeout: 10, Architectures: ['arm64'], Runtime: 'provided.al2023' });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Handler: 'bootstrap',
+      Timeout: 10,
+      Architectures: ['arm64'],
+      Runtime: 'provided.al2023',
+    });
   });
 
   test('the mapping reports batch item failures and has a concurrency limit the breaker restores', () => {
@@ -59,7 +71,13 @@ describe('default profile (real AWS)', () => {
   test('the breaker protects the consumer with the construct defaults for timing', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Handler: 'open',
-      Environment: { Variables: Match.objectLike({ ESM_UUID: { Ref: ref(stack, stack.eventSourceMapping) }, BACKOFF_INITIAL_SECONDS: '30', BACKOFF_MAX_SECONDS: '900' }) },
+      Environment: {
+        Variables: Match.objectLike({
+          ESM_UUID: { Ref: ref(stack, stack.eventSourceMapping) },
+          BACKOFF_INITIAL_SECONDS: '30',
+          BACKOFF_MAX_SECONDS: '900',
+        }),
+      },
     });
     template.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { EvaluationPeriods: 3, DatapointsToAlarm: 2 });
@@ -73,7 +91,11 @@ describe('default profile (real AWS)', () => {
       RawMessageDelivery: true,
     });
     template.hasResourceProperties('AWS::Events::Rule', {
-      EventPattern: { 'source': ['sqs-circuit-breaker'], 'detail-type': ['Circuit Opened'], 'detail': { circuit: [stack.breaker.circuitName] } },
+      EventPattern: {
+        source: ['sqs-circuit-breaker'],
+        'detail-type': ['Circuit Opened'],
+        detail: { circuit: [stack.breaker.circuitName] },
+      },
       Targets: [Match.objectLike({ Arn: { Ref: ref(stack, stack.notificationTopic) } })],
     });
     const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
@@ -83,7 +105,8 @@ describe('default profile (real AWS)', () => {
   test('outputs name every resource the breaker CLI needs', () => {
     const all = template.toJSON().Outputs as Record<string, { Value: unknown; Description?: string }>;
     // The breaker's own descriptor (the CLI's stable interface) besides the example's legacy keys.
-    const isDescriptor = (o: { Description?: string }) => o.Description?.startsWith('sqs-circuit-breaker descriptor v1') ?? false;
+    const isDescriptor = (o: { Description?: string }) =>
+      o.Description?.startsWith('sqs-circuit-breaker descriptor v1') ?? false;
     expect(Object.values(all).filter(isDescriptor)).toHaveLength(1);
     const outputs = Object.fromEntries(Object.entries(all).filter(([, o]) => !isDescriptor(o)));
     expect(Object.keys(outputs).sort()).toEqual(Object.values(OUTPUTS).sort());
@@ -102,14 +125,24 @@ describe('chaos profile (-c chaos=true)', () => {
   test('shortens every timing below the demo profile, for the fault campaign', () => {
     const { template } = synth({ chaos: 'true' });
     template.hasResourceProperties('AWS::Lambda::Function', { Handler: 'bootstrap', Timeout: 3 });
-    template.hasResourceProperties('AWS::SQS::Queue', { VisibilityTimeout: 6, RedrivePolicy: Match.objectLike({ maxReceiveCount: 15 }) });
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      VisibilityTimeout: 6,
+      RedrivePolicy: Match.objectLike({ maxReceiveCount: 15 }),
+    });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { EvaluationPeriods: 1, DatapointsToAlarm: 1 });
     template.hasResourceProperties('AWS::Lambda::Function', {
       Handler: 'backoff',
-      Environment: { Variables: Match.objectLike({
-        BACKOFF_INITIAL_SECONDS: '2', BACKOFF_MAX_SECONDS: '6', RAMP_STEPS: '2', RAMP_INTERVAL_SECONDS: '5', REJITTER_MAX_SECONDS: '5',
-        PROBE_VISIBILITY_SECONDS: '20', REJITTER_WORKERS: '2',
-      }) },
+      Environment: {
+        Variables: Match.objectLike({
+          BACKOFF_INITIAL_SECONDS: '2',
+          BACKOFF_MAX_SECONDS: '6',
+          RAMP_STEPS: '2',
+          RAMP_INTERVAL_SECONDS: '5',
+          REJITTER_MAX_SECONDS: '5',
+          PROBE_VISIBILITY_SECONDS: '20',
+          REJITTER_WORKERS: '2',
+        }),
+      },
     });
     template.hasResourceProperties('AWS::Lambda::Function', { Handler: 'rejitter', MemorySize: 128 });
   });
@@ -120,14 +153,23 @@ describe('demo profile (-c demo=true)', () => {
 
   test('shortens consumer, queue, alarm and recovery timings', () => {
     template.hasResourceProperties('AWS::Lambda::Function', { Handler: 'bootstrap', Timeout: 5 });
-    template.hasResourceProperties('AWS::SQS::Queue', { VisibilityTimeout: 15, RedrivePolicy: Match.objectLike({ maxReceiveCount: 20 }) });
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      VisibilityTimeout: 15,
+      RedrivePolicy: Match.objectLike({ maxReceiveCount: 20 }),
+    });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { EvaluationPeriods: 1, DatapointsToAlarm: 1 });
     template.hasResourceProperties('AWS::Lambda::Function', {
       Handler: 'backoff',
-      Environment: { Variables: Match.objectLike({
-        BACKOFF_INITIAL_SECONDS: '5', BACKOFF_MAX_SECONDS: '20', RAMP_STEPS: '2', RAMP_INTERVAL_SECONDS: '20', REJITTER_MAX_SECONDS: '20',
-        PROBE_VISIBILITY_SECONDS: '30',
-      }) },
+      Environment: {
+        Variables: Match.objectLike({
+          BACKOFF_INITIAL_SECONDS: '5',
+          BACKOFF_MAX_SECONDS: '20',
+          RAMP_STEPS: '2',
+          RAMP_INTERVAL_SECONDS: '20',
+          REJITTER_MAX_SECONDS: '20',
+          PROBE_VISIBILITY_SECONDS: '30',
+        }),
+      },
     });
     expect(stack.breaker.circuitName).toBeTruthy();
   });
@@ -199,7 +241,9 @@ describe('FIFO queue (-c queueType=fifo)', () => {
 
   test('the FIFO profile needs one invocation per alarm period; standard is the default and an unknown type fails synth naming the key', () => {
     const expression = (context: Record<string, string>) =>
-      JSON.stringify(synth(context).template.findResources('AWS::CloudWatch::Alarm')).match(/invocations >= (\d+)/)?.[1];
+      JSON.stringify(synth(context).template.findResources('AWS::CloudWatch::Alarm')).match(
+        /invocations >= (\d+)/,
+      )?.[1];
     expect(expression({ demo: 'true', queueType: 'fifo' })).toBe('1');
     expect(expression({ demo: 'true', queueType: 'standard' })).toBe('3');
     expect(synth({ queueType: 'standard' }).stack.queue.fifo).toBe(false);
@@ -224,21 +268,30 @@ describe('alias consumer (-c consumerAlias=NAME, issue 13 item 4)', () => {
     expect(stack.resolve(stack.target.functionName)).toEqual({
       'Fn::Join': ['', [{ 'Fn::Select': [6, { 'Fn::Split': [':', { Ref: aliases[0] }] }] }, ':live']],
     });
-    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { FunctionName: stack.resolve(stack.target.functionName) });
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: stack.resolve(stack.target.functionName),
+    });
     const qualified = { 'Fn::Join': ['', [{ Ref: consumer }, ':live']] };
     // Issue 15: the consumer is an alias of a function of this app, so the alarm reads the
     // telemetry extension's per-second metrics (AlarmResolution.HIGH, the construct's default),
     // published under FunctionName alone; the layer goes on the function.
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      Metrics: Match.arrayWith([Match.objectLike({
-        Id: 'errors',
-        MetricStat: Match.objectLike({ Metric: Match.objectLike({
-          Namespace: 'SqsCircuitBreaker/Consumer',
-          Dimensions: [{ Name: 'FunctionName', Value: { Ref: consumer } }],
-        }) }),
-      })]),
+      Metrics: Match.arrayWith([
+        Match.objectLike({
+          Id: 'errors',
+          MetricStat: Match.objectLike({
+            Metric: Match.objectLike({
+              Namespace: 'SqsCircuitBreaker/Consumer',
+              Dimensions: [{ Name: 'FunctionName', Value: { Ref: consumer } }],
+            }),
+          }),
+        }),
+      ]),
     });
-    template.hasResourceProperties('AWS::Lambda::Function', { Handler: 'bootstrap', Layers: [{ Ref: Match.stringLikeRegexp('^SqsCircuitBreakerTelemetryLayerarm64') }] });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Handler: 'bootstrap',
+      Layers: [{ Ref: Match.stringLikeRegexp('^SqsCircuitBreakerTelemetryLayerarm64') }],
+    });
     template.hasResourceProperties('AWS::Lambda::Function', {
       Handler: 'probe',
       Environment: { Variables: Match.objectLike({ CONSUMER_FUNCTION_NAME: qualified }) },
@@ -249,7 +302,9 @@ describe('alias consumer (-c consumerAlias=NAME, issue 13 item 4)', () => {
   test('without the key the mapping invokes the function itself; a malformed alias name fails synth naming the key', () => {
     const { stack, template } = synth({ demo: 'true' });
     template.resourceCountIs('AWS::Lambda::Alias', 0);
-    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { FunctionName: { Ref: ref(stack, stack.consumer) } });
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: ref(stack, stack.consumer) },
+    });
     for (const bad of ['7', 'has space', 'x'.repeat(129)]) {
       expect(() => synth({ consumerAlias: bad })).toThrow(
         `context consumerAlias must be a Lambda alias name (1-128 of A-Z, a-z, 0-9, - and _, not only digits), got ${JSON.stringify(bad)}`,
@@ -257,13 +312,19 @@ describe('alias consumer (-c consumerAlias=NAME, issue 13 item 4)', () => {
     }
   });
 
-  test('alarmResolution=standard makes the alarm read Lambda\'s one-minute metrics, with no layer (the README\'s trip-time comparison)', () => {
+  test("alarmResolution=standard makes the alarm read Lambda's one-minute metrics, with no layer (the README's trip-time comparison)", () => {
     const { template } = synth({ demo: 'true', alarmPeriodSeconds: '60', alarmResolution: 'standard' });
     template.resourceCountIs('AWS::Lambda::LayerVersion', 0);
-    const alarm = JSON.stringify(template.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmDescription: Match.stringLikeRegexp('consumer error rate') } }));
+    const alarm = JSON.stringify(
+      template.findResources('AWS::CloudWatch::Alarm', {
+        Properties: { AlarmDescription: Match.stringLikeRegexp('consumer error rate') },
+      }),
+    );
     expect(alarm).toContain('"Namespace":"AWS/Lambda"');
     expect(alarm).not.toContain('SqsCircuitBreaker/Consumer","MetricName":"Errors"');
-    expect(() => synth({ alarmResolution: 'ultra' })).toThrow('context alarmResolution must be high or standard, got "ultra"');
+    expect(() => synth({ alarmResolution: 'ultra' })).toThrow(
+      'context alarmResolution must be high or standard, got "ultra"',
+    );
   });
 });
 
@@ -279,7 +340,9 @@ describe.each([
 
   test('cdk-nag AwsSolutions reports no unacknowledged finding', () => {
     const report = new AwsSolutionsChecks().validateScope(stack);
-    const findings = report.violations.map((v) => `${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath).join(', ')}`);
+    const findings = report.violations.map(
+      (v) => `${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath).join(', ')}`,
+    );
     expect(findings).toEqual([]);
   });
 
@@ -291,7 +354,9 @@ describe.each([
     let output = '';
     try {
       // W3005: CDK's own redundant DependsOn next to a Ref/GetAtt.
-      output = execFileSync(cfnLint, ['--format', 'parseable', '--ignore-checks', 'W3005', '--', file], { encoding: 'utf8' });
+      output = execFileSync(cfnLint, ['--format', 'parseable', '--ignore-checks', 'W3005', '--', file], {
+        encoding: 'utf8',
+      });
     } catch (e) {
       output = String((e as { stdout?: string }).stdout ?? e);
     } finally {

@@ -40,21 +40,35 @@ let app: string;
 
 beforeAll(() => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'breaker-package-'));
-  const out = execFileSync('npm', ['pack', '--pack-destination', work, '--json'], { cwd: CDK, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = execFileSync('npm', ['pack', '--pack-destination', work, '--json'], {
+    cwd: CDK,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   tarball = path.join(work, JSON.parse(out)[0].filename);
   app = path.join(work, 'app');
   fs.mkdirSync(app);
   const peers = cdkPackage.devDependencies as Record<string, string>;
-  fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({
-    name: 'fresh-app',
-    private: true,
-    dependencies: {
-      'sqs-circuit-breaker': `file:${tarball}`,
-      'aws-cdk-lib': peers['aws-cdk-lib'],
-      'constructs': peers.constructs,
-    },
-  }, null, 2));
-  execFileSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: app, stdio: 'pipe' });
+  fs.writeFileSync(
+    path.join(app, 'package.json'),
+    JSON.stringify(
+      {
+        name: 'fresh-app',
+        private: true,
+        dependencies: {
+          'sqs-circuit-breaker': `file:${tarball}`,
+          'aws-cdk-lib': peers['aws-cdk-lib'],
+          constructs: peers.constructs,
+        },
+      },
+      null,
+      2,
+    ),
+  );
+  execFileSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], {
+    cwd: app,
+    stdio: 'pipe',
+  });
 }, 300_000);
 
 afterAll(() => {
@@ -63,12 +77,18 @@ afterAll(() => {
 
 test('the tarball holds the library and the prebuilt binary, nothing from the repository', () => {
   const listing = execFileSync('tar', ['tzf', tarball], { encoding: 'utf8' }).split('\n').filter(Boolean);
-  expect(listing).toEqual(expect.arrayContaining([
-    'package/package.json', 'package/.jsii', 'package/lib/index.js', 'package/lib/index.d.ts', 'package/assets/bootstrap/bootstrap',
-    // Issue 15: the telemetry extension's layer content, for both consumer architectures.
-    'package/assets/extension/arm64/extensions/sqs-circuit-breaker-telemetry',
-    'package/assets/extension/x86_64/extensions/sqs-circuit-breaker-telemetry',
-  ]));
+  expect(listing).toEqual(
+    expect.arrayContaining([
+      'package/package.json',
+      'package/.jsii',
+      'package/lib/index.js',
+      'package/lib/index.d.ts',
+      'package/assets/bootstrap/bootstrap',
+      // Issue 15: the telemetry extension's layer content, for both consumer architectures.
+      'package/assets/extension/arm64/extensions/sqs-circuit-breaker-telemetry',
+      'package/assets/extension/x86_64/extensions/sqs-circuit-breaker-telemetry',
+    ]),
+  );
   expect(listing.filter((f) => /\.ts$/.test(f) && !/\.d\.ts$/.test(f))).toEqual([]);
   expect(listing.filter((f) => f.startsWith('package/src/') || f.includes('node_modules'))).toEqual([]);
 });
@@ -78,15 +98,22 @@ test("the README's snippet type-checks and synthesizes from the installed packag
     "import * as cdk from 'aws-cdk-lib';",
     "import * as lambda from 'aws-cdk-lib/aws-lambda';",
     "import * as sqs from 'aws-cdk-lib/aws-sqs';",
-    readmeSnippet().split('\n').filter((l) => l.startsWith('import ')).join('\n'),
+    readmeSnippet()
+      .split('\n')
+      .filter((l) => l.startsWith('import '))
+      .join('\n'),
     'class OrdersStack extends cdk.Stack {',
     '  constructor(scope: cdk.App, id: string) {',
     '    super(scope, id);',
     "    const queue = new sqs.Queue(this, 'Orders', { visibilityTimeout: cdk.Duration.seconds(60) });",
     "    const fn = new lambda.Function(this, 'Consumer', { runtime: lambda.Runtime.NODEJS_22_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = async () => ({})') });",
-    '    const esm = fn.addEventSourceMapping(\'Orders\', { eventSourceArn: queue.queueArn, batchSize: 10 });',
+    "    const esm = fn.addEventSourceMapping('Orders', { eventSourceArn: queue.queueArn, batchSize: 10 });",
     '    queue.grantConsumeMessages(fn);',
-    readmeSnippet().split('\n').filter((l) => !l.startsWith('import ')).map((l) => `    ${l}`).join('\n'),
+    readmeSnippet()
+      .split('\n')
+      .filter((l) => !l.startsWith('import '))
+      .map((l) => `    ${l}`)
+      .join('\n'),
     '  }',
     '}',
     'const cdkApp = new cdk.App();',
@@ -95,27 +122,41 @@ test("the README's snippet type-checks and synthesizes from the installed packag
     'console.log(JSON.stringify(Object.values(template.Resources).map((r: any) => r.Type)));',
   ].join('\n');
   fs.writeFileSync(path.join(app, 'app.ts'), source);
-  const tsc = spawnSync(process.execPath, [TSC, '--strict', '--target', 'ES2022', '--module', 'commonjs',
-    '--esModuleInterop', '--skipLibCheck', 'app.ts'], { cwd: app, encoding: 'utf8' });
+  const tsc = spawnSync(
+    process.execPath,
+    [TSC, '--strict', '--target', 'ES2022', '--module', 'commonjs', '--esModuleInterop', '--skipLibCheck', 'app.ts'],
+    { cwd: app, encoding: 'utf8' },
+  );
   expect(tsc.stdout + tsc.stderr).toBe('');
   expect(tsc.status).toBe(0);
   const run = spawnSync(process.execPath, ['app.js'], {
-    cwd: app, encoding: 'utf8', env: { PATH: pathWithoutRust(), HOME: work, CDK_DISABLE_CLI_TELEMETRY: 'true' },
+    cwd: app,
+    encoding: 'utf8',
+    env: { PATH: pathWithoutRust(), HOME: work, CDK_DISABLE_CLI_TELEMETRY: 'true' },
   });
   expect(run.stderr).toBe('');
   const types: string[] = JSON.parse(run.stdout.trim().split('\n').pop()!);
-  expect(types).toEqual(expect.arrayContaining([
-    'AWS::StepFunctions::StateMachine', 'AWS::CloudWatch::Alarm', 'AWS::Events::Rule', 'AWS::Lambda::Function',
-    // The snippet's consumer is a function of the app: the construct adds the telemetry layer.
-    'AWS::Lambda::LayerVersion',
-  ]));
+  expect(types).toEqual(
+    expect.arrayContaining([
+      'AWS::StepFunctions::StateMachine',
+      'AWS::CloudWatch::Alarm',
+      'AWS::Events::Rule',
+      'AWS::Lambda::Function',
+      // The snippet's consumer is a function of the app: the construct adds the telemetry layer.
+      'AWS::Lambda::LayerVersion',
+    ]),
+  );
 }, 120_000);
 
 test('an installed copy without its binary says to reinstall, not to run a repository command', () => {
   const copy = path.join(work, 'stripped');
   fs.cpSync(path.join(app, 'node_modules', 'sqs-circuit-breaker'), copy, { recursive: true });
   fs.rmSync(path.join(copy, 'assets', 'bootstrap', 'bootstrap'));
-  const run = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(path.join(copy, 'lib', 'assets.js'))}).bootstrapAssetPath()`], { encoding: 'utf8' });
+  const run = spawnSync(
+    process.execPath,
+    ['-e', `require(${JSON.stringify(path.join(copy, 'lib', 'assets.js'))}).bootstrapAssetPath()`],
+    { encoding: 'utf8' },
+  );
   expect(run.status).not.toBe(0);
   expect(run.stderr).toContain('packed without its prebuilt binaries');
   expect(run.stderr).toContain('npm install sqs-circuit-breaker');

@@ -1,6 +1,15 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { allStates, ALARM_EVENT, ChainedExecution, circuit, ReplyFn, runChain, synthesizeWorkflow, Workflow } from './harness';
+import {
+  allStates,
+  ALARM_EVENT,
+  ChainedExecution,
+  circuit,
+  ReplyFn,
+  runChain,
+  synthesizeWorkflow,
+  Workflow,
+} from './harness';
 
 /**
  * Issue 12, defect 4: every execution must continue as new before its history can exceed a bound
@@ -11,10 +20,18 @@ import { allStates, ALARM_EVENT, ChainedExecution, circuit, ReplyFn, runChain, s
 const BOUND = 10_000;
 const CYCLES = 1_000;
 
-type State = Record<string, unknown> & { attempt: number; iteration: number; generation: number; openedAtMs: number; historyEvents: number };
+type State = Record<string, unknown> & {
+  attempt: number;
+  iteration: number;
+  generation: number;
+  openedAtMs: number;
+  historyEvents: number;
+};
 
 /** The cost table of `lambdas/core/src/history.rs`, exported by its test `history_costs_json_is_current`. */
-const TABLE = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'lambdas', 'core', 'history-costs.json'), 'utf8')) as {
+const TABLE = JSON.parse(
+  fs.readFileSync(path.join(__dirname, '..', '..', 'lambdas', 'core', 'history-costs.json'), 'utf8'),
+) as {
   facts: Record<string, number>;
   costs: Record<string, number>;
   defaults: Record<string, number>;
@@ -31,7 +48,11 @@ const BACKLOG = 2_500;
  * continues as new before one more worst-case cycle could pass the budget, the plan gives each
  * worker the slices that fit, and a worker answers done when its slices are used.
  */
-function flappingHandlers(): { handlers: Record<string, ReplyFn>; cycles: () => number; slices: Array<{ worker: number; slicesLeft: number; allowed: number }> } {
+function flappingHandlers(): {
+  handlers: Record<string, ReplyFn>;
+  cycles: () => number;
+  slices: Array<{ worker: number; slicesLeft: number; allowed: number }>;
+} {
   let cycles = 0;
   let allowed = 0;
   const slicesOf: Record<number, number> = {};
@@ -39,14 +60,36 @@ function flappingHandlers(): { handlers: Record<string, ReplyFn>; cycles: () => 
   const handlers: Record<string, ReplyFn> = {
     open: (p) => {
       const input = p.input as { resume?: State };
-      if (input.resume) return { version: 1, action: 'proceed', state: { ...input.resume, iteration: 0, generation: input.resume.generation + 1, historyEvents: D.opened } };
+      if (input.resume)
+        return {
+          version: 1,
+          action: 'proceed',
+          state: { ...input.resume, iteration: 0, generation: input.resume.generation + 1, historyEvents: D.opened },
+        };
       return { version: 1, action: 'proceed', state: circuit(0, { iteration: 0, historyEvents: D.opened }) };
     },
     backoff: (p) => {
       const s = p.state as State;
-      if (cycles >= CYCLES) return { version: 1, action: 'stuck', waitSeconds: 0, state: { ...s, historyEvents: s.historyEvents + C.backoffStuck } };
-      if (s.historyEvents + D.cycleReserve > BUDGET) return { version: 1, action: 'continue', waitSeconds: 0, state: { ...s, historyEvents: s.historyEvents + C.backoffContinue } };
-      return { version: 1, action: 'wait', waitSeconds: 30, state: { ...s, iteration: s.iteration + 1, historyEvents: s.historyEvents + C.backoffWait } };
+      if (cycles >= CYCLES)
+        return {
+          version: 1,
+          action: 'stuck',
+          waitSeconds: 0,
+          state: { ...s, historyEvents: s.historyEvents + C.backoffStuck },
+        };
+      if (s.historyEvents + D.cycleReserve > BUDGET)
+        return {
+          version: 1,
+          action: 'continue',
+          waitSeconds: 0,
+          state: { ...s, historyEvents: s.historyEvents + C.backoffContinue },
+        };
+      return {
+        version: 1,
+        action: 'wait',
+        waitSeconds: 30,
+        state: { ...s, iteration: s.iteration + 1, historyEvents: s.historyEvents + C.backoffWait },
+      };
     },
     probe: (p) => {
       cycles++;
@@ -70,7 +113,14 @@ function flappingHandlers(): { handlers: Record<string, ReplyFn>; cycles: () => 
       for (let w = 0; w < workers; w++) slicesOf[w] = 0;
       allowed = perWorker;
       const charged = C.plan + (workers === 0 ? 0 : C.map + workers * (C.mapWorker + perWorker * C.slice));
-      return { version: 1, backlog: BACKLOG, workers: [...Array(workers).keys()], cutoffMs: 1763900100000, slicesPerWorker: perWorker, state: { ...s, historyEvents: s.historyEvents + charged } };
+      return {
+        version: 1,
+        backlog: BACKLOG,
+        workers: [...Array(workers).keys()],
+        cutoffMs: 1763900100000,
+        slicesPerWorker: perWorker,
+        state: { ...s, historyEvents: s.historyEvents + charged },
+      };
     },
     rejitter: (p) => {
       const w = p.worker as number;
@@ -79,13 +129,35 @@ function flappingHandlers(): { handlers: Record<string, ReplyFn>; cycles: () => 
       slicesOf[w] = (slicesOf[w] ?? 0) + 1;
       // Worker 0 would need 3 slices to drain (its allowance of 2 ends it), worker 1 drains in 1.
       const drained = slicesOf[w] >= (w === 0 ? 3 : 1);
-      return { version: 1, moved: 100, failed: 0, remainingEstimate: drained ? 0 : 100, done: drained || left - 1 === 0, slicesLeft: left - 1 };
+      return {
+        version: 1,
+        moved: 100,
+        failed: 0,
+        remainingEstimate: drained ? 0 : 100,
+        done: drained || left - 1 === 0,
+        slicesLeft: left - 1,
+      };
     },
     ramp: (p) => {
       const s = p.state as State;
       const step = p.step as number;
-      if (step === 0) return { version: 1, action: 'step', step: 1, waitSeconds: 60, maximumConcurrency: 2, state: { ...s, historyEvents: s.historyEvents + C.rampStep } };
-      return { version: 1, action: 'reopen', step, waitSeconds: 0, maximumConcurrency: null, state: { ...s, historyEvents: s.historyEvents + C.rampReopen } };
+      if (step === 0)
+        return {
+          version: 1,
+          action: 'step',
+          step: 1,
+          waitSeconds: 60,
+          maximumConcurrency: 2,
+          state: { ...s, historyEvents: s.historyEvents + C.rampStep },
+        };
+      return {
+        version: 1,
+        action: 'reopen',
+        step,
+        waitSeconds: 0,
+        maximumConcurrency: null,
+        state: { ...s, historyEvents: s.historyEvents + C.rampReopen },
+      };
     },
     startExecution: () => ({ ExecutionArn: 'arn:next', StartDate: '2025-11-23T12:00:00Z' }),
   };
@@ -119,7 +191,11 @@ test(`a downstream flapping for ${CYCLES} cycles keeps every execution under ${B
   // upper bound of what the interpreter logged for the same path.
   for (const e of chain.slice(0, -1)) {
     const charged = (e.continuedWith as { resume: State }).resume.historyEvents;
-    expect({ execution: e.arn, charged: charged >= e.events, withinBudget: charged <= BUDGET }).toEqual({ execution: e.arn, charged: true, withinBudget: true });
+    expect({ execution: e.arn, charged: charged >= e.events, withinBudget: charged <= BUDGET }).toEqual({
+      execution: e.arn,
+      charged: true,
+      withinBudget: true,
+    });
   }
   // The chain carries the outage: same openedAtMs, attempt counting on, generation + 1 each time.
   for (let i = 1; i < chain.length; i++) {
@@ -129,7 +205,9 @@ test(`a downstream flapping for ${CYCLES} cycles keeps every execution under ${B
     expect(input.previousExecutionArn).toBe(chain[i - 1].arn);
     expect(input.resume.openedAtMs).toBe(1763900000000);
     expect(input.resume.generation).toBe(i - 1);
-    expect(input.resume.attempt).toBeGreaterThan(i === 1 ? 0 : (chain[i - 1].input as { resume: State }).resume.attempt);
+    expect(input.resume.attempt).toBeGreaterThan(
+      i === 1 ? 0 : (chain[i - 1].input as { resume: State }).resume.attempt,
+    );
   }
   // Every slice ran within its worker's allowance; the worker that needed more stopped at it.
   expect(model.slices.every((s) => s.slicesLeft >= 1 && s.slicesLeft <= s.allowed)).toBe(true);
@@ -145,7 +223,14 @@ test('the cost table counts every retry the synthesized definition allows', () =
     return 1 + (state.Retry ?? []).reduce((sum, r) => sum + (r.MaxAttempts ?? 3), 0);
   };
   for (const [name, target] of Object.entries(wf.targetOfState)) {
-    const fact = target === 'startExecution' ? 'continueAttempts' : target === 'putMetricData' ? 'metricAttempts' : target === 'stuck' ? 'stuckAttempts' : 'lambdaAttempts';
+    const fact =
+      target === 'startExecution'
+        ? 'continueAttempts'
+        : target === 'putMetricData'
+          ? 'metricAttempts'
+          : target === 'stuck'
+            ? 'stuckAttempts'
+            : 'lambdaAttempts';
     expect({ name, attempts: attempts(name) }).toEqual({ name, attempts: TABLE.facts[fact] });
   }
   // Real Step Functions logs more per state than the interpreter: entered/exited, and per task

@@ -50,7 +50,9 @@ interface AslStateMachine {
  */
 export function synthesizeWorkflow(extra: Partial<SqsCircuitBreakerProps> = {}): Workflow {
   const { stack } = breakerStack(extra);
-  const template = Template.fromStack(stack).toJSON() as { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
+  const template = Template.fromStack(stack).toJSON() as {
+    Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+  };
   const machines = Object.values(template.Resources).filter((r) => r.Type === 'AWS::StepFunctions::StateMachine');
   if (machines.length !== 1) throw new Error(`expected one state machine, found ${machines.length}`);
   const handlerOfArn: Record<string, string> = {};
@@ -139,7 +141,11 @@ export interface Run {
  * Runs the workflow with every task's result taken from `script` (replies consumed in order per
  * target), every Wait and Retry interval shortened to 1 ms.
  */
-export async function runWorkflow(wf: Workflow, script: Record<string, Array<Reply | ReplyFn>>, input: unknown): Promise<Run> {
+export async function runWorkflow(
+  wf: Workflow,
+  script: Record<string, Array<Reply | ReplyFn>>,
+  input: unknown,
+): Promise<Run> {
   const queues: Record<string, Array<Reply | ReplyFn>> = {};
   for (const [k, v] of Object.entries(script)) queues[k] = [...v];
   const calls: Call[] = [];
@@ -149,7 +155,10 @@ export async function runWorkflow(wf: Workflow, script: Record<string, Array<Rep
   for (const [state, target] of Object.entries(wf.targetOfState)) {
     taskResourceLocalHandlers[state] = async (raw: unknown) => {
       const params = raw as Record<string, unknown>;
-      const payload = (target === 'startExecution' || target === 'putMetricData' ? params : params.Payload) as Record<string, unknown>;
+      const payload = (target === 'startExecution' || target === 'putMetricData' ? params : params.Payload) as Record<
+        string,
+        unknown
+      >;
       const call = { target, state, payload };
       calls.push(call);
       const next = queues[target]?.shift();
@@ -166,7 +175,9 @@ export async function runWorkflow(wf: Workflow, script: Record<string, Array<Rep
         e.name = r.__throw;
         throw e;
       }
-      return target === 'startExecution' || target === 'putMetricData' ? reply : { StatusCode: 200, ExecutedVersion: '$LATEST', Payload: reply };
+      return target === 'startExecution' || target === 'putMetricData'
+        ? reply
+        : { StatusCode: 200, ExecutedVersion: '$LATEST', Payload: reply };
     };
   }
   const waitTimeOverrides: Record<string, number> = {};
@@ -177,10 +188,13 @@ export async function runWorkflow(wf: Workflow, script: Record<string, Array<Rep
   }
 
   const machine = new StateMachine(wf.definition as never, { validationOptions: { checkArn: true, checkPaths: true } });
-  const execution = machine.run(input as never, {
-    overrides: { taskResourceLocalHandlers, waitTimeOverrides, retryIntervalOverrides },
-    context: { Execution: { Id: EXECUTION_ARN, Name: 'exec-1', Input: input, StartTime: new Date(0).toISOString() } },
-  } as never);
+  const execution = machine.run(
+    input as never,
+    {
+      overrides: { taskResourceLocalHandlers, waitTimeOverrides, retryIntervalOverrides },
+      context: { Execution: { Id: EXECUTION_ARN, Name: 'exec-1', Input: input, StartTime: new Date(0).toISOString() } },
+    } as never,
+  );
   const states: string[] = [];
   const collect = (async () => {
     for await (const ev of execution.eventLogs) {
@@ -211,7 +225,16 @@ export function targets(run: Run): string[] {
 
 /** A circuit state document. */
 export function circuit(attempt = 0, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { version: 1, openedAtMs: 1763900000000, attempt, iteration: attempt, generation: 0, savedScaling: { maximumConcurrency: 50 }, trigger: 'alarm', ...extra };
+  return {
+    version: 1,
+    openedAtMs: 1763900000000,
+    attempt,
+    iteration: attempt,
+    generation: 0,
+    savedScaling: { maximumConcurrency: 50 },
+    trigger: 'alarm',
+    ...extra,
+  };
 }
 
 /** The alarm event EventBridge delivers as execution input. */
@@ -235,15 +258,61 @@ export const reply = {
   wait: (s = circuit(), waitSeconds = 30) => ({ version: 1, action: 'wait', waitSeconds, state: s }),
   stuck: (s = circuit()) => ({ version: 1, action: 'stuck', waitSeconds: 0, state: s }),
   continueAsNew: (s = circuit()) => ({ version: 1, action: 'continue', waitSeconds: 0, state: s }),
-  probe: (verdict: 'healthy' | 'unhealthy' | 'empty', s = circuit(1)) => ({ version: 1, verdict, probed: verdict === 'empty' ? 0 : 1, state: s }),
-  plan: (workers: number[], s = circuit(1), slicesPerWorker = 5) => ({ version: 1, backlog: workers.length * 100, workers, cutoffMs: 1763900100000, slicesPerWorker, state: s }),
-  slice: (done: boolean, slicesLeft = 4) => ({ version: 1, moved: 100, failed: 0, remainingEstimate: done ? 0 : 100, done, slicesLeft }),
-  rampStep: (step: number, s = circuit(1)) => ({ version: 1, action: 'step', step, waitSeconds: 60, maximumConcurrency: 2 * step, state: s }),
-  rampDone: (step: number, s = circuit(1)) => ({ version: 1, action: 'done', step, waitSeconds: 0, maximumConcurrency: null, state: s }),
-  reopen: (step: number, s = circuit(1)) => ({ version: 1, action: 'reopen', step, waitSeconds: 0, maximumConcurrency: null, state: s }),
+  probe: (verdict: 'healthy' | 'unhealthy' | 'empty', s = circuit(1)) => ({
+    version: 1,
+    verdict,
+    probed: verdict === 'empty' ? 0 : 1,
+    state: s,
+  }),
+  plan: (workers: number[], s = circuit(1), slicesPerWorker = 5) => ({
+    version: 1,
+    backlog: workers.length * 100,
+    workers,
+    cutoffMs: 1763900100000,
+    slicesPerWorker,
+    state: s,
+  }),
+  slice: (done: boolean, slicesLeft = 4) => ({
+    version: 1,
+    moved: 100,
+    failed: 0,
+    remainingEstimate: done ? 0 : 100,
+    done,
+    slicesLeft,
+  }),
+  rampStep: (step: number, s = circuit(1)) => ({
+    version: 1,
+    action: 'step',
+    step,
+    waitSeconds: 60,
+    maximumConcurrency: 2 * step,
+    state: s,
+  }),
+  rampDone: (step: number, s = circuit(1)) => ({
+    version: 1,
+    action: 'done',
+    step,
+    waitSeconds: 0,
+    maximumConcurrency: null,
+    state: s,
+  }),
+  reopen: (step: number, s = circuit(1)) => ({
+    version: 1,
+    action: 'reopen',
+    step,
+    waitSeconds: 0,
+    maximumConcurrency: null,
+    state: s,
+  }),
   close: (openSeconds = 95) => ({ version: 1, action: 'closed', closed: true, openSeconds }),
   /** `close` found a re-trip in the circuit record: the mapping is disabled again. */
-  closeReopen: (state: Record<string, unknown>) => ({ version: 1, action: 'reopen', closed: false, openSeconds: 95, state }),
+  closeReopen: (state: Record<string, unknown>) => ({
+    version: 1,
+    action: 'reopen',
+    closed: false,
+    openSeconds: 95,
+    state,
+  }),
   reported: (esmState = 'Disabled') => ({ version: 1, esmState, notified: true }),
 };
 
@@ -315,10 +384,13 @@ export async function runChain(
         return direct ? reply : { StatusCode: 200, ExecutedVersion: '$LATEST', Payload: reply };
       };
     }
-    const execution = machine.run(next as never, {
-      overrides: { taskResourceLocalHandlers, waitTimeOverrides, retryIntervalOverrides },
-      context: { Execution: { Id: arn, Name: `chain-${n}`, Input: next, StartTime: new Date(0).toISOString() } },
-    } as never);
+    const execution = machine.run(
+      next as never,
+      {
+        overrides: { taskResourceLocalHandlers, waitTimeOverrides, retryIntervalOverrides },
+        context: { Execution: { Id: arn, Name: `chain-${n}`, Input: next, StartTime: new Date(0).toISOString() } },
+      } as never,
+    );
     const eventTypes: Record<string, number> = {};
     const statesEntered: Record<string, number> = {};
     let events = 0;
