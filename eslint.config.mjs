@@ -3,7 +3,16 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['**/node_modules/**', '**/cdk.out/**', 'cdk/lib/**', 'target/**', '.venv/**', '**/*.d.ts'],
+    ignores: [
+      '**/node_modules/**',
+      '**/cdk.out/**',
+      'cdk/lib/**',
+      'target/**',
+      '.venv/**',
+      '.venv-python-cdk/**',
+      'cdk/dist/**',
+      '**/*.d.ts',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,
