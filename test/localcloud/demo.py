@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 
 from localcloud import chart  # noqa: E402
 from localcloud.cloud import LocalCloud, emulator  # noqa: E402
-from localcloud.scenario import ASSETS, ROOT, STACK, Scenario, deploy, drain, lambda_binaries, outage  # noqa: E402
+from localcloud.scenario import ASSETS, ROOT, STACK, Scenario, deploy, drain, lambda_binaries, outage, stale_assets  # noqa: E402
 
 BOLD, RED, GREEN, DIM, RESET = ("\033[1m", "\033[31m", "\033[32m", "\033[2m", "\033[0m") if sys.stdout.isatty() else ("",) * 5
 
@@ -73,6 +73,9 @@ def main() -> int:
     for name, path in ASSETS.items():
         shown = f"{binaries[path]} (LOCALCLOUD override)" if path in binaries else os.path.relpath(path, ROOT)
         print(f"   {name:<31} {shown} ({os.path.getsize(path) / 1e6:.1f} MB)", flush=True)
+    stale = stale_assets()
+    if stale:
+        print(f"   {RED}warning: {stale}{RESET}", flush=True)
     work = tempfile.mkdtemp(prefix="demo-", dir=args.out)
     cloud = LocalCloud(binaries=binaries, work_dir=work).start()
     try:

@@ -18,6 +18,7 @@ import subprocess
 import threading
 import time
 import uuid
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -27,6 +28,7 @@ from .cloud import ACCOUNT, LocalCloud, emulator
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 STACK = "SqsCircuitBreakerExample"
 FIFO_GROUPS = 4  # message groups of the orders on a FIFO queue
+_cli: Optional[str] = None  # the operator CLI's path once built (build_cli)
 
 
 def build_cli() -> str:
@@ -42,9 +44,6 @@ def build_cli() -> str:
         target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
         _cli = os.path.join(target, "debug", "breaker")
     return _cli
-
-
-_cli: Optional[str] = None
 
 
 def breaker_cli(cloud: LocalCloud, *args: str) -> dict:
@@ -93,6 +92,9 @@ def lambda_binaries() -> dict[str, str]:
         raise RuntimeError(f"Lambda assets missing ({', '.join(missing)}): run `bash .ci/setup` (or `npm run build`) first")
     if os.uname().machine != "aarch64":
         emulator("aarch64")
+    stale = stale_assets()
+    if stale:
+        warnings.warn(stale, stacklevel=2)
     out = {}
     for name, var in OVERRIDES.items():
         if os.environ.get(var):
@@ -100,6 +102,22 @@ def lambda_binaries() -> dict[str, str]:
             if name == "sqs-circuit-breaker-telemetry":
                 out[EXTENSION_X86_64] = os.environ[var]
     return out
+
+
+def stale_assets() -> Optional[str]:
+    """A warning when a Lambda asset is older than the Rust sources (`lambdas/`, the Cargo
+    manifests and lock): the local cloud runs the assets, so a change not yet rebuilt with `npm
+    run build` is not what runs. None when they are newer (a fresh clone after `.ci/setup`)."""
+    sources = [os.path.join(ROOT, name) for name in ("Cargo.toml", "Cargo.lock")]
+    for folder, _, files in os.walk(os.path.join(ROOT, "lambdas")):
+        sources += [os.path.join(folder, f) for f in files if f.endswith(".rs") or f == "Cargo.toml"]
+    newest = max(sources, key=os.path.getmtime)
+    older = [os.path.relpath(p, ROOT) for p in [*ASSETS.values(), EXTENSION_X86_64]
+             if os.path.getmtime(p) < os.path.getmtime(newest)]
+    if not older:
+        return None
+    return (f"{', '.join(older)} older than {os.path.relpath(newest, ROOT)}: the local cloud runs the assets, "
+            "so run `npm run build` to run the current Rust code")
 
 
 def cdk_env(cloud: LocalCloud) -> dict[str, str]:
