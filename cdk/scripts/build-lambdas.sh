@@ -6,8 +6,8 @@
 # invocation (shared dependencies compile once) and again for x86_64 (extension binaries are
 # architecture-specific and the consumer may be either), into
 # cdk/assets/extension/<arch>/extensions/ (a layer zip puts extensions/<name> at
-# /opt/extensions/<name>). Host builds for the local cloud come from the ordinary `cargo build`
-# of the workspace.
+# /opt/extensions/<name>). The local cloud (demo, e2e tests) runs these very arm64 binaries,
+# under qemu-user on an x86_64 host; it needs no host build of them.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from localcloud.cloud import LocalCloud
-from localcloud.scenario import Scenario, deploy, drain, host_binaries, outage
+from localcloud.scenario import Scenario, deploy, drain, lambda_binaries, outage
 
 ALARM_PERIOD = 10
 ALIAS = "live"
@@ -22,7 +22,7 @@ ALIAS = "live"
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     work = tmp_path_factory.mktemp("e2e-alias")
-    binaries = host_binaries()
+    binaries = lambda_binaries()
     cloud = LocalCloud(binaries=binaries, work_dir=str(work)).start()
     started = time.time()
     try:

@@ -1,5 +1,5 @@
 """End to end on the local cloud: the example stack deployed with the real CDK CLI, the real
-Rust handlers and consumer (host builds), two outages: the first closes by itself once the flag
+Rust handlers, consumer and extension the construct ships (arm64, under qemu-user), two outages: the first closes by itself once the flag
 clears, the second is closed by an operator with the `breaker` CLI. One scenario runs once per
 module; each test asserts one property of it."""
 import json
@@ -8,7 +8,7 @@ import time
 import pytest
 
 from localcloud.cloud import LocalCloud
-from localcloud.scenario import Scenario, breaker_cli, entered_states, deploy, drain, host_binaries, outage
+from localcloud.scenario import Scenario, breaker_cli, build_cli, entered_states, deploy, drain, lambda_binaries, outage
 
 ALARM_PERIOD = 10
 # From the first failing invocation: the failing period completes (≤ one period), the evaluator
@@ -19,7 +19,8 @@ LATENCY = 8
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     work = tmp_path_factory.mktemp("e2e")
-    binaries = host_binaries()
+    binaries = lambda_binaries()
+    build_cli()  # the operator CLI (host build), before the timed scenario
     cloud = LocalCloud(binaries=binaries, work_dir=str(work)).start()
     try:
         d = deploy(cloud, {"demo": "true", "alarmPeriodSeconds": str(ALARM_PERIOD)}, str(work), log=lambda m: None)

@@ -7,14 +7,14 @@ import os
 import pytest
 
 from localcloud import chaos
-from localcloud.scenario import host_binaries
+from localcloud.scenario import lambda_binaries
 
 
 @pytest.fixture(scope="module")
 def campaign(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("chaos"))
     schedules = [chaos.generate(seed, force) for seed, force in chaos.SUBSET]
-    doc = chaos.campaign(schedules, workers=1, out=out, binaries=host_binaries())
+    doc = chaos.campaign(schedules, workers=1, out=out, binaries=lambda_binaries())
     doc["out"] = out
     return doc
 

@@ -1,5 +1,6 @@
 """End to end on the local cloud, the durable circuit record (issue 12): the example stack deployed
-with the real CDK CLI, the real Rust handlers, the CLI and consumer (host builds). Three scenes run
+with the real CDK CLI, the shipped arm64 Rust handlers and consumer (under qemu-user) and the CLI
+(host build). Three scenes run
 once per module, in order, each test asserts what one of them showed:
 
 (a) two `breaker open` and one alarm event within 50 ms: exactly one recovery acts, the others
@@ -16,7 +17,7 @@ import time
 import pytest
 
 from localcloud.cloud import LocalCloud
-from localcloud.scenario import Scenario, breaker_cli, entered_states, deploy, drain, host_binaries, outage
+from localcloud.scenario import Scenario, breaker_cli, build_cli, entered_states, deploy, drain, lambda_binaries, outage
 
 ALARM_PERIOD = 10
 
@@ -48,7 +49,8 @@ def owner_execution(scn):
 @pytest.fixture(scope="module")
 def scenes(tmp_path_factory):
     work = tmp_path_factory.mktemp("e2e-record")
-    binaries = host_binaries()
+    binaries = lambda_binaries()
+    build_cli()  # the operator CLI (host build), before the timed scenario
     cloud = LocalCloud(binaries=binaries, work_dir=str(work)).start()
     try:
         d = deploy(cloud, {"demo": "true", "alarmPeriodSeconds": str(ALARM_PERIOD)}, str(work), log=lambda m: None)

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from localcloud.cloud import LocalCloud
-from localcloud.scenario import FIFO_GROUPS, Scenario, deploy, drain, host_binaries, outage
+from localcloud.scenario import FIFO_GROUPS, Scenario, deploy, drain, lambda_binaries, outage
 
 ALARM_PERIOD = 10
 
@@ -20,7 +20,7 @@ ALARM_PERIOD = 10
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     work = tmp_path_factory.mktemp("e2e-fifo")
-    binaries = host_binaries()
+    binaries = lambda_binaries()
     cloud = LocalCloud(binaries=binaries, work_dir=str(work)).start()
     started = time.time()
     try:

@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 
 from localcloud.cloud import LocalCloud
-from localcloud.scenario import Scenario, deploy, drain, host_binaries, outage
+from localcloud.scenario import Scenario, deploy, drain, lambda_binaries, outage
 
 MAX_RECEIVE_COUNT = 2
 ALARM_PERIOD = 10
@@ -21,7 +21,7 @@ HOLD_OPEN = 30  # a few probes fail while the queue holds messages received once
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     work = tmp_path_factory.mktemp("e2e-max-receive-count")
-    binaries = host_binaries()
+    binaries = lambda_binaries()
     cloud = LocalCloud(binaries=binaries, work_dir=str(work)).start()
     started = time.time()
     try:

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from localcloud.cloud import LocalCloud
-from localcloud.scenario import Scenario, deploy, drain, host_binaries, outage
+from localcloud.scenario import Scenario, deploy, drain, lambda_binaries, outage
 
 ALARM_PERIOD = 10
 
@@ -17,7 +17,7 @@ ALARM_PERIOD = 10
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     work = tmp_path_factory.mktemp("e2e-partial")
-    cloud = LocalCloud(binaries=host_binaries(), work_dir=str(work)).start()
+    cloud = LocalCloud(binaries=lambda_binaries(), work_dir=str(work)).start()
     try:
         d = deploy(cloud, {"demo": "true", "alarmPeriodSeconds": str(ALARM_PERIOD)}, str(work), log=lambda m: None)
         scn = Scenario(cloud, d["outputs"])

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from localcloud.cloud import LocalCloud
-from localcloud.scenario import Scenario, deploy, drain, host_binaries, outage
+from localcloud.scenario import Scenario, deploy, drain, lambda_binaries, outage
 
 ALARM_PERIOD = 10
 ORIGINAL = {"MinimumPollers": 2, "MaximumPollers": 10}
@@ -21,7 +21,7 @@ ORIGINAL = {"MinimumPollers": 2, "MaximumPollers": 10}
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     work = tmp_path_factory.mktemp("e2e-provisioned")
-    binaries = host_binaries()
+    binaries = lambda_binaries()
     cloud = LocalCloud(binaries=binaries, work_dir=str(work)).start()
     started = time.time()
     try:

@@ -11,7 +11,7 @@ import pytest
 
 from localcloud import patches
 from localcloud.cloud import LocalCloud
-from localcloud.scenario import Scenario, deploy, drain, host_binaries, outage
+from localcloud.scenario import Scenario, deploy, drain, lambda_binaries, outage
 
 RETENTION = 120  # keep-alive passes every 60 s
 ALARM_PERIOD = 10
@@ -21,7 +21,7 @@ HOLD_OPEN = 200  # longer than the retention: without keep-alive the first order
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     work = tmp_path_factory.mktemp("e2e-retention")
-    binaries = host_binaries()
+    binaries = lambda_binaries()
     cloud = LocalCloud(binaries=binaries, work_dir=str(work)).start()
     started = time.time()
     try:

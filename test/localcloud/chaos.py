@@ -60,7 +60,7 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 from localcloud import patches  # noqa: E402
 from localcloud.cloud import LocalCloud  # noqa: E402
 from localcloud.faults import FaultPlan, Rule  # noqa: E402
-from localcloud.scenario import ROOT, Scenario, breaker_cli, deploy, host_binaries  # noqa: E402
+from localcloud.scenario import ROOT, Scenario, breaker_cli, build_cli, deploy, lambda_binaries  # noqa: E402
 
 log = logging.getLogger("chaos")
 
@@ -509,6 +509,7 @@ def _max_receive_count(scn: Scenario) -> int:
 def _work(args: tuple) -> list[dict]:
     """A worker process: its own local cloud, its schedules in order."""
     index, schedules, out, binaries = args
+    build_cli()
     logging.basicConfig(level=logging.WARNING, filename=os.path.join(out, f"worker-{index}.log"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # the interpreter logs every caught task failure with its whole state tree: the history has them
@@ -548,6 +549,7 @@ def _line(v: dict) -> str:
 
 def campaign(schedules: list[Schedule], workers: int, out: str, binaries: dict) -> dict:
     started = time.time()
+    build_cli()  # before any schedule runs (a worker process checks again: a no-op)
     workers = max(1, min(workers, len(schedules)))
     shares = [schedules[i::workers] for i in range(workers)]
     if workers == 1:
@@ -631,8 +633,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         schedules = [generate(args.seed + k, forced.get(args.seed + k, ())) for k in range(args.schedules)]
     shutil.rmtree(args.out, ignore_errors=True)
     os.makedirs(args.out, exist_ok=True)
-    print(f"fault campaign: {len(schedules)} schedules on {args.workers} local cloud(s); building the host binaries ...", flush=True)
-    binaries = host_binaries()
+    print(f"fault campaign: {len(schedules)} schedules on {args.workers} local cloud(s); building the operator CLI ...", flush=True)
+    binaries = lambda_binaries()
     doc = campaign(schedules, args.workers, args.out, binaries)
     t = doc["totals"]
     print(f"\n{t['schedules']} schedules, {t['faults']} faults, {t['messages']} messages, {t['violations']} violations "

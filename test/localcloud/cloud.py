@@ -1,6 +1,6 @@
 """The local cloud: moto server in-process on 127.0.0.1 plus the glue that makes the loop run.
 
-    with LocalCloud(binaries={asset_path: host_binary}).start() as cloud:
+    with LocalCloud().start() as cloud:
         sqs = cloud.client("sqs")
 
 Parts: moto (patched, see patches.py and cfn.py; CloudWatch also in RPC v2 CBOR, see cbor.py), the Lambda runtime host (runtime.py, with
@@ -35,12 +35,45 @@ from .cbor import CborBridge
 from .alarms import AlarmEvaluator
 from .esm import EsmPoller
 from .faults import FaultLayer, FaultPlan
-from .runtime import FunctionSpec, InvokeResult, RuntimeHost
+from .runtime import FunctionSpec, InvokeResult, LaunchError, RuntimeHost
 
 log = logging.getLogger("localcloud")
 
 ACCOUNT = "123456789012"
-ELF_MACHINES = {0x3E: "x86_64", 0xB7: "aarch64"}
+ELF_MACHINES = {0x3E: "x86_64", 0xB7: "aarch64"}  # e_machine -> machine (os.uname().machine)
+LAMBDA_ARCHITECTURES = {"x86_64": "x86_64", "aarch64": "arm64"}  # machine -> Lambda's Architectures name
+# qemu-user (Debian's qemu-user and libc6-<arch>-cross, installed by .ci/setup) runs a function's
+# ELF of the other architecture: machine -> (emulator, the guest's library root for -L)
+EMULATORS = {"aarch64": ("qemu-aarch64", "/usr/aarch64-linux-gnu"), "x86_64": ("qemu-x86_64", "/usr/x86_64-linux-gnu")}
+
+
+def emulator(machine: str) -> tuple[str, ...]:
+    """The command prefix that runs an ELF for ``machine`` on this host, e.g. ``qemu-aarch64 -L
+    /usr/aarch64-linux-gnu``; a clear error naming the fix when it is not installed."""
+    if machine not in EMULATORS:
+        raise RuntimeError(f"no emulator known for {machine} executables on this {os.uname().machine} host")
+    name, sysroot = EMULATORS[machine]
+    qemu = shutil.which(name)
+    if qemu is None or not os.path.isdir(os.path.join(sysroot, "lib")):
+        raise RuntimeError(
+            f"the local cloud runs {machine} Lambda binaries under {name} -L {sysroot}, which is not installed "
+            f"here ({'missing ' + sysroot if qemu else name + ' not on PATH'}): run `bash .ci/setup` "
+            f"(it installs Debian's qemu-user and the {machine} C library)")
+    return (qemu, "-L", sysroot)
+
+
+def _elf_machine(data: bytes) -> Optional[str]:
+    """The machine an ELF executable is for (``x86_64``, ``aarch64``, or ``e_machine 0x..`` for
+    another one); None when ``data`` is not an ELF (a script)."""
+    if data[:4] != b"\x7fELF":
+        return None
+    code = int.from_bytes(data[18:20], "little")
+    return ELF_MACHINES.get(code, f"e_machine {code:#x}")
+
+
+def _architecture(fn) -> str:
+    """The function's declared instruction set (``Architectures``; Lambda's default ``x86_64``)."""
+    return (getattr(fn, "architectures", None) or ["x86_64"])[0]
 
 
 def free_port() -> int:
@@ -54,8 +87,9 @@ def _sha256(data: bytes) -> str:
 
 
 class LocalCloud:
-    """moto + glue, bound to 127.0.0.1. ``binaries`` maps a Lambda asset file (what is deployed,
-    e.g. the arm64 ``bootstrap``) to the host executable that stands in for it."""
+    """moto + glue, bound to 127.0.0.1. Deployed functions and extensions run as they are (the
+    other architecture's ELF under qemu-user, see ``_launch``); ``binaries`` maps a Lambda asset
+    file to a host executable that runs in its place (debugging a host build)."""
 
     def __init__(
         self,
@@ -75,11 +109,10 @@ class LocalCloud:
         self._binaries: dict[str, str] = {}
         for asset, host_binary in (binaries or {}).items():
             self.add_binary(asset, host_binary)
-        self._extracted: dict[str, str] = {}
         # each environment's extensions get their own telemetry listener port through these
         # variables (the breaker's extension reads SQS_CIRCUIT_BREAKER_TELEMETRY_PORT; see runtime.py)
         self.extension_port_variables = tuple(extension_port_variables)
-        self._layer_extensions: dict[str, dict[str, tuple[str, ...]]] = {}  # layer version ARN -> name -> command
+        self._layer_extensions: dict[str, dict[str, tuple[bytes, str]]] = {}  # layer version ARN -> name -> (content, sha256)
         self._extract_lock = threading.Lock()
         self._server = None
         self._metrics: "queue.Queue[tuple[str, dict]]" = queue.Queue()  # (namespace, MetricDatum)
@@ -187,80 +220,65 @@ class LocalCloud:
 
     # -- functions -------------------------------------------------------------------------
     def add_binary(self, asset_path: str, host_binary: str) -> None:
+        """Run ``host_binary`` wherever ``asset_path``'s content is deployed (debugging a host build)."""
         with open(asset_path, "rb") as f:
             self._binaries[_sha256(f.read())] = os.path.abspath(host_binary)
 
     def command_for(self, fn) -> tuple[str, ...]:
-        """The host command standing in for a deployed function's zip."""
+        """The host command running a deployed function's ``bootstrap`` (see ``_launch``); raises
+        ``LaunchError`` when Lambda could not start it."""
         with zipfile.ZipFile(io.BytesIO(fn.code_bytes)) as z:
             data = z.read("bootstrap")
         digest = _sha256(data)
-        if digest in self._binaries:
-            return (self._binaries[digest],)
-        host_arch = os.uname().machine
-        if data.startswith(b"#!") or (
-            data[:4] == b"\x7fELF" and ELF_MACHINES.get(int.from_bytes(data[18:20], "little")) == host_arch
-        ):
-            with self._extract_lock:
-                path = self._extracted.get(digest)
-                if path is None:
-                    path = os.path.join(self.work_dir, "code", digest[:16], "bootstrap")
-                    os.makedirs(os.path.dirname(path), exist_ok=True)
-                    with open(path + ".tmp", "wb") as f:
-                        f.write(data)
-                    os.chmod(path + ".tmp", 0o755)
-                    os.replace(path + ".tmp", path)
-                    self._extracted[digest] = path
-            return (path,)
-        raise RuntimeError(
-            f"function {fn.function_name}: no host binary for its bootstrap (sha256 {digest[:12]}); "
-            "register one with LocalCloud(binaries={asset: host_binary})"
-        )
+        path = os.path.join(self.work_dir, "code", digest[:16], "bootstrap")
+        return self._launch(data, digest, path, "/var/task/bootstrap", _architecture(fn))
 
-    def _runnable(self, data: bytes, digest: str, path: str, what: str) -> str:
-        """A host executable for a deployed file: its registered host binary (a symlink named like
-        the file, so an extension registers under its own name), the file itself when it is a
-        script or a native ELF of this machine, else an error naming the fix."""
+    def _launch(self, data: bytes, digest: str, path: str, lambda_path: str, architecture: str) -> tuple[str, ...]:
+        """The one place a deployed executable (a function's ``bootstrap``, a layer's extension)
+        becomes a host command. Like Lambda, an ELF whose machine is not the function's declared
+        architecture does not start: ``LaunchError`` with Lambda's ``fork/exec <path>: exec format
+        error``. Otherwise: its registered host binary (``add_binary``; a symlink named like the
+        file, so an extension registers under its own name); a script or a native ELF as it is; an
+        ELF of the other architecture under qemu-user (``qemu-aarch64 -L /usr/aarch64-linux-gnu``
+        on x86_64), so the local cloud runs the very binaries the construct ships."""
+        machine = _elf_machine(data)
+        if machine is not None and LAMBDA_ARCHITECTURES.get(machine) != architecture:
+            raise LaunchError(f"fork/exec {lambda_path}: exec format error")
         if digest in self._binaries:
-            if os.path.basename(path) == os.path.basename(self._binaries[digest]):
-                return self._binaries[digest]
+            host_binary = self._binaries[digest]
+            if os.path.basename(path) == os.path.basename(host_binary):
+                return (host_binary,)
             link = os.path.join(self.work_dir, "bin", digest[:16], os.path.basename(path))
             with self._extract_lock:
                 if not os.path.lexists(link):
                     os.makedirs(os.path.dirname(link), exist_ok=True)
-                    os.symlink(self._binaries[digest], link)
-            return link
-        host_arch = os.uname().machine
-        if data.startswith(b"#!") or (
-            data[:4] == b"\x7fELF" and ELF_MACHINES.get(int.from_bytes(data[18:20], "little")) == host_arch
-        ):
-            with self._extract_lock:
-                if not os.path.exists(path):
-                    os.makedirs(os.path.dirname(path), exist_ok=True)
-                    with open(path + ".tmp", "wb") as f:
-                        f.write(data)
-                    os.chmod(path + ".tmp", 0o755)
-                    os.replace(path + ".tmp", path)
-            return path
-        raise RuntimeError(
-            f"{what}: no host binary for it (sha256 {digest[:12]}); "
-            "register one with LocalCloud(binaries={asset: host_binary})"
-        )
+                    os.symlink(host_binary, link)
+            return (link,)
+        with self._extract_lock:
+            if not os.path.exists(path):
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path + ".tmp", "wb") as f:
+                    f.write(data)
+                os.chmod(path + ".tmp", 0o755)
+                os.replace(path + ".tmp", path)
+        if machine is None or machine == os.uname().machine:
+            return (path,)
+        return (*emulator(machine), path)
 
-    def extensions_for(self, fn) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    def extensions_for(self, fn) -> tuple[tuple[str, bytes, str], ...]:
         """The external extensions of a function's layers: every file in a layer's ``extensions/``
         (a layer zip's ``extensions/<name>`` is ``/opt/extensions/<name>`` on Lambda), in layer
-        order, each run from its host stand-in."""
+        order, with its content and the content's sha256."""
         from moto.awslambda.utils import get_backend
 
         backend = get_backend(ACCOUNT, self.region)
-        out: dict[str, tuple[str, ...]] = {}
+        out: dict[str, tuple[bytes, str]] = {}
         for layer in fn.layers or []:
             cached = self._layer_extensions.get(layer["Arn"])  # a layer version never changes
             if cached is not None:
                 out.update(cached)
                 continue
-            found: dict[str, tuple[str, ...]] = {}
+            found: dict[str, tuple[bytes, str]] = {}
             version = backend.layers_versions_by_arn(layer["Arn"])
             if version is None or not version.code_bytes:
                 raise RuntimeError(f"function {fn.function_name}: layer {layer['Arn']} has no content")
@@ -270,25 +288,38 @@ class LocalCloud:
                     if len(parts) != 2 or parts[0] != "extensions" or not parts[1] or info.is_dir():
                         continue
                     data = z.read(info)
-                    digest = _sha256(data)
-                    path = os.path.join(self.work_dir, "layers", digest[:16], "extensions", parts[1])
-                    found[parts[1]] = (self._runnable(data, digest, path, f"extension {parts[1]} of {layer['Arn']}"),)
+                    found[parts[1]] = (data, _sha256(data))
             self._layer_extensions[layer["Arn"]] = found
             out.update(found)  # a later layer's file of the same name replaces an earlier one, as in /opt
-        return tuple(out.items())
+        return tuple((name, data, digest) for name, (data, digest) in out.items())
 
     def function_spec(self, fn) -> FunctionSpec:
         concurrency = int(fn.reserved_concurrency or self.default_concurrency)
+        launch_errors: list[tuple[str, str]] = []
+        try:
+            command = self.command_for(fn)
+        except LaunchError as err:
+            command = ()
+            launch_errors.append(("function", str(err)))
+        extensions = []
+        for name, data, digest in self.extensions_for(fn):
+            path = os.path.join(self.work_dir, "layers", digest[:16], "extensions", name)
+            try:
+                extensions.append((name, self._launch(data, digest, path, f"/opt/extensions/{name}", _architecture(fn))))
+            except LaunchError as err:
+                extensions.append((name, ()))
+                launch_errors.append((name, str(err)))
         return FunctionSpec(
             name=fn.function_name,
             arn=fn.function_arn,
-            command=self.command_for(fn),
+            command=command,
             handler=fn.handler or "bootstrap",
             env=tuple(sorted((fn.environment_vars or {}).items())),
             timeout_s=float(fn.timeout or 3),
             memory_mb=int(fn.memory_size or 128),
             concurrency=max(1, concurrency),
-            extensions=self.extensions_for(fn),
+            extensions=tuple(extensions),
+            launch_errors=tuple(launch_errors),
         )
 
     def lambda_backend(self):

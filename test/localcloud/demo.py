@@ -1,9 +1,10 @@
 """`npm run demo`: the circuit breaker on the local cloud, live in the terminal.
 
-Starts the local cloud (moto + glue on 127.0.0.1), deploys the example stack with the real CDK CLI
-(demo timings: 10 s alarm periods), sends orders, turns the consumer's failure flag on, lets the
-breaker trip, turns it off and shows the recovery until the circuit is closed. Writes an HTML
-chart and prints a summary. Stops everything it started.
+Runs the Lambda binaries the construct ships (the arm64 assets `bash .ci/setup` builds, under
+qemu-user on an x86_64 host: no host build). Starts the local cloud (moto + glue on 127.0.0.1),
+deploys the example stack with the real CDK CLI (demo timings: 10 s alarm periods), sends orders,
+turns the consumer's failure flag on, lets the breaker trip, turns it off and shows the recovery
+until the circuit is closed. Writes an HTML chart and prints a summary. Stops everything it started.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ import time
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
 from localcloud import chart  # noqa: E402
-from localcloud.cloud import LocalCloud  # noqa: E402
-from localcloud.scenario import ROOT, STACK, Scenario, deploy, drain, host_binaries, outage  # noqa: E402
+from localcloud.cloud import LocalCloud, emulator  # noqa: E402
+from localcloud.scenario import ASSETS, ROOT, STACK, Scenario, deploy, drain, lambda_binaries, outage, stale_assets  # noqa: E402
 
 BOLD, RED, GREEN, DIM, RESET = ("\033[1m", "\033[31m", "\033[32m", "\033[2m", "\033[0m") if sys.stdout.isatty() else ("",) * 5
 
@@ -61,8 +62,20 @@ def main() -> int:
         logging.getLogger(name).addHandler(to_file)
     started = time.time()
 
-    print(f"{BOLD}1/5 building the Lambda binaries for this machine (cargo build){RESET}", flush=True)
-    binaries = host_binaries(for_tests=False)
+    try:
+        binaries = lambda_binaries()
+    except RuntimeError as err:
+        print(f"{RED}cannot run the Lambda binaries: {err}{RESET}", file=sys.stderr)
+        return 2
+    machine = os.uname().machine
+    how = "natively" if machine == "aarch64" else f"under {' '.join(emulator('aarch64'))}"
+    print(f"{BOLD}1/5 the Lambda binaries the construct ships (arm64), run {how}{RESET}", flush=True)
+    for name, path in ASSETS.items():
+        shown = f"{binaries[path]} (LOCALCLOUD override)" if path in binaries else os.path.relpath(path, ROOT)
+        print(f"   {name:<31} {shown} ({os.path.getsize(path) / 1e6:.1f} MB)", flush=True)
+    stale = stale_assets()
+    if stale:
+        print(f"   {RED}warning: {stale}{RESET}", flush=True)
     work = tempfile.mkdtemp(prefix="demo-", dir=args.out)
     cloud = LocalCloud(binaries=binaries, work_dir=work).start()
     try:

@@ -28,6 +28,10 @@ external extensions"). An extension that exits (or reports ``/extension/init/err
 completes fails the invocation with ``Extension.Crash`` (``Extension.InitError``), and one that
 exits later resets the environment, as Lambda does ("If an extension fails, Lambda restarts the
 execution environment").
+An executable that cannot start (``FunctionSpec.launch_errors``, e.g. an ELF for the other
+architecture) fails Init as Lambda does: ``Runtime.InvalidEntrypoint`` for the runtime,
+``Extension.LaunchError`` for an extension, each with Lambda's message (``RequestId: ... Error:
+fork/exec /var/task/bootstrap: exec format error``).
 
 The Telemetry API (``PUT /2022-07-01/telemetry``, Lambda developer guide "Telemetry API reference")
 subscribes an extension's HTTP listener to ``platform`` events (``platform.start``,
@@ -98,6 +102,13 @@ class FunctionSpec:
     concurrency: int = 10
     # external extensions: (name, command); the name is the executable's file name in extensions/
     extensions: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # executables that cannot start: (source, Lambda's error text); source is "function" (the
+    # runtime) or an extension's name
+    launch_errors: tuple[tuple[str, str], ...] = ()
+
+
+class LaunchError(OSError):
+    """An executable Lambda could not start (``fork/exec <path>: exec format error``)."""
 
 
 @dataclass
@@ -540,18 +551,29 @@ class RuntimeHost:
     def _spawn(self, env: _Environment) -> None:
         variables = self._variables(env)
         if not env.spec.extensions:
-            self._start_runtime(env, variables)
+            try:
+                self._start_runtime(env, variables)
+            except LaunchError as err:
+                self._fail_init(env, "Runtime.InvalidEntrypoint", str(err))
             return
         ext_vars = {k: v for k, v in variables.items() if k not in RUNTIME_ONLY_VARIABLES}
         for name in self.extension_port_variables:
             ext_vars[name] = str(_free_port())
         for name, command in env.spec.extensions:  # Extension init: all of them, before the runtime
-            proc = self._popen(env, name, command, ext_vars)
+            try:
+                proc = self._popen(env, name, command, ext_vars)
+            except LaunchError as err:  # Init fails; the extensions already started are shut down
+                self._fail_init(env, "Extension.LaunchError", str(err))
+                self._retire(env, "failure")
+                return
             env.extension_procs.append((name, proc))
             threading.Thread(target=self._watch_extension, args=(env, name, proc), daemon=True).start()
         threading.Thread(target=self._init_runtime, args=(env, variables), daemon=True).start()
 
     def _popen(self, env: _Environment, source: str, command: tuple[str, ...], variables: dict) -> subprocess.Popen:
+        launch_error = dict(env.spec.launch_errors).get(source)
+        if launch_error is not None:
+            raise LaunchError(launch_error)
         proc = subprocess.Popen(
             list(command), env=variables, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -1,6 +1,7 @@
 """The breaker scenario on the local cloud, shared by the demo and the end-to-end test.
 
-It builds the host binaries, deploys the example stack with the real CDK CLI, and drives an
+It checks the shipped Lambda binaries can run (`lambda_binaries`: the arm64 assets, under qemu-user
+on x86_64), deploys the example stack with the real CDK CLI, and drives an
 outage: orders flow, the failure flag turns on, the breaker trips, the flag turns off, the
 circuit closes. A ledger watches every consumer invocation on the runtime host (what each
 order's fate was, and in which order orders were processed), a sampler records the system's state
@@ -17,23 +18,38 @@ import subprocess
 import threading
 import time
 import uuid
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from .cloud import ACCOUNT, LocalCloud
+from .cloud import ACCOUNT, LocalCloud, emulator
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 STACK = "SqsCircuitBreakerExample"
 FIFO_GROUPS = 4  # message groups of the orders on a FIFO queue
+_cli: Optional[str] = None  # the operator CLI's path once built (build_cli)
+
+
+def build_cli() -> str:
+    """Build the operator CLI (`breaker`) for this machine, once per process; returns its path.
+    The build selects what `cargo nextest run --workspace` (`npm run test:rust`) builds (all test
+    targets, so dependencies get the same features: a narrower `-p breaker-cli` build unifies
+    fewer features and recompiles the AWS SDK crates, minutes on 2 cores); after the Rust tests it
+    compiles nothing. The Lambda functions need no host build: the local cloud runs the shipped
+    arm64 binaries (`lambda_binaries`)."""
+    global _cli
+    if _cli is None:
+        run(["cargo", "build", "--workspace", "--tests", "--locked", "--bin", "breaker"], cwd=ROOT, timeout=1800)
+        target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+        _cli = os.path.join(target, "debug", "breaker")
+    return _cli
 
 
 def breaker_cli(cloud: LocalCloud, *args: str) -> dict:
-    """Run the operator CLI (host build) against the local cloud; returns its JSON output."""
-    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
-    exe = os.path.join(target, "debug", "breaker")
+    """Run the operator CLI (host build, see `build_cli`) against the local cloud; returns its JSON output."""
     env = dict(os.environ, **cloud.client_env())
-    out = subprocess.run([exe, "--stack-name", STACK, "--json", *args], env=env, capture_output=True,
+    out = subprocess.run([build_cli(), "--stack-name", STACK, "--json", *args], env=env, capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 0, f"breaker {' '.join(args)} failed: {out.stderr}"
     return json.loads(out.stdout)
@@ -53,61 +69,62 @@ def entered_states(sfn, execution_arn: str) -> list[str]:
 ASSETS = {
     "bootstrap": os.path.join(ROOT, "cdk", "assets", "bootstrap", "bootstrap"),
     "example-consumer": os.path.join(ROOT, "example-stack", "assets", "example-consumer", "bootstrap"),
-    # the fast-trip extension's layer asset (arm64, as the example consumer); the x86_64 asset
-    # maps to the same host build (EXTENSION_ASSETS)
+    # the fast-trip extension's layer asset (arm64, as the example consumer)
     "sqs-circuit-breaker-telemetry": os.path.join(ROOT, "cdk", "assets", "extension", "arm64", "extensions",
                                                   "sqs-circuit-breaker-telemetry"),
 }
 EXTENSION_X86_64 = os.path.join(ROOT, "cdk", "assets", "extension", "x86_64", "extensions", "sqs-circuit-breaker-telemetry")
+# debugging: a host build that runs in place of the asset (both extension assets for the extension)
 OVERRIDES = {"bootstrap": "LOCALCLOUD_BOOTSTRAP", "example-consumer": "LOCALCLOUD_CONSUMER",
              "sqs-circuit-breaker-telemetry": "LOCALCLOUD_EXTENSION"}
 
 
-def run(cmd: list[str], cwd: str, env: Optional[dict] = None, timeout: float = 900, show: bool = False) -> float:
-    """Runs `cmd`; its output is kept for the error message, or shown as it comes with `show`
-    (cargo's progress during the demo's build)."""
+def run(cmd: list[str], cwd: str, env: Optional[dict] = None, timeout: float = 900) -> float:
+    """Runs `cmd`; its output is kept for the error message."""
     started = time.time()
-    if show:
-        out = subprocess.run(cmd, cwd=cwd, env=env, timeout=timeout)
-        if out.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}): see its output above")
-        return time.time() - started
     out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stdout[-4000:]}\n{out.stderr[-4000:]}")
     return time.time() - started
 
 
-def host_binaries(for_tests: bool = True) -> dict[str, str]:
-    """Build the handlers, the example consumer and the operator CLI (`breaker`) for this machine;
-    map each deployed (arm64) asset to its host build. The arm64 assets come from `npm run build`
-    (.ci/setup).
-
-    For tests (`for_tests`) the build selects what `cargo nextest run --workspace` (`npm run
-    test:rust`) builds, so the features of the shared dependencies are the same and, after the Rust
-    tests, nothing but our own binaries is compiled (a narrower `-p` build unifies fewer features
-    and recompiles the AWS SDK crates: minutes on 2 cores). The demo builds just its two binaries."""
-    override = {name: os.environ.get(var) for name, var in OVERRIDES.items()}
+def lambda_binaries() -> dict[str, str]:
+    """Check that the local cloud can run the Lambda binaries the construct ships: the arm64
+    assets from `npm run build` (.ci/setup) and, on an x86_64 host, qemu-user to run them (an error
+    naming `bash .ci/setup` otherwise). Returns the `LocalCloud(binaries=...)` mapping: empty, so
+    the deployed assets themselves run, unless `LOCALCLOUD_BOOTSTRAP` / `_CONSUMER` / `_EXTENSION`
+    name host builds to run in their place (debugging)."""
     missing = [p for p in [*ASSETS.values(), EXTENSION_X86_64] if not os.path.exists(p)]
     if missing:
         raise RuntimeError(f"Lambda assets missing ({', '.join(missing)}): run `bash .ci/setup` (or `npm run build`) first")
+    if os.uname().machine != "aarch64":
+        emulator("aarch64")
+    stale = stale_assets()
+    if stale:
+        warnings.warn(stale, stacklevel=2)
+    out = {}
+    for name, var in OVERRIDES.items():
+        if os.environ.get(var):
+            out[ASSETS[name]] = os.environ[var]
+            if name == "sqs-circuit-breaker-telemetry":
+                out[EXTENSION_X86_64] = os.environ[var]
+    return out
 
-    def mapping(host: dict[str, str]) -> dict[str, str]:
-        out = {ASSETS[name]: host[name] for name in ASSETS}
-        out[EXTENSION_X86_64] = host["sqs-circuit-breaker-telemetry"]
-        return out
 
-    if all(override.values()):  # prebuilt host binaries (LOCALCLOUD_BOOTSTRAP / _CONSUMER / _EXTENSION)
-        return mapping(override)
-    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
-    if for_tests:
-        cmd = ["cargo", "build", "--workspace", "--tests", "--bins", "--locked"]
-    else:
-        cmd = ["cargo", "build", "--locked", "-p", "breaker-handlers", "--bin", "bootstrap",
-               "-p", "example-consumer", "--bin", "example-consumer",
-               "-p", "breaker-extension", "--bin", "sqs-circuit-breaker-telemetry"]
-    run(cmd, cwd=ROOT, timeout=1800, show=not for_tests)
-    return mapping({name: override[name] or os.path.join(target, "debug", name) for name in ASSETS})
+def stale_assets() -> Optional[str]:
+    """A warning when a Lambda asset is older than the Rust sources (`lambdas/`, the Cargo
+    manifests and lock): the local cloud runs the assets, so a change not yet rebuilt with `npm
+    run build` is not what runs. None when they are newer (a fresh clone after `.ci/setup`)."""
+    sources = [os.path.join(ROOT, name) for name in ("Cargo.toml", "Cargo.lock")]
+    for folder, _, files in os.walk(os.path.join(ROOT, "lambdas")):
+        sources += [os.path.join(folder, f) for f in files if f.endswith(".rs") or f == "Cargo.toml"]
+    newest = max(sources, key=os.path.getmtime)
+    older = [os.path.relpath(p, ROOT) for p in [*ASSETS.values(), EXTENSION_X86_64]
+             if os.path.getmtime(p) < os.path.getmtime(newest)]
+    if not older:
+        return None
+    return (f"{', '.join(older)} older than {os.path.relpath(newest, ROOT)}: the local cloud runs the assets, "
+            "so run `npm run build` to run the current Rust code")
 
 
 def cdk_env(cloud: LocalCloud) -> dict[str, str]:

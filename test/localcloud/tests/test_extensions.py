@@ -10,8 +10,12 @@ import time
 
 import pytest
 
+from localcloud.cloud import emulator
 from localcloud.faults import ENV_KEY_PREFIX
 from localcloud.runtime import FunctionSpec, RuntimeHost
+from localcloud.scenario import ASSETS
+
+EXTENSION_ASSET = ASSETS["sqs-circuit-breaker-telemetry"]  # arm64
 
 FAKE = os.path.join(os.path.dirname(__file__), "fixtures", "fake_lambda.py")
 
@@ -231,22 +235,23 @@ def test_extensions_shut_down_with_the_host(tmp_path, ext):
     assert shutdown and shutdown[0]["shutdownReason"] == "spindown"
 
 
-def _rust_extension():
+def _rust_extension() -> tuple[str, ...]:
+    """The command running the telemetry extension the construct ships (the arm64 asset, under
+    qemu-user on an x86_64 host); ``LOCALCLOUD_EXTENSION`` names a host build instead."""
     explicit = os.environ.get("LOCALCLOUD_EXTENSION")
     if explicit:
-        return explicit
-    target = os.environ.get("CARGO_TARGET_DIR")
-    path = os.path.join(target, "debug", "sqs-circuit-breaker-telemetry") if target else ""
-    return path if path and os.path.exists(path) else None
+        return (explicit,)
+    if os.uname().machine == "aarch64":
+        return (EXTENSION_ASSET,)
+    return (*emulator("aarch64"), EXTENSION_ASSET)
 
 
-@pytest.mark.skipif(_rust_extension() is None, reason="the Rust extension is not built (LOCALCLOUD_EXTENSION or "
-                    "$CARGO_TARGET_DIR/debug/sqs-circuit-breaker-telemetry)")
+@pytest.mark.skipif(not os.path.exists(EXTENSION_ASSET), reason="the arm64 extension asset is not built: bash .ci/setup")
 def test_the_rust_extension_prints_per_second_emf_counts(host, tmp_path):
-    binary = _rust_extension()
+    command = _rust_extension()
     s = FunctionSpec(name="fn-rust", arn="arn:aws:lambda:us-east-1:123456789012:function:fn-rust",
                      command=(sys.executable, FAKE), handler="fail", timeout_s=5.0,
-                     extensions=((os.path.basename(binary), (binary,)),))
+                     extensions=(("sqs-circuit-breaker-telemetry", command),))
     for _ in range(3):
         assert host.invoke(s, b"{}").error_type == "Boom"
 
@@ -263,19 +268,19 @@ def test_the_rust_extension_prints_per_second_emf_counts(host, tmp_path):
     assert wait_for(counts, timeout=15) == {"Invocations": 3, "Errors": 3, "Timeouts": 0}
 
 
-@pytest.mark.skipif(_rust_extension() is None, reason="the Rust extension is not built")
+@pytest.mark.skipif(not os.path.exists(EXTENSION_ASSET), reason="the arm64 extension asset is not built: bash .ci/setup")
 def test_concurrent_environments_with_the_rust_extension_count_their_own_invocations(tmp_path):
     """Every environment gets its own telemetry port (``extension_port_variables``): on Lambda each
     execution environment has its own network, here they share the host's, so the extension's
     default port 9003 would make one environment's listener receive another's telemetry."""
-    binary = _rust_extension()
+    command = _rust_extension()
     lines = []
     h = RuntimeHost({"PATH": os.environ["PATH"]}, log_line=lambda fn, src, line: lines.append((fn, line)),
                     extension_port_variables=("SQS_CIRCUIT_BREAKER_TELEMETRY_PORT",)).start()
     try:
         specs = [FunctionSpec(name=f"fn-{i}", arn=f"arn:aws:lambda:us-east-1:123456789012:function:fn-{i}",
                               command=(sys.executable, FAKE), handler="sleep", timeout_s=5.0, concurrency=2,
-                              extensions=((os.path.basename(binary), (binary,)),)) for i in range(2)]
+                              extensions=(("sqs-circuit-breaker-telemetry", command),)) for i in range(2)]
         threads = [threading.Thread(target=h.invoke, args=(s, b'{"seconds": 0.3}')) for s in specs for _ in range(2)]
         for t in threads:
             t.start()
