@@ -118,9 +118,12 @@ def main() -> int:
         summary["healed -> closed"] = f"{o.healed_to_closed:.1f} s" if o.healed_to_closed is not None else "n/a"
         summary["demo run time"] = f"{time.time() - started:.0f} s"
         path = os.path.join(args.out, "demo-chart.html")
-        marks = [(at - scn.started, label) for at, label in scn.marks]
+        marks = [(round(at - scn.started, 1), label) for at, label in scn.marks]
+        title, steps = "sqs-circuit-breaker on the local cloud", scn.recovery_steps()
         with open(path, "w") as f:
-            f.write(chart.render(scn.samples, marks, summary, "sqs-circuit-breaker on the local cloud"))
+            f.write(chart.render(scn.samples, marks, summary, title, steps))
+        # the run's data, to re-render the chart and take its picture (`npm run chart`)
+        chart.save_run(os.path.join(args.out, "demo-run.json"), scn.samples, marks, summary, title, steps)
         print(f"{BOLD}5/5 summary{RESET}")
         for k, v in summary.items():
             print(f"   {k:<45} {v}")

@@ -66,6 +66,12 @@ def history(sfn, execution_arn: str) -> list[dict]:
 def entered_states(sfn, execution_arn: str) -> list[str]:
     """The names of the states an execution entered, in order."""
     return [e["stateEnteredEventDetails"]["name"] for e in history(sfn, execution_arn) if "stateEnteredEventDetails" in e]
+
+
+# the state in which an execution that found another recovery running ends, having done nothing
+LEFT_TO_RUNNING = "Leave Recovery To Running Execution"
+
+
 ASSETS = {
     "bootstrap": os.path.join(ROOT, "cdk", "assets", "bootstrap", "bootstrap"),
     "example-consumer": os.path.join(ROOT, "example-stack", "assets", "example-consumer", "bootstrap"),
@@ -338,6 +344,25 @@ class Scenario:
     def executions(self, status: Optional[str] = None) -> list[dict]:
         kw = {"statusFilter": status} if status else {}
         return self.sfn.list_executions(stateMachineArn=self.o["StateMachineArn"], **kw)["executions"]
+
+    def recovery_steps(self) -> list[tuple[float, float, str]]:
+        """Every state the recoveries of this run entered, (start, end, name) in seconds since the
+        run started, from their execution histories: each lasts until the next state is entered or
+        the execution ends (a running execution's last state until now). Executions that only left
+        the recovery to a running one are left out (they changed nothing)."""
+        steps = []
+        for ex in self.executions():
+            if ex["startDate"].timestamp() < self.started:
+                continue
+            events = history(self.sfn, ex["executionArn"])
+            entered = [(e["timestamp"].timestamp(), e["stateEnteredEventDetails"]["name"])
+                       for e in events if "stateEnteredEventDetails" in e]
+            if any(name == LEFT_TO_RUNNING for _, name in entered):
+                continue
+            end = time.time() if ex["status"] == "RUNNING" else events[-1]["timestamp"].timestamp()
+            for (at, name), (until, _) in zip(entered, [*entered[1:], (end, "")]):
+                steps.append((round(at - self.started, 1), round(until - self.started, 1), name))
+        return sorted(steps)
 
     def current_step(self, execution_arn: str) -> str:
         try:
