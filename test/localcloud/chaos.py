@@ -60,7 +60,7 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 from localcloud import patches  # noqa: E402
 from localcloud.cloud import LocalCloud  # noqa: E402
 from localcloud.faults import FaultPlan, Rule  # noqa: E402
-from localcloud.scenario import ROOT, Scenario, breaker_cli, build_cli, deploy, lambda_binaries  # noqa: E402
+from localcloud.scenario import ROOT, Scenario, breaker_cli, build_cli, deploy, history, lambda_binaries  # noqa: E402
 
 log = logging.getLogger("chaos")
 
