@@ -14,7 +14,8 @@ const missing = required.filter((f) => !fs.existsSync(path.join(root, f)));
 if (missing.length > 0) {
   console.error(
     `sqs-circuit-breaker prepack: refusing to pack ${root}: missing ${missing.join(', ')}.\n`
-      + "Build first, at the repository root: 'npm run build' (the Lambda binaries and the library).",
+      + "Build first, at the repository root: 'npm run build' (the Lambda binaries and the library) " +
+        "and 'npm run build:cli' (the operator CLI's binaries).",
   );
   process.exit(1);
 }

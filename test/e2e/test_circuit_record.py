@@ -50,7 +50,7 @@ def owner_execution(scn):
 def scenes(tmp_path_factory):
     work = tmp_path_factory.mktemp("e2e-record")
     binaries = lambda_binaries()
-    build_cli()  # the operator CLI (host build), before the timed scenario
+    build_cli()  # the operator CLI (the shipped one, else a host build), before the timed scenario
     cloud = LocalCloud(binaries=binaries, work_dir=str(work)).start()
     try:
         d = deploy(cloud, {"demo": "true", "alarmPeriodSeconds": str(ALARM_PERIOD)}, str(work), log=lambda m: None)

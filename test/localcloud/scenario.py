@@ -28,28 +28,39 @@ from .cloud import ACCOUNT, LocalCloud, emulator
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 STACK = "SqsCircuitBreakerExample"
 FIFO_GROUPS = 4  # message groups of the orders on a FIFO queue
-_cli: Optional[str] = None  # the operator CLI's path once built (build_cli)
+_cli: Optional[list[str]] = None  # the command that runs the operator CLI, once chosen (build_cli)
+# The CLI as npm users run it (`npx sqs-circuit-breaker`): the package's launcher, which runs the
+# prebuilt binary for this machine from cdk/assets/cli/<arch>/ (`npm run build:cli`).
+CLI_LAUNCHER = os.path.join(ROOT, "cdk", "bin", "sqs-circuit-breaker.js")
+CLI_ASSETS = {"x86_64": os.path.join(ROOT, "cdk", "assets", "cli", "x86_64", "breaker"),
+              "aarch64": os.path.join(ROOT, "cdk", "assets", "cli", "arm64", "breaker")}
 
 
-def build_cli() -> str:
-    """Build the operator CLI (`breaker`) for this machine, once per process; returns its path.
-    The build selects what `cargo nextest run --workspace` (`npm run test:rust`) builds (all test
-    targets, so dependencies get the same features: a narrower `-p breaker-cli` build unifies
+def build_cli() -> list[str]:
+    """The command that runs the operator CLI (`breaker`), chosen once per process. The shipped
+    one when `npm run build:cli` built it (as `npm test` does) and it is newer than the Rust
+    sources: the package's launcher, so the tests run what `npx sqs-circuit-breaker` runs. Else a
+    host build, selecting what `cargo nextest run --workspace` (`npm run test:rust`) builds (all
+    test targets, so dependencies get the same features: a narrower `-p breaker-cli` build unifies
     fewer features and recompiles the AWS SDK crates, minutes on 2 cores); after the Rust tests it
     compiles nothing. The Lambda functions need no host build: the local cloud runs the shipped
     arm64 binaries (`lambda_binaries`)."""
     global _cli
     if _cli is None:
-        run(["cargo", "build", "--workspace", "--tests", "--locked", "--bin", "breaker"], cwd=ROOT, timeout=1800)
-        target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
-        _cli = os.path.join(target, "debug", "breaker")
+        shipped = CLI_ASSETS.get(os.uname().machine)
+        if shipped and os.path.exists(shipped) and os.path.getmtime(shipped) >= newest_rust_source()[1]:
+            _cli = ["node", CLI_LAUNCHER]
+        else:
+            run(["cargo", "build", "--workspace", "--tests", "--locked", "--bin", "breaker"], cwd=ROOT, timeout=1800)
+            target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+            _cli = [os.path.join(target, "debug", "breaker")]
     return _cli
 
 
 def breaker_cli(cloud: LocalCloud, *args: str) -> dict:
-    """Run the operator CLI (host build, see `build_cli`) against the local cloud; returns its JSON output."""
+    """Run the operator CLI (see `build_cli`) against the local cloud; returns its JSON output."""
     env = dict(os.environ, **cloud.client_env())
-    out = subprocess.run([build_cli(), "--stack-name", STACK, "--json", *args], env=env, capture_output=True,
+    out = subprocess.run([*build_cli(), "--stack-name", STACK, "--json", *args], env=env, capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 0, f"breaker {' '.join(args)} failed: {out.stderr}"
     return json.loads(out.stdout)
@@ -96,13 +107,13 @@ def run(cmd: list[str], cwd: str, env: Optional[dict] = None, timeout: float = 9
 
 def lambda_binaries() -> dict[str, str]:
     """Check that the local cloud can run the Lambda binaries the construct ships: the arm64
-    assets from `npm run build` (.ci/setup) and, on an x86_64 host, qemu-user to run them (an error
+    assets from `npm run build:lambdas` (.ci/setup) and, on an x86_64 host, qemu-user to run them (an error
     naming `bash .ci/setup` otherwise). Returns the `LocalCloud(binaries=...)` mapping: empty, so
     the deployed assets themselves run, unless `LOCALCLOUD_BOOTSTRAP` / `_CONSUMER` / `_EXTENSION`
     name host builds to run in their place (debugging)."""
     missing = [p for p in [*ASSETS.values(), EXTENSION_X86_64] if not os.path.exists(p)]
     if missing:
-        raise RuntimeError(f"Lambda assets missing ({', '.join(missing)}): run `bash .ci/setup` (or `npm run build`) first")
+        raise RuntimeError(f"Lambda assets missing ({', '.join(missing)}): run `bash .ci/setup` (or `npm run build:lambdas`) first")
     if os.uname().machine != "aarch64":
         emulator("aarch64")
     stale = stale_assets()
@@ -117,20 +128,26 @@ def lambda_binaries() -> dict[str, str]:
     return out
 
 
-def stale_assets() -> Optional[str]:
-    """A warning when a Lambda asset is older than the Rust sources (`lambdas/`, the Cargo
-    manifests and lock): the local cloud runs the assets, so a change not yet rebuilt with `npm
-    run build` is not what runs. None when they are newer (a fresh clone after `.ci/setup`)."""
+def newest_rust_source() -> tuple[str, float]:
+    """The most recently modified Rust source (`lambdas/`, the Cargo manifests and lock) and its mtime."""
     sources = [os.path.join(ROOT, name) for name in ("Cargo.toml", "Cargo.lock")]
     for folder, _, files in os.walk(os.path.join(ROOT, "lambdas")):
         sources += [os.path.join(folder, f) for f in files if f.endswith(".rs") or f == "Cargo.toml"]
     newest = max(sources, key=os.path.getmtime)
+    return newest, os.path.getmtime(newest)
+
+
+def stale_assets() -> Optional[str]:
+    """A warning when a Lambda asset is older than the Rust sources (`lambdas/`, the Cargo
+    manifests and lock): the local cloud runs the assets, so a change not yet rebuilt with `npm
+    run build:lambdas` is not what runs. None when they are newer (a fresh clone after `.ci/setup`)."""
+    newest, newest_mtime = newest_rust_source()
     older = [os.path.relpath(p, ROOT) for p in [*ASSETS.values(), EXTENSION_X86_64]
-             if os.path.getmtime(p) < os.path.getmtime(newest)]
+             if os.path.getmtime(p) < newest_mtime]
     if not older:
         return None
     return (f"{', '.join(older)} older than {os.path.relpath(newest, ROOT)}: the local cloud runs the assets, "
-            "so run `npm run build` to run the current Rust code")
+            "so run `npm run build:lambdas` to run the current Rust code")
 
 
 def cdk_env(cloud: LocalCloud) -> dict[str, str]:

@@ -87,6 +87,10 @@ test('the tarball holds the library and the prebuilt binary, nothing from the re
       // Issue 15: the telemetry extension's layer content, for both consumer architectures.
       'package/assets/extension/arm64/extensions/sqs-circuit-breaker-telemetry',
       'package/assets/extension/x86_64/extensions/sqs-circuit-breaker-telemetry',
+      // Issue 17: the operator CLI, prebuilt for both Linux architectures, and its npx launcher.
+      'package/bin/sqs-circuit-breaker.js',
+      'package/assets/cli/x86_64/breaker',
+      'package/assets/cli/arm64/breaker',
     ]),
   );
   expect(listing.filter((f) => /\.ts$/.test(f) && !/\.d\.ts$/.test(f))).toEqual([]);
@@ -163,6 +167,63 @@ test('an installed copy without its binary says to reinstall, not to run a repos
   expect(run.stderr).not.toContain('build:lambdas');
 });
 
+/** `node_modules/.bin/sqs-circuit-breaker` of the fresh app: what `npx sqs-circuit-breaker` runs. */
+function installedCli(args: string[], env: NodeJS.ProcessEnv = { PATH: pathWithoutRust(), HOME: work }) {
+  return spawnSync(path.join(app, 'node_modules', '.bin', 'sqs-circuit-breaker'), args, {
+    cwd: app,
+    encoding: 'utf8',
+    env,
+  });
+}
+
+test('the installed package runs the operator CLI for this machine, with no Rust on PATH', () => {
+  const version = installedCli(['--version']);
+  expect(version.stderr).toBe('');
+  expect(version.status).toBe(0);
+  // The CLI's version (the Cargo workspace's) is the npm package's.
+  expect(version.stdout.trim()).toBe(`breaker ${cdkPackage.version}`);
+  const help = installedCli(['--help']);
+  expect(help.status).toBe(0);
+  for (const command of ['list', 'status', 'open', 'close'])
+    expect(help.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
+  // Arguments and the exit status pass through: clap's usage error is the CLI's, status 2.
+  const wrong = installedCli(['no-such-command']);
+  expect(wrong.status).toBe(2);
+  expect(wrong.stderr).toContain("unrecognized subcommand 'no-such-command'");
+  // And npx finds it as users type it.
+  const npx = spawnSync('npx', ['--no', '--', 'sqs-circuit-breaker', '--version'], { cwd: app, encoding: 'utf8' });
+  expect(npx.stdout.trim()).toBe(`breaker ${cdkPackage.version}`);
+});
+
+test('the arm64 CLI in the package is an aarch64 Linux executable that runs (under qemu-user on x86_64)', () => {
+  const arm64 = path.join(app, 'node_modules', 'sqs-circuit-breaker', 'assets', 'cli', 'arm64', 'breaker');
+  const header = fs.readFileSync(arm64).subarray(0, 20);
+  expect(header.subarray(0, 4).toString('latin1')).toBe('\x7fELF');
+  expect(header.readUInt16LE(18)).toBe(183); // e_machine: EM_AARCH64
+  expect(fs.statSync(arm64).mode & 0o111).not.toBe(0);
+  // .ci/setup installs qemu-user and the aarch64 C library (the local cloud runs the arm64 Lambdas with them).
+  const run =
+    process.arch === 'arm64'
+      ? spawnSync(arm64, ['--version'], { encoding: 'utf8' })
+      : spawnSync('qemu-aarch64', ['-L', '/usr/aarch64-linux-gnu', arm64, '--version'], { encoding: 'utf8' });
+  expect(run.error).toBeUndefined();
+  expect(run.stdout.trim()).toBe(`breaker ${cdkPackage.version}`);
+});
+
+test('an installed copy without its CLI binary says to reinstall, not to run a repository command', () => {
+  const copy = path.join(work, 'stripped-cli');
+  fs.cpSync(path.join(app, 'node_modules', 'sqs-circuit-breaker'), copy, { recursive: true });
+  const arch = process.arch === 'arm64' ? 'arm64' : 'x86_64';
+  fs.rmSync(path.join(copy, 'assets', 'cli', arch, 'breaker'));
+  const run = spawnSync(process.execPath, [path.join(copy, 'bin', 'sqs-circuit-breaker.js'), '--version'], {
+    encoding: 'utf8',
+  });
+  expect(run.status).toBe(1);
+  expect(run.stderr).toContain(`the breaker CLI for ${arch} is missing`);
+  expect(run.stderr).toContain('npm install sqs-circuit-breaker');
+  expect(run.stderr).not.toContain('build:cli');
+});
+
 test('prepack refuses to pack a package without its binary, naming the missing file', () => {
   const copy = path.join(work, 'unbuilt');
   fs.mkdirSync(copy);
@@ -172,5 +233,7 @@ test('prepack refuses to pack a package without its binary, naming the missing f
   const run = spawnSync(process.execPath, [path.join(CDK, 'scripts', 'prepack.js'), copy], { encoding: 'utf8' });
   expect(run.status).toBe(1);
   expect(run.stderr).toContain('missing assets/bootstrap/bootstrap');
+  expect(run.stderr).toContain('assets/cli/x86_64/breaker, assets/cli/arm64/breaker');
   expect(run.stderr).toContain("'npm run build'");
+  expect(run.stderr).toContain("'npm run build:cli'");
 });
