@@ -136,6 +136,14 @@ def render(samples: list[dict], marks: Iterable[tuple[float, str]], summary: dic
         _intervals(590, 22, "recovery", recovery_intervals(steps, samples), tmax) if steps is not None
         else _bands(590, 22, "recovery", t, [s["step"] for s in samples], tmax),
     ]
+    if steps is not None:  # the recovery band's colours
+        legend_x = LEFT
+        body.append(f'<text x="{legend_x}" y="705" class="axis">recovery phases:</text>')
+        legend_x += 100
+        for key, color in PHASE_COLORS:
+            body.append(f'<rect x="{legend_x}" y="695" width="12" height="12" fill="{color}"/>'
+                        f'<text x="{legend_x + 16}" y="705" class="axis">{html.escape(key)}</text>')
+            legend_x += 28 + 7 * len(key)
     for at, label in marks:
         body.append(f'<line x1="{x(at):.1f}" x2="{x(at):.1f}" y1="34" y2="615" class="mark"/>'
                     f'<text x="{x(at) + 3:.1f}" y="640" class="marklabel" transform="rotate(20 {x(at) + 3:.1f} 640)">{html.escape(label)}</text>')
