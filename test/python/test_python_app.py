@@ -54,3 +54,15 @@ def test_python_app_synthesizes_the_same_template_as_the_typescript_twin(tmp_pat
     assert len(breakers) == 1, "the Python app made no breaker"
     differ = version("aws-cdk-lib") != ts_version()
     assert normalise(py, differ) == normalise(ts, differ)
+
+
+def test_the_wheel_installs_the_operator_cli_as_a_command():
+    """jsii-pacmak turns the npm package's `bin` (`sqs-circuit-breaker`, the launcher of the
+    prebuilt `breaker`) into a script of the wheel: a Python user runs the CLI as npm users do.
+    It runs the launcher file itself, so the file must be executable in the package."""
+    script = Path(sys.executable).parent / "sqs-circuit-breaker"
+    assert script.exists(), f"{script}: the wheel installed no sqs-circuit-breaker command"
+    out = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    pkg = json.loads((REPO / "cdk" / "package.json").read_text())
+    assert out.stdout.strip() == f"breaker {pkg['version']}"
