@@ -5,8 +5,9 @@
 // status pass through unchanged.
 'use strict';
 const { spawnSync } = require('child_process');
-const fs = require('fs');
 const path = require('path');
+// the package's own check of a shipped binary, with the fix for a repository or an npm install
+const { shippedAssetPath } = require('../lib/assets');
 
 /** Node's names for the architectures the CLI is built for, and the asset folder of each. */
 const ARCHITECTURES = { x64: 'x86_64', arm64: 'arm64' };
@@ -23,17 +24,12 @@ if (process.platform !== 'linux' || !arch) {
       "build it from the repository's sources instead: cargo install --path lambdas/cli",
   );
 }
-const packageRoot = path.join(__dirname, '..');
-const binary = path.join(packageRoot, 'assets', 'cli', arch, 'breaker');
-if (!fs.existsSync(binary)) {
-  const inRepository = fs.existsSync(path.join(packageRoot, '..', 'Cargo.toml'));
-  fail(
-    `the breaker CLI for ${arch} is missing at ${binary}; ` +
-      (inRepository
-        ? "run 'npm run build:cli' at the repository root"
-        : 'this copy of sqs-circuit-breaker was packed without its prebuilt binaries; reinstall a ' +
-          'published version (npm install sqs-circuit-breaker) or report it to the maintainers'),
-  );
+let binary;
+try {
+  binary = path.join(shippedAssetPath(`cli/${arch}`, 'breaker', `the breaker CLI for ${arch}`, 'build:cli'), 'breaker');
+} catch (err) {
+  console.error(err.message);
+  process.exit(1);
 }
 const run = spawnSync(binary, process.argv.slice(2), { stdio: 'inherit' });
 if (run.error) fail(`could not run ${binary}: ${run.error.message}`);

@@ -14,16 +14,17 @@ function inRepository(): boolean {
 
 /**
  * The asset folder `relative` (under the package's `assets/`), checked to hold `file`.
+ * `buildScript` is the root npm script that builds it in the repository.
  *
  * @throws Error when the file is missing, saying what to do: build it (in the repository) or
  * reinstall (an installed package that was packed without it).
  */
-export function shippedAssetPath(relative: string, file: string, what: string): string {
+export function shippedAssetPath(relative: string, file: string, what: string, buildScript = 'build:lambdas'): string {
   const dir = path.join(PACKAGE_ROOT, 'assets', relative);
   const target = path.join(dir, file);
   if (fs.existsSync(target)) return dir;
   const fix = inRepository()
-    ? "run 'npm run build:lambdas' at the repository root"
+    ? `run 'npm run ${buildScript}' at the repository root`
     : 'this copy of sqs-circuit-breaker was packed without its prebuilt binaries; reinstall a ' +
       'published version (npm install sqs-circuit-breaker) or report it to the maintainers';
   throw new Error(`sqs-circuit-breaker: ${what} is missing at ${target}; ${fix}`);
