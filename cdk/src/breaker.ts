@@ -263,6 +263,7 @@ export class SqsCircuitBreaker extends Construct {
       code: props.lambdaCode,
       architecture: props.lambdaArchitecture,
       logRetention: props.logRetention,
+      logLevel: props.logLevel,
     });
   }
 
@@ -414,6 +415,44 @@ export class SqsCircuitBreaker extends Construct {
    */
   public metricCircuitState(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.breakerMetric(metricsTable.stateMetric, cloudwatch.Stats.MAXIMUM, cloudwatch.Unit.NONE, props);
+  }
+
+  /**
+   * Messages re-jitter moved back into the queue with a new random delay (copy confirmed,
+   * original deleted): one datapoint per re-jitter slice, from the handler's metric lines.
+   *
+   * @default - sum over 5 minutes
+   */
+  public metricMessagesRejittered(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.measureMetric('MessagesRejittered', props);
+  }
+
+  /**
+   * Messages a keep-alive pass copied back with no delay before their retention ran out (while
+   * the circuit is open): one datapoint per keep-alive slice.
+   *
+   * @default - sum over 5 minutes
+   */
+  public metricMessagesKeptAlive(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.measureMetric('MessagesKeptAlive', props);
+  }
+
+  /**
+   * The consumer limit each ramp step set: the mapping's `MaximumConcurrency` (or, in provisioned
+   * mode, its maximum pollers); 0 when a relapse disabled the mapping again. One datapoint per
+   * step; a last level without a limit (the mapping had none) has no datapoint.
+   *
+   * @default - maximum over 5 minutes
+   */
+  public metricRampLevel(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.measureMetric('RampLevel', props);
+  }
+
+  /** The metric of one measure, in the unit and statistic `metrics.json` gives it. */
+  private measureMetric(name: keyof typeof metricsTable.measures, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    const measure = metricsTable.measures[name];
+    const unit = measure.unit === 'Count' ? cloudwatch.Unit.COUNT : cloudwatch.Unit.NONE;
+    return this.breakerMetric(name, measure.statistic, unit, props);
   }
 
   /** The count metric of one breaker event (`metrics.json`). */

@@ -11,10 +11,6 @@ import { CircuitDashboardOptions } from './props';
  * only from the construct's own metric helpers, the queue's metrics and the alarms, so that they
  * name nothing the handlers do not publish (`metrics.json`). The breaker's `dashboard` holds them,
  * and `widgets()` hands them to a dashboard of the user's own.
- *
- * Not graphed, for want of a metric: the number of messages re-jitter moved (only its skips,
- * `RejitterSkips`, are counted) and the ramp's `MaximumConcurrency` (its start is in the
- * "Circuit Half-Open" event, not in a metric; the circuit-state graph shows the half-open phase).
  */
 
 /** What the widgets show beyond the breaker's public members. */
@@ -102,7 +98,8 @@ function errorRateWidget(breaker: SqsCircuitBreaker, period: cdk.Duration): clou
  * The breaker's widgets, in rows of the full dashboard width (24): a title; circuit state and the
  * error rate against the alarm threshold; queue depth, age of the oldest message and, when the
  * construct knows the DLQ, its depth; the breaker's events and the recoveries started and failed;
- * the state of the alarm and of the recovery alarm.
+ * the ramp level and the messages re-jittered and kept alive; the state of the alarm and of the
+ * recovery alarm.
  *
  * @param what how a bad `period` is named in the error (`widgets() period`)
  */
@@ -218,6 +215,26 @@ export function circuitWidgets(
     height: 6,
   });
 
+  const ramp = new cloudwatch.GraphWidget({
+    title: 'Ramp level (consumer limit each step set; 0: reopened)',
+    left: [breaker.metricRampLevel({ ...o, label: 'ramp level' })],
+    leftYAxis: { min: 0, showUnits: false },
+    period,
+    width: 12,
+    height: 6,
+  });
+  const moved = new cloudwatch.GraphWidget({
+    title: 'Messages moved by the breaker',
+    left: [
+      breaker.metricMessagesRejittered({ ...o, label: 're-jittered' }),
+      breaker.metricMessagesKeptAlive({ ...o, label: 'kept alive' }),
+    ],
+    leftYAxis: { min: 0, showUnits: false },
+    period,
+    width: 12,
+    height: 6,
+  });
+
   const alarms = new cloudwatch.AlarmStatusWidget({
     title: 'Alarms: opens the circuit / recovery stuck or failed',
     alarms: [breaker.alarm, ...(breaker.recoveryAlarm ? [breaker.recoveryAlarm] : [])],
@@ -225,7 +242,7 @@ export function circuitWidgets(
     height: 2,
   });
 
-  return [title, state, errorRateWidget(breaker, period), ...queues, events, recoveries, alarms];
+  return [title, state, errorRateWidget(breaker, period), ...queues, events, recoveries, ramp, moved, alarms];
 }
 
 /** The breaker's dashboard: `circuitWidgets` in one `AWS::CloudWatch::Dashboard`. */

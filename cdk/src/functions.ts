@@ -37,6 +37,7 @@ export interface HandlerResources {
   readonly code?: lambda.Code;
   readonly architecture?: lambda.Architecture;
   readonly logRetention?: logs.RetentionDays;
+  readonly logLevel?: lambda.ApplicationLogLevel;
 }
 
 /**
@@ -288,6 +289,7 @@ export function createHandlerFunctions(r: HandlerResources): Record<keyof Circui
       role,
       logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
+      applicationLogLevelV2: r.logLevel ?? lambda.ApplicationLogLevel.INFO,
       environment,
     });
   }

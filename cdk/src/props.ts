@@ -496,4 +496,13 @@ export interface SqsCircuitBreakerProps {
    * @default RetentionDays.ONE_MONTH
    */
   readonly logRetention?: logs.RetentionDays;
+
+  /**
+   * The lowest level of the lines the breaker's functions log (Lambda's `ApplicationLogLevel`:
+   * lines below it are dropped). Their log format is JSON: each line names the circuit, the
+   * handler and the state machine execution.
+   *
+   * @default ApplicationLogLevel.INFO
+   */
+  readonly logLevel?: lambda.ApplicationLogLevel;
 }

@@ -90,7 +90,6 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
   const reportStuck = invoke(scope, 'Report Stuck Circuit', f.stuck, {
     'state.$': '$.state',
     'error.$': '$.error',
-    'executionArn.$': '$$.Execution.Id',
   });
   // The last resort also retries any task error: it must get its event out if at all possible.
   reportStuck.addRetry({
@@ -137,10 +136,7 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
   };
 
   // ── open ───────────────────────────────────────────────────────────────────────────────────
-  const open = invoke(scope, 'Open Circuit', f.open, {
-    'executionArn.$': '$$.Execution.Id',
-    'input.$': '$',
-  });
+  const open = invoke(scope, 'Open Circuit', f.open, { 'input.$': '$' });
   catchAll(open);
   const duplicate = new sfn.Succeed(scope, 'Leave Recovery To Running Execution', {
     comment: 'another execution already recovers this circuit; nothing was changed',
@@ -211,6 +207,7 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
         'cutoffMs.$': '$.cutoffMs',
         'slicesLeft.$': '$.slice.result.slicesLeft',
         ...flag,
+        ...EXECUTION_ARN,
       }),
       retryOnServiceExceptions: false,
       resultSelector: { 'result.$': '$.Payload' },
@@ -287,12 +284,11 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
   const ramp = invoke(scope, 'Ramp Up Consumer', f.ramp, {
     'state.$': '$.state',
     'step.$': '$.step',
-    'executionArn.$': '$$.Execution.Id',
   });
   catchAll(ramp);
   const hold = new sfn.Wait(scope, 'Hold Ramp Step', { time: sfn.WaitTime.secondsPath('$.waitSeconds') });
 
-  const close = invoke(scope, 'Close Circuit', f.close, { 'state.$': '$.state', 'executionArn.$': '$$.Execution.Id' });
+  const close = invoke(scope, 'Close Circuit', f.close, { 'state.$': '$.state' });
   catchAll(close);
   const closed = new sfn.Succeed(scope, 'Circuit Closed');
   // An SDK task written out (not CallAwsService) so that its IAM statement can carry the
@@ -462,6 +458,12 @@ const VALID_WAIT = sfn.Condition.and(
   sfn.Condition.numberGreaterThanEquals('$.waitSeconds', 0),
 );
 
+/**
+ * `$$.Execution.Id`, passed to every handler: the owner check of `open`, `ramp`, `close` and
+ * `stuck`, and, for all of them, the execution named on every log line (CONTRACT.md).
+ */
+const EXECUTION_ARN = { 'executionArn.$': '$$.Execution.Id' };
+
 /** A Lambda task whose output is the handler's own result document. */
 function invoke(
   scope: Construct,
@@ -471,7 +473,7 @@ function invoke(
 ): tasks.LambdaInvoke {
   const task = new tasks.LambdaInvoke(scope, id, {
     lambdaFunction: fn,
-    payload: sfn.TaskInput.fromObject(payload),
+    payload: sfn.TaskInput.fromObject({ ...payload, ...EXECUTION_ARN }),
     retryOnServiceExceptions: false,
     outputPath: '$.Payload',
   });

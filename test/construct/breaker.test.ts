@@ -57,7 +57,7 @@ describe('SqsCircuitBreaker resources', () => {
         Runtime: 'provided.al2023',
         Architectures: ['arm64'],
         MemorySize: memory,
-        LoggingConfig: { LogFormat: 'JSON' },
+        LoggingConfig: { LogFormat: 'JSON', ApplicationLogLevel: 'INFO' },
       });
       expect((fn.props.Code as { S3Key: string }).S3Key).toMatch(/\.zip$/);
     }
@@ -71,6 +71,19 @@ describe('SqsCircuitBreaker resources', () => {
       'rejitterPlan',
       'stuck',
     ]);
+  });
+
+  test('`logLevel` sets the level of every breaker function (JSON logs)', () => {
+    const debug = Template.fromStack(breakerStack({ logLevel: lambda.ApplicationLogLevel.DEBUG }).stack);
+    const handlers: string[] = JSON.parse(
+      fs.readFileSync(path.join(__dirname, '..', '..', 'lambdas', 'handlers', 'handlers.json'), 'utf8'),
+    );
+    for (const handler of handlers) {
+      expect(fnWithHandler(debug, handler).props.LoggingConfig).toMatchObject({
+        LogFormat: 'JSON',
+        ApplicationLogLevel: 'DEBUG',
+      });
+    }
   });
 
   test('every function gets the contract environment with the defaults', () => {

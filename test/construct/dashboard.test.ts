@@ -18,6 +18,7 @@ const METRICS: {
   dimension: string;
   stateMetric: string;
   events: Record<string, { metric: string }>;
+  measures: Record<string, { unit: string; statistic: string }>;
 } = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'cdk', 'src', 'metrics.json'), 'utf8'));
 
 /** toThrow with an Error compares the whole message, not a substring. */
@@ -132,6 +133,16 @@ describe('the breaker dashboard (opt-in)', () => {
     expect(expressions(b)).toContainEqual(
       expect.objectContaining({ expression: expect.stringMatching(/^FILL\(\w+, REPEAT\)$/) }),
     );
+  });
+
+  test('graphs the ramp level and the messages re-jittered and kept alive (every measure of metrics.json)', () => {
+    const { stack } = breakerStack({ circuitName: 'orders', dashboard: {} });
+    const b = templateBody(stack);
+    for (const [name, measure] of Object.entries(METRICS.measures)) {
+      const line = lineOf(b, name);
+      expect(line?.strings).toEqual(breakerLine(name, 'orders'));
+      expect(line?.options.stat ?? 'Average').toBe(measure.statistic);
+    }
   });
 
   test('graphs the queue depth, the age of its oldest message and the depth of its DLQ', () => {

@@ -1,6 +1,12 @@
 import * as cdk from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as fs from 'fs';
+import * as path from 'path';
 import { breakerStack } from './fixture';
+
+const METRICS: { measures: Record<string, { unit: string; statistic: string }> } = JSON.parse(
+  fs.readFileSync(path.join(__dirname, '..', '..', 'cdk', 'src', 'metrics.json'), 'utf8'),
+);
 
 /**
  * The breaker's own metrics (issue 18): the handlers print one EMF line per event
@@ -17,6 +23,9 @@ describe('the breaker metrics', () => {
       [breaker.metricCloses(), 'Closes', 'Sum'],
       [breaker.metricStuckOpens(), 'StuckOpens', 'Sum'],
       [breaker.metricCircuitState(), 'CircuitState', 'Maximum'],
+      [breaker.metricMessagesRejittered(), 'MessagesRejittered', 'Sum'],
+      [breaker.metricMessagesKeptAlive(), 'MessagesKeptAlive', 'Sum'],
+      [breaker.metricRampLevel(), 'RampLevel', 'Maximum'],
     ];
     for (const [metric, name, statistic] of expected) {
       expect(metric).toMatchObject({
@@ -25,6 +34,19 @@ describe('the breaker metrics', () => {
         dimensions: { Circuit: 'orders' },
         statistic,
       });
+    }
+  });
+
+  test('the measures the handlers print (metrics.json) each have a helper, in their unit', () => {
+    const { breaker } = breakerStack({ circuitName: 'orders' });
+    const helpers: Record<string, () => cdk.aws_cloudwatch.Metric> = {
+      MessagesRejittered: () => breaker.metricMessagesRejittered(),
+      MessagesKeptAlive: () => breaker.metricMessagesKeptAlive(),
+      RampLevel: () => breaker.metricRampLevel(),
+    };
+    expect(Object.keys(helpers).sort()).toEqual(Object.keys(METRICS.measures).sort());
+    for (const [name, measure] of Object.entries(METRICS.measures)) {
+      expect(helpers[name]()).toMatchObject({ metricName: name, statistic: measure.statistic, unit: measure.unit });
     }
   });
 

@@ -12,6 +12,9 @@ import {
   Workflow,
 } from './harness';
 
+/** Every task's payload carries the execution (CONTRACT.md: the owner check and every log line). */
+const ARN = { executionArn: EXECUTION_ARN };
+
 let wf: Workflow;
 beforeAll(() => {
   wf = synthesizeWorkflow();
@@ -75,6 +78,19 @@ describe('the synthesized workflow', () => {
     }
   });
 
+  test('passes every handler the execution, which each names on every log line (CONTRACT.md)', () => {
+    const handlers = Object.entries(wf.targetOfState).filter(
+      ([, target]) => target !== 'startExecution' && target !== 'putMetricData',
+    );
+    expect(handlers).toHaveLength(10);
+    for (const [name] of handlers) {
+      const state = allStates(wf.definition).find(([n]) => n === name)![1] as {
+        Parameters: { Payload: Record<string, unknown> };
+      };
+      expect([name, state.Parameters.Payload['executionArn.$']]).toEqual([name, '$$.Execution.Id']);
+    }
+  });
+
   test('waits take their length from the handlers, not from a constant', () => {
     const waits = allStates(wf.definition).filter(([, s]) => s.Type === 'Wait');
     expect(waits.map(([n, s]) => [n, s.SecondsPath])).toEqual([
@@ -112,8 +128,8 @@ describe('executing the workflow', () => {
     expect(targets(run).filter((t) => t === 'rejitter')).toHaveLength(3);
     const [open, backoff, probe] = run.calls;
     expect(open.payload).toEqual({ executionArn: EXECUTION_ARN, input: ALARM_EVENT });
-    expect(backoff.payload).toEqual({ state: circuit(0) });
-    expect(probe.payload).toEqual({ state: circuit(0) });
+    expect(backoff.payload).toEqual({ state: circuit(0), ...ARN });
+    expect(probe.payload).toEqual({ state: circuit(0), ...ARN });
     expect(run.states).toContain('Back Off');
     expect(run.states[run.states.length - 1]).toBe('Circuit Closed');
   });
@@ -134,9 +150,9 @@ describe('executing the workflow', () => {
     // previous slice answered (the history budget's bound on a worker, CONTRACT.md).
     expect(slices).toEqual(
       expect.arrayContaining([
-        { worker: 0, cutoffMs: 1763900100000, slicesLeft: 5 },
-        { worker: 1, cutoffMs: 1763900100000, slicesLeft: 5 },
-        { worker: expect.any(Number), cutoffMs: 1763900100000, slicesLeft: 4 },
+        { worker: 0, cutoffMs: 1763900100000, slicesLeft: 5, ...ARN },
+        { worker: 1, cutoffMs: 1763900100000, slicesLeft: 5, ...ARN },
+        { worker: expect.any(Number), cutoffMs: 1763900100000, slicesLeft: 4, ...ARN },
       ]),
     );
     expect(slices.filter((p) => p.worker === 0).length + slices.filter((p) => p.worker === 1).length).toBe(3);
@@ -166,15 +182,15 @@ describe('executing the workflow', () => {
     expect(run.status).toBe('SUCCEEDED');
     const plans = run.calls.filter((c) => c.target === 'rejitter-plan').map((c) => [c.state, c.payload]);
     expect(plans).toEqual([
-      ['Plan Keep-Alive Pass', { state: kept, keepAlive: true }],
-      ['Plan Re-jitter', { state: kept }],
+      ['Plan Keep-Alive Pass', { state: kept, keepAlive: true, ...ARN }],
+      ['Plan Re-jitter', { state: kept, ...ARN }],
     ]);
     const slices = run.calls.filter((c) => c.target === 'rejitter');
     expect(slices.every((c) => c.state === 'Keep-Alive Slice')).toBe(true);
     expect(slices.map((c) => c.payload)).toEqual(
       expect.arrayContaining([
-        { worker: 0, cutoffMs: 1763900100000, slicesLeft: 5, keepAlive: true },
-        { worker: 1, cutoffMs: 1763900100000, slicesLeft: 5, keepAlive: true },
+        { worker: 0, cutoffMs: 1763900100000, slicesLeft: 5, keepAlive: true, ...ARN },
+        { worker: 1, cutoffMs: 1763900100000, slicesLeft: 5, keepAlive: true, ...ARN },
       ]),
     );
     // After the pass: Compute Backoff again (with the refreshed state), then Back Off and a probe.
@@ -185,7 +201,7 @@ describe('executing the workflow', () => {
       'Route Backoff Decision',
       'Back Off',
     ]);
-    expect(run.calls.filter((c) => c.target === 'backoff')[2].payload).toEqual({ state: kept });
+    expect(run.calls.filter((c) => c.target === 'backoff')[2].payload).toEqual({ state: kept, ...ARN });
   });
 
   test('a keep-alive plan without workers (empty or FIFO queue) goes straight back to the backoff loop', async () => {
@@ -251,7 +267,7 @@ describe('executing the workflow', () => {
       { state: circuit(1), step: 1, ...me },
       { state: circuit(1), step: 2, ...me },
     ]);
-    expect(run.calls.find((c) => c.target === 'close')!.payload).toEqual({ state: circuit(1), ...me });
+    expect(run.calls.find((c) => c.target === 'close')!.payload).toEqual({ state: circuit(1), ...me, ...ARN });
   });
 
   test('publishes how long the circuit was open as the OpenSeconds metric of this circuit', async () => {
@@ -549,7 +565,7 @@ describe('executing the workflow', () => {
     expectScripted(run);
     expect(run.status).toBe('SUCCEEDED');
     expect(targets(run).slice(0, 5)).toEqual(['open', 'backoff', 'probe', 'backoff', 'probe']);
-    expect(run.calls[3].payload).toEqual({ state: circuit(0) });
+    expect(run.calls[3].payload).toEqual({ state: circuit(0), ...ARN });
   });
 
   test('a failing re-jitter worker fails the Map, which reports the circuit stuck open', async () => {
@@ -630,7 +646,7 @@ describe('executing the workflow', () => {
     expect(run.status).toBe('SUCCEEDED');
     expect(run.calls[0].payload).toEqual({ executionArn: EXECUTION_ARN, input });
     expect(targets(run)).toEqual(['open', 'rejitter-plan', 'rejitter', 'ramp', 'ramp', 'close', 'putMetricData']);
-    expect(run.calls[1].payload).toEqual({ state: s });
+    expect(run.calls[1].payload).toEqual({ state: s, ...ARN });
     expect(run.calls.filter((c) => c.target === 'ramp').map((c) => c.payload)).toEqual([
       { state: s, step: 0, executionArn: EXECUTION_ARN },
       { state: s, step: 1, executionArn: EXECUTION_ARN },
@@ -891,7 +907,7 @@ describe('executing the workflow', () => {
       'close',
       'putMetricData',
     ]);
-    expect(run.calls[6].payload).toEqual({ state: reopened });
+    expect(run.calls[6].payload).toEqual({ state: reopened, ...ARN });
   });
 
   test('a close answer that is neither closed nor a reopen with state is reported, not dropped', async () => {

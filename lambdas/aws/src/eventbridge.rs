@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
-use breaker_core::events::{BreakerEvent, EVENT_SOURCE};
+use breaker_core::events::{BreakerEvent, EVENT_SOURCE, Measurement};
 use breaker_core::ports::{Events, FaultKind, PortError};
 
 use crate::error::classify;
@@ -108,6 +108,10 @@ impl Events for EventBus {
             code,
             message,
         })
+    }
+
+    fn measure(&self, measurement: &Measurement) {
+        self.metric_lines.print(&measurement.emf_line());
     }
 }
 

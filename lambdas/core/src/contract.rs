@@ -178,6 +178,9 @@ impl CircuitState {
 pub struct StateInput {
     /// The circuit state.
     pub state: CircuitState,
+    /// `$$.Execution.Id`, for the logs only (every log line of the invocation names it).
+    #[serde(default)]
+    pub execution_arn: Option<String>,
 }
 
 /// Input of the handlers that act as the circuit's owner and only take the state (`close`).
@@ -491,7 +494,7 @@ pub struct ProbeOutput {
 }
 
 /// Input of `rejitter`: one worker's slice of the re-jitter pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RejitterInput {
     /// The worker's index in the plan's `workers` (for logs).
@@ -507,6 +510,9 @@ pub struct RejitterInput {
     /// history budget).
     #[serde(default)]
     pub slices_left: Option<u32>,
+    /// `$$.Execution.Id`, for the logs only (every log line of the invocation names it).
+    #[serde(default)]
+    pub execution_arn: Option<String>,
 }
 
 /// Input of `rejitter-plan`: the state, and whether this plans a keep-alive pass (which runs
@@ -519,6 +525,9 @@ pub struct PlanInput {
     /// A keep-alive pass rather than the re-jitter before the ramp. Absent: false.
     #[serde(default)]
     pub keep_alive: bool,
+    /// `$$.Execution.Id`, for the logs only (every log line of the invocation names it).
+    #[serde(default)]
+    pub execution_arn: Option<String>,
 }
 
 /// Output of `rejitter-plan`.
@@ -721,6 +730,7 @@ mod tests {
                 cutoff_ms: 1_763_900_000_000,
                 keep_alive: false,
                 slices_left: None,
+                execution_arn: None,
             }
         );
         let capped: RejitterInput =

@@ -67,6 +67,13 @@ struct MetricsTable {
     state_metric: String,
     circuit_states: BTreeMap<String, u8>,
     events: BTreeMap<String, EventMetric>,
+    measures: BTreeMap<String, MeasureEntry>,
+}
+
+/// One measure's entry in the metrics table.
+#[derive(Debug, Deserialize)]
+struct MeasureEntry {
+    unit: String,
 }
 
 /// One detail-type's entry in the metrics table.
@@ -186,6 +193,87 @@ impl BreakerEvent {
             }),
         );
         Some(Value::Object(doc).to_string())
+    }
+}
+
+/// A value the breaker measures without an event (`measures` in `cdk/src/metrics.json`): the
+/// handler prints its metric line itself, with no call to the bus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Measure {
+    /// Messages one re-jitter slice moved back into the queue with a new random delay.
+    MessagesRejittered,
+    /// Messages one keep-alive slice copied back with no delay.
+    MessagesKeptAlive,
+    /// The consumer limit a ramp step set (0: a relapse disabled the mapping again).
+    RampLevel,
+}
+
+impl Measure {
+    /// Every measure (the table's tests check that the table lists exactly these).
+    pub const ALL: [Self; 3] = [
+        Self::MessagesRejittered,
+        Self::MessagesKeptAlive,
+        Self::RampLevel,
+    ];
+
+    /// The metric name (the key in the table).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MessagesRejittered => "MessagesRejittered",
+            Self::MessagesKeptAlive => "MessagesKeptAlive",
+            Self::RampLevel => "RampLevel",
+        }
+    }
+}
+
+/// One measured value of one circuit at one instant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measurement {
+    /// What was measured.
+    pub measure: Measure,
+    /// The circuit's name (the metric's dimension).
+    pub circuit: String,
+    /// The value, in the table's unit.
+    pub value: f64,
+    /// When, epoch ms.
+    pub at_ms: u64,
+}
+
+impl Measurement {
+    /// `measure` of `config`'s circuit at `at_ms`.
+    pub fn new(measure: Measure, config: &Config, value: f64, at_ms: u64) -> Self {
+        Self {
+            measure,
+            circuit: config.circuit_name.clone(),
+            value,
+            at_ms,
+        }
+    }
+
+    /// The embedded-metric-format line of this value: namespace `SqsCircuitBreaker`, dimension
+    /// `Circuit`, the measure's name and unit from the table, timestamped at `at_ms`.
+    pub fn emf_line(&self) -> String {
+        let table = metrics_table();
+        let name = self.measure.as_str();
+        let unit = table
+            .measures
+            .get(name)
+            .map_or("None", |entry| entry.unit.as_str());
+        let mut doc = Map::new();
+        doc.insert(table.dimension.clone(), json!(self.circuit));
+        doc.insert(name.to_owned(), json!(self.value));
+        doc.insert(
+            "_aws".into(),
+            json!({
+                "Timestamp": self.at_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": table.namespace,
+                    "Dimensions": [[table.dimension]],
+                    "Metrics": [{"Name": name, "Unit": unit}],
+                }],
+            }),
+        );
+        Value::Object(doc).to_string()
     }
 }
 
@@ -326,5 +414,53 @@ mod tests {
                 "Re-jitter Skipped"
             ]
         );
+    }
+
+    #[test]
+    fn the_metrics_table_lists_every_measure_with_a_unit_and_nothing_else() {
+        let table = metrics_table();
+        let listed: Vec<&str> = table.measures.keys().map(String::as_str).collect();
+        let mut ours: Vec<&str> = Measure::ALL.map(Measure::as_str).to_vec();
+        ours.sort_unstable();
+        assert_eq!(listed, ours, "cdk/src/metrics.json measures");
+        for (name, entry) in &table.measures {
+            assert!(
+                ["Count", "None"].contains(&entry.unit.as_str()),
+                "{name}: unit {}",
+                entry.unit
+            );
+        }
+    }
+
+    #[test]
+    fn a_measurement_is_one_metric_of_its_circuit_in_its_unit_at_its_time() {
+        let env = minimal_env();
+        let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+        let line = Measurement::new(
+            Measure::MessagesRejittered,
+            &config,
+            250.0,
+            1_700_000_000_001,
+        )
+        .emf_line();
+        let doc: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(doc["Circuit"], "orders");
+        assert_eq!(doc["MessagesRejittered"], 250.0);
+        assert_eq!(doc["_aws"]["Timestamp"], 1_700_000_000_001_u64);
+        let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "SqsCircuitBreaker");
+        assert_eq!(directive["Dimensions"], json!([["Circuit"]]));
+        assert_eq!(
+            directive["Metrics"],
+            json!([{"Name": "MessagesRejittered", "Unit": "Count"}])
+        );
+        let level: Value =
+            serde_json::from_str(&Measurement::new(Measure::RampLevel, &config, 4.0, 1).emf_line())
+                .unwrap();
+        assert_eq!(
+            level["_aws"]["CloudWatchMetrics"][0]["Metrics"],
+            json!([{"Name": "RampLevel", "Unit": "None"}])
+        );
+        assert!(!line.contains('\n'), "one line");
     }
 }

@@ -5,7 +5,7 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
-use crate::events::BreakerEvent;
+use crate::events::{BreakerEvent, Measurement};
 use crate::message::{BatchOutcome, OutgoingMessage, QueueInfo, ReceivedMessage};
 use crate::record::CircuitRecord;
 
@@ -208,6 +208,17 @@ pub enum Scaling {
     Pollers(PollerConfig),
 }
 
+impl Scaling {
+    /// The consumer's limit at this level, as one number: `MaximumConcurrency`, or the effective
+    /// `MaximumPollers` in provisioned mode; `None` when the level sets no concurrency limit.
+    pub fn limit(self) -> Option<u32> {
+        match self {
+            Self::Concurrency(limit) => limit,
+            Self::Pollers(pollers) => pollers.effective().maximum_pollers,
+        }
+    }
+}
+
 impl From<Option<u32>> for Scaling {
     fn from(maximum_concurrency: Option<u32>) -> Self {
         Self::Concurrency(maximum_concurrency)
@@ -297,10 +308,14 @@ pub trait Metrics: Send + Sync {
     ) -> impl Future<Output = Result<ConsumerStats, PortError>> + Send;
 }
 
-/// The breaker's event bus (EventBridge `PutEvents`).
+/// The breaker's event bus (EventBridge `PutEvents`) and its metric lines.
 pub trait Events: Send + Sync {
     /// Put one breaker event; fails unless EventBridge accepted it.
     fn put(&self, event: &BreakerEvent) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// Record one measured value ([`Measurement::emf_line`]; on Lambda a line on stdout, which
+    /// CloudWatch Logs turns into the metric). No call, so it cannot fail.
+    fn measure(&self, measurement: &Measurement);
 }
 
 /// A running execution of the breaker's state machine.

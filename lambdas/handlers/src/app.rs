@@ -8,11 +8,12 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::Serialize;
 use serde_json::Value;
+use tracing::Instrument;
 
 use crate::error::HandlerError;
 use crate::esm::EsmPolicy;
 use crate::ports::Ports;
-use crate::rejitter::{self, RejitterSettings};
+use crate::rejitter;
 
 /// The handlers of the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,8 +100,27 @@ impl<P: Ports> App<P> {
         }
     }
 
-    /// Run handler `name` on `payload` and return its output document.
+    /// Run handler `name` on `payload` and return its output document. Every log line of the
+    /// invocation carries the circuit, the handler and the execution (the payload's
+    /// `executionArn`, which the state machine passes to every task; `-` when absent) in its span.
     pub async fn dispatch(&self, name: HandlerName, payload: Value) -> Result<Value, HandlerError> {
+        let execution = payload
+            .get("executionArn")
+            .and_then(Value::as_str)
+            .unwrap_or("-")
+            .to_owned();
+        let span = tracing::info_span!(
+            "invocation",
+            circuit = %self.config.circuit_name,
+            handler = name.as_str(),
+            execution = %execution,
+        );
+        // Boxed: the handlers' futures nested in the span's are deeper than the compiler's
+        // default layout limit allows for `bootstrap`'s main.
+        Box::pin(self.run(name, payload)).instrument(span).await
+    }
+
+    async fn run(&self, name: HandlerName, payload: Value) -> Result<Value, HandlerError> {
         match name {
             HandlerName::Open => to_value(crate::open::open(payload, self).await?),
             HandlerName::Backoff => {
@@ -112,10 +132,7 @@ impl<P: Ports> App<P> {
             HandlerName::Close => to_value(crate::close::close(payload, self).await?),
             HandlerName::Stuck => to_value(crate::stuck::stuck(payload, self).await?),
             HandlerName::RejitterPlan => to_value(rejitter::rejitter_plan(payload, self).await?),
-            HandlerName::Rejitter => {
-                let settings = RejitterSettings::from_config(&self.config)?;
-                to_value(rejitter::run_rejitter(self.ports.queue(), &settings, payload).await?)
-            }
+            HandlerName::Rejitter => to_value(rejitter::rejitter(payload, self).await?),
         }
     }
 }
@@ -183,6 +200,63 @@ mod tests {
                 .as_u64()
                 .is_some_and(|w| (1..=30).contains(&w))
         );
+    }
+
+    /// Captured log output (a `MakeWriter` for tracing-subscriber's formatter).
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Issue 18: an operator reading one log line knows the circuit and the execution. Every
+    /// line a handler logs, in Lambda's JSON log format (the construct's), carries both.
+    #[tokio::test]
+    async fn every_log_line_names_the_circuit_and_the_execution() {
+        const ARN: &str = "arn:aws:states:eu-west-1:123456789012:execution:orders-breaker:e-1";
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let app = app();
+        let state = state_json(1_000, 0, 0, None);
+        for (name, payload) in [
+            (
+                HandlerName::Backoff,
+                json!({ "state": state, "executionArn": ARN }),
+            ),
+            (
+                HandlerName::RejitterPlan,
+                json!({ "state": state, "executionArn": ARN }),
+            ),
+            (
+                HandlerName::Probe,
+                json!({ "state": state, "executionArn": ARN }),
+            ),
+        ] {
+            app.dispatch(name, payload).await.unwrap();
+        }
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        assert!(lines.len() >= 3, "each handler logs: {text}");
+        for line in &lines {
+            assert_eq!(line["span"]["circuit"], "orders", "{line}");
+            assert_eq!(line["span"]["execution"], ARN, "{line}");
+            assert!(line["span"]["handler"].is_string(), "{line}");
+        }
     }
 
     #[tokio::test]

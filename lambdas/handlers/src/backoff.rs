@@ -33,7 +33,7 @@ where
 {
     let (config, ports) = (&app.config, &app.ports);
     let (queue, events) = (ports.queue(), ports.events());
-    let StateInput { mut state } = parse(input)?;
+    let StateInput { mut state, .. } = parse(input)?;
     let now = ports.clock().now_ms();
     let decision = backoff_decision(&state, config, now, rng);
     let decision = keep_alive(decision, &mut state, config, queue, events, now).await?;

@@ -75,7 +75,7 @@ pub async fn probe<P: Ports>(input: Value, app: &App<P>) -> Result<ProbeOutput, 
     let (config, ports) = (&app.config, &app.ports);
     let (queue, consumer) = (ports.queue(), ports.consumer());
     let (events, clock) = (ports.events(), ports.clock());
-    let StateInput { mut state } = parse(input)?;
+    let StateInput { mut state, .. } = parse(input)?;
     let filter = mapping_filter(ports.esm(), config).await?;
     let Received {
         messages,

@@ -11,7 +11,7 @@
 //! backoff and the re-jitter plan reserve all of it.
 
 use breaker_core::contract::{InputError, RampAction, RampInput, RampOutput, Version, parse};
-use breaker_core::events::{BreakerEvent, DetailType};
+use breaker_core::events::{BreakerEvent, DetailType, Measure, Measurement};
 use breaker_core::history::{self, COSTS};
 use breaker_core::policy::{complete_periods, relapsed};
 use breaker_core::ports::{
@@ -94,6 +94,7 @@ pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, Ha
         }
         .with("stepSeconds", interval);
         events.put(&event).await?;
+        measure_level(app, level.limit(), now);
         info!(esm = %config.esm_uuid, level = ?level, levels = ?levels, "half-open: mapping re-enabled");
         return Ok(output(RampAction::Step, 1, interval, Some(level), state));
     }
@@ -150,6 +151,7 @@ pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, Ha
         .with("invocations", stats.invocations)
         .with("esmState", "Disabled");
         events.put(&event).await?;
+        measure_level(app, Some(0), clock.now_ms());
         warn!(esm = %config.esm_uuid, step, errors = stats.errors, invocations = stats.invocations, "relapse during ramp; reopened");
         return Ok(output(RampAction::Reopen, step, 0, None, state));
     }
@@ -162,6 +164,7 @@ pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, Ha
         esm.update_scaling(&config.esm_uuid, next)
     })
     .await?;
+    measure_level(app, next.limit(), clock.now_ms());
     info!(esm = %config.esm_uuid, step, level = ?next, judged = ?window, stats = ?stats, "ramp raised");
     Ok(output(
         RampAction::Step,
@@ -170,6 +173,15 @@ pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, Ha
         Some(next),
         state,
     ))
+}
+
+/// Record the `RampLevel` the mapping runs at now (0: disabled again); nothing for a level
+/// without a limit.
+fn measure_level<P: Ports>(app: &App<P>, limit: Option<u32>, now_ms: u64) {
+    if let Some(limit) = limit {
+        let level = Measurement::new(Measure::RampLevel, &app.config, f64::from(limit), now_ms);
+        app.ports.events().measure(&level);
+    }
 }
 
 /// The `ProvisionedPollerConfig` of each level of a provisioned mapping's ramp.
@@ -362,6 +374,11 @@ mod tests {
         }
         assert_eq!(levels, vec![Some(2), Some(6), Some(17), Some(50)]);
         assert_eq!(w.esm.snapshot().maximum_concurrency, Some(50));
+        assert_eq!(
+            w.events.measured(),
+            [2.0, 6.0, 17.0, 50.0].map(|l| (Measure::RampLevel, l)),
+            "each level the ramp set is measured once, when set"
+        );
         // Ramp began at 10,000,000 ms (166 min 40 s), steps every minute: steps 1 and 2 have no
         // complete published period yet (no verdict); steps 3 and 4 read all of them since 167 min.
         assert_eq!(
@@ -379,15 +396,26 @@ mod tests {
         );
         let mut step = 0;
         let mut last = None;
+        let mut limits = vec![];
         for _ in 0..10 {
             let out = w.step(None, step).await.unwrap();
             if out.action == RampAction::Done {
                 break;
             }
             last = Some(out.maximum_concurrency);
+            limits.extend(
+                out.maximum_concurrency
+                    .map(|l| (Measure::RampLevel, f64::from(l))),
+            );
             step = out.step;
         }
         assert_eq!(last, Some(None));
+        assert!(!limits.is_empty());
+        assert_eq!(
+            w.events.measured(),
+            limits,
+            "the levels with a limit are measured; the last, without one, is not"
+        );
         assert_eq!(w.esm.updates().last(), Some(&EsmCall::UpdateScaling(None)));
         assert_eq!(w.esm.snapshot().maximum_concurrency, None);
     }
@@ -440,6 +468,11 @@ mod tests {
             vec![pollers(2, 2), pollers(3, 5), pollers(3, 15), pollers(3, 40)]
         );
         assert_eq!(w.events.detail_types(), vec![DetailType::HalfOpen]);
+        assert_eq!(
+            w.events.measured(),
+            [2.0, 5.0, 15.0, 40.0].map(|l| (Measure::RampLevel, l)),
+            "a provisioned ramp's level is its maximum pollers"
+        );
     }
 
     #[tokio::test]
@@ -497,6 +530,11 @@ mod tests {
         assert_eq!(w.esm.snapshot().state, EsmState::Disabled);
         assert_eq!(w.events.detail_types(), vec![DetailType::Opened]);
         assert_eq!(w.events.events()[0].detail["reason"], "relapse during ramp");
+        assert_eq!(
+            w.events.measured(),
+            vec![(Measure::RampLevel, 0.0)],
+            "a relapse takes the level to 0"
+        );
     }
 
     /// Issue 13 item 4: on main a step read the last `RAMP_INTERVAL_SECONDS` up to now, a minute

@@ -51,7 +51,7 @@ use breaker_core::config::{Config, defaults};
 use breaker_core::contract::{
     self, InputError, PlanInput, RejitterInput, RejitterOutput, RejitterPlanOutput, Version,
 };
-use breaker_core::events::{BreakerEvent, DetailType};
+use breaker_core::events::{BreakerEvent, DetailType, Measure, Measurement};
 use breaker_core::history::{self, COSTS};
 use breaker_core::message::{Original, OutgoingMessage};
 use breaker_core::ports::{Clock, Events, PortError, Queue};
@@ -223,6 +223,7 @@ async fn plan_or_skip<Q: Queue>(
     let PlanInput {
         mut state,
         keep_alive,
+        ..
     } = contract::parse(input)?;
     let cutoff_ms = rejitter::cutoff_ms(now_ms);
     let budget = settings.budget;
@@ -676,6 +677,36 @@ impl<Q: Queue> Pass<'_, Q> {
     }
 }
 
+/// The `rejitter` handler: one slice ([`run_rejitter`]), then the messages it moved recorded as
+/// `MessagesRejittered` (or `MessagesKeptAlive` for a keep-alive pass), also when the slice
+/// failed after moving some (those moves are done: copy confirmed, original deleted).
+pub async fn rejitter<P: Ports>(
+    input: Value,
+    app: &App<P>,
+) -> Result<RejitterOutput, HandlerError> {
+    let settings = RejitterSettings::from_config(&app.config)?;
+    let mut moved = None;
+    let result = slice(app.ports.queue(), &settings, input, &mut moved).await;
+    if let Some(Moved { keep_alive, count }) = moved {
+        let measure = if keep_alive {
+            Measure::MessagesKeptAlive
+        } else {
+            Measure::MessagesRejittered
+        };
+        let now = app.ports.clock().now_ms();
+        let measurement = Measurement::new(measure, &app.config, count as f64, now);
+        app.ports.events().measure(&measurement);
+    }
+    result
+}
+
+/// What a slice moved, once its input is known to be valid.
+#[derive(Debug, Clone, Copy)]
+struct Moved {
+    keep_alive: bool,
+    count: u64,
+}
+
 /// `rejitter`: `{ "worker": i, "cutoffMs": epochMs }` →
 /// `{ version, moved, failed, remainingEstimate, done }`. Drains for at most `settings.slice`.
 /// Fails before any queue call on malformed input.
@@ -684,11 +715,22 @@ pub async fn run_rejitter<Q: Queue>(
     settings: &RejitterSettings,
     input: Value,
 ) -> Result<RejitterOutput, HandlerError> {
+    slice(queue, settings, input, &mut None).await
+}
+
+/// [`run_rejitter`], noting in `moved` what the slice moved once its input is valid.
+async fn slice<Q: Queue>(
+    queue: &Q,
+    settings: &RejitterSettings,
+    input: Value,
+    moved_out: &mut Option<Moved>,
+) -> Result<RejitterOutput, HandlerError> {
     let RejitterInput {
         worker,
         cutoff_ms,
         keep_alive,
         slices_left,
+        ..
     } = contract::parse(input)?;
     if slices_left == Some(0) {
         return Err(InputError::new(
@@ -698,6 +740,10 @@ pub async fn run_rejitter<Q: Queue>(
         .into());
     }
     let slices_left = slices_left.map(|n| n - 1);
+    *moved_out = Some(Moved {
+        keep_alive,
+        count: 0,
+    });
     let started = Instant::now();
     let before = queue.info().await?;
     if before.fifo {
@@ -744,6 +790,10 @@ pub async fn run_rejitter<Q: Queue>(
     let failed: u64 = stats.iter().map(|s| s.failed).sum();
     let delete_failed: u64 = stats.iter().map(|s| s.delete_failed).sum();
     let drained = stats.iter().all(|s| s.drained);
+    *moved_out = Some(Moved {
+        keep_alive,
+        count: moved,
+    });
     if let Some(e) = pass
         .fatal
         .into_inner()
@@ -845,6 +895,63 @@ mod tests {
     /// A `rejitter-plan` input with a full, valid circuit state.
     fn plan_input() -> Value {
         json!({ "state": state_json(1_000, 3, 1, Some(50)) })
+    }
+
+    /// The app on a queue of `n` messages sent a minute ago (and the plan's cutoff).
+    fn app_with_backlog(n: usize) -> (crate::app::App<crate::testing::Fakes>, u64) {
+        let (queue, cutoff) = backlog(n);
+        let ports = crate::testing::Fakes {
+            queue,
+            ..Default::default()
+        };
+        let app = crate::app::App::new(crate::testing::config(&[]), ports);
+        (app, cutoff)
+    }
+
+    /// Issue 18: the messages a slice moves are a metric of the circuit; a keep-alive pass's
+    /// moves are counted apart; malformed input measures nothing.
+    #[tokio::test(start_paused = true)]
+    async fn the_handler_measures_the_messages_each_slice_moved() {
+        let (app, cutoff) = app_with_backlog(35);
+        let out = rejitter(input(cutoff), &app).await.unwrap();
+        assert_eq!(out.moved, 35);
+        assert_eq!(
+            app.ports.events.measured(),
+            vec![(Measure::MessagesRejittered, 35.0)]
+        );
+        assert!(
+            app.ports.events.events().is_empty(),
+            "a metric, not an event"
+        );
+
+        let (app, cutoff) = app_with_backlog(12);
+        let keep_alive = json!({ "worker": 0, "cutoffMs": cutoff, "keepAlive": true });
+        assert_eq!(rejitter(keep_alive, &app).await.unwrap().moved, 12);
+        assert_eq!(
+            app.ports.events.measured(),
+            vec![(Measure::MessagesKeptAlive, 12.0)]
+        );
+
+        let (app, _) = app_with_backlog(3);
+        assert!(rejitter(json!({ "worker": 0 }), &app).await.is_err());
+        assert!(app.ports.events.measured().is_empty());
+    }
+
+    /// A slice that fails is measured too (its `moved` count, here 0 as every receive fails):
+    /// moves made before a failure are done, so the handler records them on the error path.
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_slice_is_measured_too() {
+        let (app, cutoff) = app_with_backlog(30);
+        app.ports
+            .queue
+            .fail_calls(Op::Receive, None, FaultKind::NonRetryable, "AccessDenied");
+        let err = rejitter(input(cutoff), &app).await.unwrap_err();
+        assert_eq!(err.error_type(), "NonRetryable", "{err}");
+        assert_eq!(
+            app.ports.events.measured(),
+            vec![(Measure::MessagesRejittered, 0.0)],
+            "the slice ran and moved nothing"
+        );
     }
 
     /// Issue 12: a keep-alive pass copies every message sent before its cutoff with no delay

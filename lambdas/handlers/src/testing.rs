@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use breaker_core::events::{BreakerEvent, DetailType};
+use breaker_core::events::{BreakerEvent, DetailType, Measure, Measurement};
 use breaker_core::ports::{
     AlarmState, Alarms, CircuitRecords, Clock, Consumer, ConsumerStats, EsmSnapshot, EsmState,
     EventSourceMappings, Events, Executions, FaultKind, InvokeResult, Metrics, PollerConfig,
@@ -316,10 +316,11 @@ impl Consumer for FakeConsumer {
     }
 }
 
-/// The event bus: records events; can reject every put.
+/// The event bus: records events and measurements; can reject every put.
 #[derive(Debug, Clone, Default)]
 pub struct FakeEvents {
     events: Arc<Mutex<Vec<BreakerEvent>>>,
+    measurements: Arc<Mutex<Vec<Measurement>>>,
     error: Arc<Mutex<Option<PortError>>>,
 }
 
@@ -340,6 +341,14 @@ impl FakeEvents {
     pub fn detail_types(&self) -> Vec<DetailType> {
         self.events().iter().map(|e| e.detail_type).collect()
     }
+
+    /// Values measured so far, in order: `(measure, value)`.
+    pub fn measured(&self) -> Vec<(Measure, f64)> {
+        lock(&self.measurements)
+            .iter()
+            .map(|m| (m.measure, m.value))
+            .collect()
+    }
 }
 
 impl Events for FakeEvents {
@@ -349,6 +358,10 @@ impl Events for FakeEvents {
         }
         lock(&self.events).push(event.clone());
         Ok(())
+    }
+
+    fn measure(&self, measurement: &Measurement) {
+        lock(&self.measurements).push(measurement.clone());
     }
 }
 
