@@ -9,6 +9,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { SqsCircuitBreaker } from 'sqs-circuit-breaker';
+import { PaymentsLine } from './payments';
 import { ExampleSettings, settingsFromContext } from './settings';
 
 /** Names of the stack outputs; the `breaker` CLI reads them (keep in sync with `lambdas/cli`). */
@@ -32,7 +33,8 @@ export interface OrdersStackProps extends cdk.StackProps {
    * Timings.
    *
    * @default - read from the app's context (`demo`, `alarmPeriodSeconds`, `queueRetentionSeconds`,
-   *   `maxReceiveCount`, `mappingMode`, `queueType`, `consumerAlias`), see `settings.ts`
+   *   `maxReceiveCount`, `mappingMode`, `queueType`, `consumerAlias`, `alarmResolution`,
+   *   `secondBreaker`), see `settings.ts`
    */
   readonly settings?: ExampleSettings;
 
@@ -74,10 +76,16 @@ export class OrdersStack extends cdk.Stack {
    * reading notifications without an e-mail address.
    */
   public readonly notificationQueue: sqs.Queue;
+  /**
+   * A second consumer with its own queue, failure flag and breaker, notifying the same topic
+   * (`-c secondBreaker=true`); `undefined` without it.
+   */
+  public readonly payments?: PaymentsLine;
 
   constructor(scope: Construct, id: string, props: OrdersStackProps = {}) {
     super(scope, id, props);
     const s = props.settings ?? settingsFromContext(this.node);
+    const consumerCodePath = props.consumerCodePath ?? path.join(__dirname, '..', 'assets', 'example-consumer');
     const logRetention = s.profile !== 'default' ? logs.RetentionDays.ONE_DAY : logs.RetentionDays.ONE_MONTH;
 
     // FIFO (`-c queueType=fifo`): a FIFO queue needs a FIFO dead-letter queue. No content-based
@@ -131,7 +139,7 @@ export class OrdersStack extends cdk.Stack {
       runtime: lambda.Runtime.PROVIDED_AL2023,
       architecture: lambda.Architecture.ARM_64,
       handler: 'bootstrap',
-      code: lambda.Code.fromAsset(props.consumerCodePath ?? path.join(__dirname, '..', 'assets', 'example-consumer')),
+      code: lambda.Code.fromAsset(consumerCodePath),
       timeout: s.consumerTimeout,
       memorySize: 128,
       role,
@@ -223,5 +231,16 @@ export class OrdersStack extends cdk.Stack {
       this.notificationQueue.queueUrl,
       "Queue subscribed to the breaker's notifications (raw message delivery: the body is the text)",
     );
+
+    // One topic for both circuits, as a team has one on-call channel: each breaker's rules match
+    // only its own circuit's events, so every notification names the circuit it is about.
+    if (s.secondBreaker) {
+      this.payments = new PaymentsLine(this, 'Payments', {
+        settings: s,
+        consumerCodePath,
+        notificationTopic: this.notificationTopic,
+        logRetention,
+      });
+    }
   }
 }

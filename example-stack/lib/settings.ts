@@ -27,7 +27,9 @@ import { AlarmResolution } from 'sqs-circuit-breaker';
  * that alias the mapping's target and the breaker's consumer (the alias end-to-end test);
  * `-c alarmResolution=standard` makes the alarm read Lambda's one-minute metrics instead of the
  * telemetry extension's (`high`, the construct's default here); with `standard` the alarm period
- * must be whole minutes (`-c alarmPeriodSeconds=60`; the trip-time comparison of the README).
+ * must be whole minutes (`-c alarmPeriodSeconds=60`; the trip-time comparison of the README);
+ * `-c secondBreaker=true` adds a second consumer with its own queue, failure flag and breaker (the
+ * two-breaker end-to-end test); `false` is the default.
  */
 export interface ExampleSettings {
   /** Which profile these settings came from. */
@@ -95,6 +97,12 @@ export interface ExampleSettings {
    * @default - the construct's default (`HIGH` for this app's consumer)
    */
   readonly alarmResolution?: AlarmResolution;
+  /**
+   * Whether the stack has a second consumer with a breaker of its own (the payments line,
+   * `lib/payments.ts`), notifying the same topic.
+   * @default false
+   */
+  readonly secondBreaker?: boolean;
 }
 
 /**
@@ -149,7 +157,7 @@ const DEMO: ExampleSettings = {
 
 /**
  * Reads the settings from the app's context (`demo`, `alarmPeriodSeconds`, `queueRetentionSeconds`,
- * `maxReceiveCount`, `mappingMode`, `queueType`, `consumerAlias`).
+ * `maxReceiveCount`, `mappingMode`, `queueType`, `consumerAlias`, `alarmResolution`, `secondBreaker`).
  */
 // `-c chaos=true`: the fault campaign's timings (test/localcloud/chaos.py), shorter still than the
 // demo's so that a schedule (outage, faults, recovery, drain) takes about a minute. A failing
@@ -220,6 +228,13 @@ export function settingsFromContext(node: { tryGetContext(key: string): unknown 
       throw new Error(`context alarmResolution must be ${known.join(' or ')}, got ${JSON.stringify(resolution)}`);
     }
     base = { ...base, alarmResolution: resolution as AlarmResolution };
+  }
+  const second = node.tryGetContext('secondBreaker');
+  if (second !== undefined) {
+    if (second !== true && second !== false && second !== 'true' && second !== 'false') {
+      throw new Error(`context secondBreaker must be true or false, got ${JSON.stringify(second)}`);
+    }
+    base = { ...base, secondBreaker: second === true || second === 'true' };
   }
   const retention = node.tryGetContext('queueRetentionSeconds');
   if (retention !== undefined) {

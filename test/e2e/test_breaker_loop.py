@@ -8,7 +8,8 @@ import time
 import pytest
 
 from localcloud.cloud import LocalCloud
-from localcloud.scenario import Scenario, breaker_cli, build_cli, entered_states, deploy, drain, lambda_binaries, outage
+from localcloud.scenario import (Scenario, breaker_cli, build_cli, deploy, drain, entered_states, lambda_binaries, outage,
+                                 read_notifications)
 
 ALARM_PERIOD = 10
 # From the first failing invocation: the failing period completes (≤ one period), the evaluator
@@ -70,20 +71,6 @@ def run(tmp_path_factory):
                "circuit": d["outputs"]["CircuitName"]}
     finally:
         cloud.stop()
-
-
-def read_notifications(scn, queue_url: str) -> list[str]:
-    """Every message of the example's notification inbox (raw delivery: the body is the text),
-    in the order SNS sent them."""
-    url = scn._local_url(queue_url)
-    got, empty = [], 0
-    while empty < 2:
-        batch = scn.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
-                                        AttributeNames=["SentTimestamp"]).get("Messages", [])
-        empty = empty + 1 if not batch else 0
-        got += batch
-    got.sort(key=lambda m: int(m["Attributes"]["SentTimestamp"]))
-    return [m["Body"] for m in got]
 
 
 def test_esm_is_disabled_within_one_alarm_evaluation_after_failures_begin(run):

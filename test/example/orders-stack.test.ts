@@ -7,6 +7,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { OrdersStack, OUTPUTS } from '../../example-stack/lib/orders-stack';
+import { PAYMENTS_OUTPUTS } from '../../example-stack/lib/payments';
 
 const ENV = { account: '123456789012', region: 'eu-west-1' };
 const REPO = path.resolve(__dirname, '..', '..');
@@ -328,6 +329,53 @@ describe('alias consumer (-c consumerAlias=NAME, issue 13 item 4)', () => {
   });
 });
 
+describe('second breaker (-c secondBreaker=true, the two-breaker end-to-end test)', () => {
+  const { stack, template } = synth({ demo: 'true', secondBreaker: 'true' });
+  const payments = stack.payments!;
+
+  test('a second consumer has its own queue, flag, mapping and breaker, notifying the same topic', () => {
+    expect(payments).toBeDefined();
+    template.resourceCountIs('AWS::StepFunctions::StateMachine', 2);
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 2);
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: ref(stack, payments.consumer) },
+      EventSourceArn: { 'Fn::GetAtt': [ref(stack, payments.queue), 'Arn'] },
+      ScalingConfig: { MaximumConcurrency: 10 },
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: { FLAG_PARAMETER_NAME: { Ref: ref(stack, payments.flag) }, FLAG_CACHE_SECONDS: '2' } },
+    });
+    expect(payments.breaker.circuitName).not.toEqual(stack.breaker.circuitName);
+    for (const breaker of [stack.breaker, payments.breaker]) {
+      template.hasResourceProperties('AWS::Events::Rule', {
+        EventPattern: { 'detail-type': ['Circuit Opened'], detail: { circuit: [breaker.circuitName] } },
+        Targets: [Match.objectLike({ Arn: { Ref: ref(stack, stack.notificationTopic) } })],
+      });
+    }
+  });
+
+  test('outputs name both circuits: two descriptors, and the payments resources under their own keys', () => {
+    const all = template.toJSON().Outputs as Record<string, { Value: unknown; Description?: string }>;
+    const descriptors = Object.values(all).filter((o) =>
+      o.Description?.startsWith('sqs-circuit-breaker descriptor v1'),
+    );
+    expect(descriptors.map((o) => o.Description)).toEqual([
+      `sqs-circuit-breaker descriptor v1: circuit ${stack.breaker.circuitName} (read by the breaker CLI)`,
+      `sqs-circuit-breaker descriptor v1: circuit ${payments.breaker.circuitName} (read by the breaker CLI)`,
+    ]);
+    expect(all[PAYMENTS_OUTPUTS.queueUrl].Value).toEqual({ Ref: ref(stack, payments.queue) });
+    expect(all[PAYMENTS_OUTPUTS.flagParameterName].Value).toEqual({ Ref: ref(stack, payments.flag) });
+    expect(all[PAYMENTS_OUTPUTS.circuitName].Value).toEqual(payments.breaker.circuitName);
+    expect(all[OUTPUTS.circuitName].Value).toEqual(stack.breaker.circuitName);
+  });
+
+  test('off by default; a value other than true or false fails synth naming the key', () => {
+    expect(synth({ demo: 'true' }).stack.payments).toBeUndefined();
+    expect(synth({ secondBreaker: 'false' }).stack.payments).toBeUndefined();
+    expect(() => synth({ secondBreaker: 'yes' })).toThrow('context secondBreaker must be true or false, got "yes"');
+  });
+});
+
 describe.each([
   ['default', {}],
   ['demo', { demo: 'true' }],
@@ -335,6 +383,7 @@ describe.each([
   ['fifo', { demo: 'true', queueType: 'fifo' }],
   ['alias', { demo: 'true', consumerAlias: 'live' }],
   ['chaos', { chaos: 'true' }],
+  ['two breakers', { demo: 'true', secondBreaker: 'true' }],
 ])('%s profile passes the template checks', (_name, context: Record<string, string>) => {
   const { stack } = synth(context);
 

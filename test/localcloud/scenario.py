@@ -513,6 +513,20 @@ def outage(scn: Scenario, hold_open_s: float, on_sample: Callable[[dict], None],
     return o
 
 
+def read_notifications(scn: Scenario, queue_url: str) -> list[str]:
+    """Every message of the example's notification inbox (raw delivery: the body is the text),
+    in the order SNS sent them."""
+    url = scn._local_url(queue_url)
+    got, empty = [], 0
+    while empty < 2:
+        batch = scn.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                        AttributeNames=["SentTimestamp"]).get("Messages", [])
+        empty = empty + 1 if not batch else 0
+        got += batch
+    got.sort(key=lambda m: int(m["Attributes"]["SentTimestamp"]))
+    return [m["Body"] for m in got]
+
+
 def drain(scn: Scenario, timeout: float, on_sample: Callable[[dict], None]) -> dict:
     """Wait until every sent order is processed and the queue is empty."""
     sent = set(scn.sent)
