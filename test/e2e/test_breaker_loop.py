@@ -3,6 +3,7 @@ Rust handlers, consumer and extension the construct ships (arm64, under qemu-use
 clears, the second is closed by an operator with the `breaker` CLI. One scenario runs once per
 module; each test asserts one property of it."""
 import json
+import pathlib
 import time
 
 import pytest
@@ -11,6 +12,7 @@ from localcloud.cloud import LocalCloud
 from localcloud.scenario import (Scenario, breaker_cli, build_cli, deploy, drain, entered_states, lambda_binaries, outage,
                                  read_notifications)
 
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 ALARM_PERIOD = 10
 # From the first failing invocation: the failing period completes (≤ one period), the evaluator
 # sees it on its next tick (1 s), the event starts the execution and `open` disables the ESM.
@@ -68,9 +70,37 @@ def run(tmp_path_factory):
         notifications = read_notifications(scn, d["outputs"]["NotificationQueueUrl"])
         yield {"scn": scn, "first": first, "second": second, "manual": manual, "duplicate": duplicate,
                "summary": scn.summary(), "timings": d["timings"], "notifications": notifications,
-               "circuit": d["outputs"]["CircuitName"]}
+               "circuit": d["outputs"]["CircuitName"], "measures": measures(scn, d["outputs"]["CircuitName"]),
+               "breaker_logs": breaker_logs(cloud, str(work))}
     finally:
         cloud.stop()
+
+
+def measures(scn: Scenario, circuit: str) -> dict[str, list[dict]]:
+    """The datapoints of the breaker's measures (cdk/src/metrics.json) over the whole run, per
+    10 s, as CloudWatch holds them after the handlers' metric lines."""
+    names = json.loads((ROOT / "cdk" / "src" / "metrics.json").read_text())["measures"]
+    end = time.time() + 60
+    start = end - 3600
+    out = {}
+    for name, measure in names.items():
+        points = scn.cw.get_metric_statistics(
+            Namespace="SqsCircuitBreaker", MetricName=name, Dimensions=[{"Name": "Circuit", "Value": circuit}],
+            StartTime=start, EndTime=end, Period=10, Statistics=[measure["statistic"]])["Datapoints"]
+        out[name] = sorted(points, key=lambda p: p["Timestamp"])
+    return out
+
+
+def breaker_logs(cloud: LocalCloud, work: str) -> dict[str, list[str]]:
+    """Every line each breaker function wrote (the host's per-function log files), by handler."""
+    handlers = set(json.loads((ROOT / "lambdas" / "handlers" / "handlers.json").read_text()))
+    out: dict[str, list[str]] = {}
+    for fn in cloud.client("lambda").list_functions()["Functions"]:
+        if fn.get("Handler") in handlers:
+            path = pathlib.Path(work) / "logs" / f"{fn['FunctionName']}.log"
+            if path.exists():
+                out.setdefault(fn["Handler"], []).extend(path.read_text().splitlines())
+    return out
 
 
 def test_esm_is_disabled_within_one_alarm_evaluation_after_failures_begin(run):
@@ -160,3 +190,35 @@ def test_the_topic_tells_opened_half_open_closed_in_plain_text_in_order(run):
     assert not opened.startswith('"'), opened  # plain text, not a JSON string
     assert "\nReason: trigger\n" in opened and f"\ncircuit: {circuit}\n" in opened, opened
     assert "\nqueue: arn:aws:sqs:" in opened and "\nattempt: " in opened, opened
+
+
+def test_the_breaker_measures_its_ramp_levels_and_the_messages_it_re_jittered(run):
+    """Issue 18: RampLevel and MessagesRejittered reach CloudWatch from the handlers' metric lines.
+    Both outages ramp from the first level up to the mapping's own MaximumConcurrency, and the
+    backlog queued while open is re-jittered."""
+    m, scn = run["measures"], run["scn"]
+    levels = [p["Maximum"] for p in m["RampLevel"]]
+    assert levels, m
+    assert max(levels) == scn.original_scaling["MaximumConcurrency"], levels
+    assert min(levels) < max(levels), levels  # the ramp started below the mapping's own limit
+    rejittered = sum(p["Sum"] for p in m["MessagesRejittered"])
+    assert rejittered > 0, m["MessagesRejittered"]
+
+
+def test_every_breaker_log_line_is_json_naming_the_circuit_and_the_execution(run):
+    """Issue 18: the breaker's functions log JSON (their LoggingConfig), no terminal colour codes,
+    and every line a handler logs names the circuit, the handler and the state machine execution."""
+    logs, circuit = run["breaker_logs"], run["circuit"]
+    assert {"open", "backoff", "probe", "rejitter-plan", "rejitter", "ramp", "close"} <= set(logs), sorted(logs)
+    logged = 0
+    for handler, lines in logs.items():
+        for line in lines:
+            assert "\x1b" not in line, line
+            doc = json.loads(line)
+            if "_aws" in doc:
+                continue  # a metric line (embedded metric format)
+            logged += 1
+            span = doc.get("span") or {}
+            assert (span.get("circuit"), span.get("handler")) == (circuit, handler), line
+            assert span.get("execution", "").startswith("arn:aws:states:"), line
+    assert logged > 20, logged

@@ -632,6 +632,10 @@ def _wrap_lambda() -> None:
         # Specify each layer by its ARN, including the version" (AWS::Lambda::Function); moto's
         # CloudFormation dropped them. An unknown version fails the resource, as Lambda does.
         fn.layers = fn._get_layers_data([str(arn) for arn in props.get("Layers") or []])
+        # LoggingConfig: Lambda hands the function's LogFormat and ApplicationLogLevel to the
+        # runtime as AWS_LAMBDA_LOG_FORMAT / AWS_LAMBDA_LOG_LEVEL (LocalCloud.function_spec);
+        # moto's CloudFormation dropped the property.
+        fn.logging_config = dict(props.get("LoggingConfig") or {})
 
     _after_create_and_update(LambdaFunction, set_arch_and_layers)
 

@@ -82,6 +82,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def logging_variables(fn) -> dict[str, str]:
+    """What Lambda sets from the function's ``LoggingConfig`` (Lambda developer guide, "Configuring
+    advanced logging controls"): ``AWS_LAMBDA_LOG_FORMAT`` (``JSON`` or ``Text``, default
+    ``Text``) and, with the JSON format, ``AWS_LAMBDA_LOG_LEVEL`` (``ApplicationLogLevel``,
+    default ``INFO``): runtimes read both to format and filter their lines."""
+    config = getattr(fn, "logging_config", None) or {}
+    log_format = str(config.get("LogFormat") or "Text")
+    out = {"AWS_LAMBDA_LOG_FORMAT": log_format}
+    if log_format.upper() == "JSON":
+        out["AWS_LAMBDA_LOG_LEVEL"] = str(config.get("ApplicationLogLevel") or "INFO")
+    return out
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -314,7 +327,7 @@ class LocalCloud:
             arn=fn.function_arn,
             command=command,
             handler=fn.handler or "bootstrap",
-            env=tuple(sorted((fn.environment_vars or {}).items())),
+            env=tuple(sorted({**(fn.environment_vars or {}), **logging_variables(fn)}.items())),
             timeout_s=float(fn.timeout or 3),
             memory_mb=int(fn.memory_size or 128),
             concurrency=max(1, concurrency),

@@ -207,9 +207,26 @@ pub fn breakers(stack: &str, outputs: &[StackOutput]) -> Result<Vec<StackResourc
         .map(|o| o.value.clone());
     let descriptors: Vec<&StackOutput> = outputs.iter().filter(|o| o.is_descriptor()).collect();
     if !descriptors.is_empty() {
+        // The example's flag belongs to the example's circuit (its `CircuitName` output; the only
+        // breaker when that output is absent), never to another breaker of the same stack.
+        let flag_circuit = outputs
+            .iter()
+            .find(|o| o.key == keys::CIRCUIT_NAME && !o.value.is_empty())
+            .map(|o| o.value.clone());
+        let several = descriptors.len() > 1;
         return descriptors
             .into_iter()
-            .map(|o| StackResources::from_descriptor(stack, &o.key, &o.value, flag.clone()))
+            .map(|o| {
+                let mut found = StackResources::from_descriptor(stack, &o.key, &o.value, None)?;
+                let owns_flag = match &flag_circuit {
+                    Some(name) => *name == found.circuit_name,
+                    None => !several,
+                };
+                if owns_flag {
+                    found.flag_parameter_name = flag.clone();
+                }
+                Ok(found)
+            })
             .collect();
     }
     let legacy = [
@@ -408,6 +425,38 @@ pub(crate) mod tests {
             found[0].flag_parameter_name.as_deref(),
             Some("/orders/flag")
         );
+    }
+
+    /// A stack with the example's breaker and another one (the example stack with
+    /// `-c secondBreaker=true`): the example's flag is the example circuit's only; on main every
+    /// breaker got it, so `breaker flag --circuit payments fail` flipped the orders consumer's flag.
+    #[test]
+    fn the_example_flag_belongs_to_the_example_circuit_only() {
+        let mut outputs = legacy_outputs();
+        outputs.push(descriptor_output(
+            "BreakerCliDescriptor1",
+            &descriptor("orders"),
+        ));
+        outputs.push(descriptor_output(
+            "BreakerCliDescriptor2",
+            &descriptor("payments"),
+        ));
+        let found = breakers("Example", &outputs).unwrap();
+        let flag_of = |circuit: &str| {
+            found
+                .iter()
+                .find(|b| b.circuit_name == circuit)
+                .unwrap()
+                .flag_parameter_name
+                .clone()
+        };
+        assert_eq!(flag_of("orders").as_deref(), Some("/orders/flag"));
+        assert_eq!(flag_of("payments"), None);
+
+        // Without the example's circuit name, several breakers: the flag is nobody's.
+        outputs.retain(|o| o.key != keys::CIRCUIT_NAME);
+        let found = breakers("Example", &outputs).unwrap();
+        assert!(found.iter().all(|b| b.flag_parameter_name.is_none()));
     }
 
     #[test]
