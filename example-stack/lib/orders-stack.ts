@@ -24,6 +24,7 @@ export const OUTPUTS = {
   circuitName: 'CircuitName',
   circuitTableName: 'CircuitTableName',
   notificationQueueUrl: 'NotificationQueueUrl',
+  dashboardName: 'DashboardName',
 } as const;
 
 /** Properties of {@link OrdersStack}. */
@@ -204,6 +205,9 @@ export class OrdersStack extends cdk.Stack {
       ramp: { steps: s.rampSteps, stepInterval: s.rampInterval },
       logRetention,
       notificationTopic: this.notificationTopic,
+      // The circuit's CloudWatch dashboard (named by CloudFormation: two deployments never clash);
+      // `npm run dashboard` draws it from a local-cloud run.
+      dashboard: {},
     });
 
     const out = (key: string, value: string, description: string) =>
@@ -223,5 +227,8 @@ export class OrdersStack extends cdk.Stack {
       this.notificationQueue.queueUrl,
       "Queue subscribed to the breaker's notifications (raw message delivery: the body is the text)",
     );
+    if (this.breaker.dashboard !== undefined) {
+      out(OUTPUTS.dashboardName, this.breaker.dashboard.dashboardName, "The circuit's CloudWatch dashboard");
+    }
   }
 }
