@@ -199,8 +199,16 @@ def _axis_range(axis: dict, values: list[float]) -> tuple[float, float]:
     lo = float(lo) if lo is not None else min([0.0] + values)
     if hi is None:
         top = max(values) if values else 1.0
-        hi = lo + 1.0 if top <= lo else top * 1.1
+        hi = lo + 1.0 if top <= lo else _round_up(lo + (top - lo) * 1.05)
     return lo, float(hi)
+
+
+def _round_up(v: float) -> float:
+    """The next round number (1, 2, 2.5, 5 times a power of ten) at or above ``v`` (0 for v <= 0)."""
+    if v <= 0:
+        return 0.0
+    scale = 10 ** math.floor(math.log10(v))
+    return next(m * scale for m in (1, 2, 2.5, 5, 10) if m * scale >= v)
 
 
 def time_step(duration: float, width: float) -> int:
@@ -210,22 +218,40 @@ def time_step(duration: float, width: float) -> int:
     return next((s for s in (5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1800, 3600) if duration / s <= fits), 7200)
 
 
-def _graph(x0: float, y0: float, w: float, h: float, props: dict, data: dict, duration: float, t0: float) -> list[str]:
-    """A time-series graph: lines, left/right axes, horizontal annotations, legend, time ticks."""
+def _legend(series: list[dict], width: float) -> list[tuple[float, int, str, str]]:
+    """Each series' legend entry as (x offset, row, text, colour), wrapped to ``width``."""
+    out, at, row = [], 0.0, 0
+    for i, s in enumerate(series):
+        text = s["label"] + ("" if s["points"] else " (no data)")
+        size = 24 + 6.2 * len(text)
+        if at and at + size > width:
+            at, row = 0.0, row + 1
+        out.append((at, row, text, s.get("color") or PALETTE[i % len(PALETTE)]))
+        at += size
+    return out
+
+
+def _graph(x0: float, y0: float, w: float, h: float, props: dict, data: dict, span: tuple[float, float],
+           t0: float) -> list[str]:
+    """A time-series graph over ``span`` (seconds since ``t0``): lines, left/right axes, horizontal
+    annotations, legend, time labels."""
     series = data["series"]
-    legend = (props.get("legend") or {}).get("position", "bottom") != "hidden"
+    shown = (props.get("legend") or {}).get("position", "bottom") != "hidden"
     annotations = [a for a in (props.get("annotations") or {}).get("horizontal") or [] if isinstance(a, dict)]
     has_right = any(s["yAxis"] == "right" for s in series) or any(a.get("yAxis") == "right" for a in annotations)
     left, top = x0 + 44, y0 + 30
     right = x0 + w - (44 if has_right else 14)
-    bottom = y0 + h - (36 if legend else 20)
+    legend = _legend(series, right - left) if shown else []
+    rows = max([row + 1 for _, row, _, _ in legend] + [0])
+    bottom = y0 + h - 22 - 14 * rows
     axes = props.get("yAxis") or {}
     ranges = {}
     for side in ("left", "right"):
         vals = [p[1] for s in series if s["yAxis"] == side for p in s["points"]]
         vals += [float(a["value"]) for a in annotations if a.get("yAxis", "left") == side and "value" in a]
         ranges[side] = _axis_range(axes.get(side) or {}, vals)
-    x = lambda tv: left + (right - left) * tv / duration  # noqa: E731
+    t_lo, t_hi = span
+    x = lambda tv: left + (right - left) * (tv - t_lo) / (t_hi - t_lo)  # noqa: E731
 
     def y(v: float, side: str) -> float:
         lo, hi = ranges[side]
@@ -242,8 +268,8 @@ def _graph(x0: float, y0: float, w: float, h: float, props: dict, data: dict, du
         label = (axes.get(side) or {}).get("label")
         if label:
             parts.append(f'<text x="{ax:.1f}" y="{top - 6:.1f}" class="axis" text-anchor="{anchor}">{html.escape(label)}</text>')
-    step = time_step(duration, right - left)
-    for at in range(math.ceil(t0 / step) * step, int(t0 + duration) + 1, step):  # on round clock times
+    step = time_step(t_hi - t_lo, right - left)
+    for at in range(math.ceil((t0 + t_lo) / step) * step, int(t0 + t_hi) + 1, step):  # on round clock times
         clock = datetime.fromtimestamp(at, tz=timezone.utc).strftime("%H:%M:%S" if step < 60 else "%H:%M")
         parts.append(f'<text x="{x(at - t0):.1f}" y="{bottom + 13:.1f}" class="axis" text-anchor="middle">{clock}</text>')
     for a in annotations:
@@ -257,7 +283,6 @@ def _graph(x0: float, y0: float, w: float, h: float, props: dict, data: dict, du
         text = f"{a.get('label', '')} {_fmt(float(a['value']))}".strip()
         parts.append(f'<text x="{right - 4:.1f}" y="{ya - 4:.1f}" class="annotationlabel" fill="{color}" '
                      f'text-anchor="end">{html.escape(text)}</text>')
-    legend_x = left
     for i, s in enumerate(series):
         color = s.get("color") or PALETTE[i % len(PALETTE)]
         pts = [(p[0], p[1]) for p in s["points"]]
@@ -266,11 +291,10 @@ def _graph(x0: float, y0: float, w: float, h: float, props: dict, data: dict, du
         elif pts:
             line = " ".join(f"{x(t):.1f},{y(v, s['yAxis']):.1f}" for t, v in pts)
             parts.append(f'<polyline points="{line}" fill="none" stroke="{color}" stroke-width="1.8"/>')
-        if legend:
-            text = s["label"] + ("" if pts else " (no data)")
-            parts.append(f'<rect x="{legend_x:.1f}" y="{y0 + h - 19:.1f}" width="10" height="3" fill="{color}"/>'
-                         f'<text x="{legend_x + 13:.1f}" y="{y0 + h - 14:.1f}" class="legend">{html.escape(text)}</text>')
-            legend_x += 24 + 6.2 * len(text)
+    for at, row, text, color in legend:
+        ly = bottom + 28 + 14 * row
+        parts.append(f'<rect x="{left + at:.1f}" y="{ly - 5:.1f}" width="10" height="3" fill="{color}"/>'
+                     f'<text x="{left + at + 13:.1f}" y="{ly:.1f}" class="legend">{html.escape(text)}</text>')
     if not any(s["points"] for s in series):
         parts.append(f'<text x="{(left + right) / 2:.1f}" y="{(top + bottom) / 2:.1f}" class="nodata" '
                      f'text-anchor="middle">no data</text>')
@@ -311,6 +335,9 @@ def render(run: dict) -> str:
     """The dashboard of a saved run (`save`) as a self-contained HTML page (inline SVG)."""
     ws = widgets(run["body"])
     duration = max(float(run["end"]) - float(run["start"]), 1.0)
+    # one time range for every graph, as a dashboard has: the run, and the whole periods it began in
+    first = min([0.0] + [p[0] for d in run["data"] for s in d["series"] for p in s["points"]])
+    span = (first, max([duration] + [p[0] for d in run["data"] for s in d["series"] for p in s["points"]]))
     bottom = max([w.get("y", 0) + w["height"] for w in ws] + [1])
     height = int(bottom * ROW_H + 2 * MARGIN)
     parts = []
@@ -333,7 +360,7 @@ def render(run: dict) -> str:
             elif w.get("type") == "metric" and props.get("view") == "singleValue":
                 parts += _single_value(x0, y0, ww, hh, data)
             elif w.get("type") == "metric":
-                parts += _graph(x0, y0, ww, hh, props, data, duration, float(run["start"]))
+                parts += _graph(x0, y0, ww, hh, props, data, span, float(run["start"]))
             else:
                 parts.append(f'<text x="{x0 + ww / 2:.1f}" y="{y0 + hh / 2:.1f}" class="nodata" text-anchor="middle">'
                              f'{html.escape(str(w.get("type")))} widget: not drawn here</text>')

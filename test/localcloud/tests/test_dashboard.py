@@ -67,8 +67,8 @@ def test_each_metric_is_drawn_from_its_saved_datapoints_with_its_label_and_axis(
     assert xs[1] - xs[0] == pytest.approx(xs[2] - xs[1], abs=0.2)  # equal time steps, equal distances
     assert ys[1] < ys[2] < ys[0]  # 40 highest, then 10, then 0 at the bottom
     assert ">visible</text>" in page and ">sent</text>" in page
-    # the right axis has its own scale (up to 7 * 1.1), the left one up to 40 * 1.1
-    assert 'text-anchor="start">7.7</text>' in page and 'text-anchor="end">44</text>' in page
+    # the right axis has its own scale (up to a round number above 7), the left one above 40
+    assert 'text-anchor="start">10</text>' in page and 'text-anchor="end">50</text>' in page
     # the time axis reads the run's clock
     assert ">22:14:00</text>" in page and ">22:15:00</text>" in page and ">22:13:20</text>" not in page
 
@@ -144,6 +144,7 @@ def test_main_renders_a_saved_run_and_names_the_demo_when_there_is_none(tmp_path
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
     c = LocalCloud(work_dir=str(tmp_path_factory.mktemp("cloud")), alarm_tick_s=3600).start()
+    c.service_metrics.stop()  # before its first look: the test below drives its own publisher
     yield c
     c.stop()
 
@@ -215,3 +216,46 @@ def test_put_dashboard_accepts_a_valid_body(cloud):
 def test_time_labels_are_round_clock_times_that_fit_the_widget():
     assert dashboard.time_step(180, 1000) == 15 and dashboard.time_step(180, 500) == 30
     assert dashboard.time_step(3600, 500) == 600
+
+
+# -- the service metrics the dashboard graphs (servicemetrics.py) ----------------------------
+def test_the_local_cloud_publishes_sqs_depth_and_age_once_a_minute_and_step_functions_executions(cloud):
+    from localcloud.servicemetrics import ServiceMetrics
+
+    sqs, cw, sfn = cloud.client("sqs"), cloud.client("cloudwatch"), cloud.client("stepfunctions")
+    url = sqs.create_queue(QueueName="dash-q")["QueueUrl"]
+    for i in range(3):
+        sqs.send_message(QueueUrl=url, MessageBody=str(i))
+    sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=300)
+    clock = [time.time()]
+    publisher = ServiceMetrics(cloud, now=lambda: clock[0])
+    publisher.publish(cw, sfn)  # the same minute: no SQS sample yet
+    clock[0] += 120  # a later minute: one sample, at that minute
+    role = cloud.client("iam").create_role(RoleName="sfn-dash", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    machine = sfn.create_state_machine(name="dash-sm", roleArn=role, definition=json.dumps(
+        {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}))["stateMachineArn"]
+    sfn.start_execution(stateMachineArn=machine, name="one", input="{}")
+    deadline = time.time() + 20
+    while sfn.list_executions(stateMachineArn=machine)["executions"][0]["status"] == "RUNNING":
+        assert time.time() < deadline
+        time.sleep(0.2)
+    publisher.publish(cw, sfn)
+    publisher.publish(cw, sfn)  # nothing twice
+    at = clock[0] // 60 * 60
+
+    def values(namespace, name, dims, start, end, stat="Sum"):
+        got = cw.get_metric_statistics(Namespace=namespace, MetricName=name, Dimensions=dims, Statistics=[stat],
+                                       StartTime=datetime.fromtimestamp(start, tz=timezone.utc),
+                                       EndTime=datetime.fromtimestamp(end, tz=timezone.utc), Period=60)
+        return sorted((p["Timestamp"].timestamp(), p[stat]) for p in got["Datapoints"])
+
+    q = [{"Name": "QueueName", "Value": "dash-q"}]
+    assert values("AWS/SQS", "ApproximateNumberOfMessagesVisible", q, at - 120, at + 60) == [(at, 2.0)]
+    assert values("AWS/SQS", "ApproximateNumberOfMessagesNotVisible", q, at - 120, at + 60) == [(at, 1.0)]
+    (stamp, age), = values("AWS/SQS", "ApproximateAgeOfOldestMessage", q, at - 120, at + 60, "Maximum")
+    assert stamp == at and 60 <= age <= 121  # seconds from the first send to that minute
+    m = [{"Name": "StateMachineArn", "Value": machine}]
+    now = time.time()
+    assert sum(v for _, v in values("AWS/States", "ExecutionsStarted", m, now - 300, now + 60)) == 1
+    assert sum(v for _, v in values("AWS/States", "ExecutionsSucceeded", m, now - 300, now + 60)) == 1
+    assert values("AWS/States", "ExecutionsFailed", m, now - 300, now + 60) == []
