@@ -170,7 +170,7 @@ def page(title: str, subtitle: Optional[str], width: float, height: float, svg_b
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 24px; color: #222; }}
-{style}
+{style.strip()}
 </style></head><body>
 <h2>{html.escape(title)}</h2>{sub}
 <svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">
