@@ -110,14 +110,41 @@ def _read_metric(cw, row: dict, start: float, end: float) -> dict[float, float]:
             return out
 
 
+def alarm_rows(alarm: dict) -> list[dict]:
+    """A metric alarm's metric (or metric math) as ``metric_rows`` rows: what CloudWatch's alarm
+    graph (a metric widget with ``annotations.alarms`` and no ``metrics``) draws."""
+    if not alarm.get("Metrics"):
+        return [{"id": "m1", "label": alarm["MetricName"], "stat": alarm.get("Statistic") or alarm.get("ExtendedStatistic"),
+                 "period": int(alarm["Period"]), "yAxis": "left", "visible": True, "color": None,
+                 "metric": {"Namespace": alarm["Namespace"], "MetricName": alarm["MetricName"],
+                            "Dimensions": alarm.get("Dimensions", [])}}]
+    period = next((int(q["MetricStat"]["Period"]) for q in alarm["Metrics"] if "MetricStat" in q), 60)
+    rows = []
+    for q in alarm["Metrics"]:
+        row = {"id": q["Id"], "label": q.get("Label") or q["Id"], "period": int(q.get("Period") or period),
+               "yAxis": "left", "visible": q.get("ReturnData", True), "color": None}
+        if "Expression" in q:
+            row.update(expression=q["Expression"], stat=None)
+        else:
+            row.update(metric=q["MetricStat"]["Metric"], stat=q["MetricStat"]["Stat"], period=int(q["MetricStat"]["Period"]))
+        rows.append(row)
+    return rows
+
+
 def widget_data(cw, widget: dict, start: float, end: float, alarm_states: dict[str, dict]) -> dict:
     """What one widget shows over [start, end): ``series`` (each metric row's label, axis, colour
-    and points [[t, value], ...] in seconds since ``start``, or an ``error``) and ``alarms`` (name
-    and state of each alarm it names)."""
+    and points [[t, value], ...] in seconds since ``start``, or an ``error``), ``alarms`` (name
+    and state of each alarm it names) and ``annotations`` (the threshold of an alarm graph)."""
     props = widget["properties"]
-    out: dict = {"series": [], "alarms": []}
+    out: dict = {"series": [], "alarms": [], "annotations": []}
     if widget.get("type") == "metric":
         rows = metric_rows(props)
+        if not rows:  # an alarm graph: the alarm's metric and its threshold
+            for arn in (props.get("annotations") or {}).get("alarms") or []:
+                alarm = alarm_states.get(arn)
+                if alarm and "Threshold" in alarm:
+                    rows += alarm_rows(alarm)
+                    out["annotations"].append({"label": alarm["AlarmName"], "value": alarm["Threshold"]})
         values: dict[str, dict[float, float]] = {}
         errors: dict[str, str] = {}
         for row in rows:
@@ -238,6 +265,7 @@ def _graph(x0: float, y0: float, w: float, h: float, props: dict, data: dict, sp
     series = data["series"]
     shown = (props.get("legend") or {}).get("position", "bottom") != "hidden"
     annotations = [a for a in (props.get("annotations") or {}).get("horizontal") or [] if isinstance(a, dict)]
+    annotations += data.get("annotations") or []  # an alarm graph's threshold
     has_right = any(s["yAxis"] == "right" for s in series) or any(a.get("yAxis") == "right" for a in annotations)
     left, top = x0 + 44, y0 + 30
     right = x0 + w - (44 if has_right else 14)

@@ -173,6 +173,8 @@ def test_save_reads_the_body_back_and_each_metrics_datapoints_per_period(cloud, 
                                       ["Test/Dash", "CircuitState", "Circuit", "c1", {"id": "s", "stat": "Maximum", "visible": False}]],
               period=60),
         {"type": "alarm", "x": 0, "y": 7, "width": 24, "height": 2, "properties": {"title": "alarms", "alarms": [alarm_arn]}},
+        {"type": "metric", "x": 0, "y": 9, "width": 12, "height": 6,  # CloudWatch's alarm graph (cdk AlarmWidget)
+         "properties": {"view": "timeSeries", "title": "alarm graph", "annotations": {"alarms": [alarm_arn]}}},
     ]}
     cw.put_dashboard(DashboardName="test-board", DashboardBody=json.dumps(body))
     run = save(cw, "test-board", start, start + 3 * period, str(tmp_path / "run.json"), "title")
@@ -185,6 +187,11 @@ def test_save_reads_the_body_back_and_each_metrics_datapoints_per_period(cloud, 
     assert [s["label"] for s in state["series"]] == ["circuit state"]
     assert state["series"][0]["points"] == [[0, 2.0], [60, 2.0], [120, 0.0]]
     assert alarms["alarms"] == [{"arn": alarm_arn, "name": "opens", "state": "ALARM"}]
+    # the alarm graph: the alarm's own metric and statistic in its period, its threshold as a line
+    alarm_graph = run["data"][4]
+    assert [(s["label"], s["points"]) for s in alarm_graph["series"]] == [("Opens", [[0, 2.0]])]
+    assert alarm_graph["annotations"] == [{"label": "opens", "value": 1.0}]
+    assert ">opens 1</text>" in render(run)
     assert "no data" not in render(run).split("stuck")[0][-200:]  # rendered without raising
     assert ">stuck (no data)</text>" in render(run)
 
