@@ -25,6 +25,7 @@ export const OUTPUTS = {
   circuitName: 'CircuitName',
   circuitTableName: 'CircuitTableName',
   notificationQueueUrl: 'NotificationQueueUrl',
+  dashboardName: 'DashboardName',
 } as const;
 
 /** Properties of {@link OrdersStack}. */
@@ -212,6 +213,9 @@ export class OrdersStack extends cdk.Stack {
       ramp: { steps: s.rampSteps, stepInterval: s.rampInterval },
       logRetention,
       notificationTopic: this.notificationTopic,
+      // The circuit's CloudWatch dashboard (named by CloudFormation: two deployments never clash);
+      // `npm run dashboard` draws it from a local-cloud run.
+      dashboard: {},
     });
 
     const out = (key: string, value: string, description: string) =>
@@ -231,6 +235,9 @@ export class OrdersStack extends cdk.Stack {
       this.notificationQueue.queueUrl,
       "Queue subscribed to the breaker's notifications (raw message delivery: the body is the text)",
     );
+    if (this.breaker.dashboard !== undefined) {
+      out(OUTPUTS.dashboardName, this.breaker.dashboard.dashboardName, "The circuit's CloudWatch dashboard");
+    }
 
     // One topic for both circuits, as a team has one on-call channel: each breaker's rules match
     // only its own circuit's events, so every notification names the circuit it is about.

@@ -150,21 +150,33 @@ def render(samples: list[dict], marks: Iterable[tuple[float, str]], summary: dic
     for tick in range(0, int(tmax) + 1, max(10, int(tmax / 10) // 10 * 10 or 10)):
         body.append(f'<text x="{x(tick):.1f}" y="626" class="axis" text-anchor="middle">{tick}s</text>')
     rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>" for k, v in summary.items())
+    return page(title, None, W, 720, "\n".join(body), STYLE, f"<table>{rows}</table>")
+
+
+STYLE = """
+.title { font-size: 14px; font-weight: 600; } .axis { font-size: 11px; fill: #555; }
+.legend { font-size: 12px; font-weight: 600; } .band { font-size: 11px; fill: #222; }
+.frame { fill: none; stroke: #bbb; } .mark { stroke: #444; stroke-dasharray: 4 3; }
+.marklabel { font-size: 11px; fill: #444; } table { border-collapse: collapse; margin-top: 12px; }
+td { border: 1px solid #ddd; padding: 3px 10px; }
+"""
+
+
+def page(title: str, subtitle: Optional[str], width: float, height: float, svg_body: str, style: str,
+         after: str = "") -> str:
+    """A self-contained HTML page (no scripts, no downloads) holding one inline SVG drawing."""
+    sub = f"<p>{html.escape(subtitle)}</p>" if subtitle else ""
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 24px; color: #222; }}
-.title {{ font-size: 14px; font-weight: 600; }} .axis {{ font-size: 11px; fill: #555; }}
-.legend {{ font-size: 12px; font-weight: 600; }} .band {{ font-size: 11px; fill: #222; }}
-.frame {{ fill: none; stroke: #bbb; }} .mark {{ stroke: #444; stroke-dasharray: 4 3; }}
-.marklabel {{ font-size: 11px; fill: #444; }} table {{ border-collapse: collapse; margin-top: 12px; }}
-td {{ border: 1px solid #ddd; padding: 3px 10px; }}
+{style.strip()}
 </style></head><body>
-<h2>{html.escape(title)}</h2>
-<svg width="{W}" height="720" viewBox="0 0 {W} 720" xmlns="http://www.w3.org/2000/svg">
-{chr(10).join(body)}
+<h2>{html.escape(title)}</h2>{sub}
+<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">
+{svg_body}
 </svg>
-<table>{rows}</table>
+{after}
 </body></html>
 """
 

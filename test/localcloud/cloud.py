@@ -36,6 +36,7 @@ from .alarms import AlarmEvaluator
 from .esm import EsmPoller
 from .faults import FaultLayer, FaultPlan
 from .runtime import FunctionSpec, InvokeResult, LaunchError, RuntimeHost
+from .servicemetrics import ServiceMetrics
 
 log = logging.getLogger("localcloud")
 
@@ -135,6 +136,7 @@ class LocalCloud:
         self.faults: Optional[FaultLayer] = None  # set by start()
         self.esm = EsmPoller(self, poll_s=esm_poll_s)
         self.alarms = AlarmEvaluator(self, tick_s=alarm_tick_s)
+        self.service_metrics = ServiceMetrics(self, tick_s=5.0)  # AWS/SQS and AWS/States metrics
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> "LocalCloud":
@@ -166,12 +168,14 @@ class LocalCloud:
         threading.Thread(target=self._publish_metrics, daemon=True, name="metrics").start()
         self.esm.start()
         self.alarms.start()
+        self.service_metrics.start()
         return self
 
     def stop(self) -> None:
         self._stopping.set()
         self.esm.stop()
         self.alarms.stop()
+        self.service_metrics.stop()
         patches.set_invoker(None)
         if self.host:
             self.host.stop()

@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
-from localcloud import chart  # noqa: E402
+from localcloud import chart, dashboard  # noqa: E402
 from localcloud.cloud import LocalCloud, emulator  # noqa: E402
 from localcloud.scenario import ASSETS, ROOT, STACK, Scenario, deploy, drain, lambda_binaries, outage, stale_assets  # noqa: E402
 
@@ -124,10 +124,16 @@ def main() -> int:
             f.write(chart.render(scn.samples, marks, summary, title, steps))
         # the run's data, to re-render the chart and take its picture (`npm run chart`)
         chart.save_run(os.path.join(args.out, "demo-run.json"), scn.samples, marks, summary, title, steps)
+        # the construct's CloudWatch dashboard as deployed, with every widget's data over the run
+        # (`npm run dashboard` draws it)
+        board = os.path.join(args.out, "demo-dashboard.json")
+        dashboard.save(cloud.client("cloudwatch"), d["outputs"]["DashboardName"], scn.started, time.time(), board,
+                       "The breaker's CloudWatch dashboard, from a local-cloud run")
         print(f"{BOLD}5/5 summary{RESET}")
         for k, v in summary.items():
             print(f"   {k:<45} {v}")
         print(f"chart: {path}")
+        print(f"dashboard: {board} (draw it: npm run dashboard)")
         print(f"{DIM}moto's warnings: {os.path.join(args.out, 'demo-warnings.log')}{RESET}")
         ok = summary["lost"] == 0 and summary["dead-lettered"] == 0 and summary["processed"] == summary["sent"]
         return 0 if ok else 1

@@ -104,6 +104,14 @@
   each datum's ``StorageResolution`` (1 = high resolution, 60 = standard, the default; anything
   else is ``InvalidParameterValue``), which moto dropped, so the alarm evaluator can tell a
   1-second metric from a 1-minute one (``high_resolution_statistics``).
+- CloudWatch dashboards (``fix_cloudwatch_dashboards``): PutDashboard, and CloudFormation's
+  ``AWS::CloudWatch::Dashboard`` through it, refuse what CloudWatch refuses
+  (``InvalidParameterInput``): a name that is not 1 to 255 letters, digits, ``-`` or ``_``, and a
+  body that is not a JSON object with a ``widgets`` array of at most 500 widgets, each an object
+  with a ``type`` (metric, text, log, alarm, explorer, custom), an object ``properties``, and
+  ``width`` 1-24, ``height`` 1-1000, ``x`` 0-23, ``y`` >= 0 when given (API reference
+  "PutDashboard" and "Dashboard Body Structure and Syntax"). moto checked only that the body
+  parsed as JSON, and CloudFormation's path not even that.
 """
 
 from __future__ import annotations
@@ -950,6 +958,74 @@ def fix_cloudwatch() -> None:
     _cloudwatch_fixed = True
 
 
+# CloudWatch dashboards: PutDashboard's validation (see the module's docstring).
+DASHBOARD_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+WIDGET_TYPES = ("metric", "text", "log", "alarm", "explorer", "custom")
+# (field, lowest, highest or None) of a widget's position and size
+WIDGET_GRID = (("width", 1, 24), ("height", 1, 1000), ("x", 0, 23), ("y", 0, None))
+
+
+def dashboard_problems(name: str, body: str) -> list[str]:
+    """What PutDashboard refuses in a dashboard name and body: "<data path>: <message>" each."""
+    problems = []
+    if not isinstance(name, str) or not DASHBOARD_NAME.match(name):
+        problems.append("DashboardName: must be 1 to 255 alphanumerics, dash (-) or underscore (_)")
+    try:
+        parsed = json.loads(body) if isinstance(body, str) else None
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        return problems + ["DashboardBody: must be a JSON object"]
+    ws = parsed.get("widgets")
+    if not isinstance(ws, list):
+        return problems + ["/widgets: the dashboard must include a widgets array (it may be empty)"]
+    if len(ws) > 500:
+        problems.append(f"/widgets: at most 500 widgets, got {len(ws)}")
+    for i, w in enumerate(ws):
+        where = f"/widgets/{i}"
+        if not isinstance(w, dict):
+            problems.append(f"{where}: must be an object")
+            continue
+        if w.get("type") not in WIDGET_TYPES:
+            problems.append(f"{where}/type: must be one of {', '.join(WIDGET_TYPES)}, got {w.get('type')!r}")
+        if not isinstance(w.get("properties"), dict):
+            problems.append(f"{where}/properties: required, an object")
+        for field, lo, hi in WIDGET_GRID:
+            if field not in w:
+                continue
+            v = w[field]
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi):
+                problems.append(f"{where}/{field}: must be an integer {lo}-{hi}" if hi is not None
+                                else f"{where}/{field}: must be an integer >= {lo}")
+    return problems
+
+
+def _put_dashboard(self, name, body):
+    from moto.cloudwatch.exceptions import DashboardInvalidInputError
+
+    problems = dashboard_problems(name, body)
+    if problems:
+        raise DashboardInvalidInputError("The dashboard body is invalid, there are "
+                                         f"{len(problems)} validation errors: {'; '.join(problems)}")
+    return _moto_put_dashboard(self, name, body)
+
+
+_dashboards_fixed = False
+
+
+def fix_cloudwatch_dashboards() -> None:
+    """PutDashboard (the API and CloudFormation's ``AWS::CloudWatch::Dashboard``) validates the name
+    and body as CloudWatch does (see above). Once per process."""
+    global _dashboards_fixed, _moto_put_dashboard
+    if _dashboards_fixed:
+        return
+    from moto.cloudwatch.models import CloudWatchBackend
+
+    _moto_put_dashboard = CloudWatchBackend.put_dashboard
+    CloudWatchBackend.put_dashboard = _put_dashboard
+    _dashboards_fixed = True
+
+
 _dynamodb_lock = threading.RLock()
 
 
@@ -1205,6 +1281,7 @@ def apply() -> None:
     fix_lambda_esm()
     fix_lambda_aliases()
     fix_cloudwatch()
+    fix_cloudwatch_dashboards()
     fix_sns()
     LambdaSimpleBackend.invoke = _lambda_invoke
     Queue.lambda_event_source_mappings = property(_no_queue_delivery, _ignore_assignment)
