@@ -84,10 +84,9 @@ describe('the synthesized workflow', () => {
     );
     expect(handlers).toHaveLength(10);
     for (const [name] of handlers) {
-      const state = allStates(wf.definition).find(([n]) => n === name)![1] as {
-        Parameters: { Payload: Record<string, unknown> };
-      };
-      expect([name, state.Parameters.Payload['executionArn.$']]).toEqual([name, '$$.Execution.Id']);
+      const state = allStates(wf.definition).find(([n]) => n === name)![1];
+      const payload = (state.Parameters?.Payload ?? {}) as Record<string, unknown>;
+      expect([name, payload['executionArn.$']]).toEqual([name, '$$.Execution.Id']);
     }
   });
 
