@@ -679,7 +679,7 @@ impl<Q: Queue> Pass<'_, Q> {
 
 /// The `rejitter` handler: one slice ([`run_rejitter`]), then the messages it moved recorded as
 /// `MessagesRejittered` (or `MessagesKeptAlive` for a keep-alive pass), also when the slice
-/// failed after moving some (those moves are done: copy confirmed, original deleted).
+/// failed after moving some (their copies are confirmed: those moves are done).
 pub async fn rejitter<P: Ports>(
     input: Value,
     app: &App<P>,
