@@ -133,6 +133,28 @@ def test_circuit_closes_after_the_flag_clears(run):
     assert len(closes) == 2
 
 
+# The demo profile's re-jitter window (example-stack/lib/settings.ts, DEMO.rejitterMaxDelay): no
+# re-jittered copy is hidden longer than this.
+REJITTER_MAX_DELAY = 20
+
+
+def test_a_small_backlog_drains_within_a_minute_of_the_healthy_probe(run):
+    """Issue 16: the first outage's backlog (tens of orders) is re-jittered over a window sized to
+    it, so every order sent before healing is processed (the ledger) within 60 s of the probe that
+    led to re-jitter; a fixed 0-300 s window takes minutes. healed -> drained is reported and ends
+    at the latest a window after the close: re-jitter finishes before the ramp starts, so every
+    copy is visible by the close plus the window, and the closed mapping takes it within seconds
+    (10 s for that)."""
+    first, s = run["first"], run["summary"]
+    assert first.probed_at is not None and first.tripped_at < first.probed_at < first.closed_at, first
+    assert first.drained_at is not None, "an order sent before healing was never processed"
+    assert s["probe -> drained (outage 1)"] == round(first.probe_to_drained, 1)
+    assert first.probe_to_drained < 60, f"drained {first.probe_to_drained:.1f} s after the healthy probe"
+    bound = first.healed_to_closed + REJITTER_MAX_DELAY + 10
+    assert first.healed_to_drained <= bound, (
+        f"healed -> drained {first.healed_to_drained:.1f} s, healed -> closed {first.healed_to_closed:.1f} s")
+
+
 def test_second_outage_trips_again_after_the_alarm_reset(run):
     second = run["second"]
     assert second.tripped_at > run["first"].closed_at

@@ -116,6 +116,11 @@ def main() -> int:
         summary = scn.summary()
         summary["time to trip (first error -> ESM disabled)"] = f"{o.time_to_trip:.1f} s" if o.time_to_trip is not None else "n/a"
         summary["healed -> closed"] = f"{o.healed_to_closed:.1f} s" if o.healed_to_closed is not None else "n/a"
+        # every order sent before healing processed (the scenario's ledger), from healing and
+        # from the healthy probe that led to re-jitter
+        for key in ("healed -> drained", "probe -> drained"):
+            value = summary.pop(key)
+            summary[key] = f"{value:.1f} s" if value is not None else "n/a"
         summary["demo run time"] = f"{time.time() - started:.0f} s"
         path = os.path.join(args.out, "demo-chart.html")
         marks = [(round(at - scn.started, 1), label) for at, label in scn.marks]

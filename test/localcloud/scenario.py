@@ -81,6 +81,8 @@ def entered_states(sfn, execution_arn: str) -> list[str]:
 
 # the state in which an execution that found another recovery running ends, having done nothing
 LEFT_TO_RUNNING = "Leave Recovery To Running Execution"
+# the probe whose healthy verdict leads to the re-jitter plan (cdk/src/workflow.ts)
+PROBE, PLAN_REJITTER = "Probe Consumer", "Plan Re-jitter"
 
 
 ASSETS = {
@@ -248,6 +250,15 @@ class Ledger:
         with self.lock:
             return len(self.invocations), sum(1 for _, e in self.invocations if e)
 
+    def first_processed(self) -> dict[str, float]:
+        """orderId -> start of the first invocation that processed it successfully."""
+        out: dict[str, float] = {}
+        with self.lock:
+            for at, order in self.processing_order:
+                if order not in out or at < out[order]:
+                    out[order] = at
+        return out
+
 
 def _order_id(body: str) -> str:
     try:
@@ -277,6 +288,8 @@ class Scenario:
         self.ledger = Ledger(outputs["ConsumerFunctionName"])
         cloud.host.observers.append(self.ledger.observe)
         self.sent: list[str] = []
+        self.sent_at: dict[str, float] = {}  # orderId -> when its SendMessageBatch call began
+        self.outages: list["Outage"] = []  # as `outage` ran them, for the summary
         self.order_prefix = "o"  # order ids are <prefix>-<number>
         self.fifo = self.queue_url.endswith(".fifo")
         self._next_seq: Counter = Counter()  # FIFO: last seq per group
@@ -330,9 +343,12 @@ class Scenario:
                     entry.update(MessageGroupId=group, MessageDeduplicationId=order)
                 entry["MessageBody"] = json.dumps(body)
                 entries.append(entry)
+            sending_at = time.time()
             resp = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
             ok = {e["Id"] for e in resp.get("Successful", [])}
-            self.sent.extend(json.loads(e["MessageBody"])["orderId"] for e in entries if e["Id"] in ok)
+            orders = [json.loads(e["MessageBody"])["orderId"] for e in entries if e["Id"] in ok]
+            self.sent_at.update((order, sending_at) for order in orders)
+            self.sent.extend(orders)
 
     def start_sending(self, per_second: float) -> None:
         def loop():
@@ -380,6 +396,38 @@ class Scenario:
             for (at, name), (until, _) in zip(entered, [*entered[1:], (end, "")]):
                 steps.append((round(at - self.started, 1), round(until - self.started, 1), name))
         return sorted(steps)
+
+    def drained_at(self, before: float) -> Optional[float]:
+        """When the last order sent before ``before`` was first processed (the start of that
+        invocation), from the ledger: new orders may keep arriving, so the queue's depth cannot
+        tell. None while one of them is unprocessed (the local cloud's demo and tests dead-letter
+        and expire nothing, so unprocessed means still queued)."""
+        done = self.ledger.first_processed()
+        earlier = [order for order, at in self.sent_at.items() if at < before]
+        if any(order not in done for order in earlier):
+            return None
+        return max((done[order] for order in earlier), default=before)
+
+    def healthy_probe_at(self, o: "Outage") -> Optional[float]:
+        """When the probe that led to re-jitter in ``o``'s recovery began: the last "Probe
+        Consumer" state entered before the first "Plan Re-jitter" between the trip and the close
+        (None for a recovery that did not probe, e.g. `breaker close`)."""
+        if o.tripped_at is None or o.closed_at is None:
+            return None
+        steps = [(self.started + at, name) for at, _, name in self.recovery_steps()
+                 if o.tripped_at - 5 <= self.started + at <= o.closed_at]
+        plan = next((at for at, name in steps if name == PLAN_REJITTER), None)
+        probes = [at for at, name in steps if name == PROBE and plan is not None and at <= plan]
+        return probes[-1] if probes else None
+
+    def measure_drain(self, o: "Outage") -> None:
+        """Fill in ``o.drained_at`` (healing → no order sent before healing left unprocessed) and
+        ``o.probed_at`` (the healthy probe), once the orders are processed."""
+        if o.healed_at is None:
+            return
+        drained = self.drained_at(o.healed_at)
+        o.drained_at = None if drained is None else max(drained, o.healed_at)
+        o.probed_at = self.healthy_probe_at(o)
 
     def current_step(self, execution_arn: str) -> str:
         try:
@@ -454,10 +502,18 @@ class Scenario:
         return [e for e in self.cloud.alarms.events if e["alarmName"] == self.o["AlarmName"]]
 
     def summary(self) -> dict:
+        """The run's counts, then per outage (numbered when there were several) healed → drained
+        and probe → drained in seconds (None: not drained, or no probe)."""
         processed = self.ledger.done()
         sent = set(self.sent)
         dlq = self.depth(self.dlq_url)
         q = self.depth(self.queue_url)
+        drains = {}
+        for i, o in enumerate(self.outages):
+            self.measure_drain(o)
+            suffix = "" if len(self.outages) == 1 else f" (outage {i + 1})"
+            for key, value in (("healed -> drained", o.healed_to_drained), ("probe -> drained", o.probe_to_drained)):
+                drains[key + suffix] = None if value is None else round(value, 1)
         return {
             "sent": len(sent),
             "processed": len(processed & sent),
@@ -467,6 +523,7 @@ class Scenario:
             "duplicates": sum(1 for o in processed if self.ledger.processed[o] > 1),  # at-least-once
             "consumer invocations": self.ledger.counts()[0],
             "consumer errors": self.ledger.counts()[1],
+            **drains,
         }
 
 
@@ -477,6 +534,8 @@ class Outage:
     tripped_at: Optional[float] = None
     healed_at: Optional[float] = None
     closed_at: Optional[float] = None
+    probed_at: Optional[float] = None  # the healthy probe that led to re-jitter (Scenario.measure_drain)
+    drained_at: Optional[float] = None  # every order sent before healing processed (Scenario.measure_drain)
 
     @property
     def time_to_trip(self) -> Optional[float]:
@@ -486,6 +545,14 @@ class Outage:
     def healed_to_closed(self) -> Optional[float]:
         return None if self.closed_at is None or self.healed_at is None else self.closed_at - self.healed_at
 
+    @property
+    def healed_to_drained(self) -> Optional[float]:
+        return None if self.drained_at is None or self.healed_at is None else self.drained_at - self.healed_at
+
+    @property
+    def probe_to_drained(self) -> Optional[float]:
+        return None if self.drained_at is None or self.probed_at is None else self.drained_at - self.probed_at
+
 
 def outage(scn: Scenario, hold_open_s: float, on_sample: Callable[[dict], None], during_open: Callable[[], None] = lambda: None,
            trip_timeout: Optional[float] = None, close_timeout: float = 240, mode: str = "fail",
@@ -494,6 +561,7 @@ def outage(scn: Scenario, hold_open_s: float, on_sample: Callable[[dict], None],
     ``on_healed``, e.g. an operator's `breaker close`), wait closed."""
     errors_before = scn.ledger.counts()[1]
     o = Outage(failing_at=scn.set_flag(mode))
+    scn.outages.append(o)
     scn.wait_until(lambda s: s["esm"] in ("Disabled", "Disabling"), trip_timeout or 2 * scn.alarm_period + 30, on_sample)
     o.tripped_at = scn.mark("tripped")
     with scn.ledger.lock:

@@ -1,7 +1,7 @@
 import json
 
 from localcloud.runtime import InvokeResult
-from localcloud.scenario import Ledger
+from localcloud.scenario import Ledger, Outage, Scenario
 
 
 def event(*orders):
@@ -42,3 +42,20 @@ def test_ledger_gives_each_fifo_group_its_sequence_in_first_processing_order():
     ledger.observe("consumer", fifo_event("a2"), InvokeResult(b"{}", "DownstreamUnavailable"), 3.0)
     ledger.observe("consumer", fifo_event("a2", "a3"), InvokeResult(b"{}"), 4.0)  # a3 again: not counted twice
     assert ledger.group_order() == {"a": [1, 3, 2], "b": [1]}
+
+
+def test_drained_waits_for_every_order_sent_before_the_time_and_ignores_later_ones():
+    scn = Scenario.__new__(Scenario)  # no cloud: drained_at reads only the ledger and send times
+    scn.ledger = Ledger("consumer")
+    scn.sent_at = {"a": 1.0, "b": 2.0, "c": 5.0}
+    scn.ledger.observe("consumer", event("a"), InvokeResult(b"{}"), 3.0)
+    assert scn.drained_at(4.0) is None  # b is sent before 4 and not processed yet
+    scn.ledger.observe("consumer", event("b"), InvokeResult(b"{}", "DownstreamUnavailable"), 6.0)
+    assert scn.drained_at(4.0) is None  # a failed attempt is not processing
+    scn.ledger.observe("consumer", event("b", "a"), InvokeResult(b"{}"), 8.0)
+    assert scn.ledger.first_processed() == {"a": 3.0, "b": 8.0}
+    assert scn.drained_at(4.0) == 8.0  # c, sent later, does not count
+    assert scn.drained_at(1.5) == 3.0
+    o = Outage(failing_at=0.5, tripped_at=1.0, healed_at=4.0, closed_at=9.0, probed_at=5.0, drained_at=8.0)
+    assert (o.healed_to_drained, o.probe_to_drained) == (4.0, 3.0)
+    assert Outage(failing_at=0.5, healed_at=4.0).healed_to_drained is None
