@@ -139,12 +139,13 @@ REJITTER_MAX_DELAY = 20
 
 
 def test_a_small_backlog_drains_within_a_minute_of_the_healthy_probe(run):
-    """Issue 16: the first outage's backlog (tens of orders) is re-jittered over a window sized to
-    it, so every order sent before healing is processed (the ledger) within 60 s of the probe that
-    led to re-jitter; a fixed 0-300 s window takes minutes. healed -> drained is reported and ends
-    at the latest a window after the close: re-jitter finishes before the ramp starts, so every
-    copy is visible by the close plus the window, and the closed mapping takes it within seconds
-    (10 s for that)."""
+    """Issue 16: every order sent before healing is processed (the ledger) within 60 s of the probe
+    that led to re-jitter, and healed -> drained is reported. It ends at the latest a window after
+    the close: re-jitter finishes before the ramp starts, so every copy is visible by the close
+    plus the window, and the closed mapping takes it within seconds (10 s for that). The window
+    here is the demo profile's fixed 0-20 s: main does not size it to the backlog yet (branch
+    h/window does), and with the construct's default 0-300 s this test fails (drained 309.5 s after
+    the probe, checked by hand)."""
     first, s = run["first"], run["summary"]
     assert first.probed_at is not None and first.tripped_at < first.probed_at < first.closed_at, first
     assert first.drained_at is not None, "an order sent before healing was never processed"
