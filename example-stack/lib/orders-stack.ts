@@ -10,7 +10,7 @@ import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { SqsCircuitBreaker } from 'sqs-circuit-breaker';
 import { PaymentsLine } from './payments';
-import { ExampleSettings, settingsFromContext } from './settings';
+import { breakerTimings, ExampleSettings, settingsFromContext } from './settings';
 
 /** Names of the stack outputs; the `breaker` CLI reads them (keep in sync with `lambdas/cli`). */
 export const OUTPUTS = {
@@ -195,22 +195,7 @@ export class OrdersStack extends cdk.Stack {
       consumer: this.target,
       queue: breakerQueue,
       eventSourceMapping: this.eventSourceMapping,
-      alarmSettings: {
-        resolution: s.alarmResolution,
-        period: s.alarmPeriod,
-        evaluationPeriods: s.alarmEvaluationPeriods,
-        datapointsToAlarm: s.alarmDatapoints,
-        minInvocations: s.alarmMinInvocations,
-      },
-      backoff: { initialDelay: s.backoffInitial, maxDelay: s.backoffMax },
-      probe: { visibilityTimeout: s.probeVisibility },
-      rejitter: {
-        maxDelay: s.rejitterMaxDelay,
-        sliceDuration: s.rejitterSlice,
-        memorySize: s.rejitterMemory,
-        workers: s.rejitterWorkers,
-      },
-      ramp: { steps: s.rampSteps, stepInterval: s.rampInterval },
+      ...breakerTimings(s),
       logRetention,
       notificationTopic: this.notificationTopic,
       // The circuit's CloudWatch dashboard (named by CloudFormation: two deployments never clash);

@@ -7,7 +7,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { SqsCircuitBreaker } from 'sqs-circuit-breaker';
-import { ExampleSettings } from './settings';
+import { breakerTimings, ExampleSettings } from './settings';
 
 /**
  * Names of the second breaker's stack outputs (`-c secondBreaker=true`), for tests and people; the
@@ -115,22 +115,7 @@ export class PaymentsLine extends Construct {
       consumer: this.consumer,
       queue: this.queue,
       eventSourceMapping: this.eventSourceMapping,
-      alarmSettings: {
-        resolution: s.alarmResolution,
-        period: s.alarmPeriod,
-        evaluationPeriods: s.alarmEvaluationPeriods,
-        datapointsToAlarm: s.alarmDatapoints,
-        minInvocations: s.alarmMinInvocations,
-      },
-      backoff: { initialDelay: s.backoffInitial, maxDelay: s.backoffMax },
-      probe: { visibilityTimeout: s.probeVisibility },
-      rejitter: {
-        maxDelay: s.rejitterMaxDelay,
-        sliceDuration: s.rejitterSlice,
-        memorySize: s.rejitterMemory,
-        workers: s.rejitterWorkers,
-      },
-      ramp: { steps: s.rampSteps, stepInterval: s.rampInterval },
+      ...breakerTimings(s),
       logRetention: props.logRetention,
       notificationTopic: props.notificationTopic,
     });

@@ -1,5 +1,5 @@
 import * as cdk from 'aws-cdk-lib';
-import { AlarmResolution } from 'sqs-circuit-breaker';
+import { AlarmResolution, SqsCircuitBreakerProps } from 'sqs-circuit-breaker';
 
 /**
  * Timings of the example, chosen by the CDK context key `demo`:
@@ -154,6 +154,33 @@ const DEMO: ExampleSettings = {
   rampSteps: 2,
   rampInterval: cdk.Duration.seconds(20),
 };
+
+/**
+ * The breaker props the profile sets (alarm, backoff, probe, re-jitter and ramp timings): one
+ * place for every breaker of the example stack, the orders line's and the payments line's.
+ */
+export function breakerTimings(
+  s: ExampleSettings,
+): Pick<SqsCircuitBreakerProps, 'alarmSettings' | 'backoff' | 'probe' | 'rejitter' | 'ramp'> {
+  return {
+    alarmSettings: {
+      resolution: s.alarmResolution,
+      period: s.alarmPeriod,
+      evaluationPeriods: s.alarmEvaluationPeriods,
+      datapointsToAlarm: s.alarmDatapoints,
+      minInvocations: s.alarmMinInvocations,
+    },
+    backoff: { initialDelay: s.backoffInitial, maxDelay: s.backoffMax },
+    probe: { visibilityTimeout: s.probeVisibility },
+    rejitter: {
+      maxDelay: s.rejitterMaxDelay,
+      sliceDuration: s.rejitterSlice,
+      memorySize: s.rejitterMemory,
+      workers: s.rejitterWorkers,
+    },
+    ramp: { steps: s.rampSteps, stepInterval: s.rampInterval },
+  };
+}
 
 /**
  * Reads the settings from the app's context (`demo`, `alarmPeriodSeconds`, `queueRetentionSeconds`,
