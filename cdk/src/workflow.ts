@@ -173,8 +173,10 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
   catchAll(plan);
 
   const sliceMap = (names: SliceMapNames, keepAlive: boolean): sfn.Map => {
-    // A keep-alive pass (`keepAlive: true`) copies with no delay; re-jitter keeps its input shape.
-    const flag: Record<string, unknown> = keepAlive ? { keepAlive: true } : {};
+    // A keep-alive pass (`keepAlive: true`) copies with no delay; re-jitter passes each worker the
+    // window the plan sized to the backlog (`windowMaxSeconds`, CONTRACT.md).
+    const window: Record<string, unknown> = keepAlive ? {} : { 'windowMaxSeconds.$': '$.windowMaxSeconds' };
+    const flag: Record<string, unknown> = keepAlive ? { keepAlive: true } : window;
     const slice = new tasks.LambdaInvoke(scope, names.slice, {
       lambdaFunction: f.rejitter,
       // `slicesLeft` bounds the worker's slices (the execution's history budget, CONTRACT.md): the
@@ -200,7 +202,7 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
       itemsPath: '$.workers',
       // `slice.result` is seeded as if a previous slice had left the plan's whole allowance, so
       // every slice reads its `slicesLeft` from the same place.
-      itemSelector: { 'worker.$': '$$.Map.Item.Value', 'cutoffMs.$': '$.cutoffMs', slice: { result: { 'slicesLeft.$': '$.slicesPerWorker' } } },
+      itemSelector: { 'worker.$': '$$.Map.Item.Value', 'cutoffMs.$': '$.cutoffMs', slice: { result: { 'slicesLeft.$': '$.slicesPerWorker' } }, ...window },
       maxConcurrency: opts.rejitterWorkers,
       resultPath: sfn.JsonPath.DISCARD,
     });
@@ -294,7 +296,8 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
   );
   plan.next(
     new sfn.Choice(scope, 'Check Re-jitter Plan')
-      .when(sfn.Condition.and(sfn.Condition.isPresent('$.workers[0]'), isNumber('$.cutoffMs'), isNumber('$.slicesPerWorker'), sfn.Condition.numberGreaterThanEquals('$.slicesPerWorker', 1), HAS_STATE), rejitter)
+      // Workers need the window the plan sized (`windowMaxSeconds`, a number) as well.
+      .when(sfn.Condition.and(sfn.Condition.isPresent('$.workers[0]'), isNumber('$.cutoffMs'), isNumber('$.slicesPerWorker'), sfn.Condition.numberGreaterThanEquals('$.slicesPerWorker', 1), isNumber('$.windowMaxSeconds'), HAS_STATE), rejitter)
       // No worker (empty queue, re-jitter disabled or no history budget left): straight to the ramp.
       // Workers without a usable slicesPerWorker are an unexpected output, not a skip.
       .when(sfn.Condition.and(sfn.Condition.isPresent('$.workers'), sfn.Condition.not(sfn.Condition.isPresent('$.workers[0]')), HAS_STATE), startRamp)

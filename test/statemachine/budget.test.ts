@@ -70,7 +70,7 @@ function flappingHandlers(): { handlers: Record<string, ReplyFn>; cycles: () => 
       for (let w = 0; w < workers; w++) slicesOf[w] = 0;
       allowed = perWorker;
       const charged = C.plan + (workers === 0 ? 0 : C.map + workers * (C.mapWorker + perWorker * C.slice));
-      return { version: 1, backlog: BACKLOG, workers: [...Array(workers).keys()], cutoffMs: 1763900100000, slicesPerWorker: perWorker, state: { ...s, historyEvents: s.historyEvents + charged } };
+      return { version: 1, backlog: BACKLOG, workers: [...Array(workers).keys()], cutoffMs: 1763900100000, slicesPerWorker: perWorker, windowMaxSeconds: 300, state: { ...s, historyEvents: s.historyEvents + charged } };
     },
     rejitter: (p) => {
       const w = p.worker as number;

@@ -236,7 +236,8 @@ export const reply = {
   stuck: (s = circuit()) => ({ version: 1, action: 'stuck', waitSeconds: 0, state: s }),
   continueAsNew: (s = circuit()) => ({ version: 1, action: 'continue', waitSeconds: 0, state: s }),
   probe: (verdict: 'healthy' | 'unhealthy' | 'empty', s = circuit(1)) => ({ version: 1, verdict, probed: verdict === 'empty' ? 0 : 1, state: s }),
-  plan: (workers: number[], s = circuit(1), slicesPerWorker = 5) => ({ version: 1, backlog: workers.length * 100, workers, cutoffMs: 1763900100000, slicesPerWorker, state: s }),
+  /** A re-jitter plan; its `windowMaxSeconds` (the window sized to the backlog) is 12 s. */
+  plan: (workers: number[], s = circuit(1), slicesPerWorker = 5) => ({ version: 1, backlog: workers.length * 100, workers, cutoffMs: 1763900100000, slicesPerWorker, windowMaxSeconds: 12, state: s }),
   slice: (done: boolean, slicesLeft = 4) => ({ version: 1, moved: 100, failed: 0, remainingEstimate: done ? 0 : 100, done, slicesLeft }),
   rampStep: (step: number, s = circuit(1)) => ({ version: 1, action: 'step', step, waitSeconds: 60, maximumConcurrency: 2 * step, state: s }),
   rampDone: (step: number, s = circuit(1)) => ({ version: 1, action: 'done', step, waitSeconds: 0, maximumConcurrency: null, state: s }),

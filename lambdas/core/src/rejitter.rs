@@ -25,7 +25,17 @@
 //! receives is near the limit, and a copy visible at once came straight back and was moved again
 //! until the slice's deadline, for ever.
 //!
-//! # Batches
+//! # The window follows the backlog
+//! A fixed window delays every message by up to its maximum even when the backlog is small: 100
+//! messages spread over 300 s come back one every 3 s although the consumer could take them in
+//! a second. [`window_for_backlog`] shrinks the window's maximum to the time the ramp's first
+//! level needs to take the backlog (`ceil(backlog / messages_per_second)`), kept within the
+//! configured window; the minimum stays the configured one. The rate is
+//! [`ramp_rate`]: the ramp's starting concurrency times the healthy probe's messages per second
+//! of its synchronous invoke — conservative on purpose: it assumes no speed-up from larger
+//! batches, so the window errs towards spreading more, never less, than the consumer can take.
+//! Without a measured rate (a manual close has no probe) the configured window is used.
+//!
 //! `SendMessageBatch` takes ≤ 10 entries and ≤ 1 MiB in all. [`split_batches`] packs copies in
 //! order into batches of ≤ 10 entries and ≤ [`BATCH_BUDGET_BYTES`] (1 MiB minus 16 KiB of
 //! headroom for the trace header and SQS's own accounting); a message larger than the budget on
@@ -134,6 +144,41 @@ impl DelayWindow {
     /// A delay drawn uniformly from the window (both ends included).
     pub fn draw<R: Rng + ?Sized>(&self, rng: &mut R) -> u32 {
         rng.random_range(self.min_seconds..=self.max_seconds)
+    }
+}
+
+/// The messages per second the ramp's first level can carry: `ramp_start` concurrent invokes,
+/// each taking `messages` in `duration_ms` as the healthy probe did (no batch speed-up assumed:
+/// conservative on purpose). `None` when there is no measurement (no messages, or no duration).
+pub fn ramp_rate(ramp_start: u32, messages: u32, duration_ms: u64) -> Option<f64> {
+    if messages == 0 || ramp_start == 0 {
+        return None;
+    }
+    // A probe faster than the clock's millisecond counts as 1 ms.
+    let seconds = duration_ms.max(1) as f64 / 1_000.0;
+    Some(f64::from(ramp_start) * f64::from(messages) / seconds)
+}
+
+/// The window sized to the backlog (see the module docs): max =
+/// `clamp(ceil(backlog / messages_per_second), configured.min, configured.max)`, min =
+/// `configured.min`. A zero, negative, non-finite or unknown (`None`) rate keeps `configured`.
+pub fn window_for_backlog(
+    backlog: u64,
+    messages_per_second: Option<f64>,
+    configured: DelayWindow,
+) -> DelayWindow {
+    let Some(rate) = messages_per_second.filter(|r| r.is_finite() && *r > 0.0) else {
+        return configured;
+    };
+    let needed = (backlog as f64 / rate).ceil();
+    let max = if needed >= f64::from(configured.max_seconds) {
+        configured.max_seconds
+    } else {
+        (needed as u32).max(configured.min_seconds)
+    };
+    DelayWindow {
+        min_seconds: configured.min_seconds,
+        max_seconds: max,
     }
 }
 
@@ -316,6 +361,63 @@ mod tests {
             attributes,
             message_attributes: BTreeMap::new(),
         }
+    }
+
+    fn configured(min: u32, max: u32) -> DelayWindow {
+        DelayWindow::new(min, max).unwrap()
+    }
+
+    #[test]
+    fn a_hundred_messages_come_back_within_seconds() {
+        // Ramp start 2 × 1 message in 100 ms = 20 messages/s: 100 messages need 5 s.
+        let rate = ramp_rate(2, 1, 100);
+        assert_eq!(rate, Some(20.0));
+        let w = window_for_backlog(100, rate, configured(0, 300));
+        assert_eq!((w.min_seconds(), w.max_seconds()), (0, 5));
+    }
+
+    #[test]
+    fn a_million_messages_use_the_whole_configured_window() {
+        let w = window_for_backlog(1_000_000, ramp_rate(2, 1, 100), configured(0, 300));
+        assert_eq!(w, configured(0, 300));
+    }
+
+    #[test]
+    fn the_window_is_never_below_the_configured_minimum_nor_above_the_maximum() {
+        let rate = Some(1_000.0);
+        assert_eq!(
+            window_for_backlog(10, rate, configured(30, 300)),
+            configured(30, 30)
+        );
+        assert_eq!(
+            window_for_backlog(0, rate, configured(5, 60)),
+            configured(5, 5)
+        );
+        assert_eq!(
+            window_for_backlog(u64::MAX, rate, configured(5, 60)),
+            configured(5, 60)
+        );
+        assert_eq!(
+            window_for_backlog(59_001, rate, configured(5, 60)),
+            configured(5, 60)
+        );
+        assert_eq!(
+            window_for_backlog(45_001, rate, configured(5, 60)),
+            configured(5, 46)
+        );
+    }
+
+    #[test]
+    fn a_zero_or_unknown_rate_uses_the_configured_window() {
+        let c = configured(10, 300);
+        assert_eq!(window_for_backlog(100, None, c), c);
+        assert_eq!(window_for_backlog(100, Some(0.0), c), c);
+        assert_eq!(window_for_backlog(100, Some(-3.0), c), c);
+        assert_eq!(window_for_backlog(100, Some(f64::NAN), c), c);
+        assert_eq!(ramp_rate(2, 0, 100), None);
+        assert_eq!(ramp_rate(0, 1, 100), None);
+        // A probe faster than a millisecond counts as 1 ms, not as an infinite rate.
+        assert_eq!(ramp_rate(2, 1, 0), Some(2_000.0));
     }
 
     #[test]

@@ -104,6 +104,9 @@ pub struct RejitterSettings {
     pub function_memory_bytes: u64,
     /// The execution's history budget, which bounds the slices of a pass.
     pub budget: history::Budget,
+    /// `RAMP_START`: the concurrency of the ramp's first level, which the window is sized for
+    /// (`breaker_core::rejitter::ramp_rate`).
+    pub ramp_start: u32,
 }
 
 impl RejitterSettings {
@@ -136,6 +139,7 @@ impl RejitterSettings {
                 ramp_steps: defaults::RAMP.steps,
                 workers: max_workers,
             },
+            ramp_start: defaults::RAMP.start,
         })
     }
 
@@ -150,6 +154,7 @@ impl RejitterSettings {
         )?;
         settings.budget = history::Budget::of(config);
         settings.function_memory_bytes = config.function_memory_mib * 1024 * 1024;
+        settings.ramp_start = config.ramp.start;
         Ok(settings)
     }
 
@@ -242,6 +247,7 @@ async fn plan_or_skip<Q: Queue>(
                 workers: Vec::new(),
                 cutoff_ms,
                 slices_per_worker: 0,
+                window_max_seconds: None,
                 state,
             },
             None,
@@ -257,6 +263,7 @@ async fn plan_or_skip<Q: Queue>(
                 workers: Vec::new(),
                 cutoff_ms,
                 slices_per_worker: 0,
+                window_max_seconds: None,
                 state,
             },
             Some(FIFO_SKIP_REASON),
@@ -278,12 +285,19 @@ async fn plan_or_skip<Q: Queue>(
         &mut state,
         COSTS.plan + COSTS.rejitter(fit.workers, fit.slices_per_worker),
     );
+    let rate = state
+        .healthy_probe
+        .and_then(|p| rejitter::ramp_rate(settings.ramp_start, p.messages, p.duration_ms));
+    let window = rejitter::window_for_backlog(q.visible, rate, settings.window);
     info!(
         backlog = q.visible,
         workers = fit.workers,
         slices_per_worker = fit.slices_per_worker,
         cutoff_ms,
         history_events = state.history_events,
+        messages_per_second = rate,
+        window_min_seconds = window.min_seconds(),
+        window_max_seconds = window.max_seconds(),
         "re-jitter planned"
     );
     Ok((
@@ -293,6 +307,7 @@ async fn plan_or_skip<Q: Queue>(
             workers: (0..fit.workers).collect(),
             cutoff_ms,
             slices_per_worker: fit.slices_per_worker,
+            window_max_seconds: Some(window.max_seconds()),
             state,
         },
         None,
@@ -353,6 +368,7 @@ async fn plan_keep_alive<Q: Queue>(
         workers: (0..fit.workers).collect(),
         cutoff_ms,
         slices_per_worker: fit.slices_per_worker,
+        window_max_seconds: None,
         state,
     })
 }
@@ -390,6 +406,8 @@ struct LaneStats {
 struct Pass<'a, Q> {
     queue: &'a Q,
     settings: &'a RejitterSettings,
+    /// The window copies are delayed over: the plan's, else the configured one.
+    window: DelayWindow,
     cutoff_ms: u64,
     /// A keep-alive pass: copies get no delay.
     keep_alive: bool,
@@ -437,7 +455,7 @@ impl<Q: Queue> Pass<'_, Q> {
         for (i, m) in messages.into_iter().enumerate() {
             let delay = match Eligibility::of(&m, self.cutoff_ms, self.max_receive_count) {
                 Eligibility::Rejitter if self.keep_alive => 0,
-                Eligibility::Rejitter => self.settings.window.draw(rng),
+                Eligibility::Rejitter => self.window.draw(rng),
                 Eligibility::NearReceiveLimit => self.near_limit_delay,
                 Eligibility::Skip => continue,
             };
@@ -676,6 +694,31 @@ impl<Q: Queue> Pass<'_, Q> {
     }
 }
 
+/// The window of a worker: `[REJITTER_MIN_SECONDS, windowMaxSeconds]` when the plan sized one,
+/// else the configured window. A `windowMaxSeconds` outside the configured window (the plan never
+/// makes one) fails naming the field.
+fn planned_window(
+    settings: &RejitterSettings,
+    window_max_seconds: Option<u32>,
+) -> Result<DelayWindow, InputError> {
+    let configured = settings.window;
+    match window_max_seconds {
+        None => Ok(configured),
+        Some(max) if (configured.min_seconds()..=configured.max_seconds()).contains(&max) => {
+            DelayWindow::new(configured.min_seconds(), max)
+                .map_err(|e| InputError::new("windowMaxSeconds", e.to_string()))
+        }
+        Some(max) => Err(InputError::new(
+            "windowMaxSeconds",
+            format!(
+                "must be within the configured window {}..={} s (REJITTER_MIN_SECONDS..REJITTER_MAX_SECONDS), got {max}",
+                configured.min_seconds(),
+                configured.max_seconds()
+            ),
+        )),
+    }
+}
+
 /// `rejitter`: `{ "worker": i, "cutoffMs": epochMs }` →
 /// `{ version, moved, failed, remainingEstimate, done }`. Drains for at most `settings.slice`.
 /// Fails before any queue call on malformed input.
@@ -689,7 +732,9 @@ pub async fn run_rejitter<Q: Queue>(
         cutoff_ms,
         keep_alive,
         slices_left,
+        window_max_seconds,
     } = contract::parse(input)?;
+    let window = planned_window(settings, window_max_seconds)?;
     if slices_left == Some(0) {
         return Err(InputError::new(
             "slicesLeft",
@@ -718,6 +763,7 @@ pub async fn run_rejitter<Q: Queue>(
     let pass = Pass {
         queue,
         settings,
+        window,
         cutoff_ms,
         keep_alive,
         max_receive_count: before.max_receive_count,
@@ -895,6 +941,92 @@ mod tests {
         q.expire_visibility();
         assert_eq!(q.info().await.unwrap().visible, 35);
         assert!(q.expired().is_empty());
+    }
+
+    /// Issue 16: the plan sizes the window from the backlog and the healthy probe's timing (ramp
+    /// start 2 × 1 message in 100 ms = 20 messages/s): 100 messages are spread over 5 s, 100,000
+    /// over the whole configured window; without a timing (manual close) or on a keep-alive pass
+    /// the configured window / no window.
+    #[tokio::test]
+    async fn the_plan_sizes_the_window_to_the_backlog_at_the_ramps_first_level() {
+        let timed = |state: Value| {
+            let mut state = state;
+            state["healthyProbe"] = json!({ "messages": 1, "durationMs": 100 });
+            json!({ "state": state })
+        };
+        let (small, _) = backlog(100);
+        let out = run_plan(
+            &small,
+            &settings(0, 300),
+            timed(state_json(1_000, 3, 1, None)),
+            5_000,
+        )
+        .await
+        .unwrap();
+        assert_eq!((out.backlog, out.window_max_seconds), (100, Some(5)));
+        // Never below the configured minimum.
+        let out = run_plan(
+            &small,
+            &settings(30, 300),
+            timed(state_json(1_000, 3, 1, None)),
+            5_000,
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.window_max_seconds, Some(30));
+        let (large, _) = backlog(100_000);
+        let out = run_plan(
+            &large,
+            &settings(0, 300),
+            timed(state_json(1_000, 3, 1, None)),
+            5_000,
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.window_max_seconds, Some(300));
+        // No healthy probe timed (a manual close): the configured window.
+        let out = run_plan(&small, &settings(0, 300), plan_input(), 5_000)
+            .await
+            .unwrap();
+        assert_eq!(out.window_max_seconds, Some(300));
+        // A keep-alive pass copies with no delay: no window.
+        let mut keep_alive = timed(state_json(1_000, 3, 1, None));
+        keep_alive["keepAlive"] = json!(true);
+        let out = run_plan(&small, &settings(0, 300), keep_alive, 5_000)
+            .await
+            .unwrap();
+        assert_eq!(out.window_max_seconds, None);
+        // RAMP_START from the configuration: 10 × 1 message in 100 ms = 100 messages/s.
+        let config = crate::testing::config(&[("RAMP_START", "10")]);
+        let wide = RejitterSettings::from_config(&config).unwrap();
+        assert_eq!(wide.ramp_start, 10);
+        let out = run_plan(&small, &wide, timed(state_json(1_000, 3, 1, None)), 5_000)
+            .await
+            .unwrap();
+        assert_eq!(out.window_max_seconds, Some(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_worker_draws_from_the_planned_window_and_refuses_one_outside_the_configured() {
+        let (q, cutoff) = backlog(95);
+        let s = settings(5, 60);
+        let windowed = json!({ "worker": 0, "cutoffMs": cutoff, "windowMaxSeconds": 8 });
+        let out = run_rejitter(&q, &s, windowed).await.unwrap();
+        assert_eq!((out.moved, out.done), (95, true));
+        let delays: HashSet<u32> = q.messages().iter().map(|m| m.delay_seconds).collect();
+        assert!(
+            delays.iter().all(|d| (5..=8).contains(d)) && delays.len() == 4,
+            "delays over 5..=8 s: {delays:?}"
+        );
+        let calls = q.calls().len();
+        for bad in [json!(61), json!(4), json!("8"), json!(-1)] {
+            let input = json!({ "worker": 0, "cutoffMs": cutoff, "windowMaxSeconds": bad });
+            match run_rejitter(&q, &s, input).await {
+                Err(HandlerError::Input(e)) => assert_eq!(e.field, "windowMaxSeconds", "{bad}"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        assert_eq!(q.calls().len(), calls, "a malformed window changes nothing");
     }
 
     #[tokio::test]
@@ -1323,6 +1455,8 @@ mod tests {
                 "workers": [0, 1, 2],
                 "cutoffMs": 1_699_999_999_000u64,
                 "slicesPerWorker": 15,
+                // No healthy probe timed in this state: the configured window's top.
+                "windowMaxSeconds": 300,
                 "state": state,
             })
         );
