@@ -136,3 +136,25 @@ fn ours_fast_makes_at_most_two_percent_of_the_calls_of_no_breaker_during_a_30_mi
         fast.metrics.failure_to_open_s
     );
 }
+
+/// Issue 16: the re-jitter window is sized to the backlog (`rejitter::window_for_backlog`, the
+/// construct's default 0–300 s window at most), so a small backlog is not spread over minutes:
+/// after a 5-minute outage ours and ours-fast drain within 1.5 × no breaker's healed→drained
+/// (with a fixed 0–900 s window: 15m15s / 16m39s against 3m00s).
+#[test]
+fn after_a_5_minute_outage_ours_drains_within_one_and_a_half_times_no_breakers_time() {
+    let s = scenario::by_name("outage-5m").expect("standard scenario");
+    let none = engine::run(&s, Strategy::NoBreaker, 42)
+        .metrics
+        .healed_to_drained_s
+        .expect("no breaker drains");
+    for strategy in [Strategy::Ours, Strategy::OursFast] {
+        let r = engine::run(&s, strategy, 42);
+        check(&s, &r);
+        let drained = r.metrics.healed_to_drained_s.expect("drained");
+        assert!(
+            drained <= 1.5 * none,
+            "{strategy:?}: healed→drained {drained} s > 1.5 × no breaker's {none} s"
+        );
+    }
+}

@@ -28,7 +28,7 @@ use crate::time::{Millis, SECOND, secs};
 use breaker_core::contract::{CircuitState, SavedScaling, Trigger};
 use breaker_core::message::ReceivedMessage;
 use breaker_core::policy::{BackoffDecision, with_keep_alive};
-use breaker_core::rejitter::{self, Eligibility};
+use breaker_core::rejitter::{self, DelayWindow, Eligibility};
 
 /// Sampling step of the recorded time series.
 pub const SAMPLE: Millis = 10 * SECOND;
@@ -233,6 +233,10 @@ struct OursExec {
     /// (`CircuitState::openedAtMs` / `refreshedAtMs`).
     opened_at: Millis,
     refreshed_at: Option<Millis>,
+    /// The last healthy probe's invoke duration (`CircuitState::healthyProbe`, one message).
+    healthy_probe: Option<Millis>,
+    /// The window the plan sized to the backlog (`breaker_core::rejitter::window_for_backlog`).
+    window: DelayWindow,
 }
 
 #[derive(Debug)]
@@ -754,7 +758,12 @@ impl World {
                 let exec = execs.len() - 1;
                 self.schedule(start, Event::Step { exec });
             }
-            Controller::Ours { exec, next_id, .. } => {
+            Controller::Ours {
+                exec,
+                next_id,
+                config,
+                ..
+            } => {
                 if exec.is_some() {
                     // Single flight: the duplicate execution's `open` returns `duplicate`.
                     self.breaker_task(self.plumbing.task, 3);
@@ -776,6 +785,8 @@ impl World {
                     slice_left: 0,
                     opened_at: start,
                     refreshed_at: None,
+                    healthy_probe: None,
+                    window: config.rejitter_window,
                 });
                 self.schedule(start, Event::Step { exec: id });
             }
@@ -962,7 +973,13 @@ impl World {
             }
             OursPhase::KeepAlive => {
                 let budget = exec.workers * config.rejitter_per_worker_second;
-                let done = self.rejitter_second(&config, budget, exec.cutoff, true);
+                let done = self.rejitter_second(
+                    &config,
+                    config.rejitter_window,
+                    budget,
+                    exec.cutoff,
+                    true,
+                );
                 self.breaker_gb_ms += (exec.workers as u64 * SECOND) as f64
                     * self.plumbing.breaker_memory_mb as f64
                     / 1024.0;
@@ -980,11 +997,13 @@ impl World {
                 self.breaker_task(task, 2);
                 match self.probe_invoke(config.probe_visibility) {
                     None => {
+                        exec.healthy_probe = None;
                         exec.phase = OursPhase::RejitterPlan;
                         self.schedule(self.now + task, Event::Step { exec: id });
                     }
                     Some((msg, true, d)) => {
                         self.queue.delete(msg.id, msg.receipt);
+                        exec.healthy_probe = Some(d);
                         exec.phase = OursPhase::RejitterPlan;
                         self.schedule(self.now + d + task, Event::Step { exec: id });
                     }
@@ -998,6 +1017,7 @@ impl World {
                                 .change_visibility(self.now, msg.id, msg.receipt, 0);
                         }
                         exec.attempt += 1;
+                        exec.healthy_probe = None;
                         exec.phase = OursPhase::Backoff;
                         self.schedule(self.now + d + task, Event::Step { exec: id });
                     }
@@ -1008,6 +1028,12 @@ impl World {
                 self.breaker_task(task, 2);
                 let backlog = self.queue.len() as u64;
                 exec.workers = rejitter::worker_count(backlog, config.rejitter_workers);
+                // The plan's window, sized to the backlog at the ramp's first level as the
+                // handler sizes it (one probed message, its measured invoke duration).
+                let rate = exec
+                    .healthy_probe
+                    .and_then(|d| rejitter::ramp_rate(config.ramp.start, 1, d));
+                exec.window = rejitter::window_for_backlog(backlog, rate, config.rejitter_window);
                 exec.cutoff = rejitter::cutoff_ms(self.now);
                 exec.slice_left = config.rejitter_slice;
                 if exec.workers == 0 {
@@ -1021,7 +1047,7 @@ impl World {
             }
             OursPhase::Rejitter => {
                 let budget = exec.workers * config.rejitter_per_worker_second;
-                let done = self.rejitter_second(&config, budget, exec.cutoff, false);
+                let done = self.rejitter_second(&config, exec.window, budget, exec.cutoff, false);
                 self.breaker_gb_ms += (exec.workers as u64 * SECOND) as f64
                     * self.plumbing.breaker_memory_mb as f64
                     / 1024.0;
@@ -1107,6 +1133,7 @@ impl World {
     fn rejitter_second(
         &mut self,
         config: &OursConfig,
+        window: DelayWindow,
         budget: u32,
         cutoff: Millis,
         keep_alive: bool,
@@ -1139,9 +1166,7 @@ impl World {
                 let sent = self.queue.get(msg.id).map(|m| m.sent).unwrap_or(0);
                 let delay = match Eligibility::of(&as_core(&msg, sent), cutoff, Some(max_receive)) {
                     Eligibility::Rejitter if keep_alive => 0,
-                    Eligibility::Rejitter => {
-                        config.rejitter_window.draw(&mut self.breaker_rng) as Millis * SECOND
-                    }
+                    Eligibility::Rejitter => window.draw(&mut self.breaker_rng) as Millis * SECOND,
                     Eligibility::NearReceiveLimit => {
                         Millis::from(rejitter::near_limit_delay_seconds(
                             Some(self.scenario.queue.retention / SECOND),

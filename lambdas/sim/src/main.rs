@@ -30,6 +30,10 @@ struct Args {
     /// Worker threads (default: available cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Also run seeds `seed+1 .. seed+seeds-1` and print healed→drained median and worst per
+    /// scenario and strategy (charts and results.json stay those of `--seed`).
+    #[arg(long, default_value_t = 1)]
+    seeds: u64,
 }
 
 fn main() {
@@ -119,7 +123,66 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         elapsed.as_secs_f64(),
         args.out.display()
     );
+    if args.seeds > 1 {
+        println!("{}", seeds_table(&scenarios, &args, threads));
+    }
     Ok(())
+}
+
+/// healed→drained over seeds `seed .. seed + seeds`: median and worst per scenario and strategy
+/// (a run that never drained counts as the worst).
+fn seeds_table(scenarios: &[Scenario], args: &Args, threads: usize) -> String {
+    let seeds: Vec<u64> = (args.seed..args.seed + args.seeds).collect();
+    let jobs: Vec<(usize, Strategy, u64)> = (0..scenarios.len())
+        .flat_map(|i| {
+            let seeds = seeds.clone();
+            Strategy::ALL
+                .into_iter()
+                .flat_map(move |s| seeds.clone().into_iter().map(move |seed| (i, s, seed)))
+        })
+        .collect();
+    let drained: Mutex<Vec<Option<f64>>> = Mutex::new(vec![None; jobs.len()]);
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&(si, strategy, seed)) = jobs.get(k) else {
+                        break;
+                    };
+                    let r = engine::run(&scenarios[si], strategy, seed);
+                    drained.lock().expect("no panics while holding the lock")[k] =
+                        r.metrics.healed_to_drained_s;
+                }
+            });
+        }
+    });
+    let drained = drained.into_inner().expect("threads joined");
+    let mut out = format!(
+        "healed→drained over seeds {}–{} (median / worst)\n\n| scenario | strategy | median | worst |\n|---|---|--:|--:|\n",
+        args.seed,
+        args.seed + args.seeds - 1
+    );
+    for (chunk, group) in jobs.chunks(seeds.len()).zip(drained.chunks(seeds.len())) {
+        let (si, strategy, _) = chunk[0];
+        let mut values: Vec<f64> = group.iter().map(|d| d.unwrap_or(f64::INFINITY)).collect();
+        values.sort_by(f64::total_cmp);
+        let median = values[(values.len() - 1) / 2];
+        let worst = values[values.len() - 1];
+        let show = |v: f64| report::duration(v.is_finite().then_some(v));
+        out.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            scenarios[si].name,
+            serde_json::to_value(strategy)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            show(median),
+            show(worst)
+        ));
+    }
+    out
 }
 
 /// Show from 0 until every strategy has settled (closed and drained), plus a margin.

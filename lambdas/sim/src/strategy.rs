@@ -168,7 +168,8 @@ pub struct OursConfig {
     /// Re-send a probed message fresh when its receive count is within this of
     /// `maxReceiveCount`.
     pub probe_resend_margin: u32,
-    /// Re-jitter delay window (≤ 900 s).
+    /// The configured re-jitter delay window (≤ 900 s): `rejitter.minDelay` / `maxDelay`; each
+    /// pass sizes its window to the backlog within it (`rejitter::window_for_backlog`).
     pub rejitter_window: DelayWindow,
     /// Parallel re-jitter workers.
     pub rejitter_workers: u32,
@@ -189,7 +190,12 @@ impl Default for OursConfig {
             relapse_error_percent: 20.0,
             probe_visibility: Millis::from(defaults::PROBE_VISIBILITY_SECONDS) * SECOND,
             probe_resend_margin: 2,
-            rejitter_window: DelayWindow::new(0, 900).expect("0..=900 s is a valid window"),
+            // The construct's default window (issue 16: the simulator runs the product).
+            rejitter_window: DelayWindow::new(
+                limits_default("rejitterMinSeconds") as u32,
+                limits_default("rejitterMaxSeconds") as u32,
+            )
+            .expect("limits.json's default re-jitter window is valid"),
             rejitter_workers: defaults::REJITTER_WORKERS,
             rejitter_per_worker_second: 500,
             rejitter_slice: defaults::REJITTER_SLICE_SECONDS * SECOND,
@@ -203,7 +209,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn our_defaults_are_the_contract_defaults_except_window_and_relapse() {
+    fn our_defaults_are_the_contract_defaults_except_relapse() {
         let c = OursConfig::default();
         assert_eq!(
             c.backoff,
@@ -221,7 +227,10 @@ mod tests {
                 c.rejitter_window.min_seconds(),
                 c.rejitter_window.max_seconds()
             ),
-            (0, 900)
+            (
+                limits_default("rejitterMinSeconds") as u32,
+                limits_default("rejitterMaxSeconds") as u32
+            )
         );
         assert_eq!(c.relapse_error_percent, 20.0);
     }
