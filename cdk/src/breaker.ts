@@ -12,6 +12,8 @@ import { Construct, IConstruct } from 'constructs';
 import { bootstrapAssetPath, extensionAssetPath } from './assets';
 import { consumerFunction, PROBE_BUDGET, ResolvedConfig, resolveConfig } from './config';
 import { ConsumerIdentity, consumerIdentity, consumerMetric, consumerMetricPeriodSeconds, telemetryMetric } from './consumer';
+import metricsTable from './metrics.json';
+import { createNotifications } from './notifications';
 import { AlarmResolution, SqsCircuitBreakerProps } from './props';
 import { buildWorkflow, CircuitBreakerFunctions, METRIC_NAMESPACE, PUT_METRIC_STATEMENT } from './workflow';
 
@@ -38,7 +40,7 @@ export class SqsCircuitBreaker extends Construct {
   /** Source of the events the breaker's handlers put on the bus. */
   public static readonly EVENT_SOURCE = 'sqs-circuit-breaker';
 
-  /** Namespace of the metrics the breaker publishes (see `metricOpenSeconds`). */
+  /** Namespace of the metrics the breaker publishes (see `metricOpenSeconds`, `metricOpens` and the others). */
   public static readonly METRIC_NAMESPACE = METRIC_NAMESPACE;
 
   /**
@@ -86,6 +88,12 @@ export class SqsCircuitBreaker extends Construct {
    * with `AlarmResolution.STANDARD`.
    */
   public readonly telemetryLayer?: lambda.ILayerVersion;
+  /**
+   * ALARM when the circuit was reported stuck open or a recovery failed, timed out or was aborted
+   * (see `recoveryAlarm` in the props); `undefined` when that prop is `false`. Add your actions:
+   * `breaker.recoveryAlarm?.addAlarmAction(new SnsAction(topic))`.
+   */
+  public readonly recoveryAlarm?: cloudwatch.Alarm;
   /** The EventBridge rule that starts a recovery when the alarm goes to ALARM. */
   public readonly rule: events.Rule;
   /** The breaker's Lambda functions. */
@@ -110,6 +118,20 @@ export class SqsCircuitBreaker extends Construct {
       cdk.Annotations.of(this).addWarningV2('sqs-circuit-breaker:consumerTimeout',
         `The consumer's timeout is unknown (an imported function): the probe assumes ${config.consumerTimeoutSeconds} seconds, the longest that fits in the probe function. `
         + 'If the consumer\'s timeout is shorter, pass consumerTimeout so that a hung invoke is given up sooner.');
+    }
+
+    const slow = config.slowConsumer;
+    if (slow !== undefined) {
+      const limit = `a consumer that times out (its downstream hangs) ends at most ${slow.reachable} invocation${slow.reachable === 1 ? '' : 's'} per ${slow.periodSeconds}-second alarm period `
+        + `(concurrency ${slow.concurrency} x ${slow.periodSeconds} s / timeout ${slow.timeoutSeconds} s, at least 1)`;
+      if (slow.given) {
+        cdk.Annotations.of(this).addWarningV2('sqs-circuit-breaker:minInvocations',
+          `alarmSettings.minInvocations is ${slow.minInvocations}, but ${limit}: such periods count as 0 % and a hanging downstream never opens the circuit. `
+          + `Lower alarmSettings.minInvocations to at most ${slow.reachable}, or lengthen alarmSettings.period.`);
+      } else {
+        cdk.Annotations.of(this).addInfo(`sqs-circuit-breaker: alarmSettings.minInvocations defaults to ${slow.reachable}, not ${slow.minInvocations}: ${limit}. `
+          + 'Set alarmSettings.minInvocations to choose another value.');
+      }
     }
 
     if (props.queueEncryptionKey === undefined && props.queue.encryptionMasterKey === undefined && !(props.queue instanceof sqs.Queue)) {
@@ -278,28 +300,122 @@ export class SqsCircuitBreaker extends Construct {
 
     // ── notifications ──────────────────────────────────────────────────────────────────────
     if (props.notificationTopic) {
-      new events.Rule(this, 'NotifyRule', {
-        description: `notifies of circuit ${this.circuitName} stuck open or closed`,
+      createNotifications(this, {
+        topic: props.notificationTopic,
+        events: config.notificationEvents,
+        circuitName: this.circuitName,
+        eventSource: SqsCircuitBreaker.EVENT_SOURCE,
         eventBus: props.eventBus,
-        eventPattern: {
-          source: [SqsCircuitBreaker.EVENT_SOURCE],
-          detailType: ['Circuit Stuck Open', 'Circuit Closed'],
-          detail: { circuit: [this.circuitName] },
-        },
-        targets: [new targets.SnsTopic(props.notificationTopic)],
-      });
-      new events.Rule(this, 'ExecutionFailedRule', {
-        description: `notifies of recoveries of circuit ${this.circuitName} that failed, timed out or were aborted`,
-        eventPattern: {
-          source: ['aws.states'],
-          detailType: ['Step Functions Execution Status Change'],
-          detail: { status: ['FAILED', 'TIMED_OUT', 'ABORTED'], stateMachineArn: [stateMachineArn] },
-        },
-        targets: [new targets.SnsTopic(props.notificationTopic)],
+        stateMachineArn,
       });
     }
 
+    if (props.recoveryAlarm ?? true) this.recoveryAlarm = this.createRecoveryAlarm();
+
     this.acknowledgeNagFindings();
+  }
+
+  /**
+   * Times the circuit opened (event "Circuit Opened": the first open of an outage, and a relapse
+   * during the ramp), from the handlers' metric lines.
+   *
+   * @default - sum over 5 minutes
+   */
+  public metricOpens(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.eventMetric('Circuit Opened', props);
+  }
+
+  /**
+   * Probes that found the consumer still unhealthy (event "Probe Failed").
+   *
+   * @default - sum over 5 minutes
+   */
+  public metricProbesFailed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.eventMetric('Probe Failed', props);
+  }
+
+  /**
+   * Times the mapping was re-enabled at the first ramp level (event "Circuit Half-Open").
+   *
+   * @default - sum over 5 minutes
+   */
+  public metricHalfOpens(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.eventMetric('Circuit Half-Open', props);
+  }
+
+  /**
+   * Times the circuit closed: the mapping's own scaling restored (event "Circuit Closed").
+   *
+   * @default - sum over 5 minutes
+   */
+  public metricCloses(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.eventMetric('Circuit Closed', props);
+  }
+
+  /**
+   * Times the circuit was reported stuck open: the recovery gave up (maximum open duration, or a
+   * failed step) and the mapping is left as the event "Circuit Stuck Open" says. The recovery
+   * alarm watches it.
+   *
+   * @default - sum over 5 minutes
+   */
+  public metricStuckOpens(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.eventMetric('Circuit Stuck Open', props);
+  }
+
+  /**
+   * The state the circuit last entered, as a number: 0 closed, 1 half-open, 2 open, 3 stuck open
+   * (one datapoint per transition; between transitions the state holds).
+   *
+   * @default - maximum over 5 minutes
+   */
+  public metricCircuitState(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.breakerMetric(metricsTable.stateMetric, cloudwatch.Stats.MAXIMUM, cloudwatch.Unit.NONE, props);
+  }
+
+  /** The count metric of one breaker event (`metrics.json`). */
+  private eventMetric(detailType: keyof typeof metricsTable.events, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.breakerMetric(metricsTable.events[detailType].metric, cloudwatch.Stats.SUM, cloudwatch.Unit.COUNT, props);
+  }
+
+  private breakerMetric(metricName: string, statistic: string, unit: cloudwatch.Unit, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: SqsCircuitBreaker.METRIC_NAMESPACE,
+      metricName,
+      dimensionsMap: { [metricsTable.dimension]: this.circuitName },
+      statistic,
+      unit,
+      ...props,
+    });
+  }
+
+  /**
+   * The recovery alarm: any stuck-open report or failed, timed-out or aborted execution within a
+   * minute. Missing data is not breaching: with nothing to report the alarm is OK.
+   */
+  private createRecoveryAlarm(): cloudwatch.Alarm {
+    const period = cdk.Duration.minutes(1);
+    const sum = { period, statistic: cloudwatch.Stats.SUM };
+    return new cloudwatch.Alarm(this, 'RecoveryAlarm', {
+      alarmDescription: `sqs-circuit-breaker: circuit ${this.circuitName} was reported stuck open or a recovery failed, timed out or was aborted; `
+        + 'the consumer\'s event-source mapping may be left disabled (see the "Circuit Stuck Open" event and `breaker status`)',
+      metric: new cloudwatch.MathExpression({
+        expression: 'FILL(stuck, 0) + FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)',
+        usingMetrics: {
+          stuck: this.metricStuckOpens(sum),
+          failed: this.stateMachine.metricFailed(sum),
+          timedOut: this.stateMachine.metricTimedOut(sum),
+          aborted: this.stateMachine.metricAborted(sum),
+        },
+        period,
+        label: 'stuck-open reports and failed recoveries',
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      datapointsToAlarm: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
   }
 
   /**

@@ -1,7 +1,7 @@
 import * as cdk from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import limitsTable from './limits.json';
-import { AlarmResolution, SqsCircuitBreakerProps } from './props';
+import { AlarmResolution, CircuitEvent, SqsCircuitBreakerProps } from './props';
 
 /** One tunable as `limits.json` describes it. */
 interface Limit {
@@ -75,6 +75,68 @@ export function consumerFunction(consumer: lambda.IFunction): lambda.Function | 
   return undefined;
 }
 
+/**
+ * Alarm periods under a minute (high-resolution metrics only). CloudWatch also takes 20 s, but
+ * aws-cdk-lib's `Metric` refuses it (1, 5, 10, 30 or whole minutes), so the construct offers these.
+ */
+const SUB_MINUTE_PERIODS = [10, 30];
+
+/**
+ * `alarmSettings.evaluationPeriods`' default for a consumer whose timeout is known: enough
+ * periods to hold two timeouts of one concurrent invocation, `ceil(timeout / period) + 1`, and
+ * never fewer than the table's default. See `alarmDefaultExamples` in `limits.json`.
+ */
+export function defaultEvaluationPeriods(tableDefault: number, periodSeconds: number, timeoutSeconds: number | undefined): number {
+  if (timeoutSeconds === undefined || cdk.Token.isUnresolved(timeoutSeconds)) return tableDefault;
+  return Math.max(tableDefault, Math.ceil(timeoutSeconds / periodSeconds) + 1);
+}
+
+/**
+ * How many invocations a consumer that times out ends in one alarm period, when that is fewer than
+ * `alarmSettings.minInvocations`: `max(1, floor(concurrency x period / timeout))`.
+ */
+export interface SlowConsumerLimit {
+  readonly reachable: number;
+  /** The most invocations at once: the mapping's MaximumConcurrency or the reserved concurrency. */
+  readonly concurrency: number;
+  readonly timeoutSeconds: number;
+  readonly periodSeconds: number;
+  /** `alarmSettings.minInvocations`, given or its default. */
+  readonly minInvocations: number;
+  /** True when `alarmSettings.minInvocations` was given (it is kept); false: the default was lowered. */
+  readonly given: boolean;
+}
+
+/**
+ * The most invocations the consumer can run at once, when this app says so: the lower of its
+ * mapping's `MaximumConcurrency` (a mapping defined in this app, passed as `eventSourceMapping` or
+ * found by `eventSourceMappingId` among the consumer's event sources) and the consumer function's
+ * reserved concurrency. `undefined` when neither is known (an SQS mapping then scales out to at
+ * least 5 concurrent invocations, as many as the default `minInvocations`).
+ */
+export function knownConcurrency(props: SqsCircuitBreakerProps, own: lambda.Function | undefined): number | undefined {
+  const limits: number[] = [];
+  const mapping = props.eventSourceMapping ?? [props.consumer, ...(own ? [own] : [])]
+    .flatMap((c) => c.node.children)
+    .find((c): c is lambda.EventSourceMapping => c instanceof lambda.EventSourceMapping && c.eventSourceMappingId === props.eventSourceMappingId);
+  const cfnMapping = mapping?.node.defaultChild;
+  if (cfnMapping instanceof lambda.CfnEventSourceMapping) {
+    const scaling = cfnMapping.scalingConfig as lambda.CfnEventSourceMapping.ScalingConfigProperty | undefined;
+    if (scaling !== undefined && !cdk.Token.isUnresolved(scaling) && typeof scaling.maximumConcurrency === 'number' && !cdk.Token.isUnresolved(scaling.maximumConcurrency)) {
+      limits.push(scaling.maximumConcurrency);
+    }
+  }
+  const cfnFunction = own?.node.defaultChild;
+  if (cfnFunction instanceof lambda.CfnFunction && typeof cfnFunction.reservedConcurrentExecutions === 'number' && !cdk.Token.isUnresolved(cfnFunction.reservedConcurrentExecutions)) {
+    limits.push(cfnFunction.reservedConcurrentExecutions);
+  }
+  return limits.length === 0 ? undefined : Math.min(...limits);
+}
+/** `notificationEvents`' default: every transition an operator acts on or should know of. */
+export const DEFAULT_NOTIFICATION_EVENTS: readonly CircuitEvent[] = [
+  CircuitEvent.OPENED, CircuitEvent.HALF_OPEN, CircuitEvent.CLOSED, CircuitEvent.STUCK_OPEN, CircuitEvent.MESSAGES_AT_RISK,
+];
+
 /** Props reduced to plain numbers, after validation. Unresolved tokens are passed through. */
 export interface ResolvedConfig {
   /** `alarmSettings.resolution`, given or defaulted; `STANDARD` when `alarm` is given. */
@@ -86,6 +148,8 @@ export interface ResolvedConfig {
   readonly telemetryLayerTarget?: lambda.Function;
   readonly errorRateThresholdPercent: number;
   readonly minInvocations: number;
+  /** Set when a consumer timing out could not reach `alarmSettings.minInvocations` in one period. */
+  readonly slowConsumer?: SlowConsumerLimit;
   readonly alarmPeriodSeconds: number;
   readonly evaluationPeriods: number;
   readonly datapointsToAlarm: number;
@@ -112,6 +176,8 @@ export interface ResolvedConfig {
   readonly lambdaMemorySize: number;
   /** `rejitter.memorySize` in MiB: the memory of the re-jitter function. */
   readonly rejitterMemoryMiB: number;
+  /** The events `notificationTopic` receives (empty without a topic). */
+  readonly notificationEvents: readonly CircuitEvent[];
 }
 
 /** True when every value is a plain number (not a token), so that comparing them means something. */
@@ -224,11 +290,17 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
     }
   }
   const errorRateThresholdPercent = p.percent(LIMITS.errorRateThresholdPercent, a.errorRateThresholdPercent);
-  const minInvocations = p.integer(LIMITS.minInvocations, a.minInvocations);
+  const givenMinInvocations = p.integer(LIMITS.minInvocations, a.minInvocations);
   const alarmPeriodSeconds = p.seconds({ ...LIMITS.alarmPeriodSeconds, default: PERIOD_DEFAULT[alarmResolution] }, a.period);
+  // A consumer of this app (or a given consumerTimeout) with timeout T: a hanging downstream shows
+  // as timeouts that end T apart per concurrent invocation, so the default window holds two of
+  // them (evaluationPeriods at least ceil(T / period) + 1).
+  const timeoutForWindow = layerTarget !== undefined
+    ? (layerTarget.timeout?.toSeconds() ?? LAMBDA_DEFAULT_TIMEOUT_SECONDS)
+    : (props.consumerTimeout !== undefined && !cdk.Token.isUnresolved(props.consumerTimeout.toSeconds()) ? props.consumerTimeout.toSeconds() : undefined);
   // CloudWatch accepts 10, 20 and 30 s (high-resolution metrics) or whole minutes.
-  if (known(alarmPeriodSeconds) && alarmPeriodSeconds > 0 && alarmPeriodSeconds % 60 !== 0 && ![10, 20, 30].includes(alarmPeriodSeconds)) {
-    p.add('alarmSettings.period', `must be 10, 20 or 30 seconds or a whole number of minutes (CloudWatch alarm periods), got ${alarmPeriodSeconds} seconds`);
+  if (known(alarmPeriodSeconds) && alarmPeriodSeconds > 0 && alarmPeriodSeconds % 60 !== 0 && !SUB_MINUTE_PERIODS.includes(alarmPeriodSeconds)) {
+    p.add('alarmSettings.period', `must be 10 or 30 seconds or a whole number of minutes (CloudWatch alarm periods that aws-cdk-lib's Metric accepts; it refuses 20), got ${alarmPeriodSeconds} seconds`);
   } else if (known(alarmPeriodSeconds) && alarmPeriodSeconds % 60 !== 0 && alarmResolution === AlarmResolution.STANDARD) {
     // Lambda's own metrics are per minute: a 10/20/30 s period over them has no data
     // (INSUFFICIENT_DATA), so the alarm would never trip.
@@ -237,7 +309,9 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
       + 'whose metrics (Lambda\'s own) are per minute; use a whole number of minutes, or set resolution: AlarmResolution.HIGH'
       + (canAddLayer ? '' : ' and add SqsCircuitBreaker.telemetryLayer(...) to the consumer yourself'));
   }
-  const evaluationPeriods = p.integer(LIMITS.evaluationPeriods, a.evaluationPeriods);
+  const evaluationPeriods = a.evaluationPeriods !== undefined || !known(alarmPeriodSeconds) || alarmPeriodSeconds <= 0
+    ? p.integer(LIMITS.evaluationPeriods, a.evaluationPeriods)
+    : defaultEvaluationPeriods(numberDefault(LIMITS.evaluationPeriods), alarmPeriodSeconds, timeoutForWindow);
   const datapointsToAlarm = p.integer(LIMITS.datapointsToAlarm, a.datapointsToAlarm);
   if (known(datapointsToAlarm, evaluationPeriods) && datapointsToAlarm > evaluationPeriods) {
     p.add('alarmSettings.datapointsToAlarm', `must not exceed evaluationPeriods (${evaluationPeriods}), got ${datapointsToAlarm}`);
@@ -301,6 +375,21 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
       + `${invokeSeconds} seconds, got ${probeVisibilitySeconds} seconds${consumerTimeoutAssumed ? ' (the consumer\'s timeout is assumed; pass consumerTimeout)' : ''}`);
   }
 
+  // A consumer whose downstream hangs fails by timing out: with its concurrency known, at most
+  // concurrency x period / timeout invocations end in one alarm period, and a period with fewer
+  // than minInvocations never breaches. A default the consumer cannot reach is lowered to what it
+  // can (at least 1); a given one is kept, with a warning (SqsCircuitBreaker).
+  const concurrency = knownConcurrency(props, own);
+  let minInvocations = givenMinInvocations;
+  let slowConsumer: SlowConsumerLimit | undefined;
+  if (concurrency !== undefined && !consumerTimeoutAssumed && known(alarmPeriodSeconds, consumerTimeoutSeconds, givenMinInvocations) && consumerTimeoutSeconds > 0) {
+    const reachable = Math.max(1, Math.floor((concurrency * alarmPeriodSeconds) / consumerTimeoutSeconds));
+    if (reachable < givenMinInvocations) {
+      slowConsumer = { reachable, concurrency, timeoutSeconds: consumerTimeoutSeconds, periodSeconds: alarmPeriodSeconds, minInvocations: givenMinInvocations, given: a.minInvocations !== undefined };
+      if (a.minInvocations === undefined) minInvocations = reachable;
+    }
+  }
+
   // Re-jitter.
   const r = props.rejitter ?? {};
   const fifo = !cdk.Token.isUnresolved(props.queue.fifo) && props.queue.fifo === true;
@@ -337,6 +426,25 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
     p.add('lambdaArchitecture', `${props.lambdaArchitecture.name} needs lambdaCode built for it; the shipped bootstrap is arm64 (or remove lambdaArchitecture)`);
   }
 
+  // Notifications.
+  const allEvents = Object.values(CircuitEvent) as string[];
+  const chosen = props.notificationEvents;
+  if (chosen !== undefined && props.notificationTopic === undefined) {
+    p.add('notificationEvents', 'needs notificationTopic (the topic the events are delivered to); pass notificationTopic, or remove notificationEvents');
+  }
+  if (chosen !== undefined) {
+    const seen = new Set<string>();
+    for (const e of chosen) {
+      if (!allEvents.includes(e)) {
+        p.add('notificationEvents', `unknown event ${JSON.stringify(e)}; use CircuitEvent values (${allEvents.map((v) => `'${v}'`).join(', ')})`);
+      } else if (seen.has(e)) {
+        p.add('notificationEvents', `'${e}' is listed twice; list each event once`);
+      }
+      seen.add(e);
+    }
+  }
+  const notificationEvents = props.notificationTopic === undefined ? [] : [...new Set(chosen ?? DEFAULT_NOTIFICATION_EVENTS)];
+
   if (p.list.length > 0) {
     throw new Error(`SqsCircuitBreaker at '${path}' has invalid props:\n${p.list.map((l) => `  - ${l}`).join('\n')}`);
   }
@@ -346,6 +454,7 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
     telemetryLayerTarget: alarmResolution === AlarmResolution.HIGH && canAddLayer ? layerTarget : undefined,
     errorRateThresholdPercent,
     minInvocations,
+    slowConsumer,
     alarmPeriodSeconds,
     evaluationPeriods,
     datapointsToAlarm,
@@ -369,5 +478,6 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
     historyEventBudget,
     lambdaMemorySize,
     rejitterMemoryMiB,
+    notificationEvents,
   };
 }

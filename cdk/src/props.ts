@@ -14,7 +14,7 @@ export enum AlarmResolution {
   /**
    * Per-second metrics from the breaker's telemetry extension (`SqsCircuitBreaker/Consumer`
    * `Errors` and `Invocations`, dimension `FunctionName`), published through a Lambda layer on the
-   * consumer (`SqsCircuitBreaker.telemetryLayer`). Periods of 10, 20 or 30 seconds or whole minutes:
+   * consumer (`SqsCircuitBreaker.telemetryLayer`). Periods of 10 or 30 seconds or whole minutes:
    * the circuit can open about 30 seconds after failures begin.
    */
   HIGH = 'high',
@@ -23,6 +23,30 @@ export enum AlarmResolution {
    * periods only, and the circuit opens two to three minutes after failures begin. Needs no layer.
    */
   STANDARD = 'standard',
+}
+
+/**
+ * The breaker's events (EventBridge `detail-type`, source `sqs-circuit-breaker`), as
+ * `notificationEvents` chooses them. The values are the detail-types the handlers put (the list
+ * is written in `lambdas/core/src/events.rs`; a test keeps this enum equal to it).
+ */
+export enum CircuitEvent {
+  /** The event-source mapping was disabled (first open, a relapse during the ramp, a re-trip). */
+  OPENED = 'Circuit Opened',
+  /** A probe judged the consumer still unhealthy; the circuit stays open. */
+  PROBE_FAILED = 'Probe Failed',
+  /** The mapping was re-enabled at the first ramp level. */
+  HALF_OPEN = 'Circuit Half-Open',
+  /** The original scaling was restored and the alarm reset: consumption is back to normal. */
+  CLOSED = 'Circuit Closed',
+  /** The breaker gave up (max open duration, or a failed recovery): the mapping stays disabled. */
+  STUCK_OPEN = 'Circuit Stuck Open',
+  /** A keep-alive pass re-sent queued messages before their retention ran out. */
+  MESSAGES_KEPT_ALIVE = 'Messages Kept Alive',
+  /** Queued messages may expire while the circuit is open (a FIFO queue: not kept alive). */
+  MESSAGES_AT_RISK = 'Messages At Risk',
+  /** Re-jitter was skipped at run time (a FIFO queue); the recovery goes on to the ramp. */
+  REJITTER_SKIPPED = 'Re-jitter Skipped',
 }
 
 /**
@@ -56,13 +80,18 @@ export interface CircuitAlarmSettings {
   /**
    * Invocations a period needs before its error rate counts. Periods with fewer invocations
    * evaluate to 0 % so that the breaker's own probe invocations never hold the alarm in ALARM.
+   * A consumer whose downstream hangs fails by timing out and ends at most `concurrency x period /
+   * timeout` invocations per period: when the construct knows the concurrency (the mapping's
+   * `MaximumConcurrency` or the function's reserved concurrency, for a mapping and a function of
+   * this app) and the default is more than that, the default is lowered to it (at least 1; synth
+   * says so); a given value above it draws a warning.
    *
-   * @default 5
+   * @default 5, or fewer for a consumer that cannot end 5 timed-out invocations in one period
    */
   readonly minInvocations?: number;
 
   /**
-   * Length of one evaluation period: 10, 20 or 30 seconds (`resolution` `AlarmResolution.HIGH`
+   * Length of one evaluation period: 10 or 30 seconds (CloudWatch also takes 20, but aws-cdk-lib's `Metric` refuses it) (`resolution` `AlarmResolution.HIGH`
    * only), or a whole number of minutes. Lambda's own metrics (`AlarmResolution.STANDARD`) are
    * per minute, so a shorter period would have no data and is refused.
    *
@@ -73,9 +102,12 @@ export interface CircuitAlarmSettings {
   readonly period?: cdk.Duration;
 
   /**
-   * Number of most recent periods the alarm looks at (the N of "M out of N").
+   * Number of most recent periods the alarm looks at (the N of "M out of N"). A downstream that
+   * hangs shows as timeouts that end one consumer timeout apart per concurrent invocation, so
+   * the default window holds two of them when the timeout is known (a function of this app, or
+   * `consumerTimeout`).
    *
-   * @default 3
+   * @default 3, or `ceil(consumer timeout / period) + 1` when that is more
    */
   readonly evaluationPeriods?: number;
 
@@ -299,6 +331,17 @@ export interface SqsCircuitBreakerProps {
   readonly alarmSettings?: CircuitAlarmSettings;
 
   /**
+   * Create the recovery alarm (`recoveryAlarm`): ALARM when, within a minute, the circuit was
+   * reported stuck open (the breaker's `StuckOpens` metric: the mapping is left disabled) or a
+   * recovery execution failed, timed out or was aborted. Its actions are yours to add
+   * (`breaker.recoveryAlarm.addAlarmAction(...)`), so that a consumer left disabled is never
+   * silent even without `notificationTopic`.
+   *
+   * @default true
+   */
+  readonly recoveryAlarm?: boolean;
+
+  /**
    * Backoff between probes.
    *
    * @default - the defaults of each {@link CircuitBackoffSettings} field
@@ -353,12 +396,24 @@ export interface SqsCircuitBreakerProps {
   readonly maxIterationsPerExecution?: number;
 
   /**
-   * Topic notified of "Circuit Stuck Open" and "Circuit Closed" events and of recovery executions
-   * that fail, time out or are aborted.
+   * Topic notified of the circuit's transitions (`notificationEvents`) and of recovery executions
+   * that fail, time out or are aborted, each as a readable text message: a one-line summary
+   * (e-mail subscribers see no subject line of ours: EventBridge's SNS target sets none), what it
+   * means and what to do, then the circuit, queue, mapping, attempt, open time and event time.
    *
    * @default - no notifications
    */
   readonly notificationTopic?: sns.ITopic;
+
+  /**
+   * Which of the breaker's events `notificationTopic` receives (one EventBridge rule each).
+   * Needs `notificationTopic`; each event at most once. An empty list leaves only the
+   * failed-execution notifications.
+   *
+   * @default - [CircuitEvent.OPENED, CircuitEvent.HALF_OPEN, CircuitEvent.CLOSED,
+   *   CircuitEvent.STUCK_OPEN, CircuitEvent.MESSAGES_AT_RISK]
+   */
+  readonly notificationEvents?: CircuitEvent[];
 
   /**
    * Bus the breaker puts its events on (source `sqs-circuit-breaker`).

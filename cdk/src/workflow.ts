@@ -4,9 +4,10 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import metricsTable from './metrics.json';
 
-/** Namespace of the metrics the state machine publishes. */
-export const METRIC_NAMESPACE = 'SqsCircuitBreaker';
+/** Namespace of the breaker's metrics: the state machine's `OpenSeconds` and the handlers' (`metrics.json`). */
+export const METRIC_NAMESPACE = metricsTable.namespace;
 
 /** What the state machine's role needs for the metric it publishes, and no more. */
 export const PUT_METRIC_STATEMENT = (): iam.PolicyStatement => new iam.PolicyStatement({

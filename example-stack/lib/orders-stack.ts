@@ -3,6 +3,8 @@ import * as cdk from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
@@ -21,6 +23,7 @@ export const OUTPUTS = {
   flagParameterName: 'FlagParameterName',
   circuitName: 'CircuitName',
   circuitTableName: 'CircuitTableName',
+  notificationQueueUrl: 'NotificationQueueUrl',
 } as const;
 
 /** Properties of {@link OrdersStack}. */
@@ -63,6 +66,14 @@ export class OrdersStack extends cdk.Stack {
   public readonly flag: ssm.StringParameter;
   /** The breaker. */
   public readonly breaker: SqsCircuitBreaker;
+  /** The topic the breaker notifies (its default `notificationEvents`). */
+  public readonly notificationTopic: sns.Topic;
+  /**
+   * A queue subscribed to `notificationTopic` with raw message delivery: each message body is the
+   * notification's text (what an e-mail subscriber would read), for the end-to-end test and for
+   * reading notifications without an e-mail address.
+   */
+  public readonly notificationQueue: sqs.Queue;
 
   constructor(scope: Construct, id: string, props: OrdersStackProps = {}) {
     super(scope, id, props);
@@ -150,11 +161,26 @@ export class OrdersStack extends cdk.Stack {
     // The mapping needs the consumer's queue permissions before AWS validates it.
     this.eventSourceMapping.node.addDependency(role);
 
+    // Notifications: a topic with a queue subscribed (raw delivery: the body is the text). No KMS
+    // key on the topic: EventBridge cannot use the AWS managed key alias/aws/sns, and a customer
+    // managed key costs $1 a month for texts that hold no secret.
+    this.notificationTopic = new sns.Topic(this, 'BreakerNotifications', { enforceSSL: true });
+    this.notificationQueue = new sqs.Queue(this, 'NotificationInbox', {
+      retentionPeriod: cdk.Duration.days(4),
+      enforceSSL: true,
+    });
+    this.notificationTopic.addSubscription(new subscriptions.SqsSubscription(this.notificationQueue, { rawMessageDelivery: true }));
+    cdk.Validations.of(this.notificationQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'the example\'s notification inbox is read by people and tests; a notification that is not read is not worth a dead-letter queue',
+    });
+
     this.breaker = new SqsCircuitBreaker(this, 'OrdersBreaker', {
       consumer: this.target,
       queue: breakerQueue,
       eventSourceMapping: this.eventSourceMapping,
       alarmSettings: {
+        resolution: s.alarmResolution,
         period: s.alarmPeriod,
         evaluationPeriods: s.alarmEvaluationPeriods,
         datapointsToAlarm: s.alarmDatapoints,
@@ -165,6 +191,7 @@ export class OrdersStack extends cdk.Stack {
       rejitter: { maxDelay: s.rejitterMaxDelay, sliceDuration: s.rejitterSlice, memorySize: s.rejitterMemory, workers: s.rejitterWorkers },
       ramp: { steps: s.rampSteps, stepInterval: s.rampInterval },
       logRetention,
+      notificationTopic: this.notificationTopic,
     });
 
     const out = (key: string, value: string, description: string) =>
@@ -179,5 +206,6 @@ export class OrdersStack extends cdk.Stack {
     out(OUTPUTS.flagParameterName, this.flag.parameterName, 'SSM parameter holding the failure flag');
     out(OUTPUTS.circuitTableName, this.breaker.table.tableName, 'DynamoDB table of the durable circuit record');
     out(OUTPUTS.circuitName, this.breaker.circuitName, 'Name of the circuit in breaker events');
+    out(OUTPUTS.notificationQueueUrl, this.notificationQueue.queueUrl, "Queue subscribed to the breaker's notifications (raw message delivery: the body is the text)");
   }
 }

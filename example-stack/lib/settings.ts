@@ -1,4 +1,5 @@
 import * as cdk from 'aws-cdk-lib';
+import { AlarmResolution } from 'sqs-circuit-breaker';
 
 /**
  * Timings of the example, chosen by the CDK context key `demo`:
@@ -23,7 +24,10 @@ import * as cdk from 'aws-cdk-lib';
  * FIFO end-to-end test); the alarm then needs only 1 invocation per period (see
  * {@link FIFO_MIN_INVOCATIONS}). `standard` is the default;
  * `-c consumerAlias=NAME` publishes a version of the consumer, gives it the alias NAME and makes
- * that alias the mapping's target and the breaker's consumer (the alias end-to-end test).
+ * that alias the mapping's target and the breaker's consumer (the alias end-to-end test);
+ * `-c alarmResolution=standard` makes the alarm read Lambda's one-minute metrics instead of the
+ * telemetry extension's (`high`, the construct's default here); with `standard` the alarm period
+ * must be whole minutes (`-c alarmPeriodSeconds=60`; the trip-time comparison of the README).
  */
 export interface ExampleSettings {
   /** Which profile these settings came from. */
@@ -86,6 +90,11 @@ export interface ExampleSettings {
    * @default - the construct's default
    */
   readonly rejitterWorkers?: number;
+  /**
+   * The alarm's metric resolution (the construct's `alarmSettings.resolution`).
+   * @default - the construct's default (`HIGH` for this app's consumer)
+   */
+  readonly alarmResolution?: AlarmResolution;
 }
 
 /**
@@ -199,6 +208,14 @@ export function settingsFromContext(node: { tryGetContext(key: string): unknown 
       throw new Error(`context consumerAlias must be a Lambda alias name (1-128 of A-Z, a-z, 0-9, - and _, not only digits), got ${JSON.stringify(alias)}`);
     }
     base = { ...base, consumerAlias: alias };
+  }
+  const resolution = node.tryGetContext('alarmResolution');
+  if (resolution !== undefined) {
+    const known = Object.values(AlarmResolution) as unknown[];
+    if (!known.includes(resolution)) {
+      throw new Error(`context alarmResolution must be ${known.join(' or ')}, got ${JSON.stringify(resolution)}`);
+    }
+    base = { ...base, alarmResolution: resolution as AlarmResolution };
   }
   const retention = node.tryGetContext('queueRetentionSeconds');
   if (retention !== undefined) {

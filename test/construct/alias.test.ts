@@ -1,5 +1,5 @@
 import * as cdk from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { AlarmResolution, SqsCircuitBreaker, SqsCircuitBreakerProps } from 'sqs-circuit-breaker';
@@ -39,7 +39,8 @@ function breakerOn(
 
 /** The dimensions of the alarm's metric `id` (errors / invocations), resolved. */
 function alarmDimensions(t: Template, id: string): unknown {
-  const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm'));
+  // the error-rate alarm (the recovery alarm is metrics.test.ts's)
+  const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmDescription: Match.stringLikeRegexp('consumer error rate') } }));
   expect(alarms).toHaveLength(1);
   const metrics = alarms[0].Properties.Metrics as Array<{ Id: string; MetricStat?: { Metric: { Dimensions: unknown } } }>;
   return metrics.find((m) => m.Id === id)!.MetricStat!.Metric.Dimensions;

@@ -188,25 +188,28 @@ describe('SqsCircuitBreaker resources', () => {
 });
 
 describe('SqsCircuitBreaker options', () => {
-  test('an existing alarm is used as the trigger and no alarm is created', () => {
+  test('an existing alarm is used as the trigger and no error-rate alarm is created (only the recovery alarm)', () => {
     const f = consumerStack();
     const alarm = cloudwatch.Alarm.fromAlarmArn(f.stack, 'Mine', `arn:aws:cloudwatch:${ENV.region}:${ENV.account}:alarm:orders-errors`);
     const b = new SqsCircuitBreaker(f.stack, 'B', { consumer: f.consumer, queue: f.queue, eventSourceMappingId: f.source.eventSourceMappingId, alarm });
     const t = Template.fromStack(f.stack);
-    t.resourceCountIs('AWS::CloudWatch::Alarm', 0);
+    t.resourceCountIs('AWS::CloudWatch::Alarm', 1);
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmDescription: Match.stringLikeRegexp('stuck open or a recovery failed') });
     expect(b.alarm).toBe(alarm);
     t.hasResourceProperties('AWS::Events::Rule', { EventPattern: Match.objectLike({ detail: { alarmName: ['orders-errors'], state: { value: ['ALARM'] } } }) });
   });
 
-  test('a topic gets stuck-open/closed events of this circuit and failed executions', () => {
+  test('a topic gets stuck-open/closed events of this circuit and failed executions (more in notifications.test.ts)', () => {
     const f = consumerStack();
     const topic = new sns.Topic(f.stack, 'Alerts', { enforceSSL: true });
     const b = new SqsCircuitBreaker(f.stack, 'B', { consumer: f.consumer, queue: f.queue, eventSourceMappingId: f.source.eventSourceMappingId, notificationTopic: topic, circuitName: 'orders' });
     const t = Template.fromStack(f.stack);
-    t.hasResourceProperties('AWS::Events::Rule', {
-      EventPattern: { source: ['sqs-circuit-breaker'], 'detail-type': ['Circuit Stuck Open', 'Circuit Closed'], detail: { circuit: ['orders'] } },
-      Targets: [Match.objectLike({ Arn: { Ref: Match.stringLikeRegexp('Alerts') } })],
-    });
+    for (const detailType of ['Circuit Stuck Open', 'Circuit Closed']) {
+      t.hasResourceProperties('AWS::Events::Rule', {
+        EventPattern: { source: ['sqs-circuit-breaker'], 'detail-type': [detailType], detail: { circuit: ['orders'] } },
+        Targets: [Match.objectLike({ Arn: { Ref: Match.stringLikeRegexp('Alerts') } })],
+      });
+    }
     t.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: Match.objectLike({ source: ['aws.states'], detail: { status: ['FAILED', 'TIMED_OUT', 'ABORTED'], stateMachineArn: [Match.anyValue()] } }),
     });

@@ -20,7 +20,8 @@ const FAST = 'SqsCircuitBreaker/Consumer';
 
 /** The alarm's metric queries by id: namespace, metric, dimensions, period. */
 function alarmQueries(t: Template): Record<string, unknown> {
-  const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm'));
+  // the error-rate alarm (the recovery alarm is metrics.test.ts's)
+  const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmDescription: Match.stringLikeRegexp('consumer error rate') } }));
   expect(alarms).toHaveLength(1);
   const out: Record<string, unknown> = {};
   for (const m of alarms[0].Properties.Metrics as Array<{ Id: string; Expression?: string; MetricStat?: { Metric: { Namespace: string; MetricName: string; Dimensions: unknown }; Period: number; Stat: string } }>) {
@@ -76,7 +77,7 @@ describe('AlarmResolution.HIGH, the default for a consumer function of this app'
 
   test('cdk-nag finds nothing in the breaker or the layer', () => {
     const report = new AwsSolutionsChecks().validateScope(stack);
-    const ours = report.violations.filter((v) => v.violatingResources.some((r) => /OrdersBreaker|TelemetryLayer/.test(r.constructPath)));
+    const ours = report.violations.filter((v) => v.violatingResources.some((r) => /OrdersBreaker|TelemetryLayer/.test(r.constructPath ?? '')));
     expect(ours.map((v) => v.ruleName)).toEqual([]);
   });
 });
@@ -170,10 +171,15 @@ describe('AlarmResolution.STANDARD', () => {
 describe('resolution validation and warnings', () => {
   const props = (extra: Partial<SqsCircuitBreakerProps>) => () => breakerStack(extra);
 
-  test('a 10/20/30 s period with STANDARD is refused, naming both props and the fix', () => {
-    expect(props({ alarmSettings: { resolution: AlarmResolution.STANDARD, period: cdk.Duration.seconds(20) } })).toThrow(new Error(HEAD
-      + "  - alarmSettings.period: 20 seconds needs alarmSettings.resolution AlarmResolution.HIGH (the telemetry extension's per-second metrics), "
+  test('a 10/30 s period with STANDARD is refused, naming both props and the fix', () => {
+    expect(props({ alarmSettings: { resolution: AlarmResolution.STANDARD, period: cdk.Duration.seconds(30) } })).toThrow(new Error(HEAD
+      + "  - alarmSettings.period: 30 seconds needs alarmSettings.resolution AlarmResolution.HIGH (the telemetry extension's per-second metrics), "
       + "but alarmSettings.resolution is AlarmResolution.STANDARD, whose metrics (Lambda's own) are per minute; use a whole number of minutes, or set resolution: AlarmResolution.HIGH"));
+  });
+
+  test('a 20 s period is refused by the construct, naming the prop: aws-cdk-lib\'s Metric accepts 10 or 30 s, not 20 (CloudWatch itself would)', () => {
+    expect(props({ alarmSettings: { period: cdk.Duration.seconds(20) } })).toThrow(new Error(HEAD
+      + '  - alarmSettings.period: must be 10 or 30 seconds or a whole number of minutes (CloudWatch alarm periods that aws-cdk-lib\'s Metric accepts; it refuses 20), got 20 seconds'));
   });
 
   test('with an imported consumer the error says to add the layer too', () => {

@@ -47,7 +47,7 @@ describe('props validation', () => {
     expect(() => breakerStack({ alarmSettings: { errorRateThresholdPercent: 0, period: cdk.Duration.seconds(45), evaluationPeriods: 2, datapointsToAlarm: 3, minInvocations: 0 } })).toThrow(exactly(HEAD + [
       '  - alarmSettings.errorRateThresholdPercent: must be greater than 0 and at most 100, got 0',
       '  - alarmSettings.minInvocations: must be a whole number from 1 to 1000000, got 0',
-      '  - alarmSettings.period: must be 10, 20 or 30 seconds or a whole number of minutes (CloudWatch alarm periods), got 45 seconds',
+      '  - alarmSettings.period: must be 10 or 30 seconds or a whole number of minutes (CloudWatch alarm periods that aws-cdk-lib\'s Metric accepts; it refuses 20), got 45 seconds',
       '  - alarmSettings.datapointsToAlarm: must not exceed evaluationPeriods (2), got 3',
     ].join('\n')));
   });

@@ -87,3 +87,31 @@ def test_every_order_is_processed_none_lost_none_dead_lettered(run):
     assert s["dead-lettered"] == 0 and s["lost"] == 0 and s["still queued"] == 0
     missing = [o for o in scn.sent if scn.ledger.processed[o] < 1]
     assert not missing and len(scn.sent) > 20
+
+
+def test_the_breaker_counted_its_transitions_and_the_recovery_alarm_stayed_ok(run):
+    """Issue 18, metrics: every event the handlers put is also an EMF line on their stdout, which
+    the local cloud (as CloudWatch Logs) turns into the breaker's metrics: one Opens, HalfOpens and
+    Closes for the one outage, CircuitState last 0 (closed). The recovery alarm (stuck-open reports
+    and failed recoveries, created by default) was deployed and stayed OK."""
+    scn = run["scn"]
+    circuit = next(e["detail"]["circuit"] for e in scn.breaker_events if e["type"] == "Circuit Closed")
+    start = run["outage"].tripped_at - 300
+
+    def datapoints(name, stat):
+        points = scn.cw.get_metric_statistics(
+            Namespace="SqsCircuitBreaker", MetricName=name, Dimensions=[{"Name": "Circuit", "Value": circuit}],
+            StartTime=start, EndTime=time.time() + 60, Period=60, Statistics=[stat])["Datapoints"]
+        return sorted(points, key=lambda p: p["Timestamp"])
+
+    counted = {name: sum(p["Sum"] for p in datapoints(name, "Sum")) for name in ("Opens", "HalfOpens", "Closes", "StuckOpens")}
+    events = [e["type"] for e in scn.breaker_events]
+    assert counted == {"Opens": events.count("Circuit Opened"), "HalfOpens": events.count("Circuit Half-Open"),
+                       "Closes": events.count("Circuit Closed"), "StuckOpens": 0}, (counted, events)
+    assert counted["Opens"] >= 1 and counted["Closes"] >= 1
+    states = datapoints("CircuitState", "Minimum")
+    assert states and states[-1]["Minimum"] == 0, states
+    recovery = [a for a in scn.cw.describe_alarms()["MetricAlarms"]
+                if "stuck open or a recovery failed" in a.get("AlarmDescription", "")]
+    assert len(recovery) == 1, [a["AlarmName"] for a in scn.cw.describe_alarms()["MetricAlarms"]]
+    assert recovery[0]["StateValue"] != "ALARM", recovery[0]

@@ -62,10 +62,26 @@ def run(tmp_path_factory):
         manual["states"] = entered_states(scn.sfn, closing)
         scn.stop_sending()
         drain(scn, 120, lambda s: None)
+        notifications = read_notifications(scn, d["outputs"]["NotificationQueueUrl"])
         yield {"scn": scn, "first": first, "second": second, "manual": manual, "duplicate": duplicate,
-               "summary": scn.summary(), "timings": d["timings"]}
+               "summary": scn.summary(), "timings": d["timings"], "notifications": notifications,
+               "circuit": d["outputs"]["CircuitName"]}
     finally:
         cloud.stop()
+
+
+def read_notifications(scn, queue_url: str) -> list[str]:
+    """Every message of the example's notification inbox (raw delivery: the body is the text),
+    in the order SNS sent them."""
+    url = scn._local_url(queue_url)
+    got, empty = [], 0
+    while empty < 2:
+        batch = scn.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                        AttributeNames=["SentTimestamp"]).get("Messages", [])
+        empty = empty + 1 if not batch else 0
+        got += batch
+    got.sort(key=lambda m: int(m["Attributes"]["SentTimestamp"]))
+    return [m["Body"] for m in got]
 
 
 def test_esm_is_disabled_within_one_alarm_evaluation_after_failures_begin(run):
@@ -126,3 +142,19 @@ def test_breaker_close_hands_over_to_a_manual_close_that_skips_backoff_and_probe
     assert m["cli"]["name"].startswith("manual-close-") and m["status"] == "SUCCEEDED"
     assert "Plan Re-jitter" in m["states"] and "Close Circuit" in m["states"], m["states"]
     assert not {"Compute Backoff", "Back Off", "Probe Consumer"} & set(m["states"]), m["states"]
+
+
+def test_the_topic_tells_opened_half_open_closed_in_plain_text_in_order(run):
+    """The example's topic (default notificationEvents) reaches its SQS subscriber: the first
+    outage as Opened, Half-Open, Closed, each a readable text whose first line is the summary."""
+    circuit, texts = run["circuit"], run["notifications"]
+    prefix = f"sqs-circuit-breaker: circuit {circuit} "
+    summaries = [t.split("\n", 1)[0] for t in texts]
+    transitions = [s[len(prefix):] for s in summaries if s.startswith(prefix)]
+    assert transitions[:3] == ["OPENED", "HALF-OPEN", "CLOSED"], summaries
+    assert transitions.count("CLOSED") == 2 and transitions[-1] == "CLOSED", summaries  # both outages
+    assert transitions.count("OPENED") >= 2, summaries
+    opened = texts[summaries.index(prefix + "OPENED")]
+    assert not opened.startswith('"'), opened  # plain text, not a JSON string
+    assert "\nReason: trigger\n" in opened and f"\ncircuit: {circuit}\n" in opened, opened
+    assert "\nqueue: arn:aws:sqs:" in opened and "\nattempt: " in opened, opened

@@ -65,6 +65,21 @@ describe('default profile (real AWS)', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { EvaluationPeriods: 3, DatapointsToAlarm: 2 });
   });
 
+  test('the breaker notifies a topic that a queue reads as raw text', () => {
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      TopicArn: { Ref: ref(stack, stack.notificationTopic) },
+      Protocol: 'sqs',
+      Endpoint: { 'Fn::GetAtt': [ref(stack, stack.notificationQueue), 'Arn'] },
+      RawMessageDelivery: true,
+    });
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: { 'source': ['sqs-circuit-breaker'], 'detail-type': ['Circuit Opened'], 'detail': { circuit: [stack.breaker.circuitName] } },
+      Targets: [Match.objectLike({ Arn: { Ref: ref(stack, stack.notificationTopic) } })],
+    });
+    const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(outputs[OUTPUTS.notificationQueueUrl].Value).toEqual({ Ref: ref(stack, stack.notificationQueue) });
+  });
+
   test('outputs name every resource the breaker CLI needs', () => {
     const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
     expect(Object.keys(outputs).sort()).toEqual(Object.values(OUTPUTS).sort());
@@ -236,6 +251,15 @@ describe('alias consumer (-c consumerAlias=NAME, issue 13 item 4)', () => {
         `context consumerAlias must be a Lambda alias name (1-128 of A-Z, a-z, 0-9, - and _, not only digits), got ${JSON.stringify(bad)}`,
       );
     }
+  });
+
+  test('alarmResolution=standard makes the alarm read Lambda\'s one-minute metrics, with no layer (the README\'s trip-time comparison)', () => {
+    const { template } = synth({ demo: 'true', alarmPeriodSeconds: '60', alarmResolution: 'standard' });
+    template.resourceCountIs('AWS::Lambda::LayerVersion', 0);
+    const alarm = JSON.stringify(template.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmDescription: Match.stringLikeRegexp('consumer error rate') } }));
+    expect(alarm).toContain('"Namespace":"AWS/Lambda"');
+    expect(alarm).not.toContain('SqsCircuitBreaker/Consumer","MetricName":"Errors"');
+    expect(() => synth({ alarmResolution: 'ultra' })).toThrow('context alarmResolution must be high or standard, got "ultra"');
   });
 });
 

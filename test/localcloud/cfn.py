@@ -26,6 +26,11 @@
   deleted before resource B"). moto walked a set of logical ids, whose order follows the string
   hash seed: a function deleted before its alias left the alias's delete failing, and the stack
   delete raised Lambda's error through CloudFormation's API.
+- ``AWS::SNS::TopicPolicy`` sets the topics' policy (moto skipped it: EventBridge -> SNS delivery,
+  which needs that policy, could never be allowed) and resets it to the default when deleted;
+  ``AWS::SNS::Subscription`` subscribes (moto skipped it), with ``RawMessageDelivery``,
+  ``FilterPolicy`` and ``FilterPolicyScope``; ``AWS::SQS::QueuePolicy`` sets the queues' policy
+  (moto skipped it; SNS -> SQS delivery, which needs it, checks it: see patches.py).
 - ``AWS::S3::BucketPolicy`` stays a no-op: enforcing the bootstrap bucket's TLS-only policy would
   reject the CLI's plain-http asset uploads to the local endpoint.
 """
@@ -274,6 +279,167 @@ class CfnLambdaAlias(CloudFormationModel):
         from moto.awslambda.utils import get_backend
 
         get_backend(account_id, region_name).delete_alias(self.name, self.function_name)
+
+
+# -- AWS::SNS::TopicPolicy, AWS::SNS::Subscription ----------------------------------------------
+class CfnTopicPolicy(CloudFormationModel):
+    """A topic's resource policy owned by a stack (moto had no model: the resource was skipped and
+    the topic kept its default policy, which does not let EventBridge publish). ``Topics`` get
+    ``PolicyDocument`` as their ``Policy`` attribute; deleting the resource gives them back the
+    default policy they had before it (what a topic without a policy resource has)."""
+
+    def __init__(self, name: str, topics: list[str]):
+        self.name, self.topics = name, topics
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SNS::TopicPolicy"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name
+
+    @staticmethod
+    def _apply(p: dict, account_id: str, region_name: str) -> list[str]:
+        import json
+
+        from moto.sns.models import sns_backends
+
+        backend = sns_backends[account_id][region_name]
+        topics = list(p["Topics"])
+        for arn in topics:
+            backend.get_topic(arn).policy = json.dumps(p["PolicyDocument"])
+        return topics
+
+    @staticmethod
+    def _reset(topics: list[str], account_id: str, region_name: str) -> None:
+        from moto.sns.models import sns_backends
+
+        backend = sns_backends[account_id][region_name]
+        for arn in topics:
+            topic = backend.topics.get(arn)
+            if topic is not None:
+                topic._policy_json = topic._create_default_topic_policy(region_name, account_id, topic.name)
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        return cls(resource_name, cls._apply(cloudformation_json["Properties"], account_id, region_name))
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        cls._reset(original_resource.topics, account_id, region_name)
+        original_resource.topics = cls._apply(cloudformation_json["Properties"], account_id, region_name)
+        return original_resource
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        cls._reset(list(cloudformation_json["Properties"]["Topics"]), account_id, region_name)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        self._reset(self.topics, account_id, region_name)
+
+
+class CfnSnsSubscription(CloudFormationModel):
+    """A topic subscription owned by a stack (moto had no model: the resource was skipped, so a
+    queue subscribed with ``topic.addSubscription(new SqsSubscription(queue))`` got nothing).
+    ``RawMessageDelivery``, ``FilterPolicy`` and ``FilterPolicyScope`` become subscription
+    attributes; ``Ref`` is the subscription ARN."""
+
+    def __init__(self, arn: str):
+        self.arn = arn
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SNS::Subscription"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.arn
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        import json
+
+        from moto.sns.models import sns_backends
+
+        p = cloudformation_json["Properties"]
+        backend = sns_backends[account_id][region_name]
+        sub = backend.subscribe(p["TopicArn"], p["Endpoint"], p["Protocol"])
+        if "FilterPolicyScope" in p:
+            backend.set_subscription_attributes(sub.arn, "FilterPolicyScope", p["FilterPolicyScope"])
+        if "FilterPolicy" in p:
+            policy = p["FilterPolicy"]
+            backend.set_subscription_attributes(sub.arn, "FilterPolicy", policy if isinstance(policy, str) else json.dumps(policy))
+        if "RawMessageDelivery" in p:
+            backend.set_subscription_attributes(sub.arn, "RawMessageDelivery", "true" if _bool(p["RawMessageDelivery"], False) else "false")
+        return cls(sub.arn)
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        original_resource.delete(account_id, region_name)
+        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        pass  # the model's delete() knows the ARN
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        from moto.sns.models import sns_backends
+
+        sns_backends[account_id][region_name].unsubscribe(self.arn)
+
+
+class CfnQueuePolicy(CloudFormationModel):
+    """A queue's resource policy owned by a stack (moto had no model: the resource was skipped).
+    ``Queues`` (URLs) get ``PolicyDocument`` as their ``Policy`` attribute, which the local cloud's
+    SNS -> SQS delivery checks (patches.py); deleting the resource removes it."""
+
+    def __init__(self, name: str, queues: list[str]):
+        self.name, self.queues = name, queues
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SQS::QueuePolicy"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name
+
+    @staticmethod
+    def _set(queues: list[str], policy: Any, account_id: str, region_name: str) -> None:
+        from moto.sqs.models import sqs_backends
+
+        backend = sqs_backends[account_id][region_name]
+        for url in queues:
+            queue = backend.queues.get(url.rstrip("/").rsplit("/", 1)[-1])
+            if queue is not None:
+                queue.policy = policy
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        import json
+
+        p = cloudformation_json["Properties"]
+        queues = list(p["Queues"])
+        cls._set(queues, json.dumps(p["PolicyDocument"]), account_id, region_name)
+        return cls(resource_name, queues)
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        import json
+
+        p = cloudformation_json["Properties"]
+        cls._set(original_resource.queues, None, account_id, region_name)
+        original_resource.queues = list(p["Queues"])
+        cls._set(original_resource.queues, json.dumps(p["PolicyDocument"]), account_id, region_name)
+        return original_resource
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        cls._set(list(cloudformation_json["Properties"]["Queues"]), None, account_id, region_name)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        self._set(self.queues, None, account_id, region_name)
 
 
 # -- stack deletion order -----------------------------------------------------------------

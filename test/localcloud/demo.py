@@ -45,6 +45,9 @@ def main() -> int:
     ap.add_argument("--initial-orders", type=int, default=40)
     ap.add_argument("--hold-open", type=float, default=15, help="seconds the flag stays on after the trip")
     ap.add_argument("--alarm-period", type=int, default=10)
+    ap.add_argument("--resolution", choices=["high", "standard"], default="high",
+                    help="the alarm's metrics: the telemetry extension's (high) or Lambda's one-minute ones "
+                         "(standard, needs --alarm-period 60)")
     ap.add_argument("--out", default=os.path.join(ROOT, ".local-cloud"))
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -64,8 +67,10 @@ def main() -> int:
     cloud = LocalCloud(binaries=binaries, work_dir=work).start()
     try:
         print(f"{BOLD}2/5 local cloud on {cloud.url} (moto + runtime host + ESM poller + alarm evaluator){RESET}", flush=True)
-        print(f"{BOLD}3/5 deploying {STACK} with the CDK CLI (demo timings, {args.alarm_period} s alarm period){RESET}", flush=True)
-        d = deploy(cloud, {"demo": "true", "alarmPeriodSeconds": str(args.alarm_period)}, work, log=lambda m: print("   " + m, flush=True))
+        print(f"{BOLD}3/5 deploying {STACK} with the CDK CLI (demo timings, {args.alarm_period} s alarm period, "
+              f"{args.resolution} resolution){RESET}", flush=True)
+        d = deploy(cloud, {"demo": "true", "alarmPeriodSeconds": str(args.alarm_period), "alarmResolution": args.resolution},
+                   work, log=lambda m: print("   " + m, flush=True))
         print("   " + ", ".join(f"{k} {v:.1f} s" for k, v in d["timings"].items()), flush=True)
         scn = Scenario(cloud, d["outputs"])
         print(f"   alarm period {scn.alarm_period} s, ESM MaximumConcurrency {scn.original_scaling.get('MaximumConcurrency')}", flush=True)

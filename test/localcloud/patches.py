@@ -2,7 +2,10 @@
 
 - Lambda Invoke (SDK and the Step Functions interpreter) runs the function on the runtime host.
 - SQS no longer delivers to event-source mappings inside SendMessage; the ESM poller does.
-- EventBridge: Step Functions targets start a named execution; disabled rules and rules without
+- EventBridge: Step Functions targets start a named execution; SNS targets publish to the topic
+  (input transformed as EventBridge does, refused unless the topic policy lets
+  events.amazonaws.com publish; see "EventBridge -> SNS" below), and SNS delivers to an SQS
+  subscriber only if the queue policy lets sns.amazonaws.com send; disabled rules and rules without
   an event pattern (schedule-only) match no events; other targets keep moto's delivery.
 - CloudFormation state machines live in the backend the Step Functions API serves
   (the interpreter's, when ``execute_state_machine`` is on).
@@ -106,6 +109,7 @@ import copy
 import functools
 import json
 import logging
+import re
 import threading
 import time
 from datetime import datetime, timezone
@@ -215,8 +219,13 @@ def _send_to_targets(self, original_event, transform_input=True):
         return
     if not self.event_pattern.matches_event(original_event):
         return
-    others = [t for t in self.targets if ":states:" not in t["Arn"]]
+    others = [t for t in self.targets if ":states:" not in t["Arn"] and ":sns:" not in t["Arn"]]
     for target in self.targets:
+        if ":sns:" in target["Arn"]:
+            try:
+                _publish_to_topic(self, target, original_event)
+            except Exception:  # one failing target must not abort the others
+                log.exception("EventBridge -> SNS delivery failed for %s", target["Arn"])
         if ":states:" in target["Arn"]:
             def deliver(target=target) -> None:
                 try:
@@ -274,6 +283,222 @@ def _start_execution(rule, target: dict, event: dict) -> None:
     _, _, _, region, account, _rest = arn.split(":", 5)
     name = str(doc.get("id"))
     get_backend(account, region).start_execution(arn, name=name, execution_input=execution_input)
+
+
+# -- EventBridge -> SNS ---------------------------------------------------------------------------
+# What EventBridge does with an SNS target (moto has none: its send_to_targets raises
+# NotImplementedError for one):
+# - the message: the whole event (JSON) by default; ``Input`` as given; ``InputPath`` the JSON of
+#   that part of the event; ``InputTransformer`` the template with each <variable> replaced.
+#   Values are inserted as they are: a string without quotes and unescaped ("EventBridge doesn't
+#   escape values extracted by Input Path, when populating the Input Template"), a number, true,
+#   false or null as their JSON text, an object or array as compact JSON; a variable whose path
+#   the event lacks "isn't created and won't appear in the output" (it becomes nothing). The
+#   predefined aws.events.rule-arn, aws.events.rule-name, aws.events.event.ingestion-time,
+#   aws.events.event and aws.events.event.json are filled too ("Transforming target input",
+#   EventBridge user guide). A JSON object or array is passed on minified ("The JSON that is
+#   passed to the target is minified"); any other text is the message as it is: a template that
+#   is a quoted string keeps its quotes (what users see in their SNS e-mails: aws-cdk issues #5924
+#   and #38121, terraform-provider-aws #43253), a template of plain text arrives as plain text.
+# - permission: EventBridge publishes as the service principal events.amazonaws.com, so the
+#   topic's resource policy must allow it sns:Publish; else the delivery fails and the message
+#   is dropped (EventBridge counts a FailedInvocation; "Your Amazon SNS topic's resource-based
+#   policy must allow EventBridge to publish messages", AWS knowledge center). The topic's
+#   default policy (principal AWS "*" on condition AWS:SourceOwner) does not.
+# - the topic's subscriptions get the message (moto's SNS -> SQS delivery, raw or in the SNS
+#   envelope per RawMessageDelivery, if the queue's policy lets SNS send: see below); there is no Subject (AWS::Events::Rule targets have no
+#   SNS parameters), so an e-mail subscription reads "AWS Notification Message".
+# Refused deliveries are recorded in ``refused_sns_deliveries`` (rule name, topic ARN) for tests.
+refused_sns_deliveries: list[tuple[str, str]] = []
+
+_PREDEFINED = ("aws.events.rule-arn", "aws.events.rule-name", "aws.events.event.ingestion-time",
+               "aws.events.event.json", "aws.events.event")
+
+
+def _template_value(value) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _path_values(doc: dict, path: str) -> list:
+    from jsonpath_ng.ext import parse
+
+    return [m.value for m in parse(path).find(doc)]
+
+
+def transform_input(template: str, paths_map: dict, doc: dict, rule_arn: str, rule_name: str,
+                    ingestion_time: str) -> str:
+    """The text EventBridge hands a target for ``InputTransformer`` (see the notes above)."""
+    values: dict[str, str] = {}
+    for name, path in (paths_map or {}).items():
+        found = _path_values(doc, path)
+        values[name] = _template_value(found[0]) if found else ""
+    without_detail = {k: v for k, v in doc.items() if k != "detail"}
+    predefined = {
+        "aws.events.rule-arn": rule_arn,
+        "aws.events.rule-name": rule_name,
+        "aws.events.event.ingestion-time": ingestion_time,
+        "aws.events.event.json": json.dumps(doc, separators=(",", ":")),
+        "aws.events.event": json.dumps(without_detail, separators=(",", ":")),
+    }
+    # One pass over the template: an inserted value is never scanned for placeholders again.
+    def fill(m: "re.Match[str]") -> str:
+        name = m.group(1)
+        if name in values:
+            return values[name]
+        if name in predefined:
+            return predefined[name]
+        return m.group(0)
+
+    out = re.sub(r"<([A-Za-z0-9_.\-]+)>", fill, template)
+    stripped = out.strip()
+    if stripped[:1] in "{[":
+        try:
+            return json.dumps(json.loads(stripped), separators=(",", ":"))
+        except ValueError:
+            pass
+    return out
+
+
+def _matches(pattern: str, value: str) -> bool:
+    import fnmatch
+
+    return fnmatch.fnmatchcase(value.lower(), pattern.lower())
+
+
+def _as_list(v) -> list:
+    return v if isinstance(v, list) else [v]
+
+
+def _principal_is(principal, service: str) -> bool:
+    if principal == "*":
+        return True
+    if isinstance(principal, dict):
+        if any(p == "*" for p in _as_list(principal.get("AWS", []))):
+            return True
+        return service in _as_list(principal.get("Service", []))
+    return False
+
+
+def _condition_holds(condition: dict, source_arn: str, account: str) -> bool:
+    """Only the keys a service's delivery carries (aws:SourceArn = the rule or topic,
+    aws:SourceAccount); any other key (e.g. SNS's default policy's AWS:SourceOwner) is absent,
+    so it does not hold."""
+    known = {"aws:sourcearn": source_arn, "aws:sourceaccount": account}
+    for operator, keys in (condition or {}).items():
+        for key, expected in keys.items():
+            actual = known.get(key.lower())
+            if actual is None:
+                return False
+            wanted = _as_list(expected)
+            if operator in ("StringEquals", "ArnEquals"):
+                ok = actual in wanted
+            elif operator in ("StringLike", "ArnLike"):
+                ok = any(_matches(w, actual) for w in wanted)
+            else:
+                return False
+            if not ok:
+                return False
+    return True
+
+
+def service_may(policy: dict, service: str, action: str, resource_arn: str, source_arn: str, account: str) -> bool:
+    """Whether a resource policy lets ``service`` (a service principal) do ``action`` on
+    ``resource_arn`` on behalf of ``source_arn`` (an explicit Deny wins over any Allow)."""
+    allowed = False
+    for st in _as_list((policy or {}).get("Statement", [])):
+        if not _principal_is(st.get("Principal"), service):
+            continue
+        if not any(_matches(a, action) for a in _as_list(st.get("Action", []))):
+            continue
+        if not any(_matches(r, resource_arn) for r in _as_list(st.get("Resource", "*"))):
+            continue
+        if not _condition_holds(st.get("Condition", {}), source_arn, account):
+            continue
+        if st.get("Effect") == "Deny":
+            return False
+        if st.get("Effect") == "Allow":
+            allowed = True
+    return allowed
+
+
+def eventbridge_may_publish(policy: dict, topic_arn: str, rule_arn: str, account: str) -> bool:
+    """Whether a topic policy lets events.amazonaws.com publish for ``rule_arn``."""
+    return service_may(policy, "events.amazonaws.com", "sns:Publish", topic_arn, rule_arn, account)
+
+
+# SNS -> SQS: SNS sends as the service principal sns.amazonaws.com, so the queue's policy must
+# allow it sqs:SendMessage (the SNS developer guide's "Give Amazon SNS topic permission to send
+# messages to the Amazon SQS queue"; CDK's SqsSubscription adds that AWS::SQS::QueuePolicy, with
+# aws:SourceArn = the topic). moto delivered to any queue. A refused delivery is dropped (SNS
+# would retry, then give up or dead-letter) and recorded in ``refused_sqs_deliveries``
+# (topic ARN, queue ARN).
+refused_sqs_deliveries: list[tuple[str, str]] = []
+
+
+def _queue_policy_checked(publish):
+    @functools.wraps(publish)
+    def checked(self, message, message_id, *args, **kwargs):
+        if self.protocol == "sqs":
+            _, _, _, region, account, queue_name = self.endpoint.split(":", 5)
+            queue = sqs_models.sqs_backends[account][region].queues.get(queue_name)
+            policy = json.loads(queue.policy) if queue is not None and queue.policy else {}
+            if queue is None or not service_may(policy, "sns.amazonaws.com", "sqs:SendMessage", self.endpoint, self.topic.arn, self.topic.account_id):
+                log.warning("SNS -> SQS: the policy of queue %s does not allow sns.amazonaws.com sqs:SendMessage "
+                            "for topic %s; the message is dropped", self.endpoint, self.topic.arn)
+                refused_sqs_deliveries.append((self.topic.arn, self.endpoint))
+                return None
+        return publish(self, message, message_id, *args, **kwargs)
+
+    return checked
+
+
+_sns_fixed = False
+
+
+def fix_sns() -> None:
+    """SNS -> SQS deliveries need the queue policy (see above)."""
+    global _sns_fixed
+    if _sns_fixed:
+        return
+    from moto.sns.models import Subscription
+
+    Subscription.publish = _queue_policy_checked(Subscription.publish)
+    _sns_fixed = True
+
+
+def _publish_to_topic(rule, target: dict, event: dict) -> None:
+    from moto.sns.models import sns_backends
+
+    doc = _event_document(event)
+    if "Input" in target:
+        message = target["Input"]
+    elif "InputPath" in target:
+        message = json.dumps(_simple_path(doc, target["InputPath"]), separators=(",", ":"))
+    elif "InputTransformer" in target:
+        transformer = target["InputTransformer"]
+        ingestion = event.get("ingestion-time", time.time())
+        if isinstance(ingestion, (int, float)):
+            ingestion = datetime.fromtimestamp(ingestion, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        message = transform_input(transformer.get("InputTemplate", ""), transformer.get("InputPathsMap", {}),
+                                  doc, rule.arn, rule.name, str(ingestion))
+    else:
+        message = json.dumps(doc, separators=(",", ":"))
+    topic_arn = target["Arn"]
+    _, _, _, region, account, _name = topic_arn.split(":", 5)
+    backend = sns_backends[account][region]
+    topic = backend.topics.get(topic_arn)
+    if topic is None:
+        log.warning("EventBridge -> SNS: rule %s: topic %s does not exist; the event is dropped", rule.name, topic_arn)
+        refused_sns_deliveries.append((rule.name, topic_arn))
+        return
+    if not eventbridge_may_publish(topic._policy_json, topic_arn, rule.arn, rule.account_id):
+        log.warning("EventBridge -> SNS: rule %s: the policy of topic %s does not allow events.amazonaws.com "
+                    "sns:Publish; the event is dropped", rule.name, topic_arn)
+        refused_sns_deliveries.append((rule.name, topic_arn))
+        return
+    backend.publish(message, arn=topic_arn)
 
 
 def _unix_time(dt: Optional[datetime] = None) -> float:
@@ -900,6 +1125,7 @@ def apply() -> None:
     fix_lambda_esm()
     fix_lambda_aliases()
     fix_cloudwatch()
+    fix_sns()
     LambdaSimpleBackend.invoke = _lambda_invoke
     Queue.lambda_event_source_mappings = property(_no_queue_delivery, _ignore_assignment)
     Rule.send_to_targets = _send_to_targets

@@ -1,5 +1,10 @@
 //! EventBridge adapter: [`EventBus`], the [`Events`] port (`PutEvents` with source
-//! `sqs-circuit-breaker`).
+//! `sqs-circuit-breaker`). Every event the bus accepts is also printed as its metric line
+//! ([`BreakerEvent::emf_line`]): on Lambda, CloudWatch Logs turns that line into the breaker's
+//! metrics (`SqsCircuitBreaker`, dimension `Circuit`) with no call and no permission beyond logs.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
@@ -8,20 +13,56 @@ use breaker_core::ports::{Events, FaultKind, PortError};
 
 use crate::error::classify;
 
+/// Where [`EventBus`] prints the metric line of each event it put.
+#[derive(Debug, Clone, Default)]
+pub enum MetricLines {
+    /// The process's standard output (a Lambda function's log).
+    #[default]
+    Stdout,
+    /// Kept in memory (tests).
+    Memory(Arc<Mutex<Vec<String>>>),
+}
+
+impl MetricLines {
+    fn print(&self, line: &str) {
+        match self {
+            // One write of the whole line under the lock, so that no log line interleaves.
+            Self::Stdout => {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{line}");
+                let _ = out.flush();
+            }
+            Self::Memory(lines) => lines
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(line.to_owned()),
+        }
+    }
+}
+
 /// The breaker's event bus.
 #[derive(Debug, Clone)]
 pub struct EventBus {
     client: Client,
     bus_name: String,
+    metric_lines: MetricLines,
 }
 
 impl EventBus {
-    /// Put events on `bus_name` through `client`.
+    /// Put events on `bus_name` through `client`; print each accepted event's metric line on
+    /// stdout.
     pub fn new(client: Client, bus_name: impl Into<String>) -> Self {
         Self {
             client,
             bus_name: bus_name.into(),
+            metric_lines: MetricLines::Stdout,
         }
+    }
+
+    /// The same bus, printing the metric lines to `metric_lines`.
+    pub fn with_metric_lines(mut self, metric_lines: MetricLines) -> Self {
+        self.metric_lines = metric_lines;
+        self
     }
 }
 
@@ -42,6 +83,11 @@ impl Events for EventBus {
             .await
             .map_err(|e| classify(OP, e))?;
         if out.failed_entry_count() == 0 {
+            // Counted once the bus has the event: a rejected put is retried by the caller and
+            // counted then.
+            if let Some(line) = event.emf_line() {
+                self.metric_lines.print(&line);
+            }
             return Ok(());
         }
         let failed = out.entries().iter().find(|e| e.error_code().is_some());
@@ -84,7 +130,9 @@ mod tests {
     }
 
     fn event() -> BreakerEvent {
-        let Value::Object(detail) = json!({ "circuit": "orders", "attempt": 3 }) else {
+        let Value::Object(detail) =
+            json!({ "circuit": "orders", "attempt": 3, "atMs": 1_700_000_000_000_u64 })
+        else {
             unreachable!()
         };
         BreakerEvent {
@@ -119,7 +167,31 @@ mod tests {
         assert_eq!(rule.num_calls(), 1);
     }
 
-    /// The error `put` returns when `PutEvents` answers with this one failed entry.
+    #[tokio::test]
+    async fn an_accepted_event_prints_its_metric_line_once() {
+        let rule = mock!(Client::put_events).then_output(|| {
+            PutEventsOutput::builder()
+                .failed_entry_count(0)
+                .entries(PutEventsResultEntry::builder().event_id("e-1").build())
+                .build()
+        });
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        EventBus::new(client(&[&rule]), "ops")
+            .with_metric_lines(MetricLines::Memory(lines.clone()))
+            .put(&event())
+            .await
+            .unwrap();
+        let lines = lines.lock().unwrap().clone();
+        assert_eq!(lines, vec![event().emf_line().unwrap()]);
+        let doc: Value = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(
+            (doc["Closes"].clone(), doc["CircuitState"].clone()),
+            (json!(1), json!(0))
+        );
+    }
+
+    /// The error `put` returns when `PutEvents` answers with this one failed entry; and that no
+    /// metric line was printed for it.
     async fn put_rejected(entry: PutEventsResultEntry) -> PortError {
         let rule = mock!(Client::put_events).then_output(move || {
             PutEventsOutput::builder()
@@ -127,10 +199,17 @@ mod tests {
                 .entries(entry.clone())
                 .build()
         });
-        EventBus::new(client(&[&rule]), "default")
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let err = EventBus::new(client(&[&rule]), "default")
+            .with_metric_lines(MetricLines::Memory(lines.clone()))
             .put(&event())
             .await
-            .unwrap_err()
+            .unwrap_err();
+        assert!(
+            lines.lock().unwrap().is_empty(),
+            "a rejected event is not counted"
+        );
+        err
     }
 
     #[tokio::test]

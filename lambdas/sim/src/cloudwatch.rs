@@ -165,6 +165,34 @@ pub struct AlarmConfig {
     pub lag: Millis,
 }
 
+/// `alarmSettings.evaluationPeriods` as the construct defaults it for a consumer whose timeout is
+/// known (`cdk/src/config.ts`, `defaultEvaluationPeriods`): enough periods to hold two timeouts
+/// of one concurrent invocation, `ceil(timeout / period) + 1`, never fewer than the default.
+/// Rows: `alarmDefaultExamples` in `cdk/src/limits.json`.
+pub fn construct_evaluation_periods(default: u32, period: Millis, timeout: Millis) -> u32 {
+    let needed = u32::try_from(timeout.div_ceil(period) + 1).unwrap_or(u32::MAX);
+    default.max(needed)
+}
+
+/// `alarmSettings.minInvocations` as the construct resolves its default (`cdk/src/config.ts`,
+/// `SlowConsumerLimit`): a consumer that times out ends at most `concurrency × period / timeout`
+/// invocations per period, so a default above that (at least 1) is lowered to it when the
+/// mapping's `MaximumConcurrency` is known.
+pub fn construct_min_invocations(
+    default: u32,
+    maximum_concurrency: Option<u32>,
+    period: Millis,
+    timeout: Millis,
+) -> u32 {
+    match maximum_concurrency {
+        Some(c) if timeout > 0 => {
+            let reachable = (u64::from(c) * period / timeout).max(1);
+            u32::try_from(reachable).unwrap_or(u32::MAX).min(default)
+        }
+        _ => default,
+    }
+}
+
 impl AlarmConfig {
     /// The alarm of every standard scenario: 2 of 3 one-minute datapoints at ≥ 10 % errors (a
     /// minute with fewer than 5 invocations does not breach), missing data not breaching,
@@ -309,6 +337,44 @@ impl Alarm {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_alarm_defaults_follow_the_constructs_rows_in_limits_json() {
+        let table: serde_json::Value = serde_json::from_str(include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../cdk/src/limits.json"
+        )))
+        .expect("limits.json is JSON");
+        let rows = table["alarmDefaultExamples"]["rows"]
+            .as_array()
+            .expect("alarmDefaultExamples.rows");
+        assert!(rows.len() >= 5);
+        for row in rows {
+            let default = if row["resolution"] == "high" {
+                10 * SECOND
+            } else {
+                MINUTE
+            };
+            let timeout = row["timeoutSeconds"].as_u64().unwrap() * SECOND;
+            let concurrency = row["concurrency"].as_u64().map(|c| c as u32);
+            let period = default;
+            assert_eq!(
+                period,
+                row["periodSeconds"].as_u64().unwrap() * SECOND,
+                "{row}"
+            );
+            assert_eq!(
+                construct_evaluation_periods(3, period, timeout),
+                row["evaluationPeriods"].as_u64().unwrap() as u32,
+                "{row}"
+            );
+            assert_eq!(
+                construct_min_invocations(5, concurrency, period, timeout),
+                row["minInvocations"].as_u64().unwrap() as u32,
+                "{row}"
+            );
+        }
+    }
     use crate::time::SECOND;
 
     const CONFIG: AlarmConfig = AlarmConfig::STANDARD;

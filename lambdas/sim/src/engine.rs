@@ -18,7 +18,10 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 
-use crate::cloudwatch::{Alarm, AlarmState, EXTENSION_DELIVERY, Metrics, Resolution};
+use crate::cloudwatch::{
+    Alarm, AlarmConfig, AlarmState, EXTENSION_DELIVERY, Metrics, Resolution,
+    construct_evaluation_periods, construct_min_invocations,
+};
 use crate::downstream::Downstream;
 use crate::esm::Esm;
 use crate::queue::{Received, Receiver, SqsQueue};
@@ -361,10 +364,36 @@ impl World {
         let alarm = match strategy {
             Strategy::OursFast => scenario.alarm.high_resolution(
                 ours.fast_trip.period,
-                ours.fast_trip.evaluation_periods,
+                construct_evaluation_periods(
+                    ours.fast_trip.evaluation_periods,
+                    ours.fast_trip.period,
+                    scenario.consumer.timeout,
+                ),
                 ours.fast_trip.datapoints_to_alarm,
             ),
+            Strategy::Ours => AlarmConfig {
+                evaluation_periods: construct_evaluation_periods(
+                    scenario.alarm.evaluation_periods,
+                    scenario.alarm.period,
+                    scenario.consumer.timeout,
+                ),
+                ..scenario.alarm
+            },
             _ => scenario.alarm,
+        };
+        // Ours runs the alarm the construct would build: a default minInvocations the consumer
+        // cannot reach by timing out is lowered to what it can.
+        let alarm = match strategy {
+            Strategy::Ours | Strategy::OursFast => AlarmConfig {
+                min_invocations: construct_min_invocations(
+                    alarm.min_invocations,
+                    scenario.maximum_concurrency,
+                    alarm.period,
+                    scenario.consumer.timeout,
+                ),
+                ..alarm
+            },
+            _ => alarm,
         };
         let mut queue = SqsQueue::new(scenario.queue);
         queue.track_backlog_before(scenario.healed_at);
@@ -1459,6 +1488,48 @@ mod tests {
         assert!(slow >= quick + 60.0, "ours {slow} s vs ours-fast {quick} s");
         assert!(fast.calls_during_outage * 3 <= ours.calls_during_outage);
         assert_eq!((fast.lost, fast.dead_lettered), (0, 0));
+    }
+
+    #[test]
+    fn a_consumer_that_times_out_at_low_concurrency_trips_the_fast_alarm() {
+        // Calls take 40 s against a 30 s timeout with MaximumConcurrency 5: in 10 s periods at
+        // most 1.7 invocations end, and they end in bursts 30 s apart. With minInvocations 5 no
+        // period could breach and ours-fast never opened; the construct now lowers it to 1 and
+        // widens the window to 2 of 4 periods (two bursts), so it opens no later than the
+        // 1-minute alarm.
+        let s = scenario::by_name("slow").expect("standard scenario");
+        assert_eq!(s.maximum_concurrency, Some(5));
+        let fast = run(&s, Strategy::OursFast, 42);
+        let ours = run(&s, Strategy::Ours, 42);
+        let opened = fast.metrics.failure_to_open_s.expect("ours-fast opened");
+        let slow = ours.metrics.failure_to_open_s.expect("ours opened");
+        assert!(opened <= slow, "ours-fast {opened} s, ours {slow} s");
+        assert!(!fast.metrics.stuck);
+        assert_eq!((fast.metrics.lost, fast.metrics.dead_lettered), (0, 0));
+    }
+
+    #[test]
+    fn the_construct_lowers_only_an_unreachable_default() {
+        assert_eq!(
+            construct_min_invocations(5, Some(5), 10 * SECOND, 30 * SECOND),
+            1
+        );
+        assert_eq!(
+            construct_min_invocations(5, Some(2), 10 * SECOND, 30 * SECOND),
+            1
+        );
+        assert_eq!(
+            construct_min_invocations(5, Some(2), MINUTE, 30 * SECOND),
+            4
+        );
+        assert_eq!(
+            construct_min_invocations(5, Some(5), MINUTE, 30 * SECOND),
+            5
+        );
+        assert_eq!(
+            construct_min_invocations(5, None, 10 * SECOND, 30 * SECOND),
+            5
+        );
     }
 
     #[test]
