@@ -16,14 +16,22 @@
 //! generous. Even if skew exceeded it, the only effect is that such a copy is moved once more
 //! (still lossless, still faithful). A message without a `SentTimestamp` is left alone.
 //!
-//! Messages at or after the cutoff (copies, or arrivals since the plan) are not released: they
-//! stay hidden for the receive's visibility timeout (longer than the slice), so a pass does not
-//! receive them again and again — every receive raises `ApproximateReceiveCount`. One that is
-//! close to the queue's `maxReceiveCount` is moved fresh instead, so the breaker's own receives can
-//! never dead-letter it ([`Eligibility::NearReceiveLimit`]). That fresh copy is delayed by
-//! [`near_limit_delay_seconds`] (two slices): at a `maxReceiveCount` of 1 or 2 every copy a pass
-//! receives is near the limit, and a copy visible at once came straight back and was moved again
-//! until the slice's deadline, for ever.
+//! # A pass never leaves its own receive on a message: [`Eligibility::Refresh`]
+//! A message sent at or after the cutoff (a copy this recovery made, or an arrival since the
+//! plan) that a pass receives anyway — a copy drawn a delay shorter than the pass comes back while
+//! the pass is still receiving — has had its `ApproximateReceiveCount` raised by that receive.
+//! Leaving it hidden (as passes once did) hands the consumer a message with one attempt fewer:
+//! with a failing consumer (the simulator's `partial-50`, 50 % of calls failing) such copies
+//! reached `maxReceiveCount` and were dead-lettered because of the breaker. So the pass moves it
+//! fresh: a new copy (receive count 0) with a delay from [`refresh_delay_seconds`], then the
+//! original is deleted, exactly as for an old message (deleted only after the copy is confirmed).
+//! The breaker's receive dies with the original; whatever the consumer does later counts from 0.
+//! Refreshes do not count as progress: a lane that receives only refreshes
+//! [`EMPTY_ROUNDS_TO_DRAIN`] times in a row has reached its own copies and ends
+//! ([`Eligibility::moves_backlog`]), so a pass cannot chase its own copies until its deadline.
+//! A message without a `SentTimestamp` is left hidden ([`Eligibility::Skip`]) unless one more
+//! receive could dead-letter it ([`Eligibility::NearReceiveLimit`]: moved fresh, delayed by
+//! [`near_limit_delay_seconds`], two slices, so neither this slice nor one beside it sees it again).
 //!
 //! # The window follows the backlog
 //! A fixed window delays every message by up to its maximum even when the backlog is small: 100
@@ -207,9 +215,13 @@ pub fn cutoff_ms(now_ms: u64) -> u64 {
 pub enum Eligibility {
     /// Sent before the cutoff: copy with a drawn delay, then delete the original.
     Rejitter,
-    /// Sent at/after the cutoff (or undated), far from the receive limit: leave it hidden.
+    /// Sent at/after the cutoff (this recovery's copy, or an arrival since the plan): the pass's
+    /// receive raised its receive count, so it is moved fresh (a copy starts at 0), then the
+    /// original deleted; not progress (see the module docs).
+    Refresh,
+    /// Undated, far from the receive limit: leave it hidden.
     Skip,
-    /// Sent at/after the cutoff but one more receive could dead-letter it: move it fresh now.
+    /// Undated, and one more receive could dead-letter it: move it fresh now.
     NearReceiveLimit,
 }
 
@@ -218,13 +230,62 @@ impl Eligibility {
     pub fn of(m: &ReceivedMessage, cutoff_ms: u64, max_receive_count: Option<u32>) -> Self {
         match m.sent_timestamp_ms() {
             Some(sent) if sent < cutoff_ms => Eligibility::Rejitter,
-            _ if max_receive_count
+            Some(_) => Eligibility::Refresh,
+            None if max_receive_count
                 .is_some_and(|max| m.receive_count().saturating_add(1) >= max) =>
             {
                 Eligibility::NearReceiveLimit
             }
-            _ => Eligibility::Skip,
+            None => Eligibility::Skip,
         }
+    }
+
+    /// Whether moving this message is progress on the backlog (an old message): a lane whose
+    /// receives bring none for [`EMPTY_ROUNDS_TO_DRAIN`] rounds in a row is drained.
+    pub fn moves_backlog(self) -> bool {
+        self == Eligibility::Rejitter
+    }
+
+    /// The delay of this message's copy, `None` when it is left alone: an old message gets a
+    /// draw from `window` (0 in a keep-alive pass, whose copies only renew retention); a refresh
+    /// gets [`refresh_delay_seconds`]; an undated message near the receive limit
+    /// `near_limit_delay` ([`near_limit_delay_seconds`]).
+    pub fn copy_delay<R: Rng + ?Sized>(
+        self,
+        window: &DelayWindow,
+        keep_alive: bool,
+        near_limit_delay: u32,
+        rng: &mut R,
+    ) -> Option<u32> {
+        match self {
+            Eligibility::Rejitter if keep_alive => Some(0),
+            Eligibility::Rejitter => Some(window.draw(rng)),
+            Eligibility::Refresh => Some(refresh_delay_seconds(
+                window,
+                keep_alive,
+                near_limit_delay,
+                rng,
+            )),
+            Eligibility::NearReceiveLimit => Some(near_limit_delay),
+            Eligibility::Skip => None,
+        }
+    }
+}
+
+/// The delay of a refreshed message's fresh copy ([`Eligibility::Refresh`]): a new draw from the
+/// pass's window, so the copies stay spread as the window meant them to be (the ramp's first
+/// level carries them); in a keep-alive pass (delay 0, the mapping is disabled) the near-limit
+/// delay, so the copy does not come straight back to the pass.
+pub fn refresh_delay_seconds<R: Rng + ?Sized>(
+    window: &DelayWindow,
+    keep_alive: bool,
+    near_limit_delay: u32,
+    rng: &mut R,
+) -> u32 {
+    if keep_alive {
+        near_limit_delay
+    } else {
+        window.draw(rng)
     }
 }
 
@@ -469,11 +530,11 @@ mod tests {
         );
         assert_eq!(
             Eligibility::of(&received(Some(1_000), 1), cutoff, None),
-            Eligibility::Skip
+            Eligibility::Refresh
         );
         assert_eq!(
             Eligibility::of(&received(Some(5_000), 1), cutoff, None),
-            Eligibility::Skip
+            Eligibility::Refresh
         );
         assert_eq!(
             Eligibility::of(&received(None, 1), cutoff, None),
@@ -482,16 +543,16 @@ mod tests {
     }
 
     #[test]
-    fn newer_message_close_to_the_receive_limit_is_moved_fresh() {
+    fn undated_message_close_to_the_receive_limit_is_moved_fresh() {
         let cutoff = 1_000;
         // maxReceiveCount 5: after this 4th receive, the next receive is the 5th (the last
         // allowed); move it fresh so the breaker never pushes it to the DLQ.
         assert_eq!(
-            Eligibility::of(&received(Some(2_000), 4), cutoff, Some(5)),
+            Eligibility::of(&received(None, 4), cutoff, Some(5)),
             Eligibility::NearReceiveLimit
         );
         assert_eq!(
-            Eligibility::of(&received(Some(2_000), 3), cutoff, Some(5)),
+            Eligibility::of(&received(None, 3), cutoff, Some(5)),
             Eligibility::Skip
         );
         // Old messages are moved anyway (the copy starts at receive count 0).
@@ -499,6 +560,46 @@ mod tests {
             Eligibility::of(&received(Some(10), 4), cutoff, Some(5)),
             Eligibility::Rejitter
         );
+    }
+
+    /// `partial-50`'s regression: a copy drawn a short delay came back while its pass was still
+    /// receiving; the pass left it hidden with its receive count raised, and the failing consumer
+    /// used up the rest. Whatever its receive count, a message sent at/after the cutoff that the
+    /// pass receives is moved fresh (a copy starts at 0): the breaker's receive never stays on a
+    /// message, and moving it is not progress, so a lane seeing only those ends.
+    #[test]
+    fn a_pass_moves_its_own_copies_fresh_at_any_receive_count_and_not_as_progress() {
+        let cutoff = 1_000;
+        for count in 1..=4 {
+            let e = Eligibility::of(&received(Some(1_500), count), cutoff, Some(5));
+            assert_eq!(e, Eligibility::Refresh, "receive count {count}");
+            assert!(!e.moves_backlog());
+        }
+        assert!(Eligibility::Rejitter.moves_backlog());
+        assert!(!Eligibility::NearReceiveLimit.moves_backlog());
+        assert!(!Eligibility::Skip.moves_backlog());
+        let mut rng = StdRng::seed_from_u64(3);
+        let w = configured(2, 6);
+        // A refresh is spread over the pass's window again; in a keep-alive pass it waits the
+        // near-limit delay instead of coming straight back; an old message in a keep-alive
+        // pass gets 0; an undated one is left alone.
+        for _ in 0..100 {
+            let d = Eligibility::Refresh.copy_delay(&w, false, 120, &mut rng);
+            assert!(matches!(d, Some(2..=6)), "{d:?}");
+        }
+        assert_eq!(
+            Eligibility::Refresh.copy_delay(&w, true, 120, &mut rng),
+            Some(120)
+        );
+        assert_eq!(
+            Eligibility::Rejitter.copy_delay(&w, true, 120, &mut rng),
+            Some(0)
+        );
+        assert_eq!(
+            Eligibility::NearReceiveLimit.copy_delay(&w, false, 120, &mut rng),
+            Some(120)
+        );
+        assert_eq!(Eligibility::Skip.copy_delay(&w, false, 120, &mut rng), None);
     }
 
     #[test]

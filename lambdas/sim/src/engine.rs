@@ -1180,34 +1180,35 @@ impl World {
             if got.is_empty() {
                 return true;
             }
-            // Like the handler's lanes: a pass is done after EMPTY_ROUNDS_TO_DRAIN receives with
-            // nothing to move. Copies come back after their delay (at once in a keep-alive pass)
-            // and after the receive visibility, so over a large backlog the queue never looks
-            // empty: without this rule a pass would receive them for ever.
-            let eligible = got.iter().any(|m| {
+            // Like the handler's lanes: a pass is done after EMPTY_ROUNDS_TO_DRAIN receives
+            // without an old message to move. Copies come back after their delay (at once in a
+            // keep-alive pass) and after the receive visibility, so over a large backlog the
+            // queue never looks empty: without this rule a pass would receive them for ever.
+            let progress = got.iter().any(|m| {
                 let sent = self.queue.get(m.id).map(|q| q.sent).unwrap_or(0);
-                Eligibility::of(&as_core(m, sent), cutoff, Some(max_receive)) != Eligibility::Skip
+                Eligibility::of(&as_core(m, sent), cutoff, Some(max_receive)).moves_backlog()
             });
-            idle_rounds = if eligible { 0 } else { idle_rounds + 1 };
-            if idle_rounds >= rejitter::EMPTY_ROUNDS_TO_DRAIN {
-                return true; // what it received stays hidden for the receive's visibility
-            }
+            idle_rounds = if progress { 0 } else { idle_rounds + 1 };
+            let near_limit = rejitter::near_limit_delay_seconds(
+                Some(self.scenario.queue.retention / SECOND),
+                config.rejitter_slice / SECOND,
+            );
+            // What this receive got is still moved (own copies fresh), as the handler's lane
+            // sends what it received before it counts the round.
             for msg in got {
                 handled += 1;
                 let sent = self.queue.get(msg.id).map(|m| m.sent).unwrap_or(0);
-                let delay = match Eligibility::of(&as_core(&msg, sent), cutoff, Some(max_receive)) {
-                    Eligibility::Rejitter if keep_alive => 0,
-                    Eligibility::Rejitter => window.draw(&mut self.breaker_rng) as Millis * SECOND,
-                    Eligibility::NearReceiveLimit => {
-                        Millis::from(rejitter::near_limit_delay_seconds(
-                            Some(self.scenario.queue.retention / SECOND),
-                            config.rejitter_slice / SECOND,
-                        )) * SECOND
-                    }
-                    Eligibility::Skip => continue,
+                let Some(delay) = Eligibility::of(&as_core(&msg, sent), cutoff, Some(max_receive))
+                    .copy_delay(&window, keep_alive, near_limit, &mut self.breaker_rng)
+                else {
+                    continue;
                 };
+                let delay = Millis::from(delay) * SECOND;
                 self.queue.send(self.now, msg.body, delay);
                 self.queue.delete(msg.id, msg.receipt);
+            }
+            if idle_rounds >= rejitter::EMPTY_ROUNDS_TO_DRAIN {
+                return true;
             }
         }
         false
