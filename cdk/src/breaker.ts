@@ -10,11 +10,13 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct, IConstruct } from 'constructs';
 import { bootstrapAssetPath, extensionAssetPath } from './assets';
+import { addCliDescriptor } from './descriptor';
 import { consumerFunction, PROBE_BUDGET, ResolvedConfig, resolveConfig } from './config';
 import { ConsumerIdentity, consumerIdentity, consumerMetric, consumerMetricPeriodSeconds, telemetryMetric } from './consumer';
+import { circuitWidgets, CircuitWidgetSource, createDashboard, deadLetterQueueOf } from './dashboard';
 import metricsTable from './metrics.json';
 import { createNotifications } from './notifications';
-import { AlarmResolution, SqsCircuitBreakerProps } from './props';
+import { AlarmResolution, CircuitWidgetOptions, SqsCircuitBreakerProps } from './props';
 import { buildWorkflow, CircuitBreakerFunctions, METRIC_NAMESPACE, PUT_METRIC_STATEMENT } from './workflow';
 
 /** Per-handler settings: handler name, construct id, timeout. */
@@ -86,8 +88,10 @@ export class SqsCircuitBreaker extends Construct {
    * With `AlarmResolution.HIGH`: the telemetry extension's layer for the consumer's architecture,
    * added to the consumer when it is a function of this app (else add it yourself); `undefined`
    * with `AlarmResolution.STANDARD`.
+   * (Named `consumerTelemetryLayer` because jsii forbids an instance member named like the static
+   * `telemetryLayer()`.)
    */
-  public readonly telemetryLayer?: lambda.ILayerVersion;
+  public readonly consumerTelemetryLayer?: lambda.ILayerVersion;
   /**
    * ALARM when the circuit was reported stuck open or a recovery failed, timed out or was aborted
    * (see `recoveryAlarm` in the props); `undefined` when that prop is `false`. Add your actions:
@@ -108,7 +112,11 @@ export class SqsCircuitBreaker extends Construct {
    * re-trip, written only with conditional writes. `breaker status/open/close` read it too.
    */
   public readonly table: dynamodb.ITable;
+  /** The circuit's CloudWatch dashboard (see the `dashboard` prop); `undefined` without that prop. */
+  public readonly dashboard?: cloudwatch.Dashboard;
   private readonly stateMachineNameForNag: string;
+  /** The queue (and its DLQ, when known) that `widgets()` graphs. */
+  private readonly widgetSource: CircuitWidgetSource;
 
   constructor(scope: Construct, id: string, props: SqsCircuitBreakerProps) {
     super(scope, id);
@@ -155,7 +163,7 @@ export class SqsCircuitBreaker extends Construct {
 
     const consumer = consumerIdentity(props.consumer);
     this.alarmResolution = config.alarmResolution;
-    this.telemetryLayer = this.addTelemetryLayer(props, config);
+    this.consumerTelemetryLayer = this.addTelemetryLayer(props, config);
     this.alarm = props.alarm ?? this.createAlarm(props, config, consumer);
 
     // ── the durable circuit record ─────────────────────────────────────────────────────────
@@ -312,7 +320,32 @@ export class SqsCircuitBreaker extends Construct {
 
     if (props.recoveryAlarm ?? true) this.recoveryAlarm = this.createRecoveryAlarm();
 
+    this.widgetSource = { queue: props.queue, deadLetterQueue: deadLetterQueueOf(props.queue) };
+    if (props.dashboard !== undefined) this.dashboard = createDashboard(this, this, this.widgetSource, props.dashboard);
+
+    // ── what the breaker CLI reads (README, "Operating it with the CLI") ────────────────────
+    addCliDescriptor(this, {
+      circuitName: this.circuitName, queue: props.queue, eventSourceMappingUuid: esmId, consumerFunctionName: consumer.functionName,
+      alarmName: this.alarm.alarmName, stateMachineArn, circuitTableName: table.tableName,
+    });
+
     this.acknowledgeNagFindings();
+  }
+
+  /**
+   * The circuit's CloudWatch widgets, for a dashboard of your own
+   * (`dashboard.addWidgets(...breaker.widgets())`): the widgets of the `dashboard` prop's
+   * dashboard, in rows of the full width. They graph the circuit state, the consumer's error rate
+   * against the alarm threshold (in the alarm's period: 10 s with `AlarmResolution.HIGH`), the
+   * queue's depth and age of its oldest message, the DLQ's depth when the construct knows the DLQ
+   * (`queue` is a `sqs.Queue` of this app with a `deadLetterQueue`; none for an imported queue),
+   * the breaker's events, the recoveries started and failed, and the state of the alarm and of the
+   * recovery alarm. Each call builds new widgets.
+   *
+   * @param options the graphs' period (whole minutes; default one minute)
+   */
+  public widgets(options?: CircuitWidgetOptions): cloudwatch.IWidget[] {
+    return circuitWidgets(this, this.widgetSource, options?.period, 'widgets() period');
   }
 
   /**

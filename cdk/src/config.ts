@@ -1,5 +1,6 @@
 import * as cdk from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { dashboardNameProblem, dashboardPeriodProblem } from './dashboard';
 import limitsTable from './limits.json';
 import { AlarmResolution, CircuitEvent, SqsCircuitBreakerProps } from './props';
 
@@ -444,6 +445,13 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
     }
   }
   const notificationEvents = props.notificationTopic === undefined ? [] : [...new Set(chosen ?? DEFAULT_NOTIFICATION_EVENTS)];
+
+  // Dashboard.
+  const d = props.dashboard;
+  const nameProblem = d?.dashboardName === undefined ? undefined : dashboardNameProblem(d.dashboardName);
+  if (nameProblem !== undefined) p.add('dashboard.dashboardName', nameProblem);
+  const periodProblem = d?.period === undefined ? undefined : dashboardPeriodProblem(d.period);
+  if (periodProblem !== undefined) p.add('dashboard.period', periodProblem);
 
   if (p.list.length > 0) {
     throw new Error(`SqsCircuitBreaker at '${path}' has invalid props:\n${p.list.map((l) => `  - ${l}`).join('\n')}`);

@@ -253,6 +253,40 @@ export interface CircuitRampSettings {
   readonly relapseErrorRatePercent?: number;
 }
 
+/**
+ * The breaker's CloudWatch dashboard (`dashboard`): circuit state, the consumer's error rate
+ * against the alarm threshold, queue and DLQ depth, age of the oldest message, the breaker's
+ * events, recoveries started and failed, and the state of its alarms.
+ */
+export interface CircuitDashboardOptions {
+  /**
+   * Name of the dashboard: 1 to 255 letters, digits, `-` or `_`. Dashboard names are unique per
+   * account across all regions.
+   *
+   * @default - a name CloudFormation generates
+   */
+  readonly dashboardName?: string;
+
+  /**
+   * Period of the graphs, a whole number of minutes (the queue's, the state machine's and the
+   * breaker's own metrics are per minute). The error-rate graph keeps the alarm's period, so that
+   * it shows what the alarm sees (10 s with `AlarmResolution.HIGH`).
+   *
+   * @default Duration.minutes(1)
+   */
+  readonly period?: cdk.Duration;
+}
+
+/** Options of `SqsCircuitBreaker.widgets()`, the breaker's widgets for a dashboard of your own. */
+export interface CircuitWidgetOptions {
+  /**
+   * Period of the graphs, a whole number of minutes (see `CircuitDashboardOptions.period`).
+   *
+   * @default Duration.minutes(1)
+   */
+  readonly period?: cdk.Duration;
+}
+
 /** Properties of {@link SqsCircuitBreaker}. */
 export interface SqsCircuitBreakerProps {
   /**
@@ -414,6 +448,16 @@ export interface SqsCircuitBreakerProps {
    *   CircuitEvent.STUCK_OPEN, CircuitEvent.MESSAGES_AT_RISK]
    */
   readonly notificationEvents?: CircuitEvent[];
+
+  /**
+   * Create a CloudWatch dashboard for this circuit (`dashboard`); `widgets()` returns the same
+   * widgets for a dashboard of your own. The DLQ's depth is graphed when the construct knows the
+   * DLQ: `queue` is a `sqs.Queue` of this app with a `deadLetterQueue`; for an imported queue
+   * there is no DLQ graph.
+   *
+   * @default - no dashboard
+   */
+  readonly dashboard?: CircuitDashboardOptions;
 
   /**
    * Bus the breaker puts its events on (source `sqs-circuit-breaker`).

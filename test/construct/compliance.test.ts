@@ -10,12 +10,12 @@ import { breakerStack, consumerStack } from './fixture';
 
 const CFN_LINT = path.resolve(__dirname, '..', '..', '.venv', 'bin', 'cfn-lint');
 
-/** A stack with a breaker carrying every optional resource (topic rules included). */
+/** A stack with a breaker carrying every optional resource (topic rules and dashboard included). */
 function fullStack() {
   const f = consumerStack();
   const topic = new sns.Topic(f.stack, 'Alerts', { enforceSSL: true });
   const breaker = new SqsCircuitBreaker(f.stack, 'OrdersBreaker', {
-    consumer: f.consumer, queue: f.queue, eventSourceMappingId: f.source.eventSourceMappingId, notificationTopic: topic,
+    consumer: f.consumer, queue: f.queue, eventSourceMappingId: f.source.eventSourceMappingId, notificationTopic: topic, dashboard: {},
   });
   return { ...f, breaker };
 }
@@ -38,7 +38,9 @@ describe('compliance', () => {
     const { stack } = fullStack();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'breaker-cfnlint-'));
     const file = path.join(dir, 'template.json');
-    fs.writeFileSync(file, JSON.stringify(Template.fromStack(stack).toJSON()));
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    fs.writeFileSync(file, JSON.stringify(template.toJSON()));
     let out = '';
     try {
       // W3005: DependsOn that CDK adds although a Ref/GetAtt already implies it (CDK's own doing).

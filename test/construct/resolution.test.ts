@@ -70,7 +70,7 @@ describe('AlarmResolution.HIGH, the default for a consumer function of this app'
     // The fixture's inline function is x86_64 (Lambda's default).
     expect(layers[ids[0]].Properties).toMatchObject({ CompatibleArchitectures: ['x86_64'], Content: { S3Key: expect.stringMatching(/\.zip$/) } });
     expect(consumerLayers(t)).toEqual([{ Ref: ids[0] }]);
-    expect(stack.resolve((breaker.telemetryLayer as lambda.LayerVersion).layerVersionArn)).toEqual({ Ref: ids[0] });
+    expect(stack.resolve((breaker.consumerTelemetryLayer as lambda.LayerVersion).layerVersionArn)).toEqual({ Ref: ids[0] });
     // The extension writes to stdout only: no policy of the consumer's role names the layer.
     expect(JSON.stringify(t.findResources('AWS::IAM::Policy'))).not.toContain(ids[0]);
   });
@@ -98,10 +98,10 @@ describe('the telemetry layer', () => {
     const t = Template.fromStack(f.stack);
     const layers = t.findResources('AWS::Lambda::LayerVersion');
     expect(Object.values(layers).map((l) => l.Properties.CompatibleArchitectures[0]).sort()).toEqual(['arm64', 'x86_64']);
-    expect(a.telemetryLayer).toBe(b.telemetryLayer);
-    expect(c.telemetryLayer).toBe(d.telemetryLayer);
-    expect(a.telemetryLayer).not.toBe(c.telemetryLayer);
-    expect(SqsCircuitBreaker.telemetryLayer(f.stack, lambda.Architecture.ARM_64)).toBe(a.telemetryLayer);
+    expect(a.consumerTelemetryLayer).toBe(b.consumerTelemetryLayer);
+    expect(c.consumerTelemetryLayer).toBe(d.consumerTelemetryLayer);
+    expect(a.consumerTelemetryLayer).not.toBe(c.consumerTelemetryLayer);
+    expect(SqsCircuitBreaker.telemetryLayer(f.stack, lambda.Architecture.ARM_64)).toBe(a.consumerTelemetryLayer);
   });
 
   test('an alias of a function of this app: the layer goes on the function; the alarm reads FunctionName alone', () => {
@@ -135,7 +135,7 @@ describe('AlarmResolution.STANDARD', () => {
     });
     expect(consumerLayers(t)).toBeUndefined();
     t.resourceCountIs('AWS::Lambda::LayerVersion', 0);
-    expect(breaker.telemetryLayer).toBeUndefined();
+    expect(breaker.consumerTelemetryLayer).toBeUndefined();
     expect(envOf(t, 'ramp')).toMatchObject({ CONSUMER_METRIC_RESOLUTION: 'standard', CONSUMER_METRIC_PERIOD_SECONDS: '60' });
   });
 
@@ -205,7 +205,7 @@ describe('resolution validation and warnings', () => {
     Annotations.fromStack(f.stack).hasWarning('/TestStack/OrdersBreaker', Match.stringLikeRegexp('fn\\.addLayers\\(SqsCircuitBreaker\\.telemetryLayer\\(this, fn\\.architecture\\)\\)'));
     const t = Template.fromStack(f.stack);
     expect(Object.values(t.findResources('AWS::Lambda::LayerVersion')).map((l) => l.Properties.CompatibleArchitectures)).toEqual([['arm64']]);
-    expect(breaker.telemetryLayer).toBeDefined();
+    expect(breaker.consumerTelemetryLayer).toBeDefined();
     expect((alarmQueries(t).errors as unknown[])[0]).toBe(FAST);
   });
 });

@@ -64,7 +64,7 @@ afterAll(() => {
 test('the tarball holds the library and the prebuilt binary, nothing from the repository', () => {
   const listing = execFileSync('tar', ['tzf', tarball], { encoding: 'utf8' }).split('\n').filter(Boolean);
   expect(listing).toEqual(expect.arrayContaining([
-    'package/package.json', 'package/lib/index.js', 'package/lib/index.d.ts', 'package/assets/bootstrap/bootstrap',
+    'package/package.json', 'package/.jsii', 'package/lib/index.js', 'package/lib/index.d.ts', 'package/assets/bootstrap/bootstrap',
     // Issue 15: the telemetry extension's layer content, for both consumer architectures.
     'package/assets/extension/arm64/extensions/sqs-circuit-breaker-telemetry',
     'package/assets/extension/x86_64/extensions/sqs-circuit-breaker-telemetry',
@@ -127,6 +127,7 @@ test('prepack refuses to pack a package without its binary, naming the missing f
   fs.mkdirSync(copy);
   fs.copyFileSync(path.join(CDK, 'package.json'), path.join(copy, 'package.json'));
   fs.cpSync(path.join(CDK, 'lib'), path.join(copy, 'lib'), { recursive: true });
+  fs.copyFileSync(path.join(CDK, '.jsii'), path.join(copy, '.jsii'));
   const run = spawnSync(process.execPath, [path.join(CDK, 'scripts', 'prepack.js'), copy], { encoding: 'utf8' });
   expect(run.status).toBe(1);
   expect(run.stderr).toContain('missing assets/bootstrap/bootstrap');

@@ -22,6 +22,7 @@ use serde_json::Value;
 
 use crate::error::CliError;
 use crate::ports::{Alarms, FlagStore, Mappings, Queues, Records, Recoveries, StackOutputs};
+use crate::stack::StackOutput;
 use crate::status::{
     AlarmStatus, Execution, MappingStatus, Progress, QueueDepth, find_circuit_state,
 };
@@ -182,8 +183,23 @@ fn progress_of(history: Vec<HistoryEntry>) -> Progress {
     progress
 }
 
+/// A stack's outputs as the CLI reads them.
+fn outputs_of(stack: &aws_sdk_cloudformation::types::Stack) -> Vec<StackOutput> {
+    stack
+        .outputs()
+        .iter()
+        .filter_map(|o| {
+            Some(StackOutput {
+                key: o.output_key()?.to_owned(),
+                value: o.output_value()?.to_owned(),
+                description: o.description().map(str::to_owned),
+            })
+        })
+        .collect()
+}
+
 impl StackOutputs for Aws {
-    async fn outputs(&self, stack: &str) -> Result<BTreeMap<String, String>, CliError> {
+    async fn outputs(&self, stack: &str) -> Result<Vec<StackOutput>, CliError> {
         let no_such_stack = || CliError::NoSuchStack {
             stack: stack.to_owned(),
             region: self.region.clone(),
@@ -203,11 +219,30 @@ impl StackOutputs for Aws {
             }
         };
         let found = out.stacks().first().ok_or_else(no_such_stack)?;
-        Ok(found
-            .outputs()
-            .iter()
-            .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
-            .collect())
+        Ok(outputs_of(found))
+    }
+
+    async fn all_stacks(&self) -> Result<BTreeMap<String, Vec<StackOutput>>, CliError> {
+        let mut stacks = BTreeMap::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .cfn
+                .describe_stacks()
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| self.err(classify("DescribeStacks", e)))?;
+            for stack in out.stacks() {
+                if let Some(name) = stack.stack_name() {
+                    stacks.insert(name.to_owned(), outputs_of(stack));
+                }
+            }
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => return Ok(stacks),
+            }
+        }
     }
 }
 
@@ -422,35 +457,68 @@ mod tests {
         with_cfn(&[&rule]).outputs("Example").await.unwrap_err()
     }
 
+    fn stack(name: &str, outputs: &[(&str, &str, Option<&str>)]) -> Stack {
+        let mut b = Stack::builder()
+            .stack_name(name)
+            .stack_status(StackStatus::CreateComplete)
+            .creation_time(DateTime::from_secs(0));
+        for (key, value, description) in outputs {
+            b = b.outputs(
+                CfnOutput::builder()
+                    .output_key(*key)
+                    .output_value(*value)
+                    .set_description(description.map(str::to_owned))
+                    .build(),
+            );
+        }
+        b.build()
+    }
+
     #[tokio::test]
-    async fn stack_outputs_become_a_map() {
-        let output = |key: &str, value: &str| {
-            CfnOutput::builder()
-                .output_key(key)
-                .output_value(value)
-                .build()
-        };
+    async fn stack_outputs_keep_key_value_and_description() {
         let rule = mock!(aws_sdk_cloudformation::Client::describe_stacks)
             .match_requests(|r| r.stack_name() == Some("Example"))
             .then_output(move || {
                 DescribeStacksOutput::builder()
-                    .stacks(
-                        Stack::builder()
-                            .stack_name("Example")
-                            .stack_status(StackStatus::CreateComplete)
-                            .creation_time(DateTime::from_secs(0))
-                            .outputs(output("QueueUrl", "http://q"))
-                            .outputs(output("AlarmName", "a"))
-                            .build(),
-                    )
+                    .stacks(stack(
+                        "Example",
+                        &[
+                            ("QueueUrl", "http://q", None),
+                            (
+                                "BreakerCliDescriptor1",
+                                "{}",
+                                Some("sqs-circuit-breaker descriptor v1: circuit a"),
+                            ),
+                        ],
+                    ))
                     .build()
             });
         let outputs = with_cfn(&[&rule]).outputs("Example").await.unwrap();
-        assert_eq!(
-            outputs.get("QueueUrl").map(String::as_str),
-            Some("http://q")
-        );
         assert_eq!(outputs.len(), 2);
+        assert_eq!(outputs[0], StackOutput::new("QueueUrl", "http://q"));
+        assert!(outputs[1].is_descriptor());
+    }
+
+    #[tokio::test]
+    async fn all_stacks_follows_every_page() {
+        let first = mock!(aws_sdk_cloudformation::Client::describe_stacks)
+            .match_requests(|r| r.stack_name().is_none() && r.next_token().is_none())
+            .then_output(|| {
+                DescribeStacksOutput::builder()
+                    .stacks(stack("A", &[("X", "1", None)]))
+                    .next_token("page-2")
+                    .build()
+            });
+        let second = mock!(aws_sdk_cloudformation::Client::describe_stacks)
+            .match_requests(|r| r.next_token() == Some("page-2"))
+            .then_output(|| {
+                DescribeStacksOutput::builder()
+                    .stacks(stack("B", &[]))
+                    .build()
+            });
+        let stacks = with_cfn(&[&first, &second]).all_stacks().await.unwrap();
+        assert_eq!(stacks.keys().collect::<Vec<_>>(), ["A", "B"]);
+        assert_eq!(stacks["A"], vec![StackOutput::new("X", "1")]);
     }
 
     #[tokio::test]

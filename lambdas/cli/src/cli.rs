@@ -1,14 +1,16 @@
 //! The command line.
 
+use breaker_core::example::Flag;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Operate an SQS circuit breaker deployed with the example stack (or any stack exposing the same
-/// outputs): show its state, open or close it by hand, flip the example consumer's failure flag,
-/// and enqueue test orders.
+/// Operate the SQS circuit breakers of a CloudFormation stack: list them, show a circuit's state,
+/// open or close it by hand, enqueue test orders, and flip the example consumer's failure flag.
+/// Breakers are found by the descriptor output every `SqsCircuitBreaker` adds (falling back to
+/// the example stack's fixed outputs).
 #[derive(Debug, Clone, PartialEq, Eq, Parser)]
 #[command(name = "breaker", version, about, long_about = None)]
 pub struct Cli {
-    /// CloudFormation stack whose outputs name the breaker's resources.
+    /// CloudFormation stack whose outputs describe the breakers.
     #[arg(
         long,
         global = true,
@@ -16,6 +18,10 @@ pub struct Cli {
         default_value = "SqsCircuitBreakerExample"
     )]
     pub stack_name: String,
+
+    /// The circuit to operate, when the stack has several breakers (see `breaker list`).
+    #[arg(long, global = true, env = "BREAKER_CIRCUIT")]
+    pub circuit: Option<String>,
 
     /// AWS region (default: from AWS_REGION / the AWS profile).
     #[arg(long, global = true, env = "AWS_REGION")]
@@ -37,6 +43,12 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
+    /// The breakers of `--stack-name` (or, with `--all`, of every stack in the account/region).
+    List {
+        /// Every stack of the account and region, not only `--stack-name`.
+        #[arg(long)]
+        all: bool,
+    },
     /// Circuit phase, event-source mapping, alarm, running recovery and its step, queue depths.
     Status,
     /// Open the circuit now: start a recovery with `{"trigger":"manual"}` (no-op if one runs).
@@ -45,7 +57,8 @@ pub enum Command {
     /// skips backoff and probing, re-jitters the backlog and re-enables the consumer gradually
     /// (see lambdas/CONTRACT.md, "Manual triggers").
     Close,
-    /// Set the example consumer's failure flag (seen by the consumer within ~2 s).
+    /// Set the example consumer's failure flag (seen by the consumer within ~2 s); the example
+    /// stack only (it needs its `FlagParameterName` output).
     Flag(FlagArgs),
     /// Enqueue N test orders on the orders queue.
     Send {
@@ -84,8 +97,7 @@ pub enum FlagMode {
 
 impl FlagArgs {
     /// The flag value these arguments ask for.
-    pub fn flag(&self) -> example_consumer::Flag {
-        use example_consumer::Flag;
+    pub fn flag(&self) -> Flag {
         match (self.mode, self.percent) {
             (Some(FlagMode::Ok), _) => Flag::Ok,
             (Some(FlagMode::Fail), _) => Flag::Fail,
@@ -102,7 +114,6 @@ impl FlagArgs {
 mod tests {
     use clap::CommandFactory;
     use clap::error::ErrorKind;
-    use example_consumer::Flag;
 
     use super::*;
 
@@ -130,6 +141,30 @@ mod tests {
         assert_eq!(cli.stack_name, "Orders");
         assert_eq!(cli.region.as_deref(), Some("eu-west-1"));
         assert!(cli.json);
+    }
+
+    #[test]
+    fn circuit_is_global_and_optional() {
+        let cli = parse(&["status", "--circuit", "payments"]).unwrap();
+        assert_eq!(cli.circuit.as_deref(), Some("payments"));
+        let cli = parse(&["--circuit", "orders", "open"]).unwrap();
+        assert_eq!(
+            (cli.circuit.as_deref(), cli.command),
+            (Some("orders"), Command::Open)
+        );
+        assert_eq!(parse(&["status"]).unwrap().circuit, None);
+    }
+
+    #[test]
+    fn list_takes_all() {
+        assert_eq!(
+            parse(&["list"]).unwrap().command,
+            Command::List { all: false }
+        );
+        assert_eq!(
+            parse(&["list", "--all", "--json"]).unwrap().command,
+            Command::List { all: true }
+        );
     }
 
     #[test]

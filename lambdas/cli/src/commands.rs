@@ -3,15 +3,15 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use breaker_core::contract::{CircuitState, MANUAL_CLOSE, SavedScaling, Trigger};
-use example_consumer::Flag;
+use breaker_core::example::{Flag, Order};
 use serde_json::{Value, json};
 
 use crate::aws::Aws;
 use crate::cli::{Cli, Command};
 use crate::error::CliError;
-use crate::output::{Closed, FlagChanged, Opened, Output, Sent};
+use crate::output::{Closed, FlagChanged, Listing, Opened, Output, Sent, Skipped};
 use crate::ports::{Alarms, FlagStore, Mappings, Queues, Records, Recoveries, StackOutputs};
-use crate::stack::StackResources;
+use crate::stack::{StackResources, breakers, select};
 use crate::status::{AlarmStatus, Recovery, Status, phase};
 
 /// Every port at once.
@@ -38,13 +38,55 @@ pub const MANUAL_CLOSE_ERROR: &str = "ManualClose";
 /// Runs the parsed command line against AWS (or `--endpoint-url`).
 pub async fn run(cli: Cli) -> Result<Output, CliError> {
     let aws = Aws::connect(cli.region.clone(), cli.endpoint_url.clone()).await?;
-    let resources = resolve(&aws, &cli.stack_name).await?;
+    if let Command::List { all } = cli.command {
+        return Ok(Output::List(list(&aws, &cli.stack_name, all).await?));
+    }
+    let resources = resolve(&aws, &cli.stack_name, cli.circuit.as_deref()).await?;
     execute(&cli.command, &resources, &aws, now_ms()).await
 }
 
-/// The stack's resources.
-pub async fn resolve(outputs: &impl StackOutputs, stack: &str) -> Result<StackResources, CliError> {
-    StackResources::from_outputs(stack, &outputs.outputs(stack).await?)
+/// The breaker of `stack` the command operates on: the one named `circuit`, or its only one.
+pub async fn resolve(
+    outputs: &impl StackOutputs,
+    stack: &str,
+    circuit: Option<&str>,
+) -> Result<StackResources, CliError> {
+    select(
+        stack,
+        breakers(stack, &outputs.outputs(stack).await?)?,
+        circuit,
+    )
+}
+
+/// `breaker list`: the breakers of `stack`, or with `all` of every stack (a stack whose
+/// descriptor cannot be read is reported in `skipped`, not fatal).
+pub async fn list(
+    outputs: &impl StackOutputs,
+    stack: &str,
+    all: bool,
+) -> Result<Listing, CliError> {
+    if !all {
+        return Ok(Listing {
+            stack: Some(stack.to_owned()),
+            breakers: breakers(stack, &outputs.outputs(stack).await?)?,
+            skipped: vec![],
+        });
+    }
+    let mut listing = Listing {
+        stack: None,
+        breakers: vec![],
+        skipped: vec![],
+    };
+    for (name, outs) in outputs.all_stacks().await? {
+        match breakers(&name, &outs) {
+            Ok(found) => listing.breakers.extend(found),
+            Err(e) => listing.skipped.push(Skipped {
+                stack: name,
+                error: e.to_string(),
+            }),
+        }
+    }
+    Ok(listing)
 }
 
 /// Runs one command at time `now_ms`.
@@ -55,6 +97,11 @@ pub async fn execute(
     now_ms: u64,
 ) -> Result<Output, CliError> {
     Ok(match command {
+        Command::List { .. } => Output::List(Listing {
+            stack: Some(r.stack_name.clone()),
+            breakers: vec![r.clone()],
+            skipped: vec![],
+        }),
         Command::Status => Output::Status(Box::new(status(r, cloud, now_ms).await?)),
         Command::Open => Output::Opened(open(r, cloud, now_ms).await?),
         Command::Close => Output::Closed(close(r, cloud, now_ms).await?),
@@ -243,9 +290,8 @@ pub async fn set_flag(
     let name = r
         .flag_parameter_name
         .as_deref()
-        .ok_or(CliError::MissingOutput {
+        .ok_or_else(|| CliError::NoFlag {
             stack: r.stack_name.clone(),
-            output: crate::stack::keys::FLAG_PARAMETER_NAME,
         })?;
     let previous = store.get(name).await.ok();
     store.put(name, &flag.to_string()).await?;
@@ -270,10 +316,15 @@ pub async fn send(
         let entries: Vec<(String, String)> = (start..count.min(start + 10))
             .map(|i| {
                 let order_id = format!("order-{now_ms}-{i:06}");
-                let body = json!({ "orderId": order_id, "amountCents": 100 + (i % 50) * 25, "createdAtMs": now_ms });
+                let body = Order {
+                    order_id: order_id.clone(),
+                    amount_cents: 100 + u64::from(i % 50) * 25,
+                    created_at_ms: now_ms,
+                };
                 first.get_or_insert_with(|| order_id.clone());
                 last = Some(order_id);
-                (format!("m{i}"), body.to_string())
+                let body = serde_json::to_string(&body).expect("an order serializes");
+                (format!("m{i}"), body)
             })
             .collect();
         failed += queues.send_batch(&r.queue_url, entries).await?.len() as u32;
@@ -301,7 +352,7 @@ mod tests {
 
     use super::*;
     use crate::ports::testing::Fake;
-    use crate::stack::tests::outputs;
+    use crate::stack::tests::{descriptor, descriptor_output, legacy_outputs, outputs};
     use crate::status::{Execution, MappingStatus, Phase, Progress, QueueDepth};
 
     fn resources() -> StackResources {
@@ -311,7 +362,7 @@ mod tests {
     fn fake() -> Fake {
         let r = resources();
         let mut f = Fake::default();
-        f.outputs.insert("Example".into(), outputs());
+        f.outputs.insert("Example".into(), legacy_outputs());
         f.mapping = Some(MappingStatus {
             uuid: r.esm_uuid.clone(),
             state: "Enabled".into(),
@@ -372,8 +423,90 @@ mod tests {
 
     #[tokio::test]
     async fn resolve_reports_a_missing_stack() {
-        let err = resolve(&Fake::default(), "Nope").await.unwrap_err();
+        let err = resolve(&Fake::default(), "Nope", None).await.unwrap_err();
         assert_eq!(err.kind(), "NoSuchStack");
+    }
+
+    fn shop() -> Fake {
+        let mut f = fake();
+        f.outputs.insert(
+            "Shop".into(),
+            vec![
+                descriptor_output("OrdersBreakerCliDescriptorA", &descriptor("orders")),
+                descriptor_output("PaymentsBreakerCliDescriptorB", &descriptor("payments")),
+            ],
+        );
+        f
+    }
+
+    #[tokio::test]
+    async fn resolve_picks_the_circuit_of_a_stack_with_several() {
+        let f = shop();
+        let r = resolve(&f, "Shop", Some("payments")).await.unwrap();
+        assert_eq!(
+            (r.circuit_name.as_str(), r.esm_uuid.as_str()),
+            ("payments", "uuid-payments")
+        );
+        let err = resolve(&f, "Shop", None).await.unwrap_err();
+        assert_eq!(err.kind(), "SeveralCircuits");
+        let err = resolve(&f, "Shop", Some("nope")).await.unwrap_err();
+        assert_eq!(err.kind(), "UnknownCircuit");
+        // The example stack (legacy outputs, one breaker) needs no --circuit, but takes its name.
+        assert_eq!(
+            resolve(&f, "Example", None).await.unwrap().circuit_name,
+            "orders"
+        );
+        assert_eq!(
+            resolve(&f, "Example", Some("orders"))
+                .await
+                .unwrap()
+                .circuit_name,
+            "orders"
+        );
+    }
+
+    #[tokio::test]
+    async fn list_shows_the_stacks_breakers_or_every_stacks() {
+        let mut f = shop();
+        f.outputs.insert("Empty".into(), vec![]);
+        let mut broken = descriptor("broken");
+        broken.as_object_mut().unwrap().remove("alarmName");
+        f.outputs
+            .insert("Broken".into(), vec![descriptor_output("X", &broken)]);
+
+        let one = list(&f, "Shop", false).await.unwrap();
+        let names: Vec<_> = one
+            .breakers
+            .iter()
+            .map(|b| b.circuit_name.as_str())
+            .collect();
+        assert_eq!(names, ["orders", "payments"]);
+        assert!(one.skipped.is_empty());
+
+        let all = list(&f, "ignored", true).await.unwrap();
+        let found: Vec<_> = all
+            .breakers
+            .iter()
+            .map(|b| (b.stack_name.as_str(), b.circuit_name.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("Example", "orders"),
+                ("Shop", "orders"),
+                ("Shop", "payments")
+            ]
+        );
+        assert_eq!(all.skipped.len(), 1);
+        assert_eq!(all.skipped[0].stack, "Broken");
+        assert!(
+            all.skipped[0].error.contains("field alarmName is missing"),
+            "{:?}",
+            all.skipped
+        );
+
+        let err = list(&f, "Broken", false).await.unwrap_err();
+        assert_eq!(err.kind(), "InvalidDescriptor");
     }
 
     #[tokio::test]
@@ -610,11 +743,11 @@ mod tests {
         let err = set_flag(&r, &fake(), Flag::Fail).await.unwrap_err();
         assert_eq!(
             err,
-            CliError::MissingOutput {
-                stack: "Example".into(),
-                output: "FlagParameterName"
+            CliError::NoFlag {
+                stack: "Example".into()
             }
         );
+        assert!(err.to_string().contains("the example stack only"), "{err}");
     }
 
     #[tokio::test]
@@ -628,7 +761,7 @@ mod tests {
             vec!["send_batch 10", "send_batch 10", "send_batch 3"]
         );
         let bodies = f.sent.lock().unwrap();
-        let order: example_consumer::Order = serde_json::from_str(&bodies[0].1).unwrap();
+        let order: Order = serde_json::from_str(&bodies[0].1).unwrap();
         assert_eq!(order.order_id, "order-7-000000");
         assert_eq!(sent.last_order_id.as_deref(), Some("order-7-000022"));
     }

@@ -26,6 +26,57 @@ pub enum CliError {
         /// The missing output key.
         output: &'static str,
     },
+    /// A descriptor output that this CLI cannot read.
+    #[error("stack {stack}: output {output} is not a valid breaker descriptor: {problem}")]
+    InvalidDescriptor {
+        /// The stack name.
+        stack: String,
+        /// The output key.
+        output: String,
+        /// What is wrong, naming the field.
+        problem: String,
+    },
+    /// The stack has no breaker at all.
+    #[error(
+        "stack {stack} has no circuit breaker: none of its outputs is a breaker descriptor (description starting \"sqs-circuit-breaker descriptor v1\"), nor does it have the example stack's outputs (check --stack-name; `breaker list --all` finds every breaker)"
+    )]
+    NoBreaker {
+        /// The stack name.
+        stack: String,
+    },
+    /// The stack has several breakers and `--circuit` was not given.
+    #[error(
+        "stack {stack} has {} circuit breakers ({}): pick one with --circuit NAME (`breaker list` lists them)",
+        .names.len(),
+        .names.join(", ")
+    )]
+    SeveralCircuits {
+        /// The stack name.
+        stack: String,
+        /// Its circuits.
+        names: Vec<String>,
+    },
+    /// `--circuit` names no breaker of the stack.
+    #[error(
+        "stack {stack} has no circuit {circuit}; its circuits: {} (pass one of them to --circuit)",
+        .names.join(", ")
+    )]
+    UnknownCircuit {
+        /// The stack name.
+        stack: String,
+        /// The circuit asked for.
+        circuit: String,
+        /// Its circuits.
+        names: Vec<String>,
+    },
+    /// `breaker flag` on a stack without the example's failure flag.
+    #[error(
+        "stack {stack} has no output FlagParameterName: `breaker flag` works with the example stack only (its consumer reads that failure flag)"
+    )]
+    NoFlag {
+        /// The stack name.
+        stack: String,
+    },
     /// No credentials could be loaded.
     #[error(
         "no AWS credentials found: configure a profile or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (any values work against the local cloud)"
@@ -79,6 +130,11 @@ impl CliError {
             CliError::NoRegion => "NoRegion",
             CliError::NoSuchStack { .. } => "NoSuchStack",
             CliError::MissingOutput { .. } => "MissingOutput",
+            CliError::InvalidDescriptor { .. } => "InvalidDescriptor",
+            CliError::NoBreaker { .. } => "NoBreaker",
+            CliError::SeveralCircuits { .. } => "SeveralCircuits",
+            CliError::UnknownCircuit { .. } => "UnknownCircuit",
+            CliError::NoFlag { .. } => "NoFlag",
             CliError::NoCredentials => "NoCredentials",
             CliError::BadCredentials { .. } => "BadCredentials",
             CliError::AccessDenied { .. } => "AccessDenied",

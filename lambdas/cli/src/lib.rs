@@ -1,11 +1,12 @@
 //! `breaker`, the operator CLI of the SQS circuit breaker.
 //!
 //! - [`cli`]: the command line (clap).
-//! - [`stack`]: the breaker's resources, resolved from a CloudFormation stack's outputs.
+//! - [`stack`]: a stack's breakers, read from their descriptor outputs (or the example stack's
+//!   fixed outputs), and `--circuit` selection.
 //! - [`ports`]: the small capability traits the commands use (one per AWS service they touch);
 //!   [`aws`] implements them with the SDK, tests with in-memory fakes.
 //! - [`status`]: the status model and how a circuit's phase is derived from it.
-//! - [`commands`]: `status`, `open`, `close`, `flag`, `send`.
+//! - [`commands`]: `list`, `status`, `open`, `close`, `flag`, `send`.
 //! - [`output`]: human and JSON rendering.
 //! - [`error`]: errors an operator can act on (no SDK dumps).
 

@@ -4,7 +4,30 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::error::CliError;
+use crate::stack::{Source, StackResources};
 use crate::status::{QueueDepth, Status};
+
+/// `breaker list` result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Listing {
+    /// The stack searched; `None` with `--all`.
+    pub stack: Option<String>,
+    /// The breakers found, by stack name then output order.
+    pub breakers: Vec<StackResources>,
+    /// Stacks (with `--all`) whose breakers could not be read.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A stack `breaker list --all` could not read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Skipped {
+    /// The stack.
+    pub stack: String,
+    /// Why.
+    pub error: String,
+}
 
 /// `breaker open` result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -64,6 +87,8 @@ pub struct Sent {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "command", rename_all = "kebab-case")]
 pub enum Output {
+    /// `list`.
+    List(Listing),
     /// `status`.
     Status(Box<Status>),
     /// `open`.
@@ -105,6 +130,37 @@ impl Output {
     /// Text for people.
     pub fn human(&self) -> String {
         match self {
+            Output::List(l) => {
+                let n = l.breakers.len();
+                let plural = if n == 1 { "" } else { "s" };
+                let mut lines = vec![match &l.stack {
+                    Some(stack) => format!("{n} circuit breaker{plural} in stack {stack}"),
+                    None => format!("{n} circuit breaker{plural} in this account and region"),
+                }];
+                let width = l
+                    .breakers
+                    .iter()
+                    .map(|b| b.circuit_name.len())
+                    .max()
+                    .unwrap_or(0);
+                for b in &l.breakers {
+                    let mut line = format!(
+                        "  {:width$}  stack {}  queue {}",
+                        b.circuit_name, b.stack_name, b.queue_url
+                    );
+                    if b.source == Source::ExampleOutputs {
+                        line.push_str("  (from the example stack's outputs)");
+                    }
+                    lines.push(line);
+                }
+                for s in &l.skipped {
+                    lines.push(format!("  skipped stack {}: {}", s.stack, s.error));
+                }
+                if l.breakers.len() > 1 && l.stack.is_some() {
+                    lines.push("pick one with --circuit NAME".into());
+                }
+                lines.join("\n")
+            }
             Output::Status(s) => {
                 let mut lines = vec![format!(
                     "circuit {} (stack {}): {}",
@@ -358,6 +414,41 @@ mod tests {
             already_closed: true,
         });
         assert!(closed.human().starts_with("circuit is already closed"));
+    }
+
+    fn listed(stack: &str, circuit: &str) -> StackResources {
+        let d = crate::stack::tests::descriptor(circuit);
+        let o = crate::stack::tests::descriptor_output("K", &d);
+        crate::stack::breakers(stack, &[o]).unwrap().remove(0)
+    }
+
+    #[test]
+    fn list_renders_one_line_per_breaker_and_the_skipped_stacks() {
+        let listing = Output::List(Listing {
+            stack: None,
+            breakers: vec![listed("Shop", "orders"), listed("Shop", "payments")],
+            skipped: vec![Skipped {
+                stack: "Broken".into(),
+                error: "bad".into(),
+            }],
+        });
+        assert_eq!(
+            listing.human(),
+            "2 circuit breakers in this account and region\n\
+             \x20 orders    stack Shop  queue http://localhost:5400/123456789012/orders\n\
+             \x20 payments  stack Shop  queue http://localhost:5400/123456789012/payments\n\
+             \x20 skipped stack Broken: bad"
+        );
+        let v: Value = serde_json::from_str(&listing.json()).unwrap();
+        assert_eq!(v["command"], "list");
+        assert_eq!(v["breakers"][1]["circuitName"], "payments");
+        assert_eq!(v["breakers"][1]["stackName"], "Shop");
+        assert_eq!(v["breakers"][1]["source"], "descriptor");
+        assert_eq!(
+            v["breakers"][1]["stateMachineArn"],
+            "arn:aws:states:us-east-1:123456789012:stateMachine:payments"
+        );
+        assert_eq!(v["skipped"][0]["stack"], "Broken");
     }
 
     #[test]

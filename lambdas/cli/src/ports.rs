@@ -8,15 +8,20 @@ use breaker_core::record::CircuitRecord;
 use serde_json::Value;
 
 use crate::error::CliError;
+use crate::stack::StackOutput;
 use crate::status::{AlarmStatus, Execution, MappingStatus, Progress, QueueDepth};
 
-/// CloudFormation: a stack's outputs.
+/// CloudFormation: stacks' outputs.
 pub trait StackOutputs: Send + Sync {
-    /// Output key → value of `stack`.
+    /// The outputs of `stack`.
     fn outputs(
         &self,
         stack: &str,
-    ) -> impl Future<Output = Result<BTreeMap<String, String>, CliError>> + Send;
+    ) -> impl Future<Output = Result<Vec<StackOutput>, CliError>> + Send;
+    /// Every stack of the account and region with its outputs, by stack name.
+    fn all_stacks(
+        &self,
+    ) -> impl Future<Output = Result<BTreeMap<String, Vec<StackOutput>>, CliError>> + Send;
 }
 
 /// Lambda: the consumer's event-source mapping.
@@ -99,7 +104,7 @@ pub mod testing {
     /// One fake cloud implementing every port; record of calls in `log`.
     #[derive(Default)]
     pub struct Fake {
-        pub outputs: BTreeMap<String, BTreeMap<String, String>>,
+        pub outputs: BTreeMap<String, Vec<StackOutput>>,
         pub mapping: Option<MappingStatus>,
         pub alarm: Option<AlarmStatus>,
         pub running: Mutex<Vec<Execution>>,
@@ -143,7 +148,10 @@ pub mod testing {
     }
 
     impl StackOutputs for Fake {
-        async fn outputs(&self, stack: &str) -> Result<BTreeMap<String, String>, CliError> {
+        async fn all_stacks(&self) -> Result<BTreeMap<String, Vec<StackOutput>>, CliError> {
+            Ok(self.outputs.clone())
+        }
+        async fn outputs(&self, stack: &str) -> Result<Vec<StackOutput>, CliError> {
             self.outputs
                 .get(stack)
                 .cloned()

@@ -15,11 +15,16 @@ const STACK: &str = "Example";
 /// Deploys the stand-in stack. moto's CloudFormation skips alarms, and moto cannot answer the
 /// CBOR protocol of the Rust CloudWatch SDK, so the alarm stays unreadable here.
 async fn deploy(moto: &MotoServer) -> aws_config::SdkConfig {
+    create_stack(moto, STACK, include_str!("fixtures/stack.json")).await
+}
+
+/// Creates stack `name` from `template` and waits for CREATE_COMPLETE.
+async fn create_stack(moto: &MotoServer, name: &str, template: &str) -> aws_config::SdkConfig {
     let sdk = moto.sdk_config().await;
     let cfn = aws_sdk_cloudformation::Client::new(&sdk);
     cfn.create_stack()
-        .stack_name(STACK)
-        .template_body(include_str!("fixtures/stack.json"))
+        .stack_name(name)
+        .template_body(template)
         .send()
         .await
         .expect("create_stack");
@@ -27,7 +32,7 @@ async fn deploy(moto: &MotoServer) -> aws_config::SdkConfig {
     loop {
         let out = cfn
             .describe_stacks()
-            .stack_name(STACK)
+            .stack_name(name)
             .send()
             .await
             .expect("describe_stacks");
@@ -55,7 +60,7 @@ async fn deployed() -> (MotoServer, aws_config::SdkConfig) {
 fn bare_breaker() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_breaker"));
     for (k, _) in std::env::vars() {
-        if k.starts_with("AWS_") || k == "BREAKER_STACK_NAME" {
+        if k.starts_with("AWS_") || k == "BREAKER_STACK_NAME" || k == "BREAKER_CIRCUIT" {
             cmd.env_remove(k);
         }
     }
@@ -250,6 +255,101 @@ async fn close_hands_a_stuck_circuit_to_a_manual_close_execution_the_open_handle
 
     let status = json_of(&breaker(&moto, &["status", "--json"]));
     assert_eq!(status["recovery"]["execution"]["name"], name.as_str());
+}
+
+/// `breaker` against moto for `stack` (no default stack).
+fn breaker_on(moto: &MotoServer, stack: &str, args: &[&str]) -> Output {
+    bare_breaker()
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .args([
+            "--endpoint-url",
+            &moto.endpoint(),
+            "--region",
+            REGION,
+            "--stack-name",
+            stack,
+        ])
+        .args(args)
+        .output()
+        .expect("breaker runs")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_finds_every_breaker_by_its_descriptor_and_circuit_picks_one() {
+    let (moto, _) = deployed().await;
+    create_stack(&moto, "Shop", include_str!("fixtures/two-breakers.json")).await;
+
+    let listed = json_of(&breaker_on(&moto, "Shop", &["list", "--json"]));
+    assert_eq!(listed["command"], "list");
+    assert_eq!(listed["stack"], "Shop");
+    let breakers = listed["breakers"].as_array().unwrap();
+    let names: Vec<_> = breakers
+        .iter()
+        .map(|b| b["circuitName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["shop-orders", "shop-payments"], "{listed}");
+    assert_eq!(breakers[0]["source"], "descriptor");
+    assert!(
+        breakers[1]["queueUrl"]
+            .as_str()
+            .unwrap()
+            .ends_with("/shop-payments"),
+        "{listed}"
+    );
+    assert_eq!(
+        breakers[1]["stateMachineArn"],
+        "arn:aws:states:us-east-1:123456789012:stateMachine:shop-payments-breaker"
+    );
+
+    let text = breaker_on(&moto, "Shop", &["list"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.starts_with("2 circuit breakers in stack Shop\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  shop-payments  stack Shop  queue "),
+        "{text}"
+    );
+
+    // --all: the example stand-in (its fixed outputs) and both of Shop's.
+    let all = json_of(&breaker_on(&moto, "ignored", &["list", "--all", "--json"]));
+    let found: Vec<_> = all["breakers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            format!(
+                "{}/{}",
+                b["stackName"].as_str().unwrap(),
+                b["circuitName"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        ["Example/orders", "Shop/shop-orders", "Shop/shop-payments"],
+        "{all}"
+    );
+    assert_eq!(all["breakers"][0]["source"], "example-outputs");
+
+    let several = breaker_on(&moto, "Shop", &["status"]);
+    assert_eq!(several.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&several.stderr).trim(),
+        "breaker: stack Shop has 2 circuit breakers (shop-orders, shop-payments): pick one with --circuit NAME (`breaker list` lists them)"
+    );
+    let unknown = breaker_on(&moto, "Shop", &["status", "--circuit", "refunds", "--json"]);
+    assert_eq!(json_of_failure(&unknown)["error"]["kind"], "UnknownCircuit");
+    let no_flag = breaker_on(&moto, "Shop", &["--circuit", "shop-orders", "flag", "fail"]);
+    assert_eq!(no_flag.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&no_flag.stderr)
+            .contains("`breaker flag` works with the example stack only"),
+        "{}",
+        String::from_utf8_lossy(&no_flag.stderr)
+    );
 }
 
 fn json_of_failure(out: &Output) -> Value {

@@ -13,6 +13,8 @@
 //! - [`policy`]: backoff step (wait / stuck / continue-as-new), single flight, ramp relapse.
 //! - [`probe`]: judging a probe and what happens to each probed message.
 //! - [`sqs_event`]: the faithful SQS event a probe invokes the consumer with.
+//! - [`example`]: the example consumer's wire formats (failure flag, test order), shared by the
+//!   example consumer and the `breaker` CLI.
 //! - [`events`]: the breaker's EventBridge events.
 //! - [`filter`]: the event-source mapping's `FilterCriteria`, applied to an SQS record as Lambda
 //!   applies it (the probe invokes the consumer only with messages the mapping would deliver).
@@ -30,6 +32,7 @@ pub mod backoff;
 pub mod config;
 pub mod contract;
 pub mod events;
+pub mod example;
 pub mod filter;
 pub mod history;
 pub mod keepalive;

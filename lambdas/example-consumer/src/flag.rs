@@ -1,4 +1,5 @@
-//! The failure flag: its text format and the decision it implies for one invocation.
+//! The failure flag: the decision it implies for one invocation. Its text format is
+//! `breaker_core::example::Flag` (shared with the `breaker` CLI, which writes it):
 //!
 //! Format (case-insensitive, surrounding whitespace ignored):
 //! - `ok`: the downstream is healthy, every message succeeds;
@@ -16,25 +17,9 @@
 //! rate is N %, directly comparable with the alarm's error-rate threshold. Per-message partial
 //! failures (`batchItemFailures`) come from malformed orders, as in real life, and from `partial`.
 
-use std::fmt;
-use std::str::FromStr;
-
 use rand::{Rng, RngExt};
 
-/// The downstream's simulated health.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flag {
-    /// Every call succeeds.
-    Ok,
-    /// Every call fails.
-    Fail,
-    /// Every call hangs past the function's deadline.
-    Slow,
-    /// Each call fails with this probability, in percent (0–100).
-    Percent(u8),
-    /// Every order is rejected on its own: all messages reported failed, the invocation succeeds.
-    Partial,
-}
+pub use breaker_core::example::{Flag, FlagParseError};
 
 /// What the downstream does during one invocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,59 +34,14 @@ pub enum Outcome {
     RejectEach,
 }
 
-/// A flag value that is not one of the accepted forms.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "invalid failure flag {value:?}: expected ok, fail, slow, partial or percent:N with N in 0-100"
-)]
-pub struct FlagParseError {
-    /// The rejected text.
-    pub value: String,
-}
-
-impl FromStr for Flag {
-    type Err = FlagParseError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let text = s.trim().to_ascii_lowercase();
-        let err = || FlagParseError {
-            value: s.to_owned(),
-        };
-        match text.as_str() {
-            "ok" => Ok(Flag::Ok),
-            "fail" => Ok(Flag::Fail),
-            "slow" => Ok(Flag::Slow),
-            "partial" => Ok(Flag::Partial),
-            _ => {
-                let number = text
-                    .strip_prefix("percent:")
-                    .or_else(|| text.strip_suffix('%'))
-                    .ok_or_else(err)?;
-                match number.trim().parse::<u8>() {
-                    Ok(n) if n <= 100 => Ok(Flag::Percent(n)),
-                    _ => Err(err()),
-                }
-            }
-        }
-    }
-}
-
-impl fmt::Display for Flag {
-    /// The canonical text form, which [`Flag::from_str`] reads back.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Flag::Ok => f.write_str("ok"),
-            Flag::Fail => f.write_str("fail"),
-            Flag::Slow => f.write_str("slow"),
-            Flag::Percent(n) => write!(f, "percent:{n}"),
-            Flag::Partial => f.write_str("partial"),
-        }
-    }
-}
-
-impl Flag {
+/// What a flag makes the downstream do (the flag itself is the core's, this is the consumer's).
+pub trait Decide {
     /// The downstream's behaviour for one invocation under this flag; `rng` decides percentages.
-    pub fn decide(&self, rng: &mut impl Rng) -> Outcome {
+    fn decide(&self, rng: &mut impl Rng) -> Outcome;
+}
+
+impl Decide for Flag {
+    fn decide(&self, rng: &mut impl Rng) -> Outcome {
         match *self {
             Flag::Ok => Outcome::Process,
             Flag::Fail => Outcome::Fail,

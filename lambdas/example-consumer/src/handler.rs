@@ -11,31 +11,18 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::Diagnostic;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
+pub use breaker_core::example::Order;
+
 use crate::config::Config;
-use crate::flag::{Flag, Outcome};
+use crate::flag::{Decide, Flag, Outcome};
 use crate::source::{CachedFlag, FlagSource};
 
 /// How long past the deadline a hanging invocation sleeps (Lambda has stopped it by then).
 const PAST_DEADLINE: Duration = Duration::from_secs(1);
 /// Lambda's maximum timeout: the longest a hanging invocation ever sleeps.
 const MAX_HANG: Duration = Duration::from_secs(900);
-
-/// An order as `breaker send` enqueues it. Only `orderId` is required.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Order {
-    /// Unique order id.
-    pub order_id: String,
-    /// Amount in cents.
-    #[serde(default)]
-    pub amount_cents: u64,
-    /// When the order was created, epoch milliseconds.
-    #[serde(default)]
-    pub created_at_ms: u64,
-}
 
 /// The whole invocation failed; Lambda counts it in `Errors` and redelivers the batch.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

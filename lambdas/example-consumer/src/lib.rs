@@ -1,8 +1,9 @@
 //! The example stack's demo consumer: an SQS batch handler that "calls a downstream" whose health
 //! is set by a **failure flag** an operator flips at run time (`breaker flag ...`).
 //!
-//! - [`flag`]: the flag's text format (`ok`, `fail`, `slow`, `percent:N`, `partial`) and the
-//!   decision it implies. Pure.
+//! - [`flag`]: the decision the flag (`ok`, `fail`, `slow`, `percent:N`, `partial`) implies. Pure.
+//!   The flag's text format and the order body are `breaker_core::example`'s, shared with the
+//!   `breaker` CLI, which writes them.
 //! - [`source`]: where the flag lives (an SSM String parameter), behind the [`FlagSource`] trait,
 //!   and [`CachedFlag`], which re-reads it at most every `FLAG_CACHE_SECONDS`.
 //! - [`handler`]: the batch handler; failed messages are reported with `ReportBatchItemFailures`,
@@ -24,6 +25,6 @@ pub mod handler;
 pub mod source;
 
 pub use config::{Config, ConfigError};
-pub use flag::{Flag, FlagParseError, Outcome};
+pub use flag::{Decide, Flag, FlagParseError, Outcome};
 pub use handler::{BatchError, FlaggedDownstream, Order, handle_batch, partial_failure_line};
 pub use source::{CachedFlag, FlagSource, SourceError, SsmFlagSource};
