@@ -230,3 +230,79 @@ fn on_partial_50_over_20_seeds_the_breaker_dead_letters_nothing_and_re_trips_no_
         }
     }
 }
+
+/// `limited-capacity` ours on main (fixed 0–900 s window, fixed-schedule ramp), seeds 42–61:
+/// the median healed→drained, 19m05s.
+const LIMITED_CAPACITY_MAIN_MEDIAN_DRAINED_S: f64 = 19.0 * 60.0 + 5.0;
+
+/// The median of `values` (the lower middle for an even count, as `--seeds` prints it).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[(values.len() - 1) / 2]
+}
+
+/// Issue 16's ramp goals on `name` over seeds 42–61, for ours and ours-fast: at most 1 re-trip,
+/// 0 dead-lettered (by the breaker or through relapse cycles), 0 lost, never stuck, and no
+/// second with more calls than capacity while the circuit is closed; returns the median
+/// healed→drained of each strategy.
+fn ramp_goals(name: &str) -> Vec<f64> {
+    let s = scenario::by_name(name).expect("standard scenario");
+    let mut medians = Vec::new();
+    for strategy in [Strategy::Ours, Strategy::OursFast] {
+        let runs = over_seeds(&s, strategy);
+        for r in &runs {
+            let m = &r.metrics;
+            let seed = r.seed;
+            assert!(
+                m.retrips <= 1,
+                "{name} {strategy:?} seed {seed}: {} re-trips",
+                m.retrips
+            );
+            assert_eq!(
+                (m.dead_lettered_by_breaker, m.dead_lettered, m.lost),
+                (0, 0, 0),
+                "{name} {strategy:?} seed {seed}: {m:?}"
+            );
+            assert!(!m.stuck, "{name} {strategy:?} seed {seed}: stuck");
+            assert_eq!(
+                m.overload_seconds_closed, 0,
+                "{name} {strategy:?} seed {seed}: overloaded while closed"
+            );
+        }
+        medians.push(median(
+            runs.iter()
+                .map(|r| r.metrics.healed_to_drained_s.unwrap_or(f64::INFINITY))
+                .collect(),
+        ));
+    }
+    medians
+}
+
+/// Issue 16, a ramp that follows health: a consumer sized above its downstream
+/// (`oversized-6h`, `MaximumConcurrency` 10 against 60 calls/s) steps back from the level that
+/// overloads the downstream and settles below it (`ramp::Follow`) instead of relapsing and
+/// re-jittering the backlog again: over seeds 42–61 at most 1 re-trip (the fixed-schedule ramp:
+/// 4 / 4), nothing dead-lettered or lost, and never more calls than capacity once closed.
+#[test]
+fn a_consumer_sized_above_its_downstream_settles_below_it_over_20_seeds() {
+    ramp_goals("oversized-6h");
+}
+
+/// Issue 16's goal for a downstream short of capacity after healing (`limited-capacity`, 30 %
+/// for an hour): the goals of [`ramp_goals`] and a median healed→drained no later than main's
+/// 19m05s. **Not met yet**: at 18 calls/s even the ramp's first level (`MaximumConcurrency` 2,
+/// the API minimum, ~19 calls/s with full batches) overloads it while the backlog's copies come
+/// back, so a window sized from the probe's latency (at most the construct's 300 s) relapses at
+/// the first level, where no step back is possible (lambdas/sim/README.md, *A ramp that follows
+/// health*).
+#[test]
+#[ignore = "issue 16 goal not met: limited-capacity relapses at the ramp's first level (see the doc comment)"]
+fn a_downstream_short_of_capacity_is_not_cycled_open_and_closed_over_20_seeds() {
+    for drained in ramp_goals("limited-capacity") {
+        assert!(
+            drained <= LIMITED_CAPACITY_MAIN_MEDIAN_DRAINED_S,
+            "limited-capacity: median healed→drained {drained} s > main's \
+             {LIMITED_CAPACITY_MAIN_MEDIAN_DRAINED_S} s"
+        );
+    }
+}

@@ -31,6 +31,7 @@ use crate::time::{Millis, SECOND, secs};
 use breaker_core::contract::{CircuitState, SavedScaling, Trigger};
 use breaker_core::message::ReceivedMessage;
 use breaker_core::policy::{BackoffDecision, with_keep_alive};
+use breaker_core::ramp::{IntervalHealth, Move, Progress};
 use breaker_core::rejitter::{self, DelayWindow, Eligibility};
 
 /// Sampling step of the recorded time series.
@@ -87,6 +88,8 @@ pub struct RunMetrics {
     pub opens: u32,
     /// Opens after the first (re-trips and relapses).
     pub retrips: u32,
+    /// Closes of a ramp that settled below the original configuration (`Move::Settle`).
+    pub settled_closes: u32,
     /// Keep-alive passes (queue re-sent while open so nothing expires).
     pub keep_alive_passes: u32,
     /// Whether the ESM ended disabled with nothing left to re-enable it.
@@ -224,7 +227,12 @@ struct OursExec {
     attempt: u32,
     saved: Option<u32>,
     levels: Vec<Option<u32>>,
+    /// 0 before the ramp's first level is set, 1 after.
     step: usize,
+    /// Where the health-following ramp stands (`breaker_core::ramp::Progress`).
+    progress: Progress,
+    /// The level a settled ramp closes at (`Move::Settle`), below the original.
+    settled: Option<Option<u32>>,
     step_counts: (u64, u64),
     /// The relapse check on high-resolution metrics: the start of the first period it has not
     /// read yet (each check reads the delivered periods since, so no period is read twice).
@@ -298,6 +306,8 @@ struct World {
     limits: Vec<(Millis, u32)>,
     effects: Vec<u8>,
     consumer_counts: (u64, u64),
+    /// Ramps that closed settled below the original (`Move::Settle`).
+    settled_closes: u32,
     sent: u64,
     opens: u32,
     first_open: Option<Millis>,
@@ -426,6 +436,7 @@ impl World {
             )],
             effects: Vec::new(),
             consumer_counts: (0, 0),
+            settled_closes: 0,
             sent: 0,
             opens: 0,
             first_open: None,
@@ -809,6 +820,8 @@ impl World {
                     saved: None,
                     levels: Vec::new(),
                     step: 0,
+                    progress: Progress::default(),
+                    settled: None,
                     step_counts: (0, 0),
                     relapse_from: 0,
                     cutoff: 0,
@@ -1098,6 +1111,8 @@ impl World {
                 self.breaker_task(task, 3);
                 if exec.step == 0 {
                     exec.levels = config.ramp.schedule(exec.saved);
+                    exec.progress = Progress::default();
+                    exec.settled = None;
                     let at = self.esm_update(true, exec.levels[0]);
                     exec.step = 1;
                     exec.step_counts = self.consumer_counts;
@@ -1123,26 +1138,53 @@ impl World {
                             (u64::from(inv), u64::from(err))
                         }
                     };
-                    let relapse =
-                        inv > 0 && 100.0 * err as f64 / inv as f64 >= config.relapse_error_percent;
-                    if relapse {
-                        let at = self.esm_update(false, exec.saved);
-                        self.opened();
-                        exec.phase = OursPhase::Backoff;
-                        self.schedule(at + task, Event::Step { exec: id });
-                    } else if exec.step < exec.levels.len() {
-                        let at = self.esm_update(true, exec.levels[exec.step]);
-                        exec.step += 1;
-                        exec.step_counts = self.consumer_counts;
-                        self.schedule(at + config.ramp_interval, Event::Step { exec: id });
-                    } else {
-                        exec.phase = OursPhase::Close;
-                        self.schedule(self.now + task, Event::Step { exec: id });
+                    // The decision the product's ramp makes (issue 16): the sim's consumer
+                    // is never throttled (no account concurrency limit is modelled).
+                    let health = IntervalHealth {
+                        invocations: inv as f64,
+                        errors: err as f64,
+                        throttles: 0.0,
+                    };
+                    let top = exec.levels.len() - 1;
+                    let (decision, progress) = config.follow.decide(exec.progress, top, health);
+                    exec.progress = progress;
+                    match decision {
+                        Move::Reopen => {
+                            let at = self.esm_update(false, exec.saved);
+                            self.opened();
+                            exec.phase = OursPhase::Backoff;
+                            self.schedule(at + task, Event::Step { exec: id });
+                        }
+                        Move::StepUp | Move::StepBack => {
+                            let at = self.esm_update(true, exec.levels[progress.level]);
+                            exec.step_counts = self.consumer_counts;
+                            self.schedule(at + config.ramp_interval, Event::Step { exec: id });
+                        }
+                        Move::Hold => {
+                            exec.step_counts = self.consumer_counts;
+                            self.schedule(
+                                self.now + config.ramp_interval,
+                                Event::Step { exec: id },
+                            );
+                        }
+                        Move::Close => {
+                            exec.phase = OursPhase::Close;
+                            self.schedule(self.now + task, Event::Step { exec: id });
+                        }
+                        Move::Settle => {
+                            exec.settled = Some(exec.levels[progress.level]);
+                            exec.phase = OursPhase::Close;
+                            self.schedule(self.now + task, Event::Step { exec: id });
+                        }
                     }
                 }
             }
             OursPhase::Close => {
-                self.esm_update(true, exec.saved);
+                // A settled ramp closes at the level it proved, below the original.
+                if exec.settled.is_some() {
+                    self.settled_closes += 1;
+                }
+                self.esm_update(true, exec.settled.unwrap_or(exec.saved));
                 self.alarm.set_state(AlarmState::Ok);
                 self.breaker_task(task, 2);
                 self.set_circuit(Circuit::Closed);
@@ -1305,6 +1347,7 @@ impl World {
             peak_esm_concurrency: self.peak_busy,
             opens: self.opens,
             retrips: self.opens.saturating_sub(1),
+            settled_closes: self.settled_closes,
             keep_alive_passes: self.keep_alive_passes,
             stuck,
             state_transitions: self.state_transitions,
@@ -1534,19 +1577,22 @@ mod tests {
     }
 
     #[test]
-    fn the_fast_relapse_check_reads_the_delivered_10_s_datapoints_of_the_ramp() {
-        // Sized above the downstream: the last ramp step overloads it and the step's errors,
-        // read from the extension's 10 s datapoints, reopen the circuit from half-open.
+    fn the_fast_ramp_check_reads_the_delivered_10_s_datapoints_and_steps_back() {
+        // Sized above the downstream: the last ramp step (10) overloads it; the step's errors,
+        // read from the extension's 10 s datapoints, make the ramp step back to 6 and settle
+        // there (issue 16) instead of reopening the circuit from half-open.
         let mut s = scenario::outage("oversized-6h", 6 * HOUR);
         s.maximum_concurrency = Some(10);
         s.horizon = s.healed_at + 2 * HOUR;
         let r = run(&s, Strategy::OursFast, 42);
-        let relapses = r
-            .transitions
-            .windows(2)
-            .filter(|w| w[0].1 == Circuit::HalfOpen && w[1].1 == Circuit::Open)
-            .count();
-        assert!(relapses >= 1, "{:?}", r.transitions);
+        let limits: Vec<u32> = r.limits.iter().map(|l| l.1).collect();
+        let raised = limits.iter().position(|&l| l == 10);
+        assert!(
+            raised.is_some_and(|i| limits[i..].contains(&6)),
+            "{limits:?}"
+        );
+        assert_eq!(r.metrics.settled_closes, 1, "{:?}", r.transitions);
+        assert_eq!(r.metrics.retrips, 0, "{:?}", r.transitions);
         assert!(!r.metrics.stuck);
         assert_eq!(circuit_at(&r.transitions, s.horizon), Circuit::Closed);
         assert_eq!((r.metrics.lost, r.metrics.dead_lettered), (0, 0));

@@ -6,9 +6,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use breaker_core::rejitter::DelayWindow;
 use breaker_sim::engine::{self, RunResult};
 use breaker_sim::scenario::{self, Scenario};
-use breaker_sim::strategy::Strategy;
+use breaker_sim::strategy::{OursConfig, ReferenceConfig, Strategy};
 use breaker_sim::time::{HOUR, Millis, SECOND};
 use breaker_sim::{chart, report};
 use clap::Parser;
@@ -34,6 +35,25 @@ struct Args {
     /// scenario and strategy (charts and results.json stay those of `--seed`).
     #[arg(long, default_value_t = 1)]
     seeds: u64,
+    /// Ours' `rejitter.maxDelay` in seconds (1–900; default the construct's, from
+    /// `cdk/src/limits.json`): the longest window a plan sizes to the backlog.
+    #[arg(long)]
+    rejitter_max_delay: Option<u32>,
+}
+
+/// Ours' settings for these arguments (the construct's defaults but `--rejitter-max-delay`).
+fn ours_config(args: &Args) -> Result<OursConfig, Box<dyn std::error::Error>> {
+    let mut ours = OursConfig::default();
+    if let Some(max) = args.rejitter_max_delay {
+        ours.rejitter_window = DelayWindow::new(ours.rejitter_window.min_seconds(), max)
+            .map_err(|e| format!("--rejitter-max-delay: {e}"))?;
+    }
+    Ok(ours)
+}
+
+/// One run of `strategy` on `s` with `ours`' settings.
+fn run_one(s: &Scenario, strategy: Strategy, seed: u64, ours: OursConfig) -> RunResult {
+    engine::run_with(s, strategy, seed, ours, ReferenceConfig::default())
 }
 
 fn main() {
@@ -56,6 +76,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             )
         })?]
     };
+    let ours = ours_config(&args)?;
     let started = Instant::now();
     let jobs: Vec<(usize, Strategy)> = (0..scenarios.len())
         .flat_map(|i| Strategy::ALL.into_iter().map(move |s| (i, s)))
@@ -80,7 +101,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                     let k = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&j) = order.get(k) else { break };
                     let (si, strategy) = jobs[j];
-                    let r = engine::run(&scenarios[si], strategy, args.seed);
+                    let r = run_one(&scenarios[si], strategy, args.seed, ours);
                     results.lock().expect("no panics while holding the lock")[j] = Some(r);
                 }
             });
@@ -124,14 +145,14 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         args.out.display()
     );
     if args.seeds > 1 {
-        println!("{}", seeds_table(&scenarios, &args, threads));
+        println!("{}", seeds_table(&scenarios, &args, threads, ours));
     }
     Ok(())
 }
 
 /// healed→drained over seeds `seed .. seed + seeds`: median and worst per scenario and strategy
 /// (a run that never drained counts as the worst).
-fn seeds_table(scenarios: &[Scenario], args: &Args, threads: usize) -> String {
+fn seeds_table(scenarios: &[Scenario], args: &Args, threads: usize, ours: OursConfig) -> String {
     let seeds: Vec<u64> = (args.seed..args.seed + args.seeds).collect();
     let jobs: Vec<(usize, Strategy, u64)> = (0..scenarios.len())
         .flat_map(|i| {
@@ -151,7 +172,7 @@ fn seeds_table(scenarios: &[Scenario], args: &Args, threads: usize) -> String {
                     let Some(&(si, strategy, seed)) = jobs.get(k) else {
                         break;
                     };
-                    let r = engine::run(&scenarios[si], strategy, seed);
+                    let r = run_one(&scenarios[si], strategy, seed, ours);
                     drained.lock().expect("no panics while holding the lock")[k] =
                         r.metrics.healed_to_drained_s;
                 }

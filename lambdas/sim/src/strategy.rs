@@ -18,7 +18,7 @@
 
 use breaker_core::backoff::Backoff;
 use breaker_core::config::defaults;
-use breaker_core::ramp::Ramp;
+use breaker_core::ramp::{Follow, Ramp};
 use breaker_core::rejitter::DelayWindow;
 use serde::Serialize;
 
@@ -161,8 +161,10 @@ pub struct OursConfig {
     pub ramp: Ramp,
     /// Time at each ramp level before checking health.
     pub ramp_interval: Millis,
-    /// Error rate (percent of invocations) during a ramp step that reopens the circuit.
-    pub relapse_error_percent: f64,
+    /// The health-following ramp (`breaker_core::ramp::Follow`): its relapse threshold (error
+    /// rate, percent of invocations, at a proven level that reopens the circuit), and how long
+    /// it settles below a level that failed.
+    pub follow: Follow,
     /// Visibility while probing (> consumer timeout).
     pub probe_visibility: Millis,
     /// Re-send a probed message fresh when its receive count is within this of
@@ -187,7 +189,10 @@ impl Default for OursConfig {
             backoff: defaults::BACKOFF,
             ramp: defaults::RAMP,
             ramp_interval: defaults::RAMP_INTERVAL_SECONDS * SECOND,
-            relapse_error_percent: 20.0,
+            follow: Follow {
+                relapse_percent: 20.0,
+                ..Follow::default()
+            },
             probe_visibility: Millis::from(defaults::PROBE_VISIBILITY_SECONDS) * SECOND,
             probe_resend_margin: 2,
             // The construct's default window (issue 16: the simulator runs the product).
@@ -232,7 +237,14 @@ mod tests {
                 limits_default("rejitterMaxSeconds") as u32
             )
         );
-        assert_eq!(c.relapse_error_percent, 20.0);
+        assert_eq!(c.follow.relapse_percent, 20.0);
+        assert_eq!(
+            (c.follow.settle_intervals, c.follow.max_intervals),
+            (
+                breaker_core::ramp::DEFAULT_SETTLE_INTERVALS,
+                breaker_core::ramp::DEFAULT_MAX_INTERVALS
+            )
+        );
     }
 
     #[test]
