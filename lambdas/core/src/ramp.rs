@@ -151,15 +151,21 @@ pub struct Follow {
     /// Intervals after which a ramp that holds (settling, or a mild error rate at the start
     /// level) ends: settled if the last interval was clean, reopened otherwise.
     pub max_intervals: u32,
+    /// Invocations a clean interval needs to prove its level: a raise from a level proven by
+    /// fewer (a quiet interval) that then fails severely reopens instead of stepping back, as
+    /// nothing shows that the level below carries the load.
+    pub min_evidence: f64,
 }
 
 /// [`Follow::settle_intervals`] by default: five intervals (five minutes at the default 60 s).
 pub const DEFAULT_SETTLE_INTERVALS: u32 = 5;
 /// [`Follow::max_intervals`] by default: thirty intervals (half an hour at the default 60 s).
 pub const DEFAULT_MAX_INTERVALS: u32 = 30;
+/// [`Follow::min_evidence`] by default: ten invocations.
+pub const DEFAULT_MIN_EVIDENCE: f64 = 10.0;
 
 /// Where a health-following ramp stands between intervals (it travels with the ramp's state).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Progress {
     /// Index of the current level in the ramp's levels.
@@ -172,6 +178,10 @@ pub struct Progress {
     pub healthy: u32,
     /// Intervals judged so far.
     pub intervals: u32,
+    /// Invocations of the clean interval that raised to the current level (what proved the
+    /// level below), 0 at the start.
+    #[serde(default)]
+    pub evidence: f64,
 }
 
 /// What the ramp does after an interval.
@@ -199,6 +209,7 @@ impl Default for Follow {
             relapse_percent: crate::config::defaults::RELAPSE_ERROR_RATE_PERCENT,
             settle_intervals: DEFAULT_SETTLE_INTERVALS,
             max_intervals: DEFAULT_MAX_INTERVALS,
+            min_evidence: DEFAULT_MIN_EVIDENCE,
         }
     }
 }
@@ -207,9 +218,10 @@ impl Follow {
     /// The move after one complete interval whose health is `h`, at `p.level` of a ramp whose
     /// last level (the original configuration) is `top`, and the progress after it.
     ///
-    /// - Not clean, at a level just raised: step back (the level below carried the load; the
+    /// - Not clean, at a level just raised from a level proven by at least
+    ///   [`Follow::min_evidence`] invocations: step back (the level below carried the load; the
     ///   raise is the likeliest cause, even of a severe rate); the failed level becomes the
-    ///   ceiling.
+    ///   ceiling. Raised on less evidence, a severe rate reopens.
     /// - Not clean at a proven level: a severe rate ([`policy::relapsed`] at
     ///   [`Follow::relapse_percent`]) reopens; a mild one steps back, or holds at the first
     ///   level (reopening once [`Follow::max_intervals`] have passed).
@@ -233,7 +245,8 @@ impl Follow {
                 },
                 self.relapse_percent,
             );
-            if p.level > 0 && (p.raised || !severe) {
+            let proven_below = p.raised && p.evidence >= self.min_evidence;
+            if p.level > 0 && (proven_below || !severe) {
                 n.ceiling = Some(p.ceiling.map_or(p.level, |c| c.min(p.level)));
                 n.level = p.level - 1;
                 n.raised = false;
@@ -252,6 +265,7 @@ impl Follow {
                 n.level = p.level + 1;
                 n.raised = true;
                 n.healthy = 0;
+                n.evidence = h.invocations;
                 (Move::StepUp, n)
             }
             None => (Move::Close, n),
@@ -306,6 +320,7 @@ mod tests {
         relapse_percent: 20.0,
         settle_intervals: 3,
         max_intervals: 30,
+        min_evidence: 10.0,
     };
 
     #[test]
@@ -338,6 +353,7 @@ mod tests {
         let p = Progress {
             level: 3,
             raised: true,
+            evidence: 10.0,
             ..Progress::default()
         };
         let (m, p) = FOLLOW.decide(p, 3, errors(10.0, 9.0));
@@ -349,6 +365,16 @@ mod tests {
         let (m3, p) = FOLLOW.decide(p, 3, clean(10.0));
         assert_eq!((m1, m2, m3), (Move::Hold, Move::Hold, Move::Settle));
         assert_eq!(p.level, 2);
+    }
+
+    #[test]
+    fn a_severe_rate_after_a_raise_from_a_quiet_interval_reopens() {
+        // The level below was "clean" over 3 invocations: no proof it carries the load.
+        let (m, p) = FOLLOW.decide(Progress::default(), 3, clean(3.0));
+        assert_eq!((m, p.evidence), (Move::StepUp, 3.0));
+        assert_eq!(FOLLOW.decide(p, 3, errors(10.0, 9.0)).0, Move::Reopen);
+        // A mild rate still steps back.
+        assert_eq!(FOLLOW.decide(p, 3, errors(100.0, 5.0)).0, Move::StepBack);
     }
 
     #[test]
@@ -386,6 +412,7 @@ mod tests {
         let p = Progress {
             level: 1,
             raised: true,
+            evidence: 50.0,
             ..Progress::default()
         };
         let h = IntervalHealth {
