@@ -159,6 +159,10 @@ enum Event {
         enabled: bool,
         maximum_concurrency: Option<u32>,
     },
+    /// The mapping's `BatchSize` changes (`None`: the scenario's).
+    EsmBatch {
+        batch_size: Option<usize>,
+    },
     AlarmDelivered,
     Step {
         exec: usize,
@@ -308,6 +312,8 @@ struct World {
     consumer_counts: (u64, u64),
     /// Ramps that closed settled below the original (`Move::Settle`).
     settled_closes: u32,
+    /// The mapping's `BatchSize` when the ramp lowered it (`None`: the scenario's).
+    batch_size: Option<usize>,
     sent: u64,
     opens: u32,
     first_open: Option<Millis>,
@@ -437,6 +443,7 @@ impl World {
             effects: Vec::new(),
             consumer_counts: (0, 0),
             settled_closes: 0,
+            batch_size: None,
             sent: 0,
             opens: 0,
             first_open: None,
@@ -505,6 +512,7 @@ impl World {
                 self.limits.push((self.now, cap));
                 self.fill_slots();
             }
+            Event::EsmBatch { batch_size } => self.batch_size = batch_size,
             Event::AlarmDelivered => self.on_alarm(),
             Event::Step { exec } => self.step(exec),
         }
@@ -641,7 +649,7 @@ impl World {
             return;
         }
         let visibility = self.scenario.queue.visibility_timeout;
-        let batch_size = self.scenario.esm.batch_size;
+        let batch_size = self.batch_size.unwrap_or(self.scenario.esm.batch_size);
         let batch = self
             .queue
             .receive(self.now, batch_size, visibility, Receiver::Esm);
@@ -761,6 +769,19 @@ impl World {
     }
 
     // ---------------------------------------------------------------- breaker plumbing
+
+    /// Sets the ramp's level `i` of `exec` (with a first rung at the first level's concurrency
+    /// and `OursConfig::first_rung_batch`, when configured) and returns when it applies.
+    fn ramp_level(&mut self, exec: &OursExec, batch: Option<usize>, i: usize) -> Millis {
+        let (index, batch_size) = match batch {
+            Some(b) if i == 0 => (0, Some(b)),
+            Some(_) => (i - 1, None),
+            None => (i, None),
+        };
+        let at = self.esm_update(true, exec.levels[index]);
+        self.schedule(at, Event::EsmBatch { batch_size });
+        at
+    }
 
     fn esm_update(&mut self, enabled: bool, maximum_concurrency: Option<u32>) -> Millis {
         let at = self.now + self.scenario.esm.update_latency;
@@ -1113,7 +1134,7 @@ impl World {
                     exec.levels = config.ramp.schedule(exec.saved);
                     exec.progress = Progress::default();
                     exec.settled = None;
-                    let at = self.esm_update(true, exec.levels[0]);
+                    let at = self.ramp_level(&exec, config.first_rung_batch, 0);
                     exec.step = 1;
                     exec.step_counts = self.consumer_counts;
                     if let RelapseCheck::HighResolution(period) = check {
@@ -1145,7 +1166,8 @@ impl World {
                         errors: err as f64,
                         throttles: 0.0,
                     };
-                    let top = exec.levels.len() - 1;
+                    let top =
+                        exec.levels.len() - 1 + usize::from(config.first_rung_batch.is_some());
                     let (decision, progress) = config.follow.decide(exec.progress, top, health);
                     exec.progress = progress;
                     match decision {
@@ -1156,7 +1178,8 @@ impl World {
                             self.schedule(at + task, Event::Step { exec: id });
                         }
                         Move::StepUp | Move::StepBack => {
-                            let at = self.esm_update(true, exec.levels[progress.level]);
+                            let at =
+                                self.ramp_level(&exec, config.first_rung_batch, progress.level);
                             exec.step_counts = self.consumer_counts;
                             self.schedule(at + config.ramp_interval, Event::Step { exec: id });
                         }
@@ -1172,7 +1195,13 @@ impl World {
                             self.schedule(self.now + task, Event::Step { exec: id });
                         }
                         Move::Settle => {
-                            exec.settled = Some(exec.levels[progress.level]);
+                            // The first rung settles at the first level's concurrency with the
+                            // lowered batch size kept.
+                            let index = match config.first_rung_batch {
+                                Some(_) => progress.level.saturating_sub(1),
+                                None => progress.level,
+                            };
+                            exec.settled = Some(exec.levels[index]);
                             exec.phase = OursPhase::Close;
                             self.schedule(self.now + task, Event::Step { exec: id });
                         }

@@ -39,11 +39,17 @@ struct Args {
     /// `cdk/src/limits.json`): the longest window a plan sizes to the backlog.
     #[arg(long)]
     rejitter_max_delay: Option<u32>,
+    /// Experiment: a first ramp rung at the first level's concurrency with this `BatchSize`.
+    #[arg(long)]
+    first_rung_batch: Option<usize>,
 }
 
 /// Ours' settings for these arguments (the construct's defaults but `--rejitter-max-delay`).
 fn ours_config(args: &Args) -> Result<OursConfig, Box<dyn std::error::Error>> {
-    let mut ours = OursConfig::default();
+    let mut ours = OursConfig {
+        first_rung_batch: args.first_rung_batch,
+        ..OursConfig::default()
+    };
     if let Some(max) = args.rejitter_max_delay {
         ours.rejitter_window = DelayWindow::new(ours.rejitter_window.min_seconds(), max)
             .map_err(|e| format!("--rejitter-max-delay: {e}"))?;

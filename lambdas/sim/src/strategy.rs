@@ -165,6 +165,9 @@ pub struct OursConfig {
     /// rate, percent of invocations, at a proven level that reopens the circuit), and how long
     /// it settles below a level that failed.
     pub follow: Follow,
+    /// A first ramp rung below the first level (experiment, issue 16): the first level's
+    /// concurrency with this `BatchSize`, before the mapping's own batch size.
+    pub first_rung_batch: Option<usize>,
     /// Visibility while probing (> consumer timeout).
     pub probe_visibility: Millis,
     /// Re-send a probed message fresh when its receive count is within this of
@@ -193,6 +196,7 @@ impl Default for OursConfig {
                 relapse_percent: 20.0,
                 ..Follow::default()
             },
+            first_rung_batch: None,
             probe_visibility: Millis::from(defaults::PROBE_VISIBILITY_SECONDS) * SECOND,
             probe_resend_margin: 2,
             // The construct's default window (issue 16: the simulator runs the product).
