@@ -314,6 +314,8 @@ struct World {
     settled_closes: u32,
     /// The mapping's `BatchSize` when the ramp lowered it (`None`: the scenario's).
     batch_size: Option<usize>,
+    /// The original `MaximumConcurrency` while a settled close left the mapping below it.
+    settled_original: Option<Option<u32>>,
     sent: u64,
     opens: u32,
     first_open: Option<Millis>,
@@ -444,6 +446,7 @@ impl World {
             consumer_counts: (0, 0),
             settled_closes: 0,
             batch_size: None,
+            settled_original: None,
             sent: 0,
             opens: 0,
             first_open: None,
@@ -987,7 +990,12 @@ impl World {
         let mut finished = false;
         match exec.phase {
             OursPhase::Open => {
-                exec.saved = self.esm.maximum_concurrency;
+                // After a settled close the mapping runs below its original: the original is
+                // what the product's circuit record keeps, and what this recovery restores.
+                exec.saved = self
+                    .settled_original
+                    .take()
+                    .unwrap_or(self.esm.maximum_concurrency);
                 exec.opened_at = self.now;
                 let at = self.esm_update(false, exec.saved);
                 self.opened();
@@ -1212,6 +1220,7 @@ impl World {
                 // A settled ramp closes at the level it proved, below the original.
                 if exec.settled.is_some() {
                     self.settled_closes += 1;
+                    self.settled_original = Some(exec.saved);
                 }
                 self.esm_update(true, exec.settled.unwrap_or(exec.saved));
                 self.alarm.set_state(AlarmState::Ok);
