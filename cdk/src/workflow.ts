@@ -196,8 +196,10 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
   catchAll(plan);
 
   const sliceMap = (names: SliceMapNames, keepAlive: boolean): sfn.Map => {
-    // A keep-alive pass (`keepAlive: true`) copies with no delay; re-jitter keeps its input shape.
-    const flag: Record<string, unknown> = keepAlive ? { keepAlive: true } : {};
+    // A keep-alive pass (`keepAlive: true`) copies with no delay; re-jitter passes each worker the
+    // window the plan sized to the backlog (`windowMaxSeconds`, CONTRACT.md).
+    const window: Record<string, unknown> = keepAlive ? {} : { 'windowMaxSeconds.$': '$.windowMaxSeconds' };
+    const flag: Record<string, unknown> = keepAlive ? { keepAlive: true } : window;
     const slice = new tasks.LambdaInvoke(scope, names.slice, {
       lambdaFunction: f.rejitter,
       // `slicesLeft` bounds the worker's slices (the execution's history budget, CONTRACT.md): the
@@ -241,6 +243,7 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
         'worker.$': '$$.Map.Item.Value',
         'cutoffMs.$': '$.cutoffMs',
         slice: { result: { 'slicesLeft.$': '$.slicesPerWorker' } },
+        ...window,
       },
       maxConcurrency: opts.rejitterWorkers,
       resultPath: sfn.JsonPath.DISCARD,
@@ -368,7 +371,10 @@ export function buildWorkflow(scope: Construct, opts: WorkflowOptions): sfn.ICha
       .otherwise(unexpected),
   );
   // No worker (empty queue, re-jitter disabled or no history budget left): straight to the ramp.
-  plan.next(routeWorkerPlan(scope, 'Check Re-jitter Plan', rejitter, startRamp, unexpected));
+  // Re-jitter workers need the window the plan sized (`windowMaxSeconds`, a number) as well.
+  plan.next(
+    routeWorkerPlan(scope, 'Check Re-jitter Plan', rejitter, startRamp, unexpected, [isNumber('$.windowMaxSeconds')]),
+  );
   rejitter.next(startRamp);
   startRamp.next(ramp);
   ramp.next(
@@ -400,7 +406,8 @@ function executionNamePrefix(circuitName: string): string {
 /**
  * The route after a plan of workers (re-jitter, keep-alive): workers with a usable cutoff and
  * slice count go to `run`; an empty list of workers goes to `none`; anything else (workers without
- * a usable slicesPerWorker, no list at all) is an unexpected output, not a skip.
+ * a usable slicesPerWorker or without a `required` field, no list at all) is an unexpected output,
+ * not a skip.
  */
 function routeWorkerPlan(
   scope: Construct,
@@ -408,6 +415,7 @@ function routeWorkerPlan(
   run: sfn.IChainable,
   none: sfn.IChainable,
   unexpected: sfn.IChainable,
+  required: sfn.Condition[] = [],
 ): sfn.Choice {
   return new sfn.Choice(scope, id)
     .when(
@@ -416,6 +424,7 @@ function routeWorkerPlan(
         isNumber('$.cutoffMs'),
         isNumber('$.slicesPerWorker'),
         sfn.Condition.numberGreaterThanEquals('$.slicesPerWorker', 1),
+        ...required,
         HAS_STATE,
       ),
       run,

@@ -119,6 +119,7 @@ function flappingHandlers(): {
         workers: [...Array(workers).keys()],
         cutoffMs: 1763900100000,
         slicesPerWorker: perWorker,
+        windowMaxSeconds: 300,
         state: { ...s, historyEvents: s.historyEvents + charged },
       };
     },

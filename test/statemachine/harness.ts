@@ -264,12 +264,14 @@ export const reply = {
     probed: verdict === 'empty' ? 0 : 1,
     state: s,
   }),
+  /** A re-jitter plan; its `windowMaxSeconds` (the window sized to the backlog) is 12 s. */
   plan: (workers: number[], s = circuit(1), slicesPerWorker = 5) => ({
     version: 1,
     backlog: workers.length * 100,
     workers,
     cutoffMs: 1763900100000,
     slicesPerWorker,
+    windowMaxSeconds: 12,
     state: s,
   }),
   slice: (done: boolean, slicesLeft = 4) => ({

@@ -147,11 +147,12 @@ describe('executing the workflow', () => {
     const slices = run.calls.filter((c) => c.target === 'rejitter').map((c) => c.payload);
     // The first slice of each worker gets the plan's slicesPerWorker, the next one what the
     // previous slice answered (the history budget's bound on a worker, CONTRACT.md).
+    // Every slice also gets the window the plan sized to the backlog (issue 16).
     expect(slices).toEqual(
       expect.arrayContaining([
-        { worker: 0, cutoffMs: 1763900100000, slicesLeft: 5, ...ARN },
-        { worker: 1, cutoffMs: 1763900100000, slicesLeft: 5, ...ARN },
-        { worker: expect.any(Number), cutoffMs: 1763900100000, slicesLeft: 4, ...ARN },
+        { worker: 0, cutoffMs: 1763900100000, slicesLeft: 5, windowMaxSeconds: 12, ...ARN },
+        { worker: 1, cutoffMs: 1763900100000, slicesLeft: 5, windowMaxSeconds: 12, ...ARN },
+        { worker: expect.any(Number), cutoffMs: 1763900100000, slicesLeft: 4, windowMaxSeconds: 12, ...ARN },
       ]),
     );
     expect(slices.filter((p) => p.worker === 0).length + slices.filter((p) => p.worker === 1).length).toBe(3);
@@ -856,6 +857,26 @@ describe('executing the workflow', () => {
     );
     expectScripted(run2);
     expect(targets(run2)).toEqual(['open', 'backoff', 'probe', 'rejitter-plan', 'stuck']);
+  });
+
+  test('a re-jitter plan whose windowMaxSeconds is missing or not a number is reported, no worker started', async () => {
+    for (const windowMaxSeconds of ['12', null, undefined]) {
+      const bad: Record<string, unknown> = { ...reply.plan([0]), windowMaxSeconds };
+      if (windowMaxSeconds === undefined) delete bad.windowMaxSeconds;
+      const run = await runWorkflow(
+        wf,
+        {
+          ...openedAndBackingOff(),
+          probe: [reply.probe('healthy')],
+          'rejitter-plan': [bad],
+          stuck: [reply.reported()],
+        },
+        ALARM_EVENT,
+      );
+      expectScripted(run);
+      expect(targets(run)).toEqual(['open', 'backoff', 'probe', 'rejitter-plan', 'stuck']);
+      expect(run.calls[4].payload).toMatchObject({ error: { Error: 'UnexpectedHandlerOutput' } });
+    }
   });
 
   test('a close without openSeconds still ends closed, just without the metric', async () => {

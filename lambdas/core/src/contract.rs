@@ -144,6 +144,22 @@ pub struct CircuitState {
     /// `open`, charged by the loop's handlers, absent (0) in documents from before it existed.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub history_events: u32,
+    /// The last healthy probe's measured synchronous invoke of the consumer, set by `probe` on a
+    /// healthy verdict and cleared on any other; `rejitter-plan` sizes the re-jitter window from
+    /// it (`crate::rejitter::window_for_backlog`). Absent: no measurement (a manual close, or a
+    /// document from before this field existed), the configured window is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy_probe: Option<ProbeTiming>,
+}
+
+/// How long the consumer took for the messages of a healthy probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProbeTiming {
+    /// Messages in the probe's SQS event.
+    pub messages: u32,
+    /// Wall-clock milliseconds of the synchronous invoke.
+    pub duration_ms: u64,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -163,6 +179,7 @@ impl CircuitState {
             trigger,
             refreshed_at_ms: None,
             history_events: crate::history::OPENED,
+            healthy_probe: None,
         }
     }
 
@@ -513,6 +530,10 @@ pub struct RejitterInput {
     /// `$$.Execution.Id`, for the logs only (every log line of the invocation names it).
     #[serde(default)]
     pub execution_arn: Option<String>,
+    /// The plan's `windowMaxSeconds`: copies are delayed uniformly over
+    /// `[REJITTER_MIN_SECONDS, windowMaxSeconds]`. Absent: the configured window.
+    #[serde(default)]
+    pub window_max_seconds: Option<u32>,
 }
 
 /// Input of `rejitter-plan`: the state, and whether this plans a keep-alive pass (which runs
@@ -545,6 +566,11 @@ pub struct RejitterPlanOutput {
     /// Slices each worker may run within this execution's history budget (`crate::history`).
     #[serde(default)]
     pub slices_per_worker: u32,
+    /// The upper end of the delay window for this pass's copies, seconds
+    /// (`crate::rejitter::window_for_backlog`); the lower end is the configured minimum. Present
+    /// on every re-jitter plan (not on a keep-alive plan, whose copies get no delay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_max_seconds: Option<u32>,
     /// The state, charged with the plan and the whole re-jitter pass.
     pub state: CircuitState,
 }
@@ -677,6 +703,26 @@ mod tests {
     }
 
     #[test]
+    fn the_healthy_probe_timing_is_optional_so_documents_from_before_still_parse() {
+        let s: CircuitState = parse(state_json()).unwrap();
+        assert_eq!(s.healthy_probe, None);
+        let mut j = state_json();
+        j["healthyProbe"] = json!({ "messages": 1, "durationMs": 85 });
+        let s: CircuitState = parse(j.clone()).unwrap();
+        assert_eq!(
+            s.healthy_probe,
+            Some(ProbeTiming {
+                messages: 1,
+                duration_ms: 85
+            })
+        );
+        assert_eq!(serde_json::to_value(&s).unwrap(), j);
+        j["healthyProbe"] = json!({ "messages": 1, "durationMs": "fast" });
+        let e = parse::<StateInput>(json!({ "state": j })).unwrap_err();
+        assert_eq!(e.field, "state.healthyProbe.durationMs");
+    }
+
+    #[test]
     fn no_limit_is_null_in_saved_scaling() {
         let mut j = state_json();
         j["savedScaling"]["maximumConcurrency"] = Value::Null;
@@ -731,8 +777,12 @@ mod tests {
                 keep_alive: false,
                 slices_left: None,
                 execution_arn: None,
+                window_max_seconds: None,
             }
         );
+        let windowed: RejitterInput =
+            parse(json!({ "worker": 2, "cutoffMs": 5, "windowMaxSeconds": 12 })).unwrap();
+        assert_eq!(windowed.window_max_seconds, Some(12));
         let capped: RejitterInput =
             parse(json!({ "worker": 2, "cutoffMs": 5, "slicesLeft": 3 })).unwrap();
         assert_eq!(capped.slices_left, Some(3));
@@ -745,6 +795,14 @@ mod tests {
             "worker"
         );
         assert_eq!(field(json!({ "worker": 0, "cutoffMs": "5" })), "cutoffMs");
+        assert_eq!(
+            field(json!({ "worker": 0, "cutoffMs": 5, "windowMaxSeconds": "12" })),
+            "windowMaxSeconds"
+        );
+        assert_eq!(
+            field(json!({ "worker": 0, "cutoffMs": 5, "windowMaxSeconds": -1 })),
+            "windowMaxSeconds"
+        );
         assert_eq!(
             field(json!({ "worker": 0, "cutoffMs": 5, "state": {} })),
             "state"
@@ -781,11 +839,12 @@ mod tests {
             workers: vec![0, 1, 2],
             cutoff_ms: 1_763_900_000_000,
             slices_per_worker: 4,
+            window_max_seconds: Some(120),
             state,
         };
         assert_eq!(
             serde_json::to_value(&plan).unwrap(),
-            json!({ "version": 1, "backlog": 45_000, "workers": [0, 1, 2], "cutoffMs": 1_763_900_000_000u64, "slicesPerWorker": 4, "state": state_json() })
+            json!({ "version": 1, "backlog": 45_000, "workers": [0, 1, 2], "cutoffMs": 1_763_900_000_000u64, "slicesPerWorker": 4, "windowMaxSeconds": 120, "state": state_json() })
         );
         let slice = RejitterOutput {
             version: Version,

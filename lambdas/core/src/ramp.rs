@@ -6,10 +6,21 @@
 //! `MaximumPollers` instead ([`Ramp::poller_schedule`]): from the poller count that carries the
 //! ramp's start concurrency (each poller runs up to [`INVOCATIONS_PER_POLLER`] invocations at
 //! once), at least the 2 AWS accepts, up to the original, whose configuration is the last level.
+//!
+//! How the ramp moves along those levels is [`Follow::decide`] (issue 16: a ramp that follows
+//! health): after each complete interval at the current level it steps up when the interval was
+//! clean (no errors, no throttles), steps back one level when a raise brought errors or a mild
+//! error rate shows at a level already proven, and reopens only on a severe error rate (the
+//! relapse threshold) at a proven level. After a step back it settles: the levels at and above
+//! the one that failed are not tried again in this ramp, and after [`Follow::settle_intervals`]
+//! clean intervals at the settled level the ramp ends there ([`Move::Settle`]) instead of
+//! restoring the original. Every ramp ends within [`Follow::max_intervals`] plus twice the
+//! number of levels.
 
 use serde::{Deserialize, Serialize};
 
-use crate::ports::{PollerConfig, Scaling};
+use crate::policy;
+use crate::ports::{ConsumerStats, PollerConfig, Scaling};
 
 /// Smallest `MaximumConcurrency` SQS event-source mappings accept.
 pub const MIN_MAXIMUM_CONCURRENCY: u32 = 2;
@@ -109,6 +120,161 @@ impl Ramp {
     }
 }
 
+/// What one complete interval at the ramp's current level showed (sums over the interval).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IntervalHealth {
+    /// The consumer's invocations.
+    pub invocations: f64,
+    /// The consumer's errors.
+    pub errors: f64,
+    /// The consumer's throttles.
+    pub throttles: f64,
+}
+
+impl IntervalHealth {
+    /// No errors and no throttles (no invocations at all is clean too: no evidence of failure).
+    pub fn clean(&self) -> bool {
+        self.errors <= 0.0 && self.throttles <= 0.0
+    }
+}
+
+/// Tunables of the health-following ramp.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Follow {
+    /// An error rate (percent of invocations) at or above this at a proven level is a relapse:
+    /// the ramp reopens the circuit.
+    pub relapse_percent: f64,
+    /// Clean intervals in a row at the level the ramp stepped back to before it ends there.
+    pub settle_intervals: u32,
+    /// Intervals after which a ramp that holds (settling, or a mild error rate at the start
+    /// level) ends: settled if the last interval was clean, reopened otherwise.
+    pub max_intervals: u32,
+    /// Invocations a clean interval needs to prove its level: a raise from a level proven by
+    /// fewer (a quiet interval) that then fails severely reopens instead of stepping back, as
+    /// nothing shows that the level below carries the load.
+    pub min_evidence: f64,
+}
+
+/// [`Follow::settle_intervals`] by default: five intervals (five minutes at the default 60 s).
+pub const DEFAULT_SETTLE_INTERVALS: u32 = 5;
+/// [`Follow::max_intervals`] by default: thirty intervals (half an hour at the default 60 s).
+pub const DEFAULT_MAX_INTERVALS: u32 = 30;
+/// [`Follow::min_evidence`] by default: ten invocations.
+pub const DEFAULT_MIN_EVIDENCE: f64 = 10.0;
+
+/// Where a health-following ramp stands between intervals (it travels with the ramp's state).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    /// Index of the current level in the ramp's levels.
+    pub level: usize,
+    /// The lowest level that failed in this ramp, if one did: never tried again.
+    pub ceiling: Option<usize>,
+    /// The current level was entered by a raise and has not been judged yet.
+    pub raised: bool,
+    /// Clean intervals in a row at the current level.
+    pub healthy: u32,
+    /// Intervals judged so far.
+    pub intervals: u32,
+    /// Invocations of the clean interval that raised to the current level (what proved the
+    /// level below), 0 at the start.
+    #[serde(default)]
+    pub evidence: f64,
+}
+
+/// What the ramp does after an interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Move {
+    /// Raise to the next level ([`Progress::level`] is already the new one).
+    StepUp,
+    /// Stay at this level for another interval.
+    Hold,
+    /// Lower to the previous level ([`Progress::level`] is already the new one).
+    StepBack,
+    /// A relapse: disable the mapping and go back to backoff.
+    Reopen,
+    /// The last level (the original configuration) was clean: close as usual.
+    Close,
+    /// The ramp settled below a level that failed: close at the current level, below the
+    /// original (the operator is told: the circuit closed below its configuration).
+    Settle,
+}
+
+impl Default for Follow {
+    fn default() -> Self {
+        Follow {
+            relapse_percent: crate::config::defaults::RELAPSE_ERROR_RATE_PERCENT,
+            settle_intervals: DEFAULT_SETTLE_INTERVALS,
+            max_intervals: DEFAULT_MAX_INTERVALS,
+            min_evidence: DEFAULT_MIN_EVIDENCE,
+        }
+    }
+}
+
+impl Follow {
+    /// The move after one complete interval whose health is `h`, at `p.level` of a ramp whose
+    /// last level (the original configuration) is `top`, and the progress after it.
+    ///
+    /// - Not clean, at a level just raised from a level proven by at least
+    ///   [`Follow::min_evidence`] invocations: step back (the level below carried the load; the
+    ///   raise is the likeliest cause, even of a severe rate); the failed level becomes the
+    ///   ceiling. Raised on less evidence, a severe rate reopens.
+    /// - Not clean at a proven level: a severe rate ([`policy::relapsed`] at
+    ///   [`Follow::relapse_percent`]) reopens; a mild one steps back, or holds at the first
+    ///   level (reopening once [`Follow::max_intervals`] have passed).
+    /// - Clean with no ceiling: step up, or close at the top.
+    /// - Clean below a ceiling: hold until [`Follow::settle_intervals`] clean intervals in a row
+    ///   (or [`Follow::max_intervals`] in all), then settle.
+    ///
+    /// It terminates: a step up needs no ceiling and a step back sets or lowers it, so there are
+    /// at most `top` of each; every hold counts towards `max_intervals`, after which a hold
+    /// becomes a settle or a reopen.
+    pub fn decide(&self, p: Progress, top: usize, h: IntervalHealth) -> (Move, Progress) {
+        let mut n = p;
+        n.intervals = p.intervals.saturating_add(1);
+        let over = n.intervals >= self.max_intervals;
+        if !h.clean() {
+            n.healthy = 0;
+            let severe = policy::relapsed(
+                ConsumerStats {
+                    errors: h.errors,
+                    invocations: h.invocations,
+                },
+                self.relapse_percent,
+            );
+            let proven_below = p.raised && p.evidence >= self.min_evidence;
+            if p.level > 0 && (proven_below || !severe) {
+                n.ceiling = Some(p.ceiling.map_or(p.level, |c| c.min(p.level)));
+                n.level = p.level - 1;
+                n.raised = false;
+                return (Move::StepBack, n);
+            }
+            if severe || over {
+                return (Move::Reopen, n);
+            }
+            n.raised = false;
+            return (Move::Hold, n);
+        }
+        n.healthy = p.healthy.saturating_add(1);
+        n.raised = false;
+        match p.ceiling {
+            None if p.level < top => {
+                n.level = p.level + 1;
+                n.raised = true;
+                n.healthy = 0;
+                n.evidence = h.invocations;
+                (Move::StepUp, n)
+            }
+            None => (Move::Close, n),
+            Some(_) if n.healthy >= self.settle_intervals || over => (Move::Settle, n),
+            Some(_) => (Move::Hold, n),
+        }
+    }
+}
+
 /// The intermediate levels from `start` towards `top`: `steps` geometric points from `start`,
 /// rounded, kept within `[start, top]`, strictly increasing (repeats dropped). Empty when `top`
 /// is at or below `start` or there are no steps.
@@ -133,6 +299,182 @@ fn climb(start: u32, top: u32, steps: u32) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn clean(invocations: f64) -> IntervalHealth {
+        IntervalHealth {
+            invocations,
+            errors: 0.0,
+            throttles: 0.0,
+        }
+    }
+
+    fn errors(invocations: f64, errors: f64) -> IntervalHealth {
+        IntervalHealth {
+            invocations,
+            errors,
+            throttles: 0.0,
+        }
+    }
+
+    const FOLLOW: Follow = Follow {
+        relapse_percent: 20.0,
+        settle_intervals: 3,
+        max_intervals: 30,
+        min_evidence: 10.0,
+    };
+
+    #[test]
+    fn clean_intervals_climb_to_the_original_and_close() {
+        let mut p = Progress::default();
+        let mut moves = Vec::new();
+        loop {
+            let (m, next) = FOLLOW.decide(p, 3, clean(10.0));
+            moves.push(m);
+            p = next;
+            if m == Move::Close {
+                break;
+            }
+        }
+        assert_eq!(
+            moves,
+            vec![Move::StepUp, Move::StepUp, Move::StepUp, Move::Close]
+        );
+        assert_eq!(p.level, 3);
+    }
+
+    #[test]
+    fn an_empty_interval_is_clean() {
+        let (m, _) = FOLLOW.decide(Progress::default(), 3, clean(0.0));
+        assert_eq!(m, Move::StepUp);
+    }
+
+    #[test]
+    fn errors_after_a_raise_step_back_even_when_severe_and_the_failed_level_is_not_retried() {
+        let p = Progress {
+            level: 3,
+            raised: true,
+            evidence: 10.0,
+            ..Progress::default()
+        };
+        let (m, p) = FOLLOW.decide(p, 3, errors(10.0, 9.0));
+        assert_eq!(m, Move::StepBack);
+        assert_eq!((p.level, p.ceiling), (2, Some(3)));
+        // Clean at the settled level: hold, then settle after 3 clean intervals.
+        let (m1, p) = FOLLOW.decide(p, 3, clean(10.0));
+        let (m2, p) = FOLLOW.decide(p, 3, clean(10.0));
+        let (m3, p) = FOLLOW.decide(p, 3, clean(10.0));
+        assert_eq!((m1, m2, m3), (Move::Hold, Move::Hold, Move::Settle));
+        assert_eq!(p.level, 2);
+    }
+
+    #[test]
+    fn a_severe_rate_after_a_raise_from_a_quiet_interval_reopens() {
+        // The level below was "clean" over 3 invocations: no proof it carries the load.
+        let (m, p) = FOLLOW.decide(Progress::default(), 3, clean(3.0));
+        assert_eq!((m, p.evidence), (Move::StepUp, 3.0));
+        assert_eq!(FOLLOW.decide(p, 3, errors(10.0, 9.0)).0, Move::Reopen);
+        // A mild rate still steps back.
+        assert_eq!(FOLLOW.decide(p, 3, errors(100.0, 5.0)).0, Move::StepBack);
+    }
+
+    #[test]
+    fn a_severe_rate_at_a_proven_level_reopens() {
+        // The start level is proven by definition (nothing below it to step back to).
+        let (m, _) = FOLLOW.decide(Progress::default(), 3, errors(10.0, 2.0));
+        assert_eq!(m, Move::Reopen);
+        // A settled level that was clean once.
+        let p = Progress {
+            level: 1,
+            ceiling: Some(2),
+            healthy: 1,
+            ..Progress::default()
+        };
+        assert_eq!(FOLLOW.decide(p, 3, errors(10.0, 5.0)).0, Move::Reopen);
+    }
+
+    #[test]
+    fn a_mild_rate_at_a_proven_level_steps_back_and_at_the_start_holds() {
+        let p = Progress {
+            level: 2,
+            healthy: 1,
+            ..Progress::default()
+        };
+        let (m, p) = FOLLOW.decide(p, 3, errors(100.0, 5.0));
+        assert_eq!((m, p.level, p.ceiling), (Move::StepBack, 1, Some(2)));
+        let (m, p) = FOLLOW.decide(p, 3, errors(100.0, 5.0));
+        assert_eq!((m, p.level, p.ceiling), (Move::StepBack, 0, Some(1)));
+        let (m, p) = FOLLOW.decide(p, 3, errors(100.0, 5.0));
+        assert_eq!((m, p.level), (Move::Hold, 0));
+    }
+
+    #[test]
+    fn throttles_alone_make_an_interval_unclean() {
+        let p = Progress {
+            level: 1,
+            raised: true,
+            evidence: 50.0,
+            ..Progress::default()
+        };
+        let h = IntervalHealth {
+            invocations: 10.0,
+            errors: 0.0,
+            throttles: 1.0,
+        };
+        assert_eq!(FOLLOW.decide(p, 3, h).0, Move::StepBack);
+    }
+
+    #[test]
+    fn a_mild_rate_at_the_start_level_reopens_after_the_bound() {
+        let mut p = Progress::default();
+        let mut last = Move::Hold;
+        for _ in 0..FOLLOW.max_intervals {
+            (last, p) = FOLLOW.decide(p, 3, errors(100.0, 5.0));
+        }
+        assert_eq!(last, Move::Reopen);
+        assert_eq!(p.intervals, FOLLOW.max_intervals);
+    }
+
+    #[test]
+    fn every_ramp_ends_within_the_bound_whatever_the_intervals_show() {
+        // A small deterministic generator over clean / mild / severe / throttled intervals.
+        let healths = [
+            clean(10.0),
+            errors(100.0, 5.0),
+            errors(10.0, 9.0),
+            IntervalHealth {
+                invocations: 10.0,
+                errors: 0.0,
+                throttles: 2.0,
+            },
+        ];
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for top in 0..6usize {
+            for _ in 0..2000 {
+                let mut p = Progress::default();
+                let mut n = 0;
+                loop {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let h = healths[(x % 4) as usize];
+                    let (m, next) = FOLLOW.decide(p, top, h);
+                    n += 1;
+                    assert!(next.level <= top);
+                    if let Some(c) = next.ceiling {
+                        assert!(next.level < c, "{next:?}");
+                    }
+                    p = next;
+                    if matches!(m, Move::Close | Move::Reopen | Move::Settle) {
+                        break;
+                    }
+                    assert!(
+                        n <= FOLLOW.max_intervals as usize + 2 * top,
+                        "ramp still going after {n} intervals: {p:?}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn ramp_climbs_geometrically_to_the_original_limit() {

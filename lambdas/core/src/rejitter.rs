@@ -16,16 +16,34 @@
 //! generous. Even if skew exceeded it, the only effect is that such a copy is moved once more
 //! (still lossless, still faithful). A message without a `SentTimestamp` is left alone.
 //!
-//! Messages at or after the cutoff (copies, or arrivals since the plan) are not released: they
-//! stay hidden for the receive's visibility timeout (longer than the slice), so a pass does not
-//! receive them again and again — every receive raises `ApproximateReceiveCount`. One that is
-//! close to the queue's `maxReceiveCount` is moved fresh instead, so the breaker's own receives can
-//! never dead-letter it ([`Eligibility::NearReceiveLimit`]). That fresh copy is delayed by
-//! [`near_limit_delay_seconds`] (two slices): at a `maxReceiveCount` of 1 or 2 every copy a pass
-//! receives is near the limit, and a copy visible at once came straight back and was moved again
-//! until the slice's deadline, for ever.
+//! # A pass never leaves its own receive on a message: [`Eligibility::Refresh`]
+//! A message sent at or after the cutoff (a copy this recovery made, or an arrival since the
+//! plan) that a pass receives anyway — a copy drawn a delay shorter than the pass comes back while
+//! the pass is still receiving — has had its `ApproximateReceiveCount` raised by that receive.
+//! Leaving it hidden (as passes once did) hands the consumer a message with one attempt fewer:
+//! with a failing consumer (the simulator's `partial-50`, 50 % of calls failing) such copies
+//! reached `maxReceiveCount` and were dead-lettered because of the breaker. So the pass moves it
+//! fresh: a new copy (receive count 0) with a delay from [`refresh_delay_seconds`], then the
+//! original is deleted, exactly as for an old message (deleted only after the copy is confirmed).
+//! The breaker's receive dies with the original; whatever the consumer does later counts from 0.
+//! Refreshes do not count as progress: a lane that receives only refreshes
+//! [`EMPTY_ROUNDS_TO_DRAIN`] times in a row has reached its own copies and ends
+//! ([`Eligibility::moves_backlog`]), so a pass cannot chase its own copies until its deadline.
+//! A message without a `SentTimestamp` is left hidden ([`Eligibility::Skip`]) unless one more
+//! receive could dead-letter it ([`Eligibility::NearReceiveLimit`]: moved fresh, delayed by
+//! [`near_limit_delay_seconds`], two slices, so neither this slice nor one beside it sees it again).
 //!
-//! # Batches
+//! # The window follows the backlog
+//! A fixed window delays every message by up to its maximum even when the backlog is small: 100
+//! messages spread over 300 s come back one every 3 s although the consumer could take them in
+//! a second. [`window_for_backlog`] shrinks the window's maximum to the time the ramp's first
+//! level needs to take the backlog (`ceil(backlog / messages_per_second)`), kept within the
+//! configured window; the minimum stays the configured one. The rate is
+//! [`ramp_rate`]: the ramp's starting concurrency times the healthy probe's messages per second
+//! of its synchronous invoke — conservative on purpose: it assumes no speed-up from larger
+//! batches, so the window errs towards spreading more, never less, than the consumer can take.
+//! Without a measured rate (a manual close has no probe) the configured window is used.
+//!
 //! `SendMessageBatch` takes ≤ 10 entries and ≤ 1 MiB in all. [`split_batches`] packs copies in
 //! order into batches of ≤ 10 entries and ≤ [`BATCH_BUDGET_BYTES`] (1 MiB minus 16 KiB of
 //! headroom for the trace header and SQS's own accounting); a message larger than the budget on
@@ -137,6 +155,41 @@ impl DelayWindow {
     }
 }
 
+/// The messages per second the ramp's first level can carry: `ramp_start` concurrent invokes,
+/// each taking `messages` in `duration_ms` as the healthy probe did (no batch speed-up assumed:
+/// conservative on purpose). `None` when there is no measurement (no messages, or no duration).
+pub fn ramp_rate(ramp_start: u32, messages: u32, duration_ms: u64) -> Option<f64> {
+    if messages == 0 || ramp_start == 0 {
+        return None;
+    }
+    // A probe faster than the clock's millisecond counts as 1 ms.
+    let seconds = duration_ms.max(1) as f64 / 1_000.0;
+    Some(f64::from(ramp_start) * f64::from(messages) / seconds)
+}
+
+/// The window sized to the backlog (see the module docs): max =
+/// `clamp(ceil(backlog / messages_per_second), configured.min, configured.max)`, min =
+/// `configured.min`. A zero, negative, non-finite or unknown (`None`) rate keeps `configured`.
+pub fn window_for_backlog(
+    backlog: u64,
+    messages_per_second: Option<f64>,
+    configured: DelayWindow,
+) -> DelayWindow {
+    let Some(rate) = messages_per_second.filter(|r| r.is_finite() && *r > 0.0) else {
+        return configured;
+    };
+    let needed = (backlog as f64 / rate).ceil();
+    let max = if needed >= f64::from(configured.max_seconds) {
+        configured.max_seconds
+    } else {
+        (needed as u32).max(configured.min_seconds)
+    };
+    DelayWindow {
+        min_seconds: configured.min_seconds,
+        max_seconds: max,
+    }
+}
+
 /// The delay of a fresh copy of a message near the receive limit: two slices, so neither the
 /// slice that moved it nor any other worker's slice running beside it receives it again (a later
 /// slice may move it once more, fresh each time: bounded by the slices left), at most SQS's
@@ -162,9 +215,13 @@ pub fn cutoff_ms(now_ms: u64) -> u64 {
 pub enum Eligibility {
     /// Sent before the cutoff: copy with a drawn delay, then delete the original.
     Rejitter,
-    /// Sent at/after the cutoff (or undated), far from the receive limit: leave it hidden.
+    /// Sent at/after the cutoff (this recovery's copy, or an arrival since the plan): the pass's
+    /// receive raised its receive count, so it is moved fresh (a copy starts at 0), then the
+    /// original deleted; not progress (see the module docs).
+    Refresh,
+    /// Undated, far from the receive limit: leave it hidden.
     Skip,
-    /// Sent at/after the cutoff but one more receive could dead-letter it: move it fresh now.
+    /// Undated, and one more receive could dead-letter it: move it fresh now.
     NearReceiveLimit,
 }
 
@@ -173,13 +230,62 @@ impl Eligibility {
     pub fn of(m: &ReceivedMessage, cutoff_ms: u64, max_receive_count: Option<u32>) -> Self {
         match m.sent_timestamp_ms() {
             Some(sent) if sent < cutoff_ms => Eligibility::Rejitter,
-            _ if max_receive_count
+            Some(_) => Eligibility::Refresh,
+            None if max_receive_count
                 .is_some_and(|max| m.receive_count().saturating_add(1) >= max) =>
             {
                 Eligibility::NearReceiveLimit
             }
-            _ => Eligibility::Skip,
+            None => Eligibility::Skip,
         }
+    }
+
+    /// Whether moving this message is progress on the backlog (an old message): a lane whose
+    /// receives bring none for [`EMPTY_ROUNDS_TO_DRAIN`] rounds in a row is drained.
+    pub fn moves_backlog(self) -> bool {
+        self == Eligibility::Rejitter
+    }
+
+    /// The delay of this message's copy, `None` when it is left alone: an old message gets a
+    /// draw from `window` (0 in a keep-alive pass, whose copies only renew retention); a refresh
+    /// gets [`refresh_delay_seconds`]; an undated message near the receive limit
+    /// `near_limit_delay` ([`near_limit_delay_seconds`]).
+    pub fn copy_delay<R: Rng + ?Sized>(
+        self,
+        window: &DelayWindow,
+        keep_alive: bool,
+        near_limit_delay: u32,
+        rng: &mut R,
+    ) -> Option<u32> {
+        match self {
+            Eligibility::Rejitter if keep_alive => Some(0),
+            Eligibility::Rejitter => Some(window.draw(rng)),
+            Eligibility::Refresh => Some(refresh_delay_seconds(
+                window,
+                keep_alive,
+                near_limit_delay,
+                rng,
+            )),
+            Eligibility::NearReceiveLimit => Some(near_limit_delay),
+            Eligibility::Skip => None,
+        }
+    }
+}
+
+/// The delay of a refreshed message's fresh copy ([`Eligibility::Refresh`]): a new draw from the
+/// pass's window, so the copies stay spread as the window meant them to be (the ramp's first
+/// level carries them); in a keep-alive pass (delay 0, the mapping is disabled) the near-limit
+/// delay, so the copy does not come straight back to the pass.
+pub fn refresh_delay_seconds<R: Rng + ?Sized>(
+    window: &DelayWindow,
+    keep_alive: bool,
+    near_limit_delay: u32,
+    rng: &mut R,
+) -> u32 {
+    if keep_alive {
+        near_limit_delay
+    } else {
+        window.draw(rng)
     }
 }
 
@@ -318,6 +424,63 @@ mod tests {
         }
     }
 
+    fn configured(min: u32, max: u32) -> DelayWindow {
+        DelayWindow::new(min, max).unwrap()
+    }
+
+    #[test]
+    fn a_hundred_messages_come_back_within_seconds() {
+        // Ramp start 2 × 1 message in 100 ms = 20 messages/s: 100 messages need 5 s.
+        let rate = ramp_rate(2, 1, 100);
+        assert_eq!(rate, Some(20.0));
+        let w = window_for_backlog(100, rate, configured(0, 300));
+        assert_eq!((w.min_seconds(), w.max_seconds()), (0, 5));
+    }
+
+    #[test]
+    fn a_million_messages_use_the_whole_configured_window() {
+        let w = window_for_backlog(1_000_000, ramp_rate(2, 1, 100), configured(0, 300));
+        assert_eq!(w, configured(0, 300));
+    }
+
+    #[test]
+    fn the_window_is_never_below_the_configured_minimum_nor_above_the_maximum() {
+        let rate = Some(1_000.0);
+        assert_eq!(
+            window_for_backlog(10, rate, configured(30, 300)),
+            configured(30, 30)
+        );
+        assert_eq!(
+            window_for_backlog(0, rate, configured(5, 60)),
+            configured(5, 5)
+        );
+        assert_eq!(
+            window_for_backlog(u64::MAX, rate, configured(5, 60)),
+            configured(5, 60)
+        );
+        assert_eq!(
+            window_for_backlog(59_001, rate, configured(5, 60)),
+            configured(5, 60)
+        );
+        assert_eq!(
+            window_for_backlog(45_001, rate, configured(5, 60)),
+            configured(5, 46)
+        );
+    }
+
+    #[test]
+    fn a_zero_or_unknown_rate_uses_the_configured_window() {
+        let c = configured(10, 300);
+        assert_eq!(window_for_backlog(100, None, c), c);
+        assert_eq!(window_for_backlog(100, Some(0.0), c), c);
+        assert_eq!(window_for_backlog(100, Some(-3.0), c), c);
+        assert_eq!(window_for_backlog(100, Some(f64::NAN), c), c);
+        assert_eq!(ramp_rate(2, 0, 100), None);
+        assert_eq!(ramp_rate(0, 1, 100), None);
+        // A probe faster than a millisecond counts as 1 ms, not as an infinite rate.
+        assert_eq!(ramp_rate(2, 1, 0), Some(2_000.0));
+    }
+
     #[test]
     fn window_rejects_max_above_900_and_min_above_max() {
         assert_eq!(DelayWindow::new(0, 901), Err(WindowError::MaxTooLarge(901)));
@@ -367,11 +530,11 @@ mod tests {
         );
         assert_eq!(
             Eligibility::of(&received(Some(1_000), 1), cutoff, None),
-            Eligibility::Skip
+            Eligibility::Refresh
         );
         assert_eq!(
             Eligibility::of(&received(Some(5_000), 1), cutoff, None),
-            Eligibility::Skip
+            Eligibility::Refresh
         );
         assert_eq!(
             Eligibility::of(&received(None, 1), cutoff, None),
@@ -380,16 +543,16 @@ mod tests {
     }
 
     #[test]
-    fn newer_message_close_to_the_receive_limit_is_moved_fresh() {
+    fn undated_message_close_to_the_receive_limit_is_moved_fresh() {
         let cutoff = 1_000;
         // maxReceiveCount 5: after this 4th receive, the next receive is the 5th (the last
         // allowed); move it fresh so the breaker never pushes it to the DLQ.
         assert_eq!(
-            Eligibility::of(&received(Some(2_000), 4), cutoff, Some(5)),
+            Eligibility::of(&received(None, 4), cutoff, Some(5)),
             Eligibility::NearReceiveLimit
         );
         assert_eq!(
-            Eligibility::of(&received(Some(2_000), 3), cutoff, Some(5)),
+            Eligibility::of(&received(None, 3), cutoff, Some(5)),
             Eligibility::Skip
         );
         // Old messages are moved anyway (the copy starts at receive count 0).
@@ -397,6 +560,46 @@ mod tests {
             Eligibility::of(&received(Some(10), 4), cutoff, Some(5)),
             Eligibility::Rejitter
         );
+    }
+
+    /// `partial-50`'s regression: a copy drawn a short delay came back while its pass was still
+    /// receiving; the pass left it hidden with its receive count raised, and the failing consumer
+    /// used up the rest. Whatever its receive count, a message sent at/after the cutoff that the
+    /// pass receives is moved fresh (a copy starts at 0): the breaker's receive never stays on a
+    /// message, and moving it is not progress, so a lane seeing only those ends.
+    #[test]
+    fn a_pass_moves_its_own_copies_fresh_at_any_receive_count_and_not_as_progress() {
+        let cutoff = 1_000;
+        for count in 1..=4 {
+            let e = Eligibility::of(&received(Some(1_500), count), cutoff, Some(5));
+            assert_eq!(e, Eligibility::Refresh, "receive count {count}");
+            assert!(!e.moves_backlog());
+        }
+        assert!(Eligibility::Rejitter.moves_backlog());
+        assert!(!Eligibility::NearReceiveLimit.moves_backlog());
+        assert!(!Eligibility::Skip.moves_backlog());
+        let mut rng = StdRng::seed_from_u64(3);
+        let w = configured(2, 6);
+        // A refresh is spread over the pass's window again; in a keep-alive pass it waits the
+        // near-limit delay instead of coming straight back; an old message in a keep-alive
+        // pass gets 0; an undated one is left alone.
+        for _ in 0..100 {
+            let d = Eligibility::Refresh.copy_delay(&w, false, 120, &mut rng);
+            assert!(matches!(d, Some(2..=6)), "{d:?}");
+        }
+        assert_eq!(
+            Eligibility::Refresh.copy_delay(&w, true, 120, &mut rng),
+            Some(120)
+        );
+        assert_eq!(
+            Eligibility::Rejitter.copy_delay(&w, true, 120, &mut rng),
+            Some(0)
+        );
+        assert_eq!(
+            Eligibility::NearReceiveLimit.copy_delay(&w, false, 120, &mut rng),
+            Some(120)
+        );
+        assert_eq!(Eligibility::Skip.copy_delay(&w, false, 120, &mut rng), None);
     }
 
     #[test]

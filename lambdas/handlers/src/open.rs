@@ -113,6 +113,8 @@ pub async fn open<P: Ports>(input: Value, app: &App<P>) -> Result<OpenOutput, Ha
                 state.saved_scaling = original.scaling();
             }
             state.history_events = breaker_core::history::OPENED;
+            // No probe timed the consumer for this close: re-jitter uses the configured window.
+            state.healthy_probe = None;
             info!(
                 esm = %config.esm_uuid, generation = state.generation, attempt = state.attempt,
                 previous = previous_execution_arn.as_deref().unwrap_or("-"),
@@ -723,12 +725,17 @@ mod tests {
         );
         let mut resume_state = state_json(100, 7, 3, Some(2));
         resume_state["generation"] = json!(1);
+        resume_state["healthyProbe"] = json!({ "messages": 1, "durationMs": 40 });
         let input = json!({ "executionArn": ME, "input": {
             "trigger": "manual-close", "resume": resume_state, "previousExecutionArn": OLDER
         }});
         let out = w.open(input).await.unwrap();
         assert_eq!(out.action, OpenAction::Close);
         let state = out.state.unwrap();
+        assert_eq!(
+            state.healthy_probe, None,
+            "no probe timed this close: the configured window"
+        );
         assert_eq!(
             (
                 state.attempt,

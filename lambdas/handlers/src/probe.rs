@@ -22,11 +22,17 @@
 //! `ProbeFailed` (the workflow backs off and probes again), a failure waiting will not heal
 //! (missing function or permission, a request Lambda refuses, a broken function configuration)
 //! ends with `NonRetryable` naming it, so the workflow reports the circuit stuck open at once.
+//!
+//! The probe times its synchronous invoke of the consumer. A healthy verdict records the messages
+//! and the milliseconds in the state (`healthyProbe`), from which `rejitter-plan` sizes the
+//! re-jitter window (`breaker_core::rejitter::window_for_backlog`); any other verdict clears it.
 
 use std::collections::BTreeMap;
 
 use breaker_core::config::Config;
-use breaker_core::contract::{CircuitState, ProbeOutput, StateInput, Verdict, Version, parse};
+use breaker_core::contract::{
+    CircuitState, ProbeOutput, ProbeTiming, StateInput, Verdict, Version, parse,
+};
 use breaker_core::events::{BreakerEvent, DetailType};
 use breaker_core::filter::{FilterCriteria, FilterError};
 use breaker_core::message::ReceivedMessage;
@@ -83,6 +89,7 @@ pub async fn probe<P: Ports>(input: Value, app: &App<P>) -> Result<ProbeOutput, 
         exhausted,
     } = receive_deliverable(queue, &filter, config, clock).await?;
     state.attempt += 1;
+    state.healthy_probe = None;
     if messages.is_empty() && exhausted {
         // Only messages the mapping would not deliver, as far as this probe looked: no evidence
         // of health either way, so the circuit stays open and the next probe goes on.
@@ -133,6 +140,7 @@ pub async fn probe<P: Ports>(input: Value, app: &App<P>) -> Result<ProbeOutput, 
         );
     }
     let probed = messages.len() as u32;
+    let invoked_at = clock.now_ms();
     let reply = match consumer.invoke(payload).await {
         Ok(r) => ConsumerReply {
             function_error: r.function_error,
@@ -142,8 +150,15 @@ pub async fn probe<P: Ports>(input: Value, app: &App<P>) -> Result<ProbeOutput, 
             return Err(invoke_failed(e, messages, &state, config, queue, events, clock).await);
         }
     };
+    let duration_ms = clock.now_ms().saturating_sub(invoked_at);
     let ids: Vec<&str> = messages.iter().map(|m| m.message_id.as_str()).collect();
     let judgement = judge(&ids, &reply);
+    if judgement.verdict == Verdict::Healthy {
+        state.healthy_probe = Some(ProbeTiming {
+            messages: probed,
+            duration_ms,
+        });
+    }
     let (failed, processed): (Vec<&ReceivedMessage>, Vec<&ReceivedMessage>) = messages
         .iter()
         .partition(|m| judgement.failed.contains(&m.message_id));
@@ -168,7 +183,7 @@ pub async fn probe<P: Ports>(input: Value, app: &App<P>) -> Result<ProbeOutput, 
         events.put(&event).await?;
     }
     info!(
-        esm = %config.esm_uuid, attempt = state.attempt, verdict = ?judgement.verdict, probed,
+        esm = %config.esm_uuid, attempt = state.attempt, verdict = ?judgement.verdict, probed, duration_ms,
         deleted = settled.deleted, released = settled.released, resent = settled.resent, filtered_out,
         "probe judged"
     );
@@ -620,6 +635,53 @@ mod tests {
         assert_eq!(r["messageAttributes"]["tenant"]["stringValue"], "acme");
         assert_eq!(r["messageAttributes"]["sig"]["binaryValue"], "AJ//");
         assert!(r["receiptHandle"].as_str().is_some_and(|h| !h.is_empty()));
+    }
+
+    /// Issue 16: the healthy probe's invoke is timed and recorded for the re-jitter plan; an
+    /// unhealthy one clears an earlier timing.
+    #[tokio::test(start_paused = true)]
+    async fn a_healthy_probe_records_how_long_the_consumer_took_and_an_unhealthy_one_clears_it() {
+        let probe_taking = |ms: u64, healthy: bool, input: Value| {
+            let clock = FixedClock::at(31_000);
+            let during = clock.clone();
+            let consumer = FakeConsumer::new(move |_| {
+                during.advance_ms(ms);
+                Ok(InvokeResult {
+                    status: 200,
+                    function_error: (!healthy).then(|| "Unhandled".to_owned()),
+                    payload: b"null".to_vec(),
+                })
+            });
+            let queue = FakeQueue::new();
+            queue.push(order(1));
+            queue.push(order(2));
+            let ports = Fakes {
+                esm: FakeEsm::new(EsmState::Disabled, Some(10)),
+                queue,
+                consumer,
+                clock,
+                ..Fakes::default()
+            };
+            async move {
+                probe(input, &App::new(config(&[("PROBE_COUNT", "2")]), ports))
+                    .await
+                    .unwrap()
+            }
+        };
+        let input = json!({ "state": state_json(1_000, 4, 2, Some(10)) });
+        let out = probe_taking(250, true, input).await;
+        assert_eq!(out.verdict, Verdict::Healthy);
+        assert_eq!(
+            out.state.healthy_probe,
+            Some(ProbeTiming {
+                messages: 2,
+                duration_ms: 250
+            })
+        );
+        let timed = json!({ "state": serde_json::to_value(&out.state).unwrap() });
+        let out = probe_taking(250, false, timed).await;
+        assert_eq!(out.verdict, Verdict::Unhealthy);
+        assert_eq!(out.state.healthy_probe, None);
     }
 
     #[tokio::test(start_paused = true)]

@@ -12,7 +12,7 @@ use crate::engine::limit_at;
 use crate::engine::{self, RunResult};
 use crate::report;
 use crate::scenario::{self, Scenario};
-use crate::strategy::Strategy;
+use crate::strategy::{OursConfig, ReferenceConfig, Strategy};
 use crate::time::{DAY, HOUR, SECOND};
 
 fn test_variant(mut s: Scenario) -> Scenario {
@@ -135,4 +135,198 @@ fn ours_fast_makes_at_most_two_percent_of_the_calls_of_no_breaker_during_a_30_mi
         ours.metrics.calls_during_outage,
         fast.metrics.failure_to_open_s
     );
+}
+
+/// Issue 16: the re-jitter window is sized to the backlog (`rejitter::window_for_backlog`, the
+/// construct's default 0–300 s window at most), so a small backlog is not spread over minutes:
+/// after a 5-minute outage ours and ours-fast drain within 1.5 × no breaker's healed→drained
+/// (with a fixed 0–900 s window: 15m15s / 16m39s against 3m00s).
+#[test]
+fn after_a_5_minute_outage_ours_drains_within_one_and_a_half_times_no_breakers_time() {
+    let s = scenario::by_name("outage-5m").expect("standard scenario");
+    let none = engine::run(&s, Strategy::NoBreaker, 42)
+        .metrics
+        .healed_to_drained_s
+        .expect("no breaker drains");
+    for strategy in [Strategy::Ours, Strategy::OursFast] {
+        let r = engine::run(&s, strategy, 42);
+        check(&s, &r);
+        let drained = r.metrics.healed_to_drained_s.expect("drained");
+        assert!(
+            drained <= 1.5 * none,
+            "{strategy:?}: healed→drained {drained} s > 1.5 × no breaker's {none} s"
+        );
+    }
+}
+
+/// Seeds of the multi-seed acceptance runs (20, as the issue's figures).
+const SEEDS: std::ops::Range<u64> = 42..62;
+
+/// Ours on `partial-50` on main (before issue 16's window: a fixed 0–900 s window), seeds
+/// 42–61: the worst seed's re-trips (seed 48: 10; median 3.5) and dead letters (seed 48: 10, all
+/// by the consumer during relapse cycles, none by the breaker's receives; every other seed 0).
+const PARTIAL_50_BEFORE_WORST: (u32, u64) = (10, 10);
+
+/// Runs `strategy` on `s` for every seed of [`SEEDS`], in parallel.
+fn over_seeds(s: &Scenario, strategy: Strategy) -> Vec<RunResult> {
+    over_seeds_with(s, strategy, OursConfig::default())
+}
+
+/// [`over_seeds`] with ours' settings `ours`.
+fn over_seeds_with(s: &Scenario, strategy: Strategy, ours: OursConfig) -> Vec<RunResult> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let seeds: Vec<u64> = SEEDS.collect();
+    let results = std::sync::Mutex::new(vec![None; seeds.len()]);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                while let Some(&seed) =
+                    seeds.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                {
+                    let r = engine::run_with(s, strategy, seed, ours, ReferenceConfig::default());
+                    results.lock().unwrap()[(seed - SEEDS.start) as usize] = Some(r);
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.expect("every seed ran"))
+        .collect()
+}
+
+/// Issue 16's safety regression: with the window sized to the backlog, copies drawn a short
+/// delay came back while their pass was still receiving; the pass left them hidden with their
+/// receive count raised, and the half-failing consumer used up the rest (seed 42: 5
+/// dead-lettered, all received by the pass after its cutoff; 9 re-trips). A pass now moves such a
+/// copy fresh (`rejitter::Eligibility::Refresh`), so over seeds 42–61 neither ours nor ours-fast
+/// dead-letters a message the breaker received, loses nothing and is never stuck; no seed
+/// re-trips or dead-letters more than main's worst seed (main's dead letters, like the ones
+/// left here on two seeds, come from the consumer failing messages through repeated relapse
+/// cycles while the downstream still fails half its calls, never from the breaker's receives).
+#[test]
+fn on_partial_50_over_20_seeds_the_breaker_dead_letters_nothing_and_re_trips_no_more_than_before() {
+    let s = scenario::by_name("partial-50").expect("standard scenario");
+    let (retrips_before, dead_before) = PARTIAL_50_BEFORE_WORST;
+    for strategy in [Strategy::Ours, Strategy::OursFast] {
+        for r in over_seeds(&s, strategy) {
+            let m = &r.metrics;
+            let seed = r.seed;
+            assert_eq!(
+                (m.dead_lettered_by_breaker, m.lost),
+                (0, 0),
+                "{strategy:?} seed {seed}: {m:?}"
+            );
+            assert!(!m.stuck, "{strategy:?} seed {seed}");
+            if strategy == Strategy::Ours {
+                assert!(
+                    m.retrips <= retrips_before && m.dead_lettered <= dead_before,
+                    "ours seed {seed}: {} re-trips, {} dead-lettered; main's worst seed \
+                     {retrips_before} and {dead_before}",
+                    m.retrips,
+                    m.dead_lettered
+                );
+            }
+        }
+    }
+}
+
+/// `limited-capacity` ours on main (fixed 0–900 s window, fixed-schedule ramp), seeds 42–61:
+/// the median healed→drained, 19m05s.
+const LIMITED_CAPACITY_MAIN_MEDIAN_DRAINED_S: f64 = 19.0 * 60.0 + 5.0;
+
+/// The median of `values` (the lower middle for an even count, as `--seeds` prints it).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[(values.len() - 1) / 2]
+}
+
+/// Issue 16's ramp goals on `name` over seeds 42–61, for ours and ours-fast: at most 1 re-trip,
+/// 0 dead-lettered (by the breaker or through relapse cycles), 0 lost, never stuck, and no
+/// second with more calls than capacity while the circuit is closed; returns the median
+/// healed→drained of each strategy.
+fn ramp_goals(name: &str, ours: OursConfig) -> Vec<f64> {
+    let s = scenario::by_name(name).expect("standard scenario");
+    let mut medians = Vec::new();
+    for strategy in [Strategy::Ours, Strategy::OursFast] {
+        let runs = over_seeds_with(&s, strategy, ours);
+        for r in &runs {
+            let m = &r.metrics;
+            let seed = r.seed;
+            assert!(
+                m.retrips <= 1,
+                "{name} {strategy:?} seed {seed}: {} re-trips",
+                m.retrips
+            );
+            assert_eq!(
+                (m.dead_lettered_by_breaker, m.dead_lettered, m.lost),
+                (0, 0, 0),
+                "{name} {strategy:?} seed {seed}: {m:?}"
+            );
+            assert!(!m.stuck, "{name} {strategy:?} seed {seed}: stuck");
+            assert_eq!(
+                m.overload_seconds_closed, 0,
+                "{name} {strategy:?} seed {seed}: overloaded while closed"
+            );
+        }
+        medians.push(median(
+            runs.iter()
+                .map(|r| r.metrics.healed_to_drained_s.unwrap_or(f64::INFINITY))
+                .collect(),
+        ));
+    }
+    medians
+}
+
+/// Issue 16, a ramp that follows health: a consumer sized above its downstream
+/// (`oversized-6h`, `MaximumConcurrency` 10 against 60 calls/s) steps back from the level that
+/// overloads the downstream and settles below it (`ramp::Follow`) instead of relapsing and
+/// re-jittering the backlog again: over seeds 42–61 at most 1 re-trip (the fixed-schedule ramp:
+/// 4 / 4), nothing dead-lettered or lost, and never more calls than capacity once closed.
+#[test]
+fn a_consumer_sized_above_its_downstream_settles_below_it_over_20_seeds() {
+    ramp_goals("oversized-6h", OursConfig::default());
+}
+
+/// Issue 16's goal for a downstream short of capacity after healing (`limited-capacity`, 30 %
+/// for an hour): the goals of [`ramp_goals`] and a median healed→drained no later than main's
+/// 19m05s. **Not met yet**: at 18 calls/s even the ramp's first level (`MaximumConcurrency` 2,
+/// the API minimum, ~19 calls/s with full batches) overloads it while the backlog's copies come
+/// back, so a window sized from the probe's latency (at most the construct's 300 s) relapses at
+/// the first level, where no step back is possible (lambdas/sim/README.md, *A ramp that follows
+/// health*).
+#[test]
+#[ignore = "issue 16 goal not met: limited-capacity relapses at the ramp's first level (see the doc comment)"]
+fn a_downstream_short_of_capacity_is_not_cycled_open_and_closed_over_20_seeds() {
+    limited_capacity_goals(OursConfig::default());
+}
+
+/// The goals of [`a_downstream_short_of_capacity_is_not_cycled_open_and_closed_over_20_seeds`]
+/// with `ours`' settings.
+fn limited_capacity_goals(ours: OursConfig) {
+    for drained in ramp_goals("limited-capacity", ours) {
+        assert!(
+            drained <= LIMITED_CAPACITY_MAIN_MEDIAN_DRAINED_S,
+            "limited-capacity: median healed→drained {drained} s > main's \
+             {LIMITED_CAPACITY_MAIN_MEDIAN_DRAINED_S} s"
+        );
+    }
+}
+
+/// The experiment that meets `limited-capacity`'s goals (simulator only, not in the product):
+/// a first ramp rung below the API's minimum concurrency, the first level's concurrency (2) with
+/// `BatchSize` 1 (~15 calls/s, under the weak downstream's 18), before the mapping's own batch
+/// size. Over seeds 42–61: 0 re-trips, nothing dead-lettered, drained in a median of 9m30s
+/// (ours) / 10m39s (ours-fast), every ramp settling on the rung.
+#[test]
+fn with_a_batch_size_1_first_rung_a_downstream_short_of_capacity_settles_over_20_seeds() {
+    limited_capacity_goals(OursConfig {
+        first_rung_batch: Some(1),
+        ..OursConfig::default()
+    });
 }

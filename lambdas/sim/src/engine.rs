@@ -31,7 +31,8 @@ use crate::time::{Millis, SECOND, secs};
 use breaker_core::contract::{CircuitState, SavedScaling, Trigger};
 use breaker_core::message::ReceivedMessage;
 use breaker_core::policy::{BackoffDecision, with_keep_alive};
-use breaker_core::rejitter::{self, Eligibility};
+use breaker_core::ramp::{IntervalHealth, Move, Progress};
+use breaker_core::rejitter::{self, DelayWindow, Eligibility};
 
 /// Sampling step of the recorded time series.
 pub const SAMPLE: Millis = 10 * SECOND;
@@ -87,6 +88,8 @@ pub struct RunMetrics {
     pub opens: u32,
     /// Opens after the first (re-trips and relapses).
     pub retrips: u32,
+    /// Closes of a ramp that settled below the original configuration (`Move::Settle`).
+    pub settled_closes: u32,
     /// Keep-alive passes (queue re-sent while open so nothing expires).
     pub keep_alive_passes: u32,
     /// Whether the ESM ended disabled with nothing left to re-enable it.
@@ -156,6 +159,10 @@ enum Event {
         enabled: bool,
         maximum_concurrency: Option<u32>,
     },
+    /// The mapping's `BatchSize` changes (`None`: the scenario's).
+    EsmBatch {
+        batch_size: Option<usize>,
+    },
     AlarmDelivered,
     Step {
         exec: usize,
@@ -224,7 +231,12 @@ struct OursExec {
     attempt: u32,
     saved: Option<u32>,
     levels: Vec<Option<u32>>,
+    /// 0 before the ramp's first level is set, 1 after.
     step: usize,
+    /// Where the health-following ramp stands (`breaker_core::ramp::Progress`).
+    progress: Progress,
+    /// The level a settled ramp closes at (`Move::Settle`), below the original.
+    settled: Option<Option<u32>>,
     step_counts: (u64, u64),
     /// The relapse check on high-resolution metrics: the start of the first period it has not
     /// read yet (each check reads the delivered periods since, so no period is read twice).
@@ -236,8 +248,14 @@ struct OursExec {
     /// (`CircuitState::openedAtMs` / `refreshedAtMs`).
     opened_at: Millis,
     refreshed_at: Option<Millis>,
+    /// The last healthy probe's invoke duration (`CircuitState::healthyProbe`, one message).
+    healthy_probe: Option<Millis>,
+    /// The window the plan sized to the backlog (`breaker_core::rejitter::window_for_backlog`).
+    window: DelayWindow,
 }
 
+// One controller per run, never moved in a hot path: the variants' size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Controller {
     None,
@@ -292,6 +310,12 @@ struct World {
     limits: Vec<(Millis, u32)>,
     effects: Vec<u8>,
     consumer_counts: (u64, u64),
+    /// Ramps that closed settled below the original (`Move::Settle`).
+    settled_closes: u32,
+    /// The mapping's `BatchSize` when the ramp lowered it (`None`: the scenario's).
+    batch_size: Option<usize>,
+    /// The original `MaximumConcurrency` while a settled close left the mapping below it.
+    settled_original: Option<Option<u32>>,
     sent: u64,
     opens: u32,
     first_open: Option<Millis>,
@@ -420,6 +444,9 @@ impl World {
             )],
             effects: Vec::new(),
             consumer_counts: (0, 0),
+            settled_closes: 0,
+            batch_size: None,
+            settled_original: None,
             sent: 0,
             opens: 0,
             first_open: None,
@@ -488,6 +515,7 @@ impl World {
                 self.limits.push((self.now, cap));
                 self.fill_slots();
             }
+            Event::EsmBatch { batch_size } => self.batch_size = batch_size,
             Event::AlarmDelivered => self.on_alarm(),
             Event::Step { exec } => self.step(exec),
         }
@@ -624,7 +652,7 @@ impl World {
             return;
         }
         let visibility = self.scenario.queue.visibility_timeout;
-        let batch_size = self.scenario.esm.batch_size;
+        let batch_size = self.batch_size.unwrap_or(self.scenario.esm.batch_size);
         let batch = self
             .queue
             .receive(self.now, batch_size, visibility, Receiver::Esm);
@@ -745,6 +773,19 @@ impl World {
 
     // ---------------------------------------------------------------- breaker plumbing
 
+    /// Sets the ramp's level `i` of `exec` (with a first rung at the first level's concurrency
+    /// and `OursConfig::first_rung_batch`, when configured) and returns when it applies.
+    fn ramp_level(&mut self, exec: &OursExec, batch: Option<usize>, i: usize) -> Millis {
+        let (index, batch_size) = match batch {
+            Some(b) if i == 0 => (0, Some(b)),
+            Some(_) => (i - 1, None),
+            None => (i, None),
+        };
+        let at = self.esm_update(true, exec.levels[index]);
+        self.schedule(at, Event::EsmBatch { batch_size });
+        at
+    }
+
     fn esm_update(&mut self, enabled: bool, maximum_concurrency: Option<u32>) -> Millis {
         let at = self.now + self.scenario.esm.update_latency;
         self.schedule(
@@ -783,7 +824,12 @@ impl World {
                 let exec = execs.len() - 1;
                 self.schedule(start, Event::Step { exec });
             }
-            Controller::Ours { exec, next_id, .. } => {
+            Controller::Ours {
+                exec,
+                next_id,
+                config,
+                ..
+            } => {
                 if exec.is_some() {
                     // Single flight: the duplicate execution's `open` returns `duplicate`.
                     self.breaker_task(self.plumbing.task, 3);
@@ -798,6 +844,8 @@ impl World {
                     saved: None,
                     levels: Vec::new(),
                     step: 0,
+                    progress: Progress::default(),
+                    settled: None,
                     step_counts: (0, 0),
                     relapse_from: 0,
                     cutoff: 0,
@@ -805,6 +853,8 @@ impl World {
                     slice_left: 0,
                     opened_at: start,
                     refreshed_at: None,
+                    healthy_probe: None,
+                    window: config.rejitter_window,
                 });
                 self.schedule(start, Event::Step { exec: id });
             }
@@ -940,7 +990,12 @@ impl World {
         let mut finished = false;
         match exec.phase {
             OursPhase::Open => {
-                exec.saved = self.esm.maximum_concurrency;
+                // After a settled close the mapping runs below its original: the original is
+                // what the product's circuit record keeps, and what this recovery restores.
+                exec.saved = self
+                    .settled_original
+                    .take()
+                    .unwrap_or(self.esm.maximum_concurrency);
                 exec.opened_at = self.now;
                 let at = self.esm_update(false, exec.saved);
                 self.opened();
@@ -991,7 +1046,13 @@ impl World {
             }
             OursPhase::KeepAlive => {
                 let budget = exec.workers * config.rejitter_per_worker_second;
-                let done = self.rejitter_second(&config, budget, exec.cutoff, true);
+                let done = self.rejitter_second(
+                    &config,
+                    config.rejitter_window,
+                    budget,
+                    exec.cutoff,
+                    true,
+                );
                 self.breaker_gb_ms += (exec.workers as u64 * SECOND) as f64
                     * self.plumbing.breaker_memory_mb as f64
                     / 1024.0;
@@ -1009,11 +1070,13 @@ impl World {
                 self.breaker_task(task, 2);
                 match self.probe_invoke(config.probe_visibility) {
                     None => {
+                        exec.healthy_probe = None;
                         exec.phase = OursPhase::RejitterPlan;
                         self.schedule(self.now + task, Event::Step { exec: id });
                     }
                     Some((msg, true, d)) => {
                         self.queue.delete(msg.id, msg.receipt);
+                        exec.healthy_probe = Some(d);
                         exec.phase = OursPhase::RejitterPlan;
                         self.schedule(self.now + d + task, Event::Step { exec: id });
                     }
@@ -1027,6 +1090,7 @@ impl World {
                                 .change_visibility(self.now, msg.id, msg.receipt, 0);
                         }
                         exec.attempt += 1;
+                        exec.healthy_probe = None;
                         exec.phase = OursPhase::Backoff;
                         self.schedule(self.now + d + task, Event::Step { exec: id });
                     }
@@ -1037,6 +1101,12 @@ impl World {
                 self.breaker_task(task, 2);
                 let backlog = self.queue.len() as u64;
                 exec.workers = rejitter::worker_count(backlog, config.rejitter_workers);
+                // The plan's window, sized to the backlog at the ramp's first level as the
+                // handler sizes it (one probed message, its measured invoke duration).
+                let rate = exec
+                    .healthy_probe
+                    .and_then(|d| rejitter::ramp_rate(config.ramp.start, 1, d));
+                exec.window = rejitter::window_for_backlog(backlog, rate, config.rejitter_window);
                 exec.cutoff = rejitter::cutoff_ms(self.now);
                 exec.slice_left = config.rejitter_slice;
                 if exec.workers == 0 {
@@ -1050,7 +1120,7 @@ impl World {
             }
             OursPhase::Rejitter => {
                 let budget = exec.workers * config.rejitter_per_worker_second;
-                let done = self.rejitter_second(&config, budget, exec.cutoff, false);
+                let done = self.rejitter_second(&config, exec.window, budget, exec.cutoff, false);
                 self.breaker_gb_ms += (exec.workers as u64 * SECOND) as f64
                     * self.plumbing.breaker_memory_mb as f64
                     / 1024.0;
@@ -1070,7 +1140,9 @@ impl World {
                 self.breaker_task(task, 3);
                 if exec.step == 0 {
                     exec.levels = config.ramp.schedule(exec.saved);
-                    let at = self.esm_update(true, exec.levels[0]);
+                    exec.progress = Progress::default();
+                    exec.settled = None;
+                    let at = self.ramp_level(&exec, config.first_rung_batch, 0);
                     exec.step = 1;
                     exec.step_counts = self.consumer_counts;
                     if let RelapseCheck::HighResolution(period) = check {
@@ -1095,26 +1167,62 @@ impl World {
                             (u64::from(inv), u64::from(err))
                         }
                     };
-                    let relapse =
-                        inv > 0 && 100.0 * err as f64 / inv as f64 >= config.relapse_error_percent;
-                    if relapse {
-                        let at = self.esm_update(false, exec.saved);
-                        self.opened();
-                        exec.phase = OursPhase::Backoff;
-                        self.schedule(at + task, Event::Step { exec: id });
-                    } else if exec.step < exec.levels.len() {
-                        let at = self.esm_update(true, exec.levels[exec.step]);
-                        exec.step += 1;
-                        exec.step_counts = self.consumer_counts;
-                        self.schedule(at + config.ramp_interval, Event::Step { exec: id });
-                    } else {
-                        exec.phase = OursPhase::Close;
-                        self.schedule(self.now + task, Event::Step { exec: id });
+                    // The decision the product's ramp makes (issue 16): the sim's consumer
+                    // is never throttled (no account concurrency limit is modelled).
+                    let health = IntervalHealth {
+                        invocations: inv as f64,
+                        errors: err as f64,
+                        throttles: 0.0,
+                    };
+                    let top =
+                        exec.levels.len() - 1 + usize::from(config.first_rung_batch.is_some());
+                    let (decision, progress) = config.follow.decide(exec.progress, top, health);
+                    exec.progress = progress;
+                    match decision {
+                        Move::Reopen => {
+                            let at = self.esm_update(false, exec.saved);
+                            self.opened();
+                            exec.phase = OursPhase::Backoff;
+                            self.schedule(at + task, Event::Step { exec: id });
+                        }
+                        Move::StepUp | Move::StepBack => {
+                            let at =
+                                self.ramp_level(&exec, config.first_rung_batch, progress.level);
+                            exec.step_counts = self.consumer_counts;
+                            self.schedule(at + config.ramp_interval, Event::Step { exec: id });
+                        }
+                        Move::Hold => {
+                            exec.step_counts = self.consumer_counts;
+                            self.schedule(
+                                self.now + config.ramp_interval,
+                                Event::Step { exec: id },
+                            );
+                        }
+                        Move::Close => {
+                            exec.phase = OursPhase::Close;
+                            self.schedule(self.now + task, Event::Step { exec: id });
+                        }
+                        Move::Settle => {
+                            // The first rung settles at the first level's concurrency with the
+                            // lowered batch size kept.
+                            let index = match config.first_rung_batch {
+                                Some(_) => progress.level.saturating_sub(1),
+                                None => progress.level,
+                            };
+                            exec.settled = Some(exec.levels[index]);
+                            exec.phase = OursPhase::Close;
+                            self.schedule(self.now + task, Event::Step { exec: id });
+                        }
                     }
                 }
             }
             OursPhase::Close => {
-                self.esm_update(true, exec.saved);
+                // A settled ramp closes at the level it proved, below the original.
+                if exec.settled.is_some() {
+                    self.settled_closes += 1;
+                    self.settled_original = Some(exec.saved);
+                }
+                self.esm_update(true, exec.settled.unwrap_or(exec.saved));
                 self.alarm.set_state(AlarmState::Ok);
                 self.breaker_task(task, 2);
                 self.set_circuit(Circuit::Closed);
@@ -1136,6 +1244,7 @@ impl World {
     fn rejitter_second(
         &mut self,
         config: &OursConfig,
+        window: DelayWindow,
         budget: u32,
         cutoff: Millis,
         keep_alive: bool,
@@ -1151,36 +1260,35 @@ impl World {
             if got.is_empty() {
                 return true;
             }
-            // Like the handler's lanes: a pass is done after EMPTY_ROUNDS_TO_DRAIN receives with
-            // nothing to move. Copies come back after their delay (at once in a keep-alive pass)
-            // and after the receive visibility, so over a large backlog the queue never looks
-            // empty: without this rule a pass would receive them for ever.
-            let eligible = got.iter().any(|m| {
+            // Like the handler's lanes: a pass is done after EMPTY_ROUNDS_TO_DRAIN receives
+            // without an old message to move. Copies come back after their delay (at once in a
+            // keep-alive pass) and after the receive visibility, so over a large backlog the
+            // queue never looks empty: without this rule a pass would receive them for ever.
+            let progress = got.iter().any(|m| {
                 let sent = self.queue.get(m.id).map(|q| q.sent).unwrap_or(0);
-                Eligibility::of(&as_core(m, sent), cutoff, Some(max_receive)) != Eligibility::Skip
+                Eligibility::of(&as_core(m, sent), cutoff, Some(max_receive)).moves_backlog()
             });
-            idle_rounds = if eligible { 0 } else { idle_rounds + 1 };
-            if idle_rounds >= rejitter::EMPTY_ROUNDS_TO_DRAIN {
-                return true; // what it received stays hidden for the receive's visibility
-            }
+            idle_rounds = if progress { 0 } else { idle_rounds + 1 };
+            let near_limit = rejitter::near_limit_delay_seconds(
+                Some(self.scenario.queue.retention / SECOND),
+                config.rejitter_slice / SECOND,
+            );
+            // What this receive got is still moved (own copies fresh), as the handler's lane
+            // sends what it received before it counts the round.
             for msg in got {
                 handled += 1;
                 let sent = self.queue.get(msg.id).map(|m| m.sent).unwrap_or(0);
-                let delay = match Eligibility::of(&as_core(&msg, sent), cutoff, Some(max_receive)) {
-                    Eligibility::Rejitter if keep_alive => 0,
-                    Eligibility::Rejitter => {
-                        config.rejitter_window.draw(&mut self.breaker_rng) as Millis * SECOND
-                    }
-                    Eligibility::NearReceiveLimit => {
-                        Millis::from(rejitter::near_limit_delay_seconds(
-                            Some(self.scenario.queue.retention / SECOND),
-                            config.rejitter_slice / SECOND,
-                        )) * SECOND
-                    }
-                    Eligibility::Skip => continue,
+                let Some(delay) = Eligibility::of(&as_core(&msg, sent), cutoff, Some(max_receive))
+                    .copy_delay(&window, keep_alive, near_limit, &mut self.breaker_rng)
+                else {
+                    continue;
                 };
+                let delay = Millis::from(delay) * SECOND;
                 self.queue.send(self.now, msg.body, delay);
                 self.queue.delete(msg.id, msg.receipt);
+            }
+            if idle_rounds >= rejitter::EMPTY_ROUNDS_TO_DRAIN {
+                return true;
             }
         }
         false
@@ -1277,6 +1385,7 @@ impl World {
             peak_esm_concurrency: self.peak_busy,
             opens: self.opens,
             retrips: self.opens.saturating_sub(1),
+            settled_closes: self.settled_closes,
             keep_alive_passes: self.keep_alive_passes,
             stuck,
             state_transitions: self.state_transitions,
@@ -1506,19 +1615,22 @@ mod tests {
     }
 
     #[test]
-    fn the_fast_relapse_check_reads_the_delivered_10_s_datapoints_of_the_ramp() {
-        // Sized above the downstream: the last ramp step overloads it and the step's errors,
-        // read from the extension's 10 s datapoints, reopen the circuit from half-open.
+    fn the_fast_ramp_check_reads_the_delivered_10_s_datapoints_and_steps_back() {
+        // Sized above the downstream: the last ramp step (10) overloads it; the step's errors,
+        // read from the extension's 10 s datapoints, make the ramp step back to 6 and settle
+        // there (issue 16) instead of reopening the circuit from half-open.
         let mut s = scenario::outage("oversized-6h", 6 * HOUR);
         s.maximum_concurrency = Some(10);
         s.horizon = s.healed_at + 2 * HOUR;
         let r = run(&s, Strategy::OursFast, 42);
-        let relapses = r
-            .transitions
-            .windows(2)
-            .filter(|w| w[0].1 == Circuit::HalfOpen && w[1].1 == Circuit::Open)
-            .count();
-        assert!(relapses >= 1, "{:?}", r.transitions);
+        let limits: Vec<u32> = r.limits.iter().map(|l| l.1).collect();
+        let raised = limits.iter().position(|&l| l == 10);
+        assert!(
+            raised.is_some_and(|i| limits[i..].contains(&6)),
+            "{limits:?}"
+        );
+        assert_eq!(r.metrics.settled_closes, 1, "{:?}", r.transitions);
+        assert_eq!(r.metrics.retrips, 0, "{:?}", r.transitions);
         assert!(!r.metrics.stuck);
         assert_eq!(circuit_at(&r.transitions, s.horizon), Circuit::Closed);
         assert_eq!((r.metrics.lost, r.metrics.dead_lettered), (0, 0));

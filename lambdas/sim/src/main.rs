@@ -6,9 +6,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use breaker_core::rejitter::DelayWindow;
 use breaker_sim::engine::{self, RunResult};
 use breaker_sim::scenario::{self, Scenario};
-use breaker_sim::strategy::Strategy;
+use breaker_sim::strategy::{OursConfig, ReferenceConfig, Strategy};
 use breaker_sim::time::{HOUR, Millis, SECOND};
 use breaker_sim::{chart, report};
 use clap::Parser;
@@ -30,6 +31,35 @@ struct Args {
     /// Worker threads (default: available cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Also run seeds `seed+1 .. seed+seeds-1` and print healed→drained median and worst per
+    /// scenario and strategy (charts and results.json stay those of `--seed`).
+    #[arg(long, default_value_t = 1)]
+    seeds: u64,
+    /// Ours' `rejitter.maxDelay` in seconds (1–900; default the construct's, from
+    /// `cdk/src/limits.json`): the longest window a plan sizes to the backlog.
+    #[arg(long)]
+    rejitter_max_delay: Option<u32>,
+    /// Experiment: a first ramp rung at the first level's concurrency with this `BatchSize`.
+    #[arg(long)]
+    first_rung_batch: Option<usize>,
+}
+
+/// Ours' settings for these arguments (the construct's defaults but `--rejitter-max-delay`).
+fn ours_config(args: &Args) -> Result<OursConfig, Box<dyn std::error::Error>> {
+    let mut ours = OursConfig {
+        first_rung_batch: args.first_rung_batch,
+        ..OursConfig::default()
+    };
+    if let Some(max) = args.rejitter_max_delay {
+        ours.rejitter_window = DelayWindow::new(ours.rejitter_window.min_seconds(), max)
+            .map_err(|e| format!("--rejitter-max-delay: {e}"))?;
+    }
+    Ok(ours)
+}
+
+/// One run of `strategy` on `s` with `ours`' settings.
+fn run_one(s: &Scenario, strategy: Strategy, seed: u64, ours: OursConfig) -> RunResult {
+    engine::run_with(s, strategy, seed, ours, ReferenceConfig::default())
 }
 
 fn main() {
@@ -52,6 +82,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             )
         })?]
     };
+    let ours = ours_config(&args)?;
     let started = Instant::now();
     let jobs: Vec<(usize, Strategy)> = (0..scenarios.len())
         .flat_map(|i| Strategy::ALL.into_iter().map(move |s| (i, s)))
@@ -76,7 +107,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                     let k = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&j) = order.get(k) else { break };
                     let (si, strategy) = jobs[j];
-                    let r = engine::run(&scenarios[si], strategy, args.seed);
+                    let r = run_one(&scenarios[si], strategy, args.seed, ours);
                     results.lock().expect("no panics while holding the lock")[j] = Some(r);
                 }
             });
@@ -119,7 +150,66 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         elapsed.as_secs_f64(),
         args.out.display()
     );
+    if args.seeds > 1 {
+        println!("{}", seeds_table(&scenarios, &args, threads, ours));
+    }
     Ok(())
+}
+
+/// healed→drained over seeds `seed .. seed + seeds`: median and worst per scenario and strategy
+/// (a run that never drained counts as the worst).
+fn seeds_table(scenarios: &[Scenario], args: &Args, threads: usize, ours: OursConfig) -> String {
+    let seeds: Vec<u64> = (args.seed..args.seed + args.seeds).collect();
+    let jobs: Vec<(usize, Strategy, u64)> = (0..scenarios.len())
+        .flat_map(|i| {
+            let seeds = seeds.clone();
+            Strategy::ALL
+                .into_iter()
+                .flat_map(move |s| seeds.clone().into_iter().map(move |seed| (i, s, seed)))
+        })
+        .collect();
+    let drained: Mutex<Vec<Option<f64>>> = Mutex::new(vec![None; jobs.len()]);
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&(si, strategy, seed)) = jobs.get(k) else {
+                        break;
+                    };
+                    let r = run_one(&scenarios[si], strategy, seed, ours);
+                    drained.lock().expect("no panics while holding the lock")[k] =
+                        r.metrics.healed_to_drained_s;
+                }
+            });
+        }
+    });
+    let drained = drained.into_inner().expect("threads joined");
+    let mut out = format!(
+        "healed→drained over seeds {}–{} (median / worst)\n\n| scenario | strategy | median | worst |\n|---|---|--:|--:|\n",
+        args.seed,
+        args.seed + args.seeds - 1
+    );
+    for (chunk, group) in jobs.chunks(seeds.len()).zip(drained.chunks(seeds.len())) {
+        let (si, strategy, _) = chunk[0];
+        let mut values: Vec<f64> = group.iter().map(|d| d.unwrap_or(f64::INFINITY)).collect();
+        values.sort_by(f64::total_cmp);
+        let median = values[(values.len() - 1) / 2];
+        let worst = values[values.len() - 1];
+        let show = |v: f64| report::duration(v.is_finite().then_some(v));
+        out.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            scenarios[si].name,
+            serde_json::to_value(strategy)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            show(median),
+            show(worst)
+        ));
+    }
+    out
 }
 
 /// Show from 0 until every strategy has settled (closed and drained), plus a margin.

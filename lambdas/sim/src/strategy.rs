@@ -18,7 +18,7 @@
 
 use breaker_core::backoff::Backoff;
 use breaker_core::config::defaults;
-use breaker_core::ramp::Ramp;
+use breaker_core::ramp::{Follow, Ramp};
 use breaker_core::rejitter::DelayWindow;
 use serde::Serialize;
 
@@ -161,14 +161,20 @@ pub struct OursConfig {
     pub ramp: Ramp,
     /// Time at each ramp level before checking health.
     pub ramp_interval: Millis,
-    /// Error rate (percent of invocations) during a ramp step that reopens the circuit.
-    pub relapse_error_percent: f64,
+    /// The health-following ramp (`breaker_core::ramp::Follow`): its relapse threshold (error
+    /// rate, percent of invocations, at a proven level that reopens the circuit), and how long
+    /// it settles below a level that failed.
+    pub follow: Follow,
+    /// A first ramp rung below the first level (experiment, issue 16): the first level's
+    /// concurrency with this `BatchSize`, before the mapping's own batch size.
+    pub first_rung_batch: Option<usize>,
     /// Visibility while probing (> consumer timeout).
     pub probe_visibility: Millis,
     /// Re-send a probed message fresh when its receive count is within this of
     /// `maxReceiveCount`.
     pub probe_resend_margin: u32,
-    /// Re-jitter delay window (≤ 900 s).
+    /// The configured re-jitter delay window (≤ 900 s): `rejitter.minDelay` / `maxDelay`; each
+    /// pass sizes its window to the backlog within it (`rejitter::window_for_backlog`).
     pub rejitter_window: DelayWindow,
     /// Parallel re-jitter workers.
     pub rejitter_workers: u32,
@@ -186,10 +192,19 @@ impl Default for OursConfig {
             backoff: defaults::BACKOFF,
             ramp: defaults::RAMP,
             ramp_interval: defaults::RAMP_INTERVAL_SECONDS * SECOND,
-            relapse_error_percent: 20.0,
+            follow: Follow {
+                relapse_percent: 20.0,
+                ..Follow::default()
+            },
+            first_rung_batch: None,
             probe_visibility: Millis::from(defaults::PROBE_VISIBILITY_SECONDS) * SECOND,
             probe_resend_margin: 2,
-            rejitter_window: DelayWindow::new(0, 900).expect("0..=900 s is a valid window"),
+            // The construct's default window (issue 16: the simulator runs the product).
+            rejitter_window: DelayWindow::new(
+                limits_default("rejitterMinSeconds") as u32,
+                limits_default("rejitterMaxSeconds") as u32,
+            )
+            .expect("limits.json's default re-jitter window is valid"),
             rejitter_workers: defaults::REJITTER_WORKERS,
             rejitter_per_worker_second: 500,
             rejitter_slice: defaults::REJITTER_SLICE_SECONDS * SECOND,
@@ -203,7 +218,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn our_defaults_are_the_contract_defaults_except_window_and_relapse() {
+    fn our_defaults_are_the_contract_defaults_except_relapse() {
         let c = OursConfig::default();
         assert_eq!(
             c.backoff,
@@ -221,9 +236,19 @@ mod tests {
                 c.rejitter_window.min_seconds(),
                 c.rejitter_window.max_seconds()
             ),
-            (0, 900)
+            (
+                limits_default("rejitterMinSeconds") as u32,
+                limits_default("rejitterMaxSeconds") as u32
+            )
         );
-        assert_eq!(c.relapse_error_percent, 20.0);
+        assert_eq!(c.follow.relapse_percent, 20.0);
+        assert_eq!(
+            (c.follow.settle_intervals, c.follow.max_intervals),
+            (
+                breaker_core::ramp::DEFAULT_SETTLE_INTERVALS,
+                breaker_core::ramp::DEFAULT_MAX_INTERVALS
+            )
+        );
     }
 
     #[test]
