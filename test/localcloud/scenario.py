@@ -420,6 +420,24 @@ class Scenario:
         probes = [at for at, name in steps if name == PROBE and plan is not None and at <= plan]
         return probes[-1] if probes else None
 
+    def planned_windows(self, o: "Outage") -> list[int]:
+        """The re-jitter windows (``windowMaxSeconds``, seconds) the plans of ``o``'s recovery
+        sized to the backlog: the "Plan Re-jitter" task outputs between the trip and the close."""
+        if o.tripped_at is None or o.closed_at is None:
+            return []
+        windows = []
+        for ex in self.executions():
+            for e in history(self.sfn, ex["executionArn"]):
+                exited = e.get("stateExitedEventDetails")
+                if exited is None or exited["name"] != PLAN_REJITTER:
+                    continue
+                if not o.tripped_at - 5 <= e["timestamp"].timestamp() <= o.closed_at:
+                    continue
+                output = json.loads(exited.get("output") or "{}")
+                if isinstance(output.get("windowMaxSeconds"), int):
+                    windows.append(output["windowMaxSeconds"])
+        return windows
+
     def measure_drain(self, o: "Outage") -> None:
         """Fill in ``o.drained_at`` (healing → no order sent before healing left unprocessed) and
         ``o.probed_at`` (the healthy probe), once the orders are processed."""
