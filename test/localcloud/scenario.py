@@ -420,23 +420,21 @@ class Scenario:
         probes = [at for at, name in steps if name == PROBE and plan is not None and at <= plan]
         return probes[-1] if probes else None
 
-    def planned_windows(self, o: "Outage") -> list[int]:
-        """The re-jitter windows (``windowMaxSeconds``, seconds) the plans of ``o``'s recovery
-        sized to the backlog: the "Plan Re-jitter" task outputs between the trip and the close."""
+    def rejitter_plans(self, o: "Outage") -> list[dict]:
+        """The outputs of the "Plan Re-jitter" tasks of ``o``'s recovery (between the trip and the
+        close), oldest first: each has the ``backlog`` it counted and the ``windowMaxSeconds`` it
+        sized to that backlog (lambdas/CONTRACT.md)."""
         if o.tripped_at is None or o.closed_at is None:
             return []
-        windows = []
+        plans = []
         for ex in self.executions():
             for e in history(self.sfn, ex["executionArn"]):
                 exited = e.get("stateExitedEventDetails")
                 if exited is None or exited["name"] != PLAN_REJITTER:
                     continue
-                if not o.tripped_at - 5 <= e["timestamp"].timestamp() <= o.closed_at:
-                    continue
-                output = json.loads(exited.get("output") or "{}")
-                if isinstance(output.get("windowMaxSeconds"), int):
-                    windows.append(output["windowMaxSeconds"])
-        return windows
+                if o.tripped_at - 5 <= e["timestamp"].timestamp() <= o.closed_at:
+                    plans.append((e["timestamp"].timestamp(), json.loads(exited.get("output") or "{}")))
+        return [plan for _, plan in sorted(plans, key=lambda p: p[0])]
 
     def measure_drain(self, o: "Outage") -> None:
         """Fill in ``o.drained_at`` (healing → no order sent before healing left unprocessed) and
