@@ -28,9 +28,11 @@ use crate::queue::{Received, Receiver, SqsQueue};
 use crate::scenario::Scenario;
 use crate::strategy::{OursConfig, Plumbing, ReferenceConfig, Strategy};
 use crate::time::{Millis, SECOND, secs};
+use breaker_core::config::Config;
 use breaker_core::contract::{CircuitState, SavedScaling, Trigger};
 use breaker_core::message::ReceivedMessage;
-use breaker_core::policy::{BackoffDecision, with_keep_alive};
+use breaker_core::policy::{BackoffDecision, backoff_decision, with_keep_alive};
+use breaker_core::probe::{Disposition, failed_disposition};
 use breaker_core::ramp::{IntervalHealth, Move, Progress};
 use breaker_core::rejitter::{self, DelayWindow, Eligibility};
 
@@ -265,6 +267,9 @@ enum Controller {
     },
     Ours {
         config: OursConfig,
+        /// The product's configuration of these settings (`OursConfig::core_config`), which
+        /// `breaker_core`'s decisions read.
+        core: Box<Config>,
         exec: Option<OursExec>,
         next_id: usize,
         /// What the ramp's relapse check reads.
@@ -368,12 +373,14 @@ impl World {
             },
             Strategy::Ours => Controller::Ours {
                 config: ours,
+                core: Box::new(ours.core_config()),
                 exec: None,
                 next_id: 0,
                 relapse: RelapseCheck::Exact,
             },
             Strategy::OursFast => Controller::Ours {
                 config: ours,
+                core: Box::new(ours.core_config()),
                 exec: None,
                 next_id: 0,
                 relapse: RelapseCheck::HighResolution(ours.fast_trip.period),
@@ -1005,11 +1012,10 @@ impl World {
                 self.schedule(at + task, Event::Step { exec: id });
             }
             OursPhase::Backoff => {
-                let wait = config
-                    .backoff
-                    .next_wait(exec.attempt, &mut self.breaker_rng);
-                // The backoff handler's keep-alive decision, from breaker_core (state fields as
-                // the handler sees them; retention from the queue's settings).
+                // The backoff handler's decision, from breaker_core (state fields as the handler
+                // sees them; retention from the queue's settings). The simulator charges no
+                // history events, so `Continue` (continue as new) never comes; `Stuck` needs a
+                // `maxOpenDuration`, which the construct leaves unset by default.
                 let mut state = CircuitState::opened(
                     exec.opened_at,
                     SavedScaling {
@@ -1017,10 +1023,15 @@ impl World {
                     },
                     Trigger::Alarm,
                 );
+                state.attempt = exec.attempt;
                 state.refreshed_at_ms = exec.refreshed_at;
                 let retention = Some(self.scenario.queue.retention / SECOND);
                 self.breaker_task(task, 2);
-                match with_keep_alive(BackoffDecision::Wait(wait), &state, retention, self.now) {
+                let Controller::Ours { core, .. } = &self.controller else {
+                    unreachable!("ours_step runs ours' controller")
+                };
+                let decision = backoff_decision(&state, core, self.now, &mut self.breaker_rng);
+                match with_keep_alive(decision, &state, retention, self.now) {
                     BackoffDecision::KeepAlive => {
                         exec.refreshed_at = Some(rejitter::cutoff_ms(self.now));
                         self.keep_alive_passes += 1;
@@ -1035,12 +1046,13 @@ impl World {
                         self.state_transitions += 2 + 2 * exec.workers as u64;
                         self.schedule(self.now + 2 * task, Event::Step { exec: id });
                     }
-                    decision => {
-                        let BackoffDecision::Wait(wait) = decision else {
-                            unreachable!("keep-alive turns a wait into a wait or a pass")
-                        };
+                    BackoffDecision::Wait(wait) => {
                         exec.phase = OursPhase::Probe;
                         self.schedule(self.now + task + wait * SECOND, Event::Step { exec: id });
+                    }
+                    BackoffDecision::Stuck | BackoffDecision::Continue => {
+                        // Left open on purpose (`Circuit Stuck Open`): the run ends stuck.
+                        finished = true;
                     }
                 }
             }
@@ -1081,13 +1093,16 @@ impl World {
                         self.schedule(self.now + d + task, Event::Step { exec: id });
                     }
                     Some((msg, false, d)) => {
-                        let limit = self.scenario.queue.max_receive_count;
-                        if msg.receive_count + config.probe_resend_margin >= limit {
-                            self.queue.send(self.now, msg.body, 0);
-                            self.queue.delete(msg.id, msg.receipt);
-                        } else {
-                            self.queue
-                                .change_visibility(self.now, msg.id, msg.receipt, 0);
+                        let limit = Some(self.scenario.queue.max_receive_count);
+                        match failed_disposition(msg.receive_count, limit) {
+                            Disposition::Resend => {
+                                self.queue.send(self.now, msg.body, 0);
+                                self.queue.delete(msg.id, msg.receipt);
+                            }
+                            Disposition::Release | Disposition::Delete => {
+                                self.queue
+                                    .change_visibility(self.now, msg.id, msg.receipt, 0);
+                            }
                         }
                         exec.attempt += 1;
                         exec.healthy_probe = None;
