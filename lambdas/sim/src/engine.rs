@@ -80,6 +80,10 @@ pub struct RunMetrics {
     pub peak_load_after_healed: u32,
     /// Highest calls/s ÷ capacity after healing.
     pub peak_load_ratio: f64,
+    /// Highest calls/s ÷ capacity after the breaker's first close following healing (the first
+    /// ramp over; every later second, a later ramp's included). 0 when it never closed after
+    /// healing; for a circuit closed at healing, the same as `peak_load_ratio`.
+    pub peak_load_ratio_after_first_ramp: f64,
     /// Seconds after healing with more calls than capacity.
     pub overload_seconds: u32,
     /// Of those, seconds while the circuit was closed (not probing a ramp level).
@@ -373,14 +377,14 @@ impl World {
             },
             Strategy::Ours => Controller::Ours {
                 config: ours,
-                core: Box::new(ours.core_config()),
+                core: Box::new(ours.core_config(false)),
                 exec: None,
                 next_id: 0,
                 relapse: RelapseCheck::Exact,
             },
             Strategy::OursFast => Controller::Ours {
                 config: ours,
-                core: Box::new(ours.core_config()),
+                core: Box::new(ours.core_config(true)),
                 exec: None,
                 next_id: 0,
                 relapse: RelapseCheck::HighResolution(ours.fast_trip.period),
@@ -990,6 +994,10 @@ impl World {
             return;
         };
         let (config, check) = (*config, *check);
+        let ramp_interval = match check {
+            RelapseCheck::Exact => config.ramp_interval,
+            RelapseCheck::HighResolution(_) => config.ramp_interval_high,
+        };
         let Some(mut exec) = exec.clone().filter(|e| e.id == id) else {
             return;
         };
@@ -1163,7 +1171,7 @@ impl World {
                     if let RelapseCheck::HighResolution(period) = check {
                         exec.relapse_from = self.now.div_ceil(period) * period;
                     }
-                    self.schedule(at + config.ramp_interval, Event::Step { exec: id });
+                    self.schedule(at + ramp_interval, Event::Step { exec: id });
                 } else {
                     let (inv, err) = match check {
                         RelapseCheck::Exact => (
@@ -1204,14 +1212,11 @@ impl World {
                             let at =
                                 self.ramp_level(&exec, config.first_rung_batch, progress.level);
                             exec.step_counts = self.consumer_counts;
-                            self.schedule(at + config.ramp_interval, Event::Step { exec: id });
+                            self.schedule(at + ramp_interval, Event::Step { exec: id });
                         }
                         Move::Hold => {
                             exec.step_counts = self.consumer_counts;
-                            self.schedule(
-                                self.now + config.ramp_interval,
-                                Event::Step { exec: id },
-                            );
+                            self.schedule(self.now + ramp_interval, Event::Step { exec: id });
                         }
                         Move::Close => {
                             exec.phase = OursPhase::Close;
@@ -1331,6 +1336,16 @@ impl World {
         let mut ratio: f64 = 0.0;
         let mut overload = 0;
         let mut overload_closed = 0;
+        let mut ratio_after_ramp: f64 = 0.0;
+        // The first close at or after healing (closed at healing: from healing).
+        let first_close = if circuit_at(&self.transitions, healed) == Circuit::Closed {
+            Some(healed)
+        } else {
+            self.transitions
+                .iter()
+                .find(|(t, c)| *t >= healed && *c == Circuit::Closed)
+                .map(|(t, _)| *t)
+        };
         let end = horizon_s.min(load.len());
         for (sec, &calls) in load
             .iter()
@@ -1342,6 +1357,9 @@ impl World {
             let cap = self.downstream.capacity(t).max(1);
             peak = peak.max(calls);
             ratio = ratio.max(calls as f64 / cap as f64);
+            if first_close.is_some_and(|c| t >= c) {
+                ratio_after_ramp = ratio_after_ramp.max(calls as f64 / cap as f64);
+            }
             if calls > cap {
                 overload += 1;
                 if circuit_at(&self.transitions, t) == Circuit::Closed {
@@ -1395,6 +1413,7 @@ impl World {
             healed_to_drained_s: self.drained_at.map(|t| secs(t - healed)),
             peak_load_after_healed: peak,
             peak_load_ratio: ratio,
+            peak_load_ratio_after_first_ramp: ratio_after_ramp,
             overload_seconds: overload,
             overload_seconds_closed: overload_closed,
             peak_esm_concurrency: self.peak_busy,

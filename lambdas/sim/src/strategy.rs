@@ -159,8 +159,11 @@ pub struct OursConfig {
     pub backoff: Backoff,
     /// Half-open ramp.
     pub ramp: Ramp,
-    /// Time at each ramp level before checking health.
+    /// Time at each ramp level before checking health, with the one-minute alarm (ours:
+    /// `ramp.stepInterval` for `alarmSettings.resolution: standard`).
     pub ramp_interval: Millis,
+    /// The same with the fast trip (ours-fast: `ramp.stepInterval` for `resolution: high`).
+    pub ramp_interval_high: Millis,
     /// The health-following ramp (`breaker_core::ramp::Follow`): its relapse threshold (error
     /// rate, percent of invocations, at a proven level that reopens the circuit), and how long
     /// it settles below a level that failed.
@@ -189,6 +192,7 @@ impl Default for OursConfig {
             backoff: defaults::BACKOFF,
             ramp: defaults::RAMP,
             ramp_interval: defaults::RAMP_INTERVAL_SECONDS * SECOND,
+            ramp_interval_high: defaults::RAMP_INTERVAL_SECONDS * SECOND,
             follow: Follow {
                 relapse_percent: 20.0,
                 ..Follow::default()
@@ -214,7 +218,13 @@ impl OursConfig {
     /// (`Config::from_lookup`, the handlers' `from_env`): the sim's settings go in as the
     /// environment variables the construct sets, every other setting takes the product's
     /// default. The simulator's decisions (`policy::backoff_decision`) read this.
-    pub fn core_config(&self) -> breaker_core::config::Config {
+    /// `fast`: the settings of ours-fast (`resolution: high`), else of ours.
+    pub fn core_config(&self, fast: bool) -> breaker_core::config::Config {
+        let interval = if fast {
+            self.ramp_interval_high
+        } else {
+            self.ramp_interval
+        };
         let env = [
             ("CIRCUIT_NAME", "sim".to_owned()),
             ("ESM_UUID", "sim-esm".to_owned()),
@@ -239,7 +249,7 @@ impl OursConfig {
             ("RAMP_STEPS", self.ramp.steps.to_string()),
             (
                 "RAMP_INTERVAL_SECONDS",
-                (self.ramp_interval / SECOND).max(1).to_string(),
+                (interval / SECOND).max(1).to_string(),
             ),
             (
                 "PROBE_VISIBILITY_SECONDS",
@@ -314,7 +324,7 @@ mod tests {
             },
             ..OursConfig::default()
         };
-        let core = c.core_config();
+        let core = c.core_config(false);
         assert_eq!(core.backoff, c.backoff);
         assert_eq!(core.ramp, c.ramp);
         assert_eq!(core.ramp_interval_seconds * SECOND, c.ramp_interval);
