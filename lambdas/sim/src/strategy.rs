@@ -287,7 +287,7 @@ mod tests {
             c.backoff,
             Backoff {
                 initial_seconds: 30,
-                max_seconds: 900,
+                max_seconds: 300,
                 multiplier: 2.0
             }
         );
