@@ -131,7 +131,7 @@ const DEFAULT: ExampleSettings = {
   alarmDatapoints: 2,
   alarmMinInvocations: 5,
   backoffInitial: cdk.Duration.seconds(30),
-  backoffMax: cdk.Duration.minutes(15),
+  backoffMax: cdk.Duration.minutes(5),
   probeVisibility: cdk.Duration.seconds(60),
   rejitterSlice: cdk.Duration.minutes(1),
   rampSteps: 3,

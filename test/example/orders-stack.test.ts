@@ -81,7 +81,7 @@ describe('default profile (real AWS)', () => {
         Variables: Match.objectLike({
           ESM_UUID: { Ref: ref(stack, stack.eventSourceMapping) },
           BACKOFF_INITIAL_SECONDS: '30',
-          BACKOFF_MAX_SECONDS: '900',
+          BACKOFF_MAX_SECONDS: '300',
         }),
       },
     });
