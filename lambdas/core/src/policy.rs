@@ -145,6 +145,14 @@ pub fn complete_periods(
     (end > start).then_some((start, end))
 }
 
+/// The earliest `now_ms` at which [`complete_periods`] since `from_ms` is not `None`: the end of
+/// the first whole period that begins at or after `from_ms`, plus [`METRIC_PUBLICATION_LAG_MS`].
+/// The ramp waits at least until then, so that its next step has an interval to judge.
+pub fn first_complete_at(from_ms: u64, period_seconds: u64) -> u64 {
+    let period = period_seconds.max(1) * 1000;
+    from_ms.div_ceil(period) * period + period + METRIC_PUBLICATION_LAG_MS
+}
+
 /// A ramp step relapsed if the consumer's error rate reached `threshold_percent` (no
 /// invocations means no evidence of failure).
 pub fn relapsed(stats: ConsumerStats, threshold_percent: f64) -> bool {
@@ -198,6 +206,20 @@ mod tests {
         );
         // A clock before the lag never underflows.
         assert_eq!(complete_periods(1_000, 0, 60), None);
+    }
+
+    #[test]
+    fn first_complete_at_is_the_first_moment_complete_periods_has_one() {
+        for (from, period) in [
+            (600 * MINUTE + 20_000, 60),
+            (600 * MINUTE, 60),
+            (600 * MINUTE + 5_000, 10),
+            (0, 1),
+        ] {
+            let at = first_complete_at(from, period);
+            assert!(complete_periods(at, from, period).is_some(), "{from} {period}");
+            assert_eq!(complete_periods(at - 1, from, period), None, "{from} {period}");
+        }
     }
 
     fn config(extra: &[(&'static str, &str)]) -> Config {
@@ -443,6 +465,7 @@ mod tests {
     fn relapse_is_an_error_rate_at_or_above_the_threshold() {
         assert!(relapsed(
             ConsumerStats {
+                throttles: 0.0,
                 errors: 5.0,
                 invocations: 10.0
             },
@@ -450,6 +473,7 @@ mod tests {
         ));
         assert!(!relapsed(
             ConsumerStats {
+                throttles: 0.0,
                 errors: 4.0,
                 invocations: 10.0
             },
@@ -457,6 +481,7 @@ mod tests {
         ));
         assert!(!relapsed(
             ConsumerStats {
+                throttles: 0.0,
                 errors: 0.0,
                 invocations: 0.0
             },
