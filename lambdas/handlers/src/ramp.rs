@@ -221,6 +221,11 @@ mod tests {
         EsmCall, FakeEsm, FakeEvents, FakeMetrics, FakeRecords, Fakes, FixedClock, config,
         state_json,
     };
+    use breaker_core::contract::{CircuitState, RampProgress};
+
+    const MINUTE: u64 = 60_000;
+    /// The fixed clock: 166 min 40 s.
+    const T0: u64 = 10_000_000;
 
     const ME: &str = "arn:aws:states:eu-west-1:123456789012:execution:Breaker:run-a";
     /// When the fixtures' ramp began (step 0 marked the record half-open): three minutes before
@@ -278,6 +283,31 @@ mod tests {
             ramp(input, &self.app(policy)).await
         }
 
+        /// The state a step is given, the ramp standing at `progress`.
+        fn state_at(&self, saved: Option<u32>, progress: RampProgress) -> CircuitState {
+            let mut state: CircuitState =
+                serde_json::from_value(state_json(1_000, 3, 2, saved)).unwrap();
+            state.history_events = self.charged_before();
+            state.ramp = Some(progress);
+            state
+        }
+
+        /// Call `ramp` with `state` at `step`.
+        async fn call(&self, state: &CircuitState, step: u32) -> Result<RampOutput, HandlerError> {
+            let policy = EsmPolicy {
+                in_use_base: Duration::from_millis(5),
+                ..EsmPolicy::default()
+            };
+            let input = json!({ "state": state, "step": step, "executionArn": ME });
+            ramp(input, &self.app(policy)).await
+        }
+
+        /// Call `ramp` with what `out` answered, after its wait.
+        async fn after(&self, out: &RampOutput) -> Result<RampOutput, HandlerError> {
+            self.clock.advance_ms(out.wait_seconds * 1000);
+            self.call(&out.state, out.step).await
+        }
+
         /// The app on this world's fakes.
         fn app(&self, esm_policy: EsmPolicy) -> App<Fakes> {
             let ports = Fakes {
@@ -294,6 +324,365 @@ mod tests {
                 esm_policy,
             }
         }
+    }
+
+    /// The ramp at `level`, its next interval beginning when the fixtures' ramp began (so a step
+    /// at the fixed clock judges the one complete period 164–165 min).
+    fn at(level: u32) -> RampProgress {
+        RampProgress {
+            level,
+            judge_from_ms: HALF_OPEN_AT,
+            ..RampProgress::start(0)
+        }
+    }
+
+    /// A level proven by a clean interval (not just raised).
+    fn proven(level: u32) -> RampProgress {
+        RampProgress {
+            healthy: 1,
+            ..at(level)
+        }
+    }
+
+    fn progress(out: &RampOutput) -> RampProgress {
+        out.state
+            .ramp
+            .expect("every ramp step writes its progress into the state")
+    }
+
+    /// Issue 16: a step judges the complete interval at its level with `Follow::decide`: clean,
+    /// it raises one level, and the next interval begins when that level was set; it waits until
+    /// that interval is complete and published (on today's handler: a fixed 60 s and no progress).
+    #[tokio::test]
+    async fn a_clean_interval_steps_up_and_the_next_interval_begins_at_the_new_level() {
+        let w = World::new(
+            FakeEsm::new(EsmState::Enabled, Some(6)),
+            FakeMetrics::steady(0.0, 100.0),
+        );
+        let given = RampProgress {
+            raised: true,
+            evidence: 100,
+            ..at(1)
+        };
+        let out = w.call(&w.state_at(Some(50), given), 2).await.unwrap();
+        assert_eq!(
+            (out.action, out.step, out.maximum_concurrency),
+            (RampAction::Step, 3, Some(17))
+        );
+        assert_eq!(w.esm.updates(), vec![EsmCall::UpdateScaling(Some(17))]);
+        assert_eq!(w.metrics.asked(), vec![(164 * MINUTE, 165 * MINUTE)]);
+        let p = progress(&out);
+        assert_eq!(
+            (p.level, p.raised, p.evidence, p.intervals, p.judge_from_ms),
+            (2, true, 100, 1, T0)
+        );
+        // The first period after 166:40 is 167–168 min, published by 169 min: 140 s away.
+        assert_eq!(out.wait_seconds, 140);
+        assert_eq!(w.events.measured(), vec![(Measure::RampLevel, 17.0)]);
+    }
+
+    /// Issue 16: with no complete interval at its level yet, a step holds at that level without
+    /// reading metrics (on today's handler it raised on a fixed schedule).
+    #[tokio::test]
+    async fn a_step_with_no_complete_interval_at_its_level_holds() {
+        let w = World::new(
+            FakeEsm::new(EsmState::Enabled, Some(6)),
+            FakeMetrics::steady(30.0, 40.0),
+        );
+        let given = RampProgress {
+            judge_from_ms: T0 - 30_000,
+            ..proven(1)
+        };
+        let out = w.call(&w.state_at(Some(50), given), 4).await.unwrap();
+        assert_eq!(
+            (out.action, out.step, out.maximum_concurrency),
+            (RampAction::Step, 5, Some(6))
+        );
+        assert!(w.esm.updates().is_empty(), "{:?}", w.esm.updates());
+        assert!(w.metrics.asked().is_empty());
+        assert!(w.events.events().is_empty() && w.events.measured().is_empty());
+        let p = progress(&out);
+        assert_eq!(
+            (p.level, p.healthy, p.intervals, p.judge_from_ms),
+            (1, 1, 1, T0 - 30_000),
+            "the hold counts towards the bound; the interval still begins where it did"
+        );
+        assert_eq!(out.wait_seconds, 140, "until 167–168 min is published");
+    }
+
+    /// Issue 16: a mild error rate (below RELAPSE_ERROR_RATE_PERCENT) at a proven level steps
+    /// back one level instead of going on (today: raised) or reopening.
+    #[tokio::test]
+    async fn a_mild_error_rate_at_a_proven_level_steps_back_one_level() {
+        let w = World::new(
+            FakeEsm::new(EsmState::Enabled, Some(17)),
+            FakeMetrics::steady(5.0, 100.0),
+        );
+        let out = w.call(&w.state_at(Some(50), proven(2)), 3).await.unwrap();
+        assert_eq!(
+            (out.action, out.maximum_concurrency),
+            (RampAction::Step, Some(6))
+        );
+        assert_eq!(w.esm.updates(), vec![EsmCall::UpdateScaling(Some(6))]);
+        let p = progress(&out);
+        assert_eq!((p.level, p.ceiling, p.raised), (1, Some(2), false));
+        assert_eq!(w.events.measured(), vec![(Measure::RampLevel, 6.0)]);
+        assert!(
+            w.events.events().is_empty(),
+            "no circuit event: still half-open"
+        );
+    }
+
+    /// Issue 16: throttles alone make an interval unclean: after a raise, step back.
+    #[tokio::test]
+    async fn throttles_after_a_raise_step_back() {
+        let w = World::new(
+            FakeEsm::new(EsmState::Enabled, Some(6)),
+            FakeMetrics::answering(&[(0.0, 100.0, 3.0)]),
+        );
+        let given = RampProgress {
+            raised: true,
+            evidence: 100,
+            ..at(1)
+        };
+        let out = w.call(&w.state_at(Some(50), given), 2).await.unwrap();
+        assert_eq!(
+            (out.action, out.maximum_concurrency),
+            (RampAction::Step, Some(2))
+        );
+        assert_eq!(w.esm.updates(), vec![EsmCall::UpdateScaling(Some(2))]);
+        assert_eq!((progress(&out).level, progress(&out).ceiling), (0, Some(1)));
+    }
+
+    /// Issue 16: a severe rate (at or above the relapse threshold) at a proven level reopens; the
+    /// state forgets the ramp so that the next one starts afresh.
+    #[tokio::test]
+    async fn a_severe_rate_at_a_proven_level_reopens_and_forgets_the_ramp() {
+        let w = World::new(
+            FakeEsm::new(EsmState::Enabled, Some(6)),
+            FakeMetrics::steady(30.0, 40.0),
+        );
+        let out = w.call(&w.state_at(Some(50), proven(1)), 5).await.unwrap();
+        assert_eq!(out.action, RampAction::Reopen);
+        assert_eq!(w.esm.updates(), vec![EsmCall::Disable]);
+        assert_eq!(w.events.detail_types(), vec![DetailType::Opened]);
+        assert_eq!(w.events.events()[0].detail["reason"], "relapse during ramp");
+        assert_eq!(out.state.ramp, None);
+        assert_eq!(w.events.measured(), vec![(Measure::RampLevel, 0.0)]);
+    }
+
+    /// Issue 16: below a level that failed, `settle_intervals` (5) clean intervals in a row end
+    /// the ramp there: `done` with the settled level, which `close` keeps (the mapping stays at
+    /// it), naming it and the original in `Circuit Closed`; the record keeps the original.
+    #[tokio::test]
+    async fn clean_intervals_below_a_ceiling_settle_and_close_keeps_the_settled_level() {
+        let w = World::new(
+            FakeEsm::new(EsmState::Enabled, Some(6)),
+            FakeMetrics::steady(0.0, 100.0),
+        );
+        let given = RampProgress {
+            ceiling: Some(2),
+            ..at(1)
+        };
+        let mut out = w.call(&w.state_at(Some(50), given), 6).await.unwrap();
+        let mut holds = 0;
+        while out.action == RampAction::Step {
+            assert_eq!(out.maximum_concurrency, Some(6));
+            holds += 1;
+            out = w.after(&out).await.unwrap();
+        }
+        assert_eq!(holds, 4);
+        assert_eq!(
+            (out.action, out.maximum_concurrency),
+            (RampAction::Done, Some(6))
+        );
+        assert_eq!(progress(&out).settled, Some(Scaling::Concurrency(Some(6))));
+        assert!(w.esm.updates().is_empty(), "holds leave the mapping alone");
+        let asked = w.metrics.asked();
+        assert_eq!(asked.len(), 5);
+        assert!(
+            asked.windows(2).all(|p| p[0].1 == p[1].0),
+            "each interval judged once, one after the other: {asked:?}"
+        );
+
+        let input = json!({ "state": out.state, "executionArn": ME });
+        let closed = crate::close::close(input, &w.app(EsmPolicy::default()))
+            .await
+            .unwrap();
+        assert!(closed.closed);
+        assert_eq!(w.esm.updates(), vec![EsmCall::Enable(Some(6))]);
+        let event = w.events.events().pop().unwrap();
+        assert_eq!(event.detail_type, DetailType::Closed);
+        assert_eq!(event.detail["settledBelowOriginal"], true);
+        assert_eq!(event.detail["settledMaximumConcurrency"], 6);
+        assert_eq!(event.detail["originalMaximumConcurrency"], 50);
+        let r = w.records.stored().unwrap();
+        assert_eq!((r.phase, r.owner), (Phase::Closed, None));
+        assert_eq!(r.original.unwrap().maximum_concurrency, Some(50));
+        assert_eq!(r.settled, Some(Scaling::Concurrency(Some(6))));
+    }
+
+    /// Issue 16: a ramp step retried with the same input (a crash after its
+    /// UpdateEventSourceMapping) decides from the same progress: the interval is counted once and
+    /// no level is skipped; a retry that decides otherwise leaves the mapping at its level.
+    #[tokio::test]
+    async fn a_retried_step_decides_from_the_same_progress() {
+        let w = World::new(
+            FakeEsm::new(EsmState::Enabled, Some(6)),
+            FakeMetrics::steady(0.0, 100.0),
+        );
+        let state = w.state_at(Some(50), proven(1));
+        let first = w.call(&state, 3).await.unwrap();
+        w.clock.advance_ms(MINUTE);
+        let retry = w.call(&state, 3).await.unwrap();
+        for out in [&first, &retry] {
+            assert_eq!((out.step, out.maximum_concurrency), (4, Some(17)));
+            assert_eq!((progress(out).level, progress(out).intervals), (2, 1));
+        }
+        assert_eq!(w.esm.snapshot().maximum_concurrency, Some(17), "not 50");
+
+        // At the first level: the first attempt raised, the retry sees a mild rate and holds.
+        let w = World::new(
+            FakeEsm::new(EsmState::Enabled, Some(2)),
+            FakeMetrics::steady(0.0, 100.0),
+        );
+        let state = w.state_at(Some(50), proven(0));
+        let first = w.call(&state, 1).await.unwrap();
+        assert_eq!(first.maximum_concurrency, Some(6));
+        w.metrics.set(5.0, 100.0, 0.0);
+        let retry = w.call(&state, 1).await.unwrap();
+        assert_eq!(
+            (retry.action, retry.maximum_concurrency),
+            (RampAction::Step, Some(2))
+        );
+        assert_eq!(
+            w.esm.updates(),
+            vec![
+                EsmCall::UpdateScaling(Some(6)),
+                EsmCall::UpdateScaling(Some(2))
+            ]
+        );
+        assert_eq!(w.esm.snapshot().maximum_concurrency, Some(2));
+    }
+
+    /// Issue 16: a provisioned mapping steps back through its pollers, never a concurrency limit.
+    #[tokio::test]
+    async fn a_provisioned_ramp_steps_back_through_its_pollers() {
+        let mut w = World::new(
+            FakeEsm::new(EsmState::Enabled, None).provisioned_pollers(Some(3), Some(15)),
+            FakeMetrics::steady(5.0, 100.0),
+        );
+        w.records = FakeRecords::holding(provisioned(pollers(3, 40)));
+        let out = w.call(&w.state_at(None, proven(2)), 3).await.unwrap();
+        assert_eq!(
+            (
+                out.action,
+                out.maximum_concurrency,
+                out.provisioned_poller_config
+            ),
+            (RampAction::Step, None, Some(pollers(3, 5)))
+        );
+        assert_eq!(w.esm.updates(), vec![EsmCall::UpdatePollers(pollers(3, 5))]);
+        assert_eq!(w.esm.snapshot().maximum_concurrency, None);
+        assert_eq!(w.events.measured(), vec![(Measure::RampLevel, 5.0)]);
+    }
+
+    /// Issue 16: a whole ramp from step 0 on a consumer that fails above 6: it climbs to 17,
+    /// steps back to 6 and settles there; each level the mapping was set to is measured once.
+    #[tokio::test]
+    async fn a_ramp_that_fails_above_a_level_settles_there_measuring_each_level_change() {
+        let w = World::new(
+            FakeEsm::new(EsmState::Disabled, Some(50)),
+            FakeMetrics::answering(&[
+                (0.0, 100.0, 0.0),
+                (0.0, 100.0, 0.0),
+                (10.0, 100.0, 0.0),
+                (0.0, 100.0, 0.0),
+            ]),
+        );
+        let mut out = w.step(Some(50), 0).await.unwrap();
+        let mut seen = vec![out.maximum_concurrency];
+        while out.action == RampAction::Step {
+            out = w.after(&out).await.unwrap();
+            seen.push(out.maximum_concurrency);
+        }
+        assert_eq!(out.action, RampAction::Done);
+        assert_eq!(
+            seen,
+            [2, 6, 17, 6, 6, 6, 6, 6, 6].map(Some).to_vec(),
+            "up, up, back, four holds, settled"
+        );
+        assert_eq!(
+            w.events.measured(),
+            [2.0, 6.0, 17.0, 6.0].map(|l| (Measure::RampLevel, l))
+        );
+    }
+
+    /// Issue 16: after a ramp settled below the original, the next trip finds the mapping at the
+    /// settled level; it must save and restore the original (kept in the record), so its full
+    /// ramp climbs to 50 and close restores 50.
+    #[tokio::test(start_paused = true)]
+    async fn a_trip_after_a_settled_close_restores_the_original_on_its_next_full_ramp() {
+        let w = World::new(
+            FakeEsm::new(EsmState::Enabled, Some(6)),
+            FakeMetrics::steady(0.0, 100.0),
+        );
+        let settled = RampProgress {
+            settled: Some(Scaling::Concurrency(Some(6))),
+            ceiling: Some(2),
+            ..proven(1)
+        };
+        let input = json!({ "state": w.state_at(Some(50), settled), "executionArn": ME });
+        crate::close::close(input, &w.app(EsmPolicy::default()))
+            .await
+            .unwrap();
+        assert_eq!(w.esm.snapshot().maximum_concurrency, Some(6));
+
+        // The next trip, by another execution.
+        const NEXT: &str = "arn:aws:states:eu-west-1:123456789012:execution:Breaker:run-b";
+        let trip = json!({ "executionArn": NEXT, "input": {
+            "version": "0", "id": "e-2", "source": "aws.cloudwatch",
+            "detail-type": "CloudWatch Alarm State Change",
+            "detail": { "alarmName": "orders-errors", "state": { "value": "ALARM" },
+                        "previousState": { "value": "OK" } }
+        }});
+        let opened = crate::open::open(trip, &w.app(EsmPolicy::default()))
+            .await
+            .unwrap();
+        let state = opened.state.unwrap();
+        assert_eq!(state.saved_scaling.maximum_concurrency, Some(50));
+        let r = w.records.stored().unwrap();
+        assert_eq!(
+            (r.original.unwrap().maximum_concurrency, r.settled),
+            (Some(50), None)
+        );
+
+        let policy = EsmPolicy {
+            in_use_base: Duration::from_millis(5),
+            ..EsmPolicy::default()
+        };
+        let mut out = ramp(
+            json!({ "state": state, "step": 0, "executionArn": NEXT }),
+            &w.app(policy),
+        )
+        .await
+        .unwrap();
+        let mut levels = vec![out.maximum_concurrency];
+        while out.action == RampAction::Step {
+            w.clock.advance_ms(out.wait_seconds * 1000);
+            let input = json!({ "state": out.state, "step": out.step, "executionArn": NEXT });
+            out = ramp(input, &w.app(policy)).await.unwrap();
+            levels.push(out.maximum_concurrency);
+        }
+        assert_eq!(out.action, RampAction::Done);
+        assert_eq!(levels, [2, 6, 17, 50, 50].map(Some).to_vec());
+        let input = json!({ "state": out.state, "executionArn": NEXT });
+        crate::close::close(input, &w.app(EsmPolicy::default()))
+            .await
+            .unwrap();
+        assert_eq!(w.esm.snapshot().maximum_concurrency, Some(50));
+        let r = w.records.stored().unwrap();
+        assert_eq!((r.original, r.settled), (None, None));
     }
 
     #[tokio::test]
