@@ -196,7 +196,9 @@ impl Budget {
     /// ([`crate::ramp::Follow::max_calls`]) for its most levels (`RAMP_STEPS` + 1): one per level
     /// and one more, or the ramp's `max_intervals` and one more if that is larger.
     fn ramp_calls(&self) -> u32 {
-        let levels = usize::try_from(self.ramp_steps).unwrap_or(usize::MAX).saturating_add(1);
+        let levels = usize::try_from(self.ramp_steps)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
         crate::ramp::Follow::default().max_calls(levels)
     }
 

@@ -217,8 +217,15 @@ mod tests {
             (0, 1),
         ] {
             let at = first_complete_at(from, period);
-            assert!(complete_periods(at, from, period).is_some(), "{from} {period}");
-            assert_eq!(complete_periods(at - 1, from, period), None, "{from} {period}");
+            assert!(
+                complete_periods(at, from, period).is_some(),
+                "{from} {period}"
+            );
+            assert_eq!(
+                complete_periods(at - 1, from, period),
+                None,
+                "{from} {period}"
+            );
         }
     }
 

@@ -547,7 +547,6 @@ mod tests {
                         n <= FOLLOW.max_intervals as usize + 2 * top,
                         "ramp still going after {n} intervals: {p:?}"
                     );
-
                 }
             }
         }
@@ -581,9 +580,15 @@ mod tests {
             ..Progress::default()
         };
         // Not the last call: the usual decision.
-        assert_eq!(FOLLOW.next(climbing, 3, Some(clean(10.0)), false).0, Move::StepUp);
+        assert_eq!(
+            FOLLOW.next(climbing, 3, Some(clean(10.0)), false).0,
+            Move::StepUp
+        );
         // The last: clean with nothing failed closes, as the fixed schedule ended.
-        assert_eq!(FOLLOW.next(climbing, 3, Some(clean(10.0)), true).0, Move::Close);
+        assert_eq!(
+            FOLLOW.next(climbing, 3, Some(clean(10.0)), true).0,
+            Move::Close
+        );
         assert_eq!(
             FOLLOW.next(climbing, 3, Some(errors(100.0, 5.0)), true).0,
             Move::Reopen
@@ -597,7 +602,10 @@ mod tests {
         let (m, n) = FOLLOW.next(settling, 3, Some(clean(10.0)), true);
         assert_eq!((m, n.level), (Move::Settle, 1));
         assert_eq!(FOLLOW.next(settling, 3, None, true).0, Move::Settle);
-        let fresh = Progress { healthy: 0, ..settling };
+        let fresh = Progress {
+            healthy: 0,
+            ..settling
+        };
         assert_eq!(FOLLOW.next(fresh, 3, None, true).0, Move::Reopen);
     }
 

@@ -634,7 +634,13 @@ mod tests {
         let settled = Scaling::Concurrency(Some(17));
         let r = released_settled(&owned_by(ME, Phase::HalfOpen), settled, 9);
         assert_eq!(
-            (r.owner.clone(), r.phase, r.original, r.settled, r.opened_at_ms),
+            (
+                r.owner.clone(),
+                r.phase,
+                r.original,
+                r.settled,
+                r.opened_at_ms
+            ),
             (None, Phase::Closed, Some(ORIGINAL), Some(settled), None)
         );
         assert_eq!(r.outage_original(), None, "no outage under way");
@@ -651,7 +657,10 @@ mod tests {
             ..ORIGINAL
         };
         let (next, original) = opened(&r, by_hand, 20);
-        assert_eq!((original, next.original, next.settled), (by_hand, Some(by_hand), None));
+        assert_eq!(
+            (original, next.original, next.settled),
+            (by_hand, Some(by_hand), None)
+        );
         // A plain release forgets it.
         assert_eq!(released(&next, 21).settled, None);
     }
