@@ -1,22 +1,34 @@
 //! `ramp` (half-open): step 0 re-enables the mapping at the first ramp level and announces
-//! `Circuit Half-Open`; each later step checks the consumer's error rate over the complete metric
-//! periods since the ramp began (`breaker_core::policy::complete_periods`: published ones only,
-//! so the first steps may have none and give no verdict), reopens on a relapse (mapping disabled again, `Circuit Opened`), else raises the limit to the
-//! next level. After the last level has been checked, `done` hands over to `close`. Every step
-//! acts only as the owner in the circuit record: step 0 marks the record half-open *before* it
-//! enables (a trip after that is a re-trip the owner must honour), a relapse marks it open again,
-//! and an execution that no longer owns the circuit changes nothing. Each answer
-//! charges the state with the worst case of the path it sends the workflow on
-//! (`breaker_core::history`); the ramp loop is bounded by its levels (`step` only grows), and
-//! backoff and the re-jitter plan reserve all of it.
+//! `Circuit Half-Open`; each later step judges the complete interval at the current level with
+//! `breaker_core::ramp::Follow` (issue 16: a ramp that follows health) and moves as it says: up
+//! one level on a clean interval (no errors, no throttles), back one level on errors after a raise
+//! or a mild error rate, hold (settling below a level that failed, or with no complete interval to
+//! judge yet), reopen on a severe rate at a proven level (mapping disabled again, `Circuit
+//! Opened`), and `done` when the original level was clean or the ramp settled below it (`close`
+//! then keeps the settled level). Where the ramp stands (`RampProgress`) travels in the state, so
+//! a retried step (same input) decides from the same place: an interval is judged once, no level
+//! is skipped, and a retry that decides otherwise puts the mapping back at its level.
+//!
+//! An interval is the complete, published metric periods since the level was set or since the
+//! last interval judged (`breaker_core::policy::complete_periods`); each step waits until the next
+//! one is complete (`first_complete_at`), at least `RAMP_INTERVAL_SECONDS`. Every step acts only
+//! as the owner in the circuit record: step 0 marks the record half-open *before* it enables (a
+//! trip after that is a re-trip the owner must honour), a reopen marks it open again, and an
+//! execution that no longer owns the circuit changes nothing. Each answer charges the state with
+//! the worst case of the path it sends the workflow on (`breaker_core::history`); the ramp loop
+//! is bounded (`Follow::max_calls`: `step` only grows, and the call at the bound ends the ramp),
+//! and backoff and the re-jitter plan reserve all of it.
 
-use breaker_core::contract::{InputError, RampAction, RampInput, RampOutput, Version, parse};
+use breaker_core::contract::{
+    InputError, RampAction, RampInput, RampOutput, RampProgress, Version, parse,
+};
 use breaker_core::events::{BreakerEvent, DetailType, Measure, Measurement};
 use breaker_core::history::{self, COSTS};
-use breaker_core::policy::{complete_periods, relapsed};
+use breaker_core::policy::{complete_periods, first_complete_at};
 use breaker_core::ports::{
     CircuitRecords, Clock, EventSourceMappings, Events, Metrics, PollerConfig, Scaling,
 };
+use breaker_core::ramp::{Follow, IntervalHealth, Move};
 use breaker_core::record::{CircuitRecord, OriginalConfig, half_opened, opened};
 use serde_json::Value;
 use tracing::{info, warn};
@@ -33,18 +45,29 @@ use crate::record::update_owned;
 /// the state's saved limit, or, for a mapping the record shows in provisioned mode,
 /// `ProvisionedPollerConfig` levels up to the recorded poller configuration
 /// (`breaker_core::ramp::Ramp::levels`). A provisioned mapping never gets a `MaximumConcurrency`:
-/// AWS refuses it together with a poller configuration.
+/// AWS refuses it together with a poller configuration. The decision is `Follow::next` with
+/// `RELAPSE_ERROR_RATE_PERCENT` as the severe rate and the core's defaults otherwise.
 pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, HandlerError> {
     let (config, policy) = (&app.config, &app.esm_policy);
     let ports = &app.ports;
     let (esm, metrics, records) = (ports.esm(), ports.metrics(), ports.records());
     let (events, clock) = (ports.events(), ports.clock());
     let RampInput {
-        state,
+        mut state,
         step,
         execution_arn: me,
     } = parse(input)?;
     let interval = config.ramp_interval_seconds;
+    let period = config.consumer_metric_period_seconds;
+    let follow = Follow {
+        relapse_percent: config.relapse_error_rate_percent,
+        ..Follow::default()
+    };
+    // Wait at least the ramp interval, and until the interval from `judge_from` is complete.
+    let wait_from = |judge_from: u64, now: u64| {
+        let ready = first_complete_at(judge_from, period);
+        interval.max(ready.saturating_sub(now).div_ceil(1000))
+    };
     let levels_of = |record: &CircuitRecord| {
         let pollers = record
             .original
@@ -96,7 +119,9 @@ pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, Ha
         events.put(&event).await?;
         measure_level(app, level.limit(), now);
         info!(esm = %config.esm_uuid, level = ?level, levels = ?levels, "half-open: mapping re-enabled");
-        return Ok(output(RampAction::Step, 1, interval, Some(level), state));
+        state.ramp = Some(RampProgress::start(now));
+        let wait = wait_from(now, now);
+        return Ok(output(RampAction::Step, 1, wait, Some(level), state));
     }
 
     let record = records.load().await?;
@@ -110,69 +135,149 @@ pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, Ha
         }
     };
     let levels = levels_of(&record);
-    let last = levels.len() as u32;
-    if step > last {
+    let top = levels.len() - 1;
+    let calls = follow.max_calls(levels.len());
+    if step >= calls {
         return Err(InputError::new(
             "step",
-            format!("must be 0–{last} for this ramp of {last} levels"),
+            format!(
+                "must be 0–{} for this ramp of {} levels",
+                calls - 1,
+                levels.len()
+            ),
         )
         .into());
     }
     let now = clock.now_ms();
-    let current = levels[step as usize - 1];
-    // Only complete, published periods since the ramp began (`complete_periods`); none yet: no
-    // verdict, step on (a later step reads these periods).
-    let window = record
-        .half_open_at_ms
-        .and_then(|began| complete_periods(now, began, config.consumer_metric_period_seconds));
+    // A state from before the progress travelled with it: the level the fixed schedule set for
+    // this step, judged over the complete periods since the ramp began (as it was).
+    let given = state.ramp.unwrap_or_else(|| RampProgress {
+        level: (step - 1).min(top as u32),
+        raised: step > 1,
+        judge_from_ms: record.half_open_at_ms.unwrap_or(now),
+        ..RampProgress::start(now)
+    });
+    if given.level as usize > top || given.settled.is_some() {
+        return Err(InputError::new(
+            "state.ramp",
+            format!(
+                "must stand at one of the ramp's {} levels, not settled",
+                levels.len()
+            ),
+        )
+        .into());
+    }
+    let current = levels[given.level as usize];
+    // Only complete, published periods since the level was set or the last interval judged
+    // (`complete_periods`); none yet: no verdict, the step holds (and counts).
+    let window = complete_periods(now, given.judge_from_ms, period);
     let stats = match window {
         Some((since, until)) => Some(metrics.consumer_stats(since, until).await?),
         None => {
-            info!(esm = %config.esm_uuid, step, half_open_at_ms = ?record.half_open_at_ms, "no complete metric period since the ramp began: no verdict");
+            info!(esm = %config.esm_uuid, step, judge_from_ms = given.judge_from_ms, "no complete interval at this level yet: no verdict");
             None
         }
     };
-    if let Some(stats) = stats.filter(|s| relapsed(*s, config.relapse_error_rate_percent)) {
-        let found = record.original.unwrap_or(OriginalConfig {
-            enabled: true,
-            maximum_concurrency: state.saved_scaling.maximum_concurrency,
-            provisioned_poller_config: None,
-        });
-        update_owned(records, &me, |r| opened(r, found, now).0).await?;
-        disable_and_wait(esm, &config.esm_uuid, policy).await?;
-        let event = BreakerEvent::for_state(DetailType::Opened, config, &state, clock.now_ms())
-            .with("reason", "relapse during ramp")
-            .with("rampStep", step);
-        let event = match current {
-            Scaling::Concurrency(limit) => event.with("maximumConcurrency", limit),
-            Scaling::Pollers(pollers) => event.with("provisionedPollerConfig", pollers),
+    let last = step + 1 >= calls;
+    let (decision, next) =
+        follow.next(given.progress(), top, stats.map(IntervalHealth::from), last);
+    let judged_until = window.map_or(given.judge_from_ms, |(_, until)| until);
+    let target = levels[next.level];
+    match decision {
+        Move::Reopen => {
+            let found = record.original.unwrap_or(OriginalConfig {
+                enabled: true,
+                maximum_concurrency: state.saved_scaling.maximum_concurrency,
+                provisioned_poller_config: None,
+            });
+            update_owned(records, &me, |r| opened(r, found, now).0).await?;
+            disable_and_wait(esm, &config.esm_uuid, policy).await?;
+            let seen = stats.unwrap_or_default();
+            let reason = if stats.is_some() {
+                "relapse during ramp"
+            } else {
+                "ramp ended without a clean interval"
+            };
+            let event = BreakerEvent::for_state(DetailType::Opened, config, &state, clock.now_ms())
+                .with("reason", reason)
+                .with("rampStep", step);
+            let event = match current {
+                Scaling::Concurrency(limit) => event.with("maximumConcurrency", limit),
+                Scaling::Pollers(pollers) => event.with("provisionedPollerConfig", pollers),
+            }
+            .with("errors", seen.errors)
+            .with("invocations", seen.invocations)
+            .with("throttles", seen.throttles)
+            .with("esmState", "Disabled");
+            events.put(&event).await?;
+            measure_level(app, Some(0), clock.now_ms());
+            warn!(esm = %config.esm_uuid, step, level = ?current, errors = seen.errors, invocations = seen.invocations, throttles = seen.throttles, reason, "ramp reopened the circuit");
+            state.ramp = None;
+            Ok(output(RampAction::Reopen, step, 0, None, state))
         }
-        .with("errors", stats.errors)
-        .with("invocations", stats.invocations)
-        .with("esmState", "Disabled");
-        events.put(&event).await?;
-        measure_level(app, Some(0), clock.now_ms());
-        warn!(esm = %config.esm_uuid, step, errors = stats.errors, invocations = stats.invocations, "relapse during ramp; reopened");
-        return Ok(output(RampAction::Reopen, step, 0, None, state));
+        Move::Close => {
+            info!(esm = %config.esm_uuid, level = ?current, stats = ?stats, "ramp complete");
+            state.ramp = Some(RampProgress::of(next, judged_until));
+            Ok(output(RampAction::Done, step + 1, 0, Some(current), state))
+        }
+        Move::Settle => {
+            info!(esm = %config.esm_uuid, level = ?target, original = ?levels[top], stats = ?stats, "ramp settled below the original");
+            let mut progress = RampProgress::of(next, judged_until);
+            progress.settled = Some(target);
+            state.ramp = Some(progress);
+            Ok(output(RampAction::Done, step + 1, 0, Some(target), state))
+        }
+        Move::StepUp | Move::StepBack => {
+            retry_in_use(policy, "scale", || {
+                esm.update_scaling(&config.esm_uuid, target)
+            })
+            .await?;
+            let set_at = clock.now_ms();
+            measure_level(app, target.limit(), set_at);
+            if decision == Move::StepBack {
+                warn!(esm = %config.esm_uuid, step, from = ?current, to = ?target, ceiling = ?next.ceiling, judged = ?window, stats = ?stats, "ramp stepped back");
+            } else {
+                info!(esm = %config.esm_uuid, step, level = ?target, judged = ?window, stats = ?stats, "ramp raised");
+            }
+            state.ramp = Some(RampProgress::of(next, set_at));
+            let wait = wait_from(set_at, set_at);
+            Ok(output(
+                RampAction::Step,
+                step + 1,
+                wait,
+                Some(target),
+                state,
+            ))
+        }
+        Move::Hold => {
+            // A retry of a step that moved the mapping before it crashed may decide to hold:
+            // the mapping goes back to the level held.
+            let found = esm.get(&config.esm_uuid).await?;
+            let at = OriginalConfig {
+                enabled: true,
+                maximum_concurrency: found.maximum_concurrency,
+                provisioned_poller_config: found.provisioned_poller_config,
+            };
+            if !at.runs_at(target) {
+                warn!(esm = %config.esm_uuid, step, level = ?target, found = ?found, "mapping not at the level held; setting it");
+                retry_in_use(policy, "scale", || {
+                    esm.update_scaling(&config.esm_uuid, target)
+                })
+                .await?;
+                measure_level(app, target.limit(), clock.now_ms());
+            }
+            info!(esm = %config.esm_uuid, step, level = ?target, judged = ?window, stats = ?stats, healthy = next.healthy, "ramp holds");
+            state.ramp = Some(RampProgress::of(next, judged_until));
+            let wait = wait_from(judged_until, now);
+            Ok(output(
+                RampAction::Step,
+                step + 1,
+                wait,
+                Some(target),
+                state,
+            ))
+        }
     }
-    if step == last {
-        info!(esm = %config.esm_uuid, level = ?current, "ramp complete");
-        return Ok(output(RampAction::Done, step + 1, 0, Some(current), state));
-    }
-    let next = levels[step as usize];
-    retry_in_use(policy, "raise", || {
-        esm.update_scaling(&config.esm_uuid, next)
-    })
-    .await?;
-    measure_level(app, next.limit(), clock.now_ms());
-    info!(esm = %config.esm_uuid, step, level = ?next, judged = ?window, stats = ?stats, "ramp raised");
-    Ok(output(
-        RampAction::Step,
-        step + 1,
-        interval,
-        Some(next),
-        state,
-    ))
 }
 
 /// Record the `RampLevel` the mapping runs at now (0: disabled again); nothing for a level
@@ -699,8 +804,11 @@ mod tests {
                 out.wait_seconds,
                 out.maximum_concurrency
             ),
-            (RampAction::Step, 1, 60, Some(2))
+            (RampAction::Step, 1, 140, Some(2))
         );
+        // Issue 16: the next step waits until the first interval at this level is complete and
+        // published (167–168 min, by 169 min), not a fixed RAMP_INTERVAL_SECONDS.
+        assert_eq!(out.state.ramp, Some(RampProgress::start(10_000_000)));
         assert_eq!(
             out.state.history_events - w.charged_before(),
             COSTS.ramp_step,
@@ -740,26 +848,33 @@ mod tests {
 
     #[tokio::test]
     async fn healthy_steps_climb_to_the_original_limit_then_finish() {
+        // Issue 16: healthy is now clean, no errors at all (the fixed schedule climbed through
+        // 1 error in 100 too; the health-following ramp holds or steps back on it).
         let w = World::new(
             FakeEsm::new(EsmState::Disabled, Some(50)),
-            FakeMetrics::steady(1.0, 100.0),
+            FakeMetrics::steady(0.0, 100.0),
         );
         let mut levels = vec![];
         let mut step = 0;
+        let mut state: Option<CircuitState> = None;
         loop {
-            let out = w.step(Some(50), step).await.unwrap();
+            let given = state
+                .as_ref()
+                .map_or(w.charged_before(), |s| s.history_events);
+            let out = match &state {
+                None => w.step(Some(50), step).await.unwrap(),
+                Some(s) => w.call(s, step).await.unwrap(),
+            };
             if out.action == RampAction::Done {
                 assert_eq!((out.wait_seconds, out.maximum_concurrency), (0, Some(50)));
-                assert_eq!(
-                    out.state.history_events - w.charged_before(),
-                    COSTS.ramp_done
-                );
+                assert_eq!(out.state.history_events - given, COSTS.ramp_done);
                 break;
             }
             assert_eq!(out.action, RampAction::Step);
             levels.push(out.maximum_concurrency);
             step = out.step;
-            w.clock.advance_ms(60_000);
+            w.clock.advance_ms(out.wait_seconds * 1000);
+            state = Some(out.state);
         }
         assert_eq!(levels, vec![Some(2), Some(6), Some(17), Some(50)]);
         assert_eq!(w.esm.snapshot().maximum_concurrency, Some(50));
@@ -768,12 +883,18 @@ mod tests {
             [2.0, 6.0, 17.0, 50.0].map(|l| (Measure::RampLevel, l)),
             "each level the ramp set is measured once, when set"
         );
-        // Ramp began at 10,000,000 ms (166 min 40 s), steps every minute: steps 1 and 2 have no
-        // complete published period yet (no verdict); steps 3 and 4 read all of them since 167 min.
+        // Issue 16: ramp began at 10,000,000 ms (166 min 40 s); each step waits until the first
+        // period after its level was set is published, and judges that interval alone (on the
+        // fixed schedule steps came every minute and read every period since the ramp began).
         assert_eq!(
             w.metrics.asked(),
-            vec![(167 * 60_000, 168 * 60_000), (167 * 60_000, 169 * 60_000)],
-            "health is judged on complete periods since the ramp began, once there are some"
+            vec![
+                (167 * MINUTE, 168 * MINUTE),
+                (169 * MINUTE, 170 * MINUTE),
+                (171 * MINUTE, 172 * MINUTE),
+                (173 * MINUTE, 174 * MINUTE)
+            ],
+            "each level, the original's included, is judged on the interval since it was set"
         );
     }
 
@@ -783,11 +904,10 @@ mod tests {
             FakeEsm::new(EsmState::Disabled, None),
             FakeMetrics::steady(0.0, 10.0),
         );
-        let mut step = 0;
+        let mut out = w.step(None, 0).await.unwrap();
         let mut last = None;
         let mut limits = vec![];
         for _ in 0..10 {
-            let out = w.step(None, step).await.unwrap();
             if out.action == RampAction::Done {
                 break;
             }
@@ -796,7 +916,7 @@ mod tests {
                 out.maximum_concurrency
                     .map(|l| (Measure::RampLevel, f64::from(l))),
             );
-            step = out.step;
+            out = w.after(&out).await.unwrap();
         }
         assert_eq!(last, Some(None));
         assert!(!limits.is_empty());
@@ -839,9 +959,8 @@ mod tests {
         );
         w.records = FakeRecords::holding(provisioned(pollers(3, 40)));
         let mut seen = vec![];
-        let mut step = 0;
+        let mut out = w.step(None, 0).await.expect("every ramp step succeeds");
         for _ in 0..10 {
-            let out = w.step(None, step).await.expect("every ramp step succeeds");
             let now = w.esm.snapshot();
             assert_eq!(now.maximum_concurrency, None, "never a concurrency limit");
             assert_eq!(now.state, EsmState::Enabled);
@@ -849,8 +968,7 @@ mod tests {
                 break;
             }
             seen.push(now.provisioned_poller_config.unwrap());
-            step = out.step;
-            w.clock.advance_ms(60_000);
+            out = w.after(&out).await.expect("every ramp step succeeds");
         }
         assert_eq!(
             seen,
@@ -947,8 +1065,9 @@ mod tests {
     }
 
     /// Issue 13 item 4: with no complete period since the ramp began, a step has nothing to
-    /// judge: no verdict, it steps on (on main it read the unpublished minute, or the outage's
-    /// errors just before the ramp, and could reopen on them).
+    /// judge: no verdict (on main it read the unpublished minute, or the outage's errors just
+    /// before the ramp, and could reopen on them). Issue 16: it holds at its level (the fixed
+    /// schedule stepped on to 6).
     #[tokio::test]
     async fn a_step_with_no_complete_period_since_the_ramp_began_gives_no_verdict() {
         let mut w = World::new(
@@ -961,8 +1080,9 @@ mod tests {
         let out = w.step(Some(50), 1).await.unwrap();
         assert_eq!(
             (out.action, out.maximum_concurrency),
-            (RampAction::Step, Some(6))
+            (RampAction::Step, Some(2))
         );
+        assert!(w.esm.updates().is_empty());
         assert!(w.metrics.asked().is_empty(), "{:?}", w.metrics.asked());
         assert!(w.events.events().is_empty());
     }
@@ -993,7 +1113,9 @@ mod tests {
             FakeEsm::new(EsmState::Enabled, Some(2)),
             FakeMetrics::steady(0.0, 5.0),
         );
-        match w.step(Some(50), 9).await {
+        // Issue 16: the bound is the health-following ramp's (31 calls, steps 0–30), no longer
+        // one call per level (step 9 was beyond the fixed schedule).
+        match w.step(Some(50), 31).await {
             Err(HandlerError::Input(e)) => assert_eq!(e.field, "step"),
             other => panic!("{other:?}"),
         }
