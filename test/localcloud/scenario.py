@@ -555,10 +555,12 @@ class Outage:
 
 
 def outage(scn: Scenario, hold_open_s: float, on_sample: Callable[[dict], None], during_open: Callable[[], None] = lambda: None,
-           trip_timeout: Optional[float] = None, close_timeout: float = 240, mode: str = "fail",
+           trip_timeout: Optional[float] = None, close_timeout: float = 480, mode: str = "fail",
            on_healed: Callable[[], None] = lambda: None) -> Outage:
     """Flag on until the breaker trips, keep it failing ``hold_open_s`` more, flag off (then
-    ``on_healed``, e.g. an operator's `breaker close`), wait closed."""
+    ``on_healed``, e.g. an operator's `breaker close`), wait closed. The ramp follows health
+    (issue 16): each level waits for a complete, published interval (the period plus the 60 s
+    publication lag, about 80 s with the demo's 10 s periods), so closing takes minutes."""
     errors_before = scn.ledger.counts()[1]
     o = Outage(failing_at=scn.set_flag(mode))
     scn.outages.append(o)
