@@ -123,16 +123,17 @@ export interface CircuitAlarmSettings {
 /** Exponential backoff between probes (full jitter, capped). */
 export interface CircuitBackoffSettings {
   /**
-   * Backoff before the first probe.
+   * Backoff before the first probe (the ceiling of its full-jitter draw).
    *
    * @default Duration.seconds(30)
    */
   readonly initialDelay?: cdk.Duration;
 
   /**
-   * Upper bound of any single backoff.
+   * Upper bound of any single backoff. At the default 5 minutes a sick downstream gets one
+   * probe every 150.5 s on average (full jitter over 1-300 s): about 24 calls an hour.
    *
-   * @default Duration.minutes(15)
+   * @default Duration.minutes(5)
    */
   readonly maxDelay?: cdk.Duration;
 

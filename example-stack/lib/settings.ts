@@ -56,8 +56,12 @@ export interface ExampleSettings {
   readonly backoffMax: cdk.Duration;
   /** Probe visibility timeout (must exceed the consumer timeout). */
   readonly probeVisibility: cdk.Duration;
-  /** Longest re-jitter delay. */
-  readonly rejitterMaxDelay: cdk.Duration;
+  /**
+   * Longest re-jitter delay: the most a plan may size the window to (it sizes the window to the
+   * backlog, issue 16).
+   * @default - the construct's default (`rejitter.maxDelay`)
+   */
+  readonly rejitterMaxDelay?: cdk.Duration;
   /** Re-jitter slice. */
   readonly rejitterSlice: cdk.Duration;
   /** Ramp steps. */
@@ -127,9 +131,8 @@ const DEFAULT: ExampleSettings = {
   alarmDatapoints: 2,
   alarmMinInvocations: 5,
   backoffInitial: cdk.Duration.seconds(30),
-  backoffMax: cdk.Duration.minutes(15),
+  backoffMax: cdk.Duration.minutes(5),
   probeVisibility: cdk.Duration.seconds(60),
-  rejitterMaxDelay: cdk.Duration.minutes(5),
   rejitterSlice: cdk.Duration.minutes(1),
   rampSteps: 3,
   rampInterval: cdk.Duration.minutes(1),
@@ -149,7 +152,8 @@ const DEMO: ExampleSettings = {
   backoffInitial: cdk.Duration.seconds(5),
   backoffMax: cdk.Duration.seconds(20),
   probeVisibility: cdk.Duration.seconds(30),
-  rejitterMaxDelay: cdk.Duration.seconds(20),
+  // The construct's re-jitter window (rejitter.maxDelay unset): the plan sizes it to the backlog,
+  // so a demo's few hundred orders come back within seconds, not spread over five minutes.
   rejitterSlice: cdk.Duration.seconds(10),
   rampSteps: 2,
   rampInterval: cdk.Duration.seconds(20),

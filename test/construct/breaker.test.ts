@@ -98,7 +98,7 @@ describe('SqsCircuitBreaker resources', () => {
       EVENT_BUS_NAME: 'default',
       CIRCUIT_TABLE_NAME: { Ref: expect.stringMatching(/CircuitTable/) },
       BACKOFF_INITIAL_SECONDS: '30',
-      BACKOFF_MAX_SECONDS: '900',
+      BACKOFF_MAX_SECONDS: '300',
       BACKOFF_MULTIPLIER: '2',
       PROBE_COUNT: '1',
       PROBE_VISIBILITY_SECONDS: '960',

@@ -9,6 +9,11 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { OrdersStack, OUTPUTS } from '../../example-stack/lib/orders-stack';
 import { PAYMENTS_OUTPUTS } from '../../example-stack/lib/payments';
 
+/** The construct's default longest re-jitter delay (cdk/src/limits.json, the one table). */
+const CONSTRUCT_REJITTER_MAX_SECONDS: number = JSON.parse(
+  fs.readFileSync(path.join(__dirname, '..', '..', 'cdk', 'src', 'limits.json'), 'utf8'),
+).settings.rejitterMaxSeconds.default;
+
 const ENV = { account: '123456789012', region: 'eu-west-1' };
 const REPO = path.resolve(__dirname, '..', '..');
 
@@ -76,7 +81,7 @@ describe('default profile (real AWS)', () => {
         Variables: Match.objectLike({
           ESM_UUID: { Ref: ref(stack, stack.eventSourceMapping) },
           BACKOFF_INITIAL_SECONDS: '30',
-          BACKOFF_MAX_SECONDS: '900',
+          BACKOFF_MAX_SECONDS: '300',
         }),
       },
     });
@@ -167,7 +172,8 @@ describe('demo profile (-c demo=true)', () => {
           BACKOFF_MAX_SECONDS: '20',
           RAMP_STEPS: '2',
           RAMP_INTERVAL_SECONDS: '20',
-          REJITTER_MAX_SECONDS: '20',
+          // the construct's window (the demo leaves rejitter.maxDelay unset): sized to the backlog
+          REJITTER_MAX_SECONDS: String(CONSTRUCT_REJITTER_MAX_SECONDS),
           PROBE_VISIBILITY_SECONDS: '30',
         }),
       },

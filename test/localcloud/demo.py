@@ -121,6 +121,11 @@ def main() -> int:
         for key in ("healed -> drained", "probe -> drained"):
             value = summary.pop(key)
             summary[key] = f"{value:.1f} s" if value is not None else "n/a"
+        # the longest delay of each window the plans sized to the backlog (configured: the construct's 300 s)
+        plans = scn.rejitter_plans(o)
+        summary["re-jitter window"] = ", ".join(
+            f"up to {p['windowMaxSeconds']} s for {p.get('backlog')} messages" for p in plans
+            if isinstance(p.get("windowMaxSeconds"), int)) or "n/a"
         summary["demo run time"] = f"{time.time() - started:.0f} s"
         path = os.path.join(args.out, "demo-chart.html")
         marks = [(round(at - scn.started, 1), label) for at, label in scn.marks]

@@ -420,6 +420,22 @@ class Scenario:
         probes = [at for at, name in steps if name == PROBE and plan is not None and at <= plan]
         return probes[-1] if probes else None
 
+    def rejitter_plans(self, o: "Outage") -> list[dict]:
+        """The outputs of the "Plan Re-jitter" tasks of ``o``'s recovery (between the trip and the
+        close), oldest first: each has the ``backlog`` it counted and the ``windowMaxSeconds`` it
+        sized to that backlog (lambdas/CONTRACT.md)."""
+        if o.tripped_at is None or o.closed_at is None:
+            return []
+        plans = []
+        for ex in self.executions():
+            for e in history(self.sfn, ex["executionArn"]):
+                exited = e.get("stateExitedEventDetails")
+                if exited is None or exited["name"] != PLAN_REJITTER:
+                    continue
+                if o.tripped_at - 5 <= e["timestamp"].timestamp() <= o.closed_at:
+                    plans.append((e["timestamp"].timestamp(), json.loads(exited.get("output") or "{}")))
+        return [plan for _, plan in sorted(plans, key=lambda p: p[0])]
+
     def measure_drain(self, o: "Outage") -> None:
         """Fill in ``o.drained_at`` (healing → no order sent before healing left unprocessed) and
         ``o.probed_at`` (the healthy probe), once the orders are processed."""

@@ -37,10 +37,14 @@ pub mod defaults {
     use crate::backoff::Backoff;
     use crate::ramp::Ramp;
 
-    /// `BACKOFF_INITIAL_SECONDS` / `BACKOFF_MAX_SECONDS` / `BACKOFF_MULTIPLIER`.
+    /// `BACKOFF_INITIAL_SECONDS` / `BACKOFF_MAX_SECONDS` / `BACKOFF_MULTIPLIER`: ceilings 30,
+    /// 60, 120, 240, then 300 s, so at the cap a probe every 150.5 s on average (about 24 calls
+    /// an hour). The cap was 900 s (8 calls an hour); chosen in the simulator over seeds 42–61
+    /// (issue 16, lambdas/sim/README.md, *Probing cadence*): a healed downstream is found within
+    /// minutes, at 3× the calls per hour while the downstream stays sick.
     pub const BACKOFF: Backoff = Backoff {
         initial_seconds: 30,
-        max_seconds: 900,
+        max_seconds: 300,
         multiplier: 2.0,
     };
     /// `PROBE_COUNT`.
@@ -155,7 +159,7 @@ pub struct Config {
     pub event_bus_name: String,
     /// `CIRCUIT_TABLE_NAME`: the DynamoDB table holding the durable circuit record.
     pub circuit_table_name: String,
-    /// `BACKOFF_INITIAL_SECONDS` / `BACKOFF_MAX_SECONDS` / `BACKOFF_MULTIPLIER` (30 / 900 / 2).
+    /// `BACKOFF_INITIAL_SECONDS` / `BACKOFF_MAX_SECONDS` / `BACKOFF_MULTIPLIER` (30 / 300 / 2).
     pub backoff: Backoff,
     /// `MAX_OPEN_SECONDS`: give up after this long open; `None` = never.
     pub max_open_seconds: Option<u64>,
@@ -539,7 +543,7 @@ pub(crate) mod tests {
             c.backoff,
             Backoff {
                 initial_seconds: 30,
-                max_seconds: 900,
+                max_seconds: 300,
                 multiplier: 2.0
             }
         );

@@ -276,7 +276,7 @@ mod tests {
             .await
             .unwrap();
             assert_eq!(out.action, BackoffAction::Wait);
-            let ceiling = [30, 60, 120, 240, 480, 900][attempt.min(5) as usize];
+            let ceiling = config(&[]).backoff.ceiling(attempt);
             assert!(
                 (1..=ceiling).contains(&out.wait_seconds),
                 "attempt {attempt}: {}",
@@ -307,7 +307,7 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(out.action, BackoffAction::Wait);
-        assert!(out.wait_seconds <= 900);
+        assert!(out.wait_seconds <= config(&[]).backoff.max_seconds);
     }
 
     #[tokio::test]

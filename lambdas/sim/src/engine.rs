@@ -1,4 +1,8 @@
-//! The discrete-event engine: one run of one strategy on one scenario.
+//! The discrete-event engine: one run of one strategy on one scenario. This module is the event
+//! loop and the world it drives (traffic, the SQS queue, the ESM's pollers, the consumer, the
+//! downstream, CloudWatch, the results); each strategy's controller, what its executions do at
+//! each step, is a module of its own: `engine/reference.rs` (the reference sample) and
+//! `engine/ours.rs` (the breaker, calling `breaker_core`'s decisions). No breaker has none.
 //!
 //! Events are processed in virtual-time order (ties in scheduling order), so a run is a pure
 //! function of (scenario, strategy, seed). Randomness comes from three seeded `StdRng` streams:
@@ -19,8 +23,8 @@ use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 
 use crate::cloudwatch::{
-    Alarm, AlarmConfig, AlarmState, EXTENSION_DELIVERY, Metrics, Resolution,
-    construct_evaluation_periods, construct_min_invocations,
+    Alarm, AlarmConfig, AlarmState, Metrics, Resolution, construct_evaluation_periods,
+    construct_min_invocations,
 };
 use crate::downstream::Downstream;
 use crate::esm::Esm;
@@ -28,11 +32,13 @@ use crate::queue::{Received, Receiver, SqsQueue};
 use crate::scenario::Scenario;
 use crate::strategy::{OursConfig, Plumbing, ReferenceConfig, Strategy};
 use crate::time::{Millis, SECOND, secs};
-use breaker_core::contract::{CircuitState, SavedScaling, Trigger};
-use breaker_core::message::ReceivedMessage;
-use breaker_core::policy::{BackoffDecision, with_keep_alive};
-use breaker_core::ramp::{IntervalHealth, Move, Progress};
-use breaker_core::rejitter::{self, DelayWindow, Eligibility};
+use breaker_core::config::Config;
+
+mod ours;
+mod reference;
+
+use ours::{OursExec, RelapseCheck};
+use reference::RefExec;
 
 /// Sampling step of the recorded time series.
 pub const SAMPLE: Millis = 10 * SECOND;
@@ -78,6 +84,10 @@ pub struct RunMetrics {
     pub peak_load_after_healed: u32,
     /// Highest calls/s ÷ capacity after healing.
     pub peak_load_ratio: f64,
+    /// Highest calls/s ÷ capacity after the breaker's first close following healing (the first
+    /// ramp over; every later second, a later ramp's included). 0 when it never closed after
+    /// healing; for a circuit closed at healing, the same as `peak_load_ratio`.
+    pub peak_load_ratio_after_first_ramp: f64,
     /// Seconds after healing with more calls than capacity.
     pub overload_seconds: u32,
     /// Of those, seconds while the circuit was closed (not probing a ramp level).
@@ -196,64 +206,6 @@ struct Invocation {
     error: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RefPhase {
-    Disable,
-    Probe,
-    Rejitter,
-    Enable,
-}
-
-#[derive(Debug, Clone)]
-struct RefExec {
-    phase: RefPhase,
-    attempt: u32,
-    rejitter_until: Millis,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum OursPhase {
-    Open,
-    Backoff,
-    Probe,
-    RejitterPlan,
-    Rejitter,
-    /// A keep-alive pass (copies without delay while open), then back to backoff.
-    KeepAlive,
-    Ramp,
-    Close,
-}
-
-#[derive(Debug, Clone)]
-struct OursExec {
-    id: usize,
-    phase: OursPhase,
-    attempt: u32,
-    saved: Option<u32>,
-    levels: Vec<Option<u32>>,
-    /// 0 before the ramp's first level is set, 1 after.
-    step: usize,
-    /// Where the health-following ramp stands (`breaker_core::ramp::Progress`).
-    progress: Progress,
-    /// The level a settled ramp closes at (`Move::Settle`), below the original.
-    settled: Option<Option<u32>>,
-    step_counts: (u64, u64),
-    /// The relapse check on high-resolution metrics: the start of the first period it has not
-    /// read yet (each check reads the delivered periods since, so no period is read twice).
-    relapse_from: Millis,
-    cutoff: Millis,
-    workers: u32,
-    slice_left: Millis,
-    /// When the circuit opened and the cutoff of the last keep-alive pass
-    /// (`CircuitState::openedAtMs` / `refreshedAtMs`).
-    opened_at: Millis,
-    refreshed_at: Option<Millis>,
-    /// The last healthy probe's invoke duration (`CircuitState::healthyProbe`, one message).
-    healthy_probe: Option<Millis>,
-    /// The window the plan sized to the backlog (`breaker_core::rejitter::window_for_backlog`).
-    window: DelayWindow,
-}
-
 // One controller per run, never moved in a hot path: the variants' size difference costs nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
@@ -265,21 +217,14 @@ enum Controller {
     },
     Ours {
         config: OursConfig,
+        /// The product's configuration of these settings (`OursConfig::core_config`), which
+        /// `breaker_core`'s decisions read.
+        core: Box<Config>,
         exec: Option<OursExec>,
         next_id: usize,
         /// What the ramp's relapse check reads.
         relapse: RelapseCheck,
     },
-}
-
-/// What the ramp's relapse check reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RelapseCheck {
-    /// The consumer's exact invocation and error counts over the step (ours).
-    Exact,
-    /// The high-resolution metrics: the whole periods of this length that began since the last
-    /// check and were delivered ([`EXTENSION_DELIVERY`] after their end) by now (ours-fast).
-    HighResolution(Millis),
 }
 
 /// The simulated world.
@@ -368,12 +313,14 @@ impl World {
             },
             Strategy::Ours => Controller::Ours {
                 config: ours,
+                core: Box::new(ours.core_config(false)),
                 exec: None,
                 next_id: 0,
                 relapse: RelapseCheck::Exact,
             },
             Strategy::OursFast => Controller::Ours {
                 config: ours,
+                core: Box::new(ours.core_config(true)),
                 exec: None,
                 next_id: 0,
                 relapse: RelapseCheck::HighResolution(ours.fast_trip.period),
@@ -773,19 +720,6 @@ impl World {
 
     // ---------------------------------------------------------------- breaker plumbing
 
-    /// Sets the ramp's level `i` of `exec` (with a first rung at the first level's concurrency
-    /// and `OursConfig::first_rung_batch`, when configured) and returns when it applies.
-    fn ramp_level(&mut self, exec: &OursExec, batch: Option<usize>, i: usize) -> Millis {
-        let (index, batch_size) = match batch {
-            Some(b) if i == 0 => (0, Some(b)),
-            Some(_) => (i - 1, None),
-            None => (i, None),
-        };
-        let at = self.esm_update(true, exec.levels[index]);
-        self.schedule(at, Event::EsmBatch { batch_size });
-        at
-    }
-
     fn esm_update(&mut self, enabled: bool, maximum_concurrency: Option<u32>) -> Millis {
         let at = self.now + self.scenario.esm.update_latency;
         self.schedule(
@@ -813,51 +747,10 @@ impl World {
 
     fn on_alarm(&mut self) {
         let start = self.now + self.plumbing.sfn_start;
-        match &mut self.controller {
+        match &self.controller {
             Controller::None => {}
-            Controller::Reference { execs, .. } => {
-                execs.push(Some(RefExec {
-                    phase: RefPhase::Disable,
-                    attempt: 0,
-                    rejitter_until: 0,
-                }));
-                let exec = execs.len() - 1;
-                self.schedule(start, Event::Step { exec });
-            }
-            Controller::Ours {
-                exec,
-                next_id,
-                config,
-                ..
-            } => {
-                if exec.is_some() {
-                    // Single flight: the duplicate execution's `open` returns `duplicate`.
-                    self.breaker_task(self.plumbing.task, 3);
-                    return;
-                }
-                *next_id += 1;
-                let id = *next_id;
-                *exec = Some(OursExec {
-                    id,
-                    phase: OursPhase::Open,
-                    attempt: 0,
-                    saved: None,
-                    levels: Vec::new(),
-                    step: 0,
-                    progress: Progress::default(),
-                    settled: None,
-                    step_counts: (0, 0),
-                    relapse_from: 0,
-                    cutoff: 0,
-                    workers: 0,
-                    slice_left: 0,
-                    opened_at: start,
-                    refreshed_at: None,
-                    healthy_probe: None,
-                    window: config.rejitter_window,
-                });
-                self.schedule(start, Event::Step { exec: id });
-            }
+            Controller::Reference { .. } => self.reference_alarm(start),
+            Controller::Ours { .. } => self.ours_alarm(start),
         }
     }
 
@@ -879,419 +772,6 @@ impl World {
         // The probe's invocation lands in the consumer's metrics like any other.
         self.record_invocation(inv.error);
         Some((msg, inv.ok[0], inv.duration))
-    }
-
-    // ---------------------------------------------------------------- reference sample
-
-    fn reference_step(&mut self, idx: usize) {
-        let Controller::Reference { config, execs } = &self.controller else {
-            return;
-        };
-        let config = *config;
-        let Some(Some(mut exec)) = execs.get(idx).cloned() else {
-            return;
-        };
-        let task = self.plumbing.task;
-        let mut finished = false;
-        match exec.phase {
-            RefPhase::Disable => {
-                let max = self.esm.maximum_concurrency;
-                let at = self.esm_update(false, max);
-                self.opened();
-                self.breaker_task(task, 2);
-                exec.phase = RefPhase::Probe;
-                self.schedule(at + config.first_wait, Event::Step { exec: idx });
-            }
-            RefPhase::Probe => {
-                self.breaker_task(task, 3);
-                match self.probe_invoke(self.scenario.queue.visibility_timeout) {
-                    None => {
-                        // The sample's probe crashes on an empty queue: the execution fails and
-                        // the ESM stays disabled.
-                        finished = true;
-                    }
-                    Some((msg, true, d)) => {
-                        self.queue.delete(msg.id, msg.receipt);
-                        exec.phase = RefPhase::Rejitter;
-                        exec.rejitter_until = self.now + d + config.rejitter_for;
-                        self.set_circuit(Circuit::HalfOpen);
-                        self.schedule(self.now + d, Event::Step { exec: idx });
-                    }
-                    Some((_, false, d)) => {
-                        exec.attempt += 1;
-                        if exec.attempt >= config.max_attempts {
-                            finished = true;
-                        } else {
-                            let wait = config.retry_wait << (exec.attempt - 1).min(30);
-                            self.schedule(self.now + d + wait, Event::Step { exec: idx });
-                        }
-                    }
-                }
-            }
-            RefPhase::Rejitter => {
-                self.breaker_gb_ms +=
-                    SECOND as f64 * self.plumbing.breaker_memory_mb as f64 / 1024.0;
-                let mut moved = 0;
-                while moved < config.rejitter_per_second {
-                    let got = self
-                        .queue
-                        .receive(self.now, 10, 30 * SECOND, Receiver::Breaker);
-                    if got.is_empty() {
-                        break;
-                    }
-                    for msg in got {
-                        let delay = config.delay_base_seconds
-                            + self
-                                .breaker_rng
-                                .random_range(0..=config.delay_spread_seconds);
-                        self.queue.send(self.now, msg.body, delay * SECOND);
-                        self.queue.delete(msg.id, msg.receipt);
-                        moved += 1;
-                    }
-                }
-                if self.now + SECOND < exec.rejitter_until {
-                    self.schedule(self.now + SECOND, Event::Step { exec: idx });
-                } else {
-                    exec.phase = RefPhase::Enable;
-                    self.breaker_task(task, 2);
-                    self.schedule(self.now + SECOND, Event::Step { exec: idx });
-                }
-            }
-            RefPhase::Enable => {
-                let max = self.esm.maximum_concurrency;
-                self.esm_update(true, max);
-                self.breaker_task(task, 2);
-                self.set_circuit(Circuit::Closed);
-                finished = true;
-            }
-        }
-        if let Controller::Reference { execs, .. } = &mut self.controller {
-            execs[idx] = if finished { None } else { Some(exec) };
-        }
-    }
-
-    // ---------------------------------------------------------------- ours
-
-    fn ours_step(&mut self, id: usize) {
-        let Controller::Ours {
-            config,
-            exec,
-            relapse: check,
-            ..
-        } = &self.controller
-        else {
-            return;
-        };
-        let (config, check) = (*config, *check);
-        let Some(mut exec) = exec.clone().filter(|e| e.id == id) else {
-            return;
-        };
-        let task = self.plumbing.task;
-        let mut finished = false;
-        match exec.phase {
-            OursPhase::Open => {
-                // After a settled close the mapping runs below its original: the original is
-                // what the product's circuit record keeps, and what this recovery restores.
-                exec.saved = self
-                    .settled_original
-                    .take()
-                    .unwrap_or(self.esm.maximum_concurrency);
-                exec.opened_at = self.now;
-                let at = self.esm_update(false, exec.saved);
-                self.opened();
-                // `open` waits until the ESM reports Disabled.
-                self.breaker_task(at - self.now + task, 2);
-                exec.phase = OursPhase::Backoff;
-                self.schedule(at + task, Event::Step { exec: id });
-            }
-            OursPhase::Backoff => {
-                let wait = config
-                    .backoff
-                    .next_wait(exec.attempt, &mut self.breaker_rng);
-                // The backoff handler's keep-alive decision, from breaker_core (state fields as
-                // the handler sees them; retention from the queue's settings).
-                let mut state = CircuitState::opened(
-                    exec.opened_at,
-                    SavedScaling {
-                        maximum_concurrency: exec.saved,
-                    },
-                    Trigger::Alarm,
-                );
-                state.refreshed_at_ms = exec.refreshed_at;
-                let retention = Some(self.scenario.queue.retention / SECOND);
-                self.breaker_task(task, 2);
-                match with_keep_alive(BackoffDecision::Wait(wait), &state, retention, self.now) {
-                    BackoffDecision::KeepAlive => {
-                        exec.refreshed_at = Some(rejitter::cutoff_ms(self.now));
-                        self.keep_alive_passes += 1;
-                        exec.cutoff = rejitter::cutoff_ms(self.now + task);
-                        exec.workers = rejitter::worker_count(
-                            self.queue.len() as u64,
-                            config.rejitter_workers,
-                        )
-                        .max(1);
-                        exec.slice_left = config.rejitter_slice;
-                        exec.phase = OursPhase::KeepAlive;
-                        self.state_transitions += 2 + 2 * exec.workers as u64;
-                        self.schedule(self.now + 2 * task, Event::Step { exec: id });
-                    }
-                    decision => {
-                        let BackoffDecision::Wait(wait) = decision else {
-                            unreachable!("keep-alive turns a wait into a wait or a pass")
-                        };
-                        exec.phase = OursPhase::Probe;
-                        self.schedule(self.now + task + wait * SECOND, Event::Step { exec: id });
-                    }
-                }
-            }
-            OursPhase::KeepAlive => {
-                let budget = exec.workers * config.rejitter_per_worker_second;
-                let done = self.rejitter_second(
-                    &config,
-                    config.rejitter_window,
-                    budget,
-                    exec.cutoff,
-                    true,
-                );
-                self.breaker_gb_ms += (exec.workers as u64 * SECOND) as f64
-                    * self.plumbing.breaker_memory_mb as f64
-                    / 1024.0;
-                exec.slice_left = exec.slice_left.saturating_sub(SECOND);
-                if exec.slice_left == 0 || done {
-                    self.state_transitions += 2 * exec.workers as u64;
-                    exec.slice_left = config.rejitter_slice;
-                }
-                if done {
-                    exec.phase = OursPhase::Backoff;
-                }
-                self.schedule(self.now + SECOND, Event::Step { exec: id });
-            }
-            OursPhase::Probe => {
-                self.breaker_task(task, 2);
-                match self.probe_invoke(config.probe_visibility) {
-                    None => {
-                        exec.healthy_probe = None;
-                        exec.phase = OursPhase::RejitterPlan;
-                        self.schedule(self.now + task, Event::Step { exec: id });
-                    }
-                    Some((msg, true, d)) => {
-                        self.queue.delete(msg.id, msg.receipt);
-                        exec.healthy_probe = Some(d);
-                        exec.phase = OursPhase::RejitterPlan;
-                        self.schedule(self.now + d + task, Event::Step { exec: id });
-                    }
-                    Some((msg, false, d)) => {
-                        let limit = self.scenario.queue.max_receive_count;
-                        if msg.receive_count + config.probe_resend_margin >= limit {
-                            self.queue.send(self.now, msg.body, 0);
-                            self.queue.delete(msg.id, msg.receipt);
-                        } else {
-                            self.queue
-                                .change_visibility(self.now, msg.id, msg.receipt, 0);
-                        }
-                        exec.attempt += 1;
-                        exec.healthy_probe = None;
-                        exec.phase = OursPhase::Backoff;
-                        self.schedule(self.now + d + task, Event::Step { exec: id });
-                    }
-                }
-            }
-            OursPhase::RejitterPlan => {
-                self.set_circuit(Circuit::HalfOpen);
-                self.breaker_task(task, 2);
-                let backlog = self.queue.len() as u64;
-                exec.workers = rejitter::worker_count(backlog, config.rejitter_workers);
-                // The plan's window, sized to the backlog at the ramp's first level as the
-                // handler sizes it (one probed message, its measured invoke duration).
-                let rate = exec
-                    .healthy_probe
-                    .and_then(|d| rejitter::ramp_rate(config.ramp.start, 1, d));
-                exec.window = rejitter::window_for_backlog(backlog, rate, config.rejitter_window);
-                exec.cutoff = rejitter::cutoff_ms(self.now);
-                exec.slice_left = config.rejitter_slice;
-                if exec.workers == 0 {
-                    exec.phase = OursPhase::Ramp;
-                    exec.step = 0;
-                } else {
-                    exec.phase = OursPhase::Rejitter;
-                    self.state_transitions += 2 * exec.workers as u64;
-                }
-                self.schedule(self.now + task, Event::Step { exec: id });
-            }
-            OursPhase::Rejitter => {
-                let budget = exec.workers * config.rejitter_per_worker_second;
-                let done = self.rejitter_second(&config, exec.window, budget, exec.cutoff, false);
-                self.breaker_gb_ms += (exec.workers as u64 * SECOND) as f64
-                    * self.plumbing.breaker_memory_mb as f64
-                    / 1024.0;
-                exec.slice_left = exec.slice_left.saturating_sub(SECOND);
-                if exec.slice_left == 0 || done {
-                    // Each worker invocation: task + choice.
-                    self.state_transitions += 2 * exec.workers as u64;
-                    exec.slice_left = config.rejitter_slice;
-                }
-                if done {
-                    exec.phase = OursPhase::Ramp;
-                    exec.step = 0;
-                }
-                self.schedule(self.now + SECOND, Event::Step { exec: id });
-            }
-            OursPhase::Ramp => {
-                self.breaker_task(task, 3);
-                if exec.step == 0 {
-                    exec.levels = config.ramp.schedule(exec.saved);
-                    exec.progress = Progress::default();
-                    exec.settled = None;
-                    let at = self.ramp_level(&exec, config.first_rung_batch, 0);
-                    exec.step = 1;
-                    exec.step_counts = self.consumer_counts;
-                    if let RelapseCheck::HighResolution(period) = check {
-                        exec.relapse_from = self.now.div_ceil(period) * period;
-                    }
-                    self.schedule(at + config.ramp_interval, Event::Step { exec: id });
-                } else {
-                    let (inv, err) = match check {
-                        RelapseCheck::Exact => (
-                            self.consumer_counts.0 - exec.step_counts.0,
-                            self.consumer_counts.1 - exec.step_counts.1,
-                        ),
-                        RelapseCheck::HighResolution(period) => {
-                            let until =
-                                self.now.saturating_sub(EXTENSION_DELIVERY) / period * period;
-                            let (inv, err) = if until > exec.relapse_from {
-                                self.ext_metrics.sum(exec.relapse_from, until)
-                            } else {
-                                (0, 0)
-                            };
-                            exec.relapse_from = exec.relapse_from.max(until);
-                            (u64::from(inv), u64::from(err))
-                        }
-                    };
-                    // The decision the product's ramp makes (issue 16): the sim's consumer
-                    // is never throttled (no account concurrency limit is modelled).
-                    let health = IntervalHealth {
-                        invocations: inv as f64,
-                        errors: err as f64,
-                        throttles: 0.0,
-                    };
-                    let top =
-                        exec.levels.len() - 1 + usize::from(config.first_rung_batch.is_some());
-                    let (decision, progress) = config.follow.decide(exec.progress, top, health);
-                    exec.progress = progress;
-                    match decision {
-                        Move::Reopen => {
-                            let at = self.esm_update(false, exec.saved);
-                            self.opened();
-                            exec.phase = OursPhase::Backoff;
-                            self.schedule(at + task, Event::Step { exec: id });
-                        }
-                        Move::StepUp | Move::StepBack => {
-                            let at =
-                                self.ramp_level(&exec, config.first_rung_batch, progress.level);
-                            exec.step_counts = self.consumer_counts;
-                            self.schedule(at + config.ramp_interval, Event::Step { exec: id });
-                        }
-                        Move::Hold => {
-                            exec.step_counts = self.consumer_counts;
-                            self.schedule(
-                                self.now + config.ramp_interval,
-                                Event::Step { exec: id },
-                            );
-                        }
-                        Move::Close => {
-                            exec.phase = OursPhase::Close;
-                            self.schedule(self.now + task, Event::Step { exec: id });
-                        }
-                        Move::Settle => {
-                            // The first rung settles at the first level's concurrency with the
-                            // lowered batch size kept.
-                            let index = match config.first_rung_batch {
-                                Some(_) => progress.level.saturating_sub(1),
-                                None => progress.level,
-                            };
-                            exec.settled = Some(exec.levels[index]);
-                            exec.phase = OursPhase::Close;
-                            self.schedule(self.now + task, Event::Step { exec: id });
-                        }
-                    }
-                }
-            }
-            OursPhase::Close => {
-                // A settled ramp closes at the level it proved, below the original.
-                if exec.settled.is_some() {
-                    self.settled_closes += 1;
-                    self.settled_original = Some(exec.saved);
-                }
-                self.esm_update(true, exec.settled.unwrap_or(exec.saved));
-                self.alarm.set_state(AlarmState::Ok);
-                self.breaker_task(task, 2);
-                self.set_circuit(Circuit::Closed);
-                finished = true;
-            }
-        }
-        if let Controller::Ours { exec: slot, .. } = &mut self.controller {
-            *slot = if finished { None } else { Some(exec) };
-        }
-    }
-
-    /// One second of re-jitter work with `breaker_core::rejitter`'s rules: a message sent
-    /// before `cutoff` is copied with a delay drawn from the window and deleted; a later one
-    /// (a copy, or a new arrival) is left hidden for the receive's visibility (longer than the
-    /// slice), unless one more receive could dead-letter it, then it is moved fresh.
-    /// Returns whether the pass is done: nothing visible left, or
-    /// [`rejitter::EMPTY_ROUNDS_TO_DRAIN`] receives in a row with nothing to move.
-    /// A keep-alive pass (`keep_alive`) copies with no delay.
-    fn rejitter_second(
-        &mut self,
-        config: &OursConfig,
-        window: DelayWindow,
-        budget: u32,
-        cutoff: Millis,
-        keep_alive: bool,
-    ) -> bool {
-        let max_receive = self.scenario.queue.max_receive_count;
-        let visibility = 2 * config.rejitter_slice;
-        let mut handled = 0;
-        let mut idle_rounds = 0;
-        while handled < budget {
-            let got = self
-                .queue
-                .receive(self.now, 10, visibility, Receiver::Breaker);
-            if got.is_empty() {
-                return true;
-            }
-            // Like the handler's lanes: a pass is done after EMPTY_ROUNDS_TO_DRAIN receives
-            // without an old message to move. Copies come back after their delay (at once in a
-            // keep-alive pass) and after the receive visibility, so over a large backlog the
-            // queue never looks empty: without this rule a pass would receive them for ever.
-            let progress = got.iter().any(|m| {
-                let sent = self.queue.get(m.id).map(|q| q.sent).unwrap_or(0);
-                Eligibility::of(&as_core(m, sent), cutoff, Some(max_receive)).moves_backlog()
-            });
-            idle_rounds = if progress { 0 } else { idle_rounds + 1 };
-            let near_limit = rejitter::near_limit_delay_seconds(
-                Some(self.scenario.queue.retention / SECOND),
-                config.rejitter_slice / SECOND,
-            );
-            // What this receive got is still moved (own copies fresh), as the handler's lane
-            // sends what it received before it counts the round.
-            for msg in got {
-                handled += 1;
-                let sent = self.queue.get(msg.id).map(|m| m.sent).unwrap_or(0);
-                let Some(delay) = Eligibility::of(&as_core(&msg, sent), cutoff, Some(max_receive))
-                    .copy_delay(&window, keep_alive, near_limit, &mut self.breaker_rng)
-                else {
-                    continue;
-                };
-                let delay = Millis::from(delay) * SECOND;
-                self.queue.send(self.now, msg.body, delay);
-                self.queue.delete(msg.id, msg.receipt);
-            }
-            if idle_rounds >= rejitter::EMPTY_ROUNDS_TO_DRAIN {
-                return true;
-            }
-        }
-        false
     }
 
     // ---------------------------------------------------------------- results
@@ -1316,6 +796,16 @@ impl World {
         let mut ratio: f64 = 0.0;
         let mut overload = 0;
         let mut overload_closed = 0;
+        let mut ratio_after_ramp: f64 = 0.0;
+        // The first close at or after healing (closed at healing: from healing).
+        let first_close = if circuit_at(&self.transitions, healed) == Circuit::Closed {
+            Some(healed)
+        } else {
+            self.transitions
+                .iter()
+                .find(|(t, c)| *t >= healed && *c == Circuit::Closed)
+                .map(|(t, _)| *t)
+        };
         let end = horizon_s.min(load.len());
         for (sec, &calls) in load
             .iter()
@@ -1327,6 +817,9 @@ impl World {
             let cap = self.downstream.capacity(t).max(1);
             peak = peak.max(calls);
             ratio = ratio.max(calls as f64 / cap as f64);
+            if first_close.is_some_and(|c| t >= c) {
+                ratio_after_ramp = ratio_after_ramp.max(calls as f64 / cap as f64);
+            }
             if calls > cap {
                 overload += 1;
                 if circuit_at(&self.transitions, t) == Circuit::Closed {
@@ -1380,6 +873,7 @@ impl World {
             healed_to_drained_s: self.drained_at.map(|t| secs(t - healed)),
             peak_load_after_healed: peak,
             peak_load_ratio: ratio,
+            peak_load_ratio_after_first_ramp: ratio_after_ramp,
             overload_seconds: overload,
             overload_seconds_closed: overload_closed,
             peak_esm_concurrency: self.peak_busy,
@@ -1402,27 +896,6 @@ impl World {
             limits: self.limits,
             load_per_second: self.downstream.load,
         }
-    }
-}
-
-/// The core's view of a received message (only what the re-jitter rules read).
-fn as_core(msg: &Received, sent: Millis) -> ReceivedMessage {
-    ReceivedMessage {
-        message_id: msg.id.to_string(),
-        receipt_handle: msg.receipt.to_string(),
-        body: String::new(),
-        md5_of_body: String::new(),
-        md5_of_message_attributes: None,
-        attributes: [
-            (
-                "ApproximateReceiveCount".to_string(),
-                msg.receive_count.to_string(),
-            ),
-            ("SentTimestamp".to_string(), sent.to_string()),
-        ]
-        .into_iter()
-        .collect(),
-        message_attributes: Default::default(),
     }
 }
 

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use breaker_core::rejitter::DelayWindow;
-use breaker_sim::engine::{self, RunResult};
+use breaker_sim::engine::{self, RunMetrics, RunResult};
+use breaker_sim::report::{SeedGroup, SeedSummary};
 use breaker_sim::scenario::{self, Scenario};
 use breaker_sim::strategy::{OursConfig, ReferenceConfig, Strategy};
 use breaker_sim::time::{HOUR, Millis, SECOND};
@@ -31,10 +32,31 @@ struct Args {
     /// Worker threads (default: available cores).
     #[arg(long)]
     threads: Option<usize>,
-    /// Also run seeds `seed+1 .. seed+seeds-1` and print healed→drained median and worst per
-    /// scenario and strategy (charts and results.json stay those of `--seed`).
+    /// Also run seeds `seed+1 .. seed+seeds-1` and print every metric's median and worst per
+    /// scenario and strategy, written to `seeds.json` too (the table, charts and results.json
+    /// stay those of `--seed`).
     #[arg(long, default_value_t = 1)]
     seeds: u64,
+    /// Strategies to run, comma-separated (no-breaker, reference, ours, ours-fast; default all).
+    #[arg(long)]
+    strategies: Option<String>,
+    /// Experiment: ours' `backoff.initialDelay` in seconds (default the construct's).
+    #[arg(long)]
+    backoff_initial: Option<u64>,
+    /// Experiment: ours' `backoff.maxDelay` in seconds (default the construct's).
+    #[arg(long)]
+    backoff_max: Option<u64>,
+    /// Experiment: ours' `backoff.multiplier` (default the construct's).
+    #[arg(long)]
+    backoff_multiplier: Option<f64>,
+    /// Experiment: ours' `ramp.stepInterval` in seconds with the one-minute alarm (ours;
+    /// default the construct's for `resolution: standard`).
+    #[arg(long)]
+    ramp_interval: Option<u64>,
+    /// Experiment: ours-fast's `ramp.stepInterval` in seconds (default the construct's for
+    /// `resolution: high`).
+    #[arg(long)]
+    ramp_interval_high: Option<u64>,
     /// Ours' `rejitter.maxDelay` in seconds (1–900; default the construct's, from
     /// `cdk/src/limits.json`): the longest window a plan sizes to the backlog.
     #[arg(long)]
@@ -50,6 +72,21 @@ fn ours_config(args: &Args) -> Result<OursConfig, Box<dyn std::error::Error>> {
         first_rung_batch: args.first_rung_batch,
         ..OursConfig::default()
     };
+    if let Some(v) = args.backoff_initial {
+        ours.backoff.initial_seconds = v;
+    }
+    if let Some(v) = args.backoff_max {
+        ours.backoff.max_seconds = v;
+    }
+    if let Some(v) = args.backoff_multiplier {
+        ours.backoff.multiplier = v;
+    }
+    if let Some(v) = args.ramp_interval {
+        ours.ramp_interval = v * SECOND;
+    }
+    if let Some(v) = args.ramp_interval_high {
+        ours.ramp_interval_high = v * SECOND;
+    }
     if let Some(max) = args.rejitter_max_delay {
         ours.rejitter_window = DelayWindow::new(ours.rejitter_window.min_seconds(), max)
             .map_err(|e| format!("--rejitter-max-delay: {e}"))?;
@@ -83,14 +120,23 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         })?]
     };
     let ours = ours_config(&args)?;
+    let strategies = strategies(&args)?;
     let started = Instant::now();
-    let jobs: Vec<(usize, Strategy)> = (0..scenarios.len())
-        .flat_map(|i| Strategy::ALL.into_iter().map(move |s| (i, s)))
+    let seeds: Vec<u64> = (args.seed..args.seed + args.seeds.max(1)).collect();
+    let jobs: Vec<(usize, Strategy, u64)> = (0..scenarios.len())
+        .flat_map(|i| {
+            let seeds = &seeds;
+            strategies
+                .iter()
+                .flat_map(move |&s| seeds.iter().map(move |&seed| (i, s, seed)))
+        })
         .collect();
     // Heaviest first so the threads finish together.
     let mut order: Vec<usize> = (0..jobs.len()).collect();
     order.sort_by_key(|j| std::cmp::Reverse(scenarios[jobs[*j].0].horizon));
+    // The `--seed` runs are kept whole (table, charts, results.json); the others' metrics only.
     let results: Mutex<Vec<Option<RunResult>>> = Mutex::new(vec![None; jobs.len()]);
+    let metrics: Mutex<Vec<Option<RunMetrics>>> = Mutex::new(vec![None; jobs.len()]);
     let next = AtomicUsize::new(0);
     let threads = args
         .threads
@@ -106,9 +152,13 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 loop {
                     let k = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&j) = order.get(k) else { break };
-                    let (si, strategy) = jobs[j];
-                    let r = run_one(&scenarios[si], strategy, args.seed, ours);
-                    results.lock().expect("no panics while holding the lock")[j] = Some(r);
+                    let (si, strategy, seed) = jobs[j];
+                    let r = run_one(&scenarios[si], strategy, seed, ours);
+                    metrics.lock().expect("no panics while holding the lock")[j] =
+                        Some(r.metrics.clone());
+                    if seed == args.seed {
+                        results.lock().expect("no panics while holding the lock")[j] = Some(r);
+                    }
                 }
             });
         }
@@ -117,13 +167,19 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .into_inner()
         .expect("threads joined")
         .into_iter()
-        .map(|r| r.expect("every job ran"))
+        .flatten()
+        .collect();
+    let metrics: Vec<RunMetrics> = metrics
+        .into_inner()
+        .expect("threads joined")
+        .into_iter()
+        .map(|m| m.expect("every job ran"))
         .collect();
     let elapsed = started.elapsed();
 
     std::fs::create_dir_all(&args.out)?;
+    let n = strategies.len();
     for (i, s) in scenarios.iter().enumerate() {
-        let n = Strategy::ALL.len();
         let group: Vec<RunResult> = runs[i * n..(i + 1) * n].to_vec();
         let until = chart_window(s, &group);
         let title = format!("{} — {} (seed {})", s.name, s.description, args.seed);
@@ -146,70 +202,65 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     println!("{}", report::fast_trip_table(&runs));
     println!(
         "{} runs in {:.1} s; charts and results.json in {}",
-        runs.len(),
+        jobs.len(),
         elapsed.as_secs_f64(),
         args.out.display()
     );
-    if args.seeds > 1 {
-        println!("{}", seeds_table(&scenarios, &args, threads, ours));
+    if seeds.len() > 1 {
+        let summaries: Vec<SeedSummary> = jobs
+            .chunks(seeds.len())
+            .zip(metrics.chunks(seeds.len()))
+            .map(|(chunk, group)| {
+                let (si, strategy, _) = chunk[0];
+                SeedSummary::of(&SeedGroup {
+                    scenario: scenarios[si].name.clone(),
+                    strategy,
+                    runs: seeds.iter().copied().zip(group.iter().cloned()).collect(),
+                })
+            })
+            .collect();
+        println!(
+            "Over seeds {}–{} ({} runs each): median / worst (the lower middle of an even count; \
+             the bad end)\n",
+            seeds[0],
+            seeds[seeds.len() - 1],
+            seeds.len()
+        );
+        println!("{}", report::seeds_table(&summaries));
+        std::fs::write(
+            args.out.join("seeds.json"),
+            serde_json::to_string_pretty(&summaries)?,
+        )?;
     }
     Ok(())
 }
 
-/// healed→drained over seeds `seed .. seed + seeds`: median and worst per scenario and strategy
-/// (a run that never drained counts as the worst).
-fn seeds_table(scenarios: &[Scenario], args: &Args, threads: usize, ours: OursConfig) -> String {
-    let seeds: Vec<u64> = (args.seed..args.seed + args.seeds).collect();
-    let jobs: Vec<(usize, Strategy, u64)> = (0..scenarios.len())
-        .flat_map(|i| {
-            let seeds = seeds.clone();
-            Strategy::ALL
-                .into_iter()
-                .flat_map(move |s| seeds.clone().into_iter().map(move |seed| (i, s, seed)))
-        })
-        .collect();
-    let drained: Mutex<Vec<Option<f64>>> = Mutex::new(vec![None; jobs.len()]);
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
-                loop {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&(si, strategy, seed)) = jobs.get(k) else {
-                        break;
-                    };
-                    let r = run_one(&scenarios[si], strategy, seed, ours);
-                    drained.lock().expect("no panics while holding the lock")[k] =
-                        r.metrics.healed_to_drained_s;
-                }
-            });
-        }
-    });
-    let drained = drained.into_inner().expect("threads joined");
-    let mut out = format!(
-        "healed→drained over seeds {}–{} (median / worst)\n\n| scenario | strategy | median | worst |\n|---|---|--:|--:|\n",
-        args.seed,
-        args.seed + args.seeds - 1
-    );
-    for (chunk, group) in jobs.chunks(seeds.len()).zip(drained.chunks(seeds.len())) {
-        let (si, strategy, _) = chunk[0];
-        let mut values: Vec<f64> = group.iter().map(|d| d.unwrap_or(f64::INFINITY)).collect();
-        values.sort_by(f64::total_cmp);
-        let median = values[(values.len() - 1) / 2];
-        let worst = values[values.len() - 1];
-        let show = |v: f64| report::duration(v.is_finite().then_some(v));
-        out.push_str(&format!(
-            "| {} | {} | {} | {} |\n",
-            scenarios[si].name,
-            serde_json::to_value(strategy)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
-            show(median),
-            show(worst)
-        ));
+/// The strategies `--strategies` names (all by default), in table order.
+fn strategies(args: &Args) -> Result<Vec<Strategy>, Box<dyn std::error::Error>> {
+    let Some(list) = &args.strategies else {
+        return Ok(Strategy::ALL.to_vec());
+    };
+    let mut picked = Vec::new();
+    for name in list.split(',').map(str::trim) {
+        let s = Strategy::ALL
+            .into_iter()
+            .find(|s| {
+                serde_json::to_value(s)
+                    .ok()
+                    .is_some_and(|v| v.as_str() == Some(name))
+            })
+            .ok_or_else(|| {
+                format!(
+                    "--strategies: unknown strategy {name:?}; known: no-breaker, reference, ours, \
+                     ours-fast"
+                )
+            })?;
+        picked.push(s);
     }
-    out
+    Ok(Strategy::ALL
+        .into_iter()
+        .filter(|s| picked.contains(s))
+        .collect())
 }
 
 /// Show from 0 until every strategy has settled (closed and drained), plus a margin.

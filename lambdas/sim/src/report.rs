@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::engine::RunResult;
+use crate::engine::{RunMetrics, RunResult};
 use crate::strategy::Strategy;
 
 /// Human duration: `45s`, `3m20s`, `2h05m`, `3d04h`; `never` for `None`.
@@ -118,6 +118,186 @@ pub fn fast_trip_table(runs: &[RunResult]) -> String {
     out
 }
 
+/// The runs of one scenario and strategy over several seeds.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeedGroup {
+    /// Scenario name.
+    pub scenario: String,
+    /// Strategy.
+    pub strategy: Strategy,
+    /// Each seed's measurements, in seed order.
+    pub runs: Vec<(u64, RunMetrics)>,
+}
+
+/// Median and worst of one metric over seeds: the median is the lower middle of an even count;
+/// `None` (never closed, never drained) is the worst value there is.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Spread {
+    /// The lower middle value.
+    pub median: Option<f64>,
+    /// The bad end: the highest value, `None` if any run had none.
+    pub worst: Option<f64>,
+}
+
+impl Spread {
+    /// Median and worst of `values`, where higher is worse and `None` is worst of all.
+    pub fn of(values: impl IntoIterator<Item = Option<f64>>) -> Self {
+        let mut v: Vec<f64> = values
+            .into_iter()
+            .map(|x| x.unwrap_or(f64::INFINITY))
+            .collect();
+        if v.is_empty() {
+            return Self {
+                median: None,
+                worst: None,
+            };
+        }
+        v.sort_by(f64::total_cmp);
+        let finite = |x: f64| x.is_finite().then_some(x);
+        Self {
+            median: finite(v[(v.len() - 1) / 2]),
+            worst: finite(v[v.len() - 1]),
+        }
+    }
+
+    fn show(&self, f: impl Fn(Option<f64>) -> String) -> String {
+        format!("{} / {}", f(self.median), f(self.worst))
+    }
+}
+
+/// Median and worst of every metric of [`table`] for one group (serialized into `seeds.json`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeedSummary {
+    /// Scenario name.
+    pub scenario: String,
+    /// Strategy.
+    pub strategy: Strategy,
+    /// Seeds run.
+    pub seeds: Vec<u64>,
+    /// Downstream calls during the trouble.
+    pub calls_during_outage: Spread,
+    /// Dead-lettered messages.
+    pub dead_lettered: Spread,
+    /// Of those, because of the breaker.
+    pub dead_lettered_by_breaker: Spread,
+    /// Lost messages.
+    pub lost: Spread,
+    /// Duplicates.
+    pub duplicates: Spread,
+    /// Trouble start → open (`None` everywhere for a strategy that never opens).
+    pub failure_to_open_s: Spread,
+    /// Healed → closed (stuck open counts as the worst).
+    pub healed_to_closed_s: Spread,
+    /// Healed → drained.
+    pub healed_to_drained_s: Spread,
+    /// Peak calls/s after healing.
+    pub peak_load_after_healed: Spread,
+    /// Peak calls/s ÷ capacity after healing.
+    pub peak_load_ratio: Spread,
+    /// The same from the first close after healing on.
+    pub peak_load_ratio_after_first_ramp: Spread,
+    /// Re-trips.
+    pub retrips: Spread,
+    /// Step Functions state transitions.
+    pub state_transitions: Spread,
+    /// Consumer + breaker GB-s.
+    pub gb_s: Spread,
+    /// Runs that ended stuck open.
+    pub stuck_runs: usize,
+    /// Whether any run opened the circuit.
+    pub opened: bool,
+}
+
+impl SeedSummary {
+    /// The summary of `group`.
+    pub fn of(group: &SeedGroup) -> Self {
+        let m = || group.runs.iter().map(|(_, m)| m);
+        let spread = |f: &dyn Fn(&RunMetrics) -> Option<f64>| Spread::of(m().map(f));
+        let opened = m().any(|x| x.opens > 0);
+        Self {
+            scenario: group.scenario.clone(),
+            strategy: group.strategy,
+            seeds: group.runs.iter().map(|(s, _)| *s).collect(),
+            calls_during_outage: spread(&|x| Some(x.calls_during_outage as f64)),
+            dead_lettered: spread(&|x| Some(x.dead_lettered as f64)),
+            dead_lettered_by_breaker: spread(&|x| Some(x.dead_lettered_by_breaker as f64)),
+            lost: spread(&|x| Some(x.lost as f64)),
+            duplicates: spread(&|x| Some(x.duplicates as f64)),
+            failure_to_open_s: if opened {
+                spread(&|x| x.failure_to_open_s)
+            } else {
+                Spread::of([])
+            },
+            healed_to_closed_s: spread(&|x| {
+                if x.stuck { None } else { x.healed_to_closed_s }
+            }),
+            healed_to_drained_s: spread(&|x| x.healed_to_drained_s),
+            peak_load_after_healed: spread(&|x| Some(f64::from(x.peak_load_after_healed))),
+            peak_load_ratio: spread(&|x| Some(x.peak_load_ratio)),
+            peak_load_ratio_after_first_ramp: spread(&|x| Some(x.peak_load_ratio_after_first_ramp)),
+            retrips: spread(&|x| Some(f64::from(x.retrips))),
+            state_transitions: spread(&|x| Some(x.state_transitions as f64)),
+            gb_s: spread(&|x| Some(x.consumer_gb_s + x.breaker_gb_s)),
+            stuck_runs: m().filter(|x| x.stuck).count(),
+            opened,
+        }
+    }
+}
+
+/// The comparison table over seeds: every metric of [`table`] as median / worst (the bad end:
+/// the most calls, dead letters, losses, duplicates, time, load, re-trips, transitions and
+/// GB-s; a run stuck open or never drained is the worst), plus the peak load after the first
+/// ramp and the runs stuck open.
+pub fn seeds_table(summaries: &[SeedSummary]) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "| scenario | strategy | calls during outage | dead-lettered (by breaker) | lost | duplicates \
+         | failure→open | healed→closed | healed→drained | peak load / capacity \
+         | peak load / capacity after the first ramp | re-trips | transitions | GB-s | stuck |\n",
+    );
+    out.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+    let int = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0}"));
+    let ratio = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}×"));
+    for s in summaries {
+        let open = if s.opened {
+            s.failure_to_open_s.show(duration)
+        } else {
+            "-".into()
+        };
+        let closed = if !s.opened {
+            "-".into()
+        } else {
+            s.healed_to_closed_s.show(|v| match v {
+                None => "stuck open".into(),
+                v => duration(v),
+            })
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} ({}) | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            s.scenario,
+            s.strategy.label(),
+            s.calls_during_outage.show(int),
+            s.dead_lettered.show(int),
+            s.dead_lettered_by_breaker.show(int),
+            s.lost.show(int),
+            s.duplicates.show(int),
+            open,
+            closed,
+            s.healed_to_drained_s.show(duration),
+            s.peak_load_ratio.show(ratio),
+            s.peak_load_ratio_after_first_ramp.show(ratio),
+            s.retrips.show(int),
+            s.state_transitions.show(int),
+            s.gb_s.show(int),
+            s.stuck_runs,
+        );
+    }
+    out
+}
+
 /// The JSON results document.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -139,5 +319,14 @@ mod tests {
         assert_eq!(duration(Some(7500.0)), "2h05m");
         assert_eq!(duration(Some(273_600.0)), "3d04h");
         assert_eq!(duration(None), "never");
+    }
+
+    #[test]
+    fn the_spread_is_the_lower_middle_and_the_bad_end_with_none_the_worst() {
+        let s = Spread::of([Some(3.0), Some(1.0), Some(2.0), Some(4.0)]);
+        assert_eq!((s.median, s.worst), (Some(2.0), Some(4.0)));
+        let s = Spread::of([Some(3.0), None, Some(1.0)]);
+        assert_eq!((s.median, s.worst), (Some(3.0), None));
+        assert_eq!(Spread::of([]).median, None);
     }
 }

@@ -159,8 +159,11 @@ pub struct OursConfig {
     pub backoff: Backoff,
     /// Half-open ramp.
     pub ramp: Ramp,
-    /// Time at each ramp level before checking health.
+    /// Time at each ramp level before checking health, with the one-minute alarm (ours:
+    /// `ramp.stepInterval` for `alarmSettings.resolution: standard`).
     pub ramp_interval: Millis,
+    /// The same with the fast trip (ours-fast: `ramp.stepInterval` for `resolution: high`).
+    pub ramp_interval_high: Millis,
     /// The health-following ramp (`breaker_core::ramp::Follow`): its relapse threshold (error
     /// rate, percent of invocations, at a proven level that reopens the circuit), and how long
     /// it settles below a level that failed.
@@ -170,9 +173,6 @@ pub struct OursConfig {
     pub first_rung_batch: Option<usize>,
     /// Visibility while probing (> consumer timeout).
     pub probe_visibility: Millis,
-    /// Re-send a probed message fresh when its receive count is within this of
-    /// `maxReceiveCount`.
-    pub probe_resend_margin: u32,
     /// The configured re-jitter delay window (≤ 900 s): `rejitter.minDelay` / `maxDelay`; each
     /// pass sizes its window to the backlog within it (`rejitter::window_for_backlog`).
     pub rejitter_window: DelayWindow,
@@ -192,13 +192,13 @@ impl Default for OursConfig {
             backoff: defaults::BACKOFF,
             ramp: defaults::RAMP,
             ramp_interval: defaults::RAMP_INTERVAL_SECONDS * SECOND,
+            ramp_interval_high: defaults::RAMP_INTERVAL_SECONDS * SECOND,
             follow: Follow {
                 relapse_percent: 20.0,
                 ..Follow::default()
             },
             first_rung_batch: None,
             probe_visibility: Millis::from(defaults::PROBE_VISIBILITY_SECONDS) * SECOND,
-            probe_resend_margin: 2,
             // The construct's default window (issue 16: the simulator runs the product).
             rejitter_window: DelayWindow::new(
                 limits_default("rejitterMinSeconds") as u32,
@@ -213,6 +213,69 @@ impl Default for OursConfig {
     }
 }
 
+impl OursConfig {
+    /// The product's configuration for these settings, loaded by `breaker_core`'s own loader
+    /// (`Config::from_lookup`, the handlers' `from_env`): the sim's settings go in as the
+    /// environment variables the construct sets, every other setting takes the product's
+    /// default. The simulator's decisions (`policy::backoff_decision`) read this.
+    /// `fast`: the settings of ours-fast (`resolution: high`), else of ours.
+    pub fn core_config(&self, fast: bool) -> breaker_core::config::Config {
+        let interval = if fast {
+            self.ramp_interval_high
+        } else {
+            self.ramp_interval
+        };
+        let env = [
+            ("CIRCUIT_NAME", "sim".to_owned()),
+            ("ESM_UUID", "sim-esm".to_owned()),
+            (
+                "QUEUE_URL",
+                "https://sqs.eu-west-1.amazonaws.com/123456789012/sim".to_owned(),
+            ),
+            (
+                "QUEUE_ARN",
+                "arn:aws:sqs:eu-west-1:123456789012:sim".to_owned(),
+            ),
+            ("CONSUMER_FUNCTION_NAME", "sim-consumer".to_owned()),
+            ("ALARM_NAME", "sim-alarm".to_owned()),
+            ("CIRCUIT_TABLE_NAME", "sim-circuit".to_owned()),
+            (
+                "BACKOFF_INITIAL_SECONDS",
+                self.backoff.initial_seconds.to_string(),
+            ),
+            ("BACKOFF_MAX_SECONDS", self.backoff.max_seconds.to_string()),
+            ("BACKOFF_MULTIPLIER", self.backoff.multiplier.to_string()),
+            ("RAMP_START", self.ramp.start.to_string()),
+            ("RAMP_STEPS", self.ramp.steps.to_string()),
+            (
+                "RAMP_INTERVAL_SECONDS",
+                (interval / SECOND).max(1).to_string(),
+            ),
+            (
+                "PROBE_VISIBILITY_SECONDS",
+                (self.probe_visibility / SECOND).to_string(),
+            ),
+            (
+                "REJITTER_MIN_SECONDS",
+                self.rejitter_window.min_seconds().to_string(),
+            ),
+            (
+                "REJITTER_MAX_SECONDS",
+                self.rejitter_window.max_seconds().to_string(),
+            ),
+            ("REJITTER_WORKERS", self.rejitter_workers.to_string()),
+            (
+                "REJITTER_SLICE_SECONDS",
+                (self.rejitter_slice / SECOND).to_string(),
+            ),
+        ];
+        breaker_core::config::Config::from_lookup(|name| {
+            env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
+        })
+        .unwrap_or_else(|e| panic!("the simulator's settings are not a valid configuration: {e}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,7 +287,7 @@ mod tests {
             c.backoff,
             Backoff {
                 initial_seconds: 30,
-                max_seconds: 900,
+                max_seconds: 300,
                 multiplier: 2.0
             }
         );
@@ -248,6 +311,27 @@ mod tests {
                 breaker_core::ramp::DEFAULT_SETTLE_INTERVALS,
                 breaker_core::ramp::DEFAULT_MAX_INTERVALS
             )
+        );
+    }
+
+    #[test]
+    fn the_product_configuration_carries_the_simulated_settings() {
+        let c = OursConfig {
+            backoff: Backoff {
+                initial_seconds: 5,
+                max_seconds: 120,
+                multiplier: 1.5,
+            },
+            ..OursConfig::default()
+        };
+        let core = c.core_config(false);
+        assert_eq!(core.backoff, c.backoff);
+        assert_eq!(core.ramp, c.ramp);
+        assert_eq!(core.ramp_interval_seconds * SECOND, c.ramp_interval);
+        assert_eq!(core.max_open_seconds, None);
+        assert_eq!(
+            core.history_event_budget,
+            breaker_core::config::defaults::HISTORY_EVENT_BUDGET
         );
     }
 
