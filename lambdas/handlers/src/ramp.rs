@@ -359,6 +359,8 @@ mod tests {
         records: FakeRecords,
         events: FakeEvents,
         clock: FixedClock,
+        /// Environment variables besides the test configuration's.
+        env: Vec<(&'static str, &'static str)>,
     }
 
     impl World {
@@ -369,6 +371,7 @@ mod tests {
                 records: FakeRecords::holding(owned_by(ME)),
                 events: FakeEvents::default(),
                 clock: FixedClock::at(10_000_000),
+                env: Vec::new(),
             }
         }
 
@@ -424,7 +427,7 @@ mod tests {
                 ..Fakes::default()
             };
             App {
-                config: config(&[]),
+                config: config(&self.env),
                 ports,
                 esm_policy,
             }
@@ -484,6 +487,46 @@ mod tests {
         // The first period after 166:40 is 167–168 min, published by 169 min: 140 s away.
         assert_eq!(out.wait_seconds, 140);
         assert_eq!(w.events.measured(), vec![(Measure::RampLevel, 17.0)]);
+    }
+
+    /// With the telemetry extension's high-resolution metrics (`CONSUMER_METRIC_RESOLUTION=high`,
+    /// 10 s periods) a period is complete once the extension's EMF lines are ingested, about 5 s
+    /// after it ends, not Lambda's one-minute publication lag: a step judges every period that
+    /// ended 5 s ago, and a new level waits for its first period plus 5 s (on h/follow before
+    /// this: plus 60 s, ~80 s per level in the demo profile).
+    #[tokio::test]
+    async fn high_resolution_steps_wait_for_the_period_and_the_extensions_delivery() {
+        let mut w = World::new(
+            FakeEsm::new(EsmState::Enabled, Some(6)),
+            FakeMetrics::steady(0.0, 100.0),
+        );
+        w.env = vec![
+            ("CONSUMER_METRIC_RESOLUTION", "high"),
+            ("CONSUMER_METRIC_PERIOD_SECONDS", "10"),
+            ("RAMP_INTERVAL_SECONDS", "5"),
+        ];
+        let given = RampProgress {
+            raised: true,
+            evidence: 100,
+            ..at(1)
+        };
+        let out = w.call(&w.state_at(Some(50), given), 2).await.unwrap();
+        assert_eq!(
+            (out.action, out.maximum_concurrency),
+            (RampAction::Step, Some(17))
+        );
+        // At 166:40 every 10 s period since the interval began that ended by 166:35 is
+        // complete: up to 166:30.
+        assert_eq!(w.metrics.asked(), vec![(HALF_OPEN_AT, T0 - 10_000)]);
+        // Level 17 set at 166:40: its first period 166:40–166:50 is complete at 166:55.025.
+        assert_eq!(out.wait_seconds, 16, "period + ~5 s, not + 60 s");
+        let next = w.after(&out).await.unwrap();
+        assert_eq!(w.metrics.asked()[1], (T0, T0 + 10_000));
+        assert_eq!(
+            (next.action, next.maximum_concurrency, next.wait_seconds),
+            (RampAction::Step, Some(50), 20),
+            "set at 166:56: its first whole period 167:00–167:10 is complete at 167:15.025"
+        );
     }
 
     /// Issue 16: with no complete interval at its level yet, a step holds at that level without
