@@ -59,13 +59,16 @@ pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, Ha
     } = parse(input)?;
     let interval = config.ramp_interval_seconds;
     let period = config.consumer_metric_period_seconds;
+    // The metrics the interval reads (the alarm's resolution), and so how long after a period
+    // ends it is complete (`breaker_core::policy::publication_lag_ms`).
+    let resolution = config.consumer_metric_resolution;
     let follow = Follow {
         relapse_percent: config.relapse_error_rate_percent,
         ..Follow::default()
     };
     // Wait at least the ramp interval, and until the interval from `judge_from` is complete.
     let wait_from = |judge_from: u64, now: u64| {
-        let ready = first_complete_at(judge_from, period);
+        let ready = first_complete_at(judge_from, period, resolution);
         interval.max(ready.saturating_sub(now).div_ceil(1000))
     };
     let levels_of = |record: &CircuitRecord| {
@@ -170,7 +173,7 @@ pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, Ha
     let current = levels[given.level as usize];
     // Only complete, published periods since the level was set or the last interval judged
     // (`complete_periods`); none yet: no verdict, the step holds (and counts).
-    let window = complete_periods(now, given.judge_from_ms, period);
+    let window = complete_periods(now, given.judge_from_ms, period, resolution);
     let stats = match window {
         Some((since, until)) => Some(metrics.consumer_stats(since, until).await?),
         None => {
