@@ -140,7 +140,7 @@ def scenes(tmp_path_factory):
         # the ramp's healthy traffic return the alarm to OK before the next outage.
         scn.wait_until(lambda s: s["alarm"] == "OK", 120)
         time.sleep(3)
-        second = outage(scn, 5, lambda s: None, close_timeout=480)
+        second = outage(scn, 5, lambda s: None, close_timeout=300)
         stopped["closed_scaling"] = scn.esm().get("ScalingConfig") or {}
         stopped["record_after_close"] = record(scn)
         stopped["outage"] = second

@@ -32,7 +32,7 @@ def run(tmp_path_factory):
         scn.set_flag("ok")
         scn.send(20)
         scn.start_sending(2)
-        o = outage(scn, 10, lambda s: None, close_timeout=480)
+        o = outage(scn, 10, lambda s: None, close_timeout=180)
         scn.stop_sending()
         drain(scn, 120, lambda s: None)
         scn.poll_events()

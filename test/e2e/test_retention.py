@@ -31,7 +31,7 @@ def run(tmp_path_factory):
         scn.set_flag("ok")
         scn.send(20)
         scn.start_sending(2)
-        o = outage(scn, HOLD_OPEN, lambda s: None, close_timeout=480)
+        o = outage(scn, HOLD_OPEN, lambda s: None, close_timeout=240)
         scn.stop_sending()
         drain(scn, 120, lambda s: None)
         scn.poll_events()
