@@ -413,7 +413,7 @@ export interface SqsCircuitBreakerProps {
   readonly maxOpenDuration?: cdk.Duration;
 
   /**
-   * History events one recovery execution may use before it continues as a new execution (1,100
+   * History events one recovery execution may use before it continues as a new execution (3,000
    * to 20,000). Every path counts (probes, re-jitter slices, ramp steps, relapses, retries, at
    * their worst case), so no execution nears Step Functions' limit of 25,000 events. A re-jitter
    * pass gets the slices that fit; what it does not reach stays in the queue, unspread.

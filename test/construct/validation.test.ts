@@ -140,7 +140,7 @@ describe('props validation', () => {
             '  - probe.visibilityTimeout: must be at most 43200 seconds, got 46800 seconds (the SQS visibility limit)',
             '  - maxOpenDuration: must be positive, got 0 seconds',
             '  - maxIterationsPerExecution: was replaced by historyEventBudget (the budget now counts history events, not backoff turns, so that re-jitter slices, ramp steps and relapses count too); remove it',
-            '  - historyEventBudget: must be a whole number from 1100 to 20000, got 25000 (history events per execution before it continues as new; Step Functions holds at most 25,000)',
+            '  - historyEventBudget: must be a whole number from 3000 to 20000, got 25000 (history events per execution before it continues as new; Step Functions holds at most 25,000)',
             '  - lambdaMemorySize: must be a whole number from 128 to 10240, got 64',
             '  - lambdaArchitecture: x86_64 needs lambdaCode built for it; the shipped bootstrap is arm64 (or remove lambdaArchitecture)',
           ].join('\n'),

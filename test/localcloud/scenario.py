@@ -574,7 +574,12 @@ def outage(scn: Scenario, hold_open_s: float, on_sample: Callable[[dict], None],
            trip_timeout: Optional[float] = None, close_timeout: float = 240, mode: str = "fail",
            on_healed: Callable[[], None] = lambda: None) -> Outage:
     """Flag on until the breaker trips, keep it failing ``hold_open_s`` more, flag off (then
-    ``on_healed``, e.g. an operator's `breaker close`), wait closed."""
+    ``on_healed``, e.g. an operator's `breaker close`), wait closed. The ramp follows health
+    (issue 16): each level waits for a complete, published interval, with the demo's 10 s
+    high-resolution periods the period plus ~5 s of EMF delivery (15-25 s per level, about the
+    demo's 20 s ramp interval): the 10 outages of one whole local-cloud run closed 65.9-79.3 s
+    after healing, under every module's close timeout (180-300 s, as before the health-following
+    ramp). ``LOCALCLOUD_CLOSE_LOG`` collects healed -> closed samples."""
     errors_before = scn.ledger.counts()[1]
     o = Outage(failing_at=scn.set_flag(mode))
     scn.outages.append(o)
@@ -594,6 +599,11 @@ def outage(scn: Scenario, hold_open_s: float, on_sample: Callable[[dict], None],
     on_healed()
     scn.wait_until(scn.is_closed, close_timeout, on_sample)
     o.closed_at = scn.mark("closed")
+    if os.environ.get("LOCALCLOUD_CLOSE_LOG"):  # benchmark samples
+        with open(os.environ["LOCALCLOUD_CLOSE_LOG"], "a") as f:
+            f.write(json.dumps({"test": os.environ.get("PYTEST_CURRENT_TEST", ""), "mode": mode,
+                                "healed_to_closed": round(o.closed_at - o.healed_at, 1),
+                                "close_timeout": close_timeout, "at": round(o.closed_at, 1)}) + "\n")
     return o
 
 

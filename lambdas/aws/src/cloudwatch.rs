@@ -4,12 +4,17 @@
 //! `AWS/Lambda` under the dimensions Lambda publishes them with (`FunctionName=<fn>`, plus
 //! `Resource=<fn>:<qualifier>` for an alias or a version), or the telemetry extension's per-second
 //! `SqsCircuitBreaker/Consumer` metrics under `FunctionName=<fn>` — plus the consumer's
-//! `PartialFailures`, counted as errors, [`breaker_core::mapping::consumer_metric_source`]).
+//! `PartialFailures`, counted as errors, and Lambda's `Throttles` (one-minute only: an invocation
+//! Lambda refused never ran, so the extension cannot count it),
+//! [`breaker_core::mapping::consumer_metric_source`]).
 
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, StateValue};
-use breaker_core::mapping::{CONSUMER_NAMESPACE, ConsumerMetricSource, MetricDimensions};
+use breaker_core::mapping::{
+    CONSUMER_NAMESPACE, ConsumerMetricSource, LAMBDA_NAMESPACE, MetricDimensions,
+};
+use breaker_core::policy::LAMBDA_METRIC_PERIOD_SECONDS;
 use breaker_core::ports::{AlarmState, Alarms, ConsumerStats, Metrics, PortError};
 
 use crate::error::{classify, malformed};
@@ -124,6 +129,17 @@ impl ConsumerMetrics {
         metric_name: &str,
         dims: &MetricDimensions,
     ) -> MetricDataQuery {
+        self.query_in(id, namespace, metric_name, dims, self.period_seconds)
+    }
+
+    fn query_in(
+        &self,
+        id: &str,
+        namespace: &str,
+        metric_name: &str,
+        dims: &MetricDimensions,
+        period_seconds: u64,
+    ) -> MetricDataQuery {
         let dimension =
             |name: &str, value: &str| Dimension::builder().name(name).value(value).build();
         let mut dimensions = vec![dimension("FunctionName", &dims.function_name)];
@@ -140,7 +156,7 @@ impl ConsumerMetrics {
             .metric_stat(
                 MetricStat::builder()
                     .metric(metric)
-                    .period(i32::try_from(self.period_seconds).unwrap_or(i32::MAX))
+                    .period(i32::try_from(period_seconds).unwrap_or(i32::MAX))
                     .stat("Sum")
                     .build(),
             )
@@ -174,6 +190,15 @@ impl Metrics for ConsumerMetrics {
                     "PartialFailures",
                     &source.partial_failures,
                 ))
+                // Lambda's `Throttles`, per minute whatever the resolution (a shorter period
+                // on a one-minute metric has nothing more to show).
+                .metric_data_queries(self.query_in(
+                    "throttles",
+                    LAMBDA_NAMESPACE,
+                    "Throttles",
+                    &source.throttles,
+                    self.period_seconds.max(LAMBDA_METRIC_PERIOD_SECONDS),
+                ))
                 .start_time(DateTime::from_millis(since_ms as i64))
                 .end_time(DateTime::from_millis(until_ms.max(since_ms + 1) as i64))
                 .set_next_token(next_token.take())
@@ -185,6 +210,7 @@ impl Metrics for ConsumerMetrics {
                 match result.id() {
                     Some("errors" | "partialFailures") => stats.errors += sum,
                     Some("invocations") => stats.invocations += sum,
+                    Some("throttles") => stats.throttles += sum,
                     _ => {}
                 }
             }
@@ -370,6 +396,15 @@ mod tests {
                             f(),
                             10,
                         ),
+                        (
+                            "AWS/Lambda".into(),
+                            "Throttles".into(),
+                            vec![
+                                ("FunctionName".to_owned(), "orders".to_owned()),
+                                ("Resource".to_owned(), "orders:live".to_owned()),
+                            ],
+                            60,
+                        ),
                     ]
             })
             .then_output(|| {
@@ -390,6 +425,12 @@ mod tests {
                             .values(12.0)
                             .build(),
                     )
+                    .metric_data_results(
+                        MetricDataResult::builder()
+                            .id("throttles")
+                            .values(4.0)
+                            .build(),
+                    )
                     .build()
             });
         let source = consumer_metric_source("orders:live", MetricResolution::High);
@@ -402,7 +443,8 @@ mod tests {
             stats,
             ConsumerStats {
                 errors: 6.0,
-                invocations: 12.0
+                invocations: 12.0,
+                throttles: 4.0
             }
         );
     }
@@ -430,11 +472,12 @@ mod tests {
                     ("Resource".to_owned(), "orders:live".to_owned()),
                 ];
                 let bare = vec![("FunctionName".to_owned(), "orders".to_owned())];
-                queries.len() == 3
+                queries.len() == 4
                     && queries[..2]
                         .iter()
                         .all(|q| dims(q) == (want.clone(), Some(60)))
                     && dims(&queries[2]) == (bare, Some(60))
+                    && dims(&queries[3]) == (want.clone(), Some(60))
                     && r.start_time() == Some(&DateTime::from_millis(600_000))
                     && r.end_time() == Some(&DateTime::from_millis(660_000))
             })
@@ -448,7 +491,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn consumer_stats_sums_errors_and_invocations_over_pages() {
+    async fn consumer_stats_sums_errors_invocations_and_throttles_over_pages() {
         let rule = mock!(Client::get_metric_data)
             .sequence()
             .output(|| {
@@ -477,6 +520,13 @@ mod tests {
                             .values(5.0)
                             .build(),
                     )
+                    .metric_data_results(
+                        MetricDataResult::builder()
+                            .id("throttles")
+                            .values(1.0)
+                            .values(2.0)
+                            .build(),
+                    )
                     .build()
             })
             .build();
@@ -488,7 +538,8 @@ mod tests {
             stats,
             ConsumerStats {
                 errors: 3.0,
-                invocations: 15.0
+                invocations: 15.0,
+                throttles: 3.0
             }
         );
         assert_eq!(rule.num_calls(), 2);

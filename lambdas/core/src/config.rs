@@ -127,7 +127,7 @@ pub mod limits {
 pub const MAX_HISTORY_EVENT_BUDGET: u32 = 20_000;
 /// The smallest `HISTORY_EVENT_BUDGET` accepted (the configuration must also fit one full cycle,
 /// [`crate::history::Budget::min_limit`]).
-pub const MIN_HISTORY_EVENT_BUDGET: u32 = 1_100;
+pub const MIN_HISTORY_EVENT_BUDGET: u32 = 3_000;
 
 /// Everything a breaker function needs to know about its circuit and policy.
 #[derive(Debug, Clone, PartialEq)]

@@ -150,6 +150,78 @@ pub struct CircuitState {
     /// document from before this field existed), the configured window is used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthy_probe: Option<ProbeTiming>,
+    /// Where the health-following ramp stands (`crate::ramp::Progress`), written by every `ramp`
+    /// step and read by the next, so that a retried step (same input) decides from the same
+    /// place and continue-as-new keeps it; absent outside a ramp (cleared on a reopen) and in
+    /// documents from before it existed. On `done` it says whether the ramp settled below the
+    /// original ([`RampProgress::settled`]), which `close` honours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ramp: Option<RampProgress>,
+}
+
+/// `crate::ramp::Progress` as the circuit state carries it, plus where the next interval begins
+/// and, once the ramp settled, the level it settled at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RampProgress {
+    /// Index of the current level in the ramp's levels (0: the first).
+    pub level: u32,
+    /// The lowest level that failed in this ramp, never tried again; absent while none did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ceiling: Option<u32>,
+    /// The current level was entered by a raise and has not been judged yet.
+    #[serde(default)]
+    pub raised: bool,
+    /// Clean intervals in a row at the current level.
+    #[serde(default)]
+    pub healthy: u32,
+    /// Steps counted towards the ramp's bound (`crate::ramp::Follow::max_intervals`).
+    #[serde(default)]
+    pub intervals: u32,
+    /// Invocations of the clean interval that proved the level below the current one.
+    #[serde(default)]
+    pub evidence: u64,
+    /// Epoch ms where the next interval to judge begins: when the current level was set, or the
+    /// end of the last interval judged. An interval is never judged twice.
+    pub judge_from_ms: u64,
+    /// Set when the ramp settled below a level that failed: the scaling the mapping keeps on
+    /// close (the circuit record keeps the original for the next trip).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled: Option<crate::ports::Scaling>,
+}
+
+impl RampProgress {
+    /// A ramp at its first level, set at `now_ms`.
+    pub fn start(now_ms: u64) -> Self {
+        Self::of(crate::ramp::Progress::default(), now_ms)
+    }
+
+    /// `progress`, with its next interval beginning at `judge_from_ms`.
+    pub fn of(progress: crate::ramp::Progress, judge_from_ms: u64) -> Self {
+        let index = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
+        Self {
+            level: index(progress.level),
+            ceiling: progress.ceiling.map(index),
+            raised: progress.raised,
+            healthy: progress.healthy,
+            intervals: progress.intervals,
+            evidence: progress.evidence.max(0.0).round() as u64,
+            judge_from_ms,
+            settled: None,
+        }
+    }
+
+    /// The core's view of it.
+    pub fn progress(&self) -> crate::ramp::Progress {
+        crate::ramp::Progress {
+            level: self.level as usize,
+            ceiling: self.ceiling.map(|c| c as usize),
+            raised: self.raised,
+            healthy: self.healthy,
+            intervals: self.intervals,
+            evidence: self.evidence as f64,
+        }
+    }
 }
 
 /// How long the consumer took for the messages of a healthy probe.
@@ -180,6 +252,7 @@ impl CircuitState {
             refreshed_at_ms: None,
             history_events: crate::history::OPENED,
             healthy_probe: None,
+            ramp: None,
         }
     }
 

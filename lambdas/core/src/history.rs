@@ -21,7 +21,8 @@
 //!   queue, unspread (never lost). This is charged from the plan's own output, so any path through
 //!   the Map is covered;
 //! - the ramp loop (`Ramp Up Consumer` ↔ `Hold Ramp Step`) does not pass through backoff, but it
-//!   is bounded by the ramp's levels (`step` only grows), and its worst case is reserved in full.
+//!   is bounded (`crate::ramp::Follow::max_calls`: `step` only grows and the call at the bound
+//!   ends the ramp), and its worst case is reserved in full.
 //!
 //! ## The cost table, from the ASL shape (`cdk/src/workflow.ts`)
 //!
@@ -191,10 +192,14 @@ impl Budget {
         }
     }
 
-    /// The most `Ramp Up Consumer` calls one ramp can make: step 0, one per level (at most
-    /// `RAMP_STEPS` + 1 levels), the last answering `done` or `reopen`.
+    /// The most `Ramp Up Consumer` calls one ramp can make: the health-following ramp's bound
+    /// ([`crate::ramp::Follow::max_calls`]) for its most levels (`RAMP_STEPS` + 1): one per level
+    /// and one more, or the ramp's `max_intervals` and one more if that is larger.
     fn ramp_calls(&self) -> u32 {
-        self.ramp_steps.saturating_add(2)
+        let levels = usize::try_from(self.ramp_steps)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
+        crate::ramp::Follow::default().max_calls(levels)
     }
 
     /// What must stay free once the Map has run: the whole ramp, then the costlier of closing and
@@ -390,9 +395,11 @@ mod tests {
     #[test]
     fn the_defaults_leave_room_for_many_cycles() {
         let c = config(&[]);
+        // The ramp: 31 calls (the health-following ramp's 30 intervals and the first call), 30
+        // of them after the first (issue 16; the fixed schedule made 5, 4 after the first).
         assert_eq!(
             c.cycle_reserve(),
-            130 + 66 + (4 + 4 * 68) + (4 * 66 + 161 + 91)
+            130 + 66 + (4 + 4 * 68) + (30 * 66 + 161 + 91)
         );
         assert!(c.min_limit() < crate::config::MIN_HISTORY_EVENT_BUDGET);
     }

@@ -142,9 +142,11 @@ impl std::str::FromStr for MetricResolution {
     }
 }
 
-/// Where the relapse check reads the consumer: `Errors` and `Invocations` in `namespace` under
-/// `dimensions`, and `PartialFailures` in [`CONSUMER_NAMESPACE`] under `partial_failures`, which
-/// count as errors (Lambda's `Errors` ignores items reported failed).
+/// Where the ramp reads the consumer's health: `Errors` and `Invocations` in `namespace` under
+/// `dimensions`, `PartialFailures` in [`CONSUMER_NAMESPACE`] under `partial_failures`, which
+/// count as errors (Lambda's `Errors` ignores items reported failed), and `Throttles` in
+/// [`LAMBDA_NAMESPACE`] under `throttles` (an invocation Lambda refused never ran, so no extension
+/// sees it: Lambda's one-minute metric is the only source, whatever the resolution).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerMetricSource {
     /// Namespace of `Errors` and `Invocations`.
@@ -153,6 +155,9 @@ pub struct ConsumerMetricSource {
     pub dimensions: MetricDimensions,
     /// Dimensions of `PartialFailures` (`FunctionName` alone).
     pub partial_failures: MetricDimensions,
+    /// Dimensions of `Throttles` in [`LAMBDA_NAMESPACE`] (as Lambda publishes them,
+    /// [`metric_dimensions`]).
+    pub throttles: MetricDimensions,
 }
 
 /// The metrics of `consumer` (`CONSUMER_FUNCTION_NAME`) at `resolution`: Lambda's, under the
@@ -172,11 +177,13 @@ pub fn consumer_metric_source(
             namespace: CONSUMER_NAMESPACE,
             dimensions: function.clone(),
             partial_failures: function,
+            throttles: lambda,
         },
         MetricResolution::Standard => ConsumerMetricSource {
             namespace: LAMBDA_NAMESPACE,
-            dimensions: lambda,
+            dimensions: lambda.clone(),
             partial_failures: function,
+            throttles: lambda,
         },
     }
 }
@@ -286,12 +293,17 @@ mod tests {
                 namespace: "SqsCircuitBreaker/Consumer",
                 dimensions: bare.clone(),
                 partial_failures: bare.clone(),
+                throttles: MetricDimensions {
+                    function_name: "orders".into(),
+                    resource: Some("orders:live".into()),
+                },
             }
         );
         let standard = consumer_metric_source("orders:live", MetricResolution::Standard);
         assert_eq!(standard.namespace, "AWS/Lambda");
         assert_eq!(standard.dimensions.resource.as_deref(), Some("orders:live"));
         assert_eq!(standard.partial_failures, bare);
+        assert_eq!(standard.throttles, standard.dimensions);
         assert_eq!("high".parse(), Ok(MetricResolution::High));
         assert_eq!("standard".parse(), Ok(MetricResolution::Standard));
         assert!("High".parse::<MetricResolution>().is_err());

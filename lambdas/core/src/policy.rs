@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::contract::CircuitState;
 use crate::history;
 use crate::keepalive::{self, KeepAliveStep};
+use crate::mapping::MetricResolution;
 use crate::ports::{ConsumerStats, RunningExecution};
 
 /// What the backoff step decides.
@@ -121,28 +122,69 @@ pub fn owns_recovery(
 /// Lambda").
 pub const LAMBDA_METRIC_PERIOD_SECONDS: u64 = 60;
 
-/// How long after a period ends the relapse check waits before it reads that period: 60 s.
-/// Lambda sends its metrics "in 1-minute intervals" (Lambda developer guide, "Using CloudWatch
-/// metrics with Lambda"), so a minute's sums can reach CloudWatch up to one interval after the
-/// minute ends; AWS documents no tighter bound. A period read sooner may be missing or partial
-/// (its errors not yet counted), which reads as healthy.
-pub const METRIC_PUBLICATION_LAG_MS: u64 = 60_000;
+/// How long after a minute ends Lambda's own metrics (`AWS/Lambda`, [`MetricResolution::Standard`])
+/// are complete: 60 s. Lambda sends its metrics "in 1-minute intervals" (Lambda developer guide,
+/// "Using CloudWatch metrics with Lambda"), so a minute's sums can reach CloudWatch up to one
+/// interval after the minute ends; AWS documents no tighter bound. A period read sooner may be
+/// missing or partial (its errors not yet counted), which reads as healthy.
+pub const STANDARD_PUBLICATION_LAG_MS: u64 = 60_000;
+
+/// The telemetry extension's buffering: the Telemetry API's shortest `timeoutMs` (25 ms, the
+/// minimum of the subscription's buffering; `fasttrip-contract`), after which the extension
+/// prints the EMF line at once.
+pub const TELEMETRY_BUFFER_MS: u64 = 25;
+
+/// EMF log line → high-resolution metric datapoint in CloudWatch: 5 s. AWS documents no bound:
+/// Lambda ships the function's (and its extensions') stdout to CloudWatch Logs itself, and
+/// CloudWatch Logs extracts the metric. CloudWatch's guidance for alarms on high-resolution EMF
+/// metrics is to flush logs every 5 s or less ("to avoid introducing an additional delay, which
+/// can cause alarming on partial or missing data"; *Setting alarms on metrics created with the
+/// embedded metric format*), and AWS answers put the data "a few seconds" behind. 5 s is the
+/// conservative end of "a few seconds".
+pub const EMF_INGESTION_MS: u64 = 5_000;
+
+/// How long after a period ends the telemetry extension's high-resolution metrics
+/// ([`MetricResolution::High`], `SqsCircuitBreaker/Consumer`) are complete (every
+/// `platform.runtimeDone` of the period printed and ingested): [`TELEMETRY_BUFFER_MS`] +
+/// [`EMF_INGESTION_MS`] = 5,025 ms. The simulator models the extension's delivery with this value.
+pub const EXTENSION_DELIVERY_MS: u64 = TELEMETRY_BUFFER_MS + EMF_INGESTION_MS;
+
+/// How long after a period ends a metric of this resolution is complete, so that the ramp may
+/// judge it: [`STANDARD_PUBLICATION_LAG_MS`] (60 s) for Lambda's one-minute metrics,
+/// [`EXTENSION_DELIVERY_MS`] (~5 s) for the telemetry extension's per-second ones. The one source
+/// of this lag ([`complete_periods`], [`first_complete_at`], the simulator).
+pub const fn publication_lag_ms(resolution: MetricResolution) -> u64 {
+    match resolution {
+        MetricResolution::Standard => STANDARD_PUBLICATION_LAG_MS,
+        MetricResolution::High => EXTENSION_DELIVERY_MS,
+    }
+}
 
 /// The complete metric periods a ramp step may judge, `(start_ms, end_ms)` on CloudWatch's period
 /// boundaries (multiples of the period since the epoch, as CloudWatch aligns them): every period
 /// that began at or after `ramp_started_ms` (the mapping re-enabled for the ramp: the outage's
-/// errors are not counted) and ended at least [`METRIC_PUBLICATION_LAG_MS`] before `now_ms`.
-/// `None` while no such period exists: that step gives no verdict, and a later step reads these
-/// periods (a relapse is caught one or two steps late).
+/// errors are not counted) and ended at least [`publication_lag_ms`] of `resolution` before
+/// `now_ms`. `None` while no such period exists: that step gives no verdict, and a later step
+/// reads these periods (a relapse is caught one or two steps late).
 pub fn complete_periods(
     now_ms: u64,
     ramp_started_ms: u64,
     period_seconds: u64,
+    resolution: MetricResolution,
 ) -> Option<(u64, u64)> {
     let period = period_seconds.max(1) * 1000;
     let start = ramp_started_ms.div_ceil(period) * period;
-    let end = now_ms.saturating_sub(METRIC_PUBLICATION_LAG_MS) / period * period;
+    let end = now_ms.saturating_sub(publication_lag_ms(resolution)) / period * period;
     (end > start).then_some((start, end))
+}
+
+/// The earliest `now_ms` at which [`complete_periods`] since `from_ms` is not `None`: the end of
+/// the first whole period that begins at or after `from_ms`, plus [`publication_lag_ms`] of
+/// `resolution`. The ramp waits at least until then, so that its next step has an interval to
+/// judge.
+pub fn first_complete_at(from_ms: u64, period_seconds: u64, resolution: MetricResolution) -> u64 {
+    let period = period_seconds.max(1) * 1000;
+    from_ms.div_ceil(period) * period + period + publication_lag_ms(resolution)
 }
 
 /// A ramp step relapsed if the consumer's error rate reached `threshold_percent` (no
@@ -162,22 +204,28 @@ mod tests {
 
     const MINUTE: u64 = 60_000;
 
+    const STANDARD: MetricResolution = MetricResolution::Standard;
+    const HIGH: MetricResolution = MetricResolution::High;
+
     #[test]
     fn complete_periods_start_at_the_first_boundary_after_the_ramp_began() {
         // Ramp re-enabled at 10:00:20 (600 min + 20 s); periods of one minute, lag one minute.
         let began = 600 * MINUTE + 20_000;
         // At 10:02:00 the period 10:01–10:02 has not passed its lag, and 10:00–10:01 began
         // before the ramp: nothing to judge yet.
-        assert_eq!(complete_periods(602 * MINUTE, began, 60), None);
+        assert_eq!(complete_periods(602 * MINUTE, began, 60, STANDARD), None);
         // At 10:02:59 still nothing; at 10:03:00 the period 10:01–10:02 is complete.
-        assert_eq!(complete_periods(603 * MINUTE - 1, began, 60), None);
         assert_eq!(
-            complete_periods(603 * MINUTE, began, 60),
+            complete_periods(603 * MINUTE - 1, began, 60, STANDARD),
+            None
+        );
+        assert_eq!(
+            complete_periods(603 * MINUTE, began, 60, STANDARD),
             Some((601 * MINUTE, 602 * MINUTE))
         );
         // Later steps read every complete period since the ramp began.
         assert_eq!(
-            complete_periods(605 * MINUTE + 30_000, began, 60),
+            complete_periods(605 * MINUTE + 30_000, began, 60, STANDARD),
             Some((601 * MINUTE, 604 * MINUTE))
         );
     }
@@ -186,18 +234,72 @@ mod tests {
     fn complete_periods_on_a_boundary_and_with_short_periods() {
         // A ramp begun exactly on a boundary counts that period.
         assert_eq!(
-            complete_periods(602 * MINUTE, 600 * MINUTE, 60),
+            complete_periods(602 * MINUTE, 600 * MINUTE, 60, STANDARD),
             Some((600 * MINUTE, 601 * MINUTE))
         );
-        // 10 s periods (high resolution): ends on 10 s boundaries, lag still one minute.
+        // 10 s periods read from one-minute metrics would still wait the minute's lag.
         let began = 600 * MINUTE + 5_000;
-        assert_eq!(complete_periods(601 * MINUTE + 15_000, began, 10), None);
         assert_eq!(
-            complete_periods(601 * MINUTE + 29_000, began, 10),
+            complete_periods(601 * MINUTE + 15_000, began, 10, STANDARD),
+            None
+        );
+        assert_eq!(
+            complete_periods(601 * MINUTE + 29_000, began, 10, STANDARD),
             Some((600 * MINUTE + 10_000, 600 * MINUTE + 20_000))
         );
         // A clock before the lag never underflows.
-        assert_eq!(complete_periods(1_000, 0, 60), None);
+        assert_eq!(complete_periods(1_000, 0, 60, STANDARD), None);
+        assert_eq!(complete_periods(1_000, 0, 10, HIGH), None);
+    }
+
+    /// The telemetry extension's metrics are complete once its EMF lines are ingested, ~5 s
+    /// after the period ends, so a 10 s period can be judged 5,025 ms after it ends, not a
+    /// minute later.
+    #[test]
+    fn high_resolution_periods_are_judged_about_5_s_after_they_end() {
+        assert_eq!(publication_lag_ms(STANDARD), 60_000);
+        assert_eq!(publication_lag_ms(HIGH), 5_025);
+        assert_eq!(
+            EXTENSION_DELIVERY_MS,
+            TELEMETRY_BUFFER_MS + EMF_INGESTION_MS
+        );
+        // Ramp re-enabled at 10:00:05: the first whole 10 s period is 10:00:10–10:00:20.
+        let began = 600 * MINUTE + 5_000;
+        let ends = 600 * MINUTE + 20_000;
+        assert_eq!(complete_periods(ends + 5_024, began, 10, HIGH), None);
+        assert_eq!(
+            complete_periods(ends + 5_025, began, 10, HIGH),
+            Some((600 * MINUTE + 10_000, ends))
+        );
+        assert_eq!(first_complete_at(began, 10, HIGH), ends + 5_025);
+        // Later steps read every 10 s period that ended ~5 s ago.
+        assert_eq!(
+            complete_periods(601 * MINUTE + 6_000, began, 10, HIGH),
+            Some((600 * MINUTE + 10_000, 601 * MINUTE))
+        );
+    }
+
+    #[test]
+    fn first_complete_at_is_the_first_moment_complete_periods_has_one() {
+        for resolution in [STANDARD, HIGH] {
+            for (from, period) in [
+                (600 * MINUTE + 20_000, 60),
+                (600 * MINUTE, 60),
+                (600 * MINUTE + 5_000, 10),
+                (0, 1),
+            ] {
+                let at = first_complete_at(from, period, resolution);
+                assert!(
+                    complete_periods(at, from, period, resolution).is_some(),
+                    "{from} {period} {resolution:?}"
+                );
+                assert_eq!(
+                    complete_periods(at - 1, from, period, resolution),
+                    None,
+                    "{from} {period} {resolution:?}"
+                );
+            }
+        }
     }
 
     fn config(extra: &[(&'static str, &str)]) -> Config {
@@ -443,6 +545,7 @@ mod tests {
     fn relapse_is_an_error_rate_at_or_above_the_threshold() {
         assert!(relapsed(
             ConsumerStats {
+                throttles: 0.0,
                 errors: 5.0,
                 invocations: 10.0
             },
@@ -450,6 +553,7 @@ mod tests {
         ));
         assert!(!relapsed(
             ConsumerStats {
+                throttles: 0.0,
                 errors: 4.0,
                 invocations: 10.0
             },
@@ -457,6 +561,7 @@ mod tests {
         ));
         assert!(!relapsed(
             ConsumerStats {
+                throttles: 0.0,
                 errors: 0.0,
                 invocations: 0.0
             },

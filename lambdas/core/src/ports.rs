@@ -296,11 +296,15 @@ pub struct ConsumerStats {
     pub errors: f64,
     /// Sum of `Invocations`.
     pub invocations: f64,
+    /// Sum of `Throttles` (invocations Lambda refused for lack of concurrency; the consumer never
+    /// ran them, so only `AWS/Lambda` counts them, per minute).
+    pub throttles: f64,
 }
 
 /// The consumer's metrics (CloudWatch `GetMetricData` on `AWS/Lambda`).
 pub trait Metrics: Send + Sync {
-    /// Errors and invocations of the consumer between `since_ms` and `until_ms` (epoch ms).
+    /// Errors, invocations and throttles of the consumer between `since_ms` and `until_ms`
+    /// (epoch ms).
     fn consumer_stats(
         &self,
         since_ms: u64,

@@ -132,6 +132,16 @@ pub struct IntervalHealth {
     pub throttles: f64,
 }
 
+impl From<ConsumerStats> for IntervalHealth {
+    fn from(s: ConsumerStats) -> Self {
+        Self {
+            invocations: s.invocations,
+            errors: s.errors,
+            throttles: s.throttles,
+        }
+    }
+}
+
 impl IntervalHealth {
     /// No errors and no throttles (no invocations at all is clean too: no evidence of failure).
     pub fn clean(&self) -> bool {
@@ -242,6 +252,7 @@ impl Follow {
                 ConsumerStats {
                     errors: h.errors,
                     invocations: h.invocations,
+                    throttles: h.throttles,
                 },
                 self.relapse_percent,
             );
@@ -272,6 +283,67 @@ impl Follow {
             Some(_) if n.healthy >= self.settle_intervals || over => (Move::Settle, n),
             Some(_) => (Move::Hold, n),
         }
+    }
+}
+
+impl Follow {
+    /// The move when a step finds no complete interval to judge at its level (the metrics of the
+    /// time since the level was set, or since the last interval judged, are not all published
+    /// yet): hold, counting the step towards [`Follow::max_intervals`] like any other, so that
+    /// every step of a ramp counts and the ramp's length stays bounded ([`Follow::max_calls`]).
+    /// Past the bound it ends on what the last judged interval showed: clean (`healthy` > 0)
+    /// closes at the top or settles below it; otherwise it reopens.
+    pub fn wait(&self, p: Progress, top: usize) -> (Move, Progress) {
+        let mut n = p;
+        n.intervals = p.intervals.saturating_add(1);
+        if n.intervals < self.max_intervals {
+            return (Move::Hold, n);
+        }
+        match (p.healthy > 0, p.level >= top) {
+            (true, true) => (Move::Close, n),
+            (true, false) => (Move::Settle, n),
+            (false, _) => (Move::Reopen, n),
+        }
+    }
+
+    /// The most `ramp` calls one ramp of `levels` levels makes, the one that sets the first level
+    /// included: one per level and one more (as the fixed schedule made), or
+    /// [`Follow::max_intervals`] and one more if that is larger. The workflow's history budget
+    /// reserves this many (`crate::history`); [`Follow::next`] ends the ramp at the last of them.
+    pub fn max_calls(&self, levels: usize) -> u32 {
+        let levels = u32::try_from(levels).unwrap_or(u32::MAX);
+        levels.max(self.max_intervals).saturating_add(1)
+    }
+
+    /// The move of one `ramp` call after the first: [`Follow::decide`] on the interval's health
+    /// `h`, or [`Follow::wait`] when there was no complete interval to judge (`None`). On the
+    /// ramp's `last` call ([`Follow::max_calls`]) a move that would go on ends the ramp on what
+    /// this call saw: not clean (or, with nothing judged, no clean interval last) reopens; clean
+    /// with no level failed closes (the original is restored, as the fixed schedule did); clean
+    /// below a level that failed settles at the current level.
+    pub fn next(
+        &self,
+        p: Progress,
+        top: usize,
+        h: Option<IntervalHealth>,
+        last: bool,
+    ) -> (Move, Progress) {
+        let (m, mut n) = match h {
+            Some(h) => self.decide(p, top, h),
+            None => self.wait(p, top),
+        };
+        if !last || matches!(m, Move::Close | Move::Reopen | Move::Settle) {
+            return (m, n);
+        }
+        let clean = h.map_or(p.healthy > 0, |h| h.clean());
+        n.level = p.level;
+        n.raised = false;
+        let m = match (clean, p.ceiling) {
+            (false, _) => Move::Reopen,
+            (true, None) => Move::Close,
+            (true, Some(_)) => Move::Settle,
+        };
+        (m, n)
     }
 }
 
@@ -456,8 +528,12 @@ mod tests {
                     x ^= x << 13;
                     x ^= x >> 7;
                     x ^= x << 17;
-                    let h = healths[(x % 4) as usize];
-                    let (m, next) = FOLLOW.decide(p, top, h);
+                    // One in five steps finds no complete interval (a wait).
+                    let (m, next) = if x % 5 == 4 {
+                        FOLLOW.wait(p, top)
+                    } else {
+                        FOLLOW.decide(p, top, healths[(x % 4) as usize])
+                    };
                     n += 1;
                     assert!(next.level <= top);
                     if let Some(c) = next.ceiling {
@@ -474,6 +550,63 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_wait_holds_and_past_the_bound_ends_on_the_last_verdict() {
+        let p = Progress {
+            level: 1,
+            healthy: 1,
+            ..Progress::default()
+        };
+        let (m, n) = FOLLOW.wait(p, 3);
+        assert_eq!((m, n.level, n.intervals, n.healthy), (Move::Hold, 1, 1, 1));
+        let over = Progress {
+            intervals: FOLLOW.max_intervals - 1,
+            ..p
+        };
+        assert_eq!(FOLLOW.wait(over, 3).0, Move::Settle);
+        assert_eq!(FOLLOW.wait(over, 1).0, Move::Close);
+        let failing = Progress { healthy: 0, ..over };
+        assert_eq!(FOLLOW.wait(failing, 3).0, Move::Reopen);
+    }
+
+    #[test]
+    fn the_last_call_ends_the_ramp_on_what_it_saw() {
+        assert_eq!(FOLLOW.max_calls(4), FOLLOW.max_intervals + 1);
+        assert_eq!(FOLLOW.max_calls(101), 102, "one per level and one more");
+        let climbing = Progress {
+            level: 1,
+            ..Progress::default()
+        };
+        // Not the last call: the usual decision.
+        assert_eq!(
+            FOLLOW.next(climbing, 3, Some(clean(10.0)), false).0,
+            Move::StepUp
+        );
+        // The last: clean with nothing failed closes, as the fixed schedule ended.
+        assert_eq!(
+            FOLLOW.next(climbing, 3, Some(clean(10.0)), true).0,
+            Move::Close
+        );
+        assert_eq!(
+            FOLLOW.next(climbing, 3, Some(errors(100.0, 5.0)), true).0,
+            Move::Reopen
+        );
+        let settling = Progress {
+            level: 1,
+            ceiling: Some(2),
+            healthy: 1,
+            ..Progress::default()
+        };
+        let (m, n) = FOLLOW.next(settling, 3, Some(clean(10.0)), true);
+        assert_eq!((m, n.level), (Move::Settle, 1));
+        assert_eq!(FOLLOW.next(settling, 3, None, true).0, Move::Settle);
+        let fresh = Progress {
+            healthy: 0,
+            ..settling
+        };
+        assert_eq!(FOLLOW.next(fresh, 3, None, true).0, Move::Reopen);
     }
 
     #[test]

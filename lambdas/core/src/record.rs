@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::contract::SavedScaling;
+use crate::ports::{PollerConfig, Scaling};
 
 /// How many times a handler re-reads and re-decides after a conflicting write before giving up
 /// (retryably). Each conflict means another writer made progress, so this is never reached in
@@ -60,6 +61,20 @@ pub struct OriginalConfig {
 }
 
 impl OriginalConfig {
+    /// Whether a mapping found like this runs at `scaling` (a provisioned mapping compared with
+    /// its omitted fields at their defaults).
+    pub fn runs_at(&self, scaling: Scaling) -> bool {
+        match scaling {
+            Scaling::Concurrency(limit) => {
+                self.provisioned_poller_config.is_none() && self.maximum_concurrency == limit
+            }
+            Scaling::Pollers(pollers) => {
+                self.provisioned_poller_config.map(PollerConfig::effective)
+                    == Some(pollers.effective())
+            }
+        }
+    }
+
     /// The scaling part, as the circuit state carries it.
     pub fn scaling(&self) -> SavedScaling {
         SavedScaling {
@@ -80,9 +95,15 @@ pub struct CircuitRecord {
     /// Where the circuit is.
     pub phase: Phase,
     /// The mapping's configuration before the first open of the current outage; `None` once a
-    /// recovery closed the circuit.
+    /// recovery closed the circuit, unless its ramp settled below it ([`Self::settled`]).
     #[serde(default)]
     pub original: Option<OriginalConfig>,
+    /// The scaling a ramp settled at when it closed the circuit below [`Self::original`] (issue
+    /// 16), which the record then keeps: a trip that finds the mapping still at this level
+    /// restores the original, not the settled level; a mapping changed since (an operator set it
+    /// by hand) is taken as found. `None` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled: Option<Scaling>,
     /// When the current outage opened (epoch ms).
     #[serde(default)]
     pub opened_at_ms: Option<u64>,
@@ -119,6 +140,7 @@ impl CircuitRecord {
             owner: None,
             phase: Phase::Closed,
             original: None,
+            settled: None,
             opened_at_ms: None,
             attempt: 0,
             owned_since_ms: None,
@@ -129,6 +151,11 @@ impl CircuitRecord {
             stuck_reason: None,
             updated_at_ms: now_ms,
         }
+    }
+
+    /// The original of an outage under way (or interrupted), not the one a settled close keeps.
+    pub fn outage_original(&self) -> Option<OriginalConfig> {
+        self.original.filter(|_| self.settled.is_none())
     }
 
     /// Is `execution` the owner?
@@ -178,6 +205,10 @@ impl Claim<'_> {
 
 /// What to do about the record's current owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per claim, moved once into a write: boxing the record buys nothing"
+)]
 pub enum Acquire {
     /// Write this record (with the revision read) and act as the owner.
     Take(CircuitRecord),
@@ -247,6 +278,8 @@ fn taken(mut r: CircuitRecord, me: &str, now_ms: u64) -> CircuitRecord {
 
 /// The owner opens (or re-opens) the circuit: phase open, the original configuration kept if the
 /// outage already has one (an interrupted recovery), otherwise `found` (the mapping as it is now).
+/// After a close that settled below the original, the kept original stays if the mapping is
+/// found still at the settled level, and `found` replaces it if the mapping was changed since.
 /// Returns the record to write and the original to restore on close.
 pub fn opened(
     record: &CircuitRecord,
@@ -254,6 +287,11 @@ pub fn opened(
     now_ms: u64,
 ) -> (CircuitRecord, OriginalConfig) {
     let mut r = record.clone();
+    if let Some(settled) = r.settled.take()
+        && !found.runs_at(settled)
+    {
+        r.original = None;
+    }
     let original = *r.original.get_or_insert(found);
     if r.opened_at_ms.is_none() || r.phase == Phase::Closed {
         r.opened_at_ms = Some(now_ms);
@@ -283,12 +321,23 @@ pub fn released(record: &CircuitRecord, now_ms: u64) -> CircuitRecord {
     r.owner = None;
     r.phase = Phase::Closed;
     r.original = None;
+    r.settled = None;
     r.opened_at_ms = None;
     r.owned_since_ms = None;
     r.half_open_at_ms = None;
     r.pending_trip_at_ms = None;
     r.stuck_reason = None;
     r.updated_at_ms = now_ms;
+    r
+}
+
+/// The owner lets go after a ramp that settled at `settled`, below the original: closed, like
+/// [`released`], but the original stays with the level it settled at ([`CircuitRecord::settled`]),
+/// so that the next trip restores the original.
+pub fn released_settled(record: &CircuitRecord, settled: Scaling, now_ms: u64) -> CircuitRecord {
+    let mut r = released(record, now_ms);
+    r.original = record.original;
+    r.settled = Some(settled);
     r
 }
 
@@ -580,6 +629,44 @@ mod tests {
             panic!()
         };
         assert_eq!(released(&t, 11).last_owner.as_deref(), Some(ME));
+    }
+
+    /// Issue 16: a ramp that settled below the original closes the circuit but keeps the
+    /// original, so the next trip saves and restores the original, not the settled level.
+    #[test]
+    fn a_settled_close_keeps_the_original_for_the_next_trip_unless_the_mapping_changed() {
+        let settled = Scaling::Concurrency(Some(17));
+        let r = released_settled(&owned_by(ME, Phase::HalfOpen), settled, 9);
+        assert_eq!(
+            (
+                r.owner.clone(),
+                r.phase,
+                r.original,
+                r.settled,
+                r.opened_at_ms
+            ),
+            (None, Phase::Closed, Some(ORIGINAL), Some(settled), None)
+        );
+        assert_eq!(r.outage_original(), None, "no outage under way");
+        let at_settled = OriginalConfig {
+            maximum_concurrency: Some(17),
+            ..ORIGINAL
+        };
+        let (next, original) = opened(&r, at_settled, 20);
+        assert_eq!((original, next.settled), (ORIGINAL, None));
+        assert_eq!(next.opened_at_ms, Some(20));
+        // An operator set the mapping by hand since: what they set is the original now.
+        let by_hand = OriginalConfig {
+            maximum_concurrency: Some(30),
+            ..ORIGINAL
+        };
+        let (next, original) = opened(&r, by_hand, 20);
+        assert_eq!(
+            (original, next.original, next.settled),
+            (by_hand, Some(by_hand), None)
+        );
+        // A plain release forgets it.
+        assert_eq!(released(&next, 21).settled, None);
     }
 
     #[test]

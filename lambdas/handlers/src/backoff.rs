@@ -184,7 +184,7 @@ mod tests {
         // 59 s after the open: wait, but at most until the pass is due (61 s after open - 1 s).
         let early = run_on(
             &queue,
-            json!({ "state": state_json(1_000, 10, 3, None) }),
+            json!({ "state": state_json(1_000, 10, 2, None) }),
             &[],
             1_000 + 59_000,
             &events,
@@ -197,7 +197,7 @@ mod tests {
         let due = 1_000 + 60_000;
         let out = run_on(
             &queue,
-            json!({ "state": state_json(1_000, 10, 3, None) }),
+            json!({ "state": state_json(1_000, 10, 2, None) }),
             &[],
             due,
             &events,
@@ -209,7 +209,7 @@ mod tests {
             (BackoffAction::KeepAlive, 0)
         );
         assert_eq!(out.state.refreshed_at_ms, Some(due - 1_000));
-        assert_eq!(out.state.iteration, 4, "a pass is a loop turn");
+        assert_eq!(out.state.iteration, 3, "a pass is a loop turn");
         assert_eq!(events.detail_types(), vec![DetailType::KeptAlive]);
         let d = &events.events()[0].detail;
         assert_eq!(
@@ -268,7 +268,7 @@ mod tests {
         let events = FakeEvents::default();
         for attempt in [0u32, 1, 3, 10] {
             let out = run(
-                json!({ "state": state_json(0, attempt, 7, None) }),
+                json!({ "state": state_json(0, attempt, 2, None) }),
                 &[],
                 1_000,
                 &events,
@@ -282,12 +282,12 @@ mod tests {
                 "attempt {attempt}: {}",
                 out.wait_seconds
             );
-            assert_eq!(out.state.iteration, 8);
+            assert_eq!(out.state.iteration, 3);
             assert_eq!(out.state.attempt, attempt);
             assert_eq!(
                 out.state.history_events,
                 history::OPENED
-                    + 7 * history::Budget::of(&config(&[])).cycle_reserve()
+                    + 2 * history::Budget::of(&config(&[])).cycle_reserve()
                     + COSTS.backoff_wait,
                 "a state from before the count is charged a full cycle per past turn"
             );

@@ -6,6 +6,11 @@
 //! `Circuit Opened` says why, and the answer is `reopen` (back to backoff). Letting go is a
 //! conditional write, so a trip that lands between the alarm reset and the release is seen.
 //!
+//! After a ramp that settled below the original (issue 16, `state.ramp.settled`) the mapping keeps
+//! the settled level instead: `Circuit Closed` names it and the original, and the record keeps the
+//! original (`released_settled`) so that the next trip saves and restores the original, not the
+//! settled level.
+//!
 //! A mapping in provisioned mode gets its `ProvisionedPollerConfig` back (a field the original
 //! left out at its documented default, so that no ramp level stays) and never a `ScalingConfig`:
 //! AWS refuses `MaximumConcurrency` together with a poller configuration.
@@ -15,7 +20,9 @@ use breaker_core::contract::{
 };
 use breaker_core::events::{BreakerEvent, DetailType};
 use breaker_core::ports::{Alarms, CircuitRecords, Clock, EventSourceMappings, Events, Scaling};
-use breaker_core::record::{CircuitRecord, MAX_CONFLICTS, OriginalConfig, opened, released};
+use breaker_core::record::{
+    CircuitRecord, MAX_CONFLICTS, OriginalConfig, opened, released, released_settled,
+};
 use serde_json::Value;
 use tracing::{info, warn};
 
@@ -47,10 +54,12 @@ pub async fn close<P: Ports>(input: Value, app: &App<P>) -> Result<CloseOutput, 
     if record.retrip_pending() {
         return reopen(app, &me, state, original).await;
     }
-    let restore = match original.provisioned_poller_config {
+    let full = match original.provisioned_poller_config {
         Some(pollers) => Scaling::Pollers(pollers.effective()),
         None => Scaling::Concurrency(original.maximum_concurrency),
     };
+    let settled = state.ramp.and_then(|p| p.settled);
+    let restore = settled.unwrap_or(full);
     let after = retry_in_use(policy, "restore", || esm.enable(&config.esm_uuid, restore)).await?;
     alarms
         .set_ok(&format!(
@@ -66,7 +75,11 @@ pub async fn close<P: Ports>(input: Value, app: &App<P>) -> Result<CloseOutput, 
         if current.retrip_pending() {
             return reopen(app, &me, state, original).await;
         }
-        if records.save(&released(&current, clock.now_ms())).await? {
+        let release = match settled {
+            Some(level) => released_settled(&current, level, clock.now_ms()),
+            None => released(&current, clock.now_ms()),
+        };
+        if records.save(&release).await? {
             released_ok = true;
             break;
         }
@@ -76,16 +89,38 @@ pub async fn close<P: Ports>(input: Value, app: &App<P>) -> Result<CloseOutput, 
     }
     let now = clock.now_ms();
     let open_seconds = state.open_seconds(now);
-    let event = BreakerEvent::for_state(DetailType::Closed, config, &state, now)
-        .with("restoredMaximumConcurrency", original.maximum_concurrency);
-    let event = match restore {
-        Scaling::Pollers(pollers) => event.with("restoredProvisionedPollerConfig", pollers),
-        Scaling::Concurrency(_) => event,
+    let event = BreakerEvent::for_state(DetailType::Closed, config, &state, now);
+    let event = match settled {
+        None => {
+            let event = event.with("restoredMaximumConcurrency", original.maximum_concurrency);
+            match restore {
+                Scaling::Pollers(pollers) => event.with("restoredProvisionedPollerConfig", pollers),
+                Scaling::Concurrency(_) => event,
+            }
+        }
+        Some(level) => {
+            let event = event
+                .with("settledBelowOriginal", true)
+                .with("originalMaximumConcurrency", original.maximum_concurrency);
+            match level {
+                Scaling::Concurrency(limit) => event.with("settledMaximumConcurrency", limit),
+                Scaling::Pollers(pollers) => event
+                    .with("settledProvisionedPollerConfig", pollers)
+                    .with("originalProvisionedPollerConfig", full),
+            }
+        }
     }
     .with("esmState", after.state.as_str())
     .with("alarmReset", true);
     events.put(&event).await?;
-    info!(esm = %config.esm_uuid, restored = ?restore, open_seconds, attempts = state.attempt, "circuit closed");
+    match settled {
+        Some(level) => {
+            warn!(esm = %config.esm_uuid, settled = ?level, original = ?full, open_seconds, attempts = state.attempt, "circuit closed below the original: the ramp settled at a lower level")
+        }
+        None => {
+            info!(esm = %config.esm_uuid, restored = ?restore, open_seconds, attempts = state.attempt, "circuit closed")
+        }
+    }
     Ok(CloseOutput {
         version: Version,
         action: CloseAction::Closed,
@@ -122,6 +157,7 @@ async fn reopen<P: Ports>(
     .await?;
     state.saved_scaling = original.scaling();
     state.attempt = record.attempt.max(state.attempt);
+    state.ramp = None;
     let event = BreakerEvent::for_state(DetailType::Opened, config, &state, now)
         .with("reason", "re-trip while half-open")
         .with("executionArn", me)

@@ -93,6 +93,7 @@ pub async fn open<P: Ports>(input: Value, app: &App<P>) -> Result<OpenOutput, Ha
             if let Some(original) = record.original {
                 state.saved_scaling = original.scaling();
             }
+            state.ramp = None;
             state.history_events = breaker_core::history::OPENED;
             info!(
                 esm = %config.esm_uuid, generation = state.generation, attempt = state.attempt,
@@ -141,7 +142,7 @@ pub async fn open<P: Ports>(input: Value, app: &App<P>) -> Result<OpenOutput, Ha
         maximum_concurrency: before.maximum_concurrency,
         provisioned_poller_config: before.provisioned_poller_config,
     };
-    let interrupted = record.original.is_some();
+    let interrupted = record.outage_original().is_some();
     let now = clock.now_ms();
     let record = update_owned(records, me, |current| opened(current, found, now).0).await?;
     let original = record.original.unwrap_or(found);

@@ -1,22 +1,34 @@
 //! `ramp` (half-open): step 0 re-enables the mapping at the first ramp level and announces
-//! `Circuit Half-Open`; each later step checks the consumer's error rate over the complete metric
-//! periods since the ramp began (`breaker_core::policy::complete_periods`: published ones only,
-//! so the first steps may have none and give no verdict), reopens on a relapse (mapping disabled again, `Circuit Opened`), else raises the limit to the
-//! next level. After the last level has been checked, `done` hands over to `close`. Every step
-//! acts only as the owner in the circuit record: step 0 marks the record half-open *before* it
-//! enables (a trip after that is a re-trip the owner must honour), a relapse marks it open again,
-//! and an execution that no longer owns the circuit changes nothing. Each answer
-//! charges the state with the worst case of the path it sends the workflow on
-//! (`breaker_core::history`); the ramp loop is bounded by its levels (`step` only grows), and
-//! backoff and the re-jitter plan reserve all of it.
+//! `Circuit Half-Open`; each later step judges the complete interval at the current level with
+//! `breaker_core::ramp::Follow` (issue 16: a ramp that follows health) and moves as it says: up
+//! one level on a clean interval (no errors, no throttles), back one level on errors after a raise
+//! or a mild error rate, hold (settling below a level that failed, or with no complete interval to
+//! judge yet), reopen on a severe rate at a proven level (mapping disabled again, `Circuit
+//! Opened`), and `done` when the original level was clean or the ramp settled below it (`close`
+//! then keeps the settled level). Where the ramp stands (`RampProgress`) travels in the state, so
+//! a retried step (same input) decides from the same place: an interval is judged once, no level
+//! is skipped, and a retry that decides otherwise puts the mapping back at its level.
+//!
+//! An interval is the complete, published metric periods since the level was set or since the
+//! last interval judged (`breaker_core::policy::complete_periods`); each step waits until the next
+//! one is complete (`first_complete_at`), at least `RAMP_INTERVAL_SECONDS`. Every step acts only
+//! as the owner in the circuit record: step 0 marks the record half-open *before* it enables (a
+//! trip after that is a re-trip the owner must honour), a reopen marks it open again, and an
+//! execution that no longer owns the circuit changes nothing. Each answer charges the state with
+//! the worst case of the path it sends the workflow on (`breaker_core::history`); the ramp loop
+//! is bounded (`Follow::max_calls`: `step` only grows, and the call at the bound ends the ramp),
+//! and backoff and the re-jitter plan reserve all of it.
 
-use breaker_core::contract::{InputError, RampAction, RampInput, RampOutput, Version, parse};
+use breaker_core::contract::{
+    InputError, RampAction, RampInput, RampOutput, RampProgress, Version, parse,
+};
 use breaker_core::events::{BreakerEvent, DetailType, Measure, Measurement};
 use breaker_core::history::{self, COSTS};
-use breaker_core::policy::{complete_periods, relapsed};
+use breaker_core::policy::{complete_periods, first_complete_at};
 use breaker_core::ports::{
     CircuitRecords, Clock, EventSourceMappings, Events, Metrics, PollerConfig, Scaling,
 };
+use breaker_core::ramp::{Follow, IntervalHealth, Move};
 use breaker_core::record::{CircuitRecord, OriginalConfig, half_opened, opened};
 use serde_json::Value;
 use tracing::{info, warn};
@@ -33,18 +45,32 @@ use crate::record::update_owned;
 /// the state's saved limit, or, for a mapping the record shows in provisioned mode,
 /// `ProvisionedPollerConfig` levels up to the recorded poller configuration
 /// (`breaker_core::ramp::Ramp::levels`). A provisioned mapping never gets a `MaximumConcurrency`:
-/// AWS refuses it together with a poller configuration.
+/// AWS refuses it together with a poller configuration. The decision is `Follow::next` with
+/// `RELAPSE_ERROR_RATE_PERCENT` as the severe rate and the core's defaults otherwise.
 pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, HandlerError> {
     let (config, policy) = (&app.config, &app.esm_policy);
     let ports = &app.ports;
     let (esm, metrics, records) = (ports.esm(), ports.metrics(), ports.records());
     let (events, clock) = (ports.events(), ports.clock());
     let RampInput {
-        state,
+        mut state,
         step,
         execution_arn: me,
     } = parse(input)?;
     let interval = config.ramp_interval_seconds;
+    let period = config.consumer_metric_period_seconds;
+    // The metrics the interval reads (the alarm's resolution), and so how long after a period
+    // ends it is complete (`breaker_core::policy::publication_lag_ms`).
+    let resolution = config.consumer_metric_resolution;
+    let follow = Follow {
+        relapse_percent: config.relapse_error_rate_percent,
+        ..Follow::default()
+    };
+    // Wait at least the ramp interval, and until the interval from `judge_from` is complete.
+    let wait_from = |judge_from: u64, now: u64| {
+        let ready = first_complete_at(judge_from, period, resolution);
+        interval.max(ready.saturating_sub(now).div_ceil(1000))
+    };
     let levels_of = |record: &CircuitRecord| {
         let pollers = record
             .original
@@ -96,7 +122,9 @@ pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, Ha
         events.put(&event).await?;
         measure_level(app, level.limit(), now);
         info!(esm = %config.esm_uuid, level = ?level, levels = ?levels, "half-open: mapping re-enabled");
-        return Ok(output(RampAction::Step, 1, interval, Some(level), state));
+        state.ramp = Some(RampProgress::start(now));
+        let wait = wait_from(now, now);
+        return Ok(output(RampAction::Step, 1, wait, Some(level), state));
     }
 
     let record = records.load().await?;
@@ -110,69 +138,149 @@ pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, Ha
         }
     };
     let levels = levels_of(&record);
-    let last = levels.len() as u32;
-    if step > last {
+    let top = levels.len() - 1;
+    let calls = follow.max_calls(levels.len());
+    if step >= calls {
         return Err(InputError::new(
             "step",
-            format!("must be 0–{last} for this ramp of {last} levels"),
+            format!(
+                "must be 0–{} for this ramp of {} levels",
+                calls - 1,
+                levels.len()
+            ),
         )
         .into());
     }
     let now = clock.now_ms();
-    let current = levels[step as usize - 1];
-    // Only complete, published periods since the ramp began (`complete_periods`); none yet: no
-    // verdict, step on (a later step reads these periods).
-    let window = record
-        .half_open_at_ms
-        .and_then(|began| complete_periods(now, began, config.consumer_metric_period_seconds));
+    // A state from before the progress travelled with it: the level the fixed schedule set for
+    // this step, judged over the complete periods since the ramp began (as it was).
+    let given = state.ramp.unwrap_or_else(|| RampProgress {
+        level: (step - 1).min(top as u32),
+        raised: step > 1,
+        judge_from_ms: record.half_open_at_ms.unwrap_or(now),
+        ..RampProgress::start(now)
+    });
+    if given.level as usize > top || given.settled.is_some() {
+        return Err(InputError::new(
+            "state.ramp",
+            format!(
+                "must stand at one of the ramp's {} levels, not settled",
+                levels.len()
+            ),
+        )
+        .into());
+    }
+    let current = levels[given.level as usize];
+    // Only complete, published periods since the level was set or the last interval judged
+    // (`complete_periods`); none yet: no verdict, the step holds (and counts).
+    let window = complete_periods(now, given.judge_from_ms, period, resolution);
     let stats = match window {
         Some((since, until)) => Some(metrics.consumer_stats(since, until).await?),
         None => {
-            info!(esm = %config.esm_uuid, step, half_open_at_ms = ?record.half_open_at_ms, "no complete metric period since the ramp began: no verdict");
+            info!(esm = %config.esm_uuid, step, judge_from_ms = given.judge_from_ms, "no complete interval at this level yet: no verdict");
             None
         }
     };
-    if let Some(stats) = stats.filter(|s| relapsed(*s, config.relapse_error_rate_percent)) {
-        let found = record.original.unwrap_or(OriginalConfig {
-            enabled: true,
-            maximum_concurrency: state.saved_scaling.maximum_concurrency,
-            provisioned_poller_config: None,
-        });
-        update_owned(records, &me, |r| opened(r, found, now).0).await?;
-        disable_and_wait(esm, &config.esm_uuid, policy).await?;
-        let event = BreakerEvent::for_state(DetailType::Opened, config, &state, clock.now_ms())
-            .with("reason", "relapse during ramp")
-            .with("rampStep", step);
-        let event = match current {
-            Scaling::Concurrency(limit) => event.with("maximumConcurrency", limit),
-            Scaling::Pollers(pollers) => event.with("provisionedPollerConfig", pollers),
+    let last = step + 1 >= calls;
+    let (decision, next) =
+        follow.next(given.progress(), top, stats.map(IntervalHealth::from), last);
+    let judged_until = window.map_or(given.judge_from_ms, |(_, until)| until);
+    let target = levels[next.level];
+    match decision {
+        Move::Reopen => {
+            let found = record.original.unwrap_or(OriginalConfig {
+                enabled: true,
+                maximum_concurrency: state.saved_scaling.maximum_concurrency,
+                provisioned_poller_config: None,
+            });
+            update_owned(records, &me, |r| opened(r, found, now).0).await?;
+            disable_and_wait(esm, &config.esm_uuid, policy).await?;
+            let seen = stats.unwrap_or_default();
+            let reason = if stats.is_some() {
+                "relapse during ramp"
+            } else {
+                "ramp ended without a clean interval"
+            };
+            let event = BreakerEvent::for_state(DetailType::Opened, config, &state, clock.now_ms())
+                .with("reason", reason)
+                .with("rampStep", step);
+            let event = match current {
+                Scaling::Concurrency(limit) => event.with("maximumConcurrency", limit),
+                Scaling::Pollers(pollers) => event.with("provisionedPollerConfig", pollers),
+            }
+            .with("errors", seen.errors)
+            .with("invocations", seen.invocations)
+            .with("throttles", seen.throttles)
+            .with("esmState", "Disabled");
+            events.put(&event).await?;
+            measure_level(app, Some(0), clock.now_ms());
+            warn!(esm = %config.esm_uuid, step, level = ?current, errors = seen.errors, invocations = seen.invocations, throttles = seen.throttles, reason, "ramp reopened the circuit");
+            state.ramp = None;
+            Ok(output(RampAction::Reopen, step, 0, None, state))
         }
-        .with("errors", stats.errors)
-        .with("invocations", stats.invocations)
-        .with("esmState", "Disabled");
-        events.put(&event).await?;
-        measure_level(app, Some(0), clock.now_ms());
-        warn!(esm = %config.esm_uuid, step, errors = stats.errors, invocations = stats.invocations, "relapse during ramp; reopened");
-        return Ok(output(RampAction::Reopen, step, 0, None, state));
+        Move::Close => {
+            info!(esm = %config.esm_uuid, level = ?current, stats = ?stats, "ramp complete");
+            state.ramp = Some(RampProgress::of(next, judged_until));
+            Ok(output(RampAction::Done, step + 1, 0, Some(current), state))
+        }
+        Move::Settle => {
+            info!(esm = %config.esm_uuid, level = ?target, original = ?levels[top], stats = ?stats, "ramp settled below the original");
+            let mut progress = RampProgress::of(next, judged_until);
+            progress.settled = Some(target);
+            state.ramp = Some(progress);
+            Ok(output(RampAction::Done, step + 1, 0, Some(target), state))
+        }
+        Move::StepUp | Move::StepBack => {
+            retry_in_use(policy, "scale", || {
+                esm.update_scaling(&config.esm_uuid, target)
+            })
+            .await?;
+            let set_at = clock.now_ms();
+            measure_level(app, target.limit(), set_at);
+            if decision == Move::StepBack {
+                warn!(esm = %config.esm_uuid, step, from = ?current, to = ?target, ceiling = ?next.ceiling, judged = ?window, stats = ?stats, "ramp stepped back");
+            } else {
+                info!(esm = %config.esm_uuid, step, level = ?target, judged = ?window, stats = ?stats, "ramp raised");
+            }
+            state.ramp = Some(RampProgress::of(next, set_at));
+            let wait = wait_from(set_at, set_at);
+            Ok(output(
+                RampAction::Step,
+                step + 1,
+                wait,
+                Some(target),
+                state,
+            ))
+        }
+        Move::Hold => {
+            // A retry of a step that moved the mapping before it crashed may decide to hold:
+            // the mapping goes back to the level held.
+            let found = esm.get(&config.esm_uuid).await?;
+            let at = OriginalConfig {
+                enabled: true,
+                maximum_concurrency: found.maximum_concurrency,
+                provisioned_poller_config: found.provisioned_poller_config,
+            };
+            if !at.runs_at(target) {
+                warn!(esm = %config.esm_uuid, step, level = ?target, found = ?found, "mapping not at the level held; setting it");
+                retry_in_use(policy, "scale", || {
+                    esm.update_scaling(&config.esm_uuid, target)
+                })
+                .await?;
+                measure_level(app, target.limit(), clock.now_ms());
+            }
+            info!(esm = %config.esm_uuid, step, level = ?target, judged = ?window, stats = ?stats, healthy = next.healthy, "ramp holds");
+            state.ramp = Some(RampProgress::of(next, judged_until));
+            let wait = wait_from(judged_until, now);
+            Ok(output(
+                RampAction::Step,
+                step + 1,
+                wait,
+                Some(target),
+                state,
+            ))
+        }
     }
-    if step == last {
-        info!(esm = %config.esm_uuid, level = ?current, "ramp complete");
-        return Ok(output(RampAction::Done, step + 1, 0, Some(current), state));
-    }
-    let next = levels[step as usize];
-    retry_in_use(policy, "raise", || {
-        esm.update_scaling(&config.esm_uuid, next)
-    })
-    .await?;
-    measure_level(app, next.limit(), clock.now_ms());
-    info!(esm = %config.esm_uuid, step, level = ?next, judged = ?window, stats = ?stats, "ramp raised");
-    Ok(output(
-        RampAction::Step,
-        step + 1,
-        interval,
-        Some(next),
-        state,
-    ))
 }
 
 /// Record the `RampLevel` the mapping runs at now (0: disabled again); nothing for a level
@@ -221,6 +329,11 @@ mod tests {
         EsmCall, FakeEsm, FakeEvents, FakeMetrics, FakeRecords, Fakes, FixedClock, config,
         state_json,
     };
+    use breaker_core::contract::{CircuitState, RampProgress};
+
+    const MINUTE: u64 = 60_000;
+    /// The fixed clock: 166 min 40 s.
+    const T0: u64 = 10_000_000;
 
     const ME: &str = "arn:aws:states:eu-west-1:123456789012:execution:Breaker:run-a";
     /// When the fixtures' ramp began (step 0 marked the record half-open): three minutes before
@@ -249,6 +362,8 @@ mod tests {
         records: FakeRecords,
         events: FakeEvents,
         clock: FixedClock,
+        /// Environment variables besides the test configuration's.
+        env: Vec<(&'static str, &'static str)>,
     }
 
     impl World {
@@ -259,6 +374,7 @@ mod tests {
                 records: FakeRecords::holding(owned_by(ME)),
                 events: FakeEvents::default(),
                 clock: FixedClock::at(10_000_000),
+                env: Vec::new(),
             }
         }
 
@@ -278,6 +394,31 @@ mod tests {
             ramp(input, &self.app(policy)).await
         }
 
+        /// The state a step is given, the ramp standing at `progress`.
+        fn state_at(&self, saved: Option<u32>, progress: RampProgress) -> CircuitState {
+            let mut state: CircuitState =
+                serde_json::from_value(state_json(1_000, 3, 2, saved)).unwrap();
+            state.history_events = self.charged_before();
+            state.ramp = Some(progress);
+            state
+        }
+
+        /// Call `ramp` with `state` at `step`.
+        async fn call(&self, state: &CircuitState, step: u32) -> Result<RampOutput, HandlerError> {
+            let policy = EsmPolicy {
+                in_use_base: Duration::from_millis(5),
+                ..EsmPolicy::default()
+            };
+            let input = json!({ "state": state, "step": step, "executionArn": ME });
+            ramp(input, &self.app(policy)).await
+        }
+
+        /// Call `ramp` with what `out` answered, after its wait.
+        async fn after(&self, out: &RampOutput) -> Result<RampOutput, HandlerError> {
+            self.clock.advance_ms(out.wait_seconds * 1000);
+            self.call(&out.state, out.step).await
+        }
+
         /// The app on this world's fakes.
         fn app(&self, esm_policy: EsmPolicy) -> App<Fakes> {
             let ports = Fakes {
@@ -289,11 +430,410 @@ mod tests {
                 ..Fakes::default()
             };
             App {
-                config: config(&[]),
+                config: config(&self.env),
                 ports,
                 esm_policy,
             }
         }
+    }
+
+    /// The ramp at `level`, its next interval beginning when the fixtures' ramp began (so a step
+    /// at the fixed clock judges the one complete period 164–165 min).
+    fn at(level: u32) -> RampProgress {
+        RampProgress {
+            level,
+            judge_from_ms: HALF_OPEN_AT,
+            ..RampProgress::start(0)
+        }
+    }
+
+    /// A level proven by a clean interval (not just raised).
+    fn proven(level: u32) -> RampProgress {
+        RampProgress {
+            healthy: 1,
+            ..at(level)
+        }
+    }
+
+    fn progress(out: &RampOutput) -> RampProgress {
+        out.state
+            .ramp
+            .expect("every ramp step writes its progress into the state")
+    }
+
+    /// Issue 16: a step judges the complete interval at its level with `Follow::decide`: clean,
+    /// it raises one level, and the next interval begins when that level was set; it waits until
+    /// that interval is complete and published (on today's handler: a fixed 60 s and no progress).
+    #[tokio::test]
+    async fn a_clean_interval_steps_up_and_the_next_interval_begins_at_the_new_level() {
+        let w = World::new(
+            FakeEsm::new(EsmState::Enabled, Some(6)),
+            FakeMetrics::steady(0.0, 100.0),
+        );
+        let given = RampProgress {
+            raised: true,
+            evidence: 100,
+            ..at(1)
+        };
+        let out = w.call(&w.state_at(Some(50), given), 2).await.unwrap();
+        assert_eq!(
+            (out.action, out.step, out.maximum_concurrency),
+            (RampAction::Step, 3, Some(17))
+        );
+        assert_eq!(w.esm.updates(), vec![EsmCall::UpdateScaling(Some(17))]);
+        assert_eq!(w.metrics.asked(), vec![(164 * MINUTE, 165 * MINUTE)]);
+        let p = progress(&out);
+        assert_eq!(
+            (p.level, p.raised, p.evidence, p.intervals, p.judge_from_ms),
+            (2, true, 100, 1, T0)
+        );
+        // The first period after 166:40 is 167–168 min, published by 169 min: 140 s away.
+        assert_eq!(out.wait_seconds, 140);
+        assert_eq!(w.events.measured(), vec![(Measure::RampLevel, 17.0)]);
+    }
+
+    /// With the telemetry extension's high-resolution metrics (`CONSUMER_METRIC_RESOLUTION=high`,
+    /// 10 s periods) a period is complete once the extension's EMF lines are ingested, about 5 s
+    /// after it ends, not Lambda's one-minute publication lag: a step judges every period that
+    /// ended 5 s ago, and a new level waits for its first period plus 5 s (on h/follow before
+    /// this: plus 60 s, ~80 s per level in the demo profile).
+    #[tokio::test]
+    async fn high_resolution_steps_wait_for_the_period_and_the_extensions_delivery() {
+        let mut w = World::new(
+            FakeEsm::new(EsmState::Enabled, Some(6)),
+            FakeMetrics::steady(0.0, 100.0),
+        );
+        w.env = vec![
+            ("CONSUMER_METRIC_RESOLUTION", "high"),
+            ("CONSUMER_METRIC_PERIOD_SECONDS", "10"),
+            ("RAMP_INTERVAL_SECONDS", "5"),
+        ];
+        let given = RampProgress {
+            raised: true,
+            evidence: 100,
+            ..at(1)
+        };
+        let out = w.call(&w.state_at(Some(50), given), 2).await.unwrap();
+        assert_eq!(
+            (out.action, out.maximum_concurrency),
+            (RampAction::Step, Some(17))
+        );
+        // At 166:40 every 10 s period since the interval began that ended by 166:35 is
+        // complete: up to 166:30.
+        assert_eq!(w.metrics.asked(), vec![(HALF_OPEN_AT, T0 - 10_000)]);
+        // Level 17 set at 166:40: its first period 166:40–166:50 is complete at 166:55.025.
+        assert_eq!(out.wait_seconds, 16, "period + ~5 s, not + 60 s");
+        let next = w.after(&out).await.unwrap();
+        assert_eq!(w.metrics.asked()[1], (T0, T0 + 10_000));
+        assert_eq!(
+            (next.action, next.maximum_concurrency, next.wait_seconds),
+            (RampAction::Step, Some(50), 20),
+            "set at 166:56: its first whole period 167:00–167:10 is complete at 167:15.025"
+        );
+    }
+
+    /// Issue 16: with no complete interval at its level yet, a step holds at that level without
+    /// reading metrics (on today's handler it raised on a fixed schedule).
+    #[tokio::test]
+    async fn a_step_with_no_complete_interval_at_its_level_holds() {
+        let w = World::new(
+            FakeEsm::new(EsmState::Enabled, Some(6)),
+            FakeMetrics::steady(30.0, 40.0),
+        );
+        let given = RampProgress {
+            judge_from_ms: T0 - 30_000,
+            ..proven(1)
+        };
+        let out = w.call(&w.state_at(Some(50), given), 4).await.unwrap();
+        assert_eq!(
+            (out.action, out.step, out.maximum_concurrency),
+            (RampAction::Step, 5, Some(6))
+        );
+        assert!(w.esm.updates().is_empty(), "{:?}", w.esm.updates());
+        assert!(w.metrics.asked().is_empty());
+        assert!(w.events.events().is_empty() && w.events.measured().is_empty());
+        let p = progress(&out);
+        assert_eq!(
+            (p.level, p.healthy, p.intervals, p.judge_from_ms),
+            (1, 1, 1, T0 - 30_000),
+            "the hold counts towards the bound; the interval still begins where it did"
+        );
+        assert_eq!(out.wait_seconds, 140, "until 167–168 min is published");
+    }
+
+    /// Issue 16: a mild error rate (below RELAPSE_ERROR_RATE_PERCENT) at a proven level steps
+    /// back one level instead of going on (today: raised) or reopening.
+    #[tokio::test]
+    async fn a_mild_error_rate_at_a_proven_level_steps_back_one_level() {
+        let w = World::new(
+            FakeEsm::new(EsmState::Enabled, Some(17)),
+            FakeMetrics::steady(5.0, 100.0),
+        );
+        let out = w.call(&w.state_at(Some(50), proven(2)), 3).await.unwrap();
+        assert_eq!(
+            (out.action, out.maximum_concurrency),
+            (RampAction::Step, Some(6))
+        );
+        assert_eq!(w.esm.updates(), vec![EsmCall::UpdateScaling(Some(6))]);
+        let p = progress(&out);
+        assert_eq!((p.level, p.ceiling, p.raised), (1, Some(2), false));
+        assert_eq!(w.events.measured(), vec![(Measure::RampLevel, 6.0)]);
+        assert!(
+            w.events.events().is_empty(),
+            "no circuit event: still half-open"
+        );
+    }
+
+    /// Issue 16: throttles alone make an interval unclean: after a raise, step back.
+    #[tokio::test]
+    async fn throttles_after_a_raise_step_back() {
+        let w = World::new(
+            FakeEsm::new(EsmState::Enabled, Some(6)),
+            FakeMetrics::answering(&[(0.0, 100.0, 3.0)]),
+        );
+        let given = RampProgress {
+            raised: true,
+            evidence: 100,
+            ..at(1)
+        };
+        let out = w.call(&w.state_at(Some(50), given), 2).await.unwrap();
+        assert_eq!(
+            (out.action, out.maximum_concurrency),
+            (RampAction::Step, Some(2))
+        );
+        assert_eq!(w.esm.updates(), vec![EsmCall::UpdateScaling(Some(2))]);
+        assert_eq!((progress(&out).level, progress(&out).ceiling), (0, Some(1)));
+    }
+
+    /// Issue 16: a severe rate (at or above the relapse threshold) at a proven level reopens; the
+    /// state forgets the ramp so that the next one starts afresh.
+    #[tokio::test]
+    async fn a_severe_rate_at_a_proven_level_reopens_and_forgets_the_ramp() {
+        let w = World::new(
+            FakeEsm::new(EsmState::Enabled, Some(6)),
+            FakeMetrics::steady(30.0, 40.0),
+        );
+        let out = w.call(&w.state_at(Some(50), proven(1)), 5).await.unwrap();
+        assert_eq!(out.action, RampAction::Reopen);
+        assert_eq!(w.esm.updates(), vec![EsmCall::Disable]);
+        assert_eq!(w.events.detail_types(), vec![DetailType::Opened]);
+        assert_eq!(w.events.events()[0].detail["reason"], "relapse during ramp");
+        assert_eq!(out.state.ramp, None);
+        assert_eq!(w.events.measured(), vec![(Measure::RampLevel, 0.0)]);
+    }
+
+    /// Issue 16: below a level that failed, `settle_intervals` (5) clean intervals in a row end
+    /// the ramp there: `done` with the settled level, which `close` keeps (the mapping stays at
+    /// it), naming it and the original in `Circuit Closed`; the record keeps the original.
+    #[tokio::test]
+    async fn clean_intervals_below_a_ceiling_settle_and_close_keeps_the_settled_level() {
+        let w = World::new(
+            FakeEsm::new(EsmState::Enabled, Some(6)),
+            FakeMetrics::steady(0.0, 100.0),
+        );
+        let given = RampProgress {
+            ceiling: Some(2),
+            ..at(1)
+        };
+        let mut out = w.call(&w.state_at(Some(50), given), 6).await.unwrap();
+        let mut holds = 0;
+        while out.action == RampAction::Step {
+            assert_eq!(out.maximum_concurrency, Some(6));
+            holds += 1;
+            out = w.after(&out).await.unwrap();
+        }
+        assert_eq!(holds, 4);
+        assert_eq!(
+            (out.action, out.maximum_concurrency),
+            (RampAction::Done, Some(6))
+        );
+        assert_eq!(progress(&out).settled, Some(Scaling::Concurrency(Some(6))));
+        assert!(w.esm.updates().is_empty(), "holds leave the mapping alone");
+        let asked = w.metrics.asked();
+        assert_eq!(asked.len(), 5);
+        assert!(
+            asked.windows(2).all(|p| p[0].1 == p[1].0),
+            "each interval judged once, one after the other: {asked:?}"
+        );
+
+        let input = json!({ "state": out.state, "executionArn": ME });
+        let closed = crate::close::close(input, &w.app(EsmPolicy::default()))
+            .await
+            .unwrap();
+        assert!(closed.closed);
+        assert_eq!(w.esm.updates(), vec![EsmCall::Enable(Some(6))]);
+        let event = w.events.events().pop().unwrap();
+        assert_eq!(event.detail_type, DetailType::Closed);
+        assert_eq!(event.detail["settledBelowOriginal"], true);
+        assert_eq!(event.detail["settledMaximumConcurrency"], 6);
+        assert_eq!(event.detail["originalMaximumConcurrency"], 50);
+        let r = w.records.stored().unwrap();
+        assert_eq!((r.phase, r.owner), (Phase::Closed, None));
+        assert_eq!(r.original.unwrap().maximum_concurrency, Some(50));
+        assert_eq!(r.settled, Some(Scaling::Concurrency(Some(6))));
+    }
+
+    /// Issue 16: a ramp step retried with the same input (a crash after its
+    /// UpdateEventSourceMapping) decides from the same progress: the interval is counted once and
+    /// no level is skipped; a retry that decides otherwise leaves the mapping at its level.
+    #[tokio::test]
+    async fn a_retried_step_decides_from_the_same_progress() {
+        let w = World::new(
+            FakeEsm::new(EsmState::Enabled, Some(6)),
+            FakeMetrics::steady(0.0, 100.0),
+        );
+        let state = w.state_at(Some(50), proven(1));
+        let first = w.call(&state, 3).await.unwrap();
+        w.clock.advance_ms(MINUTE);
+        let retry = w.call(&state, 3).await.unwrap();
+        for out in [&first, &retry] {
+            assert_eq!((out.step, out.maximum_concurrency), (4, Some(17)));
+            assert_eq!((progress(out).level, progress(out).intervals), (2, 1));
+        }
+        assert_eq!(w.esm.snapshot().maximum_concurrency, Some(17), "not 50");
+
+        // At the first level: the first attempt raised, the retry sees a mild rate and holds.
+        let w = World::new(
+            FakeEsm::new(EsmState::Enabled, Some(2)),
+            FakeMetrics::steady(0.0, 100.0),
+        );
+        let state = w.state_at(Some(50), proven(0));
+        let first = w.call(&state, 1).await.unwrap();
+        assert_eq!(first.maximum_concurrency, Some(6));
+        w.metrics.set(5.0, 100.0, 0.0);
+        let retry = w.call(&state, 1).await.unwrap();
+        assert_eq!(
+            (retry.action, retry.maximum_concurrency),
+            (RampAction::Step, Some(2))
+        );
+        assert_eq!(
+            w.esm.updates(),
+            vec![
+                EsmCall::UpdateScaling(Some(6)),
+                EsmCall::UpdateScaling(Some(2))
+            ]
+        );
+        assert_eq!(w.esm.snapshot().maximum_concurrency, Some(2));
+    }
+
+    /// Issue 16: a provisioned mapping steps back through its pollers, never a concurrency limit.
+    #[tokio::test]
+    async fn a_provisioned_ramp_steps_back_through_its_pollers() {
+        let mut w = World::new(
+            FakeEsm::new(EsmState::Enabled, None).provisioned_pollers(Some(3), Some(15)),
+            FakeMetrics::steady(5.0, 100.0),
+        );
+        w.records = FakeRecords::holding(provisioned(pollers(3, 40)));
+        let out = w.call(&w.state_at(None, proven(2)), 3).await.unwrap();
+        assert_eq!(
+            (
+                out.action,
+                out.maximum_concurrency,
+                out.provisioned_poller_config
+            ),
+            (RampAction::Step, None, Some(pollers(3, 5)))
+        );
+        assert_eq!(w.esm.updates(), vec![EsmCall::UpdatePollers(pollers(3, 5))]);
+        assert_eq!(w.esm.snapshot().maximum_concurrency, None);
+        assert_eq!(w.events.measured(), vec![(Measure::RampLevel, 5.0)]);
+    }
+
+    /// Issue 16: a whole ramp from step 0 on a consumer that fails above 6: it climbs to 17,
+    /// steps back to 6 and settles there; each level the mapping was set to is measured once.
+    #[tokio::test]
+    async fn a_ramp_that_fails_above_a_level_settles_there_measuring_each_level_change() {
+        let w = World::new(
+            FakeEsm::new(EsmState::Disabled, Some(50)),
+            FakeMetrics::answering(&[
+                (0.0, 100.0, 0.0),
+                (0.0, 100.0, 0.0),
+                (10.0, 100.0, 0.0),
+                (0.0, 100.0, 0.0),
+            ]),
+        );
+        let mut out = w.step(Some(50), 0).await.unwrap();
+        let mut seen = vec![out.maximum_concurrency];
+        while out.action == RampAction::Step {
+            out = w.after(&out).await.unwrap();
+            seen.push(out.maximum_concurrency);
+        }
+        assert_eq!(out.action, RampAction::Done);
+        assert_eq!(
+            seen,
+            [2, 6, 17, 6, 6, 6, 6, 6, 6].map(Some).to_vec(),
+            "up, up, back, four holds, settled"
+        );
+        assert_eq!(
+            w.events.measured(),
+            [2.0, 6.0, 17.0, 6.0].map(|l| (Measure::RampLevel, l))
+        );
+    }
+
+    /// Issue 16: after a ramp settled below the original, the next trip finds the mapping at the
+    /// settled level; it must save and restore the original (kept in the record), so its full
+    /// ramp climbs to 50 and close restores 50.
+    #[tokio::test(start_paused = true)]
+    async fn a_trip_after_a_settled_close_restores_the_original_on_its_next_full_ramp() {
+        let w = World::new(
+            FakeEsm::new(EsmState::Enabled, Some(6)),
+            FakeMetrics::steady(0.0, 100.0),
+        );
+        let settled = RampProgress {
+            settled: Some(Scaling::Concurrency(Some(6))),
+            ceiling: Some(2),
+            ..proven(1)
+        };
+        let input = json!({ "state": w.state_at(Some(50), settled), "executionArn": ME });
+        crate::close::close(input, &w.app(EsmPolicy::default()))
+            .await
+            .unwrap();
+        assert_eq!(w.esm.snapshot().maximum_concurrency, Some(6));
+
+        // The next trip, by another execution.
+        const NEXT: &str = "arn:aws:states:eu-west-1:123456789012:execution:Breaker:run-b";
+        let trip = json!({ "executionArn": NEXT, "input": {
+            "version": "0", "id": "e-2", "source": "aws.cloudwatch",
+            "detail-type": "CloudWatch Alarm State Change",
+            "detail": { "alarmName": "orders-errors", "state": { "value": "ALARM" },
+                        "previousState": { "value": "OK" } }
+        }});
+        let opened = crate::open::open(trip, &w.app(EsmPolicy::default()))
+            .await
+            .unwrap();
+        let state = opened.state.unwrap();
+        assert_eq!(state.saved_scaling.maximum_concurrency, Some(50));
+        let r = w.records.stored().unwrap();
+        assert_eq!(
+            (r.original.unwrap().maximum_concurrency, r.settled),
+            (Some(50), None)
+        );
+
+        let policy = EsmPolicy {
+            in_use_base: Duration::from_millis(5),
+            ..EsmPolicy::default()
+        };
+        let mut out = ramp(
+            json!({ "state": state, "step": 0, "executionArn": NEXT }),
+            &w.app(policy),
+        )
+        .await
+        .unwrap();
+        let mut levels = vec![out.maximum_concurrency];
+        while out.action == RampAction::Step {
+            w.clock.advance_ms(out.wait_seconds * 1000);
+            let input = json!({ "state": out.state, "step": out.step, "executionArn": NEXT });
+            out = ramp(input, &w.app(policy)).await.unwrap();
+            levels.push(out.maximum_concurrency);
+        }
+        assert_eq!(out.action, RampAction::Done);
+        assert_eq!(levels, [2, 6, 17, 50, 50].map(Some).to_vec());
+        let input = json!({ "state": out.state, "executionArn": NEXT });
+        crate::close::close(input, &w.app(EsmPolicy::default()))
+            .await
+            .unwrap();
+        assert_eq!(w.esm.snapshot().maximum_concurrency, Some(50));
+        let r = w.records.stored().unwrap();
+        assert_eq!((r.original, r.settled), (None, None));
     }
 
     #[tokio::test]
@@ -310,8 +850,11 @@ mod tests {
                 out.wait_seconds,
                 out.maximum_concurrency
             ),
-            (RampAction::Step, 1, 60, Some(2))
+            (RampAction::Step, 1, 140, Some(2))
         );
+        // Issue 16: the next step waits until the first interval at this level is complete and
+        // published (167–168 min, by 169 min), not a fixed RAMP_INTERVAL_SECONDS.
+        assert_eq!(out.state.ramp, Some(RampProgress::start(10_000_000)));
         assert_eq!(
             out.state.history_events - w.charged_before(),
             COSTS.ramp_step,
@@ -351,26 +894,33 @@ mod tests {
 
     #[tokio::test]
     async fn healthy_steps_climb_to_the_original_limit_then_finish() {
+        // Issue 16: healthy is now clean, no errors at all (the fixed schedule climbed through
+        // 1 error in 100 too; the health-following ramp holds or steps back on it).
         let w = World::new(
             FakeEsm::new(EsmState::Disabled, Some(50)),
-            FakeMetrics::steady(1.0, 100.0),
+            FakeMetrics::steady(0.0, 100.0),
         );
         let mut levels = vec![];
         let mut step = 0;
+        let mut state: Option<CircuitState> = None;
         loop {
-            let out = w.step(Some(50), step).await.unwrap();
+            let given = state
+                .as_ref()
+                .map_or(w.charged_before(), |s| s.history_events);
+            let out = match &state {
+                None => w.step(Some(50), step).await.unwrap(),
+                Some(s) => w.call(s, step).await.unwrap(),
+            };
             if out.action == RampAction::Done {
                 assert_eq!((out.wait_seconds, out.maximum_concurrency), (0, Some(50)));
-                assert_eq!(
-                    out.state.history_events - w.charged_before(),
-                    COSTS.ramp_done
-                );
+                assert_eq!(out.state.history_events - given, COSTS.ramp_done);
                 break;
             }
             assert_eq!(out.action, RampAction::Step);
             levels.push(out.maximum_concurrency);
             step = out.step;
-            w.clock.advance_ms(60_000);
+            w.clock.advance_ms(out.wait_seconds * 1000);
+            state = Some(out.state);
         }
         assert_eq!(levels, vec![Some(2), Some(6), Some(17), Some(50)]);
         assert_eq!(w.esm.snapshot().maximum_concurrency, Some(50));
@@ -379,12 +929,18 @@ mod tests {
             [2.0, 6.0, 17.0, 50.0].map(|l| (Measure::RampLevel, l)),
             "each level the ramp set is measured once, when set"
         );
-        // Ramp began at 10,000,000 ms (166 min 40 s), steps every minute: steps 1 and 2 have no
-        // complete published period yet (no verdict); steps 3 and 4 read all of them since 167 min.
+        // Issue 16: ramp began at 10,000,000 ms (166 min 40 s); each step waits until the first
+        // period after its level was set is published, and judges that interval alone (on the
+        // fixed schedule steps came every minute and read every period since the ramp began).
         assert_eq!(
             w.metrics.asked(),
-            vec![(167 * 60_000, 168 * 60_000), (167 * 60_000, 169 * 60_000)],
-            "health is judged on complete periods since the ramp began, once there are some"
+            vec![
+                (167 * MINUTE, 168 * MINUTE),
+                (169 * MINUTE, 170 * MINUTE),
+                (171 * MINUTE, 172 * MINUTE),
+                (173 * MINUTE, 174 * MINUTE)
+            ],
+            "each level, the original's included, is judged on the interval since it was set"
         );
     }
 
@@ -394,11 +950,10 @@ mod tests {
             FakeEsm::new(EsmState::Disabled, None),
             FakeMetrics::steady(0.0, 10.0),
         );
-        let mut step = 0;
+        let mut out = w.step(None, 0).await.unwrap();
         let mut last = None;
         let mut limits = vec![];
         for _ in 0..10 {
-            let out = w.step(None, step).await.unwrap();
             if out.action == RampAction::Done {
                 break;
             }
@@ -407,7 +962,7 @@ mod tests {
                 out.maximum_concurrency
                     .map(|l| (Measure::RampLevel, f64::from(l))),
             );
-            step = out.step;
+            out = w.after(&out).await.unwrap();
         }
         assert_eq!(last, Some(None));
         assert!(!limits.is_empty());
@@ -450,9 +1005,8 @@ mod tests {
         );
         w.records = FakeRecords::holding(provisioned(pollers(3, 40)));
         let mut seen = vec![];
-        let mut step = 0;
+        let mut out = w.step(None, 0).await.expect("every ramp step succeeds");
         for _ in 0..10 {
-            let out = w.step(None, step).await.expect("every ramp step succeeds");
             let now = w.esm.snapshot();
             assert_eq!(now.maximum_concurrency, None, "never a concurrency limit");
             assert_eq!(now.state, EsmState::Enabled);
@@ -460,8 +1014,7 @@ mod tests {
                 break;
             }
             seen.push(now.provisioned_poller_config.unwrap());
-            step = out.step;
-            w.clock.advance_ms(60_000);
+            out = w.after(&out).await.expect("every ramp step succeeds");
         }
         assert_eq!(
             seen,
@@ -558,8 +1111,9 @@ mod tests {
     }
 
     /// Issue 13 item 4: with no complete period since the ramp began, a step has nothing to
-    /// judge: no verdict, it steps on (on main it read the unpublished minute, or the outage's
-    /// errors just before the ramp, and could reopen on them).
+    /// judge: no verdict (on main it read the unpublished minute, or the outage's errors just
+    /// before the ramp, and could reopen on them). Issue 16: it holds at its level (the fixed
+    /// schedule stepped on to 6).
     #[tokio::test]
     async fn a_step_with_no_complete_period_since_the_ramp_began_gives_no_verdict() {
         let mut w = World::new(
@@ -572,8 +1126,9 @@ mod tests {
         let out = w.step(Some(50), 1).await.unwrap();
         assert_eq!(
             (out.action, out.maximum_concurrency),
-            (RampAction::Step, Some(6))
+            (RampAction::Step, Some(2))
         );
+        assert!(w.esm.updates().is_empty());
         assert!(w.metrics.asked().is_empty(), "{:?}", w.metrics.asked());
         assert!(w.events.events().is_empty());
     }
@@ -604,7 +1159,9 @@ mod tests {
             FakeEsm::new(EsmState::Enabled, Some(2)),
             FakeMetrics::steady(0.0, 5.0),
         );
-        match w.step(Some(50), 9).await {
+        // Issue 16: the bound is the health-following ramp's (31 calls, steps 0–30), no longer
+        // one call per level (step 9 was beyond the fixed schedule).
+        match w.step(Some(50), 31).await {
             Err(HandlerError::Input(e)) => assert_eq!(e.field, "step"),
             other => panic!("{other:?}"),
         }

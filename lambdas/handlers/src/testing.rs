@@ -538,14 +538,33 @@ pub struct FakeMetrics {
 }
 
 impl FakeMetrics {
-    /// Answers `errors`/`invocations` to every query.
+    /// Answers `errors`/`invocations` (no throttles) to every query.
     pub fn steady(errors: f64, invocations: f64) -> Self {
+        Self::answering(&[(errors, invocations, 0.0)])
+    }
+
+    /// Answers `(errors, invocations, throttles)` to the queries in turn, the last one repeating.
+    pub fn answering(answers: &[(f64, f64, f64)]) -> Self {
         let m = Self::default();
-        lock(&m.answers).push_back(ConsumerStats {
+        lock(&m.answers).extend(answers.iter().map(|&(errors, invocations, throttles)| {
+            ConsumerStats {
+                errors,
+                invocations,
+                throttles,
+            }
+        }));
+        m
+    }
+
+    /// Answer `(errors, invocations, throttles)` from now on (to every query).
+    pub fn set(&self, errors: f64, invocations: f64, throttles: f64) {
+        let mut answers = lock(&self.answers);
+        answers.clear();
+        answers.push_back(ConsumerStats {
             errors,
             invocations,
+            throttles,
         });
-        m
     }
 
     /// Ranges `(since_ms, until_ms)` asked so far.

@@ -31,22 +31,11 @@ use serde::Serialize;
 
 use crate::time::{MINUTE, Millis, SECOND};
 
-/// The extension's telemetry buffering: the Telemetry API's shortest `timeoutMs` (25 ms, the
-/// minimum of the subscription's buffering; `fasttrip-contract`), after which the extension
-/// prints the EMF line at once.
-pub const TELEMETRY_BUFFER: Millis = 25;
-
-/// EMF log line → high-resolution metric datapoint available to alarms. AWS documents no bound:
-/// Lambda ships the function's (and its extensions') stdout to CloudWatch Logs itself, and
-/// CloudWatch Logs extracts the metric. CloudWatch's guidance for alarms on high-resolution EMF
-/// metrics is to flush logs every 5 s or less ("to avoid introducing an additional delay, which
-/// can cause alarming on partial or missing data"; *Setting alarms on metrics created with the
-/// embedded metric format*), and AWS answers put the data "a few seconds" behind. The model
-/// takes 5 s, at the conservative end of "a few seconds".
-pub const EMF_INGESTION: Millis = 5 * SECOND;
-
-/// A 10 s datapoint is complete (every record of it published) this long after it ends.
-pub const EXTENSION_DELIVERY: Millis = TELEMETRY_BUFFER + EMF_INGESTION;
+/// A 10 s datapoint is complete (every record of it published) this long after it ends: the
+/// product's own value, `breaker_core::policy::EXTENSION_DELIVERY_MS` (the Telemetry API's 25 ms
+/// buffering + 5 s of EMF ingestion, sourced there), which the product's ramp waits for before
+/// it judges a high-resolution period. One number for both.
+pub const EXTENSION_DELIVERY: Millis = breaker_core::policy::EXTENSION_DELIVERY_MS;
 
 /// How often CloudWatch evaluates a high-resolution alarm (periods of 10, 20 or 30 s).
 pub const HIGH_RESOLUTION_EVALUATION: Millis = 10 * SECOND;
