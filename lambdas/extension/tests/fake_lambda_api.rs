@@ -126,13 +126,16 @@ fn fake_api(calls: Sender<Call>) -> (String, Sender<Value>) {
                         ("POST", "/2020-01-01/extension/register") => {
                             let body = json!({"functionName": FUNCTION, "functionVersion": "$LATEST",
                                               "handler": "bootstrap", "accountId": "123456789012"});
+                            // Reported before the answer: once answered, the extension subscribes
+                            // (maybe on another connection, another thread here), and a report
+                            // after the answer could reach the test after the subscribe's.
+                            calls.send(Call::Register(req, at)).unwrap();
                             respond(
                                 &mut stream,
                                 200,
                                 &[("Lambda-Extension-Identifier", EXTENSION_ID)],
                                 &body.to_string(),
                             );
-                            calls.send(Call::Register(req, at)).unwrap();
                         }
                         ("PUT", "/2022-07-01/telemetry") => {
                             calls.send(Call::Subscribe(req)).unwrap();
