@@ -246,10 +246,10 @@ export interface CircuitRampSettings {
   readonly stepInterval?: cdk.Duration;
 
   /**
-   * Error rate, in percent, during a ramp step at or above which the circuit opens again.
-   * Must be greater than 0 and at most 100.
+   * Error rate, in percent, during a ramp step at or above which the circuit opens again; a
+   * lower rate steps back one level instead. Must be greater than 0 and at most 100.
    *
-   * @default 50
+   * @default 20
    */
   readonly relapseErrorRatePercent?: number;
 }

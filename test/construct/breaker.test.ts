@@ -106,7 +106,7 @@ describe('SqsCircuitBreaker resources', () => {
       RAMP_START: '2',
       RAMP_STEPS: '3',
       RAMP_INTERVAL_SECONDS: '60',
-      RELAPSE_ERROR_RATE_PERCENT: '50',
+      RELAPSE_ERROR_RATE_PERCENT: '20',
       REJITTER_ENABLED: 'true',
       REJITTER_MIN_SECONDS: '0',
       REJITTER_MAX_SECONDS: '300',

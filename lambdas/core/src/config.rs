@@ -56,7 +56,7 @@ pub mod defaults {
     /// `RAMP_INTERVAL_SECONDS`.
     pub const RAMP_INTERVAL_SECONDS: u64 = 60;
     /// `RELAPSE_ERROR_RATE_PERCENT`.
-    pub const RELAPSE_ERROR_RATE_PERCENT: f64 = 50.0;
+    pub const RELAPSE_ERROR_RATE_PERCENT: f64 = 20.0;
     /// `REJITTER_ENABLED`.
     pub const REJITTER_ENABLED: bool = true;
     /// `REJITTER_MIN_SECONDS`.
@@ -176,7 +176,7 @@ pub struct Config {
     pub ramp: Ramp,
     /// `RAMP_INTERVAL_SECONDS`: time between ramp steps (default 60).
     pub ramp_interval_seconds: u64,
-    /// `RELAPSE_ERROR_RATE_PERCENT`: error rate during a ramp step that reopens (default 50).
+    /// `RELAPSE_ERROR_RATE_PERCENT`: error rate during a ramp step that reopens (default 20).
     pub relapse_error_rate_percent: f64,
     /// `REJITTER_ENABLED` (default true).
     pub rejitter_enabled: bool,
@@ -553,7 +553,7 @@ pub(crate) mod tests {
         assert_eq!(c.consumer_metric_period_seconds, 60);
         assert_eq!(c.ramp, Ramp { start: 2, steps: 3 });
         assert_eq!(c.ramp_interval_seconds, 60);
-        assert_eq!(c.relapse_error_rate_percent, 50.0);
+        assert_eq!(c.relapse_error_rate_percent, 20.0);
         assert!(c.rejitter_enabled);
         assert_eq!((c.rejitter_min_seconds, c.rejitter_max_seconds), (0, 300));
         assert_eq!(

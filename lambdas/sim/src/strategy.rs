@@ -193,10 +193,7 @@ impl Default for OursConfig {
             ramp: defaults::RAMP,
             ramp_interval: defaults::RAMP_INTERVAL_SECONDS * SECOND,
             ramp_interval_high: defaults::RAMP_INTERVAL_SECONDS * SECOND,
-            follow: Follow {
-                relapse_percent: 20.0,
-                ..Follow::default()
-            },
+            follow: Follow::default(),
             first_rung_batch: None,
             probe_visibility: Millis::from(defaults::PROBE_VISIBILITY_SECONDS) * SECOND,
             // The construct's default window (issue 16: the simulator runs the product).
@@ -281,7 +278,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn our_defaults_are_the_contract_defaults_except_relapse() {
+    fn our_defaults_are_the_contract_defaults() {
         let c = OursConfig::default();
         assert_eq!(
             c.backoff,
@@ -304,13 +301,12 @@ mod tests {
                 limits_default("rejitterMaxSeconds") as u32
             )
         );
-        assert_eq!(c.follow.relapse_percent, 20.0);
+        // Issue 16: the simulator runs the product's ramp with the product's defaults, the
+        // relapse threshold included (the construct's `ramp.relapseErrorRatePercent`).
+        assert_eq!(c.follow, Follow::default());
         assert_eq!(
-            (c.follow.settle_intervals, c.follow.max_intervals),
-            (
-                breaker_core::ramp::DEFAULT_SETTLE_INTERVALS,
-                breaker_core::ramp::DEFAULT_MAX_INTERVALS
-            )
+            c.follow.relapse_percent,
+            limits_default("relapseErrorRatePercent") as f64
         );
     }
 
