@@ -103,7 +103,8 @@ const HANDLERS: readonly Handler[] = [
       // The mapping's FilterCriteria, so the consumer gets only what the mapping delivers.
       fn.addToRolePolicy(mappingRead(r));
       r.bus.grantPutEventsTo(fn);
-      // Receive, release, re-send fresh near maxReceiveCount, delete after success.
+      // Receive, release, re-send fresh near maxReceiveCount, delete after success; count the
+      // messages in flight when nothing is visible (GetQueueAttributes, part of consume).
       grantMoveMessages(fn, r);
       // Exactly the consumer's ARN (an alias ARN when the consumer is an alias), no version wildcard.
       fn.addToRolePolicy(

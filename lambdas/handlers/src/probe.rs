@@ -3,7 +3,8 @@
 //! settle every probed message without ever losing it or pushing it into the dead-letter queue:
 //! processed → deleted with the newest receipt handle; failed → released (visibility 0), or,
 //! when its receive count is near `maxReceiveCount`, re-sent as a faithful copy and only then
-//! deleted. An empty queue is verdict `empty`. On a FIFO queue the copy keeps the original's
+//! deleted. An empty queue is verdict `empty`; nothing visible while messages are in flight (received
+//! before the trip, outcome unknown) is `unhealthy` with nothing probed. On a FIFO queue the copy keeps the original's
 //! `MessageGroupId`, carries the `MessageDeduplicationId` `breaker-copy-<message id>` (a retried
 //! send is deduplicated, not enqueued twice) and no `DelaySeconds` (FIFO queues refuse one); it
 //! joins the end of its group, the price of not dead-lettering the message.
@@ -90,14 +91,12 @@ pub async fn probe<P: Ports>(input: Value, app: &App<P>) -> Result<ProbeOutput, 
     } = receive_deliverable(queue, &filter, config, clock).await?;
     state.attempt += 1;
     state.healthy_probe = None;
-    if messages.is_empty() && exhausted {
-        // Only messages the mapping would not deliver, as far as this probe looked: no evidence
-        // of health either way, so the circuit stays open and the next probe goes on.
-        let reason = format!(
-            "no message the mapping's FilterCriteria deliver within {FILTER_RECEIVES} receives \
-             ({filtered_out} filtered out and deleted, as the mapping deletes them)"
-        );
-        let event =
+    // Nothing to probe: no evidence of health either way when the receive found only messages
+    // the mapping would not deliver, or found nothing visible while some are in flight (the
+    // consumer received them before the trip; their visibility has not ended and their outcome
+    // is not known). The circuit stays open and the next probe goes on.
+    let no_evidence = |reason: String, in_flight: Option<u64>, mut state: CircuitState| async move {
+        let mut event =
             BreakerEvent::for_state(DetailType::ProbeFailed, config, &state, clock.now_ms())
                 .with("probed", 0)
                 .with("failed", 0)
@@ -105,17 +104,36 @@ pub async fn probe<P: Ports>(input: Value, app: &App<P>) -> Result<ProbeOutput, 
                 .with("resent", 0)
                 .with("filteredOut", filtered_out)
                 .with("reason", &reason);
+        if let Some(n) = in_flight {
+            event = event.with("inFlight", n);
+        }
         events.put(&event).await?;
         info!(esm = %config.esm_uuid, attempt = state.attempt, filtered_out, "probe: {reason}");
-        return Ok(ProbeOutput {
+        state.healthy_probe = None;
+        Ok::<_, HandlerError>(ProbeOutput {
             version: Version,
             verdict: Verdict::Unhealthy,
             probed: 0,
             filtered_out,
             state,
-        });
+        })
+    };
+    if messages.is_empty() && exhausted {
+        let reason = format!(
+            "no message the mapping's FilterCriteria deliver within {FILTER_RECEIVES} receives \
+             ({filtered_out} filtered out and deleted, as the mapping deletes them)"
+        );
+        return no_evidence(reason, None, state).await;
     }
     if messages.is_empty() {
+        let in_flight = queue.info().await?.in_flight;
+        if in_flight > 0 {
+            let reason = format!(
+                "nothing visible, {in_flight} message(s) in flight: received before the trip, \
+                 outcome unknown until their visibility timeout ends"
+            );
+            return no_evidence(reason, Some(in_flight), state).await;
+        }
         info!(esm = %config.esm_uuid, attempt = state.attempt, filtered_out, "probe: queue empty");
         return Ok(ProbeOutput {
             version: Version,
@@ -913,7 +931,51 @@ mod tests {
             (Verdict::Empty, 0, 5)
         );
         assert!(consumer.invocations().is_empty());
-        assert_eq!(queue.calls(), vec![Op::Receive]);
+        assert_eq!(queue.calls(), vec![Op::Receive, Op::Info]);
+    }
+
+    /// Messages the consumer received before the trip stay invisible until their visibility
+    /// timeout ends, and their outcome is not known: a receive that finds nothing visible while
+    /// some are in flight is no evidence of health. Reading it as `empty` re-enabled the
+    /// mapping into a downstream still down (the simulator's `empty-queue`: the consumer then
+    /// dead-lettered 221 of them over four half-open cycles). The circuit stays open, the next
+    /// probe goes on (`unhealthy`, nothing probed), and nothing is changed or invoked.
+    #[tokio::test(start_paused = true)]
+    async fn a_receive_that_finds_nothing_visible_while_messages_are_in_flight_is_no_evidence_of_health()
+     {
+        let queue = FakeQueue::builder().max_receive_count(10).build();
+        queue.push(order(1));
+        queue.push(order(2));
+        // The consumer's last batch before the trip: received, hidden for 180 s, not deleted.
+        let hidden = queue.receive(10, 0, 180).await.unwrap();
+        assert_eq!(hidden.len(), 2);
+        let consumer = FakeConsumer::healthy();
+        let events = FakeEvents::default();
+        let out = run(&queue, &consumer, &events, &[]).await.unwrap();
+        assert_eq!(
+            (out.verdict, out.probed, out.state.attempt),
+            (Verdict::Unhealthy, 0, 5)
+        );
+        assert!(consumer.invocations().is_empty());
+        assert_eq!(queue.calls(), vec![Op::Receive, Op::Receive, Op::Info]);
+        assert!(
+            queue
+                .messages()
+                .iter()
+                .all(|m| m.in_flight && m.receive_count == 1),
+            "nothing changed: {:?}",
+            queue.messages()
+        );
+        let failed = events.events();
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert_eq!(failed[0].detail_type, DetailType::ProbeFailed);
+        assert_eq!(failed[0].detail["inFlight"], 2);
+        assert!(
+            failed[0].detail["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("in flight")),
+            "{failed:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

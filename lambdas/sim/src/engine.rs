@@ -37,7 +37,7 @@ use breaker_core::config::Config;
 mod ours;
 mod reference;
 
-use ours::{OursExec, RelapseCheck};
+use ours::OursExec;
 use reference::RefExec;
 
 /// Sampling step of the recorded time series.
@@ -222,8 +222,6 @@ enum Controller {
         core: Box<Config>,
         exec: Option<OursExec>,
         next_id: usize,
-        /// What the ramp's relapse check reads.
-        relapse: RelapseCheck,
     },
 }
 
@@ -271,6 +269,8 @@ struct World {
     breaker_gb_ms: f64,
     series: Series,
     poison_next: usize,
+    /// Every ramp call after the first: when, and the interval it judged (tests read it).
+    ramp_calls: Vec<ours::RampCall>,
 }
 
 /// Runs `strategy` on `scenario` with `seed`.
@@ -316,14 +316,12 @@ impl World {
                 core: Box::new(ours.core_config(false)),
                 exec: None,
                 next_id: 0,
-                relapse: RelapseCheck::Exact,
             },
             Strategy::OursFast => Controller::Ours {
                 config: ours,
                 core: Box::new(ours.core_config(true)),
                 exec: None,
                 next_id: 0,
-                relapse: RelapseCheck::HighResolution(ours.fast_trip.period),
             },
         };
         let alarm = match strategy {
@@ -404,6 +402,7 @@ impl World {
             breaker_gb_ms: 0.0,
             series: Series::default(),
             poison_next: 0,
+            ramp_calls: Vec::new(),
             scenario: scenario.clone(),
         };
         world.schedule(0, Event::Tick);

@@ -283,6 +283,16 @@ impl SqsQueue {
         self.messages.get(&id)
     }
 
+    /// `ApproximateNumberOfMessagesNotVisible`: messages received and still hidden at `now`
+    /// (a delayed message never received is not in flight). Scans the queue: for the rare
+    /// receive that finds nothing visible.
+    pub fn in_flight(&self, now: Millis) -> usize {
+        self.messages
+            .values()
+            .filter(|m| m.receive_count > 0 && m.visible_at > now)
+            .count()
+    }
+
     /// All stored messages (any order).
     pub fn messages(&self) -> impl Iterator<Item = &Message> {
         self.messages.values()

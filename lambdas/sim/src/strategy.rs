@@ -9,12 +9,16 @@
 //!   message is left invisible (its receive counts towards `maxReceiveCount`).
 //! - [`Strategy::Ours`]: the breaker's policy, driven by `breaker_core` (backoff, ramp
 //!   schedule, re-jitter window, cutoff, copy recognition and worker sizing): open → backoff → probe (a message near
-//!   `maxReceiveCount` is re-sent fresh) → re-jitter the backlog → ramp `MaximumConcurrency`
-//!   with relapse checks → close (restore the scaling config, alarm set to OK). Single flight.
+//!   `maxReceiveCount` is re-sent fresh; nothing visible while messages are in flight is no
+//!   evidence of health) → re-jitter the backlog → ramp `MaximumConcurrency`, each level judged
+//!   as the product's ramp judges it (`ramp::Follow` on the complete, published periods of the
+//!   alarm's metrics since the level was set: Lambda's one-minute metrics 60 s after the minute
+//!   ends, `policy::complete_periods`) → close (restore the scaling config, alarm set to OK).
+//!   Single flight.
 //! - [`Strategy::OursFast`]: ours with the fast trip (issue 15, `alarmSettings.resolution:
 //!   'high'`): the alarm reads the telemetry extension's per-second metrics in 10 s periods
-//!   ([`FastTrip`]) instead of Lambda's 1-minute metrics, and the ramp's relapse check reads the
-//!   same 10 s datapoints once they are delivered. The recovery policy is ours.
+//!   ([`FastTrip`]) instead of Lambda's 1-minute metrics, and the ramp judges the same 10 s
+//!   periods once delivered (5.025 s after they end). The recovery policy is ours.
 
 use breaker_core::backoff::Backoff;
 use breaker_core::config::defaults;
@@ -261,6 +265,21 @@ impl OursConfig {
                 self.rejitter_window.max_seconds().to_string(),
             ),
             ("REJITTER_WORKERS", self.rejitter_workers.to_string()),
+            // What the ramp judges: the alarm's metrics (the construct sets these from
+            // `alarmSettings`: the extension's 10 s periods for `resolution: high`).
+            (
+                "CONSUMER_METRIC_RESOLUTION",
+                if fast { "high" } else { "standard" }.to_owned(),
+            ),
+            (
+                "CONSUMER_METRIC_PERIOD_SECONDS",
+                if fast {
+                    self.fast_trip.period / SECOND
+                } else {
+                    60
+                }
+                .to_string(),
+            ),
             (
                 "REJITTER_SLICE_SECONDS",
                 (self.rejitter_slice / SECOND).to_string(),

@@ -3,13 +3,16 @@
 //! the engine's world.
 
 use super::{Circuit, Controller, Event, World};
-use crate::cloudwatch::{AlarmState, EXTENSION_DELIVERY};
+use crate::cloudwatch::AlarmState;
 use crate::queue::{Received, Receiver};
 use crate::strategy::OursConfig;
 use crate::time::{Millis, SECOND};
 use breaker_core::contract::{CircuitState, SavedScaling, Trigger};
+use breaker_core::mapping::MetricResolution;
 use breaker_core::message::ReceivedMessage;
-use breaker_core::policy::{BackoffDecision, backoff_decision, with_keep_alive};
+use breaker_core::policy::{
+    BackoffDecision, backoff_decision, complete_periods, first_complete_at, with_keep_alive,
+};
 use breaker_core::probe::{Disposition, failed_disposition};
 use breaker_core::ramp::{IntervalHealth, Move, Progress};
 use breaker_core::rejitter::{self, DelayWindow, Eligibility};
@@ -42,10 +45,9 @@ pub(super) struct OursExec {
     progress: Progress,
     /// The level a settled ramp closes at (`Move::Settle`), below the original.
     settled: Option<Option<u32>>,
-    step_counts: (u64, u64),
-    /// The relapse check on high-resolution metrics: the start of the first period it has not
-    /// read yet (each check reads the delivered periods since, so no period is read twice).
-    relapse_from: Millis,
+    /// Where the interval the next ramp call judges begins: when the level was set, or the end
+    /// of the last interval judged (`RampProgress::judge_from_ms`).
+    judge_from: Millis,
     cutoff: Millis,
     workers: u32,
     slice_left: Millis,
@@ -59,14 +61,14 @@ pub(super) struct OursExec {
     window: DelayWindow,
 }
 
-/// What the ramp's relapse check reads.
+/// One ramp call after the first (the product's `ramp` with `step` ≥ 1): when it ran, the
+/// start of the interval it may judge (the level set, or the last interval judged), and the
+/// metric periods `[start, end)` it judged (`None`: none complete, no verdict).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum RelapseCheck {
-    /// The consumer's exact invocation and error counts over the step (ours).
-    Exact,
-    /// The high-resolution metrics: the whole periods of this length that began since the last
-    /// check and were delivered ([`EXTENSION_DELIVERY`] after their end) by now (ours-fast).
-    HighResolution(Millis),
+pub(super) struct RampCall {
+    pub(super) at: Millis,
+    pub(super) judge_from: Millis,
+    pub(super) judged: Option<(Millis, Millis)>,
 }
 
 impl World {
@@ -97,8 +99,7 @@ impl World {
             step: 0,
             progress: Progress::default(),
             settled: None,
-            step_counts: (0, 0),
-            relapse_from: 0,
+            judge_from: 0,
             cutoff: 0,
             workers: 0,
             slice_left: 0,
@@ -124,22 +125,23 @@ impl World {
     }
 
     /// Recovery `id`'s next step: each phase calls the product's decision (backoff, probe
-    /// disposition, re-jitter plan and rules, the ramp's `Follow::decide`) and schedules the next.
+    /// disposition, re-jitter plan and rules, the ramp's `Follow::next` on the intervals the
+    /// product judges) and schedules the next.
     pub(super) fn ours_step(&mut self, id: usize) {
         let Controller::Ours {
-            config,
-            exec,
-            relapse: check,
-            ..
+            config, core, exec, ..
         } = &self.controller
         else {
             return;
         };
-        let (config, check) = (*config, *check);
-        let ramp_interval = match check {
-            RelapseCheck::Exact => config.ramp_interval,
-            RelapseCheck::HighResolution(_) => config.ramp_interval_high,
-        };
+        let config = *config;
+        // The consumer's metrics the ramp judges (the alarm's resolution and period) and its
+        // interval, as the product's configuration has them.
+        let (period, resolution, interval) = (
+            core.consumer_metric_period_seconds,
+            core.consumer_metric_resolution,
+            core.ramp_interval_seconds,
+        );
         let Some(mut exec) = exec.clone().filter(|e| e.id == id) else {
             return;
         };
@@ -231,6 +233,15 @@ impl World {
             OursPhase::Probe => {
                 self.breaker_task(task, 2);
                 match self.probe_invoke(config.probe_visibility) {
+                    // Nothing visible while messages are in flight (received before the trip,
+                    // outcome unknown): no evidence of health, the circuit stays open and the
+                    // next probe goes on, as the product's probe decides.
+                    None if self.queue.in_flight(self.now) > 0 => {
+                        exec.attempt += 1;
+                        exec.healthy_probe = None;
+                        exec.phase = OursPhase::Backoff;
+                        self.schedule(self.now + task, Event::Step { exec: id });
+                    }
                     None => {
                         exec.healthy_probe = None;
                         exec.phase = OursPhase::RejitterPlan;
@@ -303,46 +314,54 @@ impl World {
             }
             OursPhase::Ramp => {
                 self.breaker_task(task, 3);
+                // The product's ramp handler: each call judges the complete, published periods
+                // of the consumer's metrics at the alarm's resolution since the level was set or
+                // the last interval judged (`policy::complete_periods`), and the next waits until
+                // another is complete (`first_complete_at`), at least the ramp interval.
+                let wait_from = |judge_from: Millis, now: Millis| {
+                    let ready = first_complete_at(judge_from, period, resolution);
+                    interval.max(ready.saturating_sub(now).div_ceil(SECOND)) * SECOND
+                };
+                let top = config.ramp.schedule(exec.saved).len() - 1
+                    + usize::from(config.first_rung_batch.is_some());
                 if exec.step == 0 {
                     exec.levels = config.ramp.schedule(exec.saved);
                     exec.progress = Progress::default();
                     exec.settled = None;
-                    let at = self.ramp_level(&exec, config.first_rung_batch, 0);
+                    self.ramp_level(&exec, config.first_rung_batch, 0);
                     exec.step = 1;
-                    exec.step_counts = self.consumer_counts;
-                    if let RelapseCheck::HighResolution(period) = check {
-                        exec.relapse_from = self.now.div_ceil(period) * period;
-                    }
-                    self.schedule(at + ramp_interval, Event::Step { exec: id });
+                    exec.judge_from = self.now;
+                    self.schedule(
+                        self.now + wait_from(self.now, self.now),
+                        Event::Step { exec: id },
+                    );
                 } else {
-                    let (inv, err) = match check {
-                        RelapseCheck::Exact => (
-                            self.consumer_counts.0 - exec.step_counts.0,
-                            self.consumer_counts.1 - exec.step_counts.1,
-                        ),
-                        RelapseCheck::HighResolution(period) => {
-                            let until =
-                                self.now.saturating_sub(EXTENSION_DELIVERY) / period * period;
-                            let (inv, err) = if until > exec.relapse_from {
-                                self.ext_metrics.sum(exec.relapse_from, until)
-                            } else {
-                                (0, 0)
-                            };
-                            exec.relapse_from = exec.relapse_from.max(until);
-                            (u64::from(inv), u64::from(err))
+                    let judged = complete_periods(self.now, exec.judge_from, period, resolution);
+                    self.ramp_calls.push(RampCall {
+                        at: self.now,
+                        judge_from: exec.judge_from,
+                        judged,
+                    });
+                    let metrics = match resolution {
+                        MetricResolution::Standard => &self.metrics,
+                        MetricResolution::High => &self.ext_metrics,
+                    };
+                    // The sim's consumer is never throttled (no account concurrency limit is
+                    // modelled).
+                    let health = judged.map(|(from, until)| {
+                        let (inv, err) = metrics.sum(from, until);
+                        IntervalHealth {
+                            invocations: f64::from(inv),
+                            errors: f64::from(err),
+                            throttles: 0.0,
                         }
-                    };
-                    // The decision the product's ramp makes (issue 16): the sim's consumer
-                    // is never throttled (no account concurrency limit is modelled).
-                    let health = IntervalHealth {
-                        invocations: inv as f64,
-                        errors: err as f64,
-                        throttles: 0.0,
-                    };
-                    let top =
-                        exec.levels.len() - 1 + usize::from(config.first_rung_batch.is_some());
-                    let (decision, progress) = config.follow.decide(exec.progress, top, health);
+                    });
+                    let calls = config.follow.max_calls(top + 1) as usize;
+                    let last = exec.step + 1 >= calls;
+                    let (decision, progress) = config.follow.next(exec.progress, top, health, last);
                     exec.progress = progress;
+                    exec.step += 1;
+                    let judged_until = judged.map_or(exec.judge_from, |(_, until)| until);
                     match decision {
                         Move::Reopen => {
                             let at = self.esm_update(false, exec.saved);
@@ -351,14 +370,19 @@ impl World {
                             self.schedule(at + task, Event::Step { exec: id });
                         }
                         Move::StepUp | Move::StepBack => {
-                            let at =
-                                self.ramp_level(&exec, config.first_rung_batch, progress.level);
-                            exec.step_counts = self.consumer_counts;
-                            self.schedule(at + ramp_interval, Event::Step { exec: id });
+                            self.ramp_level(&exec, config.first_rung_batch, progress.level);
+                            exec.judge_from = self.now;
+                            self.schedule(
+                                self.now + wait_from(self.now, self.now),
+                                Event::Step { exec: id },
+                            );
                         }
                         Move::Hold => {
-                            exec.step_counts = self.consumer_counts;
-                            self.schedule(self.now + ramp_interval, Event::Step { exec: id });
+                            exec.judge_from = judged_until;
+                            self.schedule(
+                                self.now + wait_from(judged_until, self.now),
+                                Event::Step { exec: id },
+                            );
                         }
                         Move::Close => {
                             exec.phase = OursPhase::Close;
@@ -475,5 +499,52 @@ fn as_core(msg: &Received, sent: Millis) -> ReceivedMessage {
         .into_iter()
         .collect(),
         message_attributes: Default::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::World;
+    use crate::scenario;
+    use crate::strategy::{OursConfig, ReferenceConfig, Strategy};
+    use crate::time::SECOND;
+    use breaker_core::mapping::MetricResolution;
+    use breaker_core::policy::{complete_periods, first_complete_at};
+
+    /// The simulated ramp judges each interval as the product's `ramp` handler does: only the
+    /// complete, published metric periods (`policy::complete_periods` of the strategy's
+    /// resolution) since the level was set or the last interval judged, and it waits until one
+    /// is complete (`first_complete_at`), at least the ramp interval.
+    #[test]
+    fn each_ramp_call_judges_the_complete_periods_the_product_would() {
+        let cases = [
+            (Strategy::Ours, MetricResolution::Standard, 60),
+            (Strategy::OursFast, MetricResolution::High, 10),
+        ];
+        for (strategy, resolution, period) in cases {
+            for name in ["outage-5m", "oversized-6h"] {
+                let s = scenario::by_name(name).expect("scenario");
+                let config = OursConfig::default();
+                let interval = config
+                    .core_config(strategy == Strategy::OursFast)
+                    .ramp_interval_seconds;
+                let mut w = World::new(&s, strategy, 42, config, ReferenceConfig::default());
+                w.run_until(s.horizon);
+                assert!(
+                    w.ramp_calls.len() >= 3,
+                    "{name} {strategy:?}: {:?}",
+                    w.ramp_calls
+                );
+                for c in &w.ramp_calls {
+                    let want = complete_periods(c.at, c.judge_from, period, resolution);
+                    assert_eq!(c.judged, want, "{name} {strategy:?}: {c:?}");
+                    assert!(
+                        c.at >= first_complete_at(c.judge_from, period, resolution)
+                            && c.at >= c.judge_from + interval * SECOND,
+                        "{name} {strategy:?}: called before an interval was complete: {c:?}"
+                    );
+                }
+            }
+        }
     }
 }
