@@ -276,7 +276,7 @@ impl OursConfig {
                 if fast {
                     self.fast_trip.period / SECOND
                 } else {
-                    60
+                    breaker_core::policy::LAMBDA_METRIC_PERIOD_SECONDS
                 }
                 .to_string(),
             ),
