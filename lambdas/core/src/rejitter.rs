@@ -190,6 +190,25 @@ pub fn window_for_backlog(
     }
 }
 
+/// `window` kept within a quarter of the queue's retention when it is known (as
+/// [`near_limit_delay_seconds`] keeps a near-limit copy's delay), never below the window's
+/// minimum: a copy's retention counts from its send, delay included, so a copy delayed past
+/// the retention would expire before anyone could receive it, and one delayed close to it
+/// would leave the consumer little time. With SQS's default 4-day retention (or any of an hour
+/// or more) the 900 s delay limit binds first and the window is unchanged.
+pub fn within_retention(window: DelayWindow, retention_seconds: Option<u64>) -> DelayWindow {
+    let Some(retention) = retention_seconds else {
+        return window;
+    };
+    let cap = u32::try_from(retention / 4)
+        .unwrap_or(u32::MAX)
+        .max(window.min_seconds);
+    DelayWindow {
+        min_seconds: window.min_seconds,
+        max_seconds: window.max_seconds.min(cap),
+    }
+}
+
 /// The delay of a fresh copy of a message near the receive limit: two slices, so neither the
 /// slice that moved it nor any other worker's slice running beside it receives it again (a later
 /// slice may move it once more, fresh each time: bounded by the slices left), at most SQS's
@@ -382,6 +401,17 @@ mod tests {
 
     use super::*;
     use crate::message::AttributeValue;
+
+    #[test]
+    fn a_window_stays_within_a_quarter_of_a_known_retention_and_not_below_its_minimum() {
+        let w = |min, max| DelayWindow::new(min, max).unwrap();
+        assert_eq!(within_retention(w(0, 127), Some(120)), w(0, 30));
+        assert_eq!(within_retention(w(0, 20), Some(120)), w(0, 20));
+        assert_eq!(within_retention(w(45, 300), Some(120)), w(45, 45));
+        assert_eq!(within_retention(w(0, 900), Some(345_600)), w(0, 900));
+        assert_eq!(within_retention(w(0, 900), Some(3_600)), w(0, 900));
+        assert_eq!(within_retention(w(0, 300), None), w(0, 300));
+    }
 
     #[test]
     fn a_near_limit_copy_waits_two_slices_at_most_900_s_and_a_quarter_of_a_short_retention() {

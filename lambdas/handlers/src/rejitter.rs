@@ -293,7 +293,12 @@ async fn plan_or_skip<Q: Queue>(
     let rate = state
         .healthy_probe
         .and_then(|p| rejitter::ramp_rate(settings.ramp_start, p.messages, p.duration_ms));
-    let window = rejitter::window_for_backlog(q.visible, rate, settings.window);
+    // Sized to the backlog, and within a quarter of a short retention (a copy delayed past it
+    // would expire unseen).
+    let window = rejitter::within_retention(
+        rejitter::window_for_backlog(q.visible, rate, settings.window),
+        q.retention_seconds,
+    );
     info!(
         backlog = q.visible,
         workers = fit.workers,
@@ -1141,6 +1146,53 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(out.window_max_seconds, Some(1));
+    }
+
+    /// A copy's retention counts from its send, delay included: a copy delayed past the queue's
+    /// retention expires before anyone can receive it. The e2e keep-alive run (120 s retention)
+    /// lost orders that way: the plan sized a 0–127 s window to a 433-message backlog. On a queue
+    /// whose retention is known the window stays within a quarter of it (as the near-limit
+    /// copy's delay does), so every copy is visible with most of its retention left; not below
+    /// the configured minimum.
+    #[tokio::test]
+    async fn the_window_stays_within_a_quarter_of_a_short_retention() {
+        let timed = |state: Value| {
+            let mut state = state;
+            state["healthyProbe"] = json!({ "messages": 1, "durationMs": 100 });
+            json!({ "state": state })
+        };
+        let short = FakeQueue::builder().retention_seconds(120).build();
+        for i in 0..10_000 {
+            short.push(message(i));
+        }
+        let out = run_plan(
+            &short,
+            &settings(0, 300),
+            timed(state_json(1_000, 3, 1, None)),
+            5_000,
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.window_max_seconds, Some(30), "a quarter of 120 s");
+        // No healthy probe timed (a manual close): the configured window, capped the same way.
+        let out = run_plan(&short, &settings(0, 300), plan_input(), 5_000)
+            .await
+            .unwrap();
+        assert_eq!(out.window_max_seconds, Some(30));
+        // Not below the configured minimum.
+        let out = run_plan(&short, &settings(45, 300), plan_input(), 5_000)
+            .await
+            .unwrap();
+        assert_eq!(out.window_max_seconds, Some(45));
+        // The default 4-day retention leaves the window alone.
+        let long = FakeQueue::builder().retention_seconds(345_600).build();
+        for i in 0..10_000 {
+            long.push(message(i));
+        }
+        let out = run_plan(&long, &settings(0, 300), plan_input(), 5_000)
+            .await
+            .unwrap();
+        assert_eq!(out.window_max_seconds, Some(300));
     }
 
     #[tokio::test(start_paused = true)]

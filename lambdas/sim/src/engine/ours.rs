@@ -282,7 +282,10 @@ impl World {
                 let rate = exec
                     .healthy_probe
                     .and_then(|d| rejitter::ramp_rate(config.ramp.start, 1, d));
-                exec.window = rejitter::window_for_backlog(backlog, rate, config.rejitter_window);
+                exec.window = rejitter::within_retention(
+                    rejitter::window_for_backlog(backlog, rate, config.rejitter_window),
+                    Some(self.scenario.queue.retention / SECOND),
+                );
                 exec.cutoff = rejitter::cutoff_ms(self.now);
                 exec.slice_left = config.rejitter_slice;
                 if exec.workers == 0 {
