@@ -960,6 +960,12 @@ mod tests {
         json!({ "worker": 0, "cutoffMs": cutoff })
     }
 
+    /// A `rejitter-plan` input whose state carries a healthy probe of one message in 100 ms.
+    fn timed(mut state: Value) -> Value {
+        state["healthyProbe"] = json!({ "messages": 1, "durationMs": 100 });
+        json!({ "state": state })
+    }
+
     /// A `rejitter-plan` input with a full, valid circuit state.
     fn plan_input() -> Value {
         json!({ "state": state_json(1_000, 3, 1, Some(50)) })
@@ -1091,11 +1097,6 @@ mod tests {
     /// the configured window / no window.
     #[tokio::test]
     async fn the_plan_sizes_the_window_to_the_backlog_at_the_ramps_first_level() {
-        let timed = |state: Value| {
-            let mut state = state;
-            state["healthyProbe"] = json!({ "messages": 1, "durationMs": 100 });
-            json!({ "state": state })
-        };
         let (small, _) = backlog(100);
         let out = run_plan(
             &small,
@@ -1156,11 +1157,6 @@ mod tests {
     /// the configured minimum.
     #[tokio::test]
     async fn the_window_stays_within_a_quarter_of_a_short_retention() {
-        let timed = |state: Value| {
-            let mut state = state;
-            state["healthyProbe"] = json!({ "messages": 1, "durationMs": 100 });
-            json!({ "state": state })
-        };
         let short = FakeQueue::builder().retention_seconds(120).build();
         for i in 0..10_000 {
             short.push(message(i));
