@@ -190,6 +190,12 @@ pub fn window_for_backlog(
     }
 }
 
+/// The longest delay a copy gets on a queue of `retention_seconds`: a quarter of it, so the copy
+/// is visible with most of its retention left ([`within_retention`], [`near_limit_delay_seconds`]).
+fn retention_quarter(retention_seconds: u64) -> u64 {
+    retention_seconds / 4
+}
+
 /// `window` kept within a quarter of the queue's retention when it is known (as
 /// [`near_limit_delay_seconds`] keeps a near-limit copy's delay), never below the window's
 /// minimum: a copy's retention counts from its send, delay included, so a copy delayed past
@@ -200,7 +206,7 @@ pub fn within_retention(window: DelayWindow, retention_seconds: Option<u64>) -> 
     let Some(retention) = retention_seconds else {
         return window;
     };
-    let cap = u32::try_from(retention / 4)
+    let cap = u32::try_from(retention_quarter(retention))
         .unwrap_or(u32::MAX)
         .max(window.min_seconds);
     DelayWindow {
@@ -216,7 +222,7 @@ pub fn within_retention(window: DelayWindow, retention_seconds: Option<u64>) -> 
 /// retention, so the copy is visible with most of its retention left. Not longer than that: the
 /// copy waits for the consumer, which gets it once the mapping is enabled.
 pub fn near_limit_delay_seconds(retention_seconds: Option<u64>, slice_seconds: u64) -> u32 {
-    let retention_cap = retention_seconds.map_or(u64::MAX, |r| r / 4);
+    let retention_cap = retention_seconds.map_or(u64::MAX, retention_quarter);
     let delay = slice_seconds
         .saturating_mul(2)
         .min(retention_cap)
