@@ -181,6 +181,9 @@ pub struct RampProgress {
     /// Invocations of the clean interval that proved the level below the current one.
     #[serde(default)]
     pub evidence: u64,
+    /// The next step is the early look at the current level (`crate::ramp::Progress::early`).
+    #[serde(default)]
+    pub early: bool,
     /// Epoch ms where the next interval to judge begins: when the current level was set, or the
     /// end of the last interval judged. An interval is never judged twice.
     pub judge_from_ms: u64,
@@ -206,6 +209,7 @@ impl RampProgress {
             healthy: progress.healthy,
             intervals: progress.intervals,
             evidence: progress.evidence.max(0.0).round() as u64,
+            early: progress.early,
             judge_from_ms,
             settled: None,
         }
@@ -220,6 +224,7 @@ impl RampProgress {
             healthy: self.healthy,
             intervals: self.intervals,
             evidence: self.evidence as f64,
+            early: self.early,
         }
     }
 }

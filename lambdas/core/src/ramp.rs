@@ -16,6 +16,14 @@
 //! clean intervals at the settled level the ramp ends there ([`Move::Settle`]) instead of
 //! restoring the original. Every ramp ends within [`Follow::max_intervals`] plus twice the
 //! number of levels.
+//!
+//! While no level has failed, each level the ramp climbs to gets an early look ([`Timing`],
+//! [`Progress::early`]): the next call comes as soon as the first metric period at the level is
+//! complete, not after the whole ramp interval, and raises (or closes at the top) if that
+//! interval is clean with at least [`Follow::min_evidence`] invocations. Anything else is no
+//! verdict yet ([`Move::Wait`]): the ramp waits out the interval since the level was set and
+//! judges all of it, as without the look. Only evidence of health speeds the ramp up; errors are
+//! still judged over the whole interval (a short one is noisy near the severe rate).
 
 use serde::{Deserialize, Serialize};
 
@@ -192,6 +200,11 @@ pub struct Progress {
     /// level below), 0 at the start.
     #[serde(default)]
     pub evidence: f64,
+    /// The next call is the early look at the current level ([`Timing::after_set`]): it acts
+    /// only on a clean interval with at least [`Follow::min_evidence`] invocations, and otherwise
+    /// waits out the ramp interval since the level was set ([`Move::Wait`]).
+    #[serde(default)]
+    pub early: bool,
 }
 
 /// What the ramp does after an interval.
@@ -202,6 +215,10 @@ pub enum Move {
     StepUp,
     /// Stay at this level for another interval.
     Hold,
+    /// The early look at this level showed too little to raise on: no verdict, nothing
+    /// changes, and the interval since the level was set is judged whole once the ramp interval
+    /// has passed ([`Timing::after_wait`]).
+    Wait,
     /// Lower to the previous level ([`Progress::level`] is already the new one).
     StepBack,
     /// A relapse: disable the mapping and go back to backoff.
@@ -315,12 +332,25 @@ impl Follow {
         levels.max(self.max_intervals).saturating_add(1)
     }
 
+    /// Whether a ramp of `levels` levels gets early looks ([`Progress::early`]): when a look and
+    /// a verdict at every level fit [`Follow::max_intervals`] (an early look counts as an
+    /// interval), so that the looks never bring the ramp's bound ([`Follow::max_calls`]) closer
+    /// and the history budget stays as it was: up to 15 levels by default (`RAMP_STEPS` ≤ 14).
+    pub fn looks(&self, levels: usize) -> bool {
+        levels.saturating_mul(2) <= self.max_intervals as usize
+    }
+
     /// The move of one `ramp` call after the first: [`Follow::decide`] on the interval's health
     /// `h`, or [`Follow::wait`] when there was no complete interval to judge (`None`). On the
     /// ramp's `last` call ([`Follow::max_calls`]) a move that would go on ends the ramp on what
     /// this call saw: not clean (or, with nothing judged, no clean interval last) reopens; clean
     /// with no level failed closes (the original is restored, as the fixed schedule did); clean
     /// below a level that failed settles at the current level.
+    ///
+    /// An early look ([`Progress::early`]) decides only on a clean interval with at least
+    /// [`Follow::min_evidence`] invocations (a raise, or a close at the top); with less it is
+    /// [`Move::Wait`], which counts towards [`Follow::max_intervals`] like a hold but changes
+    /// nothing else, unless it is the last call.
     pub fn next(
         &self,
         p: Progress,
@@ -328,6 +358,14 @@ impl Follow {
         h: Option<IntervalHealth>,
         last: bool,
     ) -> (Move, Progress) {
+        let mut p = p;
+        if std::mem::take(&mut p.early) {
+            let proves = h.is_some_and(|h| h.clean() && h.invocations >= self.min_evidence);
+            if !proves && !last {
+                p.intervals = p.intervals.saturating_add(1);
+                return (Move::Wait, p);
+            }
+        }
         let (m, mut n) = match h {
             Some(h) => self.decide(p, top, h),
             None => self.wait(p, top),
@@ -345,6 +383,61 @@ impl Follow {
         };
         (m, n)
     }
+}
+
+/// When the ramp's calls come: the ramp interval (`RAMP_INTERVAL_SECONDS`) and the consumer's
+/// metrics the ramp judges (the alarm's period and resolution, so how long after a period ends
+/// it is complete: [`policy::first_complete_at`]). Every wait is in whole seconds, at least 1
+/// (a Step Functions wait of 0 would spin).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// The ramp interval, seconds.
+    pub interval_seconds: u64,
+    /// The consumer metric's period, seconds.
+    pub period_seconds: u64,
+    /// The consumer metric's resolution.
+    pub resolution: crate::mapping::MetricResolution,
+}
+
+impl Timing {
+    /// After a level was set at `set_ms` (the ramp's first, a raise or a step back): the wait
+    /// from `now_ms` until the next call, and whether that call is an early look
+    /// ([`Progress::early`]). A level climbed to with no level failed (`climbing`) is looked at
+    /// as soon as its first period is complete, when that is before the ramp interval has
+    /// passed (with the telemetry extension's 10 s periods: ~16–25 s instead of 60 s); otherwise
+    /// the call comes after the ramp interval, and no sooner than that period is complete.
+    pub fn after_set(&self, set_ms: u64, now_ms: u64, climbing: bool) -> (u64, bool) {
+        let ready = policy::first_complete_at(set_ms, self.period_seconds, self.resolution);
+        let full = set_ms.saturating_add(self.interval_seconds.saturating_mul(1000));
+        if climbing && ready < full {
+            return (seconds_until(ready, now_ms), true);
+        }
+        (seconds_until(ready.max(full), now_ms), false)
+    }
+
+    /// After an early look found too little ([`Move::Wait`]) at a level set at `set_ms`: until
+    /// the ramp interval since then has passed and its first period is complete.
+    pub fn after_wait(&self, set_ms: u64, now_ms: u64) -> u64 {
+        self.after_set(set_ms, now_ms, false).0
+    }
+
+    /// After a hold whose next interval begins at `judge_from_ms`: the ramp interval from now,
+    /// and no sooner than a period since `judge_from_ms` is complete.
+    pub fn after_hold(&self, judge_from_ms: u64, now_ms: u64) -> u64 {
+        let ready = policy::first_complete_at(judge_from_ms, self.period_seconds, self.resolution);
+        self.interval_seconds
+            .max(seconds_until(ready, now_ms))
+            .max(crate::backoff::MIN_WAIT_SECONDS)
+    }
+}
+
+/// Whole seconds from `now_ms` until `at_ms`, rounded up, at least
+/// [`crate::backoff::MIN_WAIT_SECONDS`].
+fn seconds_until(at_ms: u64, now_ms: u64) -> u64 {
+    at_ms
+        .saturating_sub(now_ms)
+        .div_ceil(1000)
+        .max(crate::backoff::MIN_WAIT_SECONDS)
 }
 
 /// The intermediate levels from `start` towards `top`: `steps` geometric points from `start`,
@@ -607,6 +700,109 @@ mod tests {
             ..settling
         };
         assert_eq!(FOLLOW.next(fresh, 3, None, true).0, Move::Reopen);
+    }
+
+    /// Issue 16: an early look raises on evidence of health only; anything else waits out the
+    /// interval, changing nothing but the count of intervals (every call counts).
+    #[test]
+    fn an_early_look_raises_on_a_clean_interval_with_evidence_and_otherwise_waits() {
+        let looking = Progress {
+            level: 1,
+            raised: true,
+            evidence: 40.0,
+            intervals: 1,
+            early: true,
+            ..Progress::default()
+        };
+        let (m, n) = FOLLOW.next(looking, 3, Some(clean(FOLLOW.min_evidence)), false);
+        assert_eq!((m, n.level, n.early), (Move::StepUp, 2, false));
+        let top = Progress {
+            level: 3,
+            ..looking
+        };
+        assert_eq!(FOLLOW.next(top, 3, Some(clean(50.0)), false).0, Move::Close);
+        let waited = Progress {
+            early: false,
+            intervals: 2,
+            ..looking
+        };
+        for h in [
+            None,
+            Some(clean(FOLLOW.min_evidence - 1.0)),
+            Some(errors(100.0, 1.0)),
+            Some(errors(100.0, 90.0)),
+        ] {
+            assert_eq!(
+                FOLLOW.next(looking, 3, h, false),
+                (Move::Wait, waited),
+                "{h:?}"
+            );
+        }
+        // The interval waited out is judged whole, as without the look.
+        assert_eq!(
+            FOLLOW.next(waited, 3, Some(errors(100.0, 90.0)), false).0,
+            Move::StepBack
+        );
+        // A ramp gets looks while a look and a verdict at each level fit its intervals.
+        assert!(FOLLOW.looks(15) && !FOLLOW.looks(16));
+        assert!(Follow::default().looks(4), "the default ramp's 4 levels");
+        // The last call ends the ramp on what it saw, early or not.
+        assert_eq!(
+            FOLLOW.next(looking, 3, Some(clean(1.0)), true).0,
+            Move::Close
+        );
+        assert_eq!(
+            FOLLOW.next(looking, 3, Some(errors(10.0, 9.0)), true).0,
+            Move::Reopen
+        );
+    }
+
+    /// The calls after a level is set: with 10 s periods complete ~5 s after they end, a level
+    /// climbed to at :03 is looked at when :10–:20 is complete (:25.025, so 23 s), not after
+    /// the 60 s interval; with Lambda's one-minute metrics (complete a minute after the minute)
+    /// the first period is never complete before the interval, so there is no early look.
+    #[test]
+    fn a_level_climbed_to_is_looked_at_when_its_first_period_is_complete() {
+        use crate::mapping::MetricResolution::{High, Standard};
+        let high = Timing {
+            interval_seconds: 60,
+            period_seconds: 10,
+            resolution: High,
+        };
+        let set = 1_000_003_000; // :03 past a 10 s boundary
+        assert_eq!(high.after_set(set, set, true), (23, true));
+        assert_eq!(
+            high.after_set(set, set + 500, true),
+            (22, true),
+            "rounded up"
+        );
+        assert_eq!(high.after_set(set, set, false), (60, false), "a step back");
+        assert_eq!(
+            high.after_wait(set, set + 23_000),
+            37,
+            "the rest of the interval"
+        );
+        assert_eq!(high.after_wait(set, set + 70_000), 1, "never 0");
+        assert_eq!(high.after_hold(set, set), 60);
+        let short = Timing {
+            interval_seconds: 5,
+            ..high
+        };
+        assert_eq!(
+            short.after_set(set, set, true),
+            (23, false),
+            "no sooner than ready"
+        );
+        let standard = Timing {
+            interval_seconds: 60,
+            period_seconds: 60,
+            resolution: Standard,
+        };
+        let minute = 1_000_020_000; // :00 of a minute
+        assert_eq!(
+            standard.after_set(minute + 3_000, minute + 3_000, true),
+            (177, false)
+        );
     }
 
     #[test]

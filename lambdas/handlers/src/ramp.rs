@@ -11,7 +11,10 @@
 //!
 //! An interval is the complete, published metric periods since the level was set or since the
 //! last interval judged (`breaker_core::policy::complete_periods`); each step waits until the next
-//! one is complete (`first_complete_at`), at least `RAMP_INTERVAL_SECONDS`. Every step acts only
+//! one is complete (`first_complete_at`), at least `RAMP_INTERVAL_SECONDS`
+//! (`breaker_core::ramp::Timing`). A level climbed to with no level failed is looked at early, as
+//! soon as its first period is complete: a clean look with enough invocations raises at once, and
+//! anything else waits out the interval (`Move::Wait`) and judges it whole. Every step acts only
 //! as the owner in the circuit record: step 0 marks the record half-open *before* it enables (a
 //! trip after that is a re-trip the owner must honour), a reopen marks it open again, and an
 //! execution that no longer owns the circuit changes nothing. Each answer charges the state with
@@ -24,11 +27,11 @@ use breaker_core::contract::{
 };
 use breaker_core::events::{BreakerEvent, DetailType, Measure, Measurement};
 use breaker_core::history::{self, COSTS};
-use breaker_core::policy::{complete_periods, first_complete_at};
+use breaker_core::policy::complete_periods;
 use breaker_core::ports::{
     CircuitRecords, Clock, EventSourceMappings, Events, Metrics, PollerConfig, Scaling,
 };
-use breaker_core::ramp::{Follow, IntervalHealth, Move};
+use breaker_core::ramp::{Follow, IntervalHealth, Move, Timing};
 use breaker_core::record::{CircuitRecord, OriginalConfig, half_opened, opened};
 use serde_json::Value;
 use tracing::{info, warn};
@@ -66,10 +69,12 @@ pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, Ha
         relapse_percent: config.relapse_error_rate_percent,
         ..Follow::default()
     };
-    // Wait at least the ramp interval, and until the interval from `judge_from` is complete.
-    let wait_from = |judge_from: u64, now: u64| {
-        let ready = first_complete_at(judge_from, period, resolution);
-        interval.max(ready.saturating_sub(now).div_ceil(1000))
+    // When the next step comes: after the ramp interval and once its periods are complete, or
+    // early at a level climbed to.
+    let timing = Timing {
+        interval_seconds: interval,
+        period_seconds: period,
+        resolution,
     };
     let levels_of = |record: &CircuitRecord| {
         let pollers = record
@@ -122,8 +127,11 @@ pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, Ha
         events.put(&event).await?;
         measure_level(app, level.limit(), now);
         info!(esm = %config.esm_uuid, level = ?level, levels = ?levels, "half-open: mapping re-enabled");
-        state.ramp = Some(RampProgress::start(now));
-        let wait = wait_from(now, now);
+        let (wait, early) = timing.after_set(now, now, follow.looks(levels.len()));
+        state.ramp = Some(RampProgress {
+            early,
+            ..RampProgress::start(now)
+        });
         return Ok(output(RampAction::Step, 1, wait, Some(level), state));
     }
 
@@ -242,8 +250,12 @@ pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, Ha
             } else {
                 info!(esm = %config.esm_uuid, step, level = ?target, judged = ?window, stats = ?stats, "ramp raised");
             }
-            state.ramp = Some(RampProgress::of(next, set_at));
-            let wait = wait_from(set_at, set_at);
+            let climbing = decision == Move::StepUp && follow.looks(levels.len());
+            let (wait, early) = timing.after_set(set_at, set_at, climbing);
+            state.ramp = Some(RampProgress {
+                early,
+                ..RampProgress::of(next, set_at)
+            });
             Ok(output(
                 RampAction::Step,
                 step + 1,
@@ -252,9 +264,9 @@ pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, Ha
                 state,
             ))
         }
-        Move::Hold => {
-            // A retry of a step that moved the mapping before it crashed may decide to hold:
-            // the mapping goes back to the level held.
+        Move::Hold | Move::Wait => {
+            // A retry of a step that moved the mapping before it crashed may decide to hold (or
+            // wait): the mapping goes back to the level held.
             let found = esm.get(&config.esm_uuid).await?;
             let at = OriginalConfig {
                 enabled: true,
@@ -269,9 +281,18 @@ pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, Ha
                 .await?;
                 measure_level(app, target.limit(), clock.now_ms());
             }
-            info!(esm = %config.esm_uuid, step, level = ?target, judged = ?window, stats = ?stats, healthy = next.healthy, "ramp holds");
-            state.ramp = Some(RampProgress::of(next, judged_until));
-            let wait = wait_from(judged_until, now);
+            // A hold judged its interval, the next begins where it ended; a wait after an early
+            // look judged nothing: the interval since the level was set is judged whole once
+            // the ramp interval has passed.
+            let (judge_from, wait) = if decision == Move::Wait {
+                info!(esm = %config.esm_uuid, step, level = ?target, looked = ?window, stats = ?stats, "early look: too little to raise on, waiting out the interval");
+                let set_at = given.judge_from_ms;
+                (set_at, timing.after_wait(set_at, now))
+            } else {
+                info!(esm = %config.esm_uuid, step, level = ?target, judged = ?window, stats = ?stats, healthy = next.healthy, "ramp holds");
+                (judged_until, timing.after_hold(judged_until, now))
+            };
+            state.ramp = Some(RampProgress::of(next, judge_from));
             Ok(output(
                 RampAction::Step,
                 step + 1,
@@ -767,6 +788,68 @@ mod tests {
             w.events.measured(),
             [2.0, 6.0, 17.0, 6.0].map(|l| (Measure::RampLevel, l))
         );
+    }
+
+    /// Issue 16, recovering as fast as the downstream allows: with the telemetry extension's 10 s
+    /// periods a level is looked at as soon as its first period is complete, not after the 60 s
+    /// ramp interval. A look with too few invocations changes nothing and waits out the
+    /// interval, which is then judged whole; a clean look with enough raises at once (on the
+    /// handler before this: every level waited 60 s).
+    #[tokio::test]
+    async fn a_level_climbed_to_is_looked_at_early_and_raised_on_evidence_of_health() {
+        let mut w = World::new(
+            FakeEsm::new(EsmState::Disabled, Some(50)),
+            FakeMetrics::steady(0.0, 3.0),
+        );
+        w.env = vec![
+            ("CONSUMER_METRIC_RESOLUTION", "high"),
+            ("CONSUMER_METRIC_PERIOD_SECONDS", "10"),
+        ];
+        // Step 0 at 166:40 sets 2; its first period 166:40–166:50 is complete at 166:55.025.
+        let first = w.step(Some(50), 0).await.unwrap();
+        assert_eq!(
+            (first.maximum_concurrency, first.wait_seconds),
+            (Some(2), 16)
+        );
+        assert!(progress(&first).early);
+        let enabled = w.esm.updates();
+        // The look finds 3 invocations, clean: too little to raise on. Nothing changes; the
+        // interval since 166:40 is judged at 167:40.
+        let look = w.after(&first).await.unwrap();
+        assert_eq!(w.metrics.asked(), vec![(T0, T0 + 10_000)]);
+        assert_eq!(
+            (look.action, look.maximum_concurrency, look.wait_seconds),
+            (RampAction::Step, Some(2), 44)
+        );
+        let waited = progress(&look);
+        assert_eq!(
+            (
+                waited.level,
+                waited.early,
+                waited.judge_from_ms,
+                waited.intervals
+            ),
+            (0, false, T0, 1)
+        );
+        assert_eq!(w.esm.updates(), enabled, "the look changes nothing");
+        // At 167:40 the whole interval 166:40–167:30 is judged: clean with 100 a period, raise.
+        w.metrics.set(0.0, 100.0, 0.0);
+        let raised = w.after(&look).await.unwrap();
+        assert_eq!(w.metrics.asked()[1], (T0, T0 + 50_000));
+        assert_eq!(
+            (raised.maximum_concurrency, raised.wait_seconds),
+            (Some(6), 16)
+        );
+        assert!(progress(&raised).early);
+        // Its look at 167:56 is clean with 100 invocations: raised at once, and looked at again.
+        let next = w.after(&raised).await.unwrap();
+        assert_eq!(w.metrics.asked()[2], (T0 + 60_000, T0 + 70_000));
+        assert_eq!(
+            (next.maximum_concurrency, next.wait_seconds),
+            (Some(17), 20),
+            "set at 167:56: 168:00–168:10 is complete at 168:15.025"
+        );
+        assert!(progress(&next).early);
     }
 
     /// Issue 16: after a ramp settled below the original, the next trip finds the mapping at the

@@ -413,20 +413,9 @@ fn after_a_30_minute_outage_ours_drains_no_later_than_the_reference_over_20_seed
     }
 }
 
-/// Issue 16: after a 30-minute outage the median healed→closed is at most 0.2 × the
-/// reference's (15m54s, so 3m11s). **Not met** (seeds 42–61, median / worst): ours 12m01s /
-/// 16m01s, ours-fast 5m31s / 7m50s. The floor is the detection delay plus the ramp's 4 levels
-/// (2, 3, 4, then the original 5), each held until the product's ramp can judge it
-/// (`policy::first_complete_at`, at least the 60 s interval): with the one-minute alarm a whole
-/// minute that began after the level was set plus Lambda's 60 s publication lag, 2–3 minutes a
-/// level; with the fast trip the 60 s interval (a 10 s period is complete 5 s after it ends).
-/// A 20 s interval for the fast trip meets it (2m55s / 5m15s) with `oversized-6h` still at 0
-/// re-trips, but the short intervals read one or two 10 s periods, so a noisy one at the first
-/// level reads as severe and reopens: `limited-capacity` re-trips 18 / 23 (60 s: 1 / 6) and
-/// closes after 1h01m (23m29s), `partial-50` 7 / 20 (7 / 11); 30 s closes in 3m31s.
-#[test]
-#[ignore = "issue 16 goal not met: outage-30m median healed→closed 12m01s (ours) / 5m31s (ours-fast) > 3m11s: the ramp's 4 levels, each held until it can be judged (see the doc comment)"]
-fn after_a_30_minute_outage_the_median_close_is_within_a_fifth_of_the_references() {
+/// `outage-30m` median healed→closed of `strategy` over seeds 42–61 against the reference's
+/// median: the goal is at most 0.2 × (the reference's 15m54s, so 3m11s).
+fn outage_30m_median_close_within_a_fifth_of_the_references(strategy: Strategy) {
     let s = scenario::by_name("outage-30m").expect("standard scenario");
     let reference = median(
         over_seeds(&s, Strategy::Reference)
@@ -434,18 +423,37 @@ fn after_a_30_minute_outage_the_median_close_is_within_a_fifth_of_the_references
             .map(|r| r.metrics.healed_to_closed_s.expect("the reference closes"))
             .collect(),
     );
-    for strategy in [Strategy::Ours, Strategy::OursFast] {
-        let closed = median(
-            over_seeds(&s, strategy)
-                .iter()
-                .map(|r| r.metrics.healed_to_closed_s.unwrap_or(f64::INFINITY))
-                .collect(),
-        );
-        assert!(
-            closed <= 0.2 * reference,
-            "{strategy:?}: median healed→closed {closed} s > 0.2 × the reference's {reference} s"
-        );
-    }
+    let closed = median(
+        over_seeds(&s, strategy)
+            .iter()
+            .map(|r| r.metrics.healed_to_closed_s.unwrap_or(f64::INFINITY))
+            .collect(),
+    );
+    assert!(
+        closed <= 0.2 * reference,
+        "{strategy:?}: median healed→closed {closed} s > 0.2 × the reference's {reference} s"
+    );
+}
+
+/// Issue 16: after a 30-minute outage the fast trip (the construct's default with the telemetry
+/// layer) closes within 0.2 × the reference's median healed→closed: 2m55s (worst 5m15s) against
+/// 3m11s. Each level the ramp climbs to is looked at as soon as its first 10 s period is
+/// complete (`ramp::Timing::after_set`, ~16–25 s) and raised on a clean look with at least 10
+/// invocations, instead of after the 60 s interval (before: 5m31s / 7m50s).
+#[test]
+fn after_a_30_minute_outage_ours_fast_closes_within_a_fifth_of_the_references_median() {
+    outage_30m_median_close_within_a_fifth_of_the_references(Strategy::OursFast);
+}
+
+/// The same goal with the one-minute alarm (`resolution: standard`). **Not met**: median /
+/// worst 12m01s / 16m01s. The ramp's 4 levels (2, 3, 4, then the original 5) are each held until
+/// the product's ramp can judge them (`policy::first_complete_at`): a whole minute that began
+/// after the level was set plus Lambda's publication lag, 2–3 minutes a level, and never early
+/// (a first minute is never complete within the 60 s interval).
+#[test]
+#[ignore = "issue 16 goal not met with the one-minute alarm: outage-30m median healed→closed 12m01s > 3m11s: each of the ramp's 4 levels waits 2-3 minutes for Lambda's one-minute metrics (see the doc comment)"]
+fn after_a_30_minute_outage_ours_closes_within_a_fifth_of_the_references_median() {
+    outage_30m_median_close_within_a_fifth_of_the_references(Strategy::Ours);
 }
 
 /// Downstream calls during the outage (worst seed of 42–61) before issue 16's cadence (the

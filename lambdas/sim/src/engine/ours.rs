@@ -10,11 +10,9 @@ use crate::time::{Millis, SECOND};
 use breaker_core::contract::{CircuitState, SavedScaling, Trigger};
 use breaker_core::mapping::MetricResolution;
 use breaker_core::message::ReceivedMessage;
-use breaker_core::policy::{
-    BackoffDecision, backoff_decision, complete_periods, first_complete_at, with_keep_alive,
-};
+use breaker_core::policy::{BackoffDecision, backoff_decision, complete_periods, with_keep_alive};
 use breaker_core::probe::{Disposition, failed_disposition};
-use breaker_core::ramp::{IntervalHealth, Move, Progress};
+use breaker_core::ramp::{IntervalHealth, Move, Progress, Timing};
 use breaker_core::rejitter::{self, DelayWindow, Eligibility};
 
 /// Where our recovery stands (the state machine's states, as the simulator steps them).
@@ -69,6 +67,8 @@ pub(super) struct RampCall {
     pub(super) at: Millis,
     pub(super) judge_from: Millis,
     pub(super) judged: Option<(Millis, Millis)>,
+    /// The call was an early look at a level climbed to (`Progress::early`).
+    pub(super) early: bool,
 }
 
 impl World {
@@ -319,31 +319,36 @@ impl World {
                 self.breaker_task(task, 3);
                 // The product's ramp handler: each call judges the complete, published periods
                 // of the consumer's metrics at the alarm's resolution since the level was set or
-                // the last interval judged (`policy::complete_periods`), and the next waits until
-                // another is complete (`first_complete_at`), at least the ramp interval.
-                let wait_from = |judge_from: Millis, now: Millis| {
-                    let ready = first_complete_at(judge_from, period, resolution);
-                    interval.max(ready.saturating_sub(now).div_ceil(SECOND)) * SECOND
+                // the last interval judged (`policy::complete_periods`), and the next comes when
+                // `ramp::Timing` says: after the ramp interval once another period is complete,
+                // or early at a level climbed to.
+                let timing = Timing {
+                    interval_seconds: interval,
+                    period_seconds: period,
+                    resolution,
                 };
                 let top = config.ramp.schedule(exec.saved).len() - 1
                     + usize::from(config.first_rung_batch.is_some());
+                let looks = config.follow.looks(top + 1);
                 if exec.step == 0 {
                     exec.levels = config.ramp.schedule(exec.saved);
-                    exec.progress = Progress::default();
                     exec.settled = None;
                     self.ramp_level(&exec, config.first_rung_batch, 0);
                     exec.step = 1;
                     exec.judge_from = self.now;
-                    self.schedule(
-                        self.now + wait_from(self.now, self.now),
-                        Event::Step { exec: id },
-                    );
+                    let (wait, early) = timing.after_set(self.now, self.now, looks);
+                    exec.progress = Progress {
+                        early,
+                        ..Progress::default()
+                    };
+                    self.schedule(self.now + wait * SECOND, Event::Step { exec: id });
                 } else {
                     let judged = complete_periods(self.now, exec.judge_from, period, resolution);
                     self.ramp_calls.push(RampCall {
                         at: self.now,
                         judge_from: exec.judge_from,
                         judged,
+                        early: exec.progress.early,
                     });
                     let metrics = match resolution {
                         MetricResolution::Standard => &self.metrics,
@@ -375,17 +380,21 @@ impl World {
                         Move::StepUp | Move::StepBack => {
                             self.ramp_level(&exec, config.first_rung_batch, progress.level);
                             exec.judge_from = self.now;
-                            self.schedule(
-                                self.now + wait_from(self.now, self.now),
-                                Event::Step { exec: id },
-                            );
+                            let climbing = decision == Move::StepUp && looks;
+                            let (wait, early) = timing.after_set(self.now, self.now, climbing);
+                            exec.progress.early = early;
+                            self.schedule(self.now + wait * SECOND, Event::Step { exec: id });
                         }
                         Move::Hold => {
                             exec.judge_from = judged_until;
-                            self.schedule(
-                                self.now + wait_from(judged_until, self.now),
-                                Event::Step { exec: id },
-                            );
+                            let wait = timing.after_hold(judged_until, self.now);
+                            self.schedule(self.now + wait * SECOND, Event::Step { exec: id });
+                        }
+                        Move::Wait => {
+                            // The early look judged nothing: the interval since the level was
+                            // set (`judge_from`) is judged whole after the ramp interval.
+                            let wait = timing.after_wait(exec.judge_from, self.now);
+                            self.schedule(self.now + wait * SECOND, Event::Step { exec: id });
                         }
                         Move::Close => {
                             exec.phase = OursPhase::Close;
@@ -517,7 +526,8 @@ mod tests {
     /// The simulated ramp judges each interval as the product's `ramp` handler does: only the
     /// complete, published metric periods (`policy::complete_periods` of the strategy's
     /// resolution) since the level was set or the last interval judged, and it waits until one
-    /// is complete (`first_complete_at`), at least the ramp interval.
+    /// is complete (`first_complete_at`), at least the ramp interval, except for an early look
+    /// at a level climbed to (only the fast trip's 10 s periods are complete that soon).
     #[test]
     fn each_ramp_call_judges_the_complete_periods_the_product_would() {
         let cases = [
@@ -543,10 +553,16 @@ mod tests {
                     assert_eq!(c.judged, want, "{name} {strategy:?}: {c:?}");
                     assert!(
                         c.at >= first_complete_at(c.judge_from, period, resolution)
-                            && c.at >= c.judge_from + interval * SECOND,
+                            && (c.early || c.at >= c.judge_from + interval * SECOND),
                         "{name} {strategy:?}: called before an interval was complete: {c:?}"
                     );
                 }
+                let looks = w.ramp_calls.iter().filter(|c| c.early).count();
+                assert_eq!(
+                    looks > 0,
+                    strategy == Strategy::OursFast,
+                    "{name} {strategy:?}: {looks} early looks"
+                );
             }
         }
     }
