@@ -122,11 +122,12 @@ pub fn owns_recovery(
 /// Lambda").
 pub const LAMBDA_METRIC_PERIOD_SECONDS: u64 = 60;
 
-/// How long after a minute ends Lambda's own metrics (`AWS/Lambda`, [`MetricResolution::Standard`])
-/// are complete: 60 s. Lambda sends its metrics "in 1-minute intervals" (Lambda developer guide,
-/// "Using CloudWatch metrics with Lambda"), so a minute's sums can reach CloudWatch up to one
-/// interval after the minute ends; AWS documents no tighter bound. A period read sooner may be
-/// missing or partial (its errors not yet counted), which reads as healthy.
+/// How long after the last invocation of a minute ends Lambda's own metrics (`AWS/Lambda`,
+/// [`MetricResolution::Standard`]) for that minute are sent: 60 s. Lambda sends its metrics "in
+/// 1-minute intervals" (Lambda developer guide, "Using CloudWatch metrics with Lambda"), so an
+/// invocation's counts can reach CloudWatch up to one interval after it ends; AWS documents no
+/// tighter bound. The minute itself is complete only later ([`publication_lag_ms`]): Lambda stamps
+/// each invocation with its start.
 pub const STANDARD_PUBLICATION_LAG_MS: u64 = 60_000;
 
 /// The telemetry extension's buffering: the Telemetry API's shortest `timeoutMs` (25 ms, the
@@ -150,12 +151,27 @@ pub const EMF_INGESTION_MS: u64 = 5_000;
 pub const EXTENSION_DELIVERY_MS: u64 = TELEMETRY_BUFFER_MS + EMF_INGESTION_MS;
 
 /// How long after a period ends a metric of this resolution is complete, so that the ramp may
-/// judge it: [`STANDARD_PUBLICATION_LAG_MS`] (60 s) for Lambda's one-minute metrics,
-/// [`EXTENSION_DELIVERY_MS`] (~5 s) for the telemetry extension's per-second ones. The one source
-/// of this lag ([`complete_periods`], [`first_complete_at`], the simulator).
-pub const fn publication_lag_ms(resolution: MetricResolution) -> u64 {
+/// judge it. The one source of this lag: the ramp handler and the simulator reach it through
+/// [`complete_periods`] and [`first_complete_at`].
+///
+/// - [`MetricResolution::Standard`] (Lambda's `Errors`, `Invocations`): the consumer's timeout
+///   plus [`STANDARD_PUBLICATION_LAG_MS`]. Lambda stamps these metrics with the invocation's
+///   start: "Note that the timestamp on an error metric reflects when the function was invoked,
+///   not when the error occurred." (Lambda developer guide, *Types of metrics for Lambda
+///   functions*). An invocation begun at the end of a period may run for
+///   `consumer_timeout_seconds` and is sent up to a minute after it ends; a period read sooner
+///   may lack its errors, which reads as healthy.
+/// - [`MetricResolution::High`] (the telemetry extension's per-second metrics): stamped at
+///   `platform.runtimeDone`, the invocation's end, so [`EXTENSION_DELIVERY_MS`] (~5 s) whatever
+///   the timeout.
+pub const fn publication_lag_ms(
+    resolution: MetricResolution,
+    consumer_timeout_seconds: u32,
+) -> u64 {
     match resolution {
-        MetricResolution::Standard => STANDARD_PUBLICATION_LAG_MS,
+        MetricResolution::Standard => {
+            consumer_timeout_seconds as u64 * 1000 + STANDARD_PUBLICATION_LAG_MS
+        }
         MetricResolution::High => EXTENSION_DELIVERY_MS,
     }
 }
@@ -163,28 +179,38 @@ pub const fn publication_lag_ms(resolution: MetricResolution) -> u64 {
 /// The complete metric periods a ramp step may judge, `(start_ms, end_ms)` on CloudWatch's period
 /// boundaries (multiples of the period since the epoch, as CloudWatch aligns them): every period
 /// that began at or after `ramp_started_ms` (the mapping re-enabled for the ramp: the outage's
-/// errors are not counted) and ended at least [`publication_lag_ms`] of `resolution` before
-/// `now_ms`. `None` while no such period exists: that step gives no verdict, and a later step
-/// reads these periods (a relapse is caught one or two steps late).
+/// errors are not counted) and ended at least [`publication_lag_ms`] of `resolution` and
+/// `consumer_timeout_seconds` (the consumer's, `CONSUMER_TIMEOUT_SECONDS`) before `now_ms`.
+/// `None` while no such period exists: that step gives no verdict, and a later step reads these
+/// periods (a relapse is caught one or two steps late).
 pub fn complete_periods(
     now_ms: u64,
     ramp_started_ms: u64,
     period_seconds: u64,
     resolution: MetricResolution,
+    consumer_timeout_seconds: u32,
 ) -> Option<(u64, u64)> {
     let period = period_seconds.max(1) * 1000;
+    let lag = publication_lag_ms(resolution, consumer_timeout_seconds);
     let start = ramp_started_ms.div_ceil(period) * period;
-    let end = now_ms.saturating_sub(publication_lag_ms(resolution)) / period * period;
+    let end = now_ms.saturating_sub(lag) / period * period;
     (end > start).then_some((start, end))
 }
 
 /// The earliest `now_ms` at which [`complete_periods`] since `from_ms` is not `None`: the end of
 /// the first whole period that begins at or after `from_ms`, plus [`publication_lag_ms`] of
-/// `resolution`. The ramp waits at least until then, so that its next step has an interval to
-/// judge.
-pub fn first_complete_at(from_ms: u64, period_seconds: u64, resolution: MetricResolution) -> u64 {
+/// `resolution` and `consumer_timeout_seconds`. The ramp waits at least until then, so that its
+/// next step has an interval to judge.
+pub fn first_complete_at(
+    from_ms: u64,
+    period_seconds: u64,
+    resolution: MetricResolution,
+    consumer_timeout_seconds: u32,
+) -> u64 {
     let period = period_seconds.max(1) * 1000;
-    from_ms.div_ceil(period) * period + period + publication_lag_ms(resolution)
+    from_ms.div_ceil(period) * period
+        + period
+        + publication_lag_ms(resolution, consumer_timeout_seconds)
 }
 
 /// A ramp step relapsed if the consumer's error rate reached `threshold_percent` (no
@@ -206,26 +232,30 @@ mod tests {
 
     const STANDARD: MetricResolution = MetricResolution::Standard;
     const HIGH: MetricResolution = MetricResolution::High;
+    /// A consumer's timeout (the simulator's consumer's): a standard minute is complete
+    /// T + 60 s = 90 s after it ends.
+    const T: u32 = 30;
 
     #[test]
     fn complete_periods_start_at_the_first_boundary_after_the_ramp_began() {
-        // Ramp re-enabled at 10:00:20 (600 min + 20 s); periods of one minute, lag one minute.
+        // Ramp re-enabled at 10:00:20 (600 min + 20 s); periods of one minute, lag T + 60 s
+        // (T = 30 s).
         let began = 600 * MINUTE + 20_000;
         // At 10:02:00 the period 10:01–10:02 has not passed its lag, and 10:00–10:01 began
         // before the ramp: nothing to judge yet.
-        assert_eq!(complete_periods(602 * MINUTE, began, 60, STANDARD), None);
-        // At 10:02:59 still nothing; at 10:03:00 the period 10:01–10:02 is complete.
+        assert_eq!(complete_periods(602 * MINUTE, began, 60, STANDARD, T), None);
+        // At 10:03:29 still nothing; at 10:03:30 the period 10:01–10:02 is complete.
         assert_eq!(
-            complete_periods(603 * MINUTE - 1, began, 60, STANDARD),
+            complete_periods(603 * MINUTE + 29_999, began, 60, STANDARD, T),
             None
         );
         assert_eq!(
-            complete_periods(603 * MINUTE, began, 60, STANDARD),
+            complete_periods(603 * MINUTE + 30_000, began, 60, STANDARD, T),
             Some((601 * MINUTE, 602 * MINUTE))
         );
         // Later steps read every complete period since the ramp began.
         assert_eq!(
-            complete_periods(605 * MINUTE + 30_000, began, 60, STANDARD),
+            complete_periods(605 * MINUTE + 30_000, began, 60, STANDARD, T),
             Some((601 * MINUTE, 604 * MINUTE))
         );
     }
@@ -234,22 +264,22 @@ mod tests {
     fn complete_periods_on_a_boundary_and_with_short_periods() {
         // A ramp begun exactly on a boundary counts that period.
         assert_eq!(
-            complete_periods(602 * MINUTE, 600 * MINUTE, 60, STANDARD),
+            complete_periods(602 * MINUTE + 30_000, 600 * MINUTE, 60, STANDARD, T),
             Some((600 * MINUTE, 601 * MINUTE))
         );
         // 10 s periods read from one-minute metrics would still wait the minute's lag.
         let began = 600 * MINUTE + 5_000;
         assert_eq!(
-            complete_periods(601 * MINUTE + 15_000, began, 10, STANDARD),
+            complete_periods(601 * MINUTE + 45_000, began, 10, STANDARD, T),
             None
         );
         assert_eq!(
-            complete_periods(601 * MINUTE + 29_000, began, 10, STANDARD),
+            complete_periods(601 * MINUTE + 59_000, began, 10, STANDARD, T),
             Some((600 * MINUTE + 10_000, 600 * MINUTE + 20_000))
         );
         // A clock before the lag never underflows.
-        assert_eq!(complete_periods(1_000, 0, 60, STANDARD), None);
-        assert_eq!(complete_periods(1_000, 0, 10, HIGH), None);
+        assert_eq!(complete_periods(1_000, 0, 60, STANDARD, T), None);
+        assert_eq!(complete_periods(1_000, 0, 10, HIGH, T), None);
     }
 
     /// The telemetry extension's metrics are complete once its EMF lines are ingested, ~5 s
@@ -257,8 +287,7 @@ mod tests {
     /// minute later.
     #[test]
     fn high_resolution_periods_are_judged_about_5_s_after_they_end() {
-        assert_eq!(publication_lag_ms(STANDARD), 60_000);
-        assert_eq!(publication_lag_ms(HIGH), 5_025);
+        assert_eq!(publication_lag_ms(HIGH, T), 5_025);
         assert_eq!(
             EXTENSION_DELIVERY_MS,
             TELEMETRY_BUFFER_MS + EMF_INGESTION_MS
@@ -266,37 +295,84 @@ mod tests {
         // Ramp re-enabled at 10:00:05: the first whole 10 s period is 10:00:10–10:00:20.
         let began = 600 * MINUTE + 5_000;
         let ends = 600 * MINUTE + 20_000;
-        assert_eq!(complete_periods(ends + 5_024, began, 10, HIGH), None);
+        assert_eq!(complete_periods(ends + 5_024, began, 10, HIGH, T), None);
         assert_eq!(
-            complete_periods(ends + 5_025, began, 10, HIGH),
+            complete_periods(ends + 5_025, began, 10, HIGH, T),
             Some((600 * MINUTE + 10_000, ends))
         );
-        assert_eq!(first_complete_at(began, 10, HIGH), ends + 5_025);
+        assert_eq!(first_complete_at(began, 10, HIGH, T), ends + 5_025);
         // Later steps read every 10 s period that ended ~5 s ago.
         assert_eq!(
-            complete_periods(601 * MINUTE + 6_000, began, 10, HIGH),
+            complete_periods(601 * MINUTE + 6_000, began, 10, HIGH, T),
             Some((600 * MINUTE + 10_000, 601 * MINUTE))
+        );
+    }
+
+    /// Lambda stamps `Errors`/`Invocations` with the invocation's start ("Note that the timestamp
+    /// on an error metric reflects when the function was invoked, not when the error
+    /// occurred."): a minute's sums grow until every invocation begun in it has ended, up to the
+    /// consumer's timeout T, and are sent within Lambda's one-minute interval after that. The
+    /// brief's example: T = 30 s, an invocation starts at 10:00:50 and errors at 10:01:20 (sent
+    /// by ~10:02:20); a step at 10:02:00 must not judge 10:00–10:01 (with a 60 s lag it did, and
+    /// called it clean). High resolution is stamped at `platform.runtimeDone`, the end: no T.
+    #[test]
+    fn a_standard_minute_is_complete_a_consumer_timeout_and_a_minute_after_it_ends() {
+        assert_eq!(publication_lag_ms(STANDARD, 30), 90_000);
+        assert_eq!(publication_lag_ms(STANDARD, 300), 360_000);
+        assert_eq!(publication_lag_ms(STANDARD, 795), 855_000);
+        assert_eq!(publication_lag_ms(HIGH, 30), EXTENSION_DELIVERY_MS);
+        assert_eq!(publication_lag_ms(HIGH, 795), EXTENSION_DELIVERY_MS);
+
+        let began = 600 * MINUTE;
+        assert_eq!(
+            complete_periods(602 * MINUTE, began, 60, STANDARD, 30),
+            None
+        );
+        assert_eq!(
+            complete_periods(602 * MINUTE + 29_999, began, 60, STANDARD, 30),
+            None
+        );
+        assert_eq!(
+            complete_periods(602 * MINUTE + 30_000, began, 60, STANDARD, 30),
+            Some((600 * MINUTE, 601 * MINUTE))
+        );
+        assert_eq!(
+            first_complete_at(began, 60, STANDARD, 30),
+            602 * MINUTE + 30_000
+        );
+        // T = 300 s: the first minute after a level set at 10:00:20 (10:01–10:02) is complete
+        // at 10:02 + 300 s + 60 s = 10:08.
+        let set = 600 * MINUTE + 20_000;
+        assert_eq!(first_complete_at(set, 60, STANDARD, 300), 608 * MINUTE);
+        assert_eq!(
+            complete_periods(608 * MINUTE - 1, set, 60, STANDARD, 300),
+            None
+        );
+        // The high-resolution lag ignores T.
+        assert_eq!(
+            first_complete_at(began + 5_000, 10, HIGH, 795),
+            began + 20_000 + 5_025
         );
     }
 
     #[test]
     fn first_complete_at_is_the_first_moment_complete_periods_has_one() {
         for resolution in [STANDARD, HIGH] {
-            for (from, period) in [
-                (600 * MINUTE + 20_000, 60),
-                (600 * MINUTE, 60),
-                (600 * MINUTE + 5_000, 10),
-                (0, 1),
+            for (from, period, timeout) in [
+                (600 * MINUTE + 20_000, 60, T),
+                (600 * MINUTE, 60, 1),
+                (600 * MINUTE + 5_000, 10, 795),
+                (0, 1, 300),
             ] {
-                let at = first_complete_at(from, period, resolution);
+                let at = first_complete_at(from, period, resolution, timeout);
                 assert!(
-                    complete_periods(at, from, period, resolution).is_some(),
-                    "{from} {period} {resolution:?}"
+                    complete_periods(at, from, period, resolution, timeout).is_some(),
+                    "{from} {period} {resolution:?} {timeout}"
                 );
                 assert_eq!(
-                    complete_periods(at - 1, from, period, resolution),
+                    complete_periods(at - 1, from, period, resolution, timeout),
                     None,
-                    "{from} {period} {resolution:?}"
+                    "{from} {period} {resolution:?} {timeout}"
                 );
             }
         }

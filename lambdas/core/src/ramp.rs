@@ -386,9 +386,9 @@ impl Follow {
 }
 
 /// When the ramp's calls come: the ramp interval (`RAMP_INTERVAL_SECONDS`) and the consumer's
-/// metrics the ramp judges (the alarm's period and resolution, so how long after a period ends
-/// it is complete: [`policy::first_complete_at`]). Every wait is in whole seconds, at least 1
-/// (a Step Functions wait of 0 would spin).
+/// metrics the ramp judges (the alarm's period and resolution, and with the consumer's timeout
+/// how long after a period ends it is complete: [`policy::first_complete_at`]). Every wait is in
+/// whole seconds, at least 1 (a Step Functions wait of 0 would spin).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timing {
     /// The ramp interval, seconds.
@@ -397,6 +397,10 @@ pub struct Timing {
     pub period_seconds: u64,
     /// The consumer metric's resolution.
     pub resolution: crate::mapping::MetricResolution,
+    /// The consumer's timeout, seconds (`CONSUMER_TIMEOUT_SECONDS`): Lambda's one-minute metrics
+    /// are complete only this long plus a minute after their period
+    /// ([`policy::publication_lag_ms`]).
+    pub consumer_timeout_seconds: u32,
 }
 
 impl Timing {
@@ -407,12 +411,22 @@ impl Timing {
     /// passed (with the telemetry extension's 10 s periods: ~16–25 s instead of 60 s); otherwise
     /// the call comes after the ramp interval, and no sooner than that period is complete.
     pub fn after_set(&self, set_ms: u64, now_ms: u64, climbing: bool) -> (u64, bool) {
-        let ready = policy::first_complete_at(set_ms, self.period_seconds, self.resolution);
+        let ready = self.first_complete_at(set_ms);
         let full = set_ms.saturating_add(self.interval_seconds.saturating_mul(1000));
         if climbing && ready < full {
             return (seconds_until(ready, now_ms), true);
         }
         (seconds_until(ready.max(full), now_ms), false)
+    }
+
+    /// [`policy::first_complete_at`] of these metrics since `from_ms`.
+    fn first_complete_at(&self, from_ms: u64) -> u64 {
+        policy::first_complete_at(
+            from_ms,
+            self.period_seconds,
+            self.resolution,
+            self.consumer_timeout_seconds,
+        )
     }
 
     /// After an early look found too little ([`Move::Wait`]) at a level set at `set_ms`: until
@@ -424,7 +438,7 @@ impl Timing {
     /// After a hold whose next interval begins at `judge_from_ms`: the ramp interval from now,
     /// and no sooner than a period since `judge_from_ms` is complete.
     pub fn after_hold(&self, judge_from_ms: u64, now_ms: u64) -> u64 {
-        let ready = policy::first_complete_at(judge_from_ms, self.period_seconds, self.resolution);
+        let ready = self.first_complete_at(judge_from_ms);
         self.interval_seconds
             .max(seconds_until(ready, now_ms))
             .max(crate::backoff::MIN_WAIT_SECONDS)
@@ -759,8 +773,10 @@ mod tests {
 
     /// The calls after a level is set: with 10 s periods complete ~5 s after they end, a level
     /// climbed to at :03 is looked at when :10–:20 is complete (:25.025, so 23 s), not after
-    /// the 60 s interval; with Lambda's one-minute metrics (complete a minute after the minute)
-    /// the first period is never complete before the interval, so there is no early look.
+    /// the 60 s interval (the timeout does not matter: the extension stamps each invocation's
+    /// end); with Lambda's one-minute metrics (complete the consumer's timeout and a minute
+    /// after the minute) the first period is never complete before the interval, so there is no
+    /// early look.
     #[test]
     fn a_level_climbed_to_is_looked_at_when_its_first_period_is_complete() {
         use crate::mapping::MetricResolution::{High, Standard};
@@ -768,6 +784,7 @@ mod tests {
             interval_seconds: 60,
             period_seconds: 10,
             resolution: High,
+            consumer_timeout_seconds: 795,
         };
         let set = 1_000_003_000; // :03 past a 10 s boundary
         assert_eq!(high.after_set(set, set, true), (23, true));
@@ -797,11 +814,13 @@ mod tests {
             interval_seconds: 60,
             period_seconds: 60,
             resolution: Standard,
+            consumer_timeout_seconds: 30,
         };
         let minute = 1_000_020_000; // :00 of a minute
+        // The first whole minute after :03 ends at 2:00, complete 30 s + 60 s later.
         assert_eq!(
             standard.after_set(minute + 3_000, minute + 3_000, true),
-            (177, false)
+            (207, false)
         );
     }
 

@@ -62,9 +62,13 @@ pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, Ha
     } = parse(input)?;
     let interval = config.ramp_interval_seconds;
     let period = config.consumer_metric_period_seconds;
-    // The metrics the interval reads (the alarm's resolution), and so how long after a period
-    // ends it is complete (`breaker_core::policy::publication_lag_ms`).
-    let resolution = config.consumer_metric_resolution;
+    // The metrics the interval reads (the alarm's resolution) and the consumer's timeout, and so
+    // how long after a period ends it is complete (`breaker_core::policy::publication_lag_ms`:
+    // Lambda stamps its one-minute metrics with the invocation's start).
+    let (resolution, timeout) = (
+        config.consumer_metric_resolution,
+        config.consumer_timeout_seconds,
+    );
     let follow = Follow {
         relapse_percent: config.relapse_error_rate_percent,
         ..Follow::default()
@@ -75,6 +79,7 @@ pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, Ha
         interval_seconds: interval,
         period_seconds: period,
         resolution,
+        consumer_timeout_seconds: timeout,
     };
     let levels_of = |record: &CircuitRecord| {
         let pollers = record
@@ -181,7 +186,7 @@ pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, Ha
     let current = levels[given.level as usize];
     // Only complete, published periods since the level was set or the last interval judged
     // (`complete_periods`); none yet: no verdict, the step holds (and counts).
-    let window = complete_periods(now, given.judge_from_ms, period, resolution);
+    let window = complete_periods(now, given.judge_from_ms, period, resolution, timeout);
     let stats = match window {
         Some((since, until)) => Some(metrics.consumer_stats(since, until).await?),
         None => {
@@ -360,6 +365,9 @@ mod tests {
     /// When the fixtures' ramp began (step 0 marked the record half-open): three minutes before
     /// the fixed clock, so a step at the clock has complete periods to judge.
     const HALF_OPEN_AT: u64 = 10_000_000 - 180_000;
+    /// The consumer's timeout in the fixtures (`CONSUMER_TIMEOUT_SECONDS`): a one-minute period
+    /// is complete 30 s + 60 s after it ends (`breaker_core::policy::publication_lag_ms`).
+    const TIMEOUT: &str = "30";
 
     fn owned_by(owner: &str) -> CircuitRecord {
         CircuitRecord {
@@ -383,7 +391,8 @@ mod tests {
         records: FakeRecords,
         events: FakeEvents,
         clock: FixedClock,
-        /// Environment variables besides the test configuration's.
+        /// Environment variables besides the test configuration's (by default a consumer
+        /// timeout of [`TIMEOUT`]).
         env: Vec<(&'static str, &'static str)>,
     }
 
@@ -395,7 +404,7 @@ mod tests {
                 records: FakeRecords::holding(owned_by(ME)),
                 events: FakeEvents::default(),
                 clock: FixedClock::at(10_000_000),
-                env: Vec::new(),
+                env: vec![("CONSUMER_TIMEOUT_SECONDS", TIMEOUT)],
             }
         }
 
@@ -508,8 +517,9 @@ mod tests {
             (p.level, p.raised, p.evidence, p.intervals, p.judge_from_ms),
             (2, true, 100, 1, T0)
         );
-        // The first period after 166:40 is 167–168 min, published by 169 min: 140 s away.
-        assert_eq!(out.wait_seconds, 140);
+        // The first period after 166:40 is 167–168 min, complete 30 s + 60 s later (169:30):
+        // 170 s away.
+        assert_eq!(out.wait_seconds, 170);
         assert_eq!(w.events.measured(), vec![(Measure::RampLevel, 17.0)]);
     }
 
@@ -579,7 +589,50 @@ mod tests {
             (1, 1, 1, T0 - 30_000),
             "the hold counts towards the bound; the interval still begins where it did"
         );
-        assert_eq!(out.wait_seconds, 140, "until 167–168 min is published");
+        assert_eq!(
+            out.wait_seconds, 170,
+            "until 167–168 min is complete (169:30)"
+        );
+    }
+
+    /// Lambda stamps `Errors`/`Invocations` with the invocation's start ("Note that the timestamp
+    /// on an error metric reflects when the function was invoked, not when the error occurred."),
+    /// so a minute is complete only a consumer timeout plus Lambda's one-minute interval after it
+    /// ends. With `CONSUMER_TIMEOUT_SECONDS=300`, a step 180 s after the level was set (163:40)
+    /// has no complete minute: it holds without reading metrics or touching the mapping (on the
+    /// handler before this it judged 164–165 min, whose invocations may still be running, and
+    /// raised), and it waits until the first whole minute after the level, 164–165, is complete:
+    /// 165:00 + 300 s + 60 s = 171:00.
+    #[tokio::test]
+    async fn a_standard_minute_is_judged_only_a_consumer_timeout_after_its_interval() {
+        let mut w = World::new(
+            FakeEsm::new(EsmState::Enabled, Some(6)),
+            FakeMetrics::steady(0.0, 100.0),
+        );
+        w.env = vec![("CONSUMER_TIMEOUT_SECONDS", "300")];
+        let set_at = T0 - 180_000;
+        let given = RampProgress {
+            raised: true,
+            evidence: 100,
+            judge_from_ms: set_at,
+            ..at(1)
+        };
+        let out = w.call(&w.state_at(Some(50), given), 2).await.unwrap();
+        assert!(w.metrics.asked().is_empty(), "{:?}", w.metrics.asked());
+        assert_eq!(
+            (out.action, out.step, out.maximum_concurrency),
+            (RampAction::Step, 3, Some(6)),
+            "no verdict: the step holds at its level"
+        );
+        assert!(w.esm.updates().is_empty(), "{:?}", w.esm.updates());
+        assert!(w.events.events().is_empty() && w.events.measured().is_empty());
+        assert_eq!(progress(&out).judge_from_ms, set_at);
+        let complete = 165 * MINUTE + 300_000 + 60_000;
+        assert_eq!(T0 + out.wait_seconds * 1000, complete, "171:00");
+        // Then the minute is judged, clean: up one level.
+        let next = w.after(&out).await.unwrap();
+        assert_eq!(w.metrics.asked(), vec![(164 * MINUTE, 165 * MINUTE)]);
+        assert_eq!(next.maximum_concurrency, Some(17));
     }
 
     /// Issue 16: a mild error rate (below RELAPSE_ERROR_RATE_PERCENT) at a proven level steps
@@ -933,10 +986,10 @@ mod tests {
                 out.wait_seconds,
                 out.maximum_concurrency
             ),
-            (RampAction::Step, 1, 140, Some(2))
+            (RampAction::Step, 1, 170, Some(2))
         );
         // Issue 16: the next step waits until the first interval at this level is complete and
-        // published (167–168 min, by 169 min), not a fixed RAMP_INTERVAL_SECONDS.
+        // published (167–168 min, by 169:30), not a fixed RAMP_INTERVAL_SECONDS.
         assert_eq!(out.state.ramp, Some(RampProgress::start(10_000_000)));
         assert_eq!(
             out.state.history_events - w.charged_before(),
@@ -1013,15 +1066,16 @@ mod tests {
             "each level the ramp set is measured once, when set"
         );
         // Issue 16: ramp began at 10,000,000 ms (166 min 40 s); each step waits until the first
-        // period after its level was set is published, and judges that interval alone (on the
-        // fixed schedule steps came every minute and read every period since the ramp began).
+        // period after its level was set is complete (the 30 s timeout and a minute after it
+        // ends: 169:30, 172:30, 175:30, 178:30), and judges that interval alone (on the fixed
+        // schedule steps came every minute and read every period since the ramp began).
         assert_eq!(
             w.metrics.asked(),
             vec![
                 (167 * MINUTE, 168 * MINUTE),
-                (169 * MINUTE, 170 * MINUTE),
-                (171 * MINUTE, 172 * MINUTE),
-                (173 * MINUTE, 174 * MINUTE)
+                (170 * MINUTE, 171 * MINUTE),
+                (173 * MINUTE, 174 * MINUTE),
+                (176 * MINUTE, 177 * MINUTE)
             ],
             "each level, the original's included, is judged on the interval since it was set"
         );
@@ -1176,7 +1230,8 @@ mod tests {
     /// Issue 13 item 4: on main a step read the last `RAMP_INTERVAL_SECONDS` up to now, a minute
     /// Lambda has not published yet (and, early in the ramp, the outage's own errors). Now it
     /// reads the complete one-minute periods, on CloudWatch's boundaries, that began at or after
-    /// the ramp began and ended at least the publication lag (60 s) ago.
+    /// the ramp began and ended at least the publication lag ago (the consumer's timeout, 30 s
+    /// here, plus 60 s: `breaker_core::policy::publication_lag_ms`).
     #[tokio::test]
     async fn a_step_judges_the_complete_periods_since_the_ramp_began_after_the_lag() {
         let w = World::new(
@@ -1184,7 +1239,7 @@ mod tests {
             FakeMetrics::steady(0.0, 10.0),
         );
         // Ramp began at 9,820,000 ms (163 min 40 s): the first whole period starts at 164 min;
-        // at 10,000,000 ms (166 min 40 s) the periods ended by 165 min 40 s are 164–165 min.
+        // at 10,000,000 ms (166 min 40 s) the periods ended by 165 min 10 s are 164–165 min.
         w.step(Some(50), 1).await.unwrap();
         assert_eq!(w.metrics.asked(), vec![(164 * 60_000, 165 * 60_000)]);
         // A later step reads every complete period since then, the earlier ones included.

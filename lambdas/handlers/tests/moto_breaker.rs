@@ -491,9 +491,16 @@ async fn a_provisioned_mapping_ramps_through_its_pollers_and_closes_with_them_re
         state = out.state;
         // The health-following ramp judges the complete interval since the level was set, which
         // the workflow's wait would bring; this test does not wait on the real clock, so it moves
-        // the interval's start back by what the wait covers (two periods and the lag).
+        // the interval's start back by what the wait covers (two periods and the lag: with the
+        // default one-minute metrics, the consumer's timeout and a minute).
+        let config = &cloud.config;
+        let lag = breaker_core::policy::publication_lag_ms(
+            config.consumer_metric_resolution,
+            config.consumer_timeout_seconds,
+        );
+        let covered = 2 * config.consumer_metric_period_seconds * 1000 + lag;
         if let Some(p) = state.ramp.as_mut() {
-            p.judge_from_ms = p.judge_from_ms.saturating_sub(3 * 60_000);
+            p.judge_from_ms = p.judge_from_ms.saturating_sub(covered);
         }
         let esm = cloud.mapping().await;
         assert_eq!(esm.maximum_concurrency, None, "never a concurrency limit");

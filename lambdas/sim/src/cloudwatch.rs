@@ -2,8 +2,14 @@
 //!
 //! Assumptions:
 //! - Lambda publishes `Invocations` and `Errors` (`AWS/Lambda`) as 1-minute sums, stamped with
-//!   the minute the invocation ended. Probe invocations count like any other (they invoke the
-//!   consumer).
+//!   the minute the invocation *started*: "Note that the timestamp on an error metric reflects
+//!   when the function was invoked, not when the error occurred." (Lambda developer guide,
+//!   *Types of metrics for Lambda functions*). An invocation's counts reach CloudWatch
+//!   [`LAMBDA_PUBLICATION`] (20 s) after the end of the minute in which it *ended* (Lambda sends
+//!   its metrics "in 1-minute intervals"; the same delay as when the model stamped each
+//!   invocation with its end, [`LambdaMetrics`]). So a minute's datapoint grows until every
+//!   invocation begun in it has ended and been sent: up to the consumer's timeout later. Probe
+//!   invocations count like any other (they invoke the consumer).
 //! - The breaker's telemetry extension (issue 15, `SqsCircuitBreaker/Consumer`) counts the same
 //!   invocations per second of their `platform.runtimeDone` (`StorageResolution` 1, high
 //!   resolution); it runs in the consumer's environment, so probe invocations count too.
@@ -18,14 +24,23 @@
 //!   a minute or more; every 10 s for the high-resolution periods 10, 20 and 30 s: "If the alarm
 //!   period is 10 seconds or 30 seconds, the alarm is evaluated every 10 seconds", CloudWatch
 //!   user guide, *Create a CloudWatch alarm based on a static threshold*), `lag` after a period
-//!   boundary, over the last `evaluation_periods` periods that ended at least `lag` ago
-//!   (complete: published and counted); it goes to ALARM when at least `datapoints_to_alarm` of
-//!   them breach ("M out of N"). `lag` is the publication delay plus the wait for the next
-//!   evaluation ([`AlarmConfig::STANDARD`], [`HIGH_RESOLUTION_LAG`]).
+//!   boundary, over the last `evaluation_periods` periods that ended at least `lag` ago, on the
+//!   data published by then; it goes to ALARM when at least `datapoints_to_alarm` of them breach
+//!   ("M out of N"). `lag` is the publication delay plus the wait for the next evaluation
+//!   ([`AlarmConfig::STANDARD`], [`HIGH_RESOLUTION_LAG`]). A one-minute datapoint read then is
+//!   complete only for invocations that ended in that minute: a slow consumer's invocation begun
+//!   in it and ended after it is not there yet (it would be read as missing or healthy), as
+//!   CloudWatch evaluates the data it has; a later evaluation reads it while the minute is still
+//!   among the last `evaluation_periods` (the construct sizes N to hold the consumer's timeout,
+//!   [`construct_evaluation_periods`]). The model never shows a datapoint data that is not
+//!   published yet.
 //! - Missing data: `notBreaching`/`breaching` count a missing datapoint as such; `ignore` keeps
 //!   the current state when every datapoint is missing; `missing` goes to INSUFFICIENT_DATA then.
 //! - `SetAlarmState` changes the state at once; the next evaluation recomputes it from data.
 //! - Only changes of state produce an EventBridge event.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 use serde::Serialize;
 
@@ -36,6 +51,13 @@ use crate::time::{MINUTE, Millis, SECOND};
 /// buffering + 5 s of EMF ingestion, sourced there), which the product's ramp waits for before
 /// it judges a high-resolution period. One number for both.
 pub const EXTENSION_DELIVERY: Millis = breaker_core::policy::EXTENSION_DELIVERY_MS;
+
+/// Minute end → Lambda's one-minute metrics of the invocations that *ended* in that minute are in
+/// CloudWatch (stamped with the minute each one started, [`LambdaMetrics`]). AWS documents only
+/// that Lambda sends them "in 1-minute intervals"; the model takes 20 s, when the one-minute
+/// alarm evaluates ([`AlarmConfig::STANDARD`]). The product's ramp waits longer: the consumer's
+/// timeout plus 60 s (`breaker_core::policy::publication_lag_ms`).
+pub const LAMBDA_PUBLICATION: Millis = 20 * SECOND;
 
 /// How often CloudWatch evaluates a high-resolution alarm (periods of 10, 20 or 30 s).
 pub const HIGH_RESOLUTION_EVALUATION: Millis = 10 * SECOND;
@@ -95,7 +117,8 @@ impl Metrics {
         self.resolution
     }
 
-    /// Records one invocation that ended at `t`.
+    /// Records one invocation stamped at `t` (Lambda's metrics: its start; the extension's: its
+    /// `platform.runtimeDone`, its end).
     pub fn record(&mut self, t: Millis, error: bool) {
         let i = (t / self.resolution) as usize;
         if self.sums.len() <= i {
@@ -114,6 +137,53 @@ impl Metrics {
         self.sums[a..b.max(a)]
             .iter()
             .fold((0, 0), |s, p| (s.0 + p.0, s.1 + p.1))
+    }
+}
+
+/// Lambda's own one-minute `Invocations` / `Errors` as CloudWatch holds them: each invocation
+/// counted in the minute it *started*, and visible only once published, [`LAMBDA_PUBLICATION`]
+/// after the end of the minute in which it *ended*. Readers (the alarm, the ramp) see
+/// [`LambdaMetrics::published`]: never a count CloudWatch would not have yet.
+#[derive(Debug, Default)]
+pub struct LambdaMetrics {
+    published: Metrics,
+    /// Recorded, not yet published: `(published at, started at, error)`, soonest first.
+    pending: BinaryHeap<Reverse<(Millis, Millis, bool)>>,
+}
+
+impl LambdaMetrics {
+    /// When Lambda's metrics of an invocation that ended at `ended` are in CloudWatch.
+    pub fn published_at(ended: Millis) -> Millis {
+        (ended / MINUTE + 1) * MINUTE + LAMBDA_PUBLICATION
+    }
+
+    /// Records one invocation that started at `started` and ended at `ended`.
+    pub fn record(&mut self, started: Millis, ended: Millis, error: bool) {
+        debug_assert!(started <= ended);
+        self.pending
+            .push(Reverse((Self::published_at(ended), started, error)));
+    }
+
+    /// The sums CloudWatch holds at `now`: every record published by then.
+    pub fn published(&mut self, now: Millis) -> &Metrics {
+        while let Some(&Reverse((at, started, error))) = self.pending.peek() {
+            if at > now {
+                break;
+            }
+            self.pending.pop();
+            self.published.record(started, error);
+        }
+        &self.published
+    }
+
+    /// Invocations started in `[from, to)` whose counts are not published yet.
+    pub fn unpublished(&self, from: Millis, to: Millis) -> u32 {
+        let n = self
+            .pending
+            .iter()
+            .filter(|Reverse((_, started, _))| (from..to).contains(started))
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
     }
 }
 
@@ -194,7 +264,7 @@ impl AlarmConfig {
         threshold_percent: 10.0,
         min_invocations: 5,
         missing: MissingData::NotBreaching,
-        lag: 20 * SECOND,
+        lag: LAMBDA_PUBLICATION,
     };
 
     /// The fast trip (`alarmSettings.resolution: 'high'`): the same threshold, minimum

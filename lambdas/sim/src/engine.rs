@@ -23,8 +23,8 @@ use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 
 use crate::cloudwatch::{
-    Alarm, AlarmConfig, AlarmState, Metrics, Resolution, construct_evaluation_periods,
-    construct_min_invocations,
+    Alarm, AlarmConfig, AlarmState, LambdaMetrics, Metrics, Resolution,
+    construct_evaluation_periods, construct_min_invocations,
 };
 use crate::downstream::Downstream;
 use crate::esm::Esm;
@@ -194,6 +194,8 @@ struct Slot {
     batch: Vec<Received>,
     outcome: Vec<bool>,
     error: bool,
+    /// When the invocation in flight started.
+    started: Millis,
 }
 
 /// Result of one consumer invocation.
@@ -237,9 +239,9 @@ struct World {
     breaker_rng: StdRng,
     queue: SqsQueue,
     downstream: Downstream,
-    /// Lambda's own 1-minute metrics.
-    metrics: Metrics,
-    /// The telemetry extension's per-second metrics.
+    /// Lambda's own 1-minute metrics: stamped with each invocation's start, read as published.
+    metrics: LambdaMetrics,
+    /// The telemetry extension's per-second metrics: stamped with each invocation's end.
     ext_metrics: Metrics,
     alarm: Alarm,
     esm: Esm,
@@ -313,13 +315,13 @@ impl World {
             },
             Strategy::Ours => Controller::Ours {
                 config: ours,
-                core: Box::new(ours.core_config(false)),
+                core: Box::new(ours.core_config(false, scenario.consumer.timeout)),
                 exec: None,
                 next_id: 0,
             },
             Strategy::OursFast => Controller::Ours {
                 config: ours,
-                core: Box::new(ours.core_config(true)),
+                core: Box::new(ours.core_config(true, scenario.consumer.timeout)),
                 exec: None,
                 next_id: 0,
             },
@@ -370,7 +372,7 @@ impl World {
             breaker_rng: StdRng::seed_from_u64(seed.wrapping_mul(131).wrapping_add(7)),
             queue,
             downstream: Downstream::new(scenario.downstream.clone()),
-            metrics: Metrics::new(Resolution::Standard),
+            metrics: LambdaMetrics::default(),
             ext_metrics: Metrics::new(Resolution::High),
             alarm: Alarm::new(alarm),
             esm: Esm::new(scenario.esm, scenario.maximum_concurrency),
@@ -506,7 +508,7 @@ impl World {
         self.fill_slots();
         self.wake_sleepers();
         let metrics = match self.alarm.config.resolution {
-            Resolution::Standard => &self.metrics,
+            Resolution::Standard => self.metrics.published(now),
             Resolution::High => &self.ext_metrics,
         };
         if self.alarm.config.evaluates_at(now)
@@ -544,6 +546,7 @@ impl World {
                         batch: Vec::new(),
                         outcome: Vec::new(),
                         error: false,
+                        started: 0,
                     });
                     self.slots.len() - 1
                 }
@@ -619,6 +622,7 @@ impl World {
         slot.batch = batch;
         slot.outcome = inv.ok;
         slot.error = inv.error;
+        slot.started = self.now;
         let generation = slot.generation;
         self.schedule(
             self.now + inv.duration,
@@ -634,13 +638,13 @@ impl World {
         let slot = &mut self.slots[idx];
         let batch = std::mem::take(&mut slot.batch);
         let outcome = std::mem::take(&mut slot.outcome);
-        let error = slot.error;
+        let (error, started) = (slot.error, slot.started);
         for (msg, ok) in batch.iter().zip(outcome) {
             if ok {
                 self.queue.delete(msg.id, msg.receipt);
             }
         }
-        self.record_invocation(error);
+        self.record_invocation(started, self.now, error);
         if error {
             self.esm.on_function_error();
         }
@@ -656,9 +660,12 @@ impl World {
         );
     }
 
-    fn record_invocation(&mut self, error: bool) {
-        self.metrics.record(self.now, error);
-        self.ext_metrics.record(self.now, error);
+    /// Counts an invocation that ran `[started, ended)`: Lambda's metrics stamp its start ("the
+    /// timestamp on an error metric reflects when the function was invoked, not when the error
+    /// occurred"), the extension's its `platform.runtimeDone`, its end.
+    fn record_invocation(&mut self, started: Millis, ended: Millis, error: bool) {
+        self.metrics.record(started, ended, error);
+        self.ext_metrics.record(ended, error);
         self.consumer_counts.0 += 1;
         if error {
             self.consumer_counts.1 += 1;
@@ -768,8 +775,8 @@ impl World {
             .receive(self.now, 1, visibility, Receiver::Breaker)
             .pop()?;
         let inv = self.invoke_consumer(std::slice::from_ref(&msg));
-        // The probe's invocation lands in the consumer's metrics like any other.
-        self.record_invocation(inv.error);
+        // The probe's invocation lands in the consumer's metrics like any other (it starts now).
+        self.record_invocation(self.now, self.now + inv.duration, inv.error);
         Some((msg, inv.ok[0], inv.duration))
     }
 
@@ -1162,6 +1169,89 @@ mod tests {
             r.metrics.overload_seconds,
             r.metrics.overload_seconds_closed
         );
+    }
+
+    /// One message sent at 5:45 to a consumer whose downstream calls take 40 s: the invocation
+    /// starts at once and times out 30 s later, in the next minute.
+    fn one_slow_invocation() -> World {
+        let mut s = quiet("one-slow");
+        s.workload.arrival_per_second = 0.0;
+        s.downstream.phases = vec![Phase {
+            start: 0,
+            end: s.horizon,
+            health: Health {
+                fail_probability: 0.0,
+                latency: Some(40 * SECOND),
+                capacity_factor: 1.0,
+            },
+        }];
+        let mut w = World::new(
+            &s,
+            Strategy::NoBreaker,
+            1,
+            OursConfig::default(),
+            ReferenceConfig::default(),
+        );
+        w.run_until(5 * MINUTE + 45 * SECOND);
+        w.queue.send_new(w.now, false, 0);
+        w
+    }
+
+    /// Lambda stamps `Invocations`/`Errors` with the invocation's start ("Note that the
+    /// timestamp on an error metric reflects when the function was invoked, not when the error
+    /// occurred.", Lambda developer guide, *Types of metrics for Lambda functions*); the
+    /// extension stamps its `platform.runtimeDone`, the end. An invocation that starts in
+    /// minute 5 and times out in minute 6 counts in minute 5 of Lambda's metrics (before this:
+    /// in minute 6, the minute it ended) and in minute 6 of the extension's.
+    #[test]
+    fn a_slow_invocation_counts_in_the_minute_it_started_in_lambdas_metrics() {
+        let mut w = one_slow_invocation();
+        // Before the message is visible again (received at 5:45 for 180 s).
+        w.run_until(8 * MINUTE);
+        assert_eq!(w.consumer_counts, (1, 1), "one invocation, timed out");
+        let lambda = w.metrics.published(w.now);
+        assert_eq!(lambda.sum(6 * MINUTE, 7 * MINUTE), (0, 0));
+        assert_eq!(
+            lambda.sum(5 * MINUTE, 6 * MINUTE),
+            (1, 1),
+            "the minute it started"
+        );
+        assert_eq!(w.ext_metrics.sum(5 * MINUTE, 6 * MINUTE), (0, 0));
+        assert_eq!(w.ext_metrics.sum(6 * MINUTE, 7 * MINUTE), (1, 1));
+        assert_eq!(
+            w.ext_metrics
+                .sum(6 * MINUTE + 15 * SECOND, 6 * MINUTE + 17 * SECOND),
+            (1, 1),
+            "the second it ended"
+        );
+    }
+
+    /// Start-stamped data keeps the model's publication time: an invocation's one-minute
+    /// record reaches CloudWatch [`LAMBDA_PUBLICATION`] after the minute in which it *ended*
+    /// (as every record did when it was stamped with its end). The slow invocation above ended
+    /// at ~6:16, but its counts go out with minute 6's: they are not in minute 5 when the alarm
+    /// reads minute 5 at 6:20, only from 7:20.
+    #[test]
+    fn a_start_stamped_record_is_published_after_the_minute_the_invocation_ended() {
+        let mut w = one_slow_invocation();
+        w.run_until(6 * MINUTE + 20 * SECOND);
+        assert_eq!(w.consumer_counts, (1, 1), "ended by 6:20");
+        assert_eq!(
+            w.metrics.published(w.now).sum(5 * MINUTE, 7 * MINUTE),
+            (0, 0)
+        );
+        assert_eq!(w.metrics.unpublished(5 * MINUTE, 6 * MINUTE), 1);
+        w.run_until(7 * MINUTE + 20 * SECOND - 1);
+        assert_eq!(
+            w.metrics.published(w.now).sum(5 * MINUTE, 7 * MINUTE),
+            (0, 0)
+        );
+        w.run_until(7 * MINUTE + 20 * SECOND);
+        assert_eq!(
+            w.metrics.published(w.now).sum(5 * MINUTE, 6 * MINUTE),
+            (1, 1)
+        );
+        assert_eq!(w.metrics.unpublished(0, w.now), 0);
     }
 
     #[test]

@@ -12,8 +12,8 @@
 //!   `maxReceiveCount` is re-sent fresh; nothing visible while messages are in flight is no
 //!   evidence of health) → re-jitter the backlog → ramp `MaximumConcurrency`, each level judged
 //!   as the product's ramp judges it (`ramp::Follow` on the complete, published periods of the
-//!   alarm's metrics since the level was set: Lambda's one-minute metrics 60 s after the minute
-//!   ends, `policy::complete_periods`) → close (restore the scaling config, alarm set to OK).
+//!   alarm's metrics since the level was set: Lambda's one-minute metrics the consumer's timeout
+//!   plus 60 s after the minute ends, `policy::complete_periods`) → close (restore the scaling config, alarm set to OK).
 //!   Single flight.
 //! - [`Strategy::OursFast`]: ours with the fast trip (issue 15, `alarmSettings.resolution:
 //!   'high'`): the alarm reads the telemetry extension's per-second metrics in 10 s periods
@@ -219,8 +219,14 @@ impl OursConfig {
     /// (`Config::from_lookup`, the handlers' `from_env`): the sim's settings go in as the
     /// environment variables the construct sets, every other setting takes the product's
     /// default. The simulator's decisions (`policy::backoff_decision`) read this.
-    /// `fast`: the settings of ours-fast (`resolution: high`), else of ours.
-    pub fn core_config(&self, fast: bool) -> breaker_core::config::Config {
+    /// `fast`: the settings of ours-fast (`resolution: high`), else of ours. `consumer_timeout`:
+    /// the scenario consumer's timeout, which the construct passes as `CONSUMER_TIMEOUT_SECONDS`
+    /// (the function's own timeout, whole seconds).
+    pub fn core_config(
+        &self,
+        fast: bool,
+        consumer_timeout: Millis,
+    ) -> breaker_core::config::Config {
         let interval = if fast {
             self.ramp_interval_high
         } else {
@@ -238,6 +244,10 @@ impl OursConfig {
                 "arn:aws:sqs:eu-west-1:123456789012:sim".to_owned(),
             ),
             ("CONSUMER_FUNCTION_NAME", "sim-consumer".to_owned()),
+            (
+                "CONSUMER_TIMEOUT_SECONDS",
+                consumer_timeout.div_ceil(SECOND).to_string(),
+            ),
             ("ALARM_NAME", "sim-alarm".to_owned()),
             ("CIRCUIT_TABLE_NAME", "sim-circuit".to_owned()),
             (
@@ -339,8 +349,11 @@ mod tests {
             },
             ..OursConfig::default()
         };
-        let core = c.core_config(false);
+        let core = c.core_config(false, 45 * SECOND);
         assert_eq!(core.backoff, c.backoff);
+        // The consumer's timeout, as the construct sets it: the ramp's one-minute periods are
+        // complete that long and a minute after they end (`policy::publication_lag_ms`).
+        assert_eq!(core.consumer_timeout_seconds, 45);
         assert_eq!(core.ramp, c.ramp);
         assert_eq!(core.ramp_interval_seconds * SECOND, c.ramp_interval);
         assert_eq!(core.max_open_seconds, None);

@@ -61,7 +61,8 @@ pub(super) struct OursExec {
 
 /// One ramp call after the first (the product's `ramp` with `step` ≥ 1): when it ran, the
 /// start of the interval it may judge (the level set, or the last interval judged), and the
-/// metric periods `[start, end)` it judged (`None`: none complete, no verdict).
+/// metric periods `[start, end)` it judged (`None`: none complete, no verdict), and how many
+/// invocations begun in them Lambda had not published yet (one-minute metrics only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct RampCall {
     pub(super) at: Millis,
@@ -69,6 +70,7 @@ pub(super) struct RampCall {
     pub(super) judged: Option<(Millis, Millis)>,
     /// The call was an early look at a level climbed to (`Progress::early`).
     pub(super) early: bool,
+    pub(super) unpublished: u32,
 }
 
 impl World {
@@ -135,11 +137,13 @@ impl World {
             return;
         };
         let config = *config;
-        // The consumer's metrics the ramp judges (the alarm's resolution and period) and its
-        // interval, as the product's configuration has them.
-        let (period, resolution, interval) = (
+        // The consumer's metrics the ramp judges (the alarm's resolution and period), the
+        // consumer's timeout (a one-minute period is complete that long and a minute after it
+        // ends) and the ramp's interval, as the product's configuration has them.
+        let (period, resolution, timeout, interval) = (
             core.consumer_metric_period_seconds,
             core.consumer_metric_resolution,
+            core.consumer_timeout_seconds,
             core.ramp_interval_seconds,
         );
         let Some(mut exec) = exec.clone().filter(|e| e.id == id) else {
@@ -326,6 +330,7 @@ impl World {
                     interval_seconds: interval,
                     period_seconds: period,
                     resolution,
+                    consumer_timeout_seconds: timeout,
                 };
                 let top = config.ramp.schedule(exec.saved).len() - 1
                     + usize::from(config.first_rung_batch.is_some());
@@ -343,15 +348,23 @@ impl World {
                     };
                     self.schedule(self.now + wait * SECOND, Event::Step { exec: id });
                 } else {
-                    let judged = complete_periods(self.now, exec.judge_from, period, resolution);
+                    let judged =
+                        complete_periods(self.now, exec.judge_from, period, resolution, timeout);
+                    let unpublished = match (resolution, judged) {
+                        (MetricResolution::Standard, Some((from, until))) => {
+                            self.metrics.unpublished(from, until)
+                        }
+                        _ => 0,
+                    };
                     self.ramp_calls.push(RampCall {
                         at: self.now,
                         judge_from: exec.judge_from,
                         judged,
                         early: exec.progress.early,
+                        unpublished,
                     });
                     let metrics = match resolution {
-                        MetricResolution::Standard => &self.metrics,
+                        MetricResolution::Standard => self.metrics.published(self.now),
                         MetricResolution::High => &self.ext_metrics,
                     };
                     // The sim's consumer is never throttled (no account concurrency limit is
@@ -535,12 +548,13 @@ mod tests {
             (Strategy::OursFast, MetricResolution::High, 10),
         ];
         for (strategy, resolution, period) in cases {
-            for name in ["outage-5m", "oversized-6h"] {
+            for name in ["outage-5m", "oversized-6h", "slow"] {
                 let s = scenario::by_name(name).expect("scenario");
                 let config = OursConfig::default();
-                let interval = config
-                    .core_config(strategy == Strategy::OursFast)
-                    .ramp_interval_seconds;
+                let core = config.core_config(strategy == Strategy::OursFast, s.consumer.timeout);
+                let (interval, timeout) =
+                    (core.ramp_interval_seconds, core.consumer_timeout_seconds);
+                assert_eq!(u64::from(timeout) * SECOND, s.consumer.timeout);
                 let mut w = World::new(&s, strategy, 42, config, ReferenceConfig::default());
                 w.run_until(s.horizon);
                 assert!(
@@ -549,13 +563,16 @@ mod tests {
                     w.ramp_calls
                 );
                 for c in &w.ramp_calls {
-                    let want = complete_periods(c.at, c.judge_from, period, resolution);
+                    let want = complete_periods(c.at, c.judge_from, period, resolution, timeout);
                     assert_eq!(c.judged, want, "{name} {strategy:?}: {c:?}");
                     assert!(
-                        c.at >= first_complete_at(c.judge_from, period, resolution)
+                        c.at >= first_complete_at(c.judge_from, period, resolution, timeout)
                             && (c.early || c.at >= c.judge_from + interval * SECOND),
                         "{name} {strategy:?}: called before an interval was complete: {c:?}"
                     );
+                    // What it judged was all published: every invocation begun in it had ended
+                    // and reached CloudWatch.
+                    assert_eq!(c.unpublished, 0, "{name} {strategy:?}: {c:?}");
                 }
                 let looks = w.ramp_calls.iter().filter(|c| c.early).count();
                 assert_eq!(
