@@ -159,7 +159,10 @@ export class SqsCircuitBreaker extends Construct {
       cdk.Annotations.of(this).addWarningV2(
         'sqs-circuit-breaker:consumerTimeout',
         `The consumer's timeout is unknown (an imported function): the probe assumes ${config.consumerTimeoutSeconds} seconds, the longest that fits in the probe function. ` +
-          "If the consumer's timeout is shorter, pass consumerTimeout so that a hung invoke is given up sooner.",
+          "If the consumer's timeout is shorter, pass consumerTimeout so that a hung invoke is given up sooner" +
+          (config.alarmResolution === AlarmResolution.STANDARD
+            ? ` and each ramp level waits less: with Lambda's one-minute metrics a minute is judged only the consumer's timeout and a minute after it ends (now ${config.consumerTimeoutSeconds + 60} seconds).`
+            : '.'),
       );
     }
 

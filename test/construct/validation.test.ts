@@ -238,6 +238,12 @@ describe('props validation', () => {
         "The consumer's timeout is unknown \\(an imported function\\): the probe assumes 795 seconds.*pass consumerTimeout",
       ),
     );
+    // An imported consumer gets Lambda's one-minute metrics: each ramp level waits for a minute
+    // to be complete, the assumed timeout and a minute after it ends.
+    Annotations.fromStack(f.stack).hasWarning(
+      '/TestStack/OrdersBreaker',
+      Match.stringLikeRegexp('each ramp level waits less: .* \\(now 855 seconds\\)'),
+    );
   });
 
   test('consumerTimeout that contradicts the consumer function is refused', () => {
