@@ -197,6 +197,12 @@ export interface ResolvedConfig {
   readonly datapointsToAlarm: number;
   readonly backoffInitialSeconds: number;
   readonly backoffMaxSeconds: number;
+  /**
+   * The cap once the outage is long (`backoff.longOutageMaxDelay`). Undefined only when it is
+   * unset and `backoff.maxDelay` is a token: the handlers then default it themselves by the
+   * same rule (`perMaxDelay` x the cap, at most a day).
+   */
+  readonly backoffLongMaxSeconds: number | undefined;
   readonly backoffMultiplier: number;
   readonly probeCount: number;
   readonly probeVisibilitySeconds: number;
@@ -421,6 +427,26 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
       `must be at least backoff.initialDelay (${backoffInitialSeconds} seconds), got ${backoffMaxSeconds} seconds`,
     );
   }
+  let backoffLongMaxSeconds: number | undefined;
+  if (b.longOutageMaxDelay !== undefined) {
+    backoffLongMaxSeconds = p.seconds(
+      LIMITS.backoffLongMaxSeconds,
+      b.longOutageMaxDelay,
+      '; probe at least once a day',
+    );
+    if (known(backoffLongMaxSeconds, backoffMaxSeconds) && backoffLongMaxSeconds < backoffMaxSeconds) {
+      p.add(
+        LIMITS.backoffLongMaxSeconds.prop,
+        `must be at least backoff.maxDelay (${backoffMaxSeconds} seconds), got ${backoffLongMaxSeconds} seconds; ` +
+          'set it to backoff.maxDelay to keep that cap however long the outage',
+      );
+    }
+  } else if (known(backoffMaxSeconds)) {
+    backoffLongMaxSeconds = Math.min(
+      LIMITS.backoffLongMaxSeconds.max!,
+      limitsTable.settings.backoffLongMaxSeconds.perMaxDelay * backoffMaxSeconds,
+    );
+  }
   let backoffMultiplier = numberDefault(LIMITS.backoffMultiplier);
   if (b.multiplier !== undefined && !cdk.Token.isUnresolved(b.multiplier)) {
     backoffMultiplier = b.multiplier;
@@ -639,6 +665,7 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
     datapointsToAlarm,
     backoffInitialSeconds,
     backoffMaxSeconds,
+    backoffLongMaxSeconds,
     backoffMultiplier,
     probeCount,
     probeVisibilitySeconds,

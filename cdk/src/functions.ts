@@ -238,6 +238,7 @@ function handlerEnvironment(r: HandlerResources): Record<string, string> {
     BACKOFF_INITIAL_SECONDS: String(c.backoffInitialSeconds),
     BACKOFF_MAX_SECONDS: String(c.backoffMaxSeconds),
     BACKOFF_MULTIPLIER: String(c.backoffMultiplier),
+    ...(c.backoffLongMaxSeconds === undefined ? {} : { BACKOFF_LONG_MAX_SECONDS: String(c.backoffLongMaxSeconds) }),
     PROBE_COUNT: String(c.probeCount),
     PROBE_VISIBILITY_SECONDS: String(c.probeVisibilitySeconds),
     CONSUMER_TIMEOUT_SECONDS: String(c.consumerTimeoutSeconds),

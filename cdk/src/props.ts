@@ -130,12 +130,27 @@ export interface CircuitBackoffSettings {
   readonly initialDelay?: cdk.Duration;
 
   /**
-   * Upper bound of any single backoff. At the default 5 minutes a sick downstream gets one
-   * probe every 150.5 s on average (full jitter over 1-300 s): about 24 calls an hour.
+   * Upper bound of a backoff while the outage is short. It holds until the downstream has been
+   * sick for 6 x this (30 minutes at the default), then grows (see `longOutageMaxDelay`). At
+   * the default 5 minutes a sick downstream gets one probe every 150.5 s on average (full
+   * jitter over 1-300 s): about 24 calls an hour.
    *
    * @default Duration.minutes(5)
    */
   readonly maxDelay?: cdk.Duration;
+
+  /**
+   * Upper bound of a backoff once the outage is long. After the downstream has been sick for
+   * 6 x `maxDelay` (since the circuit opened, or since a relapse reopened it), the bound grows
+   * to a sixth of that time, up to this; a wait above `maxDelay` is drawn from the `maxDelay`
+   * below its bound. At the defaults: about 24 probes an hour in the first half hour, then
+   * fewer, and from 90 minutes on waits of 10-15 minutes, about 4.8 probes an hour (the
+   * 15-minute cap before it probed about 8 an hour). Set it to `maxDelay` to keep probing at
+   * `maxDelay` however long the outage.
+   *
+   * @default - 3 x `maxDelay` (15 minutes), at most a day
+   */
+  readonly longOutageMaxDelay?: cdk.Duration;
 
   /**
    * Factor applied to the backoff after each unhealthy probe. Must be at least 1.

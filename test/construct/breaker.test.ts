@@ -100,6 +100,7 @@ describe('SqsCircuitBreaker resources', () => {
       BACKOFF_INITIAL_SECONDS: '30',
       BACKOFF_MAX_SECONDS: '300',
       BACKOFF_MULTIPLIER: '2',
+      BACKOFF_LONG_MAX_SECONDS: '900',
       PROBE_COUNT: '1',
       PROBE_VISIBILITY_SECONDS: '960',
       CONSUMER_TIMEOUT_SECONDS: '10',
@@ -406,6 +407,8 @@ describe('SqsCircuitBreaker options', () => {
       BACKOFF_INITIAL_SECONDS: '10',
       BACKOFF_MAX_SECONDS: '1800',
       BACKOFF_MULTIPLIER: '1.5',
+      // Unset, the long-outage cap is 3 x maxDelay.
+      BACKOFF_LONG_MAX_SECONDS: '5400',
       PROBE_COUNT: '3',
       PROBE_VISIBILITY_SECONDS: '1200',
       REJITTER_MIN_SECONDS: '5',

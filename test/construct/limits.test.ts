@@ -36,6 +36,9 @@ function propsFor(l: Limit, value: number): Record<string, unknown> {
   const partner: Record<string, Record<string, unknown>> = {
     'backoff.initialDelay': { backoff: { initialDelay: leaf, maxDelay: cdk.Duration.days(1) } },
     'backoff.maxDelay': { backoff: { maxDelay: leaf, initialDelay: cdk.Duration.seconds(1) } },
+    'backoff.longOutageMaxDelay': {
+      backoff: { longOutageMaxDelay: leaf, maxDelay: cdk.Duration.seconds(1), initialDelay: cdk.Duration.seconds(1) },
+    },
     'rejitter.minDelay': { rejitter: { minDelay: leaf, maxDelay: cdk.Duration.seconds(900) } },
     'alarmSettings.evaluationPeriods': { alarmSettings: { evaluationPeriods: leaf, datapointsToAlarm: 1 } },
     'alarmSettings.datapointsToAlarm': { alarmSettings: { datapointsToAlarm: leaf, evaluationPeriods: 1440 } },

@@ -121,7 +121,11 @@ describe('props validation', () => {
   test('durations must be whole seconds and lifetimes positive; other limits name their reason', () => {
     expect(() =>
       breakerStack({
-        backoff: { initialDelay: cdk.Duration.millis(1500), maxDelay: cdk.Duration.seconds(1) },
+        backoff: {
+          initialDelay: cdk.Duration.millis(1500),
+          maxDelay: cdk.Duration.seconds(1),
+          longOutageMaxDelay: cdk.Duration.millis(500),
+        },
         probe: { visibilityTimeout: cdk.Duration.hours(13) },
         maxOpenDuration: cdk.Duration.seconds(0),
         historyEventBudget: 25_000,
@@ -137,6 +141,7 @@ describe('props validation', () => {
             "  - circuitName: must be 1 to 64 letters, digits, '.', '_' or '-', got 'orders breaker'",
             '  - backoff.initialDelay: must be a whole number of seconds, got 1500 ms; use Duration.seconds(2)',
             '  - backoff.maxDelay: must be at least backoff.initialDelay (30 seconds), got 1 seconds',
+            '  - backoff.longOutageMaxDelay: must be a whole number of seconds, got 500 ms; use Duration.seconds(1)',
             '  - probe.visibilityTimeout: must be at most 43200 seconds, got 46800 seconds (the SQS visibility limit)',
             '  - maxOpenDuration: must be positive, got 0 seconds',
             '  - maxIterationsPerExecution: was replaced by historyEventBudget (the budget now counts history events, not backoff turns, so that re-jitter slices, ramp steps and relapses count too); remove it',
@@ -289,6 +294,26 @@ describe('props validation', () => {
       breakerStack({ rejitter: { minDelay: cdk.Duration.minutes(6), maxDelay: cdk.Duration.minutes(5) } }),
     ).toThrow(
       exactly(HEAD + '  - rejitter.minDelay: must not exceed rejitter.maxDelay (300 seconds), got 360 seconds'),
+    );
+  });
+
+  test('a long-outage backoff cap below backoff.maxDelay is refused, naming the fix', () => {
+    expect(() =>
+      breakerStack({
+        backoff: { maxDelay: cdk.Duration.minutes(10), longOutageMaxDelay: cdk.Duration.minutes(5) },
+      }),
+    ).toThrow(
+      exactly(
+        HEAD +
+          '  - backoff.longOutageMaxDelay: must be at least backoff.maxDelay (600 seconds), got 300 seconds; ' +
+          'set it to backoff.maxDelay to keep that cap however long the outage',
+      ),
+    );
+    expect(() => breakerStack({ backoff: { longOutageMaxDelay: cdk.Duration.days(2) } })).toThrow(
+      exactly(
+        HEAD +
+          '  - backoff.longOutageMaxDelay: must be at most 86400 seconds, got 172800 seconds; probe at least once a day',
+      ),
     );
   });
 

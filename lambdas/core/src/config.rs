@@ -42,10 +42,16 @@ pub mod defaults {
     /// an hour). The cap was 900 s (8 calls an hour); chosen in the simulator over seeds 42–61
     /// (issue 16, lambdas/sim/README.md, *Probing cadence*): a healed downstream is found within
     /// minutes, at 3× the calls per hour while the downstream stays sick.
+    /// `BACKOFF_LONG_MAX_SECONDS`: after 30 minutes sick the cap grows to a sixth of that time,
+    /// up to 900 s (`crate::backoff`): waits of 600–900 s from 90 minutes on, ~4.8 calls an
+    /// hour, fewer than the 900 s cap's ~8, so that a long outage costs the downstream no more
+    /// than it did (an unset variable is 3 × `BACKOFF_MAX_SECONDS`,
+    /// `Backoff::default_long_max_seconds`).
     pub const BACKOFF: Backoff = Backoff {
         initial_seconds: 30,
         max_seconds: 300,
         multiplier: 2.0,
+        long_max_seconds: 900,
     };
     /// `PROBE_COUNT`.
     pub const PROBE_COUNT: u8 = 1;
@@ -81,12 +87,14 @@ pub mod limits {
     use crate::ramp::{MAX_MAXIMUM_CONCURRENCY, MIN_MAXIMUM_CONCURRENCY};
 
     /// One day: the longest backoff delay and ramp interval (probe at least once a day).
-    const DAY: u64 = 86_400;
+    pub(super) const DAY: u64 = 86_400;
 
     /// `BACKOFF_INITIAL_SECONDS` (and at most `BACKOFF_MAX_SECONDS`).
     pub const BACKOFF_INITIAL_SECONDS: RangeInclusive<u64> = 1..=DAY;
     /// `BACKOFF_MAX_SECONDS`.
     pub const BACKOFF_MAX_SECONDS: RangeInclusive<u64> = 1..=DAY;
+    /// `BACKOFF_LONG_MAX_SECONDS` (and at least `BACKOFF_MAX_SECONDS`).
+    pub const BACKOFF_LONG_MAX_SECONDS: RangeInclusive<u64> = 1..=DAY;
     /// `BACKOFF_MULTIPLIER` (1 is a constant backoff).
     pub const BACKOFF_MULTIPLIER: RangeInclusive<f64> = 1.0..=100.0;
     /// `MAX_OPEN_SECONDS`: at most 366 days.
@@ -211,22 +219,35 @@ impl Config {
             value: queue_arn.clone(),
             reason: "expected arn:<partition>:sqs:<region>:<account>:<queue>".into(),
         })?;
+        let max_seconds =
+            env.parsed("BACKOFF_MAX_SECONDS", defaults::BACKOFF.max_seconds, |v| {
+                within(
+                    v,
+                    limits::BACKOFF_MAX_SECONDS,
+                    " (probe at least once a day)",
+                )
+            })?;
         let backoff = Backoff {
             initial_seconds: env.parsed(
                 "BACKOFF_INITIAL_SECONDS",
                 defaults::BACKOFF.initial_seconds,
                 |v| within(v, limits::BACKOFF_INITIAL_SECONDS, ""),
             )?,
-            max_seconds: env.parsed("BACKOFF_MAX_SECONDS", defaults::BACKOFF.max_seconds, |v| {
-                within(
-                    v,
-                    limits::BACKOFF_MAX_SECONDS,
-                    " (probe at least once a day)",
-                )
-            })?,
+            max_seconds,
             multiplier: env.parsed("BACKOFF_MULTIPLIER", defaults::BACKOFF.multiplier, |v| {
                 within(v, limits::BACKOFF_MULTIPLIER, " (1 is a constant backoff)")
             })?,
+            long_max_seconds: env.parsed(
+                "BACKOFF_LONG_MAX_SECONDS",
+                Backoff::default_long_max_seconds(max_seconds, limits::DAY),
+                |v| {
+                    within(
+                        v,
+                        limits::BACKOFF_LONG_MAX_SECONDS,
+                        " (probe at least once a day)",
+                    )
+                },
+            )?,
         };
         if backoff.max_seconds < backoff.initial_seconds {
             return Err(ConfigError::Invalid {
@@ -236,6 +257,13 @@ impl Config {
                     "must be ≥ BACKOFF_INITIAL_SECONDS ({})",
                     backoff.initial_seconds
                 ),
+            });
+        }
+        if backoff.long_max_seconds < backoff.max_seconds {
+            return Err(ConfigError::Invalid {
+                name: "BACKOFF_LONG_MAX_SECONDS",
+                value: backoff.long_max_seconds.to_string(),
+                reason: format!("must be ≥ BACKOFF_MAX_SECONDS ({})", backoff.max_seconds),
             });
         }
         let rejitter_min_seconds = env.parsed(
@@ -544,7 +572,8 @@ pub(crate) mod tests {
             Backoff {
                 initial_seconds: 30,
                 max_seconds: 300,
-                multiplier: 2.0
+                multiplier: 2.0,
+                long_max_seconds: 900,
             }
         );
         assert_eq!(c.max_open_seconds, None);
@@ -574,6 +603,7 @@ pub(crate) mod tests {
             ("BACKOFF_INITIAL_SECONDS", "5"),
             ("BACKOFF_MAX_SECONDS", "60"),
             ("BACKOFF_MULTIPLIER", "1.5"),
+            ("BACKOFF_LONG_MAX_SECONDS", "600"),
             ("MAX_OPEN_SECONDS", "3600"),
             ("PROBE_COUNT", "3"),
             ("PROBE_VISIBILITY_SECONDS", "120"),
@@ -600,7 +630,8 @@ pub(crate) mod tests {
             Backoff {
                 initial_seconds: 5,
                 max_seconds: 60,
-                multiplier: 1.5
+                multiplier: 1.5,
+                long_max_seconds: 600,
             }
         );
         assert_eq!(c.max_open_seconds, Some(3600));
@@ -734,12 +765,15 @@ pub(crate) mod tests {
     type Setting = fn(&Config) -> serde_json::Value;
 
     /// Each variable of the loader that has a default, and its setting.
-    const TUNABLES: [(&str, Setting); 17] = [
+    const TUNABLES: [(&str, Setting); 18] = [
         ("BACKOFF_INITIAL_SECONDS", |c| {
             c.backoff.initial_seconds.into()
         }),
         ("BACKOFF_MAX_SECONDS", |c| c.backoff.max_seconds.into()),
         ("BACKOFF_MULTIPLIER", |c| c.backoff.multiplier.into()),
+        ("BACKOFF_LONG_MAX_SECONDS", |c| {
+            c.backoff.long_max_seconds.into()
+        }),
         ("MAX_OPEN_SECONDS", |c| c.max_open_seconds.into()),
         ("PROBE_COUNT", |c| c.probe_count.into()),
         ("PROBE_VISIBILITY_SECONDS", |c| {
@@ -776,6 +810,10 @@ pub(crate) mod tests {
         match name {
             "BACKOFF_INITIAL_SECONDS" => &[("BACKOFF_MAX_SECONDS", "86400")],
             "BACKOFF_MAX_SECONDS" => &[("BACKOFF_INITIAL_SECONDS", "1")],
+            "BACKOFF_LONG_MAX_SECONDS" => &[
+                ("BACKOFF_INITIAL_SECONDS", "1"),
+                ("BACKOFF_MAX_SECONDS", "1"),
+            ],
             "REJITTER_MIN_SECONDS" => &[("REJITTER_MAX_SECONDS", "900")],
             _ => &[],
         }
@@ -869,5 +907,32 @@ pub(crate) mod tests {
         env.insert("REJITTER_MAX_SECONDS", "100".into());
         let err = load(&env).unwrap_err();
         assert!(err.to_string().contains("REJITTER_MAX_SECONDS"), "{err}");
+    }
+
+    #[test]
+    fn the_long_outage_cap_defaults_to_three_times_the_cap_and_is_never_below_it() {
+        // The factor is the table's (`perMaxDelay`), so the construct computes the same.
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../cdk/src/limits.json");
+        let table: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(
+            table["settings"]["backoffLongMaxSeconds"]["perMaxDelay"],
+            crate::backoff::LONG_MAX_PER_MAX
+        );
+        let mut env = minimal_env();
+        env.insert("BACKOFF_MAX_SECONDS", "3600".into());
+        assert_eq!(load(&env).unwrap().backoff.long_max_seconds, 10_800);
+        env.insert("BACKOFF_MAX_SECONDS", "86400".into());
+        assert_eq!(load(&env).unwrap().backoff.long_max_seconds, 86_400);
+        env.insert("BACKOFF_MAX_SECONDS", "60".into());
+        assert_eq!(load(&env).unwrap().backoff.long_max_seconds, 180);
+        env.insert("BACKOFF_LONG_MAX_SECONDS", "60".into());
+        assert_eq!(load(&env).unwrap().backoff.long_max_seconds, 60);
+        env.insert("BACKOFF_LONG_MAX_SECONDS", "59".into());
+        let err = load(&env).unwrap_err().to_string();
+        assert!(
+            err.contains("BACKOFF_LONG_MAX_SECONDS") && err.contains("BACKOFF_MAX_SECONDS (60)"),
+            "{err}"
+        );
     }
 }

@@ -140,6 +140,12 @@ pub struct CircuitState {
     /// executions started before this field existed still parse.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refreshed_at_ms: Option<u64>,
+    /// When the circuit last opened again from half-open (a relapse during the ramp, or a
+    /// re-trip while half-open); absent until then and in documents from before it existed. The
+    /// backoff's long-outage cap (`crate::backoff::Backoff::cap`) counts the time open from here:
+    /// the downstream was seen healthy just before, so it is probed as briskly as after the open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reopened_at_ms: Option<u64>,
     /// Upper bound of the history events this execution has used (`crate::history`); set by
     /// `open`, charged by the loop's handlers, absent (0) in documents from before it existed.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -255,6 +261,7 @@ impl CircuitState {
             saved_scaling,
             trigger,
             refreshed_at_ms: None,
+            reopened_at_ms: None,
             history_events: crate::history::OPENED,
             healthy_probe: None,
             ramp: None,
@@ -264,6 +271,15 @@ impl CircuitState {
     /// Whole seconds the circuit has been open at `now_ms`.
     pub fn open_seconds(&self, now_ms: u64) -> u64 {
         now_ms.saturating_sub(self.opened_at_ms) / 1000
+    }
+
+    /// Whole seconds the downstream has been sick at `now_ms`, as far as the breaker knows: since
+    /// the open, or since the last reopen from half-open ([`CircuitState::reopened_at_ms`]).
+    pub fn sick_seconds(&self, now_ms: u64) -> u64 {
+        let since = self
+            .reopened_at_ms
+            .map_or(self.opened_at_ms, |r| r.max(self.opened_at_ms));
+        now_ms.saturating_sub(since) / 1000
     }
 }
 

@@ -44,7 +44,9 @@ pub fn backoff_decision<R: rand::Rng + ?Sized>(
     if budget.used(state).saturating_add(budget.cycle_reserve()) > budget.limit {
         return BackoffDecision::Continue;
     }
-    let mut wait = config.backoff.next_wait(state.attempt, rng);
+    let mut wait = config
+        .backoff
+        .next_wait(state.attempt, state.sick_seconds(now_ms), rng);
     if let Some(max) = config.max_open_seconds {
         let remaining = (max.saturating_mul(1000) - open_ms).div_ceil(1000);
         wait = wait.min(remaining.max(crate::backoff::MIN_WAIT_SECONDS));
@@ -405,7 +407,46 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(3);
         for attempt in 0..12 {
             match backoff_decision(&state(0, attempt, 0), &c, 1_000, &mut rng) {
-                BackoffDecision::Wait(w) => assert!((1..=c.backoff.ceiling(attempt)).contains(&w)),
+                BackoffDecision::Wait(w) => {
+                    assert!((1..=c.backoff.ceiling(attempt, 1)).contains(&w))
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    /// Issue 16: a long outage is probed more rarely (the cap grows to a sixth of the time
+    /// sick, up to `BACKOFF_LONG_MAX_SECONDS`), so that it costs the downstream fewer calls than
+    /// the 900 s cap did; within the first half hour the 300 s cap stays.
+    #[test]
+    fn backoff_probes_a_long_outage_more_rarely() {
+        let c = config(&[]);
+        let mut rng = StdRng::seed_from_u64(3);
+        let hour = 3_600_000;
+        let waits = |rng: &mut StdRng, open_ms: u64| -> Vec<u64> {
+            (0..500)
+                .map(
+                    |_| match backoff_decision(&state(0, 20, 0), &c, open_ms, rng) {
+                        BackoffDecision::Wait(w) => w,
+                        other => panic!("{other:?}"),
+                    },
+                )
+                .collect()
+        };
+        let half_hour = waits(&mut rng, hour / 2);
+        assert!(half_hour.iter().all(|w| *w <= 300), "{half_hour:?}");
+        let six_hours = waits(&mut rng, 6 * hour);
+        assert!(
+            six_hours.iter().all(|w| (600..=900).contains(w)),
+            "{six_hours:?}"
+        );
+        // A relapse 5 h in (the downstream was just seen healthy) starts the clock again: 20
+        // minutes later the cap is 300 s.
+        let mut relapsed = state(0, 20, 0);
+        relapsed.reopened_at_ms = Some(5 * hour);
+        for _ in 0..500 {
+            match backoff_decision(&relapsed, &c, 5 * hour + hour / 3, &mut rng) {
+                BackoffDecision::Wait(w) => assert!(w <= 300, "{w}"),
                 other => panic!("{other:?}"),
             }
         }

@@ -276,7 +276,7 @@ mod tests {
             .await
             .unwrap();
             assert_eq!(out.action, BackoffAction::Wait);
-            let ceiling = config(&[]).backoff.ceiling(attempt);
+            let ceiling = config(&[]).backoff.ceiling(attempt, 1);
             assert!(
                 (1..=ceiling).contains(&out.wait_seconds),
                 "attempt {attempt}: {}",
@@ -307,7 +307,7 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(out.action, BackoffAction::Wait);
-        assert!(out.wait_seconds <= config(&[]).backoff.max_seconds);
+        assert!(out.wait_seconds <= config(&[]).backoff.long_max_seconds);
     }
 
     #[tokio::test]

@@ -158,6 +158,7 @@ async fn reopen<P: Ports>(
     state.saved_scaling = original.scaling();
     state.attempt = record.attempt.max(state.attempt);
     state.ramp = None;
+    state.reopened_at_ms = Some(now);
     let event = BreakerEvent::for_state(DetailType::Opened, config, &state, now)
         .with("reason", "re-trip while half-open")
         .with("executionArn", me)
@@ -512,6 +513,11 @@ mod tests {
         assert_eq!(
             (state.saved_scaling.maximum_concurrency, state.opened_at_ms),
             (Some(50), 1_000_000)
+        );
+        assert_eq!(
+            state.reopened_at_ms,
+            Some(1_754_000),
+            "the backoff's long-outage clock starts again at the reopen"
         );
         assert_eq!(
             esm.snapshot().state,

@@ -229,6 +229,7 @@ pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, Ha
             measure_level(app, Some(0), clock.now_ms());
             warn!(esm = %config.esm_uuid, step, level = ?current, errors = seen.errors, invocations = seen.invocations, throttles = seen.throttles, reason, "ramp reopened the circuit");
             state.ramp = None;
+            state.reopened_at_ms = Some(now);
             Ok(output(RampAction::Reopen, step, 0, None, state))
         }
         Move::Close => {
@@ -1224,6 +1225,11 @@ mod tests {
             w.events.measured(),
             vec![(Measure::RampLevel, 0.0)],
             "a relapse takes the level to 0"
+        );
+        assert_eq!(
+            out.state.reopened_at_ms,
+            Some(10_000_000),
+            "the backoff's long-outage clock starts again at the relapse"
         );
     }
 

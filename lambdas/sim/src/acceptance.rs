@@ -465,38 +465,71 @@ fn after_a_30_minute_outage_ours_closes_within_a_fifth_of_the_references_median(
     outage_30m_median_close_within_a_fifth_of_the_references(Strategy::Ours);
 }
 
-/// Downstream calls during the outage (worst seed of 42–61) before issue 16's cadence (the
-/// 900 s backoff cap): (scenario, ours, ours-fast).
-const CALLS_BEFORE_WORST: [(&str, u64, u64); 3] = [
-    ("outage-5m", 135, 41),
-    ("outage-30m", 140, 45),
-    ("outage-6h", 185, 97),
-];
+/// Ours' settings with the probing cadence before issue 16: 30 s doubling to a 900 s cap,
+/// however long the outage (everything else the product's).
+fn cadence_before_issue_16() -> OursConfig {
+    let mut ours = OursConfig::default();
+    ours.backoff.max_seconds = 900;
+    ours.backoff.long_max_seconds = 900;
+    ours
+}
+
+/// For each strategy, the worst seed's downstream calls during `name`'s outage with the
+/// product's cadence and with the cadence before issue 16.
+fn calls_now_and_before(name: &str) -> Vec<(Strategy, u64, u64)> {
+    let s = scenario::by_name(name).expect("standard scenario");
+    let worst = |strategy, ours| {
+        over_seeds_with(&s, strategy, ours)
+            .iter()
+            .map(|r| r.metrics.calls_during_outage)
+            .max()
+            .expect("20 seeds")
+    };
+    [Strategy::Ours, Strategy::OursFast]
+        .into_iter()
+        .map(|strategy| {
+            (
+                strategy,
+                worst(strategy, OursConfig::default()),
+                worst(strategy, cadence_before_issue_16()),
+            )
+        })
+        .collect()
+}
 
 /// Issue 16: downstream calls during the outage no worse than before the new cadence (worst
-/// seed). **Not met** beyond the first minutes: calls = calls before the trip + one per probe,
-/// and the 300 s cap probes every 150.5 s on average (~24 calls an hour) where the 900 s cap
-/// probed every 450.5 s (~8 an hour). `outage-5m` is unchanged (135 / 41, the cap is not
-/// reached); `outage-30m` 148 / 53 (before 140 / 45), `outage-6h` 289 / 201 (185 / 97). A
-/// cap that keeps the calls (≥ 900 s) brings back the late probe: `outage-5m` ours-fast
-/// drained 6m47s in the worst seed (goal 4m30s).
+/// seed of 42–61, against the same product with the 900 s cap). Calls = calls before the trip
+/// + one per probe. After a 6-hour outage the 300 s cap alone probed ~24 times an hour where
+/// the 900 s cap probed ~8 (ours 289 against 185, ours-fast 201 against 97); now the cap grows
+/// after 30 minutes sick to 15 minutes (`backoff.longOutageMaxDelay`: waits of 600–900 s from
+/// 90 minutes on, ~4.8 probes an hour): ours 181, ours-fast 86.
 #[test]
-#[ignore = "issue 16 goal not met: the 300 s cap probes ~24 times an hour instead of ~8 (see the doc comment)"]
-fn downstream_calls_during_the_outage_are_no_more_than_before_over_20_seeds() {
-    for (name, ours_before, fast_before) in CALLS_BEFORE_WORST {
-        let s = scenario::by_name(name).expect("standard scenario");
-        for (strategy, before) in [
-            (Strategy::Ours, ours_before),
-            (Strategy::OursFast, fast_before),
-        ] {
-            let worst = over_seeds(&s, strategy)
-                .iter()
-                .map(|r| r.metrics.calls_during_outage)
-                .max()
-                .expect("20 seeds");
+fn downstream_calls_during_a_6_hour_outage_are_no_more_than_with_the_900_s_cap() {
+    for (strategy, now, before) in calls_now_and_before("outage-6h") {
+        assert!(
+            now <= before,
+            "outage-6h {strategy:?}: {now} calls during the outage in the worst seed > {before} \
+             with the 900 s cap"
+        );
+    }
+}
+
+/// The same goal for the short outages. **Not met** in the worst seed: `outage-30m` ours 148
+/// against 140, ours-fast 53 against 45; `outage-5m` ours 135 against 135, ours-fast 42
+/// against 41 (the fifth probe's ceiling is 300 s, not 480 s). Both outages end while the cap
+/// is still 300 s (~24 probes an hour), which the closed goal needs: a healed downstream waits
+/// on average a third of the cap for the next probe, 100 s, where the 900 s cap left 300 s.
+/// The breaker cannot tell a 30-minute outage from a longer one while it lasts, so it cannot
+/// both probe it as rarely as the 900 s cap did and find its end within minutes.
+#[test]
+#[ignore = "issue 16 goal not met for the short outages: outage-30m 8 more probes than the 900 s cap in the worst seed, outage-5m ours-fast 1 more (see the doc comment)"]
+fn downstream_calls_during_a_short_outage_are_no_more_than_with_the_900_s_cap() {
+    for name in ["outage-5m", "outage-30m"] {
+        for (strategy, now, before) in calls_now_and_before(name) {
             assert!(
-                worst <= before,
-                "{name} {strategy:?}: {worst} calls during the outage in the worst seed > {before}"
+                now <= before,
+                "{name} {strategy:?}: {now} calls during the outage in the worst seed > {before} \
+                 with the 900 s cap"
             );
         }
     }

@@ -49,6 +49,10 @@ struct Args {
     /// Experiment: ours' `backoff.multiplier` (default the construct's).
     #[arg(long)]
     backoff_multiplier: Option<f64>,
+    /// Experiment: ours' `backoff.longOutageMaxDelay` in seconds (default the construct's, at
+    /// least `--backoff-max`; equal to it keeps the cap however long the outage).
+    #[arg(long)]
+    backoff_long_max: Option<u64>,
     /// Experiment: ours' `ramp.stepInterval` in seconds with the one-minute alarm (ours;
     /// default the construct's for `resolution: standard`).
     #[arg(long)]
@@ -77,6 +81,10 @@ fn ours_config(args: &Args) -> Result<OursConfig, Box<dyn std::error::Error>> {
     }
     if let Some(v) = args.backoff_max {
         ours.backoff.max_seconds = v;
+        ours.backoff.long_max_seconds = ours.backoff.long_max_seconds.max(v);
+    }
+    if let Some(v) = args.backoff_long_max {
+        ours.backoff.long_max_seconds = v;
     }
     if let Some(v) = args.backoff_multiplier {
         ours.backoff.multiplier = v;

@@ -256,6 +256,10 @@ impl OursConfig {
             ),
             ("BACKOFF_MAX_SECONDS", self.backoff.max_seconds.to_string()),
             ("BACKOFF_MULTIPLIER", self.backoff.multiplier.to_string()),
+            (
+                "BACKOFF_LONG_MAX_SECONDS",
+                self.backoff.long_max_seconds.to_string(),
+            ),
             ("RAMP_START", self.ramp.start.to_string()),
             ("RAMP_STEPS", self.ramp.steps.to_string()),
             (
@@ -314,7 +318,8 @@ mod tests {
             Backoff {
                 initial_seconds: 30,
                 max_seconds: 300,
-                multiplier: 2.0
+                multiplier: 2.0,
+                long_max_seconds: limits_default("backoffLongMaxSeconds") as u64,
             }
         );
         assert_eq!(c.ramp, Ramp { start: 2, steps: 3 });
@@ -346,6 +351,7 @@ mod tests {
                 initial_seconds: 5,
                 max_seconds: 120,
                 multiplier: 1.5,
+                long_max_seconds: 600,
             },
             ..OursConfig::default()
         };

@@ -53,6 +53,8 @@ pub(super) struct OursExec {
     /// (`CircuitState::openedAtMs` / `refreshedAtMs`).
     opened_at: Millis,
     refreshed_at: Option<Millis>,
+    /// When a relapse last reopened the circuit (`CircuitState::reopenedAtMs`).
+    reopened_at: Option<Millis>,
     /// The last healthy probe's invoke duration (`CircuitState::healthyProbe`, one message).
     healthy_probe: Option<Millis>,
     /// The window the plan sized to the backlog (`breaker_core::rejitter::window_for_backlog`).
@@ -107,6 +109,7 @@ impl World {
             slice_left: 0,
             opened_at: start,
             refreshed_at: None,
+            reopened_at: None,
             healthy_probe: None,
             window: config.rejitter_window,
         });
@@ -181,6 +184,7 @@ impl World {
                 );
                 state.attempt = exec.attempt;
                 state.refreshed_at_ms = exec.refreshed_at;
+                state.reopened_at_ms = exec.reopened_at;
                 let retention = Some(self.scenario.queue.retention / SECOND);
                 self.breaker_task(task, 2);
                 let Controller::Ours { core, .. } = &self.controller else {
@@ -385,6 +389,7 @@ impl World {
                     let judged_until = judged.map_or(exec.judge_from, |(_, until)| until);
                     match decision {
                         Move::Reopen => {
+                            exec.reopened_at = Some(self.now);
                             let at = self.esm_update(false, exec.saved);
                             self.opened();
                             exec.phase = OursPhase::Backoff;
