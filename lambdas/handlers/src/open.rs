@@ -656,10 +656,16 @@ mod tests {
         );
         let mut resume_state = state_json(100, 42, 500, Some(50));
         resume_state["generation"] = json!(2);
+        resume_state["reopenedAtMs"] = json!(400);
         let input = json!({ "executionArn": ME, "input": { "resume": resume_state, "previousExecutionArn": OLDER } });
         let out = w.open(input).await.unwrap();
         assert_eq!(out.action, OpenAction::Proceed);
         let state = out.state.unwrap();
+        assert_eq!(
+            state.reopened_at_ms,
+            Some(400),
+            "the backoff's long-outage clock survives continue-as-new"
+        );
         assert_eq!(
             (state.attempt, state.iteration, state.generation),
             (42, 0, 3)
