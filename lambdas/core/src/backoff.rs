@@ -7,8 +7,8 @@
 //! the defaults), the cap grows to a [`LONG_OUTAGE_SHARE`]-th of that time, up to
 //! `long_max_seconds`; a wait above `max_seconds` is drawn from the `max_seconds` below its
 //! ceiling, not from 1 s, so that the same calls an hour find a healed downstream sooner (a
-//! uniform draw over `[c − m, c]` leaves on average `(a² + ab + b²) / 3(a + b)` to wait, about
-//! 380 s for `[600, 900]`, against 450 s for the full jitter over `[1, 1350]` of the same mean).
+//! uniform draw over `[a, b]` leaves on average `(a² + ab + b²) / 3(a + b)` to wait, about
+//! 380 s for `[600, 900]`, against 500 s for the full jitter over `[1, 1500]` of the same mean).
 //! At the defaults: ~24 probes an hour in the first half hour, ~4.8 an hour (waits of 600–900 s)
 //! from 90 minutes on.
 
