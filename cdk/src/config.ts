@@ -229,6 +229,14 @@ export interface ResolvedConfig {
 }
 
 /** True when every value is a plain number (not a token), so that comparing them means something. */
+/** The queue's `MessageRetentionPeriod` in seconds when this stack sets it; else undefined. */
+function knownRetentionSeconds(queue: SqsCircuitBreakerProps['queue']): number | undefined {
+  const cfn = queue.node.defaultChild;
+  if (!(cfn instanceof cdk.CfnResource) || cfn.cfnResourceType !== 'AWS::SQS::Queue') return undefined;
+  const r = (cfn as unknown as { messageRetentionPeriod?: number }).messageRetentionPeriod;
+  return r === undefined || cdk.Token.isUnresolved(r) ? undefined : r;
+}
+
 function known(...values: number[]): boolean {
   return values.every((v) => !cdk.Token.isUnresolved(v));
 }
@@ -568,6 +576,24 @@ export function resolveConfig(path: string, props: SqsCircuitBreakerProps): Reso
     p.add(
       'rejitter.minDelay',
       `must not exceed rejitter.maxDelay (${rejitterMaxSeconds} seconds), got ${rejitterMinSeconds} seconds`,
+    );
+  }
+  // A copy's retention counts from its send, delay included: the handlers keep every delay
+  // within a quarter of the queue's retention (breaker_core::rejitter::within_retention) and skip
+  // re-jitter when the minimum does not fit (minimum_fits_retention). Refused here when the
+  // retention is known: a queue of this stack with retentionPeriod set (unset: 4 days, which any
+  // delay fits).
+  const retentionSeconds = knownRetentionSeconds(props.queue);
+  if (
+    rejitterEnabled &&
+    retentionSeconds !== undefined &&
+    known(rejitterMinSeconds) &&
+    rejitterMinSeconds * 4 > retentionSeconds
+  ) {
+    p.add(
+      'rejitter.minDelay',
+      `must be at most a quarter of the queue's retention (${retentionSeconds} seconds: a re-jittered copy's retention ` +
+        `counts from its send, delay included), got ${rejitterMinSeconds} seconds; lower it or lengthen the queue retentionPeriod`,
     );
   }
   const rejitterWorkers = p.integer(LIMITS.rejitterWorkers, r.workers, ` (${LIMITS.rejitterWorkers.why})`);

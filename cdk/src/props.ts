@@ -45,7 +45,10 @@ export enum CircuitEvent {
   MESSAGES_KEPT_ALIVE = 'Messages Kept Alive',
   /** Queued messages may expire while the circuit is open (a FIFO queue: not kept alive). */
   MESSAGES_AT_RISK = 'Messages At Risk',
-  /** Re-jitter was skipped at run time (a FIFO queue); the recovery goes on to the ramp. */
+  /**
+   * Re-jitter was skipped at run time (a FIFO queue, or `rejitter.minDelay` over a quarter of
+   * the queue's retention); the recovery goes on to the ramp.
+   */
   REJITTER_SKIPPED = 'Re-jitter Skipped',
 }
 

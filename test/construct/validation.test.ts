@@ -317,6 +317,29 @@ describe('props validation', () => {
     );
   });
 
+  test("a minimum re-jitter delay over a quarter of the queue's known retention is refused", () => {
+    const breakerOn = (retentionSeconds: number, minDelaySeconds: number) => {
+      const f = consumerStack();
+      (f.queue.node.defaultChild as sqs.CfnQueue).messageRetentionPeriod = retentionSeconds;
+      return () =>
+        new SqsCircuitBreaker(f.stack, 'OrdersBreaker', {
+          consumer: f.consumer,
+          queue: f.queue,
+          eventSourceMappingId: f.source.eventSourceMappingId,
+          rejitter: { minDelay: cdk.Duration.seconds(minDelaySeconds) },
+        });
+    };
+    expect(breakerOn(120, 45)).toThrow(
+      exactly(
+        HEAD +
+          "  - rejitter.minDelay: must be at most a quarter of the queue's retention (120 seconds: a re-jittered copy's " +
+          'retention counts from its send, delay included), got 45 seconds; lower it or lengthen the queue retentionPeriod',
+      ),
+    );
+    expect(breakerOn(120, 30)).not.toThrow();
+    expect(breakerOn(1_200, 300)).not.toThrow();
+  });
+
   test('unresolved tokens are not judged at synth time', () => {
     const f = consumerStack();
     const workers = new cdk.CfnParameter(f.stack, 'Workers', { type: 'Number' }).valueAsNumber;

@@ -196,6 +196,16 @@ fn retention_quarter(retention_seconds: u64) -> u64 {
     retention_seconds / 4
 }
 
+/// Whether `window`'s minimum fits a queue of `retention_seconds` (unknown: it does): at most a
+/// quarter of the retention, the bound [`within_retention`] keeps the window's maximum to. A
+/// copy's retention counts from its send, delay included, so a larger minimum would bring
+/// copies back with little or none of their retention left (at SQS's shortest retention, 60 s,
+/// a 60 s minimum expires every copy before it is visible); `rejitter-plan` skips re-jitter
+/// then, naming both figures.
+pub fn minimum_fits_retention(window: DelayWindow, retention_seconds: Option<u64>) -> bool {
+    retention_seconds.is_none_or(|r| u64::from(window.min_seconds) <= retention_quarter(r))
+}
+
 /// `window` kept within a quarter of the queue's retention when it is known (as
 /// [`near_limit_delay_seconds`] keeps a near-limit copy's delay), never below the window's
 /// minimum: a copy's retention counts from its send, delay included, so a copy delayed past
@@ -407,6 +417,16 @@ mod tests {
 
     use super::*;
     use crate::message::AttributeValue;
+
+    #[test]
+    fn a_minimum_fits_a_retention_up_to_a_quarter_of_it() {
+        let w = |min, max| DelayWindow::new(min, max).unwrap();
+        assert!(minimum_fits_retention(w(30, 300), Some(120)));
+        assert!(!minimum_fits_retention(w(31, 300), Some(120)));
+        assert!(!minimum_fits_retention(w(60, 60), Some(60)));
+        assert!(minimum_fits_retention(w(900, 900), Some(3_600)));
+        assert!(minimum_fits_retention(w(900, 900), None));
+    }
 
     #[test]
     fn a_window_stays_within_a_quarter_of_a_known_retention_and_not_below_its_minimum() {

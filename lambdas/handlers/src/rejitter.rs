@@ -14,7 +14,9 @@
 //! A FIFO queue is skipped at run time, not refused (the construct cannot always tell at synth,
 //! e.g. an imported queue whose ARN is a token): [`rejitter_plan`] plans no worker and emits
 //! `Re-jitter Skipped`, and the recovery goes on to the ramp. SQS refuses a per-message delay
-//! on a FIFO queue, and a copy would go to the end of its message group.
+//! on a FIFO queue, and a copy would go to the end of its message group. So is a queue whose
+//! retention is under 4 × `rejitter.minDelay` (known at run time only for an imported queue):
+//! its copies would come back with little or none of their retention left.
 //!
 //! Memory: messages may be 1 MiB each. The lanes share a byte budget derived from the function's
 //! memory (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`; `breaker_core::rejitter::memory_budget_bytes`), and
@@ -197,9 +199,10 @@ pub const FIFO_SKIP_REASON: &str = "FIFO queue: SQS refuses a per-message DelayS
      copy would go to the end of its message group, so the backlog is not spread; the ramp \
      resumes the mapping gradually instead";
 
-/// `rejitter-plan` as the Lambda runs it: [`run_plan`], and on a FIFO queue (no worker) the
-/// warning event `Re-jitter Skipped` naming the queue (`queueArn`), the `reason` and the
-/// `backlog`, so the recovery goes on to the ramp instead of failing.
+/// `rejitter-plan` as the Lambda runs it: [`run_plan`], and on a FIFO queue, or when
+/// `rejitter.minDelay` is over a quarter of the queue's retention (no worker), the warning
+/// event `Re-jitter Skipped` naming the queue (`queueArn`), the `reason` and the `backlog`, so
+/// the recovery goes on to the ramp instead of failing.
 pub async fn rejitter_plan<P: Ports>(
     input: Value,
     app: &App<P>,
@@ -214,7 +217,7 @@ pub async fn rejitter_plan<P: Ports>(
             &plan.state,
             now_ms,
         )
-        .with("reason", reason)
+        .with("reason", reason.as_str())
         .with("backlog", plan.backlog);
         app.ports.events().put(&event).await?;
         warn!(esm = %app.config.esm_uuid, backlog = plan.backlog, "re-jitter skipped: {reason}");
@@ -222,13 +225,14 @@ pub async fn rejitter_plan<P: Ports>(
     Ok(plan)
 }
 
-/// The plan, and the reason when re-jitter was skipped at run time (a FIFO queue).
+/// The plan, and the reason when re-jitter was skipped at run time (a FIFO queue, or a
+/// configured minimum delay the queue's retention cannot hold).
 async fn plan_or_skip<Q: Queue>(
     queue: &Q,
     settings: &RejitterSettings,
     input: Value,
     now_ms: u64,
-) -> Result<(RejitterPlanOutput, Option<&'static str>), HandlerError> {
+) -> Result<(RejitterPlanOutput, Option<String>), HandlerError> {
     let PlanInput {
         mut state,
         keep_alive,
@@ -259,7 +263,22 @@ async fn plan_or_skip<Q: Queue>(
         ));
     }
     let q = queue.info().await?;
-    if q.fifo {
+    let skip = if q.fifo {
+        Some(FIFO_SKIP_REASON.to_owned())
+    } else if !rejitter::minimum_fits_retention(settings.window, q.retention_seconds) {
+        Some(format!(
+            "rejitter.minDelay ({} s) is over a quarter of the queue's retention ({} s): a \
+             copy's retention counts from its send, delay included, so copies delayed that long \
+             would reach the consumer with little or none of it left; the backlog is not spread \
+             and the ramp resumes the mapping gradually instead (lower rejitter.minDelay or \
+             lengthen the queue's retention)",
+            settings.window.min_seconds(),
+            q.retention_seconds.unwrap_or_default()
+        ))
+    } else {
+        None
+    };
+    if let Some(reason) = skip {
         budget.charge(&mut state, COSTS.plan);
         return Ok((
             RejitterPlanOutput {
@@ -271,7 +290,7 @@ async fn plan_or_skip<Q: Queue>(
                 window_max_seconds: None,
                 state,
             },
-            Some(FIFO_SKIP_REASON),
+            Some(reason),
         ));
     }
     let wanted = rejitter::worker_count(q.visible, settings.max_workers);
@@ -1175,11 +1194,11 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(out.window_max_seconds, Some(30));
-        // Not below the configured minimum.
-        let out = run_plan(&short, &settings(45, 300), plan_input(), 5_000)
+        // A minimum of a quarter is kept.
+        let out = run_plan(&short, &settings(30, 300), plan_input(), 5_000)
             .await
             .unwrap();
-        assert_eq!(out.window_max_seconds, Some(45));
+        assert_eq!(out.window_max_seconds, Some(30));
         // The default 4-day retention leaves the window alone.
         let long = FakeQueue::builder().retention_seconds(345_600).build();
         for i in 0..10_000 {
@@ -1499,6 +1518,48 @@ mod tests {
         assert!(out.moved > 0 && out.moved < 5_000, "moved {}", out.moved);
         assert_eq!(out.remaining_estimate, 5_000 - out.moved);
         assert_eq!(q.len(), 5_000, "every message either moved or still there");
+    }
+
+    /// A configured minimum over a quarter of the queue's retention cannot be honoured without
+    /// copies reaching the consumer with little or none of their retention left (a copy's
+    /// retention counts from its send, delay included): with `rejitter.minDelay` 60 s on a queue
+    /// of SQS's shortest retention, 60 s, every copy expired before it was visible. Re-jitter is
+    /// skipped instead, as on a FIFO queue: no worker, `Re-jitter Skipped` naming both figures,
+    /// the messages left where they are, and the ramp resumes the mapping gradually.
+    #[tokio::test(start_paused = true)]
+    async fn a_minimum_delay_over_a_quarter_of_the_retention_skips_re_jitter_naming_it() {
+        for (retention, min) in [(60, 60), (120, 45)] {
+            let q = FakeQueue::builder().retention_seconds(retention).build();
+            for i in 0..100 {
+                q.push(message(i));
+            }
+            let events = crate::testing::FakeEvents::default();
+            let ports = crate::testing::Fakes {
+                queue: q.clone(),
+                events: events.clone(),
+                clock: crate::testing::FixedClock::at(1_700_000_000_000),
+                ..crate::testing::Fakes::default()
+            };
+            let min_text = min.to_string();
+            let app = App::new(
+                crate::testing::config(&[("REJITTER_MIN_SECONDS", min_text.as_str())]),
+                ports,
+            );
+            let plan = rejitter_plan(plan_input(), &app).await.unwrap();
+            assert!(plan.workers.is_empty(), "retention {retention}: {plan:?}");
+            assert_eq!((plan.backlog, plan.window_max_seconds), (100, None));
+            assert_eq!(events.detail_types(), vec![DetailType::RejitterSkipped]);
+            let reason = events.events()[0].detail["reason"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            assert!(
+                reason.contains(&format!("rejitter.minDelay ({min} s)"))
+                    && reason.contains(&format!("retention ({retention} s)")),
+                "{reason}"
+            );
+            assert_eq!(q.len(), 100, "nothing moved");
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -498,8 +498,8 @@ fn calls_now_and_before(name: &str) -> Vec<(Strategy, u64, u64)> {
 }
 
 /// Issue 16: downstream calls during the outage no worse than before the new cadence (worst
-/// seed of 42–61, against the same product with the 900 s cap). Calls = calls before the trip
-/// + one per probe. After a 6-hour outage the 300 s cap alone probed ~24 times an hour where
+/// seed of 42–61, against the same product with the 900 s cap). Calls are the calls before the
+/// trip plus one per probe. After a 6-hour outage the 300 s cap alone probed ~24 times an hour where
 /// the 900 s cap probed ~8 (ours 289 against 185, ours-fast 201 against 97); now the cap grows
 /// after 30 minutes sick to 15 minutes (`backoff.longOutageMaxDelay`: waits of 600–900 s from
 /// 90 minutes on, ~4.8 probes an hour): ours 181, ours-fast 86.

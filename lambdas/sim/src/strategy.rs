@@ -319,7 +319,7 @@ mod tests {
                 initial_seconds: 30,
                 max_seconds: 300,
                 multiplier: 2.0,
-                long_max_seconds: limits_default("backoffLongMaxSeconds") as u64,
+                long_max_seconds: limits_default("backoffLongMaxSeconds"),
             }
         );
         assert_eq!(c.ramp, Ramp { start: 2, steps: 3 });
