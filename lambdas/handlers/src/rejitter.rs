@@ -1520,6 +1520,22 @@ mod tests {
         assert_eq!(q.len(), 5_000, "every message either moved or still there");
     }
 
+    /// The app `rejitter_plan` runs with on `queue`, the test configuration plus `env`, and the
+    /// events it puts.
+    fn planning_app(
+        queue: &FakeQueue,
+        env: &[(&str, &str)],
+    ) -> (App<crate::testing::Fakes>, crate::testing::FakeEvents) {
+        let events = crate::testing::FakeEvents::default();
+        let ports = crate::testing::Fakes {
+            queue: queue.clone(),
+            events: events.clone(),
+            clock: crate::testing::FixedClock::at(1_700_000_000_000),
+            ..crate::testing::Fakes::default()
+        };
+        (App::new(crate::testing::config(env), ports), events)
+    }
+
     /// A configured minimum over a quarter of the queue's retention cannot be honoured without
     /// copies reaching the consumer with little or none of their retention left (a copy's
     /// retention counts from its send, delay included): with `rejitter.minDelay` 60 s on a queue
@@ -1533,18 +1549,8 @@ mod tests {
             for i in 0..100 {
                 q.push(message(i));
             }
-            let events = crate::testing::FakeEvents::default();
-            let ports = crate::testing::Fakes {
-                queue: q.clone(),
-                events: events.clone(),
-                clock: crate::testing::FixedClock::at(1_700_000_000_000),
-                ..crate::testing::Fakes::default()
-            };
             let min_text = min.to_string();
-            let app = App::new(
-                crate::testing::config(&[("REJITTER_MIN_SECONDS", min_text.as_str())]),
-                ports,
-            );
+            let (app, events) = planning_app(&q, &[("REJITTER_MIN_SECONDS", min_text.as_str())]);
             let plan = rejitter_plan(plan_input(), &app).await.unwrap();
             assert!(plan.workers.is_empty(), "retention {retention}: {plan:?}");
             assert_eq!((plan.backlog, plan.window_max_seconds), (100, None));
@@ -1574,14 +1580,7 @@ mod tests {
                 ..message(i)
             });
         }
-        let events = crate::testing::FakeEvents::default();
-        let ports = crate::testing::Fakes {
-            queue: q.clone(),
-            events: events.clone(),
-            clock: crate::testing::FixedClock::at(1_700_000_000_000),
-            ..crate::testing::Fakes::default()
-        };
-        let app = App::new(crate::testing::config(&[]), ports);
+        let (app, events) = planning_app(&q, &[]);
         let plan = rejitter_plan(plan_input(), &app).await.unwrap();
         assert!(plan.workers.is_empty(), "no worker on a FIFO queue");
         assert_eq!(plan.backlog, 3);
