@@ -443,7 +443,8 @@ export class SqsCircuitBreaker extends Construct {
   /**
    * The consumer limit each ramp step set: the mapping's `MaximumConcurrency` (or, in provisioned
    * mode, its maximum pollers); 0 when a relapse disabled the mapping again. One datapoint per
-   * step; a last level without a limit (the mapping had none) has no datapoint.
+   * step; a last level without a limit (the mapping had none) has no datapoint. A ramp that ends
+   * below the original at a level the consumer does not fill records the original it restores.
    *
    * @default - maximum over 5 minutes
    */

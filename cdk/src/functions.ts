@@ -150,6 +150,8 @@ const HANDLERS: readonly Handler[] = [
       r.bus.grantPutEventsTo(fn);
       // Health between steps from the consumer's metrics (GetMetricData has no resource scope).
       fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['cloudwatch:GetMetricData'], resources: ['*'] }));
+      // Before a raise: whether messages wait visible (a level the consumer did not fill closes).
+      fn.addToRolePolicy(queueAttributesRead(r));
     },
   },
   {

@@ -258,6 +258,13 @@ describe('SqsCircuitBreaker resources', () => {
     }
   });
 
+  test('ramp may read the queue attributes (a level the consumer did not fill closes the ramp), on this queue only', () => {
+    expect(actionsOf(t, 'ramp')).toContain('sqs:GetQueueAttributes');
+    expect(actionsOf(t, 'ramp')).not.toContain('sqs:ReceiveMessage');
+    const read = statementsOf(t, 'ramp').find((s) => s.Action === 'sqs:GetQueueAttributes')!;
+    expect(read.Resource).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^OrdersQueue/), 'Arn'] });
+  });
+
   test('close may reset only this alarm; ramp may read metrics; stuck may only read the mapping; backoff the mapping and the queue attributes (keep-alive)', () => {
     const reset = statementsOf(t, 'close').find(
       (s) => Array.isArray(s.Action) && s.Action.includes('cloudwatch:SetAlarmState'),

@@ -52,9 +52,10 @@ impl LambdaEsm {
             .send()
             .await
             .map_err(|e| classify(OP, e))?;
+        let snapshot = snapshot_of_get(OP, uuid, &out)?;
         Ok(EsmDescription {
-            snapshot: snapshot_of_get(OP, uuid, &out)?,
-            batch_size: out.batch_size().and_then(|b| u32::try_from(b).ok()),
+            batch_size: snapshot.batch_size,
+            snapshot,
         })
     }
 
@@ -128,6 +129,7 @@ struct Reported<'a> {
     pollers: Option<&'a ProvisionedPollerConfig>,
     filter: Option<&'a FilterCriteria>,
     filter_error: Option<&'a FilterCriteriaError>,
+    batch_size: Option<i32>,
 }
 
 fn snapshot(operation: &'static str, reported: Reported<'_>) -> Result<EsmSnapshot, PortError> {
@@ -140,6 +142,7 @@ fn snapshot(operation: &'static str, reported: Reported<'_>) -> Result<EsmSnapsh
         pollers,
         filter,
         filter_error,
+        batch_size,
     } = reported;
     let state = state.ok_or_else(|| {
         malformed(
@@ -190,6 +193,7 @@ fn snapshot(operation: &'static str, reported: Reported<'_>) -> Result<EsmSnapsh
                 e.message().unwrap_or("(no message)")
             )
         }),
+        batch_size: batch_size.and_then(|b| u32::try_from(b).ok()),
     })
 }
 
@@ -209,6 +213,7 @@ fn snapshot_of_get(
             pollers: out.provisioned_poller_config(),
             filter: out.filter_criteria(),
             filter_error: out.filter_criteria_error(),
+            batch_size: out.batch_size(),
         },
     )
 }
@@ -229,6 +234,7 @@ fn snapshot_of_update(
             pollers: out.provisioned_poller_config(),
             filter: out.filter_criteria(),
             filter_error: out.filter_criteria_error(),
+            batch_size: out.batch_size(),
         },
     )
 }
@@ -431,6 +437,7 @@ mod tests {
                 provisioned_poller_config: None,
                 filter_patterns: Vec::new(),
                 filter_criteria_error: None,
+                batch_size: Some(10),
             }
         );
     }
@@ -698,6 +705,7 @@ mod tests {
                     provisioned_poller_config: None,
                     filter_patterns: Vec::new(),
                     filter_criteria_error: None,
+                    batch_size: Some(10),
                 },
                 batch_size: Some(10)
             }

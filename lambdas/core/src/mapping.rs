@@ -353,6 +353,7 @@ mod tests {
             provisioned_poller_config: None,
             filter_patterns: Vec::new(),
             filter_criteria_error: None,
+            batch_size: None,
         }
     }
 

@@ -166,6 +166,10 @@ pub struct EsmSnapshot {
     /// unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter_criteria_error: Option<String>,
+    /// `BatchSize`: the most messages one invocation gets; `None` when the service did not
+    /// report it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<u32>,
 }
 
 /// An event-source mapping's `ProvisionedPollerConfig` (provisioned mode).

@@ -24,6 +24,12 @@
 //! verdict yet ([`Move::Wait`]): the ramp waits out the interval since the level was set and
 //! judges all of it, as without the look. Only evidence of health speeds the ramp up; errors are
 //! still judged over the whole interval (a short one is noisy near the severe rate).
+//!
+//! A level only limits the consumer while the consumer fills it: when a step would raise from a
+//! level the consumer did not fill (nothing visible on the queue, under half the level's room in
+//! flight: [`Demand`]), the ramp closes instead ([`Follow::close_if_unlimited`]): the rest of the
+//! backlog comes back at the pace of its re-jitter delays whatever the limit, so the levels above
+//! would add no steady load.
 
 use serde::{Deserialize, Serialize};
 
@@ -382,6 +388,65 @@ impl Follow {
             (true, Some(_)) => Move::Settle,
         };
         (m, n)
+    }
+}
+
+/// What a step reads before it raises a level: whether the consumer fills the level it runs at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Demand {
+    /// `ApproximateNumberOfMessages`: messages waiting visible.
+    pub visible: u64,
+    /// `ApproximateNumberOfMessagesNotVisible`: messages received and not yet deleted.
+    pub in_flight: u64,
+    /// The most messages the current level holds in flight ([`Demand::room`]).
+    pub room: u64,
+}
+
+impl Demand {
+    /// The messages a level holds in flight at most: its concurrent invocations
+    /// (`MaximumConcurrency`, or `MaximumPollers` × [`INVOCATIONS_PER_POLLER`] in provisioned
+    /// mode) times the mapping's `BatchSize`; `None` for a level without a limit.
+    pub fn room(level: Scaling, batch_size: u32) -> Option<u64> {
+        let invocations = match level {
+            Scaling::Concurrency(limit) => limit?,
+            Scaling::Pollers(pollers) => pollers
+                .effective()
+                .maximum_pollers?
+                .saturating_mul(INVOCATIONS_PER_POLLER),
+        };
+        Some(u64::from(invocations) * u64::from(batch_size))
+    }
+
+    /// Whether the level may be what holds the consumer back: messages wait visible, or at least
+    /// half of the level's room is in flight (a level that busy may be near its limit, and a
+    /// higher one would let bursts through at more concurrency).
+    pub fn fills_level(&self) -> bool {
+        self.visible > 0 || self.in_flight.saturating_mul(2) >= self.room
+    }
+}
+
+impl Follow {
+    /// Issue 16: a raise the consumer does not need is skipped. [`Move::StepUp`] after a clean
+    /// interval at a level the consumer does not fill ([`Demand::fills_level`] false: nothing
+    /// visible on the queue and less than half of the level's room in flight, so the consumer
+    /// takes every message as soon as it can be received) becomes [`Move::Close`] at that level:
+    /// the original configuration is restored now instead of one level per interval. Raising a
+    /// limit the consumer does not reach adds no steady load on the downstream: the re-jittered
+    /// copies still come back at the pace of their delays, and new messages at the producers'
+    /// pace, while the alarm, armed again by the close, guards the rest. Any other move, or a
+    /// level the consumer fills, is left as it is.
+    pub fn close_if_unlimited(&self, m: Move, n: Progress, demand: Demand) -> (Move, Progress) {
+        if m != Move::StepUp || demand.fills_level() {
+            return (m, n);
+        }
+        let closed = Progress {
+            level: n.level.saturating_sub(1),
+            raised: false,
+            early: false,
+            healthy: 1,
+            ..n
+        };
+        (Move::Close, closed)
     }
 }
 
@@ -768,6 +833,90 @@ mod tests {
         assert_eq!(
             FOLLOW.next(looking, 3, Some(errors(10.0, 9.0)), true).0,
             Move::Reopen
+        );
+    }
+
+    /// Issue 16: a clean verdict at a level the consumer did not fill (nothing visible on the
+    /// queue, under half the level's room in flight) closes at once instead of raising one level
+    /// per interval; a level it fills, or any other move, changes nothing.
+    #[test]
+    fn a_raise_the_consumer_does_not_need_closes_the_ramp() {
+        let idle = Demand {
+            visible: 0,
+            in_flight: 9,
+            room: 20,
+        };
+        let proven = Progress {
+            level: 1,
+            healthy: 1,
+            intervals: 2,
+            ..Progress::default()
+        };
+        let (m, n) = FOLLOW.next(proven, 3, Some(clean(40.0)), false);
+        assert_eq!((m, n.level), (Move::StepUp, 2));
+        let (m, c) = FOLLOW.close_if_unlimited(m, n, idle);
+        assert_eq!(
+            (m, c.level, c.raised, c.early),
+            (Move::Close, 1, false, false)
+        );
+        assert_eq!(c.intervals, n.intervals, "the call still counts");
+        for filled in [
+            Demand { visible: 1, ..idle },
+            Demand {
+                in_flight: 10,
+                ..idle
+            },
+        ] {
+            assert_eq!(
+                FOLLOW.close_if_unlimited(Move::StepUp, n, filled),
+                (Move::StepUp, n),
+                "{filled:?}"
+            );
+        }
+        // An early look that proves its level closes too; one that waits, a step back, a hold
+        // and a reopen are never turned into a close.
+        let looking = Progress {
+            early: true,
+            raised: true,
+            evidence: 40.0,
+            ..proven
+        };
+        let (m, n) = FOLLOW.next(looking, 3, Some(clean(40.0)), false);
+        assert_eq!(FOLLOW.close_if_unlimited(m, n, idle).0, Move::Close);
+        for (given, h) in [
+            (looking, clean(1.0)),
+            (proven, errors(100.0, 5.0)),
+            (proven, errors(100.0, 90.0)),
+        ] {
+            let (m, n) = FOLLOW.next(given, 3, Some(h), false);
+            assert_ne!(m, Move::StepUp);
+            assert_eq!(FOLLOW.close_if_unlimited(m, n, idle), (m, n), "{h:?}");
+        }
+        let below_ceiling = Progress {
+            ceiling: Some(2),
+            ..proven
+        };
+        let (m, n) = FOLLOW.next(below_ceiling, 3, Some(clean(40.0)), false);
+        assert_eq!(FOLLOW.close_if_unlimited(m, n, idle), (Move::Hold, n));
+    }
+
+    /// A level's room: its concurrency (or pollers × 10 invocations) times the batch size.
+    #[test]
+    fn a_levels_room_is_its_invocations_times_the_batch_size() {
+        assert_eq!(Demand::room(Scaling::Concurrency(Some(2)), 10), Some(20));
+        assert_eq!(Demand::room(Scaling::Concurrency(None), 10), None);
+        let pollers = PollerConfig {
+            minimum_pollers: Some(2),
+            maximum_pollers: Some(5),
+        };
+        assert_eq!(Demand::room(Scaling::Pollers(pollers), 4), Some(200));
+        let default = PollerConfig {
+            minimum_pollers: None,
+            maximum_pollers: None,
+        };
+        assert_eq!(
+            Demand::room(Scaling::Pollers(default), 1),
+            Some(u64::from(DEFAULT_MAXIMUM_POLLERS * INVOCATIONS_PER_POLLER))
         );
     }
 

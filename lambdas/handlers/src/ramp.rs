@@ -14,7 +14,10 @@
 //! one is complete (`first_complete_at`), at least `RAMP_INTERVAL_SECONDS`
 //! (`breaker_core::ramp::Timing`). A level climbed to with no level failed is looked at early, as
 //! soon as its first period is complete: a clean look with enough invocations raises at once, and
-//! anything else waits out the interval (`Move::Wait`) and judges it whole. Every step acts only
+//! anything else waits out the interval (`Move::Wait`) and judges it whole. A raise from a level
+//! the consumer did not fill (nothing visible and under half the level's room in flight:
+//! `GetQueueAttributes`, and the mapping's `BatchSize`) closes the ramp instead
+//! (`Follow::close_if_unlimited`): the levels above would add no steady load. Every step acts only
 //! as the owner in the circuit record: step 0 marks the record half-open *before* it enables (a
 //! trip after that is a re-trip the owner must honour), a reopen marks it open again, and an
 //! execution that no longer owns the circuit changes nothing. Each answer charges the state with
@@ -29,9 +32,10 @@ use breaker_core::events::{BreakerEvent, DetailType, Measure, Measurement};
 use breaker_core::history::{self, COSTS};
 use breaker_core::policy::complete_periods;
 use breaker_core::ports::{
-    CircuitRecords, Clock, EventSourceMappings, Events, Metrics, PollerConfig, Scaling,
+    CircuitRecords, Clock, EventSourceMappings, Events, Metrics, PollerConfig, PortError, Queue,
+    Scaling,
 };
-use breaker_core::ramp::{Follow, IntervalHealth, Move, Timing};
+use breaker_core::ramp::{Demand, Follow, IntervalHealth, Move, Timing};
 use breaker_core::record::{CircuitRecord, OriginalConfig, half_opened, opened};
 use serde_json::Value;
 use tracing::{info, warn};
@@ -197,6 +201,24 @@ pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, Ha
     let last = step + 1 >= calls;
     let (decision, next) =
         follow.next(given.progress(), top, stats.map(IntervalHealth::from), last);
+    // A raise is skipped when the consumer did not fill this level (nothing visible on the
+    // queue, under half the level's room in flight): the ramp closes now
+    // (`Follow::close_if_unlimited`). The queue and the mapping's batch size are read only for a
+    // raise; if either cannot be read, the ramp raises one level as before.
+    let (decision, next) = match decision {
+        Move::StepUp => match demand_at(app, current).await {
+            Ok(Some(demand)) => {
+                info!(esm = %config.esm_uuid, step, level = ?current, ?demand, "demand at the level");
+                follow.close_if_unlimited(decision, next, demand)
+            }
+            Ok(None) => (decision, next),
+            Err(e) => {
+                warn!(esm = %config.esm_uuid, step, error = %e, "demand at the level unknown: raising one level");
+                (decision, next)
+            }
+        },
+        _ => (decision, next),
+    };
     let judged_until = window.map_or(given.judge_from_ms, |(_, until)| until);
     let target = levels[next.level];
     match decision {
@@ -233,7 +255,13 @@ pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, Ha
             Ok(output(RampAction::Reopen, step, 0, None, state))
         }
         Move::Close => {
-            info!(esm = %config.esm_uuid, level = ?current, stats = ?stats, "ramp complete");
+            if next.level < top {
+                // Closed below the original: close restores it next.
+                info!(esm = %config.esm_uuid, level = ?current, original = ?levels[top], stats = ?stats, "ramp complete: nothing waited on the queue at this level, so the levels above add no load");
+                measure_level(app, levels[top].limit(), now);
+            } else {
+                info!(esm = %config.esm_uuid, level = ?current, stats = ?stats, "ramp complete");
+            }
             state.ramp = Some(RampProgress::of(next, judged_until));
             Ok(output(RampAction::Done, step + 1, 0, Some(current), state))
         }
@@ -310,6 +338,22 @@ pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, Ha
     }
 }
 
+/// What the consumer demands of `level`: the queue's visible and in-flight messages, and the
+/// level's room from the mapping's `BatchSize` (`None` when the mapping reports none, or the
+/// level has no limit).
+async fn demand_at<P: Ports>(app: &App<P>, level: Scaling) -> Result<Option<Demand>, PortError> {
+    let queue = app.ports.queue().info().await?;
+    let mapping = app.ports.esm().get(&app.config.esm_uuid).await?;
+    Ok(mapping
+        .batch_size
+        .and_then(|batch| Demand::room(level, batch))
+        .map(|room| Demand {
+            visible: queue.visible,
+            in_flight: queue.in_flight,
+            room,
+        }))
+}
+
 /// Record the `RampLevel` the mapping runs at now (0: disabled again); nothing for a level
 /// without a limit.
 fn measure_level<P: Ports>(app: &App<P>, limit: Option<u32>, now_ms: u64) {
@@ -357,6 +401,9 @@ mod tests {
         state_json,
     };
     use breaker_core::contract::{CircuitState, RampProgress};
+    use breaker_core::message::OutgoingMessage;
+    use breaker_core::ports::FaultKind;
+    use breaker_testkit::Op;
 
     const MINUTE: u64 = 60_000;
     /// The fixed clock: 166 min 40 s.
@@ -392,6 +439,9 @@ mod tests {
         records: FakeRecords,
         events: FakeEvents,
         clock: FixedClock,
+        /// The consumer's queue: by default one message waits visible, so a level limits the
+        /// consumer and a clean interval raises one level (`Follow::close_if_unlimited`).
+        queue: breaker_testkit::FakeQueue,
         /// Environment variables besides the test configuration's (by default a consumer
         /// timeout of [`TIMEOUT`]).
         env: Vec<(&'static str, &'static str)>,
@@ -405,6 +455,7 @@ mod tests {
                 records: FakeRecords::holding(owned_by(ME)),
                 events: FakeEvents::default(),
                 clock: FixedClock::at(10_000_000),
+                queue: waiting(1),
                 env: vec![("CONSUMER_TIMEOUT_SECONDS", TIMEOUT)],
             }
         }
@@ -458,6 +509,7 @@ mod tests {
                 records: self.records.clone(),
                 events: self.events.clone(),
                 clock: self.clock.clone(),
+                queue: self.queue.clone(),
                 ..Fakes::default()
             };
             App {
@@ -466,6 +518,120 @@ mod tests {
                 esm_policy,
             }
         }
+    }
+
+    /// A queue with `n` messages waiting visible.
+    fn waiting(n: usize) -> breaker_testkit::FakeQueue {
+        let queue = breaker_testkit::FakeQueue::new();
+        for i in 0..n {
+            queue.push_body(format!("order-{i}"));
+        }
+        queue
+    }
+
+    /// Issue 16: a clean interval at a level the consumer did not fill (nothing visible on the
+    /// queue when the step judges it) closes the ramp: the mapping is left at the level and
+    /// `close` restores the original next, measured now; the levels above are not stepped
+    /// through (on the handler before this: raised to 17, then 50 a minute or more later).
+    /// Messages waiting, or a queue that cannot be read, raise one level as before.
+    #[tokio::test]
+    async fn a_clean_level_the_consumer_did_not_fill_closes_the_ramp() {
+        let mut w = World::new(
+            FakeEsm::new(EsmState::Enabled, Some(6)),
+            FakeMetrics::steady(0.0, 100.0),
+        );
+        w.queue = waiting(0);
+        // A delayed copy (re-jittered, not yet visible) does not hold the consumer back.
+        w.queue.push(OutgoingMessage {
+            id: "copy".into(),
+            body: "order-1".into(),
+            message_attributes: Default::default(),
+            trace_header: None,
+            delay_seconds: 300,
+            fifo: None,
+        });
+        let given = RampProgress {
+            raised: true,
+            evidence: 100,
+            ..at(1)
+        };
+        let out = w.call(&w.state_at(Some(50), given), 2).await.unwrap();
+        assert_eq!(
+            (out.action, out.step, out.maximum_concurrency),
+            (RampAction::Done, 3, Some(6))
+        );
+        assert!(w.esm.updates().is_empty(), "{:?}", w.esm.updates());
+        let p = progress(&out);
+        assert_eq!((p.level, p.settled, p.intervals), (1, None, 1));
+        assert_eq!(w.events.measured(), vec![(Measure::RampLevel, 50.0)]);
+
+        // One message waiting: the level may be what holds the consumer back.
+        let w = World::new(
+            FakeEsm::new(EsmState::Enabled, Some(6)),
+            FakeMetrics::steady(0.0, 100.0),
+        );
+        let out = w.call(&w.state_at(Some(50), given), 2).await.unwrap();
+        assert_eq!(
+            (out.action, out.maximum_concurrency),
+            (RampAction::Step, Some(17))
+        );
+
+        // Nothing visible, but half the level's room (6 × `BatchSize` 10) in flight: the level
+        // may be near its limit; one fewer in flight, the consumer does not fill it.
+        for (in_flight, action) in [(30, RampAction::Step), (29, RampAction::Done)] {
+            let mut w = World::new(
+                FakeEsm::new(EsmState::Enabled, Some(6)),
+                FakeMetrics::steady(0.0, 100.0),
+            );
+            w.queue = waiting(in_flight);
+            for _ in 0..in_flight.div_ceil(10) {
+                w.queue.receive(10, 0, 300).await.unwrap();
+            }
+            let out = w.call(&w.state_at(Some(50), given), 2).await.unwrap();
+            assert_eq!(out.action, action, "{in_flight} in flight");
+        }
+
+        // The queue cannot be read: raise one level, as before.
+        let mut w = World::new(
+            FakeEsm::new(EsmState::Enabled, Some(6)),
+            FakeMetrics::steady(0.0, 100.0),
+        );
+        w.queue = waiting(0);
+        w.queue
+            .fail_calls(Op::Info, None, FaultKind::Retryable, "ThrottlingException");
+        let out = w.call(&w.state_at(Some(50), given), 2).await.unwrap();
+        assert_eq!(
+            (out.action, out.maximum_concurrency),
+            (RampAction::Step, Some(17))
+        );
+        // Nor can the mapping (its `BatchSize`).
+        let mut w = World::new(
+            FakeEsm::new(EsmState::Enabled, Some(6)).failing_get(PortError::new(
+                "GetEventSourceMapping",
+                FaultKind::Retryable,
+                "throttled",
+            )),
+            FakeMetrics::steady(0.0, 100.0),
+        );
+        w.queue = waiting(0);
+        let out = w.call(&w.state_at(Some(50), given), 2).await.unwrap();
+        assert_eq!(
+            (out.action, out.maximum_concurrency),
+            (RampAction::Step, Some(17))
+        );
+
+        // A step back or a hold never reads the queue.
+        let mut w = World::new(
+            FakeEsm::new(EsmState::Enabled, Some(6)),
+            FakeMetrics::steady(10.0, 100.0),
+        );
+        w.queue = waiting(0);
+        let out = w.call(&w.state_at(Some(50), proven(1)), 2).await.unwrap();
+        assert_eq!(
+            (out.action, out.maximum_concurrency),
+            (RampAction::Step, Some(2))
+        );
+        assert_eq!(w.queue.call_count(Op::Info), 0);
     }
 
     /// The ramp at `level`, its next interval beginning when the fixtures' ramp began (so a step

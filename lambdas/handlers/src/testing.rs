@@ -67,6 +67,7 @@ impl FakeEsm {
                 provisioned_poller_config: None,
                 filter_patterns: Vec::new(),
                 filter_criteria_error: None,
+                batch_size: Some(10),
             },
             calls: Vec::new(),
             in_use_failures: 0,

@@ -455,6 +455,56 @@ async fn close_restores_no_limit_when_the_mapping_had_none() {
     );
 }
 
+/// Issue 16: with nothing visible on the queue (read with `GetQueueAttributes` through the SQS
+/// adapter) the consumer does not fill the ramp's first level, so its first clean verdict ends
+/// the ramp there instead of raising one level per interval, and close restores the original.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ramp_with_nothing_waiting_on_the_queue_closes_after_its_first_clean_level() {
+    use breaker_core::contract::RampAction;
+
+    let cloud = cloud(3, Some(40)).await;
+    let me = cloud.start_execution("recovery-1").await;
+    let mut state = cloud.open(&me).await.state.unwrap();
+    let app = cloud.app(&FakeConsumer::healthy(), &FakeAlarms::default());
+    let first = breaker_handlers::ramp::ramp(
+        json!({ "state": state, "step": 0, "executionArn": me }),
+        &app,
+    )
+    .await
+    .unwrap();
+    assert_eq!(first.action, RampAction::Step);
+    assert_eq!(cloud.mapping().await.maximum_concurrency, Some(2));
+    state = first.state;
+    // What the workflow's wait would bring: a complete interval since the level was set.
+    let config = &cloud.config;
+    let lag = breaker_core::policy::publication_lag_ms(
+        config.consumer_metric_resolution,
+        config.consumer_timeout_seconds,
+    );
+    let p = state.ramp.as_mut().unwrap();
+    p.judge_from_ms = p
+        .judge_from_ms
+        .saturating_sub(2 * config.consumer_metric_period_seconds * 1000 + lag);
+    let next = breaker_handlers::ramp::ramp(
+        json!({ "state": state, "step": first.step, "executionArn": me }),
+        &app,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (next.action, next.maximum_concurrency),
+        (RampAction::Done, Some(2))
+    );
+    assert_eq!(cloud.mapping().await.maximum_concurrency, Some(2));
+    let closed = cloud.close(&me, &next.state, &FakeAlarms::default()).await;
+    assert!(closed.closed);
+    let esm = cloud.mapping().await;
+    assert_eq!(
+        (esm.state, esm.maximum_concurrency),
+        (EsmState::Enabled, Some(40))
+    );
+}
+
 /// Issue 13 item 2: a mapping in provisioned mode goes through open, every ramp step and close
 /// against moto with the local cloud's event-source mapping checks (`patches.fix_lambda_esm`:
 /// `MaximumConcurrency` is refused together with a poller configuration, as AWS refuses it). The
@@ -480,6 +530,9 @@ async fn a_provisioned_mapping_ramps_through_its_pollers_and_closes_with_them_re
     let mut state = opened.state.unwrap();
     assert_eq!(cloud.mapping().await.state, EsmState::Disabled);
 
+    // An order waits visible (nothing consumes it here), so every level limits the consumer and
+    // the ramp climbs through all of them (`Follow::close_if_unlimited`).
+    cloud.send_order(1).await;
     let app = cloud.app(&FakeConsumer::healthy(), &FakeAlarms::default());
     let mut step = 0;
     let mut seen = vec![];

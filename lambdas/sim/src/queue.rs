@@ -293,6 +293,16 @@ impl SqsQueue {
             .count()
     }
 
+    /// `ApproximateNumberOfMessages`: messages visible at `now` (never received and past their
+    /// delay, or back from an expired visibility timeout). Scans the queue: for the ramp's
+    /// verdicts, a few per recovery.
+    pub fn visible(&self, now: Millis) -> usize {
+        self.messages
+            .values()
+            .filter(|m| m.visible_at <= now)
+            .count()
+    }
+
     /// All stored messages (any order).
     pub fn messages(&self) -> impl Iterator<Item = &Message> {
         self.messages.values()

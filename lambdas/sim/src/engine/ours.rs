@@ -11,8 +11,9 @@ use breaker_core::contract::{CircuitState, SavedScaling, Trigger};
 use breaker_core::mapping::MetricResolution;
 use breaker_core::message::ReceivedMessage;
 use breaker_core::policy::{BackoffDecision, backoff_decision, complete_periods, with_keep_alive};
+use breaker_core::ports::Scaling;
 use breaker_core::probe::{Disposition, failed_disposition};
-use breaker_core::ramp::{IntervalHealth, Move, Progress, Timing};
+use breaker_core::ramp::{Demand, IntervalHealth, Move, Progress, Timing};
 use breaker_core::rejitter::{self, DelayWindow, Eligibility};
 
 /// Where our recovery stands (the state machine's states, as the simulator steps them).
@@ -384,6 +385,35 @@ impl World {
                     let calls = config.follow.max_calls(top + 1) as usize;
                     let last = exec.step + 1 >= calls;
                     let (decision, progress) = config.follow.next(exec.progress, top, health, last);
+                    // A raise from a level the consumer does not fill closes the ramp, as the
+                    // product's handler decides from `GetQueueAttributes` and the mapping's
+                    // `BatchSize` (read only for a raise).
+                    let (decision, progress) = match decision {
+                        Move::StepUp => {
+                            let index = match config.first_rung_batch {
+                                Some(_) => exec.progress.level.saturating_sub(1),
+                                None => exec.progress.level,
+                            };
+                            let batch = self.batch_size.unwrap_or(self.scenario.esm.batch_size);
+                            let room = Demand::room(
+                                Scaling::Concurrency(exec.levels[index]),
+                                batch as u32,
+                            );
+                            match room {
+                                Some(room) => config.follow.close_if_unlimited(
+                                    decision,
+                                    progress,
+                                    Demand {
+                                        visible: self.queue.visible(self.now) as u64,
+                                        in_flight: self.queue.in_flight(self.now) as u64,
+                                        room,
+                                    },
+                                ),
+                                None => (decision, progress),
+                            }
+                        }
+                        _ => (decision, progress),
+                    };
                     exec.progress = progress;
                     exec.step += 1;
                     let judged_until = judged.map_or(exec.judge_from, |(_, until)| until);
@@ -541,6 +571,39 @@ mod tests {
     use breaker_core::mapping::MetricResolution;
     use breaker_core::policy::{complete_periods, first_complete_at};
 
+    /// Issue 16: when the probe finds the queue empty (`empty-queue`: the producers stopped during
+    /// the outage) the consumer does not fill the ramp's first level, and its first clean verdict
+    /// closes the ramp (`Follow::close_if_unlimited`; before: one level per interval, 4 levels and
+    /// 12–16 minutes after healing with the one-minute alarm). After 6 hours the backlog fills
+    /// each level (the copies come back over the 300 s window faster than the first levels
+    /// carry): the ramp climbs.
+    #[test]
+    fn a_ramp_closes_at_a_clean_level_the_consumer_does_not_fill_and_climbs_while_it_does() {
+        for strategy in [Strategy::Ours, Strategy::OursFast] {
+            // The mapping's limits from the last disable on: the ramp's levels, then the close.
+            let levels = |name: &str| {
+                let s = scenario::by_name(name).expect("scenario");
+                let mut w = World::new(
+                    &s,
+                    strategy,
+                    42,
+                    OursConfig::default(),
+                    ReferenceConfig::default(),
+                );
+                w.run_until(s.horizon);
+                let limits: Vec<u32> = w.limits.iter().map(|l| l.1).collect();
+                let last_open = limits.iter().rposition(|&l| l == 0).expect("tripped");
+                limits[last_open + 1..].to_vec()
+            };
+            let original = scenario::by_name("empty-queue")
+                .expect("scenario")
+                .maximum_concurrency
+                .expect("a limit");
+            assert_eq!(levels("empty-queue"), vec![2, original], "{strategy:?}");
+            assert!(levels("outage-6h").len() > 2, "{strategy:?}");
+        }
+    }
+
     /// The simulated ramp judges each interval as the product's `ramp` handler does: only the
     /// complete, published metric periods (`policy::complete_periods` of the strategy's
     /// resolution) since the level was set or the last interval judged, and it waits until one
@@ -553,6 +616,7 @@ mod tests {
             (Strategy::OursFast, MetricResolution::High, 10),
         ];
         for (strategy, resolution, period) in cases {
+            let mut calls = 0;
             for name in ["outage-5m", "oversized-6h", "slow"] {
                 let s = scenario::by_name(name).expect("scenario");
                 let config = OursConfig::default();
@@ -562,11 +626,14 @@ mod tests {
                 assert_eq!(u64::from(timeout) * SECOND, s.consumer.timeout);
                 let mut w = World::new(&s, strategy, 42, config, ReferenceConfig::default());
                 w.run_until(s.horizon);
+                // A ramp whose first clean level the consumer does not fill closes after one
+                // call (`Follow::close_if_unlimited`).
                 assert!(
-                    w.ramp_calls.len() >= 3,
+                    !w.ramp_calls.is_empty(),
                     "{name} {strategy:?}: {:?}",
                     w.ramp_calls
                 );
+                calls += w.ramp_calls.len();
                 for c in &w.ramp_calls {
                     let want = complete_periods(c.at, c.judge_from, period, resolution, timeout);
                     assert_eq!(c.judged, want, "{name} {strategy:?}: {c:?}");
@@ -586,6 +653,7 @@ mod tests {
                     "{name} {strategy:?}: {looks} early looks"
                 );
             }
+            assert!(calls >= 6, "{strategy:?}: {calls} ramp calls in all");
         }
     }
 }
