@@ -211,7 +211,10 @@ pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, Ha
                 info!(esm = %config.esm_uuid, step, level = ?current, ?demand, "demand at the level");
                 follow.close_if_unlimited(decision, next, demand)
             }
-            Ok(None) => (decision, next),
+            Ok(None) => {
+                info!(esm = %config.esm_uuid, step, "the mapping reports no BatchSize: raising one level");
+                (decision, next)
+            }
             Err(e) => {
                 warn!(esm = %config.esm_uuid, step, error = %e, "demand at the level unknown: raising one level");
                 (decision, next)
@@ -256,8 +259,9 @@ pub async fn ramp<P: Ports>(input: Value, app: &App<P>) -> Result<RampOutput, Ha
         }
         Move::Close => {
             if next.level < top {
-                // Closed below the original: close restores it next.
-                info!(esm = %config.esm_uuid, level = ?current, original = ?levels[top], stats = ?stats, "ramp complete: nothing waited on the queue at this level, so the levels above add no load");
+                // Done below the original (a level the consumer did not fill, or the ramp's last
+                // call): close restores the original next.
+                info!(esm = %config.esm_uuid, level = ?current, original = ?levels[top], stats = ?stats, "ramp complete below the original: close restores it");
                 measure_level(app, levels[top].limit(), now);
             } else {
                 info!(esm = %config.esm_uuid, level = ?current, stats = ?stats, "ramp complete");
