@@ -540,12 +540,27 @@ mod tests {
     /// Messages waiting, or a queue that cannot be read, raise one level as before.
     #[tokio::test]
     async fn a_clean_level_the_consumer_did_not_fill_closes_the_ramp() {
-        let mut w = World::new(
-            FakeEsm::new(EsmState::Enabled, Some(6)),
-            FakeMetrics::steady(0.0, 100.0),
-        );
-        w.queue = waiting(0);
+        // The mapping at level 1 (6 of 2, 6, 17, 50, `BatchSize` 10) with `esm`, errors at
+        // `errors` per 100 invocations, and `queue`.
+        let world = |esm: FakeEsm, errors: f64, queue| World {
+            queue,
+            ..World::new(esm, FakeMetrics::steady(errors, 100.0))
+        };
+        let at_six = || FakeEsm::new(EsmState::Enabled, Some(6));
+        let given = RampProgress {
+            raised: true,
+            evidence: 100,
+            ..at(1)
+        };
+        let raised_one_level = |out: RampOutput| {
+            assert_eq!(
+                (out.action, out.maximum_concurrency),
+                (RampAction::Step, Some(17))
+            )
+        };
+
         // A delayed copy (re-jittered, not yet visible) does not hold the consumer back.
+        let w = world(at_six(), 0.0, waiting(0));
         w.queue.push(OutgoingMessage {
             id: "copy".into(),
             body: "order-1".into(),
@@ -554,11 +569,6 @@ mod tests {
             delay_seconds: 300,
             fifo: None,
         });
-        let given = RampProgress {
-            raised: true,
-            evidence: 100,
-            ..at(1)
-        };
         let out = w.call(&w.state_at(Some(50), given), 2).await.unwrap();
         assert_eq!(
             (out.action, out.step, out.maximum_concurrency),
@@ -570,24 +580,13 @@ mod tests {
         assert_eq!(w.events.measured(), vec![(Measure::RampLevel, 50.0)]);
 
         // One message waiting: the level may be what holds the consumer back.
-        let w = World::new(
-            FakeEsm::new(EsmState::Enabled, Some(6)),
-            FakeMetrics::steady(0.0, 100.0),
-        );
-        let out = w.call(&w.state_at(Some(50), given), 2).await.unwrap();
-        assert_eq!(
-            (out.action, out.maximum_concurrency),
-            (RampAction::Step, Some(17))
-        );
+        let w = world(at_six(), 0.0, waiting(1));
+        raised_one_level(w.call(&w.state_at(Some(50), given), 2).await.unwrap());
 
         // Nothing visible, but half the level's room (6 × `BatchSize` 10) in flight: the level
         // may be near its limit; one fewer in flight, the consumer does not fill it.
         for (in_flight, action) in [(30, RampAction::Step), (29, RampAction::Done)] {
-            let mut w = World::new(
-                FakeEsm::new(EsmState::Enabled, Some(6)),
-                FakeMetrics::steady(0.0, 100.0),
-            );
-            w.queue = waiting(in_flight);
+            let w = world(at_six(), 0.0, waiting(in_flight));
             for _ in 0..in_flight.div_ceil(10) {
                 w.queue.receive(10, 0, 300).await.unwrap();
             }
@@ -596,40 +595,17 @@ mod tests {
         }
 
         // The queue cannot be read: raise one level, as before.
-        let mut w = World::new(
-            FakeEsm::new(EsmState::Enabled, Some(6)),
-            FakeMetrics::steady(0.0, 100.0),
-        );
-        w.queue = waiting(0);
+        let w = world(at_six(), 0.0, waiting(0));
         w.queue
             .fail_calls(Op::Info, None, FaultKind::Retryable, "ThrottlingException");
-        let out = w.call(&w.state_at(Some(50), given), 2).await.unwrap();
-        assert_eq!(
-            (out.action, out.maximum_concurrency),
-            (RampAction::Step, Some(17))
-        );
+        raised_one_level(w.call(&w.state_at(Some(50), given), 2).await.unwrap());
         // Nor can the mapping (its `BatchSize`).
-        let mut w = World::new(
-            FakeEsm::new(EsmState::Enabled, Some(6)).failing_get(PortError::new(
-                "GetEventSourceMapping",
-                FaultKind::Retryable,
-                "throttled",
-            )),
-            FakeMetrics::steady(0.0, 100.0),
-        );
-        w.queue = waiting(0);
-        let out = w.call(&w.state_at(Some(50), given), 2).await.unwrap();
-        assert_eq!(
-            (out.action, out.maximum_concurrency),
-            (RampAction::Step, Some(17))
-        );
+        let throttled = PortError::new("GetEventSourceMapping", FaultKind::Retryable, "throttled");
+        let w = world(at_six().failing_get(throttled), 0.0, waiting(0));
+        raised_one_level(w.call(&w.state_at(Some(50), given), 2).await.unwrap());
 
         // A step back or a hold never reads the queue.
-        let mut w = World::new(
-            FakeEsm::new(EsmState::Enabled, Some(6)),
-            FakeMetrics::steady(10.0, 100.0),
-        );
-        w.queue = waiting(0);
+        let w = world(at_six(), 10.0, waiting(0));
         let out = w.call(&w.state_at(Some(50), proven(1)), 2).await.unwrap();
         assert_eq!(
             (out.action, out.maximum_concurrency),

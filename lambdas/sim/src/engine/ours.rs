@@ -120,11 +120,8 @@ impl World {
     /// Sets the ramp's level `i` of `exec` (with a first rung at the first level's concurrency
     /// and `OursConfig::first_rung_batch`, when configured) and returns when it applies.
     fn ramp_level(&mut self, exec: &OursExec, batch: Option<usize>, i: usize) -> Millis {
-        let (index, batch_size) = match batch {
-            Some(b) if i == 0 => (0, Some(b)),
-            Some(_) => (i - 1, None),
-            None => (i, None),
-        };
+        let index = level_index(batch, i);
+        let batch_size = batch.filter(|_| i == 0);
         let at = self.esm_update(true, exec.levels[index]);
         self.schedule(at, Event::EsmBatch { batch_size });
         at
@@ -390,10 +387,7 @@ impl World {
                     // `BatchSize` (read only for a raise).
                     let (decision, progress) = match decision {
                         Move::StepUp => {
-                            let index = match config.first_rung_batch {
-                                Some(_) => exec.progress.level.saturating_sub(1),
-                                None => exec.progress.level,
-                            };
+                            let index = level_index(config.first_rung_batch, exec.progress.level);
                             let batch = self.batch_size.unwrap_or(self.scenario.esm.batch_size);
                             let room = Demand::room(
                                 Scaling::Concurrency(exec.levels[index]),
@@ -451,10 +445,7 @@ impl World {
                         Move::Settle => {
                             // The first rung settles at the first level's concurrency with the
                             // lowered batch size kept.
-                            let index = match config.first_rung_batch {
-                                Some(_) => progress.level.saturating_sub(1),
-                                None => progress.level,
-                            };
+                            let index = level_index(config.first_rung_batch, progress.level);
                             exec.settled = Some(exec.levels[index]);
                             exec.phase = OursPhase::Close;
                             self.schedule(self.now + task, Event::Step { exec: id });
@@ -542,6 +533,16 @@ impl World {
 }
 
 /// The core's view of a received message (only what the re-jitter rules read).
+/// The index in the ramp's concurrency levels of the ramp's `i`-th rung: with a first rung
+/// (`first_rung_batch`: the first level's concurrency with a smaller batch) rungs 0 and 1 share
+/// the first level.
+fn level_index(first_rung_batch: Option<usize>, i: usize) -> usize {
+    match first_rung_batch {
+        Some(_) => i.saturating_sub(1),
+        None => i,
+    }
+}
+
 fn as_core(msg: &Received, sent: Millis) -> ReceivedMessage {
     ReceivedMessage {
         message_id: msg.id.to_string(),
