@@ -14,7 +14,7 @@
 //! `cargo run --release` use them as they are.
 
 use crate::engine::limit_at;
-use crate::engine::{self, RunResult};
+use crate::engine::{self, RunMetrics, RunResult};
 use crate::report;
 use crate::scenario::{self, Scenario};
 use crate::strategy::{OursConfig, ReferenceConfig, Strategy};
@@ -573,42 +573,41 @@ fn downstream_calls_during_a_short_outage_are_no_more_than_with_the_900_s_cap() 
 /// The one-minute alarm (`resolution: standard`: the default for a consumer the construct cannot
 /// add the telemetry layer to, an imported function or a container image) is not held to the
 /// fast trip's recovery bounds (ignored tests above), but the 300 s cap makes it recover sooner
-/// than the 900 s cap did (the same product otherwise): `outage-5m` worst healed→drained 5m32s against
-/// 8m40s, `outage-30m` median healed→closed 6m31s against 10m30s (seeds 42–61).
+/// than the 900 s cap did (the same product otherwise): `outage-5m` worst healed→drained 5m32s
+/// against 8m40s, `outage-30m` median healed→closed 6m31s against 10m30s (seeds 42–61).
 #[test]
 fn with_the_one_minute_alarm_short_outages_recover_sooner_than_with_the_900_s_cap() {
-    let worst_drained = |s: &Scenario, ours| {
-        over_seeds_with(s, Strategy::Ours, ours)
-            .iter()
-            .map(|r| r.metrics.healed_to_drained_s.unwrap_or(f64::INFINITY))
-            .fold(0.0, f64::max)
-    };
-    let s = scenario::by_name("outage-5m").expect("standard scenario");
-    let (now, before) = (
-        worst_drained(&s, OursConfig::default()),
-        worst_drained(&s, cadence_before_issue_16()),
-    );
+    let worst = |values: Vec<f64>| values.into_iter().fold(0.0, f64::max);
+    let [now, before] =
+        ours_now_and_with_the_900_s_cap("outage-5m", worst, |m| m.healed_to_drained_s);
     assert!(
         now < before,
         "outage-5m ours: worst healed→drained {now} s, not under the 900 s cap's {before} s"
     );
-    let median_closed = |s: &Scenario, ours| {
-        median(
-            over_seeds_with(s, Strategy::Ours, ours)
-                .iter()
-                .map(|r| r.metrics.healed_to_closed_s.unwrap_or(f64::INFINITY))
-                .collect(),
-        )
-    };
-    let s = scenario::by_name("outage-30m").expect("standard scenario");
-    let (now, before) = (
-        median_closed(&s, OursConfig::default()),
-        median_closed(&s, cadence_before_issue_16()),
-    );
+    let [now, before] =
+        ours_now_and_with_the_900_s_cap("outage-30m", median, |m| m.healed_to_closed_s);
     assert!(
         now < before,
         "outage-30m ours: median healed→closed {now} s, not under the 900 s cap's {before} s"
     );
+}
+
+/// `summary` (median, worst) of `metric` over seeds 42–61 for ours on `name`, with the product's
+/// settings and with the cadence before issue 16 (a run that never gets there counts as ∞).
+fn ours_now_and_with_the_900_s_cap(
+    name: &str,
+    summary: fn(Vec<f64>) -> f64,
+    metric: fn(&RunMetrics) -> Option<f64>,
+) -> [f64; 2] {
+    let s = scenario::by_name(name).expect("standard scenario");
+    [OursConfig::default(), cadence_before_issue_16()].map(|ours| {
+        summary(
+            over_seeds_with(&s, Strategy::Ours, ours)
+                .iter()
+                .map(|r| metric(&r.metrics).unwrap_or(f64::INFINITY))
+                .collect(),
+        )
+    })
 }
 
 /// Issue 16: on every standard scenario and every seed of 42–61, ours and ours-fast lose
