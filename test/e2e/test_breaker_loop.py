@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from localcloud import stalls
 from localcloud.cloud import LocalCloud
 from localcloud.scenario import (Scenario, breaker_cli, build_cli, deploy, drain, entered_states, lambda_binaries, outage,
                                  read_notifications)
@@ -45,8 +46,8 @@ def run(tmp_path_factory):
             scn.inject_alarm_event()
             extra = scn.wait_until(lambda s: len(scn.executions()) > len(before), 20)
             new = [e for e in scn.executions() if e["executionArn"] not in before]
-            end_by = time.time() + 30
-            while time.time() < end_by and any(
+            ending = stalls.Deadline(30)
+            while not ending.expired() and any(
                     scn.sfn.describe_execution(executionArn=e["executionArn"])["status"] == "RUNNING" for e in new):
                 time.sleep(1)
             duplicate["new"] = [scn.sfn.describe_execution(executionArn=e["executionArn"]) for e in new]

@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from localcloud import stalls
 from localcloud.cloud import LocalCloud
 from localcloud.scenario import Scenario, breaker_cli, build_cli, entered_states, deploy, drain, lambda_binaries, outage
 
@@ -30,13 +31,7 @@ def record(scn):
 
 
 def wait_for(cond, timeout, what, interval=0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"{what} within {timeout} s")
+    return stalls.wait_for(cond, timeout, what, every=interval)
 
 
 def owner_execution(scn):

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from localcloud import stalls
 from localcloud.cloud import LocalCloud
 from localcloud.scenario import (STACK, Ledger, Scenario, breaker_cli, build_cli, deploy, drain, entered_states,
                                  lambda_binaries, outage, read_notifications)
@@ -95,11 +96,7 @@ def cli_text(cloud: LocalCloud, *args: str) -> subprocess.CompletedProcess:
 
 
 def wait(cond, timeout: float, what: str) -> None:
-    deadline = time.time() + timeout
-    while not cond():
-        if time.time() > deadline:
-            raise TimeoutError(f"{what} not within {timeout:.0f} s")
-        time.sleep(1)
+    stalls.wait_for(cond, timeout, what, every=1)
 
 
 @pytest.fixture(scope="module")

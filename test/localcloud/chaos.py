@@ -57,7 +57,7 @@ from typing import Optional
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
-from localcloud import patches  # noqa: E402
+from localcloud import patches, stalls  # noqa: E402
 from localcloud.cloud import LocalCloud  # noqa: E402
 from localcloud.faults import FaultPlan, Rule  # noqa: E402
 from localcloud.scenario import ROOT, Scenario, breaker_cli, build_cli, deploy, history, lambda_binaries  # noqa: E402
@@ -261,6 +261,7 @@ class Worker:
         patches.set_delivery_hook(delivery)
         actions_done: list[dict] = []
         stop_actions = threading.Event()
+        flappers: list[threading.Thread] = []
 
         def play():
             for at, action, value in sched.actions:
@@ -271,11 +272,13 @@ class Worker:
                     if action == "flag":
                         scn.set_flag(value)
                     elif action == "alarm-ok":
-                        if scn.alarm_state() == "ALARM":
-                            scn.cw.set_alarm_state(AlarmName=self.outputs["AlarmName"], StateValue="OK",
-                                                   StateReason="chaos: alarm flap")
-                        else:
-                            entry["skipped"] = "alarm not in ALARM"
+                        # the next time the alarm is in ALARM: at a random instant it may just have
+                        # left it, or not reached it yet on a slow machine
+                        entry["skipped"] = "alarm not in ALARM"
+                        flapper = threading.Thread(target=self._flap_alarm, args=(scn, entry, t0, t0 + sched.faults_until, stop_actions),
+                                                   daemon=True, name="chaos-alarm-flap")
+                        flappers.append(flapper)
+                        flapper.start()
                     elif action == "breaker":
                         threading.Thread(target=self._operator, args=(value, entry), daemon=True).start()
                 except Exception as err:  # an action that fails is recorded, not fatal
@@ -294,8 +297,8 @@ class Worker:
             player.join(timeout=30)
             # the faults stop; the run drains
             settled = False
-            deadline = time.time() + SETTLE_TIMEOUT_S
-            while time.time() < deadline:
+            deadline = stalls.Deadline(SETTLE_TIMEOUT_S)
+            while not deadline.expired():
                 if time.time() >= t0 + sched.faults_until:
                     # AWS trouble and EventBridge mischief end here; an armed kill stays armed until
                     # its handler reaches its point (at most once), however late the recovery gets there
@@ -310,6 +313,8 @@ class Worker:
                 time.sleep(1)
         finally:
             stop_actions.set()
+            for flapper in flappers:
+                flapper.join(timeout=5)
             scn.stop_sending()
             cloud.set_fault_plan(None)
             patches.set_delivery_hook(None)
@@ -327,6 +332,21 @@ class Worker:
             verdict["reset_failed"] = str(err)[:300]
             self.broken = True
         return verdict
+
+    def _flap_alarm(self, scn: Scenario, entry: dict, t0: float, until: float, stop: threading.Event) -> None:
+        """The alarm set back to OK the first time it is in ALARM before ``until`` (``entry``
+        keeps ``skipped`` when it never is)."""
+        while not stop.is_set() and time.time() < until:
+            try:
+                if scn.alarm_state() == "ALARM":
+                    scn.cw.set_alarm_state(AlarmName=self.outputs["AlarmName"], StateValue="OK",
+                                           StateReason="chaos: alarm flap")
+                    entry.pop("skipped", None)
+                    entry["flapped_at"] = round(time.time() - t0, 1)
+                    return
+            except Exception as err:  # recorded, and tried again
+                entry["error"] = str(err)[:300]
+            stop.wait(0.5)
 
     def _operator(self, command: str, entry: dict) -> None:
         """An operator's command; retried as the CLI asks ("retry in a few seconds"), as a person would."""

@@ -30,7 +30,7 @@ import boto3
 import requests
 from botocore.config import Config
 
-from . import cfn, emf, patches
+from . import cfn, emf, patches, stalls
 from .cbor import CborBridge
 from .alarms import AlarmEvaluator
 from .esm import EsmPoller
@@ -145,6 +145,7 @@ class LocalCloud:
 
         # AWS managed policies exist, so roles can attach them (ManagedPolicyArns)
         os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+        stalls.CLOCK.start()  # deadlines leave out the time the machine is stopped from here on
         patches.apply()
         cfn.apply()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)

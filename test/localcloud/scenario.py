@@ -23,6 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from . import stalls
 from .cloud import ACCOUNT, LocalCloud, emulator
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -491,14 +492,16 @@ class Scenario:
         return s
 
     def wait_until(self, cond: Callable[[dict], bool], timeout: float, on_sample: Callable[[dict], None] = lambda s: None) -> dict:
-        deadline = time.time() + timeout
+        """Sample every second until ``cond`` holds; ``timeout`` counts running time (a stopped
+        machine's time is left out, stalls.py)."""
+        deadline = stalls.Deadline(timeout)
         while True:
             s = self.sample()
             on_sample(s)
             if cond(s):
                 return s
-            if time.time() > deadline:
-                raise TimeoutError(f"condition not met within {timeout:.0f} s; last sample {s}")
+            if deadline.expired():
+                raise TimeoutError(f"condition not met {deadline.within()}; last sample {s}")
             time.sleep(1)
 
     def is_closed(self, s: dict) -> bool:
@@ -553,21 +556,28 @@ class Outage:
     probed_at: Optional[float] = None  # the healthy probe that led to re-jitter (Scenario.measure_drain)
     drained_at: Optional[float] = None  # every order sent before healing processed (Scenario.measure_drain)
 
+    # Each duration is running time: whatever time the machine was stopped in between (stalls.py)
+    # is left out, as it is of every deadline.
     @property
     def time_to_trip(self) -> Optional[float]:
-        return None if self.tripped_at is None or self.first_error_at is None else self.tripped_at - self.first_error_at
+        return _running(self.first_error_at, self.tripped_at)
 
     @property
     def healed_to_closed(self) -> Optional[float]:
-        return None if self.closed_at is None or self.healed_at is None else self.closed_at - self.healed_at
+        return _running(self.healed_at, self.closed_at)
 
     @property
     def healed_to_drained(self) -> Optional[float]:
-        return None if self.drained_at is None or self.healed_at is None else self.drained_at - self.healed_at
+        return _running(self.healed_at, self.drained_at)
 
     @property
     def probe_to_drained(self) -> Optional[float]:
-        return None if self.drained_at is None or self.probed_at is None else self.drained_at - self.probed_at
+        return _running(self.probed_at, self.drained_at)
+
+
+def _running(since: Optional[float], until: Optional[float]) -> Optional[float]:
+    """Seconds from ``since`` to ``until`` (wall times) the machine ran; None when either is None."""
+    return None if since is None or until is None else until - since - stalls.stalled(since, until)
 
 
 def outage(scn: Scenario, hold_open_s: float, on_sample: Callable[[dict], None], during_open: Callable[[], None] = lambda: None,
@@ -602,7 +612,7 @@ def outage(scn: Scenario, hold_open_s: float, on_sample: Callable[[dict], None],
     if os.environ.get("LOCALCLOUD_CLOSE_LOG"):  # benchmark samples
         with open(os.environ["LOCALCLOUD_CLOSE_LOG"], "a") as f:
             f.write(json.dumps({"test": os.environ.get("PYTEST_CURRENT_TEST", ""), "mode": mode,
-                                "healed_to_closed": round(o.closed_at - o.healed_at, 1),
+                                "healed_to_closed": round(o.healed_to_closed, 1),
                                 "close_timeout": close_timeout, "at": round(o.closed_at, 1)}) + "\n")
     return o
 

@@ -10,6 +10,8 @@ import time  # noqa: E402
 import pytest  # noqa: E402
 import requests  # noqa: E402
 
+from localcloud import stalls  # noqa: E402
+
 LAUNCHER = os.path.join(os.path.dirname(__file__), "..", "moto_server.py")
 
 
@@ -29,13 +31,13 @@ def patched_moto():
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
+    deadline = stalls.Deadline(30)
     while True:
         try:
             requests.get(f"{endpoint}/moto-api/data.json", timeout=1)
             break
         except requests.ConnectionError:
-            assert proc.poll() is None and time.time() < deadline, "moto_server.py did not start"
+            assert proc.poll() is None and not deadline.expired(), "moto_server.py did not start"
             time.sleep(0.1)
     yield endpoint
     proc.kill()

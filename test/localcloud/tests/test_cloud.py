@@ -9,6 +9,7 @@ import zipfile
 
 import pytest
 
+from localcloud import stalls
 from localcloud.cloud import LocalCloud
 
 FAKE = os.path.join(os.path.dirname(__file__), "fixtures", "fake_lambda.py")
@@ -43,13 +44,7 @@ def create_fn(cloud, name, handler, env=None, timeout=5):
 
 
 def wait_for(cond, timeout=20, every=0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(every)
-    raise AssertionError("condition not met in time")
+    return stalls.wait_for(cond, timeout, every=every)
 
 
 def test_sdk_invoke_runs_the_function_and_reports_function_errors(cloud):

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from localcloud import stalls
 from localcloud.cloud import LocalCloud
 
 HERE = os.path.dirname(__file__)
@@ -40,8 +41,8 @@ def test_alarm_event_runs_the_construct_workflow_to_closed(tmp_path):
         alarm = cloud.client("cloudwatch").describe_alarms(AlarmNames=[o["AlarmName"]])["MetricAlarms"][0]
         cloud.alarms.publish(alarm, "OK", "ALARM", "test")
         sfn = cloud.client("stepfunctions")
-        deadline = time.time() + 60
-        while time.time() < deadline:
+        deadline = stalls.Deadline(60)
+        while not deadline.expired():
             execs = sfn.list_executions(stateMachineArn=o["StateMachineArn"])["executions"]
             if execs and execs[0]["status"] != "RUNNING":
                 break

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 import pytest
 from botocore.exceptions import ClientError
 
+from localcloud import stalls
 from localcloud import dashboard
 from localcloud.cloud import LocalCloud
 from localcloud.dashboard import COL_W, MARGIN, ROW_H, main, metric_rows, render, save
@@ -242,9 +243,9 @@ def test_the_local_cloud_publishes_sqs_depth_and_age_once_a_minute_and_step_func
     machine = sfn.create_state_machine(name="dash-sm", roleArn=role, definition=json.dumps(
         {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}))["stateMachineArn"]
     sfn.start_execution(stateMachineArn=machine, name="one", input="{}")
-    deadline = time.time() + 20
+    deadline = stalls.Deadline(20)
     while sfn.list_executions(stateMachineArn=machine)["executions"][0]["status"] == "RUNNING":
-        assert time.time() < deadline
+        assert not deadline.expired()
         time.sleep(0.2)
     publisher.publish(cw, sfn)
     publisher.publish(cw, sfn)  # nothing twice

@@ -1,6 +1,7 @@
 import json
 import time
 
+from localcloud import stalls
 from localcloud.esm import failed_ids, sqs_event
 
 from .test_cloud import cloud, create_fn, wait_for  # noqa: F401  (module-scoped local cloud)
@@ -36,8 +37,8 @@ def test_maximum_concurrency_caps_parallel_invocations(cloud):  # noqa: F811
     cloud.client("lambda").create_event_source_mapping(
         EventSourceArn=arn, FunctionName="slow-consumer", BatchSize=1, ScalingConfig={"MaximumConcurrency": 2})
     peak = 0
-    deadline = time.time() + 30
-    while time.time() < deadline:
+    deadline = stalls.Deadline(30)
+    while not deadline.expired():
         peak = max(peak, cloud.host.running_environments("slow-consumer"))
         a = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
         if int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"]) == 0:
@@ -58,8 +59,8 @@ def test_a_provisioned_mapping_runs_one_worker_per_maximum_poller(cloud):  # noq
         EventSourceArn=arn, FunctionName="slow-provisioned", BatchSize=1,
         ProvisionedPollerConfig={"MinimumPollers": 2, "MaximumPollers": 3})
     peak = 0
-    deadline = time.time() + 30
-    while time.time() < deadline:
+    deadline = stalls.Deadline(30)
+    while not deadline.expired():
         peak = max(peak, cloud.host.running_environments("slow-provisioned"))
         a = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
         if int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"]) == 0:

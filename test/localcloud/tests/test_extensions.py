@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from localcloud import stalls
 from localcloud.cloud import emulator
 from localcloud.faults import ENV_KEY_PREFIX
 from localcloud.runtime import FunctionSpec, RuntimeHost
@@ -137,13 +138,7 @@ def records(tmp_path, type_=None):
 
 
 def wait_for(cond, timeout=10, every=0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(every)
-    raise AssertionError("condition not met in time")
+    return stalls.wait_for(cond, timeout, every=every)
 
 
 def test_extension_registers_gets_invoke_events_and_platform_telemetry(host, ext, tmp_path):

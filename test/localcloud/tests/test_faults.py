@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from localcloud import stalls
 from localcloud.faults import FaultPlan, Rule
 from localcloud.tests.test_cloud import create_fn  # noqa: F401 - shared fixture helpers
 from localcloud.tests.test_cloud import cloud  # noqa: F401 - the module-scoped local cloud
@@ -112,8 +113,8 @@ def test_a_timeout_holds_the_call_then_performs_it(cloud, queue):
     assert out[0]["error"] == "ReadTimeoutError"  # the caller gave up after 3 s
     if time.time() < plan.injected[0]["at"] + 3.8:
         assert count(cloud, queue) == 0  # not yet performed when the caller gave up
-    deadline = time.time() + 10
-    while count(cloud, queue) == 0 and time.time() < deadline:
+    deadline = stalls.Deadline(10)
+    while count(cloud, queue) == 0 and not deadline.expired():
         time.sleep(0.2)
     assert count(cloud, queue) == 1  # and then the send happened all the same
 

@@ -5,6 +5,7 @@ import threading
 
 import pytest
 
+from localcloud import stalls
 from localcloud.runtime import FunctionSpec, RuntimeHost
 
 FAKE = os.path.join(os.path.dirname(__file__), "fixtures", "fake_lambda.py")
@@ -74,3 +75,16 @@ def test_invokes_beyond_concurrency_are_throttled(host):
     first.join()
     assert r.throttled
     assert any(n == "Throttles" for _, d in host.recorded for n, _, _ in d)
+
+
+def test_a_machine_stopped_mid_invocation_does_not_time_the_function_out(host):
+    """The timeout counts running time (stalls.py): the process tree stopped for 4 s during a 1 s
+    invocation with a 2 s timeout, as a paused CI machine stops it, and the invocation still
+    succeeds when it runs again. Measured on the wall clock it would have timed out: 4.3 s > 2 s."""
+    s = spec("sleep", timeout_s=2.0)
+    assert host.invoke(s, b'{"seconds": 0}').error_type is None  # the environment is warm
+    pause = stalls.pause_tree(os.getpid(), seconds=4.0, after=0.3)
+    r = host.invoke(s, b'{"seconds": 1}')
+    pause.wait()
+    assert r.error_type is None, r.payload
+    assert host.running_environments("fn-sleep") == 1

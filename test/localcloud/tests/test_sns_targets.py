@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from localcloud import stalls
 from localcloud import patches
 from localcloud.cloud import LocalCloud
 
@@ -64,8 +65,8 @@ def rule_to_topic(cloud, name, topic_arn, **target):
 
 def bodies(cloud, url, wait=2.0):
     sqs = cloud.client("sqs")
-    out, deadline = [], time.time() + wait
-    while time.time() < deadline:
+    out, deadline = [], stalls.Deadline(wait)
+    while not deadline.expired():
         got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
         out += [m["Body"] for m in got]
         if out:

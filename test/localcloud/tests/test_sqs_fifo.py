@@ -11,6 +11,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from localcloud import stalls
+
 
 @pytest.fixture(scope="module")
 def sqs(patched_moto):
@@ -146,8 +148,8 @@ def test_concurrent_long_polls_never_hold_two_messages_of_one_group(sqs, fifo):
     for n in range(1, 16):
         sqs.send_message(QueueUrl=fifo, MessageBody=f"g-{n:02d}", MessageGroupId="g", MessageDeduplicationId=str(n))
         time.sleep(0.07)
-    deadline = time.time() + 20
-    while len(handled) < 15 and time.time() < deadline:
+    deadline = stalls.Deadline(20)
+    while len(handled) < 15 and not deadline.expired():
         time.sleep(0.1)
     stop.set()
     for t in threads:
