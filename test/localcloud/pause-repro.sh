@@ -17,7 +17,7 @@ until ls -d "$base"/*/logs > /dev/null 2>&1; do
 done
 sleep 3
 echo "pause-repro: stopping pytest ($pid) and its processes at $(date +%T) for ${pause} s"
-.venv/bin/python -c "import sys; sys.path.insert(0, 'test'); from localcloud import stalls; stalls.pause_tree($pid, $pause).wait()"
+(cd test && ../.venv/bin/python -m localcloud.stalls "$pid" "$pause" 0)
 echo "pause-repro: running again at $(date +%T)"
 wait "$pid"
 status=$?

@@ -21,6 +21,7 @@ tests of this module and of the runtime host use it).
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -73,10 +74,6 @@ class StallClock:
         with self._lock:
             gaps = list(self._gaps)
         return sum(max(0.0, min(end, until) - max(start, since)) for start, end in gaps)
-
-    def gaps(self) -> list[tuple[float, float]]:
-        with self._lock:
-            return list(self._gaps)
 
 
 CLOCK = StallClock()
@@ -145,29 +142,31 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
+def _signal_tree(tree: list[int], sig: int) -> None:
+    for p in tree:
+        try:
+            os.kill(p, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _pause(pid: int, seconds: float, after: float) -> None:
+    """The helper's work (``python -m localcloud.stalls PID SECONDS AFTER``)."""
+    time.sleep(after)
+    tree = [p for p in _descendants(pid) if p != os.getpid()]
+    _signal_tree(tree, signal.SIGSTOP)
+    time.sleep(seconds)
+    _signal_tree(tree, signal.SIGCONT)
+
+
 def pause_tree(pid: int, seconds: float, after: float = 0.0) -> subprocess.Popen:
     """Stop ``pid`` and its descendants with SIGSTOP ``after`` s from now, for ``seconds``, then
     SIGCONT them, as a paused machine stops everything (the helper runs in its own session and is
     never stopped itself). Returns the helper; ``wait()`` on it for the pause to be over."""
-    code = (
-        "import os, signal, sys, time\n"
-        "sys.path.insert(0, sys.argv[4])\n"
-        "from localcloud.stalls import _descendants\n"
-        "pid, seconds, after = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])\n"
-        "time.sleep(after)\n"
-        "me = os.getpid()\n"
-        "tree = [p for p in _descendants(pid) if p != me]\n"
-        "for p in tree:\n"
-        "    try: os.kill(p, signal.SIGSTOP)\n"
-        "    except ProcessLookupError: pass\n"
-        "time.sleep(seconds)\n"
-        "for p in tree:\n"
-        "    try: os.kill(p, signal.SIGCONT)\n"
-        "    except ProcessLookupError: pass\n"
-    )
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    return subprocess.Popen([sys.executable, "-c", code, str(pid), str(seconds), str(after), root],
-                            start_new_session=True)
+    test_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return subprocess.Popen([sys.executable, "-m", "localcloud.stalls", str(pid), str(seconds), str(after)],
+                            cwd=test_dir, start_new_session=True)
 
 
-__all__ = ["CLOCK", "Deadline", "StallClock", "pause_tree", "stalled", "wait_for"]
+if __name__ == "__main__":
+    _pause(int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]))
